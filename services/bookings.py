@@ -1,0 +1,135 @@
+"""Booking figures and the candidate funnel (metrics.md, *Bookings* and *Funnel*)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.config import LOCAL_TZ
+from services.database import get_engine
+from services.models import BOOKING_STATUSES, Booking, Enrollment, Site, Touchpoint
+from services.scope import Scope
+
+BOOKINGS = Booking.__table__
+ENROLLMENTS = Enrollment.__table__
+TOUCHPOINTS = Touchpoint.__table__
+
+
+def in_scope(scope: Scope) -> list[sa.ColumnElement[bool]]:
+    """Conditions for a booking to be in scope: start date in the period, filters matched."""
+    conditions = [scope.within(BOOKINGS.c.starts_at)]
+    if scope.event:
+        conditions.append(BOOKINGS.c.event_code == scope.event)
+    conditions += scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code)
+    return conditions
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None (shown "—", JSON null) when the denominator is 0."""
+    return numerator / denominator if denominator else None
+
+
+def booking_counts(scope: Scope, by: str | None = None, engine: Engine | None = None) -> pd.DataFrame:
+    """Bookings in scope: a row per value of ``by`` (a bookings column; one row ``all`` when
+    None), a column per status and ``total``."""
+    keys = [BOOKINGS.c[by]] if by else []
+    query = (
+        sa.select(*keys, BOOKINGS.c.status, sa.func.count())
+        .where(*in_scope(scope))
+        .group_by(*keys, BOOKINGS.c.status)
+    )
+    with (engine or get_engine()).connect() as connection:
+        rows = connection.execute(query).all()
+    counts = pd.DataFrame([row if by else ("all", *row) for row in rows], columns=["group", "status", "n"])
+    table = counts.pivot_table(index="group", columns="status", values="n", aggfunc="sum", fill_value=0)
+    table = table.reindex(columns=list(BOOKING_STATUSES), fill_value=0).astype(int)
+    table.columns.name, table.index.name = None, by
+    table["total"] = table.sum(axis=1)
+    return table
+
+
+def status_totals(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
+    """Bookings in scope by status, all four statuses, and ``total``."""
+    table = booking_counts(scope, engine=engine)
+    row = table.loc["all"] if not table.empty else pd.Series(0, index=table.columns)
+    return {name: int(value) for name, value in row.items()}
+
+
+def by_site(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
+    """Bookings in scope per site code; every site of the filter (or of the store) is listed."""
+    table = booking_counts(scope, by="site_code", engine=engine)
+    sites = list(scope.sites) or _all_site_codes(engine)
+    return {site: int(table["total"].get(site, 0)) for site in sites}
+
+
+def _all_site_codes(engine: Engine | None) -> list[str]:
+    with (engine or get_engine()).connect() as connection:
+        codes = connection.execute(sa.select(Site.__table__.c.code).order_by(Site.__table__.c.code))
+        return list(codes.scalars())
+
+
+def show_rate(totals: dict[str, int]) -> float | None:
+    """attended / (attended + no_show)."""
+    return ratio(totals["attended"], totals["attended"] + totals["no_show"])
+
+
+def cancellation_rate(totals: dict[str, int]) -> float | None:
+    """cancelled / bookings."""
+    return ratio(totals["cancelled"], totals["total"])
+
+
+def family_attendance(scope: Scope, engine: Engine | None = None) -> float | None:
+    """Share of attended bookings in scope with two people or more."""
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((BOOKINGS.c.attendees >= 2, 1), else_=0)), 0),
+    ).where(*in_scope(scope), BOOKINGS.c.status == "attended")
+    with (engine or get_engine()).connect() as connection:
+        attended, with_family = connection.execute(query).one()
+    return ratio(with_family, attended)
+
+
+def bookings_by_day(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
+    """Bookings in scope per local start date and status (columns: day, status, bookings)."""
+    query = sa.select(BOOKINGS.c.starts_at, BOOKINGS.c.status).where(*in_scope(scope))
+    with (engine or get_engine()).connect() as connection:
+        rows = pd.DataFrame(connection.execute(query).all(), columns=["starts_at", "status"])
+    if rows.empty:
+        return pd.DataFrame(columns=["day", "status", "bookings"])
+    rows["day"] = pd.to_datetime(rows["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
+    return rows.groupby(["day", "status"]).size().rename("bookings").reset_index()
+
+
+def funnel(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
+    """Distinct candidates reached → booked → attended → enrolled."""
+    booked_candidates = sa.select(BOOKINGS.c.candidate_ref).where(*in_scope(scope))
+    if scope.narrowed_to_offerings:
+        reached_candidates = booked_candidates
+    else:
+        reached_candidates = sa.union(
+            sa.select(TOUCHPOINTS.c.candidate_ref).where(scope.within(TOUCHPOINTS.c.occurred_at)),
+            booked_candidates,
+        )
+    reached = sa.select(sa.func.count()).select_from(reached_candidates.subquery())
+    enrolled_somewhere = sa.exists().where(
+        ENROLLMENTS.c.candidate_ref == BOOKINGS.c.candidate_ref, ENROLLMENTS.c.status == "enrolled"
+    )
+
+    def distinct_booked(*conditions: sa.ColumnElement[bool]) -> sa.Select:
+        candidates = sa.func.count(sa.distinct(BOOKINGS.c.candidate_ref))
+        return sa.select(candidates).where(*in_scope(scope), *conditions)
+
+    not_cancelled = BOOKINGS.c.status != "cancelled"
+    with (engine or get_engine()).connect() as connection:
+        return {
+            "reached": connection.execute(reached).scalar_one(),
+            "booked": connection.execute(distinct_booked(not_cancelled)).scalar_one(),
+            "attended": connection.execute(distinct_booked(BOOKINGS.c.status == "attended")).scalar_one(),
+            "enrolled": connection.execute(distinct_booked(not_cancelled, enrolled_somewhere)).scalar_one(),
+        }
+
+
+def conversion_to_enrollment(counts: dict[str, int]) -> float | None:
+    """enrolled / booked."""
+    return ratio(counts["enrolled"], counts["booked"])

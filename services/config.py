@@ -1,0 +1,53 @@
+"""The only reader of environment variables: every setting of the product, with its default."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: The centre's local time zone: dates in files and on screen are local dates.
+LOCAL_TZ = ZoneInfo("Europe/Paris")
+
+#: Every setting, its default and what it does (documented in docs/configuration.md).
+SETTINGS: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": (
+        "sqlite:///data/app.db",
+        "SQLAlchemy URL of the store; a relative SQLite path is relative to the project root.",
+    ),
+    "DEMO_DATA": (
+        "1",
+        "1: the app seeds an empty database with demo data at start; 0: never.",
+    ),
+    "SQLITE_BUSY_TIMEOUT_MS": (
+        "30000",
+        "How long a SQLite writer waits for another writer before giving up, in milliseconds.",
+    ),
+}
+
+
+def _setting(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or SETTINGS[name][0]
+
+
+def database_url() -> str:
+    """The store's URL, with a relative SQLite path made absolute against the project root."""
+    url = _setting("DATABASE_URL")
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        path = url[len(prefix) :]
+        url = prefix + str(PROJECT_ROOT / path)
+    return url
+
+
+def demo_data_enabled() -> bool:
+    """Whether the app may seed an empty database with demo data."""
+    return _setting("DEMO_DATA").lower() not in {"0", "false", "no", "non", "off"}
+
+
+def sqlite_busy_timeout_ms() -> int:
+    """Milliseconds a SQLite connection waits for a lock."""
+    return int(_setting("SQLITE_BUSY_TIMEOUT_MS"))

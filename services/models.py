@@ -1,0 +1,295 @@
+"""The store's tables: one per entity of the data contract, natural keys unique, references enforced.
+
+References use the natural keys of the contract (``candidate_ref``, ``site_code``…), so a
+row reads the same in the store as in the file it came from. Every instant is stored in UTC
+(``UtcDateTime``) and shown in Europe/Paris time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+PROGRAM_LEVELS = ("CAP", "BAC_PRO", "BTS", "LICENCE_PRO", "INGENIEUR", "TITRE_PRO", "CQPM")
+EVENT_KINDS = ("virtual", "in_person", "job_dating")
+CHANNELS = ("social", "newspaper", "email", "search", "direct", "other")
+BOOKING_STATUSES = ("booked", "attended", "no_show", "cancelled")
+ENROLLMENT_STATUSES = ("pre_registered", "enrolled", "withdrawn")
+MEETING_STATUSES = ("planned", "held", "no_show", "cancelled")
+MEETING_OUTCOMES = (
+    "none",
+    "company_interested",
+    "candidate_interested",
+    "both_interested",
+    "contract_signed",
+)
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """An instant: aware datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a stored instant must be timezone-aware")
+        value = value.astimezone(UTC)
+        # SQLite has no time zone type: it keeps the UTC wall time, read back as UTC below.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _instant(**kwargs: object) -> object:
+    return Field(sa_type=UtcDateTime, **kwargs)
+
+
+def _fk(target: str, **kwargs: object) -> object:
+    return Field(foreign_key=target, index=True, **kwargs)
+
+
+class Site(SQLModel, table=True):
+    __tablename__ = "sites"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    name: str
+    city: str | None = None
+    department: str | None = None
+
+
+class Program(SQLModel, table=True):
+    """A programme offering: one programme at one site."""
+
+    __tablename__ = "programs"
+    __table_args__ = (sa.UniqueConstraint("code", "site_code", name="uq_programs_code_site"),)
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True)
+    name: str
+    level: str | None = None
+    site_code: str = _fk("sites.code")
+    seats: int | None = None
+
+
+class Advisor(SQLModel, table=True):
+    __tablename__ = "advisors"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    name: str
+    site_code: str = _fk("sites.code")
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    name: str
+    kind: str
+    starts_on: date
+    ends_on: date
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaigns"
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    name: str
+    channel: str
+    event_code: str | None = _fk("events.code", default=None)
+    starts_on: date | None = Field(default=None, index=True)
+    ends_on: date | None = None
+    spend_eur: Decimal | None = Field(default=None, sa_type=sa.Numeric(14, 2))
+    sent: int | None = None
+    opened: int | None = None
+    clicked: int | None = None
+
+
+class Candidate(SQLModel, table=True):
+    """A young person who visited or booked; personal data, many are minors."""
+
+    __tablename__ = "candidates"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    postal_code: str | None = None
+    marketing_consent: bool = False
+    created_at: datetime = _instant()
+
+
+class Touchpoint(SQLModel, table=True):
+    """One visit to the centre's site, with where it came from.
+
+    Missing utm values are stored as '' so that the natural key is a plain unique constraint
+    on SQLite and PostgreSQL alike (NULLs never collide in a unique index).
+    """
+
+    __tablename__ = "touchpoints"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "candidate_ref",
+            "occurred_at",
+            "channel",
+            "utm_source",
+            "utm_campaign",
+            name="uq_touchpoints_key",
+        ),
+        sa.Index("ix_touchpoints_occurred_at", "occurred_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_ref: str = Field(foreign_key="candidates.ref")
+    occurred_at: datetime = _instant()
+    channel: str
+    #: True when the file gave the channel; False when the channel rules derived it.
+    channel_explicit: bool = False
+    #: Position of the channel rule that derived the channel (None when explicit).
+    channel_rule: int | None = None
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    landing_page: str | None = None
+
+
+class Booking(SQLModel, table=True):
+    """A 45-minute individual interview."""
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["program_code", "site_code"],
+            ["programs.code", "programs.site_code"],
+            name="fk_bookings_program",
+        ),
+        sa.Index("ix_bookings_starts_at", "starts_at"),
+        sa.Index("ix_bookings_candidate_booked_at", "candidate_ref", "booked_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    candidate_ref: str = Field(foreign_key="candidates.ref")
+    event_code: str | None = _fk("events.code", default=None)
+    site_code: str = _fk("sites.code")
+    program_code: str | None = None
+    advisor_email: str | None = _fk("advisors.email", default=None)
+    starts_at: datetime = _instant()
+    duration_min: int = 45
+    status: str
+    booked_at: datetime = _instant()
+    attendees: int = 1
+    meeting_url: str | None = None
+
+
+class Enrollment(SQLModel, table=True):
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        sa.UniqueConstraint("candidate_ref", "program_code", "site_code", name="uq_enrollments_key"),
+        sa.ForeignKeyConstraint(
+            ["program_code", "site_code"],
+            ["programs.code", "programs.site_code"],
+            name="fk_enrollments_program",
+        ),
+        sa.Index("ix_enrollments_enrolled_at", "enrolled_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_ref: str = Field(foreign_key="candidates.ref")
+    program_code: str
+    site_code: str = _fk("sites.code")
+    enrolled_at: datetime = _instant()
+    status: str = "enrolled"
+
+
+class Company(SQLModel, table=True):
+    __tablename__ = "companies"
+    id: int | None = Field(default=None, primary_key=True)
+    siret: str = Field(unique=True)
+    name: str
+    city: str | None = None
+    sector: str | None = None
+
+
+class Offer(SQLModel, table=True):
+    """An apprenticeship offer sent by a company for the coming intake."""
+
+    __tablename__ = "offers"
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    siret: str = _fk("companies.siret")
+    program_code: str | None = None
+    site_code: str | None = _fk("sites.code", default=None)
+    positions: int = 1
+    published_on: date = Field(index=True)
+
+
+class Meeting(SQLModel, table=True):
+    """A short job-dating video meeting between a candidate and a company about an offer."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (sa.Index("ix_meetings_starts_at", "starts_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(unique=True)
+    event_code: str = _fk("events.code")
+    candidate_ref: str = _fk("candidates.ref")
+    offer_ref: str = _fk("offers.ref")
+    starts_at: datetime = _instant()
+    duration_min: int = 20
+    status: str
+    outcome: str = "none"
+    contract_signed_on: date | None = None
+    meeting_url: str | None = None
+
+
+class ChannelRule(SQLModel, table=True):
+    """One ordered rule deriving a touchpoint's channel from its utm columns (first match wins).
+
+    A rule matches when any of its conditions holds; a rule with no condition matches
+    everything. Lists are stored as JSON arrays of lower-case values.
+    """
+
+    __tablename__ = "channel_rules"
+    id: int | None = Field(default=None, primary_key=True)
+    position: int = Field(unique=True)
+    channel: str
+    when_untagged: bool = False
+    medium_in: str = "[]"
+    source_in: str = "[]"
+    source_ends_with: str = "[]"
+
+
+class ImportRun(SQLModel, table=True):
+    """The history of imports: one row per file, accepted or rejected."""
+
+    __tablename__ = "import_runs"
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = _instant()
+    source: str
+    kind: str
+    accepted: bool
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: JSON list of the problems found (personal values masked).
+    problems: str = "[]"
+    #: JSON list of warnings (unknown columns…).
+    warnings: str = "[]"
+    imported_by: str | None = None
+
+
+class StoreState(SQLModel, table=True):
+    """Single-row facts about the store; ``data_version`` grows on every write to the data."""
+
+    __tablename__ = "store_state"
+    id: int = Field(default=1, primary_key=True)
+    data_version: int = 0
+    demo_data: bool = False
