@@ -1,0 +1,155 @@
+"""The command line: ``python -m services import|seed|report|migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from services import attribution, database, demo, values
+from services.importer import ImportFileError, import_path
+from services.models import Event, Program, Site
+from services.report import build_report, format_report
+from services.scope import Scope
+
+
+class UsageError(Exception):
+    """A user mistake: printed as one line, exit status 2."""
+
+
+def _date(text: str) -> date:
+    try:
+        return values.read_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"« {text} » : {error}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line, not the usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"erreur : {message} (voir {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m services", description="Rencontres : données et rapports.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    imports = commands.add_parser(
+        "import", help="importer un fichier CSV du contrat ou un dossier de fichiers"
+    )
+    imports.add_argument(
+        "path", type=Path, help="fichier .csv, ou dossier contenant sites.csv, programs.csv…"
+    )
+    imports.add_argument("--kind", help="type du fichier quand son nom ne le dit pas (bookings, sites…)")
+
+    seed = commands.add_parser("seed", help="remplir la base avec les données de démonstration")
+    seed.add_argument("--candidates", type=int, default=demo.DEFAULT_CANDIDATES, help="nombre de candidats")
+    seed.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help="graine du générateur")
+
+    report = commands.add_parser("report", help="les chiffres d'un périmètre (metrics)")
+    report.add_argument("--json", action="store_true", help="imprimer l'objet JSON documenté")
+    report.add_argument("--from", dest="date_from", type=_date, required=True, help="premier jour (inclus)")
+    report.add_argument("--to", dest="date_to", type=_date, required=True, help="dernier jour (inclus)")
+    report.add_argument("--goal", choices=attribution.GOALS, default="booking", help="objectif d'attribution")
+    report.add_argument(
+        "--lookback",
+        type=int,
+        default=attribution.DEFAULT_LOOKBACK_DAYS,
+        help="fenêtre d'attribution en jours (défaut 30)",
+    )
+    report.add_argument("--event", help="code de l'événement")
+    report.add_argument("--site", action="append", default=[], help="code de site (répétable)")
+    report.add_argument("--program", action="append", default=[], help="code de programme (répétable)")
+
+    commands.add_parser("migrate", help="mettre le schéma de la base à jour")
+    return parser
+
+
+def _known(column: sa.Column, wanted: list[str], what: str) -> None:
+    with database.get_engine().connect() as connection:
+        found = set(connection.execute(sa.select(column).where(column.in_(wanted))).scalars())
+    unknown = [code for code in wanted if code not in found]
+    if unknown:
+        raise UsageError(f"{what} inconnu : {', '.join(unknown)}")
+
+
+def _import(args: argparse.Namespace) -> int:
+    results = import_path(args.path, kind=args.kind, imported_by="cli")
+    for result in results:
+        if result.accepted:
+            print(
+                f"{result.source} : {result.inserted} ajoutée(s), {result.updated} mise(s) à jour, "
+                f"{result.unchanged} inchangée(s)"
+            )
+        else:
+            print(
+                f"{result.source} : refusé, rien n'a été écrit ({len(result.problems)} problème(s))",
+                file=sys.stderr,
+            )
+            for line in result.describe_problems():
+                print(line, file=sys.stderr)
+        for warning in result.warnings:
+            print(f"{result.source} : attention : {warning}", file=sys.stderr)
+    return 0 if all(result.accepted for result in results) else 1
+
+
+def _seed(args: argparse.Namespace) -> int:
+    if args.candidates < 1:
+        raise UsageError("--candidates doit être ≥ 1")
+    results = demo.seed_demo(args.candidates, args.seed)
+    for result in results:
+        print(
+            f"{result.kind} : {result.inserted} ajoutée(s), {result.updated} mise(s) à jour, "
+            f"{result.unchanged} inchangée(s)"
+        )
+        for line in result.describe_problems():
+            print(line, file=sys.stderr)
+    return 0 if all(result.accepted for result in results) else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        scope = Scope(args.date_from, args.date_to, args.event, tuple(args.site), tuple(args.program))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if args.lookback < 0:
+        raise UsageError("--lookback doit être ≥ 0")
+    if args.event:
+        _known(Event.__table__.c.code, [args.event], "événement")
+    if args.site:
+        _known(Site.__table__.c.code, args.site, "site")
+    if args.program:
+        _known(Program.__table__.c.code, args.program, "programme")
+    report = build_report(scope, args.goal, args.lookback)
+    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; user mistakes are one line on stderr and a non-zero status."""
+    args = _parser().parse_args(argv)
+    try:
+        database.migrate()
+        if args.command == "import":
+            return _import(args)
+        if args.command == "seed":
+            return _seed(args)
+        if args.command == "report":
+            return _report(args)
+        print("schéma à jour")
+        return 0
+    except (UsageError, ImportFileError) as error:
+        print(f"erreur : {error}", file=sys.stderr)
+        return 2
+    except sa.exc.OperationalError as error:
+        print(f"erreur : base de données inaccessible ({error.orig})", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
