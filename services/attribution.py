@@ -216,7 +216,7 @@ def markov_credits(journey: pd.DataFrame, non_converters: pd.DataFrame) -> dict[
         return None
     counts = pd.concat([_transitions(journey, _CONVERSION), _transitions(non_converters, _NULL)])
     counts = counts.groupby(["from", "to"], as_index=False)["count"].sum()
-    channels = sorted(set(counts["from"]) | set(counts["to"]) - {_START, _CONVERSION, _NULL})
+    channels = sorted((set(counts["from"]) | set(counts["to"])) - {_START, _CONVERSION, _NULL})
     probability = _conversion_probability(counts, channels)
     if probability <= 0:
         return None

@@ -103,7 +103,7 @@ def bookings_by_day(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
 
 def funnel(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
     """Distinct candidates reached → booked → attended → enrolled."""
-    booked_candidates = sa.select(BOOKINGS.c.candidate_ref).where(*in_scope(scope))
+    booked_candidates = sa.select(BOOKINGS.c.candidate_ref).where(*in_scope(scope)).distinct()
     if scope.narrowed_to_offerings:
         reached_candidates = booked_candidates
     else:
