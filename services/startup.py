@@ -1,0 +1,27 @@
+"""What the app does once per process before the first page: schema, and demo data if empty."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.engine import Engine
+
+from services import config, database, demo
+
+log = logging.getLogger(__name__)
+
+
+def prepare_store(engine: Engine | None = None) -> bool:
+    """Migrate the store and, when it is empty and demo data is allowed, seed it.
+
+    Returns True when the store holds demo data.
+    """
+    engine = engine or database.get_engine()
+    database.migrate(engine)
+    if database.is_empty(engine) and config.demo_data_enabled():
+        log.info("empty store: seeding demo data")
+        results = demo.seed_demo(engine=engine)
+        refused = [result.source for result in results if not result.accepted]
+        if refused:
+            raise RuntimeError(f"demo data refused by the importer: {', '.join(refused)}")
+    return database.holds_demo_data(engine)

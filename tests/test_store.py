@@ -1,0 +1,82 @@
+"""The store: migrations, constraints, SQLite settings, instants in UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from services import database
+from services.models import Booking, Site
+from tests.conftest import load
+
+
+def test_migrations_build_exactly_the_models_schema(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_migrate_again_keeps_the_data(engine):
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    database.migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(Site.__table__.c.name)).scalar_one() == "Maxéville"
+
+
+def test_sqlite_settings(engine):
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_foreign_keys_are_enforced_by_the_database(engine):
+    with pytest.raises(sa.exc.IntegrityError), database.write_transaction(engine) as connection:
+        connection.execute(Booking.__table__.insert().values(
+            ref="B1", candidate_ref="nobody", site_code="NOPE", status="booked",
+            starts_at=datetime(2020, 4, 14, 8, tzinfo=timezone.utc),
+            booked_at=datetime(2020, 4, 1, 8, tzinfo=timezone.utc), duration_min=45, attendees=1,
+        ))
+
+
+def test_instants_come_back_as_the_same_utc_instant(engine):
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load("candidates", "ref,created_at\nC1,2020-04-14 10:00\n", engine)  # CEST: 08:00 UTC
+    load("bookings", "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+         "B1,C1,MAX,2020-10-25 02:30,booked,2020-10-01 12:00+02:00\n", engine)
+    with engine.connect() as connection:
+        starts_at, booked_at = connection.execute(
+            sa.select(Booking.__table__.c.starts_at, Booking.__table__.c.booked_at)
+        ).one()
+    # 25/10/2020 02:30 happens twice; fold=0 reads the first one, still summer time (+02:00).
+    assert starts_at == datetime(2020, 10, 25, 0, 30, tzinfo=timezone.utc)
+    assert booked_at == datetime(2020, 10, 1, 10, 0, tzinfo=timezone.utc)
+    assert starts_at.tzinfo is not None
+
+
+def test_naive_instants_are_refused_by_the_store(engine):
+    with pytest.raises(sa.exc.StatementError), database.write_transaction(engine) as connection:
+        connection.execute(sa.insert(Booking.__table__).values(starts_at=datetime(2020, 4, 14, 10)))
+
+
+def test_database_url_relative_sqlite_path_is_under_the_project(monkeypatch):
+    from services import config
+
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///data/app.db")
+    assert config.database_url() == f"sqlite:///{config.PROJECT_ROOT / 'data' / 'app.db'}"
+    monkeypatch.delenv("DATABASE_URL")
+    assert config.database_url().endswith("/data/app.db")
+
+
+def test_data_version_grows_on_writes_only(engine):
+    before = database.data_version(engine)
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    after_insert = database.data_version(engine)
+    load("sites", "code,name\nMAX,Maxéville\n", engine)  # unchanged: no bump
+    assert after_insert == before + 1
+    assert database.data_version(engine) == after_insert
