@@ -5,7 +5,7 @@ import streamlit as st
 from services import cached
 from services.i18n import LANGUAGES, translate
 
-st.set_page_config(page_title="Rencontres", page_icon="🤝", layout="wide")
+st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
 
 holds_demo_data = cached.prepared_store()
 
@@ -18,12 +18,12 @@ with st.sidebar:
     )
 
 if holds_demo_data:
-    st.warning(translate("app.demo_notice", language), icon="🧪")
+    st.warning(translate("app.demo_notice", language), icon=":material/science:")
 
 navigation = st.navigation(
     {
         translate("nav.overview", language): [
-            st.Page("pages/home.py", title=translate("page.home", language), icon="🏠", default=True)
+            st.Page("pages/home.py", title=translate("page.home", language), icon=":material/home:", default=True)
         ]
     }
 )

@@ -309,7 +309,7 @@ class _Builder:
                     seats=seats,
                 )
             self.advisors[code] = []
-            for _ in range(3 if code in {"MAX", "YUT", "MET"} else 2):
+            for _ in range(6 if code in {"MAX", "YUT", "MET"} else 4):
                 first, last = self.random.choice(FIRST_NAMES), self.random.choice(LAST_NAMES)
                 email = f"{first}.{last}.{code}".lower().translate(str.maketrans("éèëïô", "eeeio"))
                 email = f"{email}@pole-formation-lorraine.fr"

@@ -29,7 +29,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "« — » quand aucun rendez-vous n'est encore venu ni absent.",
         "kpi.family_attendance": "Venus en famille",
         "kpi.family_attendance.help": "Part des rendez-vous honorés avec au moins 2 personnes.",
-        "kpi.booked": "Candidats inscrits à un rendez-vous",
+        "kpi.booked": "Candidats ayant réservé",
         "kpi.booked.help": "Candidats distincts ayant un rendez-vous non annulé dans la période.",
         "kpi.enrolled": "Inscrits en formation",
         "kpi.enrolled.help": "Candidats ayant pris rendez-vous et ayant une inscription au statut "

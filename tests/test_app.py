@@ -41,7 +41,7 @@ def test_home_shows_the_latest_event_figures(demo_store):
     metrics = {metric.label: metric.value for metric in app.metric}
     expected = bookings.status_totals(scope, demo_store)["total"]
     assert metrics["Rendez-vous"] == format_number(expected)
-    assert metrics["Candidats inscrits à un rendez-vous"] == format_number(bookings.funnel(scope, demo_store)["booked"])
+    assert metrics["Candidats ayant réservé"] == format_number(bookings.funnel(scope, demo_store)["booked"])
 
 
 @pytest.mark.parametrize(("language", "label"), [("fr", "Taux de présence"), ("en", "Show rate")])
