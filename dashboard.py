@@ -23,7 +23,9 @@ if holds_demo_data:
 navigation = st.navigation(
     {
         translate("nav.overview", language): [
-            st.Page("pages/home.py", title=translate("page.home", language), icon=":material/home:", default=True)
+            st.Page(
+                "pages/home.py", title=translate("page.home", language), icon=":material/home:", default=True
+            )
         ]
     }
 )

@@ -51,6 +51,16 @@ def _at_least(minimum: int, reader: Callable[[str], Any] = values.read_int) -> C
     return read
 
 
+def _characters(count: int, what: str) -> Callable[[str], str]:
+    def read(raw: str) -> str:
+        code = raw.strip()
+        if len(code) != count:
+            raise ValueError(f"{what} : {count} caractères attendus")
+        return code
+
+    return read
+
+
 def _digits(count: int, what: str) -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
@@ -115,7 +125,9 @@ def _booked_before_start(row: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _signed_date_with_contract(row: dict[str, Any]) -> list[tuple[str, str]]:
-    if row.get("contract_signed_on") and row.get("outcome", "none") != "contract_signed":
+    # Checked against the outcome given on the same row; a file without the outcome column
+    # updates the date alone.
+    if row.get("contract_signed_on") and "outcome" in row and row["outcome"] != "contract_signed":
         return [("contract_signed_on", "renseignée seulement quand outcome vaut contract_signed")]
     return []
 
@@ -206,7 +218,6 @@ FILES: tuple[FileSpec, ...] = (
             Column("clicked", _at_least(0)),
         ),
         (_ref("event_code", models.Event, "code", "événement inconnu"),),
-        (_ends_after_start,),
     ),
     FileSpec(
         "candidates",
@@ -219,7 +230,7 @@ FILES: tuple[FileSpec, ...] = (
             Column("email", values.read_email, personal=True),
             Column("phone", _text, personal=True),
             Column("birth_date", values.read_date, personal=True),
-            Column("postal_code", _digits(5, "code postal"), personal=True),
+            Column("postal_code", _characters(5, "code postal"), personal=True),
             Column("marketing_consent", values.read_bool, default=False),
             Column("created_at", values.read_datetime, required=True),
         ),

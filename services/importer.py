@@ -354,13 +354,15 @@ def import_rows(
         with write_transaction(engine) as connection:
             if not result.problems:
                 typed, result.problems = _typed_rows(spec, header, rows)
+                if spec.kind == "touchpoints":
+                    # The derived channel is part of the natural key: derive it before
+                    # looking for duplicates.
+                    _complete_touchpoints(connection, typed)
                 result.problems += _duplicate_problems(spec, typed, rows)
                 result.problems += _reference_problems(spec, typed, rows, connection)
             if result.problems:
                 result.problems.sort(key=lambda p: p.line)
                 raise _Rejected
-            if spec.kind == "touchpoints":
-                _complete_touchpoints(connection, typed)
             _upsert(connection, spec, header, typed, result)
             result.accepted = True
             if dry_run:

@@ -100,12 +100,20 @@ def test_markov_two_channel_chain(engine):
     # email 1 / (3/2) × 2 = 4/3, social (1/2) / (3/2) × 2 = 2/3.
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("candidates", "ref,created_at\nX,2020-04-01 09:00\nY,2020-04-01 09:00\nZ,2020-04-01 09:00\n", engine)
-    load("touchpoints", "candidate_ref,occurred_at,channel\n"
-         "X,2020-04-02 10:00,email\nY,2020-04-02 10:00,social\nY,2020-04-03 10:00,email\n"
-         "Z,2020-04-02 10:00,social\n", engine)
-    load("bookings", "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
-         "BX,X,MAX,2020-04-20 10:00,booked,2020-04-04 10:00\n"
-         "BY,Y,MAX,2020-04-20 11:00,booked,2020-04-04 10:00\n", engine)
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel\n"
+        "X,2020-04-02 10:00,email\nY,2020-04-02 10:00,social\nY,2020-04-03 10:00,email\n"
+        "Z,2020-04-02 10:00,social\n",
+        engine,
+    )
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "BX,X,MAX,2020-04-20 10:00,booked,2020-04-04 10:00\n"
+        "BY,Y,MAX,2020-04-20 11:00,booked,2020-04-04 10:00\n",
+        engine,
+    )
     credits = attribute(APRIL, "booking", 30, engine).credits["markov"]
     assert credits == pytest.approx({"email": 4 / 3, "social": 2 / 3})
 
@@ -113,10 +121,17 @@ def test_markov_two_channel_chain(engine):
 def test_ties_in_time_are_broken_by_channel_name(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("candidates", "ref,created_at\nT,2020-04-01 09:00\n", engine)
-    load("touchpoints", "candidate_ref,occurred_at,channel\nT,2020-04-02 10:00,social\nT,2020-04-02 10:00,email\n",
-         engine)
-    load("bookings", "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
-         "BT,T,MAX,2020-04-20 10:00,booked,2020-04-04 10:00\n", engine)
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel\nT,2020-04-02 10:00,social\nT,2020-04-02 10:00,email\n",
+        engine,
+    )
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "BT,T,MAX,2020-04-20 10:00,booked,2020-04-04 10:00\n",
+        engine,
+    )
     credits = attribute(APRIL, "booking", 30, engine).credits
     assert credits["first_touch"] == {"email": 1.0, "social": 0.0}  # "email" < "social"
     assert credits["last_touch"] == {"email": 0.0, "social": 1.0}

@@ -18,7 +18,11 @@ APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 
 def test_status_totals_count_every_status_in_scope(scenario):
     assert bookings.status_totals(APRIL, scenario) == {
-        "booked": 1, "attended": 3, "no_show": 1, "cancelled": 1, "total": 6,
+        "booked": 1,
+        "attended": 3,
+        "no_show": 1,
+        "cancelled": 1,
+        "total": 6,
     }
 
 

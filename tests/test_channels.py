@@ -46,23 +46,31 @@ def test_the_store_starts_with_the_default_rules(engine):
 def _channels(engine) -> dict[tuple[str, str], tuple[str, bool]]:
     table = Touchpoint.__table__
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(table.c.candidate_ref, table.c.utm_source, table.c.channel,
-                                            table.c.channel_explicit))
+        rows = connection.execute(
+            sa.select(table.c.candidate_ref, table.c.utm_source, table.c.channel, table.c.channel_explicit)
+        )
         return {(ref, source): (channel, explicit) for ref, source, channel, explicit in rows}
 
 
 def test_editing_rules_rederives_exactly_the_touchpoints_without_explicit_channel(engine):
     load("candidates", "ref,created_at\nA,2020-04-01 10:00\n", engine)
-    load("touchpoints", "candidate_ref,occurred_at,channel,utm_source,utm_medium\n"
-         "A,2020-04-01 10:00,,lemag.fr,display\n"        # derived: other (rule 6)
-         "A,2020-04-02 10:00,other,lemag2.fr,display\n"  # explicit other: must stay
-         "A,2020-04-03 10:00,,facebook,social\n", engine)  # derived social: unaffected by the change
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel,utm_source,utm_medium\n"
+        "A,2020-04-01 10:00,,lemag.fr,display\n"  # derived: other (rule 6)
+        "A,2020-04-02 10:00,other,lemag2.fr,display\n"  # explicit other: must stay
+        "A,2020-04-03 10:00,,facebook,social\n",
+        engine,
+    )  # derived social: unaffected by the change
     assert _channels(engine)[("A", "lemag.fr")] == ("other", False)
     # Marketing adds lemag.fr and lemag2.fr to the newspaper sites.
     rules = list(load_rules())
     newspaper = next(i for i, rule in enumerate(rules) if rule.channel == "newspaper")
-    rules[newspaper] = Rule("newspaper", medium_in=rules[newspaper].medium_in,
-                            source_ends_with=(*rules[newspaper].source_ends_with, "LeMag.fr ", "lemag2.fr"))
+    rules[newspaper] = Rule(
+        "newspaper",
+        medium_in=rules[newspaper].medium_in,
+        source_ends_with=(*rules[newspaper].source_ends_with, "LeMag.fr ", "lemag2.fr"),
+    )
     assert preview_rules(tuple(rules)) == {("other", "newspaper"): 1}
     version = data_version(engine)
     assert save_rules(tuple(rules)) == 1

@@ -19,6 +19,7 @@ def test_same_seed_same_rows_other_seed_other_rows():
 
 def test_demo_picture(demo_store):
     with demo_store.connect() as connection:
+
         def values(column: sa.Column) -> set:
             return set(connection.execute(sa.select(column).distinct()).scalars())
 

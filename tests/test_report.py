@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str) -> subprocess.CompletedProcess:
     """Run the command line on the test's database (DATABASE_URL set by the fixture)."""
-    return subprocess.run([sys.executable, "-m", "services", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "services", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -37,8 +43,13 @@ def report(engine) -> dict:
 
 
 def test_report_scope_bookings_and_funnel(report):
-    assert report["scope"] == {"from": "2020-04-01", "to": "2020-04-30", "event": None, "sites": [],
-                               "programs": []}
+    assert report["scope"] == {
+        "from": "2020-04-01",
+        "to": "2020-04-30",
+        "event": None,
+        "sites": [],
+        "programs": [],
+    }
     assert report["bookings"] == {
         "total": 6,
         "by_status": {"booked": 1, "attended": 3, "no_show": 1, "cancelled": 1},
@@ -50,9 +61,19 @@ def test_report_scope_bookings_and_funnel(report):
 
 def test_report_attribution(report):
     attribution = report["attribution"]
-    assert (attribution["goal"], attribution["lookback_days"], attribution["conversions"]) == ("booking", 30, 5)
-    assert set(attribution["credits"]) == {"first_touch", "last_touch", "linear", "position_based", "time_decay",
-                                           "markov"}
+    assert (attribution["goal"], attribution["lookback_days"], attribution["conversions"]) == (
+        "booking",
+        30,
+        5,
+    )
+    assert set(attribution["credits"]) == {
+        "first_touch",
+        "last_touch",
+        "linear",
+        "position_based",
+        "time_decay",
+        "markov",
+    }
     assert attribution["credits"]["linear"] == pytest.approx(
         {"social": 2 / 3, "newspaper": 1 / 3, "email": 4 / 3, "direct": 5 / 3, "search": 1.0}
     )
@@ -64,12 +85,14 @@ def test_report_attribution(report):
 def test_report_money(report):
     # Campaigns starting in April: SOC-1 social "1 000,50", MAIL-1 email 200, NEWS-1 newspaper 300
     # (SOC-0 starts on 31/03: out).
-    assert report["spend"] == pytest.approx({"social": 1000.5, "newspaper": 300.0, "email": 200.0,
-                                             "search": 0.0, "direct": 0.0})
+    assert report["spend"] == pytest.approx(
+        {"social": 1000.5, "newspaper": 300.0, "email": 200.0, "search": 0.0, "direct": 0.0}
+    )
     linear = report["cost_per_conversion"]["linear"]
     # spend / linear credit: 1000.5 / (2/3), 300 / (1/3), 200 / (4/3), 0 / 1, 0 / (5/3)
-    assert linear == pytest.approx({"social": 1500.75, "newspaper": 900.0, "email": 150.0, "search": 0.0,
-                                    "direct": 0.0})
+    assert linear == pytest.approx(
+        {"social": 1500.75, "newspaper": 900.0, "email": 150.0, "search": 0.0, "direct": 0.0}
+    )
     # markov: social credit 36/41 → 1000.5 × 41 / 36
     assert report["cost_per_conversion"]["markov"]["social"] == pytest.approx(1000.5 * 41 / 36)
     assert set(report["cost_per_conversion"]) == set(report["attribution"]["credits"])
@@ -87,8 +110,13 @@ def test_report_job_dating(report):
         "meetings": {
             "total": 4,
             "by_status": {"planned": 0, "held": 2, "no_show": 1, "cancelled": 1},
-            "by_outcome": {"none": 2, "company_interested": 0, "candidate_interested": 0, "both_interested": 1,
-                           "contract_signed": 1},
+            "by_outcome": {
+                "none": 2,
+                "company_interested": 0,
+                "candidate_interested": 0,
+                "both_interested": 1,
+                "contract_signed": 1,
+            },
         },
         "meeting_show_rate": pytest.approx(2 / 3),
         "mutual_interest_rate": 1.0,
@@ -100,8 +128,20 @@ def test_report_job_dating(report):
 
 def test_report_with_filters_and_goal(engine):
     assert run("import", str(SCENARIO)).returncode == 0
-    printed = run("report", "--json", "--from", "01/04/2020", "--to", "30/04/2020", "--site", "YUT",
-                  "--goal", "enrollment", "--lookback", "90")
+    printed = run(
+        "report",
+        "--json",
+        "--from",
+        "01/04/2020",
+        "--to",
+        "30/04/2020",
+        "--site",
+        "YUT",
+        "--goal",
+        "enrollment",
+        "--lookback",
+        "90",
+    )
     assert printed.returncode == 0, printed.stderr
     report = json.loads(printed.stdout)
     assert report["scope"]["sites"] == ["YUT"]

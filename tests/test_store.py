@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -37,25 +37,36 @@ def test_sqlite_settings(engine):
 
 def test_foreign_keys_are_enforced_by_the_database(engine):
     with pytest.raises(sa.exc.IntegrityError), database.write_transaction(engine) as connection:
-        connection.execute(Booking.__table__.insert().values(
-            ref="B1", candidate_ref="nobody", site_code="NOPE", status="booked",
-            starts_at=datetime(2020, 4, 14, 8, tzinfo=timezone.utc),
-            booked_at=datetime(2020, 4, 1, 8, tzinfo=timezone.utc), duration_min=45, attendees=1,
-        ))
+        connection.execute(
+            Booking.__table__.insert().values(
+                ref="B1",
+                candidate_ref="nobody",
+                site_code="NOPE",
+                status="booked",
+                starts_at=datetime(2020, 4, 14, 8, tzinfo=UTC),
+                booked_at=datetime(2020, 4, 1, 8, tzinfo=UTC),
+                duration_min=45,
+                attendees=1,
+            )
+        )
 
 
 def test_instants_come_back_as_the_same_utc_instant(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("candidates", "ref,created_at\nC1,2020-04-14 10:00\n", engine)  # CEST: 08:00 UTC
-    load("bookings", "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
-         "B1,C1,MAX,2020-10-25 02:30,booked,2020-10-01 12:00+02:00\n", engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,MAX,2020-10-25 02:30,booked,2020-10-01 12:00+02:00\n",
+        engine,
+    )
     with engine.connect() as connection:
         starts_at, booked_at = connection.execute(
             sa.select(Booking.__table__.c.starts_at, Booking.__table__.c.booked_at)
         ).one()
     # 25/10/2020 02:30 happens twice; fold=0 reads the first one, still summer time (+02:00).
-    assert starts_at == datetime(2020, 10, 25, 0, 30, tzinfo=timezone.utc)
-    assert booked_at == datetime(2020, 10, 1, 10, 0, tzinfo=timezone.utc)
+    assert starts_at == datetime(2020, 10, 25, 0, 30, tzinfo=UTC)
+    assert booked_at == datetime(2020, 10, 1, 10, 0, tzinfo=UTC)
     assert starts_at.tzinfo is not None
 
 
