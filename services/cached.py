@@ -6,17 +6,22 @@ makes the next read compute afresh; results are small (figures, not raw tables).
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
-from services import database, events, report, startup
+from services import database, events, report, results
+from services import startup as _startup
 from services.scope import Scope
+
+TTL = 600
 
 
 @st.cache_resource(show_spinner=False)
 def prepared_store() -> bool:
     """Migrate (and seed demo data into an empty store) once per process; True if demo data."""
-    return startup.prepare_store()
+    return _startup.prepare_store()
 
 
 def data_version() -> int:
@@ -24,19 +29,73 @@ def data_version() -> int:
     return database.data_version()
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def event_list(version: int) -> pd.DataFrame:
     """Every event, latest first."""
     return events.list_events()
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False)
 def default_scope(event_code: str, version: int) -> Scope:
     """The default period of an event."""
     return events.default_scope(event_code)
 
 
-@st.cache_data(ttl=600, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=False)
+def site_names(version: int) -> dict[str, str]:
+    """Site code → name."""
+    return results.site_names()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def program_names(version: int) -> dict[str, str]:
+    """Programme code → name."""
+    return events.program_names()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
 def scope_report(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
     """The report object of a scope."""
     return report.build_report(scope, goal, lookback_days)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def key_figures(scope: Scope, version: int) -> dict:
+    """The results page's KPI cards."""
+    return results.key_figures(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def pacing(event_code: str, event_start: date, scope: Scope, version: int) -> pd.DataFrame:
+    """The pacing curve of an event."""
+    return results.pacing(event_code, event_start, scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def bookings_by_site(scope: Scope, version: int) -> pd.DataFrame:
+    """Bookings per site and status."""
+    return results.bookings_by_site(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def funnel_by_site(scope: Scope, version: int) -> pd.DataFrame:
+    """The funnel per site."""
+    return results.funnel_by_site(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def programme_table(scope: Scope, version: int) -> pd.DataFrame:
+    """The programmes table."""
+    return results.programme_table(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def companies_by_programme(year: int, scope: Scope, version: int) -> pd.DataFrame:
+    """Companies and offers by programme, this year and the year before."""
+    return results.companies_by_programme(year, scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def signals(scope: Scope, version: int) -> list[results.Signal]:
+    """Plain-language findings."""
+    return results.signals(scope)

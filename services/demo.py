@@ -54,10 +54,14 @@ OFFERINGS = {
     "YUT": ["CAP-RI", "BAC-MEI", "BTS-MS", "BTS-CRSA", "TP-SOUD"],
     "MET": ["BAC-MELEC", "BTS-ELEC", "BTS-CRSA", "LP-MI"],
     "EPI": ["CAP-CIP", "BAC-MEI", "BTS-MS", "CQPM-OR"],
-    "BLD": ["BAC-TU", "BTS-CPRP", "CQPM-OR"],
+    "BLD": ["BAC-TU", "BTS-CPRP", "CQPM-OR", "LP-MI"],
     "STD": ["CAP-RI", "BAC-MEI", "BTS-MS"],
     "LGW": ["CAP-RI", "BAC-MELEC", "TP-SOUD"],
 }
+#: Offerings nobody books in the demo, and sites whose candidates miss interviews more often:
+#: the results page's signals have something to find.
+UNBOOKED_OFFERINGS = {("BLD", "LP-MI")}
+NO_SHOW_FACTOR = {"LGW": 2.4}
 FIRST_NAMES = [
     "Lucas",
     "Emma",
@@ -461,7 +465,7 @@ class _Builder:
         rnd = self.random
         near = [code for code, *_rest, dep in SITES if dep == department] or [SITES[0][0]]
         site = rnd.choice(near) if rnd.random() < 0.8 else rnd.choice(SITES)[0]
-        program = rnd.choice(OFFERINGS[site])
+        program = rnd.choice([p for p in OFFERINGS[site] if (site, p) not in UNBOOKED_OFFERINGS])
         virtual = operation.kind == "virtual"
         slots = SLOT_STARTS if virtual else MORNING_SLOTS
         advisor, starts = None, None
@@ -481,7 +485,7 @@ class _Builder:
             status = "cancelled"
         elif roll < 0.1:
             status = "booked"  # the advisor has not recorded the outcome yet
-        elif roll < 0.08 + 0.92 * operation.show_rate:
+        elif roll < 0.08 + 0.92 * (1 - (1 - operation.show_rate) * NO_SHOW_FACTOR.get(site, 1)):
             status = "attended"
         else:
             status = "no_show"

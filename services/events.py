@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.database import get_engine
-from services.models import Campaign, Event
+from services.models import Campaign, Event, Program
 from services.scope import Scope
 
 EVENTS = Event.__table__
@@ -46,3 +46,14 @@ def default_scope(event_code: str, engine: Engine | None = None) -> Scope:
         ).scalar()
     date_from = min(first_campaign, starts_on) if first_campaign else starts_on
     return Scope(date_from, ends_on + AFTER_EVENT, event=event_code)
+
+
+def program_names(engine: Engine | None = None) -> dict[str, str]:
+    """Programme code → name (one name per code, the first by site)."""
+    programs = Program.__table__
+    query = sa.select(programs.c.code, programs.c.name).order_by(programs.c.code, programs.c.site_code)
+    with (engine or get_engine()).connect() as connection:
+        names: dict[str, str] = {}
+        for code, name in connection.execute(query):
+            names.setdefault(code, name)
+    return names

@@ -1,0 +1,188 @@
+"""Results (directors): how did the open days do, site by site, and against the comparison event?"""
+
+import streamlit as st
+
+from services import cached, charts, exports
+from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
+from services.results import comparison_scope
+
+language = st.session_state.get("language", "fr")
+selection = st.session_state["selection"]
+scope = selection.scope
+version = cached.data_version()
+events = cached.event_list(version).set_index("code")
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+def event_name(code: str | None) -> str:
+    return str(events.loc[code, "name"]) if code in events.index else ""
+
+
+st.title(t("page.results"))
+st.caption(t("results.question"))
+
+with st.spinner():
+    figures = cached.key_figures(scope, version)
+if figures["bookings"] == 0:
+    st.info(t("results.empty"))
+    st.stop()
+
+comparison = None
+if selection.compare:
+    compare_scope = comparison_scope(cached.default_scope(selection.compare, version), scope)
+    comparison = cached.key_figures(compare_scope, version)
+    st.caption(t("results.compared_with", name=event_name(selection.compare)))
+else:
+    st.caption(t("results.no_comparison"))
+
+KPIS = [
+    ("bookings", format_number, "count"),
+    ("show_rate", format_percent, "rate"),
+    ("family_attendance", format_percent, "rate"),
+    ("booked", format_number, "count"),
+    ("enrolled", format_number, "count"),
+    ("conversion_to_enrollment", format_percent, "rate"),
+    ("spend", format_money, "money"),
+    ("cost_per_enrollment", format_money, "money"),
+]
+LABELS = {
+    "bookings": "kpi.bookings",
+    "show_rate": "kpi.show_rate",
+    "family_attendance": "kpi.family_attendance",
+    "booked": "kpi.booked",
+    "enrolled": "kpi.enrolled",
+    "conversion_to_enrollment": "kpi.conversion",
+    "spend": "kpi.spend",
+    "cost_per_enrollment": "kpi.cost_per_enrollment",
+}
+
+
+def delta(name: str, kind: str) -> str | None:
+    if comparison is None or figures[name] is None or comparison[name] is None:
+        return None
+    return format_delta(figures[name] - comparison[name], kind, language)
+
+
+for row in (KPIS[:4], KPIS[4:]):
+    for column, (name, formatter, kind) in zip(st.columns(4), row, strict=True):
+        help_text = t(f"{LABELS[name]}.help")
+        if comparison is not None:
+            help_text += " " + t("kpi.delta_help", name=event_name(selection.compare))
+        column.metric(
+            t(LABELS[name]),
+            formatter(figures[name], language),
+            delta=delta(name, kind),
+            delta_color={"cost_per_enrollment": "inverse", "spend": "off"}.get(name, "normal"),
+            help=help_text,
+            border=True,
+        )
+
+if selection.event:
+    st.subheader(t("results.pacing"), help=t("results.pacing.help"))
+    current = cached.pacing(selection.event, events.loc[selection.event, "starts_on"], scope, version)
+    previous = (
+        cached.pacing(selection.compare, events.loc[selection.compare, "starts_on"], scope, version)
+        if selection.compare
+        else None
+    )
+    st.plotly_chart(
+        charts.pacing_figure(
+            current,
+            previous,
+            (event_name(selection.event), event_name(selection.compare) or None),
+            t("results.pacing.x"),
+            t("results.pacing.y"),
+        ),
+        width="stretch",
+    )
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("results.by_site"), help=t("kpi.bookings.help"))
+    by_site = cached.bookings_by_site(scope, version)
+    status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
+    st.plotly_chart(charts.bookings_by_site_figure(by_site, status_names, t("kpi.bookings")), width="stretch")
+with right:
+    st.subheader(t("results.funnel"), help=t("results.funnel.help"))
+    funnel = cached.funnel_by_site(scope, version)
+    step_names = {step: t(f"step.{step}") for step in charts.FUNNEL_STEPS}
+    st.plotly_chart(
+        charts.funnel_by_site_figure(funnel, step_names, t("results.candidates")), width="stretch"
+    )
+
+funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.{c}"))
+percent = st.column_config.NumberColumn(format="percent")
+st.dataframe(
+    funnel_view,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        t("col.booking_rate"): percent,
+        t("col.attendance_rate"): percent,
+        t("col.conversion_to_enrollment"): percent,
+    },
+)
+
+
+def export_buttons(table, name: str) -> None:
+    first, second, _ = st.columns([1, 1, 4])
+    first.download_button(
+        f"{t('results.export')} CSV",
+        exports.to_csv(table),
+        f"{name}.csv",
+        "text/csv",
+        key=f"results_{name}_csv",
+        icon=":material/download:",
+    )
+    second.download_button(
+        f"{t('results.export')} Excel",
+        exports.to_excel(table),
+        f"{name}.xlsx",
+        key=f"results_{name}_xlsx",
+        icon=":material/download:",
+    )
+
+
+st.subheader(t("results.programmes"), help=t("results.programmes.help"))
+programmes = cached.programme_table(scope, version).rename(columns=lambda c: t(f"col.{c}"))
+st.dataframe(programmes, hide_index=True, width="stretch", column_config={t("col.fill_rate"): percent})
+export_buttons(programmes, "formations")
+
+year = events.loc[selection.event, "starts_on"].year if selection.event else scope.date_to.year
+st.subheader(t("results.companies"), help=t("results.companies.help"))
+companies = cached.companies_by_programme(year, scope, version).rename(columns=lambda c: t(f"col.{c}"))
+st.dataframe(companies, hide_index=True, width="stretch")
+export_buttons(companies, "entreprises")
+
+st.subheader(t("results.signals"))
+found = cached.signals(scope, version)
+notes = []
+for signal in found:
+    shown = {
+        name: format_percent(value, language) if isinstance(value, float) else format_number(value, language)
+        for name, value in signal.figures.items()
+    }
+    notes.append(t(f"signal.{signal.kind}", subject=signal.subject, **shown))
+for note in notes:
+    st.markdown(f"- {note}")
+if not notes:
+    st.caption(t("results.no_signal"))
+
+summary = exports.summary_html(
+    t("page.results"),
+    t("home.period", start=format_date(scope.date_from, language), end=format_date(scope.date_to, language)),
+    [(t(LABELS[name]), formatter(figures[name], language)) for name, formatter, _ in KPIS],
+    [(t("results.funnel"), funnel_view), (t("results.programmes"), programmes)],
+    notes,
+)
+st.download_button(
+    t("results.summary"),
+    summary,
+    "synthese.html",
+    "text/html",
+    key="results_summary",
+    icon=":material/print:",
+)

@@ -1,0 +1,99 @@
+"""One look for every chart: the Plotly template and one colour per channel, site and status."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+TEMPLATE = "rencontres"
+PALETTE = ["#0B5FA5", "#E07B00", "#2E9E5B", "#B0358C", "#6C5CE7", "#C0392B", "#00A3A3", "#7F8C8D"]
+CHANNEL_COLOURS = {
+    "social": "#3B5998",
+    "newspaper": "#C0392B",
+    "email": "#2E9E5B",
+    "search": "#E07B00",
+    "direct": "#7F8C8D",
+    "other": "#B0358C",
+}
+STATUS_COLOURS = {"attended": "#2E9E5B", "booked": "#0B5FA5", "no_show": "#E07B00", "cancelled": "#B8C2CC"}
+FUNNEL_STEPS = ("reached", "booked", "attended", "enrolled")
+FUNNEL_COLOURS = dict(zip(FUNNEL_STEPS, ["#B8D4EC", "#5B9BD5", "#0B5FA5", "#073B66"], strict=True))
+
+pio.templates[TEMPLATE] = go.layout.Template(
+    layout=go.Layout(
+        font={"family": "Source Sans Pro, sans-serif", "size": 13, "color": "#1F2A37"},
+        colorway=PALETTE,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        xaxis={"gridcolor": "#E5E9EF"},
+        yaxis={"gridcolor": "#E5E9EF"},
+    )
+)
+
+
+def site_colours(site_codes: list[str]) -> dict[str, str]:
+    """A stable colour per site (by code order)."""
+    return {code: PALETTE[i % len(PALETTE)] for i, code in enumerate(sorted(site_codes))}
+
+
+def pacing_figure(
+    current: pd.DataFrame,
+    comparison: pd.DataFrame | None,
+    names: tuple[str, str | None],
+    x_title: str,
+    y_title: str,
+) -> go.Figure:
+    """Cumulative bookings by day relative to the event's first day, this event against the comparison."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    figure.add_scatter(
+        x=current["day"],
+        y=current["bookings"],
+        name=names[0],
+        mode="lines",
+        line={"color": PALETTE[0], "width": 3},
+    )
+    if comparison is not None and names[1]:
+        figure.add_scatter(
+            x=comparison["day"],
+            y=comparison["bookings"],
+            name=names[1],
+            mode="lines",
+            line={"color": PALETTE[7], "width": 2, "dash": "dash"},
+        )
+    figure.add_vline(x=0, line={"color": "#999", "dash": "dot"})
+    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=340)
+    return figure
+
+
+def bookings_by_site_figure(long: pd.DataFrame, status_names: dict[str, str], x_title: str) -> go.Figure:
+    """Horizontal bars of bookings per site, stacked by status."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    for status, colour in STATUS_COLOURS.items():
+        part = long[long["status"] == status]
+        figure.add_bar(
+            y=part["site"],
+            x=part["bookings"],
+            name=status_names.get(status, status),
+            marker_color=colour,
+            orientation="h",
+        )
+    figure.update_layout(barmode="stack", xaxis_title=x_title, height=380, yaxis={"autorange": "reversed"})
+    return figure
+
+
+def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_title: str) -> go.Figure:
+    """Horizontal grouped bars of the funnel steps per site."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    for step in FUNNEL_STEPS:
+        figure.add_bar(
+            y=table["site"],
+            x=table[step],
+            name=step_names.get(step, step),
+            marker_color=FUNNEL_COLOURS[step],
+            orientation="h",
+        )
+    figure.update_layout(barmode="group", xaxis_title=x_title, height=380, yaxis={"autorange": "reversed"})
+    return figure
