@@ -78,6 +78,7 @@ with st.sidebar:
         key="filter_event",
         format_func=lambda code: event_names.get(code, t("filters.no_event")),
         on_change=_on_event_change,
+        placeholder=t("filters.no_event"),
     )
     period = st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
     sites = st.multiselect(
@@ -102,6 +103,7 @@ with st.sidebar:
         options=[None, *compare_options],
         key="filter_compare",
         format_func=lambda code: event_names.get(code, t("filters.no_event")),
+        placeholder=t("filters.no_event"),
     )
 
 date_from, date_to = period if len(period) == 2 else (period[0], period[0])

@@ -1,30 +1,62 @@
-"""The app starts and its home page renders, on an empty store and on demo data."""
+"""The app in AppTest: the shell (filters, URL, language) and the results page."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from services import bookings, database
-from services.events import default_scope, latest_open_day, list_events
-from services.i18n import format_number
+from services import database, results
+from services.events import default_scope
+from services.i18n import format_number, format_percent
+from services.results import comparison_scope
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
 
-def start() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=60)
+@pytest.fixture(autouse=True)
+def entry_script_on_every_run(monkeypatch):
+    """Run dashboard.py on every AppTest run, as the server does.
+
+    With a ``pages/`` folder beside the entry script, AppTest's reruns request the page the
+    previous run finished on, and Streamlit's pages-folder mode then runs that page file alone,
+    without the entry script (its sidebar filters vanish). A browser asks for the page through
+    the entry script; the browser test checks that path. Here the folder mode is turned off.
+    """
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def start(**params: str | list[str]) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=90)
+    for name, value in params.items():
+        app.query_params[name] = value
     app.run()
     assert not app.exception, app.exception
     return app
 
 
-def test_home_on_an_empty_store_says_what_to_import(engine):
+def param(app: AppTest, name: str) -> list[str]:
+    """A query parameter the app wrote, as a list of values."""
+    value = app.query_params[name]
+    return value if isinstance(value, list) else [value]
+
+
+def shown(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def test_empty_store_renders_and_says_what_to_import(engine):
     app = start()
-    assert any("python -m services import" in info.value for info in app.info)
-    assert not app.warning  # no demo notice: DEMO_DATA=0 in the tests
+    assert any("bookings.csv" in info.value for info in app.info)
+    assert not any("démonstration" in warning.value for warning in app.warning)  # DEMO_DATA=0 in tests
 
 
 def test_empty_store_is_seeded_with_demo_data_when_allowed(engine, monkeypatch):
@@ -34,19 +66,109 @@ def test_empty_store_is_seeded_with_demo_data_when_allowed(engine, monkeypatch):
     assert any("démonstration" in warning.value for warning in app.warning)
 
 
-def test_home_shows_the_latest_event_figures(demo_store):
+def test_default_view_shows_the_services_figures_for_the_latest_operation(demo_store):
     app = start()
-    assert any("démonstration" in warning.value for warning in app.warning)
-    scope = default_scope(latest_open_day(list_events(demo_store)), demo_store)
-    metrics = {metric.label: metric.value for metric in app.metric}
-    expected = bookings.status_totals(scope, demo_store)["total"]
-    assert metrics["Rendez-vous"] == format_number(expected)
-    assert metrics["Candidats ayant réservé"] == format_number(bookings.funnel(scope, demo_store)["booked"])
+    scope = default_scope("POV-2020-04", demo_store)
+    expected = results.key_figures(scope, demo_store)
+    metrics = shown(app)
+    assert metrics["Rendez-vous"] == format_number(expected["bookings"])
+    assert metrics["Taux de présence"] == format_percent(expected["show_rate"])
+    assert metrics["Candidats ayant réservé"] == format_number(expected["booked"])
+    assert metrics["Conversion en inscription"] == format_percent(expected["conversion_to_enrollment"])
+    # The comparison (previous in-person open days) gives the deltas.
+    compared = results.key_figures(
+        comparison_scope(default_scope("POP-2020-01", demo_store), scope), demo_store
+    )
+    delta = next(m for m in app.metric if m.label == "Rendez-vous").delta
+    difference = expected["bookings"] - compared["bookings"]
+    assert delta == f"{'+' if difference >= 0 else '-'}{format_number(abs(difference))}"
+    assert param(app, "event") == ["POV-2020-04"]
 
 
-@pytest.mark.parametrize(("language", "label"), [("fr", "Taux de présence"), ("en", "Show rate")])
-def test_language_switch_changes_labels(demo_store, language, label):
+def test_scope_from_the_url(demo_store):
+    app = start(event="POP-2019-03", site=["MAX", "YUT"], **{"from": "2019-02-01", "to": "2019-04-30"})
+    assert not app.warning[1:]  # only the demo notice
+    scope = default_scope("POP-2019-03", demo_store)
+    from services.scope import Scope
+
+    wanted = Scope(
+        scope.date_from.replace(month=2, day=1),
+        scope.date_to.replace(month=4, day=30),
+        "POP-2019-03",
+        ("MAX", "YUT"),
+    )
+    assert shown(app)["Rendez-vous"] == format_number(results.key_figures(wanted, demo_store)["bookings"])
+    assert app.sidebar.multiselect[0].value == ["MAX", "YUT"]
+
+
+def test_scope_through_the_widgets_and_back_into_the_url(demo_store):
     app = start()
-    app.sidebar.selectbox[0].set_value(language).run()
+    app.sidebar.selectbox(key="filter_event").set_value("POP-2020-01").run()
+    assert not app.exception
+    scope = default_scope("POP-2020-01", demo_store)
+    assert shown(app)["Rendez-vous"] == format_number(results.key_figures(scope, demo_store)["bookings"])
+    assert param(app, "event") == ["POP-2020-01"]
+    assert param(app, "from") == [scope.date_from.isoformat()]
+    app.sidebar.multiselect(key="filter_sites").set_value(["EPI"]).run()
+    narrowed = type(scope)(scope.date_from, scope.date_to, scope.event, ("EPI",))
+    assert shown(app)["Rendez-vous"] == format_number(results.key_figures(narrowed, demo_store)["bookings"])
+    assert param(app, "site") == ["EPI"]
+
+
+def test_a_bad_url_value_falls_back_with_a_notice(demo_store):
+    app = start(event="NOPE", **{"from": "2020-13-45"})
+    notices = [warning.value for warning in app.warning]
+    assert any("NOPE" in notice for notice in notices)
+    assert any("2020-13-45" in notice for notice in notices)
+    scope = default_scope("POV-2020-04", demo_store)
+    assert shown(app)["Rendez-vous"] == format_number(results.key_figures(scope, demo_store)["bookings"])
+
+
+@pytest.mark.parametrize(
+    ("language", "label", "title"),
+    [
+        ("fr", "Taux de présence", "Résultats des portes ouvertes"),
+        ("en", "Show rate", "Open-day results"),
+    ],
+)
+def test_language_switch_changes_labels(demo_store, language, label, title):
+    app = start()
+    app.sidebar.selectbox(key="language").set_value(language).run()
     assert not app.exception
     assert label in [metric.label for metric in app.metric]
+    assert app.title[0].value == title
+
+
+def test_every_figure_has_a_help_text(demo_store):
+    app = start()
+    assert all(metric.help for metric in app.metric)
+
+
+def test_charts_are_drawn_from_the_services(demo_store):
+    import json
+
+    app = start()
+    charts = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    assert len(charts) == 3  # pacing, bookings per site, funnel per site
+    scope = default_scope("POV-2020-04", demo_store)
+    by_site = results.bookings_by_site(scope, demo_store)
+    bars = charts[1]["data"]
+    drawn = {trace["name"]: sum(decoded(trace["x"])) for trace in bars}
+    expected = by_site.groupby("status")["bookings"].sum()
+    assert drawn == {
+        "Venu": expected["attended"],
+        "Réservé": expected["booked"],
+        "Absent": expected["no_show"],
+        "Annulé": expected["cancelled"],
+    }
+
+
+def decoded(values) -> list:
+    """Plotly sends numeric arrays as base64 typed arrays."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)

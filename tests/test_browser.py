@@ -1,0 +1,138 @@
+"""The real app in headless Chromium: every page through the navigation, a changed event.
+
+Screenshots are saved in test-artifacts/ for a person to look at. .ci/run installs
+Debian's Chromium; without it this test fails and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(engine, monkeypatch) -> Iterator[str]:
+    """The app served on loopback, on the test's own store, seeded with demo data at start."""
+    port = _free_port()
+    env = {**os.environ, "DEMO_DATA": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the app did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page (Debian's Chromium, driven by Playwright)."""
+    assert shutil.which(CHROMIUM), "Chromium is missing: apt-get install chromium (.ci/run does it)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 2400}, locale="fr-FR")
+        yield page
+        browser.close()
+
+
+def _settle(page) -> None:
+    page.wait_for_timeout(500)
+    page.wait_for_selector(READY, timeout=90_000)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+def _check(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0, f"Streamlit exception on {name}"
+
+
+def _bookings_shown(page) -> str:
+    card = page.locator('[data-testid="stMetric"]').filter(has_text="Rendez-vous").first
+    return card.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_every_page_and_a_changed_event(server, browser_page):
+    page = browser_page
+    page.goto(server)
+    _settle(page)
+    _check(page, "01-results-default")
+    assert "Données de démonstration" in page.content()
+
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    for index in range(links.count()):
+        links.nth(index).click()
+        _settle(page)
+        _check(page, f"02-page-{index}")
+
+    page.goto(server)
+    _settle(page)
+    before = _bookings_shown(page)
+    event_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(1)
+    event_box.click()
+    page.get_by_role("option", name="Portes ouvertes janvier 2020").click()
+    _settle(page)
+    _check(page, "03-results-january-2020")
+    assert "event=POP-2020-01" in page.url
+    assert _bookings_shown(page) != before

@@ -1,0 +1,110 @@
+"""The directors' results on the hand-made scenario (figures worked out by hand)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from services import results
+from services.scope import Scope
+from tests.conftest import load
+
+APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
+
+
+def test_key_figures(scenario):
+    # Bookings and funnel as in test_bookings.
+    # Spend: SOC-1 1000.50 + MAIL-1 200 + NEWS-1 300 (campaigns starting in April).
+    assert results.key_figures(APRIL, scenario) == pytest.approx(
+        {
+            "bookings": 6,
+            "show_rate": 0.75,
+            "family_attendance": 2 / 3,
+            "booked": 5,
+            "enrolled": 2,
+            "conversion_to_enrollment": 0.4,
+            "spend": 1500.5,
+            "cost_per_enrollment": 1500.5 / 2,
+        }
+    )
+
+
+def test_programme_table(scenario):
+    table = results.programme_table(APRIL, scenario).set_index(["program_code", "site_code"])
+    columns = ["seats", "booked", "attended", "pre_registered", "enrolled"]
+    # BTS-MS@MAX: BA (CA attended), BB (CB no-show), BF2 (CF attended); CA and CF enrolled there.
+    assert table.loc[("BTS-MS", "MAX"), columns].tolist() == [12, 3, 2, 0, 2]
+    assert table.loc[("BTS-MS", "MAX"), "fill_rate"] == pytest.approx(2 / 12)
+    # BTS-MS@YUT: BD1 cancelled, BD2 attended (CD, whose enrollment is withdrawn).
+    assert table.loc[("BTS-MS", "YUT"), columns].tolist() == [10, 1, 1, 0, 0]
+    # CAP-RI@YUT: BC booked (CC, pre-registered there).
+    assert table.loc[("CAP-RI", "YUT"), columns].tolist() == [8, 1, 0, 1, 0]
+
+
+def test_pacing_counts_bookings_by_booking_day_relative_to_the_first_day(scenario):
+    # POV-2020-04 starts 14/04; its bookings were made 06/04 (D-8), 08/04 (D-6), 09/04 (D-5),
+    # 10/04 (D-4) and 12/04 (D-2).
+    curve = results.pacing("POV-2020-04", date(2020, 4, 14), APRIL, scenario).set_index("day")["bookings"]
+    assert curve.index.min() == -30 and curve.index.max() == 7
+    assert curve[-9] == 0
+    assert [curve[d] for d in (-8, -7, -6, -5, -4, -3, -2, -1, 0, 7)] == [1, 1, 2, 3, 4, 4, 5, 5, 5, 5]
+    yut = Scope(APRIL.date_from, APRIL.date_to, sites=("YUT",))
+    assert results.pacing("POV-2020-04", date(2020, 4, 14), yut, scenario).iloc[-1]["bookings"] == 3
+
+
+def test_comparison_event_is_the_previous_one_of_the_other_kind():
+    events = pd.DataFrame(
+        {
+            "code": ["JD-2020-05", "POV-2020-04", "POP-2020-01", "POP-2019-03"],
+            "kind": ["job_dating", "virtual", "in_person", "in_person"],
+            "starts_on": [date(2020, 5, 19), date(2020, 4, 14), date(2020, 1, 25), date(2019, 3, 23)],
+        }
+    )
+    assert results.comparison_event(events, "POV-2020-04") == "POP-2020-01"
+    assert results.comparison_event(events, "POP-2020-01") is None  # no earlier virtual operation
+    assert results.comparison_event(events, "JD-2020-05") == "POV-2020-04"
+
+
+def test_funnel_by_site(scenario):
+    table = results.funnel_by_site(APRIL, scenario).set_index("site_code")
+    # MAX: CA, CB, CF reached and booked; CA, CF attended and enrolled.
+    assert table.loc["MAX", ["reached", "booked", "attended", "enrolled"]].tolist() == [3, 3, 2, 2]
+    assert table.loc["MAX", "attendance_rate"] == pytest.approx(2 / 3)
+    assert table.loc["YUT", "conversion_to_enrollment"] == 0
+
+
+def test_companies_by_programme(scenario):
+    table = results.companies_by_programme(2020, APRIL, scenario).set_index("program_code")
+    # 2020 offers: O1 (company 1, BTS-MS, 2 positions), O2 (company 2, BTS-MS, 1), O4 (company 1, BTS-MS, 1),
+    # O3 (company 2, CAP-RI, 3); none in 2019.
+    assert table.loc["BTS-MS", ["companies", "offers", "positions"]].tolist() == [2, 3, 4]
+    assert table.loc["CAP-RI", ["companies", "offers", "positions"]].tolist() == [1, 1, 3]
+    assert table["offers_previous"].sum() == 0
+
+
+def test_no_signal_when_nothing_stands_out(scenario):
+    # No-show rates: MAX 1/3, YUT 0, average 1/4: 1/3 < 1.5 × 1/4. Every offering has a booking.
+    assert results.signals(APRIL, scenario) == []
+
+
+def test_signals_a_site_with_many_no_shows_and_seats_without_booking(engine):
+    load("sites", "code,name\nA,Site A\nB,Site B\n", engine)
+    load("programs", "code,name,site_code,seats\nP,Prog,A,10\nP,Prog,B,10\nQ,Autre,B,5\n", engine)
+    load("candidates", "ref,created_at\n" + "".join(f"C{i},2020-04-01 10:00\n" for i in range(6)), engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,program_code,starts_at,status,booked_at\n"
+        "B0,C0,A,P,2020-04-14 10:00,no_show,2020-04-01 12:00\n"
+        "B1,C1,A,P,2020-04-14 11:00,no_show,2020-04-01 12:00\n"
+        + "".join(f"B{i},C{i},B,P,2020-04-14 1{i}:00,attended,2020-04-01 12:00\n" for i in range(2, 6)),
+        engine,
+    )
+    # Average no-show rate 2 / 6 = 1/3; site A: 2 / 2 = 1 ≥ 1.5 × 1/3. Q@B has 5 seats and no booking.
+    found = results.signals(APRIL, engine)
+    assert [(s.kind, s.subject) for s in found] == [
+        ("high_no_show", "Site A"),
+        ("seats_without_booking", "Autre (B)"),
+    ]
+    assert found[0].figures == pytest.approx({"no_show_rate": 1.0, "average": 1 / 3, "no_show": 2})
