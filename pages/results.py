@@ -114,17 +114,6 @@ with right:
     )
 
 funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.{c}"))
-percent = st.column_config.NumberColumn(format="percent")
-st.dataframe(
-    funnel_view,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        t("col.booking_rate"): percent,
-        t("col.attendance_rate"): percent,
-        t("col.conversion_to_enrollment"): percent,
-    },
-)
 
 
 def export_buttons(table, name: str) -> None:
@@ -144,6 +133,20 @@ def export_buttons(table, name: str) -> None:
         key=f"results_{name}_xlsx",
         icon=":material/download:",
     )
+
+
+percent = st.column_config.NumberColumn(format="percent")
+st.dataframe(
+    funnel_view,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        t("col.booking_rate"): percent,
+        t("col.attendance_rate"): percent,
+        t("col.conversion_to_enrollment"): percent,
+    },
+)
+export_buttons(funnel_view, "entonnoir")
 
 
 st.subheader(t("results.programmes"), help=t("results.programmes.help"))
