@@ -278,7 +278,10 @@ def _upsert(
     if inserts:
         connection.execute(spec.table.insert(), inserts)
     if updates:
-        connection.execute(spec.table.update().where(spec.table.c.id == sa.bindparam("_id")), updates)
+        statement = spec.table.update().where(spec.table.c.id == sa.bindparam("_id"))
+        if "version" in spec.table.c:  # a save from the dashboard that read the old row must conflict
+            statement = statement.values(version=spec.table.c.version + 1)
+        connection.execute(statement, updates)
     result.inserted, result.updated = len(inserts), len(updates)
 
 

@@ -189,6 +189,32 @@ class Booking(SQLModel, table=True):
     booked_at: datetime = _instant()
     attendees: int = 1
     meeting_url: str | None = None
+    #: Grows on every change: a save that read an older version is refused (no lost update).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class BookingChange(SQLModel, table=True):
+    """The history of changes made to a booking from the dashboard (status, attendees, advisor)."""
+
+    __tablename__ = "booking_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    booking_ref: str = _fk("bookings.ref")
+    changed_at: datetime = _instant()
+    changed_by: str
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
+
+
+class BookingNote(SQLModel, table=True):
+    """A short private note on an interview, with who wrote it and when."""
+
+    __tablename__ = "booking_notes"
+    id: int | None = Field(default=None, primary_key=True)
+    booking_ref: str = _fk("bookings.ref")
+    written_at: datetime = _instant()
+    written_by: str
+    text: str
 
 
 class Enrollment(SQLModel, table=True):

@@ -91,3 +91,40 @@ def test_data_version_grows_on_writes_only(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)  # unchanged: no bump
     assert after_insert == before + 1
     assert database.data_version(engine) == after_insert
+
+
+def test_upgrading_an_older_store_keeps_every_row(tmp_path):
+    """A store created at the first revision, filled, then brought up to date loses nothing."""
+    from alembic import command
+    from alembic.config import Config
+
+    from services.importer import import_path
+    from tests.conftest import SCENARIO
+
+    old = database.get_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(database.MIGRATIONS_DIR))
+    with database.write_transaction(old) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    # Rows written with the first revision's columns only.
+    with database.write_transaction(old) as connection:
+        connection.exec_driver_sql("INSERT INTO sites (code, name) VALUES ('MAX', 'Maxéville')")
+        connection.exec_driver_sql(
+            "INSERT INTO candidates (ref, marketing_consent, created_at) "
+            "VALUES ('C1', 0, '2020-04-01 08:00:00.000000')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO bookings (ref, candidate_ref, site_code, starts_at, duration_min, status, booked_at,"
+            " attendees) VALUES ('B1', 'C1', 'MAX', '2020-04-14 08:00:00.000000', 45, 'attended',"
+            " '2020-04-01 08:00:00.000000', 2)"
+        )
+    database.migrate(old)
+    with old.connect() as connection:
+        row = (
+            connection.execute(sa.select(Booking.__table__).where(Booking.__table__.c.ref == "B1"))
+            .mappings()
+            .one()
+        )
+    assert (row["status"], row["attendees"], row["version"]) == ("attended", 2, 0)
+    assert all(result.accepted for result in import_path(SCENARIO, engine=old))

@@ -1,0 +1,48 @@
+"""iCalendar export of an advisor's interviews, with only what a calendar needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from icalendar import Calendar, Event
+
+PRODUCT = "-//Rencontres//Planning des entretiens//FR"
+UID_DOMAIN = "rencontres.pole-formation"
+
+
+def schedule_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None) -> bytes:
+    """An .ics of the non-cancelled interviews of ``schedule`` (rows of ``schedule.interviews``).
+
+    Each event carries the time, the programme, the candidate's first name and initial, the number
+    of people and the video link; no e-mail, phone, birth date or postal code.
+    """
+    stamp = now or datetime.now(UTC)
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", calendar_name)
+    for row in schedule[schedule["status"] != "cancelled"].itertuples():
+        event = Event()
+        event.add("uid", f"{row.ref}@{UID_DOMAIN}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
+        event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
+        who = short_name(row.candidate)
+        event.add("summary", f"Entretien {row.program_code or ''} · {who}".replace("  ", " "))
+        lines = [f"Personnes attendues : {row.attendees}"]
+        if row.meeting_url:
+            event.add("location", row.meeting_url)
+            event.add("url", row.meeting_url)
+            lines.append(f"Salle visio : {row.meeting_url}")
+        event.add("description", "\n".join(lines))
+        calendar.add_component(event)
+    return calendar.to_ical()
+
+
+def short_name(full_name: str | None) -> str:
+    """``Lucas Martin`` → ``Lucas M.``: enough for an advisor's calendar."""
+    parts = (full_name or "").split()
+    if not parts:
+        return "candidat"
+    return parts[0] if len(parts) == 1 else f"{parts[0]} {parts[-1][0]}."

@@ -1,0 +1,417 @@
+"""The advisors' schedules: interviews of a day or week, conflicts, free slots, load, outcomes.
+
+Every write is validated, checked against the version the advisor read (two advisors saving
+the same booking: the second is refused), recorded in the history, and bumps the data version
+so that every cached figure is recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.config import LOCAL_TZ
+from services.database import bump_data_version, get_engine, write_transaction
+from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
+from services.scope import Scope
+
+BOOKINGS = Booking.__table__
+ADVISORS = Advisor.__table__
+CANDIDATES = Candidate.__table__
+PROGRAMS = Program.__table__
+TOUCHPOINTS = Touchpoint.__table__
+CHANGES = BookingChange.__table__
+NOTES = BookingNote.__table__
+
+SLOT = timedelta(minutes=45)
+#: Opening hours of the centre for interviews, Monday to Friday (local time).
+OPENING_HOURS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 15)))
+OPEN_WEEKDAYS = range(0, 5)
+#: Which status an outcome may move to from each status. Reopening a cancelled interview
+#: (back to booked) comes before marking it attended.
+TRANSITIONS = {
+    "booked": {"attended", "no_show", "cancelled"},
+    "attended": {"no_show", "booked"},
+    "no_show": {"attended", "booked"},
+    "cancelled": {"booked"},
+}
+#: Outcomes that only make sense once the interview has started.
+OUTCOMES_AFTER_START = {"attended", "no_show"}
+MAX_NOTE_LENGTH = 1000
+
+
+class ScheduleError(ValueError):
+    """A change that the rules refuse (the message says why, in French)."""
+
+
+class ConflictError(ScheduleError):
+    """Someone else changed the booking since it was read: nothing was written."""
+
+
+def interviews(
+    first_day: date, last_day: date, sites: tuple[str, ...] = (), engine: Engine | None = None
+) -> pd.DataFrame:
+    """Interviews starting on these local days at these sites (all when none), in time order.
+
+    One row per booking with the advisor, the candidate (name, birth date), programme, people,
+    status, video link, version, and for the candidate: earlier bookings and channel of origin.
+    """
+    scope = Scope(first_day, last_day, sites=sites)
+    first_touch = (
+        sa.select(TOUCHPOINTS.c.channel)
+        .where(TOUCHPOINTS.c.candidate_ref == BOOKINGS.c.candidate_ref)
+        .order_by(TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.channel)
+        .limit(1)
+        .scalar_subquery()
+    )
+    earlier = BOOKINGS.alias("earlier")
+    earlier_count = (
+        sa.select(sa.func.count())
+        .where(
+            earlier.c.candidate_ref == BOOKINGS.c.candidate_ref, earlier.c.starts_at < BOOKINGS.c.starts_at
+        )
+        .scalar_subquery()
+    )
+    program_name = (
+        sa.select(PROGRAMS.c.name)
+        .where(PROGRAMS.c.code == BOOKINGS.c.program_code, PROGRAMS.c.site_code == BOOKINGS.c.site_code)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            BOOKINGS.c.ref,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.duration_min,
+            BOOKINGS.c.site_code,
+            BOOKINGS.c.advisor_email,
+            ADVISORS.c.name.label("advisor"),
+            BOOKINGS.c.candidate_ref,
+            CANDIDATES.c.first_name,
+            CANDIDATES.c.last_name,
+            CANDIDATES.c.birth_date,
+            BOOKINGS.c.program_code,
+            program_name.label("program"),
+            BOOKINGS.c.attendees,
+            BOOKINGS.c.status,
+            BOOKINGS.c.meeting_url,
+            BOOKINGS.c.version,
+            earlier_count.label("earlier_bookings"),
+            first_touch.label("origin_channel"),
+        )
+        .join(CANDIDATES, CANDIDATES.c.ref == BOOKINGS.c.candidate_ref)
+        .outerjoin(ADVISORS, ADVISORS.c.email == BOOKINGS.c.advisor_email)
+        .where(
+            scope.within(BOOKINGS.c.starts_at),
+            *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
+        )
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.advisor_email, BOOKINGS.c.ref)
+    )
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all())
+    columns = [
+        "ref",
+        "starts_at",
+        "ends_at",
+        "duration_min",
+        "site_code",
+        "advisor_email",
+        "advisor",
+        "candidate_ref",
+        "candidate",
+        "age",
+        "minor",
+        "program_code",
+        "program",
+        "attendees",
+        "status",
+        "meeting_url",
+        "version",
+        "earlier_bookings",
+        "origin_channel",
+        "overlap",
+    ]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    frame["starts_at"] = pd.to_datetime(frame["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ)
+    frame["ends_at"] = frame["starts_at"] + pd.to_timedelta(frame["duration_min"], unit="min")
+    frame["candidate"] = (frame["first_name"].fillna("") + " " + frame["last_name"].fillna("")).str.strip()
+    frame["age"] = [
+        age_on(born, start.date())
+        for born, start in zip(frame["birth_date"], frame["starts_at"], strict=True)
+    ]
+    frame["minor"] = frame["age"].map(lambda age: age is not None and age < 18)
+    frame["overlap"] = frame["ref"].isin(overlapping(frame))
+    return frame[columns]
+
+
+def age_on(born: date | None, day: date) -> int | None:
+    """Age in whole years on ``day`` (None when the birth date is unknown)."""
+    if born is None or pd.isna(born):
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def overlapping(schedule: pd.DataFrame) -> set[str]:
+    """Refs of non-cancelled interviews that overlap another one of the same advisor.
+
+    Intervals are half-open: an interview ending at 10:45 and one starting at 10:45 touch, they
+    do not overlap.
+    """
+    live = schedule[(schedule["status"] != "cancelled") & schedule["advisor_email"].notna()]
+    found: set[str] = set()
+    for _, mine in live.groupby("advisor_email"):
+        rows = mine.sort_values("starts_at")[["ref", "starts_at", "ends_at"]].to_numpy()
+        latest_end, latest_ref = None, None
+        for ref, start, end in rows:
+            if latest_end is not None and start < latest_end:
+                found.update({ref, latest_ref})
+            if latest_end is None or end > latest_end:
+                latest_end, latest_ref = end, ref
+    return found
+
+
+def opening_intervals(day: date) -> list[tuple[datetime, datetime]]:
+    """The centre's opening intervals on a local day (aware datetimes), none at the weekend."""
+    if day.weekday() not in OPEN_WEEKDAYS:
+        return []
+    return [
+        (datetime.combine(day, start, LOCAL_TZ), datetime.combine(day, end, LOCAL_TZ))
+        for start, end in OPENING_HOURS
+    ]
+
+
+def free_slots(day: date, busy: list[tuple[datetime, datetime]]) -> list[datetime]:
+    """Starts of the 45-minute slots of a day's opening hours that touch no busy interval.
+
+    Slots follow each other from the opening time; times are local wall times, so a day when
+    the clocks change keeps its 09:00, 09:45… slots.
+    """
+    slots = []
+    for opening, closing in opening_intervals(day):
+        start = opening
+        while start + SLOT <= closing:
+            end = start + SLOT
+            if not any(start < busy_end and busy_start < end for busy_start, busy_end in busy):
+                slots.append(start)
+            start = end
+    return slots
+
+
+def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFrame) -> pd.DataFrame:
+    """For each advisor (email, name, site_code), the free slots of the day."""
+    rows = []
+    live = schedule[schedule["status"] != "cancelled"]
+    for advisor in advisors.itertuples():
+        mine = live[live["advisor_email"] == advisor.email]
+        busy = list(
+            zip(mine["starts_at"].dt.to_pydatetime(), mine["ends_at"].dt.to_pydatetime(), strict=True)
+        )
+        slots = free_slots(day, busy)
+        rows.append(
+            {
+                "advisor_email": advisor.email,
+                "advisor": advisor.name,
+                "site_code": advisor.site_code,
+                "free_slots": len(slots),
+                "first_free": [s.strftime("%H:%M") for s in slots],
+            }
+        )
+    return pd.DataFrame(rows, columns=["advisor_email", "advisor", "site_code", "free_slots", "first_free"])
+
+
+def advisors_of(sites: tuple[str, ...] = (), engine: Engine | None = None) -> pd.DataFrame:
+    """Advisors (email, name, site_code) of these sites (all when none), by name."""
+    query = sa.select(ADVISORS.c.email, ADVISORS.c.name, ADVISORS.c.site_code).order_by(ADVISORS.c.name)
+    if sites:
+        query = query.where(ADVISORS.c.site_code.in_(sites))
+    with (engine or get_engine()).connect() as connection:
+        return pd.DataFrame(connection.execute(query).all(), columns=["email", "name", "site_code"])
+
+
+def advisor_load(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
+    """Per advisor, the non-cancelled interviews of the scope and their hours."""
+    query = (
+        sa.select(
+            BOOKINGS.c.advisor_email,
+            ADVISORS.c.name,
+            ADVISORS.c.site_code,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(BOOKINGS.c.duration_min), 0),
+        )
+        .join(ADVISORS, ADVISORS.c.email == BOOKINGS.c.advisor_email)
+        .where(
+            scope.within(BOOKINGS.c.starts_at),
+            BOOKINGS.c.status != "cancelled",
+            *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
+        )
+        .group_by(BOOKINGS.c.advisor_email, ADVISORS.c.name, ADVISORS.c.site_code)
+        .order_by(ADVISORS.c.site_code, ADVISORS.c.name)
+    )
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(
+            connection.execute(query).all(),
+            columns=["advisor_email", "advisor", "site_code", "interviews", "minutes"],
+        )
+    frame["hours"] = frame["minutes"] / 60
+    return frame.drop(columns="minutes")
+
+
+# ---------------------------------------------------------------- writes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an advisor records after an interview."""
+
+    status: str
+    attendees: int | None = None
+    note: str = ""
+
+
+def check_outcome(current_status: str, starts_at: datetime, outcome: Outcome, now: datetime) -> None:
+    """Raise ``ScheduleError`` when the rules refuse this outcome."""
+    if outcome.status != current_status and outcome.status not in TRANSITIONS.get(current_status, set()):
+        if current_status == "cancelled":
+            raise ScheduleError("un entretien annulé doit d'abord être rouvert (statut « réservé »)")
+        raise ScheduleError(f"passage de « {current_status} » à « {outcome.status} » non permis")
+    if outcome.status in OUTCOMES_AFTER_START and starts_at > now:
+        raise ScheduleError("l'entretien n'a pas encore commencé : il ne peut être noté venu ou absent")
+    if outcome.attendees is not None and outcome.attendees < 1:
+        raise ScheduleError("il faut au moins une personne présente")
+    if len(outcome.note) > MAX_NOTE_LENGTH:
+        raise ScheduleError(f"note trop longue (au plus {MAX_NOTE_LENGTH} caractères)")
+
+
+def record_outcome(
+    booking_ref: str,
+    *,
+    outcome: Outcome,
+    author: str,
+    read_version: int,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> int:
+    """Save an interview's outcome; returns the booking's new version."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        current = _read(connection, booking_ref, read_version)
+        check_outcome(current["status"], current["starts_at"], outcome, now)
+        changes = {"status": outcome.status}
+        if outcome.attendees is not None:
+            changes["attendees"] = outcome.attendees
+        version = _write(connection, current, changes, author, now)
+        if outcome.note.strip():
+            connection.execute(
+                NOTES.insert().values(
+                    booking_ref=booking_ref, written_at=now, written_by=author, text=outcome.note.strip()
+                )
+            )
+        bump_data_version(connection)
+    return version
+
+
+def reassign(
+    booking_ref: str,
+    *,
+    advisor_email: str,
+    author: str,
+    read_version: int,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> int:
+    """Give an interview to another advisor of the same site who is free then; returns the new version."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        current = _read(connection, booking_ref, read_version)
+        site = connection.execute(
+            sa.select(ADVISORS.c.site_code).where(ADVISORS.c.email == advisor_email)
+        ).scalar()
+        if site is None:
+            raise ScheduleError("conseiller inconnu")
+        if site != current["site_code"]:
+            raise ScheduleError("le conseiller doit être du même site que l'entretien")
+        start = current["starts_at"]
+        end = start + timedelta(minutes=current["duration_min"])
+        others = connection.execute(
+            sa.select(BOOKINGS.c.starts_at, BOOKINGS.c.duration_min).where(
+                BOOKINGS.c.advisor_email == advisor_email,
+                BOOKINGS.c.status != "cancelled",
+                BOOKINGS.c.ref != booking_ref,
+                BOOKINGS.c.starts_at < end,
+                BOOKINGS.c.starts_at > start - timedelta(hours=12),
+            )
+        ).all()
+        if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
+            raise ScheduleError("ce conseiller a déjà un entretien à ce moment-là")
+        version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
+        bump_data_version(connection)
+    return version
+
+
+def _read(connection: sa.Connection, booking_ref: str, read_version: int) -> dict:
+    current = connection.execute(sa.select(BOOKINGS).where(BOOKINGS.c.ref == booking_ref)).mappings().first()
+    if current is None:
+        raise ScheduleError(f"rendez-vous inconnu : {booking_ref}")
+    if current["version"] != read_version:
+        raise ConflictError(
+            "ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page, "
+            "vérifiez, puis enregistrez à nouveau"
+        )
+    return dict(current)
+
+
+def _write(connection: sa.Connection, current: dict, changes: dict, author: str, now: datetime) -> int:
+    """Update the booking if it is still at the version read, and log each changed field."""
+    changed = {name: value for name, value in changes.items() if current[name] != value}
+    new_version = current["version"] + 1
+    result = connection.execute(
+        BOOKINGS.update()
+        .where(BOOKINGS.c.ref == current["ref"], BOOKINGS.c.version == current["version"])
+        .values(**changed, version=new_version)
+    )
+    if result.rowcount != 1:
+        raise ConflictError("ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page")
+    if changed:
+        connection.execute(
+            CHANGES.insert(),
+            [
+                {
+                    "booking_ref": current["ref"],
+                    "changed_at": now,
+                    "changed_by": author,
+                    "field": name,
+                    "old_value": None if current[name] is None else str(current[name]),
+                    "new_value": str(value),
+                }
+                for name, value in changed.items()
+            ],
+        )
+    return new_version
+
+
+def history(booking_ref: str, engine: Engine | None = None) -> pd.DataFrame:
+    """The changes and notes of a booking, latest first (at, by, what, old, new)."""
+    with (engine or get_engine()).connect() as connection:
+        changes = connection.execute(
+            sa.select(
+                CHANGES.c.changed_at,
+                CHANGES.c.changed_by,
+                CHANGES.c.field,
+                CHANGES.c.old_value,
+                CHANGES.c.new_value,
+            ).where(CHANGES.c.booking_ref == booking_ref)
+        ).all()
+        notes = connection.execute(
+            sa.select(
+                NOTES.c.written_at, NOTES.c.written_by, sa.literal("note"), sa.null(), NOTES.c.text
+            ).where(NOTES.c.booking_ref == booking_ref)
+        ).all()
+    frame = pd.DataFrame([*changes, *notes], columns=["at", "by", "what", "old", "new"])
+    if frame.empty:
+        return frame
+    frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(LOCAL_TZ)
+    return frame.sort_values("at", ascending=False, kind="stable").reset_index(drop=True)

@@ -1,0 +1,289 @@
+"""The advisors' schedules: conflicts, free slots, outcomes and their rules, concurrency, ICS."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from icalendar import Calendar
+
+from services import schedule
+from services.calendars import schedule_ics
+from services.config import LOCAL_TZ
+from services.database import data_version
+from services.models import Booking
+from services.schedule import ConflictError, Outcome, ScheduleError
+from services.scope import Scope
+from tests.conftest import load
+
+AFTER_APRIL = datetime(2020, 6, 1, tzinfo=UTC)
+
+
+def local(day: date, hour: int, minute: int = 0) -> pd.Timestamp:
+    return pd.Timestamp(datetime.combine(day, time(hour, minute), LOCAL_TZ))
+
+
+def frame(*rows: tuple[str, str, pd.Timestamp, int, str]) -> pd.DataFrame:
+    data = pd.DataFrame(rows, columns=["ref", "advisor_email", "starts_at", "duration_min", "status"])
+    data["ends_at"] = data["starts_at"] + pd.to_timedelta(data["duration_min"], unit="min")
+    return data
+
+
+DAY = date(2020, 4, 14)
+
+
+def test_touching_interviews_are_not_conflicts():
+    # 10:00–10:45 then 10:45–11:30: they touch.
+    assert (
+        schedule.overlapping(
+            frame(("A", "x", local(DAY, 10), 45, "booked"), ("B", "x", local(DAY, 10, 45), 45, "booked"))
+        )
+        == set()
+    )
+
+
+def test_overlapping_interviews_of_one_advisor_are_flagged():
+    rows = frame(
+        ("A", "x", local(DAY, 10), 45, "booked"),  # 10:00–10:45
+        ("B", "x", local(DAY, 10, 30), 45, "attended"),  # 10:30–11:15 overlaps A
+        ("C", "y", local(DAY, 10, 30), 45, "booked"),  # another advisor: no conflict
+        ("D", "x", local(DAY, 10, 15), 45, "cancelled"),  # cancelled: ignored
+        ("E", "x", local(DAY, 13), 120, "booked"),  # 13:00–15:00 contains F
+        ("F", "x", local(DAY, 14), 30, "booked"),
+    )
+    assert schedule.overlapping(rows) == {"A", "B", "E", "F"}
+
+
+def test_free_slots_of_an_empty_weekday():
+    # 09:00–12:00 gives 09:00, 09:45, 10:30, 11:15; 13:30–17:15 gives 13:30, 14:15, 15:00, 15:45, 16:30.
+    slots = [s.strftime("%H:%M") for s in schedule.free_slots(DAY, [])]
+    assert slots == ["09:00", "09:45", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
+
+
+def test_busy_time_removes_the_slots_it_overlaps_only():
+    busy = [
+        (local(DAY, 10).to_pydatetime(), local(DAY, 10, 45).to_pydatetime()),  # hits 09:45 and 10:30
+        (local(DAY, 14, 15).to_pydatetime(), local(DAY, 15).to_pydatetime()),
+    ]  # exactly the 14:15 slot
+    slots = [s.strftime("%H:%M") for s in schedule.free_slots(DAY, busy)]
+    assert slots == ["09:00", "11:15", "13:30", "15:00", "15:45", "16:30"]
+
+
+@pytest.mark.parametrize("day", [date(2020, 4, 18), date(2020, 4, 19), date(2020, 3, 29), date(2020, 10, 25)])
+def test_no_slot_at_the_weekend_nor_on_the_clock_change_sundays(day):
+    assert schedule.free_slots(day, []) == []
+
+
+def test_slots_on_the_monday_after_the_clocks_change_keep_local_times():
+    slots = schedule.free_slots(date(2020, 3, 30), [])
+    assert slots[0].strftime("%H:%M %z") == "09:00 +0200"
+    assert schedule.free_slots(date(2020, 3, 27), [])[0].strftime("%H:%M %z") == "09:00 +0100"
+
+
+def test_interviews_of_a_day(scenario):
+    day = schedule.interviews(DAY, DAY, engine=scenario)
+    assert day["ref"].tolist() == ["BA", "BB"]
+    first = day.iloc[0]
+    assert first["starts_at"].strftime("%H:%M") == "10:00"
+    assert first["candidate"] == "Alice Aubry"
+    # born 01/05/2004: 15 on 14/04/2020, a minor
+    assert (first["age"], first["minor"]) == (15, True)
+    assert (first["origin_channel"], first["earlier_bookings"]) == ("social", 0)
+    assert day.iloc[1]["origin_channel"] == "direct"
+
+
+def test_interviews_on_clock_change_days_use_local_days(engine):
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load("candidates", "ref,created_at\nC1,2020-03-01 10:00\n", engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,MAX,2020-03-29 00:30,booked,2020-03-01 10:00\n"  # before the change: +01:00
+        "B2,C1,MAX,2020-03-29 23:30,booked,2020-03-01 10:00\n"  # after: +02:00
+        "B3,C1,MAX,2020-03-30 00:15,booked,2020-03-01 10:00\n",
+        engine,
+    )
+    day = schedule.interviews(date(2020, 3, 29), date(2020, 3, 29), engine=engine)
+    assert day["ref"].tolist() == ["B1", "B2"]
+    assert [t.strftime("%H:%M") for t in day["starts_at"]] == ["00:30", "23:30"]
+
+
+def test_advisor_load(scenario):
+    load_table = schedule.advisor_load(Scope(date(2020, 4, 1), date(2020, 4, 30)), scenario).set_index(
+        "advisor_email"
+    )
+    # Anne: BA, BB, BF2 (BG is on 1 May); Yves: BC, BD2 (BD1 is cancelled). 45 minutes each.
+    assert load_table.loc["anne.conseil@example.org", "interviews"] == 3
+    assert load_table.loc["anne.conseil@example.org", "hours"] == pytest.approx(2.25)
+    assert load_table.loc["yves.conseil@example.org", "interviews"] == 2
+
+
+# ---------------------------------------------------------------- outcomes
+
+PAST = datetime(2020, 4, 14, 8, tzinfo=UTC)
+BEFORE = PAST - timedelta(hours=1)
+
+ALLOWED = {
+    ("booked", "attended"),
+    ("booked", "no_show"),
+    ("booked", "cancelled"),
+    ("attended", "no_show"),
+    ("attended", "booked"),
+    ("no_show", "attended"),
+    ("no_show", "booked"),
+    ("cancelled", "booked"),
+}
+STATUSES = ("booked", "attended", "no_show", "cancelled")
+
+
+@pytest.mark.parametrize("current", STATUSES)
+@pytest.mark.parametrize("wanted", STATUSES)
+def test_every_transition_after_the_interview(current, wanted):
+    if current == wanted or (current, wanted) in ALLOWED:
+        schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
+    else:
+        with pytest.raises(ScheduleError):
+            schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
+
+
+@pytest.mark.parametrize("wanted", ["attended", "no_show"])
+def test_a_future_interview_cannot_get_an_outcome(wanted):
+    with pytest.raises(ScheduleError, match="pas encore commencé"):
+        schedule.check_outcome("booked", PAST, Outcome(wanted), now=BEFORE)
+    schedule.check_outcome("booked", PAST, Outcome("cancelled"), now=BEFORE)  # cancelling ahead is fine
+
+
+def test_a_cancelled_interview_must_be_reopened_first():
+    with pytest.raises(ScheduleError, match="rouvert"):
+        schedule.check_outcome("cancelled", PAST, Outcome("attended"), now=AFTER_APRIL)
+
+
+def test_attendees_and_note_are_checked():
+    with pytest.raises(ScheduleError):
+        schedule.check_outcome("booked", PAST, Outcome("attended", attendees=0), now=AFTER_APRIL)
+    with pytest.raises(ScheduleError):
+        schedule.check_outcome("booked", PAST, Outcome("attended", note="x" * 1001), now=AFTER_APRIL)
+
+
+def booking(engine, ref: str) -> dict:
+    table = Booking.__table__
+    with engine.connect() as connection:
+        return dict(connection.execute(sa.select(table).where(table.c.ref == ref)).mappings().one())
+
+
+def test_recording_an_outcome_writes_history_note_and_bumps_the_data_version(scenario):
+    before = data_version(scenario)
+    version = schedule.record_outcome(
+        "BC",
+        outcome=Outcome("attended", attendees=2, note="Venue avec sa mère"),
+        author="yves.conseil@example.org",
+        read_version=0,
+        now=AFTER_APRIL,
+        engine=scenario,
+    )
+    stored = booking(scenario, "BC")
+    assert (stored["status"], stored["attendees"], stored["version"], version) == ("attended", 2, 1, 1)
+    assert data_version(scenario) == before + 1
+    log = schedule.history("BC", scenario)
+    assert set(log["what"]) == {"status", "attendees", "note"}
+    assert log.set_index("what").loc["status", ["old", "new"]].tolist() == ["booked", "attended"]
+    assert log.set_index("what").loc["note", "new"] == "Venue avec sa mère"
+    assert set(log["by"]) == {"yves.conseil@example.org"}
+
+
+def test_the_second_of_two_concurrent_saves_is_refused(scenario):
+    # Both advisors read BC at version 0; the first saves attended, the second no-show.
+    schedule.record_outcome(
+        "BC", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
+    )
+    with pytest.raises(ConflictError, match="modifié"):
+        schedule.record_outcome(
+            "BC", outcome=Outcome("no_show"), author="b", read_version=0, now=AFTER_APRIL, engine=scenario
+        )
+    assert booking(scenario, "BC")["status"] == "attended"
+    assert len(schedule.history("BC", scenario)) == 1
+
+
+def test_an_import_that_changes_a_booking_makes_a_stale_save_conflict(scenario):
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,program_code,starts_at,status,booked_at\n"
+        "BC,CC,YUT,CAP-RI,2020-04-15 09:30,booked,2020-04-10 12:00\n",
+        scenario,
+    )
+    with pytest.raises(ConflictError):
+        schedule.record_outcome(
+            "BC", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
+        )
+
+
+def test_a_refused_outcome_writes_nothing(scenario):
+    with pytest.raises(ScheduleError):
+        schedule.record_outcome(
+            "BD1", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
+        )
+    assert booking(scenario, "BD1")["status"] == "cancelled"
+    assert schedule.history("BD1", scenario).empty
+
+
+def test_reassign_within_the_site_only_and_to_a_free_advisor(scenario):
+    load("advisors", "email,name,site_code\nzoe@example.org,Zoé,YUT\nmax@example.org,Max,MAX\n", scenario)
+    with pytest.raises(ScheduleError, match="même site"):
+        schedule.reassign("BC", advisor_email="max@example.org", author="a", read_version=0, engine=scenario)
+    assert (
+        schedule.reassign("BC", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
+        == 1
+    )
+    assert booking(scenario, "BC")["advisor_email"] == "zoe@example.org"
+    # BD2 is on 16/04 at 10:00; give Zoé an interview then, and the reassignment is refused.
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,advisor_email,starts_at,status,booked_at\n"
+        "BZ,CE,YUT,zoe@example.org,2020-04-16 10:30,booked,2020-04-10 12:00\n",
+        scenario,
+    )
+    with pytest.raises(ScheduleError, match="déjà un entretien"):
+        schedule.reassign("BD2", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
+
+
+# ---------------------------------------------------------------- iCalendar
+
+
+def test_ics_round_trips_through_a_real_parser(scenario):
+    day = schedule.interviews(date(2020, 4, 14), date(2020, 4, 17), engine=scenario)
+    anne = day[day["advisor_email"] == "anne.conseil@example.org"]
+    parsed = Calendar.from_ical(schedule_ics(anne, "Anne Conseil", now=AFTER_APRIL))
+    events = sorted(parsed.walk("VEVENT"), key=lambda e: e["dtstart"].dt)
+    assert [str(e["uid"]) for e in events] == ["BA@rencontres.pole-formation", "BB@rencontres.pole-formation"]
+    first = events[0]
+    # BA: 14/04/2020 10:00 CEST = 08:00 UTC, 45 minutes
+    assert first["dtstart"].dt == datetime(2020, 4, 14, 8, 0, tzinfo=UTC)
+    assert first["dtend"].dt == datetime(2020, 4, 14, 8, 45, tzinfo=UTC)
+    assert str(first["summary"]) == "Entretien BTS-MS · Alice A."
+    assert str(first["url"]) == "https://centre.whereby.com/max-ba"
+    assert "3" in str(first["description"])
+    text = schedule_ics(anne, "Anne Conseil").decode()
+    for personal in ("Aubry", "alice@example.org", "2004-05-01", "20040501", "54000"):
+        assert personal not in text
+
+
+def test_ics_leaves_cancelled_interviews_out_and_keeps_winter_times(engine):
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load("candidates", "ref,first_name,created_at\nC1,Léa,2020-03-01 10:00\n", engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,MAX,2020-03-27 09:00,booked,2020-03-01 10:00\n"
+        "B2,C1,MAX,2020-03-30 09:00,booked,2020-03-01 10:00\n"
+        "B3,C1,MAX,2020-03-30 11:00,cancelled,2020-03-01 10:00\n",
+        engine,
+    )
+    week = schedule.interviews(date(2020, 3, 27), date(2020, 3, 30), engine=engine)
+    events = Calendar.from_ical(schedule_ics(week, "x")).walk("VEVENT")
+    # 09:00 CET is 08:00 UTC; after the change 09:00 CEST is 07:00 UTC.
+    assert sorted(e["dtstart"].dt for e in events) == [
+        datetime(2020, 3, 27, 8, tzinfo=UTC),
+        datetime(2020, 3, 30, 7, tzinfo=UTC),
+    ]
