@@ -1,6 +1,10 @@
 """Rencontres: the entry point and router (``streamlit run dashboard.py``).
 
 Page config, the language, the shared scope filters (kept in the URL) and the navigation.
+
+The page scripts live in sub-folders of ``pages/`` (one per audience), never directly in it:
+Streamlit 1.67 still runs a ``pages/*.py`` file on its own, without this entry script, when
+its URL is opened or rerun; in a sub-folder only ``st.navigation`` below can reach it.
 """
 
 from datetime import date
@@ -13,6 +17,11 @@ from services.i18n import LANGUAGES, translate
 from services.results import comparison_event
 
 st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
+
+# The sidebar's widgets keep their values across pages only when re-assigned at each run.
+for key in ("language", "filter_event", "filter_period", "filter_sites", "filter_programs", "filter_compare"):
+    if key in st.session_state:
+        st.session_state[key] = st.session_state[key]
 
 holds_demo_data = cached.prepared_store()
 version = cached.data_version()
@@ -119,7 +128,15 @@ for key, value in st.session_state.pop("filter_notices", []):
 navigation = st.navigation(
     {
         t("nav.overview"): [
-            st.Page("pages/results.py", title=t("page.results"), icon=":material/insights:", default=True),
+            st.Page(
+                "pages/directors/results.py",
+                title=t("page.results"),
+                icon=":material/insights:",
+                default=True,
+            ),
+        ],
+        t("nav.advisors"): [
+            st.Page("pages/advisors/schedule.py", title=t("page.schedule"), icon=":material/calendar_month:"),
         ],
     }
 )

@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from services import database, events, report, results
+from services import database, events, report, results, schedule
 from services import startup as _startup
 from services.scope import Scope
 
@@ -99,3 +99,21 @@ def companies_by_programme(year: int, scope: Scope, version: int) -> pd.DataFram
 def signals(scope: Scope, version: int) -> list[results.Signal]:
     """Plain-language findings."""
     return results.signals(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def interviews(first_day: date, last_day: date, sites: tuple[str, ...], version: int) -> pd.DataFrame:
+    """The interviews of these days and sites."""
+    return schedule.interviews(first_day, last_day, sites)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def advisors_of(sites: tuple[str, ...], version: int) -> pd.DataFrame:
+    """The advisors of these sites."""
+    return schedule.advisors_of(sites)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
+    """Interviews and hours per advisor."""
+    return schedule.advisor_load(scope)

@@ -97,3 +97,35 @@ def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_tit
         )
     figure.update_layout(barmode="group", xaxis_title=x_title, height=380, yaxis={"autorange": "reversed"})
     return figure
+
+
+def timeline_figure(schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str]) -> go.Figure:
+    """One row per advisor, one bar per interview from its start to its end, coloured by status."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    for status, colour in STATUS_COLOURS.items():
+        part = schedule[schedule["status"] == status]
+        if part.empty:
+            continue
+        durations = (part["ends_at"] - part["starts_at"]).dt.total_seconds() * 1000
+        figure.add_bar(
+            base=part["starts_at"].dt.tz_localize(None),
+            x=durations,
+            y=part["advisor"].fillna("—"),
+            orientation="h",
+            name=status_names.get(status, status),
+            marker_color=colour,
+            marker_line={
+                "color": ["#C0392B" if ref in overlaps else colour for ref in part["ref"]],
+                "width": 2,
+            },
+            customdata=part[["candidate", "program_code"]].fillna("").to_numpy(),
+            hovertemplate="%{base|%H:%M} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
+        )
+    rows = schedule["advisor"].fillna("—").nunique()
+    figure.update_layout(
+        barmode="overlay",
+        height=max(220, 60 + 36 * rows),
+        xaxis={"type": "date"},
+        yaxis={"autorange": "reversed"},
+    )
+    return figure

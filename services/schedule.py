@@ -415,3 +415,27 @@ def history(booking_ref: str, engine: Engine | None = None) -> pd.DataFrame:
         return frame
     frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(LOCAL_TZ)
     return frame.sort_values("at", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def day_list(schedule: pd.DataFrame, first_advisor: str | None = None) -> pd.DataFrame:
+    """The interviews as the list shows and exports them, the given advisor's first."""
+    ordered = schedule.assign(_mine=schedule["advisor_email"] != first_advisor).sort_values(
+        ["_mine", "starts_at", "advisor"], kind="stable"
+    )
+    return pd.DataFrame(
+        {
+            "ref": ordered["ref"],
+            "day": ordered["starts_at"].dt.strftime("%d/%m/%Y"),
+            "time": ordered["starts_at"].dt.strftime("%H:%M"),
+            "advisor": ordered["advisor"],
+            "candidate": ordered["candidate"],
+            "age": ordered["age"],
+            "minor": ordered["minor"],
+            "program": ordered["program"].fillna(ordered["program_code"]),
+            "people": ordered["attendees"],
+            "status": ordered["status"],
+            "link": ordered["meeting_url"],
+            "earlier_bookings": ordered["earlier_bookings"],
+            "origin_channel": ordered["origin_channel"],
+        }
+    ).reset_index(drop=True)

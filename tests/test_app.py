@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from services import database, results
@@ -14,24 +13,6 @@ from services.i18n import format_number, format_percent
 from services.results import comparison_scope
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
-
-
-@pytest.fixture(autouse=True)
-def entry_script_on_every_run(monkeypatch):
-    """Run dashboard.py on every AppTest run, as the server does.
-
-    With a ``pages/`` folder beside the entry script, AppTest's reruns request the page the
-    previous run finished on, and Streamlit's pages-folder mode then runs that page file alone,
-    without the entry script (its sidebar filters vanish). A browser asks for the page through
-    the entry script; the browser test checks that path. Here the folder mode is turned off.
-    """
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 def start(**params: str | list[str]) -> AppTest:

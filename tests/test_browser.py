@@ -121,10 +121,14 @@ def test_every_page_and_a_changed_event(server, browser_page):
     assert "Données de démonstration" in page.content()
 
     links = page.locator('[data-testid="stSidebarNav"] a')
+    assert links.count() >= 2
     for index in range(links.count()):
         links.nth(index).click()
         _settle(page)
         _check(page, f"02-page-{index}")
+        assert (
+            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() >= 2
+        )  # the filters
 
     page.goto(server)
     _settle(page)
@@ -136,3 +140,27 @@ def test_every_page_and_a_changed_event(server, browser_page):
     _check(page, "03-results-january-2020")
     assert "event=POP-2020-01" in page.url
     assert _bookings_shown(page) != before
+
+
+def test_an_advisor_records_an_outcome(server, browser_page):
+    page = browser_page
+    page.goto(server)
+    _settle(page)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planning").click()
+    _settle(page)
+    form = page.locator('[data-testid="stForm"]').first
+    # "Réservé" is allowed from every status (it reopens or corrects), whatever the first interview is.
+    status = form.locator('[data-testid="stSelectbox"]').nth(1)
+    status.scroll_into_view_if_needed()
+    status.click()
+    page.keyboard.type("Réservé")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(300)
+    form.get_by_role("button", name="Enregistrer").click()
+    _settle(page)
+    saved = page.get_by_text("Enregistré.")
+    assert saved.count() == 1
+    saved.scroll_into_view_if_needed()
+    _check(page, "04-schedule-outcome-recorded")
+    # The operation chosen in the sidebar is still the same after a save.
+    assert "event=POV-2020-04" in page.url

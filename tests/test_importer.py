@@ -713,7 +713,9 @@ def test_corrected_file_updates_the_changed_rows_only(centre: Engine) -> None:
     assert (result.accepted, result.inserted, result.updated, result.unchanged) == (True, 1, 1, 2)
     after = {row["ref"]: row for row in stored(centre, models.Booking)}
     assert after["B1"] == before["B1"] and after["B3"] == before["B3"]
-    assert after["B2"] == before["B2"] | {"status": "attended"}  # same row (same id), one value changed
+    # Same row (same id), one value changed, and its version bumped (a stale save from the
+    # schedule page must now conflict).
+    assert after["B2"] == before["B2"] | {"status": "attended", "version": before["B2"]["version"] + 1}
     assert after["B4"]["status"] == "booked"
 
 

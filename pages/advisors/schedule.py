@@ -1,0 +1,201 @@
+"""Schedule (advisors): whom they meet, when, for what, with whom, where; and what happened."""
+
+from datetime import timedelta
+
+import streamlit as st
+
+from services import cached, charts, exports, schedule
+from services.calendars import schedule_ics
+from services.i18n import format_date, translate
+
+language = st.session_state.get("language", "fr")
+selection = st.session_state["selection"]
+version = cached.data_version()
+events = cached.event_list(version).set_index("code")
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+st.title(t("page.schedule"))
+st.caption(t("schedule.caption"))
+
+if "schedule_day" not in st.session_state:
+    st.session_state["schedule_day"] = (
+        events.loc[selection.event, "starts_on"] if selection.event in events.index else selection.date_to
+    )
+advisors = cached.advisors_of(selection.sites, version)
+if advisors.empty:
+    st.info(t("schedule.no_advisor"))
+    st.stop()
+advisor_names = dict(zip(advisors["email"], advisors["name"], strict=True))
+
+left, middle, right = st.columns([1, 1, 2])
+view = left.segmented_control(
+    t("schedule.view"),
+    ["day", "week"],
+    default="day",
+    key="schedule_view",
+    format_func=lambda v: t(f"schedule.view.{v}"),
+)
+day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYYY")
+advisor = right.selectbox(
+    t("schedule.advisor"),
+    options=list(advisor_names),
+    key="schedule_advisor",
+    format_func=lambda email: f"{advisor_names[email]} ({email})",
+)
+
+first_day = day - timedelta(days=day.weekday()) if view == "week" else day
+last_day = first_day + timedelta(days=6) if view == "week" else day
+day_schedule = cached.interviews(first_day, last_day, selection.sites, version)
+status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
+
+if day_schedule.empty:
+    st.info(t("schedule.empty"))
+else:
+    overlaps = set(day_schedule.loc[day_schedule["overlap"], "ref"])
+    st.subheader(t("schedule.timeline"), help=t("schedule.timeline.help"))
+    if overlaps:
+        st.warning(t("schedule.overlaps", refs=", ".join(sorted(overlaps))), icon=":material/warning:")
+    st.plotly_chart(charts.timeline_figure(day_schedule, status_names, overlaps), width="stretch")
+
+    st.subheader(t("schedule.list"), help=t("schedule.list.help"))
+    listing = schedule.day_list(day_schedule, first_advisor=advisor)
+    shown = listing.assign(status=listing["status"].map(status_names)).drop(columns="ref")
+    if view == "day":
+        shown = shown.drop(columns="day")
+    st.dataframe(
+        shown.rename(columns=lambda c: t(f"col.{c}")),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            t("col.link"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
+            t("col.minor"): st.column_config.CheckboxColumn(),
+        },
+    )
+    first, second, third, _ = st.columns([1, 1, 1.4, 2])
+    export = shown.rename(columns=lambda c: t(f"col.{c}"))
+    first.download_button(
+        "CSV",
+        exports.to_csv(export),
+        f"entretiens-{first_day}.csv",
+        "text/csv",
+        key="schedule_csv",
+        icon=":material/download:",
+    )
+    second.download_button(
+        "Excel",
+        exports.to_excel(export),
+        f"entretiens-{first_day}.xlsx",
+        key="schedule_xlsx",
+        icon=":material/download:",
+    )
+    mine = day_schedule[day_schedule["advisor_email"] == advisor]
+    third.download_button(
+        t("schedule.ics"),
+        schedule_ics(mine, advisor_names[advisor]),
+        f"agenda-{first_day}.ics",
+        "text/calendar",
+        key="schedule_ics",
+        icon=":material/calendar_month:",
+        help=t("schedule.ics.help"),
+    )
+
+    bookings = day_schedule.set_index("ref")
+
+    def describe(ref: str) -> str:
+        row = bookings.loc[ref]
+        return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
+
+    record, reassign = st.columns(2)
+    with record.form("schedule_record_form"):
+        st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
+        ref = st.selectbox(
+            t("schedule.booking"),
+            options=list(bookings.index),
+            format_func=describe,
+            key="schedule_record_booking",
+        )
+        status = st.selectbox(
+            t("schedule.status"),
+            options=list(status_names),
+            format_func=status_names.get,
+            key="schedule_record_status",
+        )
+        attendees = st.number_input(
+            t("schedule.attendees"),
+            min_value=1,
+            max_value=10,
+            step=1,
+            value=int(bookings.loc[ref, "attendees"]),
+            key="schedule_record_attendees",
+        )
+        note = st.text_area(
+            t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key="schedule_record_note"
+        )
+        if st.form_submit_button(t("schedule.save"), type="primary"):
+            try:
+                schedule.record_outcome(
+                    ref,
+                    outcome=schedule.Outcome(status, int(attendees), note),
+                    author=advisor,
+                    read_version=int(bookings.loc[ref, "version"]),
+                )
+                st.session_state["schedule_message"] = t("schedule.saved")
+                st.rerun()
+            except schedule.ScheduleError as error:
+                st.error(str(error), icon=":material/block:")
+    with reassign.form("schedule_reassign_form"):
+        st.markdown(f"**{t('schedule.reassign')}**")
+        moved = st.selectbox(
+            t("schedule.booking"),
+            options=list(bookings.index),
+            format_func=describe,
+            key="schedule_reassign_booking",
+        )
+        same_site = advisors[advisors["site_code"] == bookings.loc[moved, "site_code"]]
+        target = st.selectbox(
+            t("schedule.reassign.to"),
+            options=list(same_site["email"]),
+            format_func=lambda email: advisor_names.get(email, email),
+            key="schedule_reassign_to",
+        )
+        if st.form_submit_button(t("schedule.reassign.save")):
+            try:
+                schedule.reassign(
+                    moved,
+                    advisor_email=target,
+                    author=advisor,
+                    read_version=int(bookings.loc[moved, "version"]),
+                )
+                st.session_state["schedule_message"] = t("schedule.saved")
+                st.rerun()
+            except schedule.ScheduleError as error:
+                st.error(str(error), icon=":material/block:")
+    if message := st.session_state.pop("schedule_message", None):
+        st.success(message, icon=":material/check:")
+    with st.expander(t("schedule.history")):
+        log = schedule.history(ref)
+        st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
+
+if view == "day":
+    st.subheader(t("schedule.free_slots"), help=t("schedule.free_slots.help"))
+    slots = schedule.free_slots_by_advisor(day, day_schedule, advisors)
+    slots["first_free"] = slots["first_free"].map(", ".join)
+    st.dataframe(
+        slots.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
+        hide_index=True,
+        width="stretch",
+    )
+
+st.subheader(t("schedule.load"), help=t("schedule.load.help"))
+st.caption(f"{format_date(selection.date_from, language)} → {format_date(selection.date_to, language)}")
+load = cached.advisor_load(selection.scope, version)
+st.dataframe(
+    load.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
+    hide_index=True,
+    width="stretch",
+    column_config={t("col.hours"): st.column_config.NumberColumn(format="%.2f")},
+)
