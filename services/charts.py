@@ -99,8 +99,11 @@ def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_tit
     return figure
 
 
-def timeline_figure(schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str]) -> go.Figure:
-    """One row per advisor, one bar per interview from its start to its end, coloured by status."""
+def timeline_figure(
+    schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str], first_row: str | None = None
+) -> go.Figure:
+    """One row per advisor (``first_row`` on top, then by name), one bar per interview from its
+    start to its end, coloured by status."""
     figure = go.Figure(layout={"template": TEMPLATE})
     for status, colour in STATUS_COLOURS.items():
         part = schedule[schedule["status"] == status]
@@ -121,11 +124,14 @@ def timeline_figure(schedule: pd.DataFrame, status_names: dict[str, str], overla
             customdata=part[["candidate", "program_code"]].fillna("").to_numpy(),
             hovertemplate="%{base|%H:%M} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
         )
-    rows = schedule["advisor"].fillna("—").nunique()
+    rows = sorted(schedule["advisor"].fillna("—").unique())
+    if first_row in rows:
+        rows.remove(first_row)
+        rows.insert(0, first_row)
     figure.update_layout(
         barmode="overlay",
-        height=max(220, 60 + 36 * rows),
+        height=max(220, 60 + 36 * len(rows)),
         xaxis={"type": "date"},
-        yaxis={"autorange": "reversed"},
+        yaxis={"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
     )
     return figure

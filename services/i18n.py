@@ -119,6 +119,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "signal.high_no_show": "{subject} : taux d'absence de {no_show_rate} ({no_show} absents), "
         "contre {average} en moyenne.",
         "signal.seats_without_booking": "{subject} : {seats} places et aucun rendez-vous.",
+        "signal.full_day": "{subject} : aucun créneau libre ce jour-là ({interviews} entretiens pour {advisors} conseillers).",
         "status.booked": "Réservé",
         "status.attended": "Venu",
         "status.no_show": "Absent",
@@ -286,6 +287,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "signal.high_no_show": "{subject}: no-show rate {no_show_rate} ({no_show} no-shows), "
         "against {average} on average.",
         "signal.seats_without_booking": "{subject}: {seats} seats and no booking.",
+        "signal.full_day": "{subject}: no free slot left that day ({interviews} interviews for {advisors} advisors).",
         "status.booked": "Booked",
         "status.attended": "Attended",
         "status.no_show": "No-show",

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import bookings, money
+from services import bookings, money, schedule
 from services.bookings import BOOKINGS, ENROLLMENTS, in_scope, ratio
 from services.config import LOCAL_TZ
 from services.database import get_engine
-from services.models import Company, Offer, Program, Site
+from services.models import Company, Event, Offer, Program, Site
 from services.scope import Scope
 
 PROGRAMS = Program.__table__
 SITES = Site.__table__
 OFFERS = Offer.__table__
 COMPANIES = Company.__table__
+EVENTS = Event.__table__
 #: Days of the pacing curve, relative to the event's first day.
 PACING_DAYS = range(-30, 8)
 #: A site is flagged when its no-show rate is at least this multiple of the average.
@@ -224,7 +225,8 @@ class Signal:
 
 
 def signals(scope: Scope, engine: Engine | None = None) -> list[Signal]:
-    """Findings the data supports: sites with a high no-show rate, offerings with seats and no booking."""
+    """Findings the data supports: sites with a high no-show rate, offerings with seats and no
+    booking, days of the event when a site had no free slot left."""
     found: list[Signal] = []
     per_site = bookings.booking_counts(scope, by="site_code", engine=engine)
     seen = per_site["attended"] + per_site["no_show"]
@@ -252,4 +254,36 @@ def signals(scope: Scope, engine: Engine | None = None) -> list[Signal]:
             found.append(
                 Signal("seats_without_booking", f"{row.name} ({row.site_code})", {"seats": int(row.seats)})
             )
+    return found + full_days(scope, engine)
+
+
+def full_days(scope: Scope, engine: Engine | None = None) -> list[Signal]:
+    """Days of the selected event, in the period, when every advisor of a site had no free slot."""
+    if not scope.event:
+        return []
+    with (engine or get_engine()).connect() as connection:
+        event = connection.execute(
+            sa.select(EVENTS.c.starts_on, EVENTS.c.ends_on).where(EVENTS.c.code == scope.event)
+        ).first()
+    if event is None:
+        return []
+    names = site_names(engine)
+    found = []
+    day = max(event.starts_on, scope.date_from)
+    while day <= min(event.ends_on, scope.date_to):
+        interviews = schedule.interviews(day, day, scope.sites, engine)
+        for site, advisors in schedule.advisors_of(scope.sites, engine).groupby("site_code"):
+            slots = schedule.free_slots_by_advisor(day, interviews, advisors)
+            if schedule.opening_intervals(day) and (slots["free_slots"] == 0).all():
+                booked = int(
+                    ((interviews["site_code"] == site) & (interviews["status"] != "cancelled")).sum()
+                )
+                found.append(
+                    Signal(
+                        "full_day",
+                        f"{names.get(site, site)} · {day:%d/%m/%Y}",
+                        {"advisors": len(advisors), "interviews": booked},
+                    )
+                )
+        day += timedelta(days=1)
     return found

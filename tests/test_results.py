@@ -108,3 +108,33 @@ def test_signals_a_site_with_many_no_shows_and_seats_without_booking(engine):
         ("seats_without_booking", "Autre (B)"),
     ]
     assert found[0].figures == pytest.approx({"no_show_rate": 1.0, "average": 1 / 3, "no_show": 2})
+
+
+def test_a_day_without_any_free_slot_is_a_finding(engine):
+    # One advisor at site A, open 09:00–12:00 and 13:30–17:15: nine 45-minute slots, all booked on
+    # Tuesday 14/04/2020 (event E); on Wednesday one slot stays free.
+    load("sites", "code,name\nA,Site A\n", engine)
+    load("advisors", "email,name,site_code\nann@example.org,Ann,A\n", engine)
+    load(
+        "events",
+        "code,name,kind,starts_on,ends_on\nE,Portes ouvertes,virtual,2020-04-14,2020-04-15\n",
+        engine,
+    )
+    load("candidates", "ref,created_at\nC,2020-04-01 10:00\n", engine)
+    times = ["09:00", "09:45", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
+    rows = [f"T{i},C,E,A,ann@example.org,2020-04-14 {t},booked,2020-04-01 12:00" for i, t in enumerate(times)]
+    rows += [
+        f"W{i},C,E,A,ann@example.org,2020-04-15 {t},booked,2020-04-01 12:00" for i, t in enumerate(times[:-1])
+    ]
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,advisor_email,starts_at,status,booked_at\n"
+        + "\n".join(rows)
+        + "\n",
+        engine,
+    )
+    found = results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30), event="E"), engine)
+    assert [(s.kind, s.subject, s.figures) for s in found] == [
+        ("full_day", "Site A · 14/04/2020", {"advisors": 1, "interviews": 9})
+    ]
+    assert results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30)), engine) == []  # no event chosen

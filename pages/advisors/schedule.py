@@ -59,7 +59,10 @@ else:
     st.subheader(t("schedule.timeline"), help=t("schedule.timeline.help"))
     if overlaps:
         st.warning(t("schedule.overlaps", refs=", ".join(sorted(overlaps))), icon=":material/warning:")
-    st.plotly_chart(charts.timeline_figure(day_schedule, status_names, overlaps), width="stretch")
+    st.plotly_chart(
+        charts.timeline_figure(day_schedule, status_names, overlaps, first_row=advisor_names[advisor]),
+        width="stretch",
+    )
 
     st.subheader(t("schedule.list"), help=t("schedule.list.help"))
     listing = schedule.day_list(day_schedule, first_advisor=advisor)
