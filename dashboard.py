@@ -138,6 +138,9 @@ navigation = st.navigation(
         t("nav.advisors"): [
             st.Page("pages/advisors/schedule.py", title=t("page.schedule"), icon=":material/calendar_month:"),
         ],
+        t("nav.marketing"): [
+            st.Page("pages/marketing/channels.py", title=t("page.channels"), icon=":material/campaign:"),
+        ],
     }
 )
 navigation.run()

@@ -183,52 +183,141 @@ def _sum_by_channel(journey: pd.DataFrame, shares: pd.Series) -> dict[str, float
 # ---------------------------------------------------------------- Markov
 
 
-def _transitions(paths: pd.DataFrame, end_state: str) -> pd.DataFrame:
-    """Transition counts (from, to, count) of ordered paths (candidate_ref, channel) to ``end_state``."""
-    if paths.empty:
-        return pd.DataFrame(columns=["from", "to", "count"])
-    previous = paths.groupby("candidate_ref", sort=False)["channel"].shift(1).fillna(_START)
-    moves = pd.DataFrame({"from": previous.to_numpy(), "to": paths["channel"].to_numpy()})
-    last = paths.groupby("candidate_ref", sort=False)["channel"].last()
-    ends = pd.DataFrame({"from": last.to_numpy(), "to": end_state})
-    return pd.concat([moves, ends]).groupby(["from", "to"]).size().rename("count").reset_index()
+@dataclass(frozen=True)
+class MarkovPaths:
+    """Every path of the chain as a row of transition counts (the converting journeys first).
+
+    States are START, the channels (sorted), CONVERSION and NULL; a row holds the counts of the
+    path's transitions, flattened (``from × len(states) + to``). Summing rows (or weighting
+    them, for a bootstrap) gives the chain's transition counts.
+    """
+
+    channels: list[str]
+    counts: np.ndarray
+    converting: int
+
+    @property
+    def size(self) -> int:
+        """Number of states."""
+        return len(self.channels) + 3
 
 
-def _conversion_probability(counts: pd.DataFrame, channels: list[str], removed: str | None = None) -> float:
-    """P(START reaches CONVERSION) in the absorbing chain; transitions into ``removed`` go to NULL."""
-    states = [_START, *channels]
-    index = {state: i for i, state in enumerate(states)}
-    leaving = counts.groupby("from")["count"].sum()
-    q = np.zeros((len(states), len(states)))
-    r = np.zeros(len(states))
-    for origin, target, count in counts.itertuples(index=False):
-        probability = count / leaving[origin]
-        if target == _CONVERSION:
-            r[index[origin]] += probability
-        elif target in index and target != removed:
-            q[index[origin], index[target]] += probability
-    return float(np.linalg.solve(np.eye(len(states)) - q, r)[index[_START]])
+def markov_paths(journey: pd.DataFrame, non_converters: pd.DataFrame) -> MarkovPaths:
+    """START → c1 → … → cn → CONVERSION for each journey, → NULL for each non-converter."""
+    channels = sorted(set(journey["channel"]) | set(non_converters["channel"]))
+    size = len(channels) + 3
+    index = {_START: 0, **{c: i + 1 for i, c in enumerate(channels)}, _CONVERSION: size - 2, _NULL: size - 1}
+    rows = []
+    path_offset = 0
+    for paths, end_state in ((journey, _CONVERSION), (non_converters, _NULL)):
+        if paths.empty:
+            continue
+        path_id = pd.factorize(paths["candidate_ref"], sort=False)[0] + path_offset
+        state = paths["channel"].map(index).to_numpy()
+        first = np.r_[True, path_id[1:] != path_id[:-1]]
+        previous = np.where(first, index[_START], np.r_[0, state[:-1]])
+        last = np.r_[path_id[1:] != path_id[:-1], True]
+        rows.append((path_id, previous, state))
+        rows.append((path_id[last], state[last], np.full(last.sum(), index[end_state])))
+        path_offset = path_id.max() + 1
+    counts = np.zeros((path_offset, size * size))
+    for path_id, origin, target in rows:
+        np.add.at(counts, (path_id, origin * size + target), 1)
+    return MarkovPaths(channels, counts, journey["candidate_ref"].nunique())
+
+
+def removal_credits(paths: MarkovPaths, weights: np.ndarray | None = None) -> dict[str, float] | None:
+    """Removal-effect credits of the (weighted) paths' conversions; None when ΣRE is 0."""
+    converted = float(weights[: paths.converting].sum()) if weights is not None else float(paths.converting)
+    if converted == 0:
+        return None
+    size = paths.size
+    totals = (weights @ paths.counts if weights is not None else paths.counts.sum(axis=0)).reshape(size, size)
+    leaving = totals.sum(axis=1, keepdims=True)
+    probabilities = np.divide(totals, leaving, out=np.zeros_like(totals), where=leaving > 0)
+    transient = size - 2  # START and the channels
+    q, r = probabilities[:transient, :transient], probabilities[:transient, size - 2]
+
+    def reach(removed: int | None = None) -> float:
+        chain = q.copy()
+        if removed is not None:
+            chain[:, removed] = 0.0  # transitions into the removed channel go to NULL
+        return float(np.linalg.solve(np.eye(transient) - chain, r)[0])
+
+    probability = reach()
+    if probability <= 0:
+        return None
+    effects = {c: 1 - reach(i + 1) / probability for i, c in enumerate(paths.channels)}
+    total = sum(effects.values())
+    if total <= 1e-12:
+        return None
+    return {channel: effect / total * converted for channel, effect in effects.items()}
 
 
 def markov_credits(journey: pd.DataFrame, non_converters: pd.DataFrame) -> dict[str, float] | None:
     """Removal-effect credits of the conversions with a journey; None when ΣRE is 0."""
     if journey.empty:
         return None
-    counts = pd.concat([_transitions(journey, _CONVERSION), _transitions(non_converters, _NULL)])
-    counts = counts.groupby(["from", "to"], as_index=False)["count"].sum()
-    channels = sorted((set(counts["from"]) | set(counts["to"])) - {_START, _CONVERSION, _NULL})
-    probability = _conversion_probability(counts, channels)
-    if probability <= 0:
-        return None
-    effects = {c: 1 - _conversion_probability(counts, channels, removed=c) / probability for c in channels}
-    total = sum(effects.values())
-    if total <= 1e-12:
-        return None
-    converted = journey["candidate_ref"].nunique()
-    return {channel: effect / total * converted for channel, effect in effects.items()}
+    return removal_credits(markov_paths(journey, non_converters))
 
 
 # ---------------------------------------------------------------- all models
+
+
+@dataclass(frozen=True)
+class JourneyData:
+    """What every model works on: the conversions, their journeys, and the non-converters' paths."""
+
+    goal: str
+    lookback_days: int
+    converted: pd.DataFrame
+    journey: pd.DataFrame
+    non_converters: pd.DataFrame
+
+    @property
+    def empty_journeys(self) -> int:
+        """Conversions whose journey has no touch."""
+        return len(self.converted) - self.journey["candidate_ref"].nunique()
+
+
+def journey_data(
+    scope: Scope,
+    goal: str = "booking",
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    engine: Engine | None = None,
+) -> JourneyData:
+    """The conversions of ``goal`` in ``scope``, their journeys and the non-converters' paths."""
+    if lookback_days < 0:
+        raise ValueError("la fenêtre d'attribution doit être ≥ 0 jour")
+    converted = conversions(goal, scope, engine)
+    return JourneyData(
+        goal,
+        lookback_days,
+        converted,
+        journeys(converted, scope, lookback_days, engine),
+        _non_converter_paths(goal, scope, engine),
+    )
+
+
+def credit(data: JourneyData) -> Attribution:
+    """Credits of every model for the conversions of ``data``."""
+    journey, empty = data.journey, data.empty_journeys
+    credits: dict[str, dict[str, float]] = {}
+    for model in MODELS[:-1]:
+        credits[model] = _sum_by_channel(journey, touch_credits(journey, model)) if not journey.empty else {}
+    markov = markov_credits(journey, data.non_converters)
+    credits["markov"] = markov if markov is not None else dict(credits["linear"])
+    for model_credits in credits.values():
+        if empty:
+            model_credits[DIRECT] = model_credits.get(DIRECT, 0.0) + empty
+    return Attribution(
+        goal=data.goal,
+        lookback_days=data.lookback_days,
+        conversions=len(data.converted),
+        empty_journeys=empty,
+        credits=credits,
+        markov_fell_back=markov is None and not journey.empty,
+    )
 
 
 def attribute(
@@ -238,24 +327,4 @@ def attribute(
     engine: Engine | None = None,
 ) -> Attribution:
     """Credits of every model for the conversions of ``goal`` in ``scope``."""
-    if lookback_days < 0:
-        raise ValueError("la fenêtre d'attribution doit être ≥ 0 jour")
-    converted = conversions(goal, scope, engine)
-    journey = journeys(converted, scope, lookback_days, engine)
-    empty = len(converted) - journey["candidate_ref"].nunique()
-    credits: dict[str, dict[str, float]] = {}
-    for model in MODELS[:-1]:
-        credits[model] = _sum_by_channel(journey, touch_credits(journey, model)) if not journey.empty else {}
-    markov = markov_credits(journey, _non_converter_paths(goal, scope, engine))
-    credits["markov"] = markov if markov is not None else dict(credits["linear"])
-    for model_credits in credits.values():
-        if empty:
-            model_credits[DIRECT] = model_credits.get(DIRECT, 0.0) + empty
-    return Attribution(
-        goal=goal,
-        lookback_days=lookback_days,
-        conversions=len(converted),
-        empty_journeys=empty,
-        credits=credits,
-        markov_fell_back=markov is None and not journey.empty,
-    )
+    return credit(journey_data(scope, goal, lookback_days, engine))

@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from services import database, events, report, results, schedule
+from services import attribution, channels, database, events, marketing, report, results, schedule
 from services import startup as _startup
 from services.scope import Scope
 
@@ -117,3 +117,59 @@ def advisors_of(sites: tuple[str, ...], version: int) -> pd.DataFrame:
 def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
     """Interviews and hours per advisor."""
     return schedule.advisor_load(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False, max_entries=16)
+def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
+    """Conversions, journeys and non-converters' paths of a goal."""
+    return attribution.journey_data(scope, goal, lookback_days)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def channel_table(
+    scope: Scope, model: str, goal: str, lookbacks: tuple[int, int], version: int
+) -> pd.DataFrame:
+    """The channel table (lookbacks: for bookings, for enrollments)."""
+    bookings = journey_data(scope, "booking", lookbacks[0], version)
+    enrollments = journey_data(scope, "enrollment", lookbacks[1], version)
+    return marketing.channel_table(scope, model, bookings, enrollments, goal)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def credit_intervals(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
+    """90 % bootstrap intervals of the channels' credits."""
+    return marketing.intervals(journey_data(scope, goal, lookback_days, version), model)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def source_detail(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
+    """Newspaper sites and social networks by utm_source."""
+    return marketing.source_detail(scope, journey_data(scope, goal, lookback_days, version), model)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def campaign_results(scope: Scope, model: str, lookbacks: tuple[int, int], version: int) -> pd.DataFrame:
+    """Campaigns with their spend, credited conversions and costs."""
+    bookings = journey_data(scope, "booking", lookbacks[0], version)
+    enrollments = journey_data(scope, "enrollment", lookbacks[1], version)
+    return marketing.campaign_results(scope, bookings, enrollments, model)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def email_funnel(scope: Scope, lookbacks: tuple[int, int], version: int) -> pd.DataFrame:
+    """The e-mail campaigns' funnel."""
+    bookings = journey_data(scope, "booking", lookbacks[0], version)
+    enrollments = journey_data(scope, "enrollment", lookbacks[1], version)
+    return marketing.email_funnel(scope, bookings, enrollments)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def hygiene(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
+    """UTM tagging checks."""
+    return marketing.hygiene(scope, journey_data(scope, goal, lookback_days, version))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def channel_rules(version: int) -> tuple:
+    """The stored channel rules."""
+    return channels.load_rules()

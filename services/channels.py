@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -210,3 +211,43 @@ def save_rules(rules: tuple[Rule, ...], engine: Engine | None = None) -> int:
         changed = rederive(connection, load_rules(connection))
         bump_data_version(connection)
     return changed
+
+
+def rules_frame(rules: tuple[Rule, ...]) -> pd.DataFrame:
+    """The rules as an editable table (lists as comma-separated text), in order."""
+    return pd.DataFrame(
+        [
+            {
+                "channel": rule.channel,
+                "when_untagged": rule.when_untagged,
+                "medium_in": ", ".join(rule.medium_in),
+                "source_in": ", ".join(rule.source_in),
+                "source_ends_with": ", ".join(rule.source_ends_with),
+            }
+            for rule in rules
+        ],
+        columns=["channel", "when_untagged", "medium_in", "source_in", "source_ends_with"],
+    )
+
+
+def rules_from_frame(frame: pd.DataFrame) -> tuple[Rule, ...]:
+    """Rules read back from an edited table (rows without a channel are dropped), positions 1…n."""
+
+    def values(text: object) -> tuple[str, ...]:
+        return tuple(part for part in str(text or "").split(",") if part.strip())
+
+    rules = []
+    for row in frame.to_dict("records"):
+        if not row.get("channel") or (isinstance(row["channel"], float)):
+            continue
+        rule = normalise_rule(
+            Rule(
+                str(row["channel"]),
+                bool(row.get("when_untagged") or False),
+                values(row.get("medium_in")),
+                values(row.get("source_in")),
+                values(row.get("source_ends_with")),
+            )
+        )
+        rules.append(Rule(**{**rule.__dict__, "position": len(rules) + 1}))
+    return tuple(rules)

@@ -135,3 +135,64 @@ def timeline_figure(
         yaxis={"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
     )
     return figure
+
+
+def models_figure(
+    long: pd.DataFrame, model_names: dict[str, str], channel_names: dict[str, str], y_title: str
+) -> go.Figure:
+    """Grouped bars: for each channel, its credit under each model."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    for i, (model, name) in enumerate(model_names.items()):
+        part = long[long["model"] == model]
+        figure.add_bar(
+            x=[channel_names.get(c, c) for c in part["channel"]],
+            y=part["credit"],
+            name=name,
+            marker_color=PALETTE[i % len(PALETTE)],
+        )
+    figure.update_layout(barmode="group", yaxis_title=y_title, height=380)
+    return figure
+
+
+def intervals_figure(table: pd.DataFrame, channel_names: dict[str, str], y_title: str) -> go.Figure:
+    """Each channel's credit with its 90 % interval."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    figure.add_bar(
+        x=[channel_names.get(c, c) for c in table["channel"]],
+        y=table["credit"],
+        marker_color=[CHANNEL_COLOURS.get(c, PALETTE[0]) for c in table["channel"]],
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": table["high"] - table["credit"],
+            "arrayminus": table["credit"] - table["low"],
+            "color": "#1F2A37",
+        },
+        showlegend=False,
+    )
+    figure.update_layout(yaxis_title=y_title, height=320)
+    return figure
+
+
+def weekly_figure(long: pd.DataFrame, channel_names: dict[str, str], y_title: str) -> go.Figure:
+    """Stacked bars of conversions per week, one colour per channel."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    for channel, colour in CHANNEL_COLOURS.items():
+        part = long[long["channel"] == channel]
+        if not part.empty:
+            figure.add_bar(
+                x=part["week"],
+                y=part["credit"],
+                name=channel_names.get(channel, channel),
+                marker_color=colour,
+            )
+    figure.update_layout(barmode="stack", yaxis_title=y_title, height=340)
+    return figure
+
+
+def days_figure(days: pd.Series, x_title: str, y_title: str) -> go.Figure:
+    """Histogram of the days from first touch to conversion."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    figure.add_histogram(x=days, xbins={"size": 1}, marker_color=PALETTE[0])
+    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=300, bargap=0.05)
+    return figure

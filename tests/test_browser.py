@@ -164,3 +164,18 @@ def test_an_advisor_records_an_outcome(server, browser_page):
     _check(page, "04-schedule-outcome-recorded")
     # The operation chosen in the sidebar is still the same after a save.
     assert "event=POV-2020-04" in page.url
+
+
+def test_marketing_switches_the_attribution_model(server, browser_page):
+    page = browser_page
+    page.goto(server)
+    _settle(page)
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Canaux").click()
+    _settle(page)
+    model_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Modèle d'attribution")
+    model_box.click()
+    page.get_by_role("option", name="Markov (données)").click()
+    _settle(page)
+    _check(page, "05-channels-markov")
+    assert model_box.locator("input").input_value() == "Markov (données)"
+    assert page.get_by_text("Les six modèles côte à côte").count() == 1

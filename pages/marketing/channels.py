@@ -1,0 +1,254 @@
+"""Channels (marketing): which channels brought bookings and enrollments, at what cost. Aggregates only."""
+
+import streamlit as st
+
+from services import cached, channels, charts, exports, marketing
+from services.attribution import GOALS, MODELS, credit
+from services.i18n import format_percent, translate
+from services.models import CHANNELS
+
+language = st.session_state.get("language", "fr")
+selection = st.session_state["selection"]
+scope = selection.scope
+version = cached.data_version()
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+channel_names = {channel: t(f"channel.{channel}") for channel in CHANNELS}
+model_names = {model: t(f"model.{model}") for model in MODELS}
+percent = st.column_config.NumberColumn(format="percent")
+money = st.column_config.NumberColumn(format="euro")
+
+st.title(t("page.channels"))
+st.caption(t("channels.caption"))
+
+left, middle, right = st.columns([1.2, 1, 1.4])
+goal = left.segmented_control(
+    t("channels.goal"), GOALS, default="booking", key="channels_goal", format_func=lambda g: t(f"goal.{g}")
+)
+lookbacks = {g: st.session_state.get(f"channels_lookback_{g}", marketing.DEFAULT_LOOKBACK[g]) for g in GOALS}
+lookbacks[goal] = middle.number_input(
+    t("channels.lookback"),
+    min_value=0,
+    max_value=365,
+    step=1,
+    value=marketing.DEFAULT_LOOKBACK[goal],
+    key=f"channels_lookback_{goal}",
+    help=t("channels.lookback.help"),
+)
+model = right.selectbox(
+    t("channels.model"),
+    MODELS,
+    index=MODELS.index("linear"),
+    key="channels_model",
+    format_func=model_names.get,
+)
+both = (lookbacks["booking"], lookbacks["enrollment"])
+
+with st.spinner():
+    data = cached.journey_data(scope, goal, lookbacks[goal], version)
+    attribution = credit(data)
+if attribution.conversions == 0:
+    st.info(t("channels.empty"))
+    st.stop()
+st.caption(t("channels.conversions", count=attribution.conversions, empty=attribution.empty_journeys))
+if model == "markov" and attribution.markov_fell_back:
+    st.warning(t("channels.markov_fallback"), icon=":material/info:")
+
+st.subheader(t("channels.table"), help=t("channels.table.help"))
+table = cached.channel_table(scope, model, goal, both, version)
+shown = table.assign(channel=table["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}"))
+st.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        t("col.credit"): st.column_config.NumberColumn(format="%.1f"),
+        t("col.share"): percent,
+        t("col.spend"): money,
+        t("col.cost_per_booking"): money,
+        t("col.cost_per_enrollment"): money,
+    },
+)
+first, second, _ = st.columns([1, 1, 4])
+first.download_button(
+    "CSV", exports.to_csv(shown), "canaux.csv", "text/csv", key="channels_csv", icon=":material/download:"
+)
+second.download_button(
+    "Excel", exports.to_excel(shown), "canaux.xlsx", key="channels_xlsx", icon=":material/download:"
+)
+
+st.subheader(t("channels.models"), help=t("channels.models.help"))
+st.plotly_chart(
+    charts.models_figure(marketing.models_side_by_side(data), model_names, channel_names, t("col.credit")),
+    width="stretch",
+)
+contrast = marketing.opener_and_closer(data)
+if contrast:
+    st.markdown(t("channels.disagree", opener=channel_names[contrast[0]], closer=channel_names[contrast[1]]))
+else:
+    st.caption(t("channels.agree"))
+
+st.subheader(t("channels.sure"), help=t("channels.sure.help"))
+interval_table = cached.credit_intervals(scope, goal, lookbacks[goal], model, version)
+st.plotly_chart(charts.intervals_figure(interval_table, channel_names, t("col.credit")), width="stretch")
+thin = [
+    channel_names[c]
+    for c, n in marketing.conversions_per_channel(data).items()
+    if n < marketing.MIN_CONVERSIONS
+]
+if thin:
+    st.warning(t("channels.insufficient", channels=", ".join(thin)), icon=":material/warning:")
+
+tabs = st.tabs(
+    [
+        t("channels.sources"),
+        t("channels.campaigns"),
+        t("channels.email"),
+        t("channels.journeys"),
+        t("channels.trend"),
+        t("channels.hygiene"),
+        t("channels.builder"),
+        t("channels.rules"),
+    ]
+)
+with tabs[0]:
+    st.caption(t("channels.sources.help"))
+    sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
+    st.dataframe(
+        sources.assign(channel=sources["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}")),
+        hide_index=True,
+        width="stretch",
+        column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
+    )
+with tabs[1]:
+    st.caption(t("channels.campaigns.help"))
+    campaigns = cached.campaign_results(scope, model, both, version)
+    st.dataframe(
+        campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
+            columns=lambda c: t(f"col.{c}")
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            t("col.spend"): money,
+            t("col.cost_per_booking"): money,
+            t("col.cost_per_enrollment"): money,
+            t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
+            t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
+with tabs[2]:
+    st.caption(t("channels.email.help"))
+    funnel = cached.email_funnel(scope, both, version)
+    st.dataframe(
+        funnel.rename(columns=lambda c: t(f"col.{c}")),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            t(f"col.{c}"): percent
+            for c in ("open_rate", "click_rate", "click_to_open", "click_to_booking", "booking_to_enrollment")
+        },
+    )
+with tabs[3]:
+    st.caption(t("channels.journeys.help"))
+    st.dataframe(
+        marketing.top_paths(data).rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+    )
+    st.markdown(f"**{t('channels.days')}**")
+    st.plotly_chart(
+        charts.days_figure(marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")),
+        width="stretch",
+    )
+with tabs[4]:
+    st.caption(t("channels.trend.help"))
+    st.plotly_chart(
+        charts.weekly_figure(marketing.weekly_conversions(data, model), channel_names, t("col.conversions")),
+        width="stretch",
+    )
+with tabs[5]:
+    checks = cached.hygiene(scope, goal, lookbacks[goal], version)
+    st.markdown(t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language)))
+    for key, name in (
+        ("variants", "channels.hygiene.variants"),
+        ("unknown_campaigns", "channels.hygiene.unknown"),
+        ("rules", "channels.hygiene.rules"),
+    ):
+        st.markdown(f"**{t(name)}**")
+        if checks[key].empty:
+            st.caption(t("channels.hygiene.clean"))
+        else:
+            st.dataframe(
+                checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+            )
+rules = cached.channel_rules(version)
+with tabs[6]:
+    page = st.text_input(
+        t("channels.builder.page"), "https://www.pole-formation.fr/portes-ouvertes", key="channels_link_page"
+    )
+    wanted = st.selectbox(
+        t("channels.builder.channel"), CHANNELS, format_func=channel_names.get, key="channels_link_channel"
+    )
+    a, b, c = st.columns(3)
+    source = a.text_input(t("channels.builder.source"), "facebook", key="channels_link_source")
+    medium = b.text_input(t("channels.builder.medium"), "paid_social", key="channels_link_medium")
+    campaign = c.text_input(t("channels.builder.campaign"), key="channels_link_campaign")
+    try:
+        link = marketing.build_link(page, source, medium, campaign)
+    except ValueError as error:
+        st.error(str(error))
+    else:
+        st.code(link, language=None)
+        derived, position = marketing.channel_of_link(link, rules)
+        if derived == wanted:
+            st.success(
+                t("channels.builder.result", channel=channel_names[derived], rule=position),
+                icon=":material/check:",
+            )
+        else:
+            st.warning(
+                t("channels.builder.mismatch", channel=channel_names[derived], wanted=channel_names[wanted]),
+                icon=":material/warning:",
+            )
+with tabs[7]:
+    st.caption(t("channels.rules.help"))
+    edited = st.data_editor(
+        channels.rules_frame(rules),
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        key="channels_rules_editor",
+        column_config={
+            "channel": st.column_config.SelectboxColumn(
+                t("col.channel"), options=list(CHANNELS), required=True
+            ),
+            "when_untagged": st.column_config.CheckboxColumn(t("col.when_untagged")),
+            "medium_in": st.column_config.TextColumn(t("col.medium_in")),
+            "source_in": st.column_config.TextColumn(t("col.source_in")),
+            "source_ends_with": st.column_config.TextColumn(t("col.source_ends_with")),
+        },
+    )
+    proposed = channels.rules_from_frame(edited)
+    moves = channels.preview_rules(proposed)
+    if moves:
+        st.info(
+            t(
+                "channels.rules.preview",
+                moves=", ".join(
+                    f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
+                    for (a, b), n in moves.items()
+                ),
+            )
+        )
+    else:
+        st.caption(t("channels.rules.no_change"))
+    if st.button(t("channels.rules.save"), type="primary", key="channels_rules_save"):
+        try:
+            changed = channels.save_rules(proposed)
+        except ValueError as error:
+            st.error(str(error))
+        else:
+            st.success(t("channels.rules.saved", count=changed), icon=":material/check:")

@@ -1,0 +1,464 @@
+"""The marketing view: channels, models side by side, how sure, sources, campaigns, e-mail, hygiene."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services import channels, money
+from services.attribution import (
+    DIRECT,
+    MODELS,
+    JourneyData,
+    credit,
+    markov_paths,
+    removal_credits,
+    touch_credits,
+)
+from services.bookings import ratio
+from services.database import get_engine
+from services.models import CHANNELS, Campaign, Touchpoint
+from services.scope import Scope
+
+TOUCHPOINTS = Touchpoint.__table__
+CAMPAIGNS = Campaign.__table__
+#: Default lookback per goal: enrollments come weeks after the first contacts.
+DEFAULT_LOOKBACK = {"booking": 30, "enrollment": 90}
+#: Below this many conversions with the channel in their journey, its figures are not reliable.
+MIN_CONVERSIONS = 30
+BOOTSTRAP_SAMPLES = 200
+MARKOV_SAMPLES = 200
+INTERVAL = (5.0, 95.0)
+#: Channels whose utm_source is worth a detail (each newspaper site, each network).
+DETAILED_CHANNELS = ("newspaper", "social")
+
+
+def reached_by_channel(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
+    """Distinct candidates with a touchpoint of each channel in the period."""
+    query = (
+        sa.select(TOUCHPOINTS.c.channel, sa.func.count(sa.distinct(TOUCHPOINTS.c.candidate_ref)))
+        .where(scope.within(TOUCHPOINTS.c.occurred_at))
+        .group_by(TOUCHPOINTS.c.channel)
+    )
+    with (engine or get_engine()).connect() as connection:
+        return dict(connection.execute(query).all())
+
+
+def channel_table(
+    scope: Scope,
+    model: str,
+    bookings: JourneyData,
+    enrollments: JourneyData,
+    goal: str,
+    engine: Engine | None = None,
+) -> pd.DataFrame:
+    """Per channel: reached, conversions credited under ``model`` for ``goal``, share, spend, and
+    cost per booking and per enrollment under the same model."""
+    credited = {"booking": credit(bookings).credits[model], "enrollment": credit(enrollments).credits[model]}
+    spend = money.spend_by_channel(scope, engine)
+    reached = reached_by_channel(scope, engine)
+    total = sum(credited[goal].values())
+    rows = []
+    for channel in CHANNELS:
+        row = {
+            "channel": channel,
+            "reached": reached.get(channel, 0),
+            "credit": credited[goal].get(channel, 0.0),
+            "share": ratio(credited[goal].get(channel, 0.0), total),
+            "spend": spend.get(channel, 0.0),
+            "cost_per_booking": ratio(spend.get(channel, 0.0), credited["booking"].get(channel, 0.0)),
+            "cost_per_enrollment": ratio(spend.get(channel, 0.0), credited["enrollment"].get(channel, 0.0)),
+        }
+        if row["reached"] or row["credit"] or row["spend"]:
+            rows.append(row)
+    return pd.DataFrame(
+        rows,
+        columns=["channel", "reached", "credit", "share", "spend", "cost_per_booking", "cost_per_enrollment"],
+    )
+
+
+def models_side_by_side(data: JourneyData) -> pd.DataFrame:
+    """Each channel's credit under the six models (long form: model, channel, credit)."""
+    credits = credit(data).credits
+    return pd.DataFrame(
+        [(model, channel, value) for model in MODELS for channel, value in credits[model].items()],
+        columns=["model", "channel", "credit"],
+    )
+
+
+def opener_and_closer(data: JourneyData) -> tuple[str, str] | None:
+    """The channel that most opens journeys (first touch ≫ last touch) and the one that most closes
+    them (last touch ≫ first touch); None when the two models agree.
+
+    Direct is left out: last touch skips it by definition, so it always seems to "open".
+    """
+    credits = credit(data).credits
+    gap = {
+        c: credits["first_touch"].get(c, 0.0) - credits["last_touch"].get(c, 0.0)
+        for c in (set(credits["first_touch"]) | set(credits["last_touch"])) - {DIRECT}
+    }
+    if not gap or max(gap.values()) < 0.5 or min(gap.values()) > -0.5:
+        return None
+    return max(gap, key=gap.get), min(gap, key=gap.get)
+
+
+def conversions_per_channel(data: JourneyData) -> dict[str, int]:
+    """How many conversions have each channel in their journey (empty journeys count for direct)."""
+    counts = data.journey.groupby("channel")["candidate_ref"].nunique().to_dict()
+    if data.empty_journeys:
+        counts[DIRECT] = counts.get(DIRECT, 0) + data.empty_journeys
+    return {channel: int(count) for channel, count in counts.items()}
+
+
+def credit_matrix(data: JourneyData, model: str) -> pd.DataFrame:
+    """One row per conversion, one column per channel: its credit under a rule-based model."""
+    rows = data.converted["candidate_ref"]
+    if data.journey.empty:
+        matrix = pd.DataFrame(index=rows)
+    else:
+        shares = touch_credits(data.journey, model)
+        matrix = (
+            shares.groupby([data.journey["candidate_ref"], data.journey["channel"]])
+            .sum()
+            .unstack(fill_value=0)
+        )
+        matrix = matrix.reindex(rows, fill_value=0.0)
+    touched = data.journey["candidate_ref"].unique()
+    empty = ~matrix.index.isin(touched)
+    if empty.any():
+        matrix[DIRECT] = matrix.get(DIRECT, 0.0) + np.where(empty, 1.0, 0.0)
+    return matrix.fillna(0.0)
+
+
+def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
+    """A 90 % bootstrap interval of each channel's credit (conversions resampled, seeded).
+
+    Rule-based models resample conversions; Markov resamples the converting journeys and the
+    non-converters' paths and solves the chain again each time.
+    """
+    point = credit(data).credits[model]
+    rng = np.random.default_rng(seed)
+    if model == "markov":
+        samples = _markov_samples(data, rng)
+    else:
+        matrix = credit_matrix(data, model)
+        n = len(matrix)
+        if n == 0:
+            return pd.DataFrame(columns=["channel", "credit", "low", "high"])
+        weights = rng.multinomial(n, np.full(n, 1 / n), size=BOOTSTRAP_SAMPLES)
+        samples = pd.DataFrame(weights @ matrix.to_numpy(), columns=matrix.columns)
+    low, high = np.percentile(samples.to_numpy(), INTERVAL, axis=0) if len(samples) else ([], [])
+    table = pd.DataFrame({"channel": samples.columns, "low": low, "high": high})
+    table["credit"] = table["channel"].map(point).fillna(0.0)
+    # The interval always holds the figure it is about (a percentile can miss it by rounding).
+    table["low"] = np.minimum(table["low"], table["credit"])
+    table["high"] = np.maximum(table["high"], table["credit"])
+    return table[["channel", "credit", "low", "high"]]
+
+
+def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame:
+    """Markov credits of resampled data: conversions drawn with replacement (a drawn empty journey
+    adds 1 to direct), and the non-converters' paths drawn with replacement among themselves."""
+    paths = markov_paths(data.journey, data.non_converters)
+    journey_row = {ref: i for i, ref in enumerate(pd.unique(data.journey["candidate_ref"]))}
+    rows_of_conversions = np.array([journey_row.get(ref, -1) for ref in data.converted["candidate_ref"]])
+    n_conversions, n_others = len(rows_of_conversions), len(paths.counts) - paths.converting
+    samples = []
+    for _ in range(MARKOV_SAMPLES):
+        weights = np.zeros(len(paths.counts))
+        drawn = (
+            rows_of_conversions[rng.integers(0, n_conversions, size=n_conversions)] if n_conversions else []
+        )
+        with_journey = [row for row in drawn if row >= 0]
+        np.add.at(weights, with_journey, 1)
+        if n_others:
+            np.add.at(weights, paths.converting + rng.integers(0, n_others, size=n_others), 1)
+        credits = removal_credits(paths, weights) or {}
+        if len(drawn) > len(with_journey):
+            credits[DIRECT] = credits.get(DIRECT, 0.0) + len(drawn) - len(with_journey)
+        samples.append(credits)
+    return pd.DataFrame(samples).fillna(0.0)
+
+
+def top_paths(data: JourneyData, limit: int = 10) -> pd.DataFrame:
+    """The most frequent channel paths before conversion (``social → email``), with counts."""
+    paths = data.journey.groupby("candidate_ref", sort=False)["channel"].agg(" → ".join)
+    if data.empty_journeys:
+        paths = pd.concat([paths, pd.Series(["(aucun contact)"] * data.empty_journeys)])
+    counts = paths.value_counts().head(limit)
+    return pd.DataFrame({"path": counts.index, "conversions": counts.to_numpy()})
+
+
+def days_to_conversion(data: JourneyData) -> pd.Series:
+    """Days (fractional) from each conversion's first touch to the conversion."""
+    if data.journey.empty:
+        return pd.Series(dtype=float)
+    first = data.journey.groupby("candidate_ref")[["occurred_at", "converted_at"]].min()
+    return ((first["converted_at"] - first["occurred_at"]).dt.total_seconds() / 86_400).rename("days")
+
+
+def weekly_conversions(data: JourneyData, model: str) -> pd.DataFrame:
+    """Conversions credited per week (Monday, local date) and channel under a rule-based model
+    (linear for Markov, whose credits are not per conversion)."""
+    matrix = credit_matrix(data, "linear" if model == "markov" else model)
+    if matrix.empty:
+        return pd.DataFrame(columns=["week", "channel", "credit"])
+    when = data.converted.set_index("candidate_ref")["converted_at"].reindex(matrix.index)
+    local = when.dt.tz_convert("Europe/Paris").dt.tz_localize(None).dt.normalize()
+    weeks = (local - pd.to_timedelta(local.dt.day_of_week, unit="D")).dt.date.to_numpy()
+    long = matrix.assign(week=weeks).melt(id_vars="week", var_name="channel", value_name="credit")
+    return long.groupby(["week", "channel"], as_index=False)["credit"].sum()
+
+
+def _touches_in_period(scope: Scope, engine: Engine | None) -> pd.DataFrame:
+    query = sa.select(
+        TOUCHPOINTS.c.candidate_ref,
+        TOUCHPOINTS.c.channel,
+        TOUCHPOINTS.c.utm_source,
+        TOUCHPOINTS.c.utm_medium,
+        TOUCHPOINTS.c.utm_campaign,
+        TOUCHPOINTS.c.channel_explicit,
+        TOUCHPOINTS.c.channel_rule,
+    ).where(scope.within(TOUCHPOINTS.c.occurred_at))
+    with (engine or get_engine()).connect() as connection:
+        return pd.DataFrame(
+            connection.execute(query).all(),
+            columns=[
+                "candidate_ref",
+                "channel",
+                "utm_source",
+                "utm_medium",
+                "utm_campaign",
+                "channel_explicit",
+                "channel_rule",
+            ],
+        )
+
+
+def _normal(values: pd.Series) -> pd.Series:
+    return values.fillna("").str.strip().str.lower()
+
+
+def source_detail(scope: Scope, data: JourneyData, model: str, engine: Engine | None = None) -> pd.DataFrame:
+    """Newspaper sites and social networks by utm_source (trimmed, lower-cased): touchpoints and
+    candidates in the period, and conversions credited to their touches (linear for Markov)."""
+    touches = _touches_in_period(scope, engine)
+    touches = touches[touches["channel"].isin(DETAILED_CHANNELS)].assign(
+        source=lambda f: _normal(f["utm_source"])
+    )
+    seen = touches.groupby(["channel", "source"]).agg(
+        touchpoints=("candidate_ref", "size"), reached=("candidate_ref", "nunique")
+    )
+    credited = pd.Series(dtype=float)
+    if not data.journey.empty:
+        shares = touch_credits(data.journey, "linear" if model == "markov" else model)
+        sources = _journey_sources(data, engine)
+        credited = shares.groupby([data.journey["channel"], sources]).sum()
+    seen["credit"] = credited.reindex(seen.index).fillna(0.0) if len(seen) else []
+    return (
+        seen.reset_index().sort_values(["channel", "credit"], ascending=[True, False]).reset_index(drop=True)
+    )
+
+
+def _journey_sources(data: JourneyData, engine: Engine | None) -> pd.Series:
+    """The normalised utm_source of each journey touch (aligned on ``data.journey``)."""
+    refs = sorted(data.journey["candidate_ref"].unique())
+    rows = []
+    with (engine or get_engine()).connect() as connection:
+        for first in range(0, len(refs), 5000):
+            rows += connection.execute(
+                sa.select(
+                    TOUCHPOINTS.c.candidate_ref,
+                    TOUCHPOINTS.c.occurred_at,
+                    TOUCHPOINTS.c.channel,
+                    TOUCHPOINTS.c.utm_source,
+                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs[first : first + 5000]))
+            ).all()
+    frame = pd.DataFrame(rows, columns=["candidate_ref", "occurred_at", "channel", "utm_source"])
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    frame = frame.drop_duplicates(["candidate_ref", "occurred_at", "channel"])
+    merged = data.journey.reset_index().merge(
+        frame, on=["candidate_ref", "occurred_at", "channel"], how="left"
+    )
+    return _normal(merged.set_index("index")["utm_source"]).reindex(data.journey.index)
+
+
+def campaign_results(
+    scope: Scope, bookings: JourneyData, enrollments: JourneyData, model: str, engine: Engine | None = None
+) -> pd.DataFrame:
+    """Campaigns starting in the period: spend, bookings and enrollments credited to touches tagged
+    with the campaign's code (utm_campaign, case and spaces ignored), cost per conversion."""
+    query = sa.select(CAMPAIGNS.c.code, CAMPAIGNS.c.name, CAMPAIGNS.c.channel, CAMPAIGNS.c.spend_eur).where(
+        scope.on_dates(CAMPAIGNS.c.starts_on),
+        *([CAMPAIGNS.c.event_code == scope.event] if scope.event else []),
+    )
+    with (engine or get_engine()).connect() as connection:
+        table = pd.DataFrame(connection.execute(query).all(), columns=["code", "name", "channel", "spend"])
+    table["spend"] = table["spend"].astype(float).fillna(0.0)
+    for goal, data in (("bookings", bookings), ("enrollments", enrollments)):
+        table[goal] = _normal(table["code"]).map(_credit_by_campaign(data, model, engine)).fillna(0.0)
+    table["cost_per_booking"] = [ratio(s, b) for s, b in zip(table["spend"], table["bookings"], strict=True)]
+    table["cost_per_enrollment"] = [
+        ratio(s, e) for s, e in zip(table["spend"], table["enrollments"], strict=True)
+    ]
+    return table
+
+
+def _credit_by_campaign(data: JourneyData, model: str, engine: Engine | None) -> pd.Series:
+    if data.journey.empty:
+        return pd.Series(dtype=float)
+    refs = sorted(data.journey["candidate_ref"].unique())
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(
+            connection.execute(
+                sa.select(
+                    TOUCHPOINTS.c.candidate_ref,
+                    TOUCHPOINTS.c.occurred_at,
+                    TOUCHPOINTS.c.channel,
+                    TOUCHPOINTS.c.utm_campaign,
+                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs))
+            ).all(),
+            columns=["candidate_ref", "occurred_at", "channel", "utm_campaign"],
+        )
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    frame = frame.drop_duplicates(["candidate_ref", "occurred_at", "channel"])
+    shares = touch_credits(data.journey, "linear" if model == "markov" else model).rename("credit")
+    merged = pd.concat([data.journey, shares], axis=1).merge(
+        frame, on=["candidate_ref", "occurred_at", "channel"], how="left"
+    )
+    return merged.groupby(_normal(merged["utm_campaign"]))["credit"].sum()
+
+
+def email_funnel(
+    scope: Scope, bookings: JourneyData, enrollments: JourneyData, engine: Engine | None = None
+) -> pd.DataFrame:
+    """Per e-mail campaign: sent → opened → clicked → booked → enrolled, with rates.
+
+    booked / enrolled: conversions (in the period) whose journey holds a touch tagged with the
+    campaign; each rate is a step over the one before it, and over sent for opened."""
+    table = money.email_campaigns(scope, engine)
+    for goal, data in (("booked", bookings), ("enrolled", enrollments)):
+        table[goal] = _normal(table["code"]).map(_conversions_by_campaign(data, engine)).fillna(0).astype(int)
+    table["click_to_open"] = [
+        ratio(c or 0, o or 0) for c, o in zip(table["clicked"], table["opened"], strict=True)
+    ]
+    table["click_to_booking"] = [
+        ratio(b, c or 0) for b, c in zip(table["booked"], table["clicked"], strict=True)
+    ]
+    table["booking_to_enrollment"] = [
+        ratio(e, b) for e, b in zip(table["enrolled"], table["booked"], strict=True)
+    ]
+    return table
+
+
+def _conversions_by_campaign(data: JourneyData, engine: Engine | None) -> pd.Series:
+    if data.journey.empty:
+        return pd.Series(dtype=int)
+    refs = sorted(data.journey["candidate_ref"].unique())
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(
+            connection.execute(
+                sa.select(
+                    TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.utm_campaign
+                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs))
+            ).all(),
+            columns=["candidate_ref", "occurred_at", "utm_campaign"],
+        )
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    in_journey = frame.merge(
+        data.journey[["candidate_ref", "occurred_at"]].drop_duplicates(), on=["candidate_ref", "occurred_at"]
+    )
+    return in_journey.groupby(_normal(in_journey["utm_campaign"]))["candidate_ref"].nunique()
+
+
+def hygiene(scope: Scope, data: JourneyData, engine: Engine | None = None) -> dict[str, object]:
+    """What marketing can fix in its tagging.
+
+    - ``untagged_share``: conversions whose journey is empty or only direct;
+    - ``variants``: utm_source / utm_medium values that differ only by case or spaces;
+    - ``unknown_campaigns``: utm_campaign values of the period's touchpoints that match no campaign code;
+    - ``rules``: touchpoints of the period by how their channel was set (explicit, or rule n).
+    """
+    untagged = data.empty_journeys
+    if not data.journey.empty:
+        only_direct = data.journey.groupby("candidate_ref")["channel"].apply(lambda c: (c == DIRECT).all())
+        untagged += int(only_direct.sum())
+    touches = _touches_in_period(scope, engine)
+    variants = []
+    for column in ("utm_source", "utm_medium"):
+        raw = touches[touches[column] != ""].groupby(column).size()
+        grouped = raw.groupby(_normal(raw.index.to_series()).to_numpy())
+        for normal, counts in grouped:
+            if len(counts) > 1:
+                variants.append(
+                    {
+                        "column": column,
+                        "value": normal,
+                        "variants": " | ".join(repr(v) for v in counts.index),
+                        "touchpoints": int(counts.sum()),
+                    }
+                )
+    with (engine or get_engine()).connect() as connection:
+        codes = set(
+            _normal(pd.Series(connection.execute(sa.select(CAMPAIGNS.c.code)).scalars().all(), dtype=str))
+        )
+        rules = channels.load_rules(connection)
+    tagged = touches[touches["utm_campaign"].str.strip() != ""]
+    unknown = tagged[~_normal(tagged["utm_campaign"]).isin(codes)]
+    unknown_table = unknown.groupby("utm_campaign").size().rename("touchpoints").reset_index()
+    labels = {rule.position: f"{rule.position}. {_describe(rule)}" for rule in rules}
+    how = (
+        touches.apply(
+            lambda row: "explicit" if row["channel_explicit"] else labels.get(row["channel_rule"], "—"),
+            axis=1,
+        )
+        if len(touches)
+        else pd.Series(dtype=str)
+    )
+    rule_usage = (
+        touches.assign(rule=how).groupby(["rule", "channel"]).size().rename("touchpoints").reset_index()
+        if len(touches)
+        else pd.DataFrame(columns=["rule", "channel", "touchpoints"])
+    )
+    return {
+        "untagged_share": ratio(untagged, len(data.converted)),
+        "variants": pd.DataFrame(variants, columns=["column", "value", "variants", "touchpoints"]),
+        "unknown_campaigns": unknown_table,
+        "rules": rule_usage,
+    }
+
+
+def _describe(rule: channels.Rule) -> str:
+    parts = []
+    if rule.when_untagged:
+        parts.append("sans utm_source ni utm_medium")
+    if rule.medium_in:
+        parts.append("utm_medium ∈ {" + ", ".join(rule.medium_in) + "}")
+    if rule.source_in:
+        parts.append("utm_source ∈ {" + ", ".join(rule.source_in) + "}")
+    if rule.source_ends_with:
+        parts.append("utm_source finit par {" + ", ".join(rule.source_ends_with) + "}")
+    return f"{' ou '.join(parts) or 'tout le reste'} → {rule.channel}"
+
+
+def build_link(landing_page: str, source: str, medium: str, campaign: str) -> str:
+    """The landing page with its utm tags (existing query parameters kept, utm ones replaced)."""
+    parts = urlsplit(landing_page.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("page d'arrivée : adresse http(s) complète attendue")
+    query = {
+        k: v for k, v in parse_qs(parts.query, keep_blank_values=True).items() if not k.startswith("utm_")
+    }
+    tags = {"utm_source": source.strip(), "utm_medium": medium.strip(), "utm_campaign": campaign.strip()}
+    query.update({k: [v] for k, v in tags.items() if v})
+    return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+
+
+def channel_of_link(url: str, rules: tuple[channels.Rule, ...]) -> tuple[str, int | None]:
+    """The channel the rules derive from a tagged link, and the rule that matched."""
+    query = parse_qs(urlsplit(url).query)
+    return channels.derive_channel(rules, query.get("utm_source", [""])[0], query.get("utm_medium", [""])[0])

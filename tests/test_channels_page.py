@@ -1,0 +1,79 @@
+"""The channels page in AppTest: its table follows the attribution service for every model and goal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from services.attribution import MODELS, attribute
+from services.events import default_scope
+from services.models import Candidate
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
+PAGE = "pages/marketing/channels.py"
+CHANNEL_NAMES = {
+    "Réseaux sociaux": "social",
+    "Sites de presse": "newspaper",
+    "E-mail": "email",
+    "Moteurs de recherche": "search",
+    "Direct": "direct",
+    "Autre": "other",
+}
+
+
+def open_channels() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def table_credits(app: AppTest) -> dict[str, float]:
+    table = app.dataframe[0].value
+    return {CHANNEL_NAMES[name]: credit for name, credit in zip(table["Canal"], table["Crédit"], strict=True)}
+
+
+def test_empty_store(engine):
+    app = open_channels()
+    assert any("touchpoints.csv" in info.value for info in app.info)
+
+
+def test_table_follows_the_service_for_every_model(demo_store):
+    scope = default_scope("POV-2020-04", demo_store)
+    expected = attribute(scope, "booking", 30, demo_store).credits
+    app = open_channels()
+    for model in MODELS:
+        app.selectbox(key="channels_model").set_value(model).run()
+        assert not app.exception
+        shown = table_credits(app)
+        assert shown == pytest.approx({c: v for c, v in expected[model].items() if c in shown}), model
+        assert set(shown) >= {c for c, v in expected[model].items() if v}
+
+
+def test_switching_goal_uses_enrollments_and_their_lookback(demo_store):
+    scope = default_scope("POV-2020-04", demo_store)
+    app = open_channels()
+    app.button_group(key="channels_goal").set_value("enrollment").run()
+    assert not app.exception
+    assert app.number_input(key="channels_lookback_enrollment").value == 90
+    expected = attribute(scope, "enrollment", 90, demo_store).credits["linear"]
+    assert table_credits(app) == pytest.approx({c: v for c, v in expected.items() if c in table_credits(app)})
+    assert table_credits(app) != pytest.approx(attribute(scope, "booking", 30, demo_store).credits["linear"])
+
+
+def test_no_personal_data_on_the_page(demo_store):
+    app = open_channels()
+    text = " ".join(str(element.value) for element in app.markdown) + " ".join(
+        app.dataframe[i].value.to_csv() for i in range(len(app.dataframe))
+    )
+    with demo_store.connect() as connection:
+        people = connection.execute(
+            sa.select(Candidate.__table__.c.last_name, Candidate.__table__.c.email).limit(50)
+        ).all()
+    for last_name, email in people:
+        assert email not in text
+        assert f" {last_name} " not in text

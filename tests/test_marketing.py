@@ -1,0 +1,136 @@
+"""The marketing services on hand-made data (tests/data/scenario and small cases)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from services import channels, marketing
+from services.attribution import MODELS, credit, journey_data
+from services.scope import Scope
+from tests.conftest import load
+
+APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_bootstrap_intervals_are_seeded_and_hold_the_estimate(demo_store, model):
+    data = journey_data(Scope(date(2020, 3, 15), date(2020, 5, 17)), "booking", 30, demo_store)
+    first = marketing.intervals(data, model, seed=7)
+    again = marketing.intervals(data, model, seed=7)
+    assert first.equals(again)
+    assert not first.equals(marketing.intervals(data, model, seed=8))
+    point = credit(data).credits[model]
+    for row in first.itertuples():
+        assert row.low <= point.get(row.channel, 0.0) <= row.high
+        assert row.high > row.low  # hundreds of conversions: the interval is not a point
+
+
+def test_credit_matrix_rows_are_conversions_and_sum_to_one(scenario):
+    data = journey_data(APRIL, "booking", 30, scenario)
+    matrix = marketing.credit_matrix(data, "linear")
+    assert sorted(matrix.index) == ["CA", "CB", "CC", "CD", "CG"]
+    assert matrix.sum(axis=1).tolist() == pytest.approx([1.0] * 5)
+    # CB: direct, social, direct → 2/3 direct, 1/3 social; CC has no touch → all to direct
+    assert matrix.loc["CB", "direct"] == pytest.approx(2 / 3)
+    assert matrix.loc["CC", "direct"] == 1.0
+
+
+def test_channel_table(scenario):
+    bookings = journey_data(APRIL, "booking", 30, scenario)
+    enrollments = journey_data(APRIL, "enrollment", 90, scenario)
+    table = marketing.channel_table(APRIL, "linear", bookings, enrollments, "booking", scenario).set_index(
+        "channel"
+    )
+    # Reached in April: social CA, CB (explicit), CE, CF → 4; newspaper CA, CE → 2; email CA → 1;
+    # direct CB → 1; search CG → 1.
+    assert table["reached"].to_dict() == {"social": 4, "newspaper": 2, "email": 1, "search": 1, "direct": 1}
+    # Linear booking credits (see test_attribution): social 2/3 of 5 conversions.
+    assert table.loc["social", "credit"] == pytest.approx(2 / 3)
+    assert table.loc["social", "share"] == pytest.approx(2 / 3 / 5)
+    assert table.loc["social", "cost_per_booking"] == pytest.approx(1000.5 / (2 / 3))
+    # Enrollment goal, lookback 90: CF (social) and CE (social, social, newspaper): social 1 + 2/3.
+    assert table.loc["social", "cost_per_enrollment"] == pytest.approx(1000.5 / (5 / 3))
+    assert pd.isna(table.loc["search", "cost_per_enrollment"])  # no enrollment credited to search: undefined
+
+
+def test_paths_and_days(scenario):
+    data = journey_data(APRIL, "booking", 30, scenario)
+    paths = dict(zip(*marketing.top_paths(data).to_dict("list").values(), strict=True))
+    assert paths == {
+        "social → newspaper → email": 1,
+        "direct → social → direct": 1,
+        "email": 1,
+        "search": 1,
+        "(aucun contact)": 1,
+    }
+    # first touch to conversion: CA 7 days, CB 4 days 30 min, CD 30 days, CG 2 days
+    assert sorted(marketing.days_to_conversion(data).round(4)) == [2.0, round(4 + 0.5 / 24, 4), 7.0, 30.0]
+
+
+def test_hygiene_checks(engine):
+    load("campaigns", "code,name,channel\nSOC-1,Facebook,social\n", engine)
+    load("candidates", "ref,created_at\nA,2020-04-01 10:00\nB,2020-04-01 10:00\n", engine)
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel,utm_source,utm_medium,utm_campaign\n"
+        "A,2020-04-02 10:00,,facebook,social,soc-1\n"  # known campaign (case ignored)
+        "A,2020-04-03 10:00,,Facebook ,social,SOC-1 \n"  # same source, other case and a space
+        "B,2020-04-02 10:00,,newsletter,Email,printemps\n"  # unknown campaign
+        "B,2020-04-03 10:00,email,newsletter,email,\n",
+        engine,
+    )  # explicit channel
+    load("sites", "code,name\nMAX,M\n", engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "BA,A,MAX,2020-04-20 10:00,booked,2020-04-10 10:00\n",
+        engine,
+    )
+    data = journey_data(APRIL, "booking", 30, engine)
+    checks = marketing.hygiene(APRIL, data, engine)
+    assert checks["untagged_share"] == 0.0  # A's journey is tagged
+    variants = checks["variants"].set_index(["column", "value"])
+    assert variants.loc[("utm_source", "facebook"), "touchpoints"] == 2
+    assert ("utm_medium", "email") in variants.index  # "Email" and "email"
+    assert checks["unknown_campaigns"].to_dict("records") == [{"utm_campaign": "printemps", "touchpoints": 1}]
+    rules = checks["rules"].set_index(["rule", "channel"])["touchpoints"]
+    assert rules[("explicit", "email")] == 1
+    assert sum(v for (rule, _), v in rules.items() if rule.startswith("3.")) == 2  # social by rule 3
+
+
+@pytest.mark.parametrize(
+    ("source", "medium", "intended"),
+    [
+        ("facebook", "paid_social", "social"),
+        ("estrepublicain.fr", "display", "newspaper"),
+        ("newsletter", "email", "email"),
+        ("google", "cpc", "search"),
+        ("", "", "direct"),
+        ("radio", "offline", "other"),
+    ],
+)
+def test_built_links_round_trip_through_the_rules(source, medium, intended):
+    rules = tuple(
+        channels.Rule(**{**r.__dict__, "position": i}) for i, r in enumerate(channels.DEFAULT_RULES, 1)
+    )
+    link = marketing.build_link(
+        "https://www.example.org/portes-ouvertes?x=1&utm_source=old", source, medium, "pov"
+    )
+    assert link.startswith("https://www.example.org/portes-ouvertes?x=1&")
+    assert "utm_source=old" not in link
+    assert marketing.channel_of_link(link, rules)[0] == intended
+
+
+def test_a_link_needs_a_full_address():
+    with pytest.raises(ValueError):
+        marketing.build_link("portes-ouvertes", "facebook", "social", "x")
+
+
+def test_rules_table_round_trip():
+    frame = channels.rules_frame(channels.DEFAULT_RULES)
+    assert channels.rules_from_frame(frame) == channels.DEFAULT_RULES
+    frame.loc[len(frame)] = [None, False, "", "", ""]  # an empty row added in the editor is ignored
+    assert len(channels.rules_from_frame(frame)) == len(channels.DEFAULT_RULES)
