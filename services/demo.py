@@ -440,6 +440,8 @@ class _Builder:
         codes = self.campaign_codes.get((operation.code, channel), [])
         if codes and channel != "direct" and rnd.random() < 0.85:
             campaign = rnd.choice(codes).lower()
+            if rnd.random() < 0.03:  # a tag typed by hand, unknown in the campaign list
+                campaign = rnd.choice(["portes-ouvertes", "po-2020", "relance_avril"])
         explicit = channel if rnd.random() < 0.05 else ""
         self.add(
             "touchpoints",
