@@ -91,8 +91,18 @@ def journeys(
     converted: pd.DataFrame, scope: Scope, lookback_days: int, engine: Engine | None = None
 ) -> pd.DataFrame:
     """The touches of each conversion's journey, in order: candidate_ref, converted_at,
-    occurred_at, channel, step (0-based) and n (touches in the journey)."""
-    columns = ["candidate_ref", "converted_at", "occurred_at", "channel", "step", "n"]
+    occurred_at, channel, step (0-based), n (touches in the journey), and the touch's
+    utm_source and utm_campaign (for the views by source and campaign)."""
+    columns = [
+        "candidate_ref",
+        "converted_at",
+        "occurred_at",
+        "channel",
+        "step",
+        "n",
+        "utm_source",
+        "utm_campaign",
+    ]
     if converted.empty:
         return pd.DataFrame(columns=columns)
     lookback = timedelta(days=lookback_days)
@@ -113,9 +123,16 @@ def journeys(
 
 
 def _touches(refs: list[str], start: object, end: object, engine: Engine | None) -> pd.DataFrame:
-    """Touchpoints (candidate_ref, occurred_at, channel) of these candidates in ``[start, end)``."""
+    """Touchpoints (candidate_ref, occurred_at, channel, utm_source, utm_campaign) of these
+    candidates in ``[start, end)``."""
     rows = []
-    columns = (TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.channel)
+    columns = (
+        TOUCHPOINTS.c.candidate_ref,
+        TOUCHPOINTS.c.occurred_at,
+        TOUCHPOINTS.c.channel,
+        TOUCHPOINTS.c.utm_source,
+        TOUCHPOINTS.c.utm_campaign,
+    )
     with (engine or get_engine()).connect() as connection:
         for first in range(0, len(refs), 5000):
             query = sa.select(*columns).where(
@@ -124,7 +141,9 @@ def _touches(refs: list[str], start: object, end: object, engine: Engine | None)
                 TOUCHPOINTS.c.occurred_at < end,
             )
             rows += connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["candidate_ref", "occurred_at", "channel"])
+    frame = pd.DataFrame(
+        rows, columns=["candidate_ref", "occurred_at", "channel", "utm_source", "utm_campaign"]
+    )
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     return frame
 

@@ -255,36 +255,17 @@ def source_detail(scope: Scope, data: JourneyData, model: str, engine: Engine | 
     )
     credited = pd.Series(dtype=float)
     if not data.journey.empty:
-        shares = touch_credits(data.journey, "linear" if model == "markov" else model)
-        sources = _journey_sources(data, engine)
-        credited = shares.groupby([data.journey["channel"], sources]).sum()
+        shares = _shares(data, model)
+        credited = shares.groupby([data.journey["channel"], _normal(data.journey["utm_source"])]).sum()
     seen["credit"] = credited.reindex(seen.index).fillna(0.0) if len(seen) else []
     return (
         seen.reset_index().sort_values(["channel", "credit"], ascending=[True, False]).reset_index(drop=True)
     )
 
 
-def _journey_sources(data: JourneyData, engine: Engine | None) -> pd.Series:
-    """The normalised utm_source of each journey touch (aligned on ``data.journey``)."""
-    refs = sorted(data.journey["candidate_ref"].unique())
-    rows = []
-    with (engine or get_engine()).connect() as connection:
-        for first in range(0, len(refs), 5000):
-            rows += connection.execute(
-                sa.select(
-                    TOUCHPOINTS.c.candidate_ref,
-                    TOUCHPOINTS.c.occurred_at,
-                    TOUCHPOINTS.c.channel,
-                    TOUCHPOINTS.c.utm_source,
-                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs[first : first + 5000]))
-            ).all()
-    frame = pd.DataFrame(rows, columns=["candidate_ref", "occurred_at", "channel", "utm_source"])
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-    frame = frame.drop_duplicates(["candidate_ref", "occurred_at", "channel"])
-    merged = data.journey.reset_index().merge(
-        frame, on=["candidate_ref", "occurred_at", "channel"], how="left"
-    )
-    return _normal(merged.set_index("index")["utm_source"]).reindex(data.journey.index)
+def _shares(data: JourneyData, model: str) -> pd.Series:
+    """Each journey touch's share of its conversion (linear for Markov, which has no per-touch credit)."""
+    return touch_credits(data.journey, "linear" if model == "markov" else model)
 
 
 def campaign_results(
@@ -300,7 +281,7 @@ def campaign_results(
         table = pd.DataFrame(connection.execute(query).all(), columns=["code", "name", "channel", "spend"])
     table["spend"] = table["spend"].astype(float).fillna(0.0)
     for goal, data in (("bookings", bookings), ("enrollments", enrollments)):
-        table[goal] = _normal(table["code"]).map(_credit_by_campaign(data, model, engine)).fillna(0.0)
+        table[goal] = _normal(table["code"]).map(_credit_by_campaign(data, model)).fillna(0.0)
     table["cost_per_booking"] = [ratio(s, b) for s, b in zip(table["spend"], table["bookings"], strict=True)]
     table["cost_per_enrollment"] = [
         ratio(s, e) for s, e in zip(table["spend"], table["enrollments"], strict=True)
@@ -308,29 +289,11 @@ def campaign_results(
     return table
 
 
-def _credit_by_campaign(data: JourneyData, model: str, engine: Engine | None) -> pd.Series:
+def _credit_by_campaign(data: JourneyData, model: str) -> pd.Series:
+    """Credits of the journey touches, by normalised utm_campaign."""
     if data.journey.empty:
         return pd.Series(dtype=float)
-    refs = sorted(data.journey["candidate_ref"].unique())
-    with (engine or get_engine()).connect() as connection:
-        frame = pd.DataFrame(
-            connection.execute(
-                sa.select(
-                    TOUCHPOINTS.c.candidate_ref,
-                    TOUCHPOINTS.c.occurred_at,
-                    TOUCHPOINTS.c.channel,
-                    TOUCHPOINTS.c.utm_campaign,
-                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs))
-            ).all(),
-            columns=["candidate_ref", "occurred_at", "channel", "utm_campaign"],
-        )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-    frame = frame.drop_duplicates(["candidate_ref", "occurred_at", "channel"])
-    shares = touch_credits(data.journey, "linear" if model == "markov" else model).rename("credit")
-    merged = pd.concat([data.journey, shares], axis=1).merge(
-        frame, on=["candidate_ref", "occurred_at", "channel"], how="left"
-    )
-    return merged.groupby(_normal(merged["utm_campaign"]))["credit"].sum()
+    return _shares(data, model).groupby(_normal(data.journey["utm_campaign"])).sum()
 
 
 def email_funnel(
@@ -342,7 +305,7 @@ def email_funnel(
     campaign; each rate is a step over the one before it, and over sent for opened."""
     table = money.email_campaigns(scope, engine)
     for goal, data in (("booked", bookings), ("enrolled", enrollments)):
-        table[goal] = _normal(table["code"]).map(_conversions_by_campaign(data, engine)).fillna(0).astype(int)
+        table[goal] = _normal(table["code"]).map(_conversions_by_campaign(data)).fillna(0).astype(int)
     table["click_to_open"] = [
         ratio(c or 0, o or 0) for c, o in zip(table["clicked"], table["opened"], strict=True)
     ]
@@ -355,24 +318,11 @@ def email_funnel(
     return table
 
 
-def _conversions_by_campaign(data: JourneyData, engine: Engine | None) -> pd.Series:
+def _conversions_by_campaign(data: JourneyData) -> pd.Series:
+    """Conversions whose journey holds a touch of each (normalised) utm_campaign."""
     if data.journey.empty:
         return pd.Series(dtype=int)
-    refs = sorted(data.journey["candidate_ref"].unique())
-    with (engine or get_engine()).connect() as connection:
-        frame = pd.DataFrame(
-            connection.execute(
-                sa.select(
-                    TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.utm_campaign
-                ).where(TOUCHPOINTS.c.candidate_ref.in_(refs))
-            ).all(),
-            columns=["candidate_ref", "occurred_at", "utm_campaign"],
-        )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
-    in_journey = frame.merge(
-        data.journey[["candidate_ref", "occurred_at"]].drop_duplicates(), on=["candidate_ref", "occurred_at"]
-    )
-    return in_journey.groupby(_normal(in_journey["utm_campaign"]))["candidate_ref"].nunique()
+    return data.journey.groupby(_normal(data.journey["utm_campaign"]))["candidate_ref"].nunique()
 
 
 def hygiene(scope: Scope, data: JourneyData, engine: Engine | None = None) -> dict[str, object]:

@@ -134,3 +134,35 @@ def test_rules_table_round_trip():
     assert channels.rules_from_frame(frame) == channels.DEFAULT_RULES
     frame.loc[len(frame)] = [None, False, "", "", ""]  # an empty row added in the editor is ignored
     assert len(channels.rules_from_frame(frame)) == len(channels.DEFAULT_RULES)
+
+
+def test_source_detail(scenario):
+    data = journey_data(APRIL, "booking", 30, scenario)
+    table = marketing.source_detail(APRIL, data, "linear", scenario).set_index(["channel", "source"])
+    # April touches: facebook (social) by CA, CE twice and CF; CB's explicit social touch has no source;
+    # estrepublicain.fr (CA) and www.vosgesmatin.fr (CE) for newspapers.
+    assert table.loc[("social", "facebook"), ["touchpoints", "reached"]].tolist() == [4, 3]
+    assert table.loc[("social", ""), ["touchpoints", "reached"]].tolist() == [1, 1]
+    # Linear credit of the touches in booking journeys: CA's facebook 1/3 and estrepublicain.fr 1/3,
+    # CB's source-less social touch 1/3; CE and CF never book.
+    assert table.loc[("social", "facebook"), "credit"] == pytest.approx(1 / 3)
+    assert table.loc[("newspaper", "estrepublicain.fr"), "credit"] == pytest.approx(1 / 3)
+    assert table.loc[("newspaper", "www.vosgesmatin.fr"), "credit"] == 0
+
+
+def test_campaign_results_and_email_funnel(scenario):
+    bookings = journey_data(APRIL, "booking", 30, scenario)
+    enrollments = journey_data(APRIL, "enrollment", 90, scenario)
+    table = marketing.campaign_results(APRIL, bookings, enrollments, "linear", scenario).set_index("code")
+    assert sorted(table.index) == ["MAIL-1", "NEWS-1", "SOC-1"]  # SOC-0 starts on 31/03
+    # CA's journey: soc-1, news-1, mail-1 → 1/3 each; CE's enrollment journey: soc-1, soc-1, (none) → 2/3.
+    assert table.loc["SOC-1", "bookings"] == pytest.approx(1 / 3)
+    assert table.loc["SOC-1", "enrollments"] == pytest.approx(2 / 3)
+    assert table.loc["SOC-1", "cost_per_booking"] == pytest.approx(1000.5 * 3)
+    assert table.loc["SOC-1", "cost_per_enrollment"] == pytest.approx(1000.5 * 3 / 2)
+    funnel = marketing.email_funnel(APRIL, bookings, enrollments, scenario).set_index("code").loc["MAIL-1"]
+    # 1000 sent, 300 opened, 50 clicked; CA booked with mail-1 in the journey; no enrollment journey has it.
+    assert (funnel["booked"], funnel["enrolled"]) == (1, 0)
+    assert funnel["click_to_open"] == pytest.approx(50 / 300)
+    assert funnel["click_to_booking"] == pytest.approx(1 / 50)
+    assert funnel["booking_to_enrollment"] == 0
