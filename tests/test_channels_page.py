@@ -77,3 +77,12 @@ def test_no_personal_data_on_the_page(demo_store):
     for last_name, email in people:
         assert email not in text
         assert f" {last_name} " not in text
+
+
+def test_the_link_builder_and_the_rules_work_before_any_data(engine):
+    app = open_channels()
+    app.text_input(key="channels_link_source").set_value("estrepublicain.fr").run()
+    app.text_input(key="channels_link_medium").set_value("display").run()
+    # Intended channel is social (the default), the rules say newspaper: a warning says so.
+    assert any("Sites de presse" in warning.value for warning in app.warning)
+    assert "utm_source=estrepublicain.fr" in app.code[0].value

@@ -53,139 +53,156 @@ with st.spinner():
     attribution = credit(data)
 if attribution.conversions == 0:
     st.info(t("channels.empty"))
-    st.stop()
-st.caption(t("channels.conversions", count=attribution.conversions, empty=attribution.empty_journeys))
-if model == "markov" and attribution.markov_fell_back:
-    st.warning(t("channels.markov_fallback"), icon=":material/info:")
-
-st.subheader(t("channels.table"), help=t("channels.table.help"))
-table = cached.channel_table(scope, model, goal, both, version)
-shown = table.assign(channel=table["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}"))
-st.dataframe(
-    shown,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        t("col.credit"): st.column_config.NumberColumn(format="%.1f"),
-        t("col.share"): percent,
-        t("col.spend"): money,
-        t("col.cost_per_booking"): money,
-        t("col.cost_per_enrollment"): money,
-    },
-)
-first, second, _ = st.columns([1, 1, 4])
-first.download_button(
-    "CSV", exports.to_csv(shown), "canaux.csv", "text/csv", key="channels_csv", icon=":material/download:"
-)
-second.download_button(
-    "Excel", exports.to_excel(shown), "canaux.xlsx", key="channels_xlsx", icon=":material/download:"
-)
-
-st.subheader(t("channels.models"), help=t("channels.models.help"))
-st.plotly_chart(
-    charts.models_figure(marketing.models_side_by_side(data), model_names, channel_names, t("col.credit")),
-    width="stretch",
-)
-contrast = marketing.opener_and_closer(data)
-if contrast:
-    st.markdown(t("channels.disagree", opener=channel_names[contrast[0]], closer=channel_names[contrast[1]]))
 else:
-    st.caption(t("channels.agree"))
+    st.caption(t("channels.conversions", count=attribution.conversions, empty=attribution.empty_journeys))
+    if model == "markov" and attribution.markov_fell_back:
+        st.warning(t("channels.markov_fallback"), icon=":material/info:")
 
-st.subheader(t("channels.sure"), help=t("channels.sure.help"))
-interval_table = cached.credit_intervals(scope, goal, lookbacks[goal], model, version)
-st.plotly_chart(charts.intervals_figure(interval_table, channel_names, t("col.credit")), width="stretch")
-thin = [
-    channel_names[c]
-    for c, n in marketing.conversions_per_channel(data).items()
-    if n < marketing.MIN_CONVERSIONS
-]
-if thin:
-    st.warning(t("channels.insufficient", channels=", ".join(thin)), icon=":material/warning:")
-
-tabs = st.tabs(
-    [
-        t("channels.sources"),
-        t("channels.campaigns"),
-        t("channels.email"),
-        t("channels.journeys"),
-        t("channels.trend"),
-        t("channels.hygiene"),
-        t("channels.builder"),
-        t("channels.rules"),
-    ]
-)
-with tabs[0]:
-    st.caption(t("channels.sources.help"))
-    sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
+    st.subheader(t("channels.table"), help=t("channels.table.help"))
+    table = cached.channel_table(scope, model, goal, both, version)
+    shown = table.assign(channel=table["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}"))
     st.dataframe(
-        sources.assign(channel=sources["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}")),
-        hide_index=True,
-        width="stretch",
-        column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
-    )
-with tabs[1]:
-    st.caption(t("channels.campaigns.help"))
-    campaigns = cached.campaign_results(scope, model, both, version)
-    st.dataframe(
-        campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
-            columns=lambda c: t(f"col.{c}")
-        ),
+        shown,
         hide_index=True,
         width="stretch",
         column_config={
+            t("col.credit"): st.column_config.NumberColumn(format="%.1f"),
+            t("col.share"): percent,
             t("col.spend"): money,
             t("col.cost_per_booking"): money,
             t("col.cost_per_enrollment"): money,
-            t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
-            t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
         },
     )
-with tabs[2]:
-    st.caption(t("channels.email.help"))
-    funnel = cached.email_funnel(scope, both, version)
-    st.dataframe(
-        funnel.rename(columns=lambda c: t(f"col.{c}")),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            t(f"col.{c}"): percent
-            for c in ("open_rate", "click_rate", "click_to_open", "click_to_booking", "booking_to_enrollment")
-        },
+    first, second, _ = st.columns([1, 1, 4])
+    first.download_button(
+        "CSV", exports.to_csv(shown), "canaux.csv", "text/csv", key="channels_csv", icon=":material/download:"
     )
-with tabs[3]:
-    st.caption(t("channels.journeys.help"))
-    st.dataframe(
-        marketing.top_paths(data).rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+    second.download_button(
+        "Excel", exports.to_excel(shown), "canaux.xlsx", key="channels_xlsx", icon=":material/download:"
     )
-    st.markdown(f"**{t('channels.days')}**")
+
+    st.subheader(t("channels.models"), help=t("channels.models.help"))
     st.plotly_chart(
-        charts.days_figure(marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")),
+        charts.models_figure(
+            marketing.models_side_by_side(data), model_names, channel_names, t("col.credit")
+        ),
         width="stretch",
     )
-with tabs[4]:
-    st.caption(t("channels.trend.help"))
-    st.plotly_chart(
-        charts.weekly_figure(marketing.weekly_conversions(data, model), channel_names, t("col.conversions")),
-        width="stretch",
+    contrast = marketing.opener_and_closer(data)
+    if contrast:
+        st.markdown(
+            t("channels.disagree", opener=channel_names[contrast[0]], closer=channel_names[contrast[1]])
+        )
+    else:
+        st.caption(t("channels.agree"))
+
+    st.subheader(t("channels.sure"), help=t("channels.sure.help"))
+    interval_table = cached.credit_intervals(scope, goal, lookbacks[goal], model, version)
+    st.plotly_chart(charts.intervals_figure(interval_table, channel_names, t("col.credit")), width="stretch")
+    thin = [
+        channel_names[c]
+        for c, n in marketing.conversions_per_channel(data).items()
+        if n < marketing.MIN_CONVERSIONS
+    ]
+    if thin:
+        st.warning(t("channels.insufficient", channels=", ".join(thin)), icon=":material/warning:")
+
+    tabs = st.tabs(
+        [
+            t("channels.sources"),
+            t("channels.campaigns"),
+            t("channels.email"),
+            t("channels.journeys"),
+            t("channels.trend"),
+            t("channels.hygiene"),
+        ]
     )
-with tabs[5]:
-    checks = cached.hygiene(scope, goal, lookbacks[goal], version)
-    st.markdown(t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language)))
-    for key, name in (
-        ("variants", "channels.hygiene.variants"),
-        ("unknown_campaigns", "channels.hygiene.unknown"),
-        ("rules", "channels.hygiene.rules"),
-    ):
-        st.markdown(f"**{t(name)}**")
-        if checks[key].empty:
-            st.caption(t("channels.hygiene.clean"))
-        else:
-            st.dataframe(
-                checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
-            )
+    with tabs[0]:
+        st.caption(t("channels.sources.help"))
+        sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
+        st.dataframe(
+            sources.assign(channel=sources["channel"].map(channel_names)).rename(
+                columns=lambda c: t(f"col.{c}")
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
+        )
+    with tabs[1]:
+        st.caption(t("channels.campaigns.help"))
+        campaigns = cached.campaign_results(scope, model, both, version)
+        st.dataframe(
+            campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
+                columns=lambda c: t(f"col.{c}")
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                t("col.spend"): money,
+                t("col.cost_per_booking"): money,
+                t("col.cost_per_enrollment"): money,
+                t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
+                t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
+            },
+        )
+    with tabs[2]:
+        st.caption(t("channels.email.help"))
+        funnel = cached.email_funnel(scope, both, version)
+        st.dataframe(
+            funnel.rename(columns=lambda c: t(f"col.{c}")),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                t(f"col.{c}"): percent
+                for c in (
+                    "open_rate",
+                    "click_rate",
+                    "click_to_open",
+                    "click_to_booking",
+                    "booking_to_enrollment",
+                )
+            },
+        )
+    with tabs[3]:
+        st.caption(t("channels.journeys.help"))
+        st.dataframe(
+            marketing.top_paths(data).rename(columns=lambda c: t(f"col.{c}")),
+            hide_index=True,
+            width="stretch",
+        )
+        st.markdown(f"**{t('channels.days')}**")
+        st.plotly_chart(
+            charts.days_figure(
+                marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")
+            ),
+            width="stretch",
+        )
+    with tabs[4]:
+        st.caption(t("channels.trend.help"))
+        st.plotly_chart(
+            charts.weekly_figure(
+                marketing.weekly_conversions(data, model), channel_names, t("col.conversions")
+            ),
+            width="stretch",
+        )
+    with tabs[5]:
+        checks = cached.hygiene(scope, goal, lookbacks[goal], version)
+        st.markdown(t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language)))
+        for key, name in (
+            ("variants", "channels.hygiene.variants"),
+            ("unknown_campaigns", "channels.hygiene.unknown"),
+            ("rules", "channels.hygiene.rules"),
+        ):
+            st.markdown(f"**{t(name)}**")
+            if checks[key].empty:
+                st.caption(t("channels.hygiene.clean"))
+            else:
+                st.dataframe(
+                    checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+                )
 rules = cached.channel_rules(version)
-with tabs[6]:
+tools = st.tabs([t("channels.builder"), t("channels.rules")])
+with tools[0]:
     page = st.text_input(
         t("channels.builder.page"), "https://www.pole-formation.fr/portes-ouvertes", key="channels_link_page"
     )
@@ -213,7 +230,7 @@ with tabs[6]:
                 t("channels.builder.mismatch", channel=channel_names[derived], wanted=channel_names[wanted]),
                 icon=":material/warning:",
             )
-with tabs[7]:
+with tools[1]:
     st.caption(t("channels.rules.help"))
     edited = st.data_editor(
         channels.rules_frame(rules),
