@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from datetime import date
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import attribution, database, demo, values
+from services import accounts, attribution, database, demo, values
 from services.importer import ImportFileError, import_path
-from services.models import Event, Program, Site
+from services.models import ROLES, Event, Program, Site
 from services.report import build_report, format_report
 from services.scope import Scope
 
@@ -67,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--program", action="append", default=[], help="code de programme (répétable)")
 
     commands.add_parser("migrate", help="mettre le schéma de la base à jour")
+
+    users = commands.add_parser("users", help="gérer les comptes du personnel").add_subparsers(
+        dest="users_command", required=True
+    )
+    add = users.add_parser("add", help="créer un compte (le mot de passe est demandé, ou lu sur l'entrée)")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--advisor", help="e-mail du conseiller lié (rôle advisor)")
+    users.add_parser("list", help="lister les comptes")
+    for name, text in (("disable", "désactiver un compte"), ("set-password", "changer le mot de passe")):
+        users.add_parser(name, help=text).add_argument("email")
+    role = users.add_parser("set-role", help="changer le rôle")
+    role.add_argument("email")
+    role.add_argument("role", choices=ROLES)
+    role.add_argument("--advisor", help="e-mail du conseiller lié (rôle advisor)")
     return parser
 
 
@@ -130,6 +146,45 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """The new password: asked twice on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Mot de passe : ")
+        if getpass.getpass("Encore une fois : ") != first:
+            raise UsageError("les deux mots de passe diffèrent")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _users(args: argparse.Namespace) -> int:
+    actor = f"cli:{getpass.getuser()}"
+    try:
+        if args.users_command == "add":
+            accounts.add_account(
+                email=args.email,
+                role=args.role,
+                password=_read_password(),
+                actor=actor,
+                advisor_email=args.advisor,
+            )
+            print(f"compte créé : {args.email.strip().lower()} ({args.role})")
+        elif args.users_command == "list":
+            table = accounts.list_accounts()
+            print(table.to_string(index=False) if not table.empty else "aucun compte")
+        elif args.users_command == "disable":
+            accounts.disable_account(email=args.email, actor=actor)
+            print(f"compte désactivé : {args.email}")
+        elif args.users_command == "set-password":
+            accounts.set_password(email=args.email, password=_read_password(), actor=actor)
+            print(f"mot de passe changé : {args.email}")
+        else:
+            accounts.set_role(email=args.email, role=args.role, actor=actor, advisor_email=args.advisor)
+            print(f"rôle changé : {args.email} → {args.role}")
+    except accounts.AccountError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user mistakes are one line on stderr and a non-zero status."""
     args = _parser().parse_args(argv)
@@ -141,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return _seed(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "users":
+            return _users(args)
         print("schéma à jour")
         return 0
     except (UsageError, ImportFileError) as error:

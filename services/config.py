@@ -21,6 +21,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "1",
         "1: the app seeds an empty database with demo data at start; 0: never.",
     ),
+    "SESSION_IDLE_MINUTES": (
+        "30",
+        "A sign-in ends after this many minutes without activity.",
+    ),
     "SQLITE_BUSY_TIMEOUT_MS": (
         "30000",
         "How long a SQLite writer waits for another writer before giving up, in milliseconds.",
@@ -51,3 +55,8 @@ def demo_data_enabled() -> bool:
 def sqlite_busy_timeout_ms() -> int:
     """Milliseconds a SQLite connection waits for a lock."""
     return int(_setting("SQLITE_BUSY_TIMEOUT_MS"))
+
+
+def session_idle_minutes() -> int:
+    """Minutes of inactivity after which a sign-in ends."""
+    return int(_setting("SESSION_IDLE_MINUTES"))

@@ -319,3 +319,47 @@ class StoreState(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     data_version: int = 0
     demo_data: bool = False
+
+
+ROLES = ("director", "advisor", "marketing", "admin")
+
+
+class Account(SQLModel, table=True):
+    """A staff member who signs in: a role, and for an advisor the advisor of the data."""
+
+    __tablename__ = "accounts"
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    role: str
+    advisor_email: str | None = _fk("advisors.email", default=None)
+    #: Argon2 hash; None for an account that signs in only through single sign-on.
+    password_hash: str | None = None
+    disabled: bool = False
+    failed_attempts: int = 0
+    locked_until: datetime | None = _instant(default=None)
+    created_at: datetime = _instant()
+
+
+class SignInSession(SQLModel, table=True):
+    """A sign-in kept by a cookie: only the token's hash is stored; sign-out ends it here."""
+
+    __tablename__ = "sign_in_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True)
+    account_id: int = _fk("accounts.id")
+    created_at: datetime = _instant()
+    last_seen_at: datetime = _instant()
+    ended_at: datetime | None = _instant(default=None)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only audit log: who did what, when (no personal data in ``detail``)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_at", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _instant()
+    actor: str
+    action: str
+    target: str | None = None
+    detail: str | None = None
