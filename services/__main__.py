@@ -117,6 +117,8 @@ def _import(args: argparse.Namespace) -> int:
 def _seed(args: argparse.Namespace) -> int:
     if args.candidates < 1:
         raise UsageError("--candidates doit être ≥ 1")
+    if not database.is_empty() and not database.holds_demo_data():
+        raise UsageError("la base contient déjà des données réelles : seed refusé (utilisez une base vide)")
     results = demo.seed_demo(args.candidates, args.seed)
     for result in results:
         print(

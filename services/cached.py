@@ -102,9 +102,11 @@ def signals(scope: Scope, version: int) -> list[results.Signal]:
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
-def interviews(first_day: date, last_day: date, sites: tuple[str, ...], version: int) -> pd.DataFrame:
-    """The interviews of these days and sites."""
-    return schedule.interviews(first_day, last_day, sites)
+def interviews(
+    first_day: date, last_day: date, sites: tuple[str, ...], programs: tuple[str, ...], version: int
+) -> pd.DataFrame:
+    """The interviews of these days, sites and programmes."""
+    return schedule.interviews(first_day, last_day, sites, programs)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

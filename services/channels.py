@@ -205,11 +205,20 @@ def save_rules(rules: tuple[Rule, ...], engine: Engine | None = None) -> int:
     problems = validate_rules(rules)
     if problems:
         raise ValueError("; ".join(problems))
-    with write_transaction(engine) as connection:
-        connection.execute(ChannelRule.__table__.delete())
-        connection.execute(ChannelRule.__table__.insert(), rule_rows(rules))
-        changed = rederive(connection, load_rules(connection))
-        bump_data_version(connection)
+    if not rules:
+        raise ValueError("il faut au moins une règle (la dernière peut tout classer en « other »)")
+    try:
+        with write_transaction(engine) as connection:
+            connection.execute(ChannelRule.__table__.delete())
+            connection.execute(ChannelRule.__table__.insert(), rule_rows(rules))
+            changed = rederive(connection, load_rules(connection))
+            bump_data_version(connection)
+    except sa.exc.IntegrityError:
+        # The channel is part of a touchpoint's key: two visits would become the same one.
+        raise ValueError(
+            "ces règles rendraient deux visites identiques (même candidat, heure, canal, source et "
+            "campagne) : rien n'a été changé"
+        ) from None
     return changed
 
 

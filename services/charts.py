@@ -100,10 +100,10 @@ def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_tit
 
 
 def timeline_figure(
-    schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str], first_row: str | None = None
+    schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str], first_advisor: str | None = None
 ) -> go.Figure:
-    """One row per advisor (``first_row`` on top, then by name), one bar per interview from its
-    start to its end, coloured by status."""
+    """One row per advisor (the ``first_advisor`` e-mail on top, then by label), one bar per
+    interview from its start to its end, coloured by status."""
     figure = go.Figure(layout={"template": TEMPLATE})
     for status, colour in STATUS_COLOURS.items():
         part = schedule[schedule["status"] == status]
@@ -113,7 +113,7 @@ def timeline_figure(
         figure.add_bar(
             base=part["starts_at"].dt.tz_localize(None),
             x=durations,
-            y=part["advisor"].fillna("—"),
+            y=part["advisor_label"],
             orientation="h",
             name=status_names.get(status, status),
             marker_color=colour,
@@ -124,10 +124,11 @@ def timeline_figure(
             customdata=part[["candidate", "program_code"]].fillna("").to_numpy(),
             hovertemplate="%{base|%H:%M} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
         )
-    rows = sorted(schedule["advisor"].fillna("—").unique())
-    if first_row in rows:
-        rows.remove(first_row)
-        rows.insert(0, first_row)
+    rows = sorted(schedule["advisor_label"].unique())
+    first = schedule.loc[schedule["advisor_email"] == first_advisor, "advisor_label"]
+    if not first.empty:
+        rows.remove(first.iloc[0])
+        rows.insert(0, first.iloc[0])
     figure.update_layout(
         barmode="overlay",
         height=max(220, 60 + 36 * len(rows)),

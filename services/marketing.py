@@ -307,10 +307,10 @@ def email_funnel(
     for goal, data in (("booked", bookings), ("enrolled", enrollments)):
         table[goal] = _normal(table["code"]).map(_conversions_by_campaign(data)).fillna(0).astype(int)
     table["click_to_open"] = [
-        ratio(c or 0, o or 0) for c, o in zip(table["clicked"], table["opened"], strict=True)
+        money.rate(c, o) for c, o in zip(table["clicked"], table["opened"], strict=True)
     ]
     table["click_to_booking"] = [
-        ratio(b, c or 0) for b, c in zip(table["booked"], table["clicked"], strict=True)
+        money.rate(b, c) for b, c in zip(table["booked"], table["clicked"], strict=True)
     ]
     table["booking_to_enrollment"] = [
         ratio(e, b) for e, b in zip(table["enrolled"], table["booked"], strict=True)

@@ -52,8 +52,13 @@ def email_campaigns(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         frame = pd.DataFrame(
             connection.execute(query).all(), columns=["code", "name", "sent", "opened", "clicked"]
         )
-    frame["open_rate"] = [ratio(o or 0, s or 0) for o, s in zip(frame["opened"], frame["sent"], strict=True)]
-    frame["click_rate"] = [
-        ratio(c or 0, s or 0) for c, s in zip(frame["clicked"], frame["sent"], strict=True)
-    ]
+    frame["open_rate"] = [rate(o, n) for o, n in zip(frame["opened"], frame["sent"], strict=True)]
+    frame["click_rate"] = [rate(c, n) for c, n in zip(frame["clicked"], frame["sent"], strict=True)]
     return frame
+
+
+def rate(part: float | None, whole: float | None) -> float | None:
+    """part / whole; undefined when either count is missing or the whole is 0."""
+    if part is None or whole is None or pd.isna(part) or pd.isna(whole):
+        return None
+    return ratio(part, whole)

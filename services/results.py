@@ -271,7 +271,7 @@ def full_days(scope: Scope, engine: Engine | None = None) -> list[Signal]:
     found = []
     day = max(event.starts_on, scope.date_from)
     while day <= min(event.ends_on, scope.date_to):
-        interviews = schedule.interviews(day, day, scope.sites, engine)
+        interviews = schedule.interviews(day, day, scope.sites, engine=engine)
         for site, advisors in schedule.advisors_of(scope.sites, engine).groupby("site_code"):
             slots = schedule.free_slots_by_advisor(day, interviews, advisors)
             if schedule.opening_intervals(day) and (slots["free_slots"] == 0).all():

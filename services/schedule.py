@@ -53,14 +53,19 @@ class ConflictError(ScheduleError):
 
 
 def interviews(
-    first_day: date, last_day: date, sites: tuple[str, ...] = (), engine: Engine | None = None
+    first_day: date,
+    last_day: date,
+    sites: tuple[str, ...] = (),
+    programs: tuple[str, ...] = (),
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
-    """Interviews starting on these local days at these sites (all when none), in time order.
+    """Interviews starting on these local days at these sites and for these programmes (all when
+    none), in time order.
 
     One row per booking with the advisor, the candidate (name, birth date), programme, people,
     status, video link, version, and for the candidate: earlier bookings and channel of origin.
     """
-    scope = Scope(first_day, last_day, sites=sites)
+    scope = Scope(first_day, last_day, sites=sites, programs=programs)
     first_touch = (
         sa.select(TOUCHPOINTS.c.channel)
         .where(TOUCHPOINTS.c.candidate_ref == BOOKINGS.c.candidate_ref)
@@ -120,6 +125,7 @@ def interviews(
         "site_code",
         "advisor_email",
         "advisor",
+        "advisor_label",
         "candidate_ref",
         "candidate",
         "age",
@@ -143,9 +149,19 @@ def interviews(
         age_on(born, start.date())
         for born, start in zip(frame["birth_date"], frame["starts_at"], strict=True)
     ]
-    frame["minor"] = frame["age"].map(lambda age: age is not None and age < 18)
+    frame["age"] = frame["age"].astype("Int64")
+    # Unknown birth date: unknown, not "adult".
+    frame["minor"] = [None if pd.isna(age) else bool(age < 18) for age in frame["age"]]
+    frame["advisor_label"] = advisor_labels(frame)
     frame["overlap"] = frame["ref"].isin(overlapping(frame))
     return frame[columns]
+
+
+def advisor_labels(schedule: pd.DataFrame) -> pd.Series:
+    """One label per advisor: ``name · site``, with the e-mail added where two would read the same."""
+    label = schedule["advisor"].fillna("—") + " · " + schedule["site_code"]
+    emails_per_label = schedule.groupby(label)["advisor_email"].transform("nunique")
+    return label.where(emails_per_label <= 1, label + " (" + schedule["advisor_email"].fillna("") + ")")
 
 
 def age_on(born: date | None, day: date) -> int | None:

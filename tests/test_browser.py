@@ -150,7 +150,7 @@ def test_an_advisor_records_an_outcome(server, browser_page):
     _settle(page)
     form = page.locator('[data-testid="stForm"]').first
     # "Réservé" is allowed from every status (it reopens or corrects), whatever the first interview is.
-    status = form.locator('[data-testid="stSelectbox"]').nth(1)
+    status = form.locator('[data-testid="stSelectbox"]').first
     status.scroll_into_view_if_needed()
     status.click()
     page.keyboard.type("Réservé")

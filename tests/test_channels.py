@@ -89,3 +89,21 @@ def test_rules_with_an_unknown_channel_are_refused_and_nothing_changes(engine):
     with pytest.raises(ValueError, match="canal inconnu"):
         save_rules((Rule("radio"),))
     assert load_rules() == DEFAULT_RULES
+
+
+def test_rules_that_would_merge_two_visits_are_refused_cleanly(engine):
+    load("candidates", "ref,created_at\nA,2020-04-01 10:00\n", engine)
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel,utm_source\n"
+        "A,2020-04-01 10:00,social,foo\n"  # explicit social
+        "A,2020-04-01 10:00,,foo\n",
+        engine,
+    )  # derived: other
+    rules = list(load_rules())
+    rules.insert(0, Rule("social", source_in=("foo",)))
+    with pytest.raises(ValueError, match="identiques"):
+        save_rules(tuple(rules))
+    assert load_rules() == DEFAULT_RULES
+    with pytest.raises(ValueError, match="au moins une règle"):
+        save_rules(())

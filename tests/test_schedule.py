@@ -71,9 +71,17 @@ def test_busy_time_removes_the_slots_it_overlaps_only():
     assert slots == ["09:00", "11:15", "13:30", "15:00", "15:45", "16:30"]
 
 
-@pytest.mark.parametrize("day", [date(2020, 4, 18), date(2020, 4, 19), date(2020, 3, 29), date(2020, 10, 25)])
-def test_no_slot_at_the_weekend_nor_on_the_clock_change_sundays(day):
+@pytest.mark.parametrize("day", [date(2020, 4, 18), date(2020, 4, 19)])
+def test_no_slot_at_the_weekend(day):
     assert schedule.free_slots(day, []) == []
+
+
+@pytest.mark.parametrize("day", [date(2020, 3, 30), date(2020, 10, 26)])
+def test_busy_time_across_a_clock_change_week_uses_local_times(day):
+    # The Mondays after the clocks change: an interview 09:45–10:30 local takes exactly one slot.
+    busy = [(local(day, 9, 45).to_pydatetime(), local(day, 10, 30).to_pydatetime())]
+    slots = [s.strftime("%H:%M") for s in schedule.free_slots(day, busy)]
+    assert slots == ["09:00", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
 
 
 def test_slots_on_the_monday_after_the_clocks_change_keep_local_times():
@@ -263,7 +271,7 @@ def test_ics_round_trips_through_a_real_parser(scenario):
     assert first["dtend"].dt == datetime(2020, 4, 14, 8, 45, tzinfo=UTC)
     assert str(first["summary"]) == "Entretien BTS-MS · Alice A."
     assert str(first["url"]) == "https://centre.whereby.com/max-ba"
-    assert "3" in str(first["description"])
+    assert "Personnes attendues : 3" in str(first["description"])
     text = schedule_ics(anne, "Anne Conseil").decode()
     for personal in ("Aubry", "alice@example.org", "2004-05-01", "20040501", "54000"):
         assert personal not in text
@@ -287,3 +295,34 @@ def test_ics_leaves_cancelled_interviews_out_and_keeps_winter_times(engine):
         datetime(2020, 3, 27, 8, tzinfo=UTC),
         datetime(2020, 3, 30, 7, tzinfo=UTC),
     ]
+
+
+def test_unknown_birth_date_is_unknown_age_not_adult(engine):
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load(
+        "candidates",
+        "ref,birth_date,created_at\nC1,,2020-03-01 10:00\nC2,2005-01-01,2020-03-01 10:00\n",
+        engine,
+    )
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,MAX,2020-04-14 10:00,booked,2020-03-01 10:00\n"
+        "B2,C2,MAX,2020-04-14 11:00,booked,2020-03-01 10:00\n",
+        engine,
+    )
+    day = schedule.interviews(DAY, DAY, engine=engine).set_index("ref")
+    assert day.loc["B1", "minor"] is None and pd.isna(day.loc["B1", "age"])
+    assert (day.loc["B2", "age"], day.loc["B2", "minor"]) == (15, True)
+
+
+def test_advisors_with_the_same_name_get_their_own_row(engine):
+    rows = frame(
+        ("A", "jade1@example.org", local(DAY, 10), 45, "booked"),
+        ("B", "jade2@example.org", local(DAY, 10), 45, "booked"),
+    )
+    rows["advisor"], rows["site_code"] = "Jade David", ["EPI", "EPI"]
+    labels = schedule.advisor_labels(rows)
+    assert labels.nunique() == 2 and all(label.startswith("Jade David · EPI (") for label in labels)
+    rows["site_code"] = ["EPI", "MET"]
+    assert schedule.advisor_labels(rows).tolist() == ["Jade David · EPI", "Jade David · MET"]

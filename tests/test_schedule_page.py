@@ -55,11 +55,11 @@ def test_saving_an_outcome_through_the_form(demo_store):
 
     app = open_schedule()
     app.date_input(key="schedule_day").set_value(day.date()).run()
-    app.selectbox(key="schedule_record_booking").set_value(ref)
-    app.selectbox(key="schedule_record_status").set_value("attended")
-    app.number_input(key="schedule_record_attendees").set_value(2)
-    app.text_area(key="schedule_record_note").set_value("Venu avec ses parents")
-    next(button for button in app.button if button.label == "Enregistrer").click().run()
+    app.selectbox(key="schedule_booking").set_value(ref).run()
+    app.selectbox(key=f"schedule_status_{ref}").set_value("attended")
+    app.number_input(key=f"schedule_attendees_{ref}").set_value(2)
+    app.text_area(key=f"schedule_note_{ref}").set_value("Venu avec ses parents")
+    save(app)
     assert not app.exception, app.exception
     assert not app.error, [e.value for e in app.error]
 
@@ -87,7 +87,66 @@ def test_a_refused_outcome_shows_why(demo_store):
         ).first()
     app = open_schedule()
     app.date_input(key="schedule_day").set_value(day.date()).run()
-    app.selectbox(key="schedule_record_booking").set_value(ref)
-    app.selectbox(key="schedule_record_status").set_value("attended")
-    next(button for button in app.button if button.label == "Enregistrer").click().run()
+    app.selectbox(key="schedule_booking").set_value(ref).run()
+    app.selectbox(key=f"schedule_status_{ref}").set_value("attended")
+    save(app)
     assert any("rouvert" in error.value for error in app.error)
+
+
+def save(app: AppTest) -> None:
+    next(button for button in app.button if button.label == "Enregistrer").click().run()
+    assert not app.exception, app.exception
+
+
+def stored(engine, ref: str) -> tuple:
+    table = Booking.__table__
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.select(table.c.status, table.c.attendees, table.c.version).where(table.c.ref == ref)
+        ).one()
+
+
+def a_booking(engine, status: str, attendees: int | None = None) -> tuple[str, date]:
+    table = Booking.__table__
+    conditions = [table.c.status == status, table.c.event_code == "POV-2020-04"]
+    if attendees is not None:
+        conditions.append(table.c.attendees == attendees)
+    with engine.connect() as connection:
+        ref, starts_at = connection.execute(
+            sa.select(table.c.ref, table.c.starts_at).where(*conditions).order_by(table.c.ref)
+        ).first()
+    return ref, starts_at.date()
+
+
+def test_the_form_opens_on_the_chosen_booking_and_a_note_alone_changes_nothing_else(demo_store):
+    ref, day = a_booking(demo_store, "no_show")
+    before = stored(demo_store, ref)
+    app = open_schedule()
+    app.date_input(key="schedule_day").set_value(day).run()
+    app.selectbox(key="schedule_booking").set_value(ref).run()
+    assert app.selectbox(key=f"schedule_status_{ref}").value == "no_show"
+    app.text_area(key=f"schedule_note_{ref}").set_value("Rappeler la famille")
+    save(app)
+    status, attendees, version = stored(demo_store, ref)
+    assert (status, attendees) == before[:2]  # the note did not turn the no-show into attended
+
+
+def test_a_save_over_someone_elses_change_is_a_conflict(demo_store):
+    ref, day = a_booking(demo_store, "attended")
+    app = open_schedule()
+    app.date_input(key="schedule_day").set_value(day).run()
+    app.selectbox(key="schedule_booking").set_value(ref).run()
+    # Meanwhile another advisor records a no-show for the same interview.
+    from services.schedule import Outcome, record_outcome
+
+    record_outcome(
+        ref,
+        outcome=Outcome("no_show"),
+        author="autre@example.org",
+        read_version=stored(demo_store, ref)[2],
+        engine=demo_store,
+    )
+    app.selectbox(key=f"schedule_status_{ref}").set_value("booked")
+    save(app)
+    assert any("modifié par quelqu'un d'autre" in error.value for error in app.error)
+    assert stored(demo_store, ref)[0] == "no_show"  # nothing overwritten

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pandas as pd
 import streamlit as st
 
 from services import cached, charts, exports, schedule
@@ -49,7 +50,7 @@ advisor = right.selectbox(
 
 first_day = day - timedelta(days=day.weekday()) if view == "week" else day
 last_day = first_day + timedelta(days=6) if view == "week" else day
-day_schedule = cached.interviews(first_day, last_day, selection.sites, version)
+day_schedule = cached.interviews(first_day, last_day, selection.sites, selection.programs, version)
 status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
 
 if day_schedule.empty:
@@ -60,13 +61,16 @@ else:
     if overlaps:
         st.warning(t("schedule.overlaps", refs=", ".join(sorted(overlaps))), icon=":material/warning:")
     st.plotly_chart(
-        charts.timeline_figure(day_schedule, status_names, overlaps, first_row=advisor_names[advisor]),
+        charts.timeline_figure(day_schedule, status_names, overlaps, first_advisor=advisor),
         width="stretch",
     )
 
     st.subheader(t("schedule.list"), help=t("schedule.list.help"))
     listing = schedule.day_list(day_schedule, first_advisor=advisor)
-    shown = listing.assign(status=listing["status"].map(status_names)).drop(columns="ref")
+    shown = listing.assign(
+        status=listing["status"].map(status_names),
+        minor=["?" if pd.isna(m) else t("schedule.minor") if m else "" for m in listing["minor"]],
+    ).drop(columns="ref")
     if view == "day":
         shown = shown.drop(columns="day")
     st.dataframe(
@@ -75,7 +79,6 @@ else:
         width="stretch",
         column_config={
             t("col.link"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
-            t("col.minor"): st.column_config.CheckboxColumn(),
         },
     )
     first, second, third, _ = st.columns([1, 1, 1.4, 2])
@@ -107,44 +110,52 @@ else:
     )
 
     bookings = day_schedule.set_index("ref")
+    # The versions the advisor was shown: a save is checked against them, so a change made by
+    # someone else since (another advisor, an import) is a conflict, never silently overwritten.
+    seen_versions = st.session_state.get("schedule_seen_versions", {})
+    st.session_state["schedule_seen_versions"] = dict(
+        zip(day_schedule["ref"], day_schedule["version"], strict=True)
+    )
 
     def describe(ref: str) -> str:
         row = bookings.loc[ref]
         return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
 
+    ref = st.selectbox(
+        t("schedule.booking"), options=list(bookings.index), format_func=describe, key="schedule_booking"
+    )
+    current = bookings.loc[ref]
+    read_version = int(seen_versions.get(ref, current["version"]))
     record, reassign = st.columns(2)
     with record.form("schedule_record_form"):
         st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
-        ref = st.selectbox(
-            t("schedule.booking"),
-            options=list(bookings.index),
-            format_func=describe,
-            key="schedule_record_booking",
-        )
+        # Keys per booking: the form opens on the chosen booking's own status and people.
         status = st.selectbox(
             t("schedule.status"),
             options=list(status_names),
             format_func=status_names.get,
-            key="schedule_record_status",
+            index=list(status_names).index(current["status"]),
+            key=f"schedule_status_{ref}",
         )
         attendees = st.number_input(
             t("schedule.attendees"),
             min_value=1,
             max_value=10,
             step=1,
-            value=int(bookings.loc[ref, "attendees"]),
-            key="schedule_record_attendees",
+            value=int(current["attendees"]),
+            key=f"schedule_attendees_{ref}",
         )
         note = st.text_area(
-            t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key="schedule_record_note"
+            t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
         )
         if st.form_submit_button(t("schedule.save"), type="primary"):
             try:
+                people = int(attendees) if status == "attended" else None
                 schedule.record_outcome(
                     ref,
-                    outcome=schedule.Outcome(status, int(attendees), note),
+                    outcome=schedule.Outcome(status, people, note),
                     author=advisor,
-                    read_version=int(bookings.loc[ref, "version"]),
+                    read_version=read_version,
                 )
                 st.session_state["schedule_message"] = t("schedule.saved")
                 st.rerun()
@@ -152,27 +163,16 @@ else:
                 st.error(str(error), icon=":material/block:")
     with reassign.form("schedule_reassign_form"):
         st.markdown(f"**{t('schedule.reassign')}**")
-        moved = st.selectbox(
-            t("schedule.booking"),
-            options=list(bookings.index),
-            format_func=describe,
-            key="schedule_reassign_booking",
-        )
-        same_site = advisors[advisors["site_code"] == bookings.loc[moved, "site_code"]]
+        same_site = advisors[advisors["site_code"] == current["site_code"]]
         target = st.selectbox(
             t("schedule.reassign.to"),
             options=list(same_site["email"]),
             format_func=lambda email: advisor_names.get(email, email),
-            key="schedule_reassign_to",
+            key=f"schedule_reassign_to_{ref}",
         )
         if st.form_submit_button(t("schedule.reassign.save")):
             try:
-                schedule.reassign(
-                    moved,
-                    advisor_email=target,
-                    author=advisor,
-                    read_version=int(bookings.loc[moved, "version"]),
-                )
+                schedule.reassign(ref, advisor_email=target, author=advisor, read_version=read_version)
                 st.session_state["schedule_message"] = t("schedule.saved")
                 st.rerun()
             except schedule.ScheduleError as error:

@@ -51,6 +51,8 @@ both = (lookbacks["booking"], lookbacks["enrollment"])
 with st.spinner():
     data = cached.journey_data(scope, goal, lookbacks[goal], version)
     attribution = credit(data)
+if goal == "enrollment" and selection.event:
+    st.caption(t("channels.event_not_for_enrollments"))
 if attribution.conversions == 0:
     st.info(t("channels.empty"))
 else:
