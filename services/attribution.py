@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -297,6 +298,11 @@ class JourneyData:
     def empty_journeys(self) -> int:
         """Conversions whose journey has no touch."""
         return len(self.converted) - self.journey["candidate_ref"].nunique()
+
+    @functools.cached_property
+    def attribution(self) -> Attribution:
+        """The credits of every model, computed once for these data."""
+        return credit(self)
 
 
 def journey_data(

@@ -14,7 +14,6 @@ from services.attribution import (
     DIRECT,
     MODELS,
     JourneyData,
-    credit,
     markov_paths,
     removal_credits,
     touch_credits,
@@ -58,7 +57,10 @@ def channel_table(
 ) -> pd.DataFrame:
     """Per channel: reached, conversions credited under ``model`` for ``goal``, share, spend, and
     cost per booking and per enrollment under the same model."""
-    credited = {"booking": credit(bookings).credits[model], "enrollment": credit(enrollments).credits[model]}
+    credited = {
+        "booking": bookings.attribution.credits[model],
+        "enrollment": enrollments.attribution.credits[model],
+    }
     spend = money.spend_by_channel(scope, engine)
     reached = reached_by_channel(scope, engine)
     total = sum(credited[goal].values())
@@ -83,7 +85,7 @@ def channel_table(
 
 def models_side_by_side(data: JourneyData) -> pd.DataFrame:
     """Each channel's credit under the six models (long form: model, channel, credit)."""
-    credits = credit(data).credits
+    credits = data.attribution.credits
     return pd.DataFrame(
         [(model, channel, value) for model in MODELS for channel, value in credits[model].items()],
         columns=["model", "channel", "credit"],
@@ -96,7 +98,7 @@ def opener_and_closer(data: JourneyData) -> tuple[str, str] | None:
 
     Direct is left out: last touch skips it by definition, so it always seems to "open".
     """
-    credits = credit(data).credits
+    credits = data.attribution.credits
     gap = {
         c: credits["first_touch"].get(c, 0.0) - credits["last_touch"].get(c, 0.0)
         for c in (set(credits["first_touch"]) | set(credits["last_touch"])) - {DIRECT}
@@ -140,7 +142,7 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
     Rule-based models resample conversions; Markov resamples the converting journeys and the
     non-converters' paths and solves the chain again each time.
     """
-    point = credit(data).credits[model]
+    point = data.attribution.credits[model]
     rng = np.random.default_rng(seed)
     if model == "markov":
         samples = _markov_samples(data, rng)

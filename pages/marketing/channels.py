@@ -3,7 +3,7 @@
 import streamlit as st
 
 from services import cached, channels, charts, exports, marketing
-from services.attribution import GOALS, MODELS, credit
+from services.attribution import GOALS, MODELS
 from services.i18n import format_percent, translate
 from services.models import CHANNELS
 
@@ -50,7 +50,7 @@ both = (lookbacks["booking"], lookbacks["enrollment"])
 
 with st.spinner():
     data = cached.journey_data(scope, goal, lookbacks[goal], version)
-    attribution = credit(data)
+    attribution = data.attribution
 if goal == "enrollment" and selection.event:
     st.caption(t("channels.event_not_for_enrollments"))
 if attribution.conversions == 0:
