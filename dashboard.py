@@ -40,18 +40,12 @@ def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
 
 
-def _default_period(event: str | None) -> tuple[date, date]:
-    if event is None:
-        return date(date.today().year, 1, 1), date.today()
-    scope = cached.default_scope(event, version)
-    return scope.date_from, scope.date_to
-
-
 def _on_event_change() -> None:
     # A new operation brings its own period and comparison.
     event = st.session_state["filter_event"]
-    st.session_state["filter_period"] = _default_period(event)
-    st.session_state["filter_compare"] = comparison_event(events, event) if event else None
+    scope = cached.default_scope(event, version)
+    st.session_state["filter_period"] = (scope.date_from, scope.date_to)
+    st.session_state["filter_compare"] = comparison_event(events, event)
 
 
 if "filter_event" not in st.session_state:

@@ -34,11 +34,6 @@ pio.templates[TEMPLATE] = go.layout.Template(
 )
 
 
-def site_colours(site_codes: list[str]) -> dict[str, str]:
-    """A stable colour per site (by code order)."""
-    return {code: PALETTE[i % len(PALETTE)] for i, code in enumerate(sorted(site_codes))}
-
-
 def pacing_figure(
     current: pd.DataFrame,
     comparison: pd.DataFrame | None,

@@ -9,6 +9,7 @@ from datetime import date
 import pandas as pd
 
 from services import values
+from services.events import latest_open_day
 from services.scope import Scope
 
 
@@ -50,13 +51,12 @@ def read_selection(
     """The selection a URL asks for; every bad value falls back to its default with a notice."""
     notices: list[Notice] = []
     codes = list(events["code"]) if not events.empty else []
-    open_days = events[events["kind"] != "job_dating"] if not events.empty else events
     event = _first(params, "event")
     if event is not None and event not in codes:
         notices.append(("filters.bad_event", event))
         event = None
-    if event is None and not open_days.empty:
-        event = str(open_days.iloc[0]["code"])
+    if event is None and not events.empty:
+        event = latest_open_day(events)
     fallback = default_scope(event) if event else Scope(date(today.year, 1, 1), today)
     period = []
     for name, default in (("from", fallback.date_from), ("to", fallback.date_to)):

@@ -9,8 +9,6 @@ DEFAULT_LANGUAGE = "fr"
 
 MESSAGES: dict[str, dict[str, str]] = {
     "fr": {
-        "app.title": "Rencontres",
-        "app.tagline": "Portes ouvertes virtuelles et job datings du pôle formation",
         "app.language": "Langue",
         "app.demo_notice": "Données de démonstration : les chiffres affichés sont fictifs. "
         "Importez les fichiers du centre pour voir les vôtres.",
@@ -251,13 +249,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.companies_previous": "Entreprises (année préc.)",
         "col.offers_previous": "Offres (année préc.)",
         "col.positions_previous": "Postes (année préc.)",
-        "page.home": "Accueil",
-        "home.event": "Opération la plus récente : {name} ({start} → {end})",
-        "home.period": "Période : du {start} au {end}",
-        "home.empty": "Aucune donnée pour l'instant. Importez les fichiers du contrat "
-        "(sites.csv, programs.csv, events.csv, bookings.csv…) avec "
-        "`python -m services import DOSSIER`, ou lancez l'application avec DEMO_DATA=1 "
-        "sur une base vide pour voir des données de démonstration.",
+        "results.period": "Période : du {start} au {end}",
         "kpi.bookings": "Rendez-vous",
         "kpi.bookings.help": "Rendez-vous dont la date de début est dans la période, tous statuts confondus.",
         "kpi.show_rate": "Taux de présence",
@@ -275,13 +267,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kpi.spend": "Dépense des campagnes",
         "kpi.spend.help": "Somme des dépenses des campagnes qui commencent dans la période "
         "(et rattachées à l'opération choisie).",
-        "home.by_site": "Rendez-vous par site",
-        "home.site": "Site",
-        "home.count": "Rendez-vous",
     },
     "en": {
-        "app.title": "Rencontres",
-        "app.tagline": "Virtual open days and job datings of the training centre",
         "app.language": "Language",
         "app.demo_notice": "Demo data: the figures shown are fictitious. "
         "Import the centre's files to see yours.",
@@ -520,12 +507,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "col.companies_previous": "Companies (prev. year)",
         "col.offers_previous": "Offers (prev. year)",
         "col.positions_previous": "Positions (prev. year)",
-        "page.home": "Home",
-        "home.event": "Latest operation: {name} ({start} → {end})",
-        "home.period": "Period: {start} to {end}",
-        "home.empty": "No data yet. Import the contract files (sites.csv, programs.csv, events.csv, "
-        "bookings.csv…) with `python -m services import FOLDER`, or start the app with DEMO_DATA=1 "
-        "on an empty database to see demo data.",
+        "results.period": "Period: {start} to {end}",
         "kpi.bookings": "Bookings",
         "kpi.bookings.help": "Bookings whose start date is in the period, all statuses.",
         "kpi.show_rate": "Show rate",
@@ -541,9 +523,6 @@ MESSAGES: dict[str, dict[str, str]] = {
         "kpi.conversion.help": "Enrolled / candidates booked.",
         "kpi.spend": "Campaign spend",
         "kpi.spend.help": "Sum of the spend of campaigns starting in the period (of the selected event).",
-        "home.by_site": "Bookings per site",
-        "home.site": "Site",
-        "home.count": "Bookings",
     },
 }
 

@@ -178,7 +178,11 @@ if not notes:
 
 summary = exports.summary_html(
     t("page.results"),
-    t("home.period", start=format_date(scope.date_from, language), end=format_date(scope.date_to, language)),
+    t(
+        "results.period",
+        start=format_date(scope.date_from, language),
+        end=format_date(scope.date_to, language),
+    ),
     [(t(LABELS[name]), formatter(figures[name], language)) for name, formatter, _ in KPIS],
     [(t("results.funnel"), funnel_view), (t("results.programmes"), programmes)],
     notes,
