@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -197,7 +198,11 @@ def touch_credits(journey: pd.DataFrame, model: str) -> pd.Series:
 
 
 def _sum_by_channel(journey: pd.DataFrame, shares: pd.Series) -> dict[str, float]:
-    return {channel: float(value) for channel, value in shares.groupby(journey["channel"]).sum().items()}
+    # fsum is exact, so the credits do not depend on the order of the journeys (candidate refs):
+    # the purge's anonymous refs leave every figure as it was.
+    return {
+        channel: float(value) for channel, value in shares.groupby(journey["channel"]).agg(math.fsum).items()
+    }
 
 
 # ---------------------------------------------------------------- Markov
