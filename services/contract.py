@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from services import models, values
 from services.models import (
+    ANONYMOUS_REF_PREFIX,
     BOOKING_STATUSES,
     CHANNELS,
     ENROLLMENT_STATUSES,
@@ -29,6 +30,14 @@ def _text(raw: str) -> str:
 
 def _code(raw: str) -> str:
     return raw.strip()
+
+
+def _candidate_ref(raw: str) -> str:
+    ref = _code(raw)
+    # The purge's anonymous rows must never be mistaken for a person the files still send.
+    if ref.lower().startswith(ANONYMOUS_REF_PREFIX):
+        raise ValueError(f"le préfixe « {ANONYMOUS_REF_PREFIX} » est réservé aux candidats anonymisés")
+    return ref
 
 
 def _enum(allowed: tuple[str, ...], upper: bool = False) -> Callable[[str], str]:
@@ -224,7 +233,7 @@ FILES: tuple[FileSpec, ...] = (
         models.Candidate.__table__,
         ("ref",),
         (
-            Column("ref", _code, required=True),
+            Column("ref", _candidate_ref, required=True),
             Column("first_name", _text, personal=True),
             Column("last_name", _text, personal=True),
             Column("email", values.read_email, personal=True),
@@ -232,6 +241,7 @@ FILES: tuple[FileSpec, ...] = (
             Column("birth_date", values.read_date, personal=True),
             Column("postal_code", _characters(5, "code postal"), personal=True),
             Column("marketing_consent", values.read_bool, default=False),
+            Column("parent_consent", values.read_bool, default=False),
             Column("created_at", values.read_datetime, required=True),
         ),
     ),

@@ -26,6 +26,8 @@ MEETING_OUTCOMES = (
     "both_interested",
     "contract_signed",
 )
+#: Refs of candidates anonymised by the retention purge start with this; files may not use it.
+ANONYMOUS_REF_PREFIX = "anon-"
 
 
 class UtcDateTime(sa.types.TypeDecorator):
@@ -127,6 +129,8 @@ class Candidate(SQLModel, table=True):
     birth_date: date | None = None
     postal_code: str | None = None
     marketing_consent: bool = False
+    #: A parent's consent to marketing too: what makes a minor under 15's consent count.
+    parent_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _instant()
 
 

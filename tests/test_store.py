@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from services import database
-from services.models import Booking, Site
+from services.models import Booking, Candidate, Site
 from tests.conftest import load
 
 
@@ -126,5 +126,7 @@ def test_upgrading_an_older_store_keeps_every_row(tmp_path):
             .mappings()
             .one()
         )
+        parent_consent = connection.execute(sa.select(Candidate.__table__.c.parent_consent)).scalar_one()
     assert (row["status"], row["attendees"], row["version"]) == ("attended", 2, 0)
+    assert parent_consent is False  # revision 0004 gives the rows already stored no parent consent
     assert all(result.accepted for result in import_path(SCENARIO, engine=old))
