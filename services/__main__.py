@@ -1,4 +1,4 @@
-"""The command line: ``python -m services import|seed|report|migrate``."""
+"""The command line: ``python -m services import|seed|report|migrate|users|purge|candidate``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import accounts, attribution, database, demo, values
+from services import accounts, attribution, database, demo, privacy, values
 from services.importer import ImportFileError, import_path
 from services.models import ROLES, Event, Program, Site
 from services.report import build_report, format_report
@@ -83,6 +83,21 @@ def _parser() -> argparse.ArgumentParser:
     role.add_argument("email")
     role.add_argument("role", choices=ROLES)
     role.add_argument("--advisor", help="e-mail du conseiller lié (rôle advisor)")
+
+    purge = commands.add_parser(
+        "purge", help="anonymiser les candidats jamais inscrits et sans contact depuis RETENTION_MONTHS mois"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="montrer ce qui serait purgé, sans rien écrire")
+
+    candidate = commands.add_parser(
+        "candidate", help="droits d'accès et d'effacement d'un candidat"
+    ).add_subparsers(dest="candidate_command", required=True)
+    candidate.add_parser(
+        "export", help="imprimer en JSON tout ce qui est enregistré sur un candidat"
+    ).add_argument("ref")
+    erase = candidate.add_parser("erase", help="effacer un candidat et tout ce qui le concerne")
+    erase.add_argument("ref")
+    erase.add_argument("--yes", action="store_true", help="ne pas demander de confirmation")
     return parser
 
 
@@ -187,6 +202,48 @@ def _users(args: argparse.Namespace) -> int:
     return 0
 
 
+#: How the command line says what the purge does to a table's rows.
+_ACTIONS = {"anonymised": "anonymisée(s)", "deleted": "supprimée(s)"}
+
+
+def _purge(args: argparse.Namespace) -> int:
+    try:
+        summary = privacy.purge_preview() if args.dry_run else privacy.purge(actor=f"cli:{getpass.getuser()}")
+    except ValueError as error:  # RETENTION_MONTHS unreadable
+        raise UsageError(str(error)) from None
+    cutoff = summary.cutoff.strftime("%d/%m/%Y %H:%M")
+    print(f"candidats jamais inscrits, sans contact depuis le {cutoff} : {summary.candidates}")
+    for row in summary.as_frame().itertuples():
+        print(f"  {row.table:<16} {row.rows:>7} {_ACTIONS[row.action]}")
+    print("aperçu : rien n'a été écrit" if args.dry_run else "purge faite")
+    return 0
+
+
+def _confirmed(question: str) -> bool:
+    """A yes on a terminal; off a terminal there is nobody to ask: --yes is required."""
+    if not sys.stdin.isatty():
+        raise UsageError("confirmation impossible hors d'un terminal : relancez avec --yes")
+    return input(f"{question} [o/N] ").strip().lower() in {"o", "oui", "y", "yes"}
+
+
+def _candidate(args: argparse.Namespace) -> int:
+    actor = f"cli:{getpass.getuser()}"
+    try:
+        if args.candidate_command == "export":
+            print(privacy.candidate_json(args.ref, actor=actor))
+            return 0
+        rows = privacy.candidate_footprint(args.ref)
+        listed = ", ".join(f"{table} {count}" for table, count in rows.items() if count)
+        if not args.yes and not _confirmed(f"Effacer définitivement {args.ref} ({listed}) ?"):
+            print("abandon : rien n'a été effacé")
+            return 1
+        privacy.erase_candidate(args.ref, actor=actor)
+        print(f"candidat effacé : {args.ref} ({listed})")
+        return 0
+    except privacy.UnknownCandidate as error:
+        raise UsageError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user mistakes are one line on stderr and a non-zero status."""
     args = _parser().parse_args(argv)
@@ -200,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "users":
             return _users(args)
+        if args.command == "purge":
+            return _purge(args)
+        if args.command == "candidate":
+            return _candidate(args)
         print("schéma à jour")
         return 0
     except (UsageError, ImportFileError) as error:

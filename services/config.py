@@ -21,6 +21,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "1",
         "1: the app seeds an empty database with demo data at start; 0: never.",
     ),
+    "RETENTION_MONTHS": (
+        "36",
+        "Candidates never enrolled and without contact for this many months are anonymised by the purge.",
+    ),
     "SESSION_IDLE_MINUTES": (
         "30",
         "A sign-in ends after this many minutes without activity.",
@@ -60,3 +64,11 @@ def sqlite_busy_timeout_ms() -> int:
 def session_idle_minutes() -> int:
     """Minutes of inactivity after which a sign-in ends."""
     return int(_setting("SESSION_IDLE_MINUTES"))
+
+
+def retention_months() -> int:
+    """Months without contact after which a candidate who never enrolled is anonymised (≥ 1)."""
+    text = _setting("RETENTION_MONTHS")
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"RETENTION_MONTHS : « {text} » n'est pas un nombre entier de mois ≥ 1")
+    return int(text)

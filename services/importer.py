@@ -20,7 +20,8 @@ from services.database import bump_data_version, get_engine, write_transaction
 from services.models import ImportRun
 
 _CHUNK = 500
-_MASK = "•••"
+#: What replaces a personal value in the import history.
+MASK = "•••"
 _MAX_SHOWN_VALUE = 80
 
 
@@ -307,7 +308,7 @@ def _record(connection: sa.Connection, result: ImportResult, imported_by: str | 
         {
             "line": p.line,
             "column": p.column,
-            "value": _MASK if p.column in personal and p.value else p.value,
+            "value": MASK if p.column in personal and p.value else p.value,
             "reason": p.reason,
         }
         for p in result.problems

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from services.config import LOCAL_TZ
 from services.database import bump_data_version, get_engine, write_transaction
 from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
+from services.privacy import age_on
 from services.scope import Scope
 
 BOOKINGS = Booking.__table__
@@ -162,13 +163,6 @@ def advisor_labels(schedule: pd.DataFrame) -> pd.Series:
     label = schedule["advisor"].fillna("—") + " · " + schedule["site_code"]
     emails_per_label = schedule.groupby(label)["advisor_email"].transform("nunique")
     return label.where(emails_per_label <= 1, label + " (" + schedule["advisor_email"].fillna("") + ")")
-
-
-def age_on(born: date | None, day: date) -> int | None:
-    """Age in whole years on ``day`` (None when the birth date is unknown)."""
-    if born is None or pd.isna(born):
-        return None
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def overlapping(schedule: pd.DataFrame) -> set[str]:
