@@ -5,11 +5,32 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Iterable
+from decimal import Decimal
 
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services import models
+from services.config import LOCAL_TZ
+from services.contract import IMPORT_ORDER
+from services.database import get_engine
 
 #: A cell starting with one of these is read as a formula by spreadsheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The tables the data page exports: the contract's files in their order, then the app's own.
+#: Sign-in sessions are never exported (their token hashes open sessions).
+TABLES: tuple[str, ...] = (
+    *IMPORT_ORDER,
+    "booking_changes",
+    "booking_notes",
+    "channel_rules",
+    "import_runs",
+    "audit_events",
+    "accounts",
+)
+#: Columns never exported, whatever the table.
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})
 
 
 def neutralise(value: object) -> object:
@@ -40,6 +61,54 @@ def to_excel(frame: pd.DataFrame, sheet: str = "Données") -> bytes:
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         safe_frame(frame).to_excel(writer, sheet_name=sheet[:31], index=False)
     return buffer.getvalue()
+
+
+def _exported(name: str) -> tuple[sa.Table, list[sa.Column]]:
+    if name not in TABLES:
+        raise KeyError(f"table non exportable : {name}")
+    table = models.SQLModel.metadata.tables[name]
+    columns = [
+        column
+        for column in table.columns
+        if column.name not in SECRET_COLUMNS and not (name in IMPORT_ORDER and column.name == "id")
+    ]
+    return table, columns
+
+
+def table_columns(name: str) -> list[str]:
+    """The columns an export of the table holds."""
+    return [column.name for column in _exported(name)[1]]
+
+
+def table_size(name: str, engine: Engine | None = None) -> int:
+    """The number of rows of an exported table."""
+    table, _ = _exported(name)
+    with (engine or get_engine()).connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def table_frame(name: str, engine: Engine | None = None) -> pd.DataFrame:
+    """A whole table as the data page exports it, in insertion order.
+
+    No secret column; no row id for the contract's files (their natural key identifies a row,
+    as in the files); instants in Europe/Paris time without offset (as Excel and the import
+    files read them); amounts as numbers. Raises KeyError for a table that is not exported.
+    """
+    table, columns = _exported(name)
+    with (engine or get_engine()).connect() as connection:
+        rows = connection.execute(sa.select(*columns).order_by(table.c.id)).all()
+    frame = pd.DataFrame(rows, columns=[column.name for column in columns])
+    for column in columns:
+        values = frame[column.name]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            frame[column.name] = values.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+        elif isinstance(column.type, sa.Integer) and not isinstance(column.type, sa.Boolean):
+            frame[column.name] = values.astype("Int64")  # an empty count stays empty, not 1000.0
+        elif values.map(lambda value: isinstance(value, Decimal)).any():
+            frame[column.name] = values.map(
+                lambda value: float(value) if isinstance(value, Decimal) else value
+            )
+    return frame
 
 
 def summary_html(

@@ -9,7 +9,17 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from services.exports import neutralise, summary_html, to_csv, to_excel
+from services.exports import (
+    TABLES,
+    neutralise,
+    summary_html,
+    table_columns,
+    table_frame,
+    table_size,
+    to_csv,
+    to_excel,
+)
+from tests.conftest import load
 
 DANGEROUS = ['=HYPERLINK("http://x","clic")', "+33 6 12", "-2+3", "@SUM(A1)", "\tindent", "\rret"]
 
@@ -51,3 +61,69 @@ def test_summary_escapes_everything():
     )
     assert "<script>" not in page and "<img" not in page and "<i>note" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+# ---------------------------------------------------------------- whole tables (the data page)
+
+CANDIDATES = (
+    "ref,first_name,last_name,email,created_at\n"
+    'C1,"=HYPERLINK(""http://x"",""y"")",<script>alert(1)</script>,c1@example.org,2020-04-01 10:00\n'
+    "C2,Léa,Martin,c2@example.org,2020-07-01 09:30\n"
+)
+
+
+def test_a_table_export_neutralises_formulas_and_keeps_markup_as_text(engine):
+    load("candidates", CANDIDATES, engine)
+    frame = table_frame("candidates")
+    assert list(frame["ref"]) == ["C1", "C2"]
+    rows = list(csv.reader(io.StringIO(to_csv(frame).decode("utf-8-sig")), delimiter=";"))
+    header = rows[0]
+    first = dict(zip(header, rows[1], strict=True))
+    assert first["first_name"] == '\'=HYPERLINK("http://x","y")'
+    assert first["last_name"] == "<script>alert(1)</script>"  # text for a spreadsheet, left as it is
+    sheet = openpyxl.load_workbook(io.BytesIO(to_excel(frame))).active
+    cells = {cell.value: cell for cell in sheet[2]}
+    formula = cells['\'=HYPERLINK("http://x","y")']
+    assert formula.data_type == "s"  # a string, not a formula ("f")
+    assert "<script>alert(1)</script>" in cells
+
+
+def test_instants_are_exported_in_paris_time_and_empty_counts_stay_empty(engine):
+    load("candidates", CANDIDATES, engine)
+    load("events", "code,name,kind,starts_on,ends_on\nPOV,Virtuelles,virtual,2020-04-14,2020-04-18\n", engine)
+    load(
+        "campaigns",
+        'code,name,channel,event_code,spend_eur,sent\nFB,Facebook,social,POV,"1 234,50",\n',
+        engine,
+    )
+    created = table_frame("candidates")["created_at"]
+    # The file's local times come back as they were written (stored in UTC: 08:00 and 07:30).
+    assert list(created) == [pd.Timestamp("2020-04-01 10:00"), pd.Timestamp("2020-07-01 09:30")]
+    campaign = table_frame("campaigns").iloc[0]
+    assert campaign["spend_eur"] == 1234.5 and pd.isna(campaign["sent"])
+    row = to_csv(table_frame("campaigns")).decode("utf-8-sig").splitlines()[1].split(";")
+    assert row[6:8] == ["1234,5", ""]  # spend with a decimal comma, sent empty (not "nan", not "0")
+
+
+def test_no_export_holds_a_password_or_a_sign_in_token(engine):
+    from services import accounts
+
+    accounts.add_account(email="a@example.org", role="admin", password="long enough password", actor="t")
+    token = accounts.open_session(accounts.authenticate("a@example.org", "long enough password"))
+    assert "sign_in_sessions" not in TABLES
+    with pytest.raises(KeyError):
+        table_frame("sign_in_sessions")
+    assert "password_hash" not in table_frame("accounts").columns
+    everything = "".join(to_csv(table_frame(name)).decode("utf-8-sig") for name in TABLES)
+    assert "$argon2" not in everything and token not in everything
+    assert list(table_frame("accounts")["email"]) == ["a@example.org"]
+
+
+def test_every_table_exports_to_csv_and_excel(scenario):
+    for name in TABLES:
+        frame = table_frame(name)
+        assert table_size(name) == len(frame)
+        assert table_columns(name) == list(frame.columns)
+        assert to_csv(frame) and to_excel(frame)  # Excel refuses instants with an offset
+    # tests/data/scenario/sites.csv: a header and two sites.
+    assert table_size("sites") == 2
