@@ -51,6 +51,8 @@ class ImportResult:
     source: str
     kind: str
     accepted: bool = False
+    #: Data rows read from the file (blank lines skipped).
+    rows: int = 0
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -333,6 +335,31 @@ class _Rejected(Exception):
     """Raised inside the write transaction to roll the whole file back."""
 
 
+def _check_and_write(
+    connection: sa.Connection, kind: str, header: Sequence[str], rows: list[RawRow], result: ImportResult
+) -> None:
+    """Validate every row, then upsert them all; raises ``_Rejected`` (nothing upserted) if any is bad."""
+    spec = SPECS[kind]
+    header = [name.strip().lower() for name in header]
+    result.rows = len(rows)
+    result.problems, result.warnings = _header_problems(spec, header)
+    if not rows:
+        result.warnings.append("aucune ligne de données")
+    if not result.problems:
+        typed, result.problems = _typed_rows(spec, header, rows)
+        if spec.kind == "touchpoints":
+            # The derived channel is part of the natural key: derive it before
+            # looking for duplicates.
+            _complete_touchpoints(connection, typed)
+        result.problems += _duplicate_problems(spec, typed, rows)
+        result.problems += _reference_problems(spec, typed, rows, connection)
+    if result.problems:
+        result.problems.sort(key=lambda p: p.line)
+        raise _Rejected
+    _upsert(connection, spec, header, typed, result)
+    result.accepted = True
+
+
 def import_rows(
     kind: str,
     header: Sequence[str],
@@ -347,28 +374,11 @@ def import_rows(
 
     With ``dry_run`` nothing is written (the validation report only).
     """
-    spec = SPECS[kind]
-    header = [name.strip().lower() for name in header]
     result = ImportResult(source=source, kind=kind)
-    result.problems, result.warnings = _header_problems(spec, header)
-    if not rows:
-        result.warnings.append("aucune ligne de données")
     engine = engine or get_engine()
     try:
         with write_transaction(engine) as connection:
-            if not result.problems:
-                typed, result.problems = _typed_rows(spec, header, rows)
-                if spec.kind == "touchpoints":
-                    # The derived channel is part of the natural key: derive it before
-                    # looking for duplicates.
-                    _complete_touchpoints(connection, typed)
-                result.problems += _duplicate_problems(spec, typed, rows)
-                result.problems += _reference_problems(spec, typed, rows, connection)
-            if result.problems:
-                result.problems.sort(key=lambda p: p.line)
-                raise _Rejected
-            _upsert(connection, spec, header, typed, result)
-            result.accepted = True
+            _check_and_write(connection, kind, header, rows, result)
             if dry_run:
                 raise _Rejected
             if result.inserted or result.updated:
@@ -380,6 +390,38 @@ def import_rows(
         with write_transaction(engine) as connection:
             _record(connection, result, imported_by)
     return result
+
+
+def check_files(
+    files: Sequence[tuple[str, str, bytes]], *, engine: Engine | None = None
+) -> list[ImportResult]:
+    """The dry run of several files ``(source, kind, content)`` taken in the order given.
+
+    One transaction, rolled back at the end, so nothing is written; inside it each accepted
+    file's rows are upserted (a refused file is undone to its savepoint), so that a file sees
+    the rows of the files before it, as a real import of the same files in that order would.
+    """
+    results = []
+    try:
+        with write_transaction(engine) as connection:
+            for source, kind, data in files:
+                result = ImportResult(source=source, kind=kind)
+                results.append(result)
+                try:
+                    header, rows = read_rows(decode(data))
+                except ImportFileError as error:
+                    result.problems = [Problem(1, "(fichier)", "", str(error))]
+                    continue
+                savepoint = connection.begin_nested()
+                try:
+                    _check_and_write(connection, kind, header, rows, result)
+                    savepoint.commit()
+                except _Rejected:
+                    savepoint.rollback()
+            raise _Rejected  # a check writes nothing
+    except _Rejected:
+        pass
+    return results
 
 
 def import_bytes(
