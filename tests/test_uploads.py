@@ -1,0 +1,235 @@
+"""Uploads from the data page: zips and several files, the check before import, the history.
+
+Every file here is written by hand; the expected counts and problem lines are worked out from
+the data contract, in the comments.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+
+from services import database, models, uploads
+from services.__main__ import main as command_line
+from services.importer import ImportFileError
+from tests.conftest import load
+
+SITES = b"code,name,city\nMAX,Maxeville,Maxeville\nNEW,Nouveau site,Nancy\n"
+#: One programme at NEW, a site that only the SITES file above brings.
+PROGRAMS = b"code,name,level,site_code,seats\nBTS-MS,BTS Maintenance,BTS,NEW,12\n"
+
+
+def zip_of(*members: tuple[str, bytes]) -> bytes:
+    """A .zip holding these (name, content) members; a name ending with / is a folder."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members:
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def count(engine, model: type) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(model.__table__)).scalar_one()
+
+
+# ---------------------------------------------------------------- reading an upload
+
+
+def test_a_csv_upload_is_the_file_itself():
+    assert uploads.read_upload("sites.csv", SITES) == [("sites.csv", SITES)]
+
+
+def test_a_zip_gives_its_files_without_folders_nor_hidden_files():
+    data = zip_of(
+        ("sites.csv", SITES),
+        ("export/", b""),
+        ("export/programs.csv", PROGRAMS),
+        ("__MACOSX/export/._programs.csv", b"\x00\x05resource fork"),
+        (".DS_Store", b"\x00\x00"),
+    )
+    assert uploads.read_upload("lot.ZIP", data) == [
+        ("lot.ZIP/sites.csv", SITES),
+        ("lot.ZIP/export/programs.csv", PROGRAMS),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"PK but not really a zip", "archive .zip illisible"),
+        (zip_of(("export/", b"")), "archive vide"),
+    ],
+)
+def test_an_unreadable_zip_is_refused(data, reason):
+    with pytest.raises(ImportFileError, match=reason):
+        uploads.read_upload("lot.zip", data)
+
+
+# ---------------------------------------------------------------- the check before import
+
+
+def test_a_zip_of_two_files_is_checked_in_the_contract_order_and_nothing_is_written(engine):
+    version = database.data_version(engine)
+    # programs.csv comes first in the archive but references NEW, a site of sites.csv: the
+    # check takes sites first (contract order) and programs then sees NEW.
+    report = uploads.check_upload([("lot.zip", zip_of(("programs.csv", PROGRAMS), ("sites.csv", SITES)))])
+    assert [(r.source, r.kind, r.accepted) for r in report] == [
+        ("lot.zip/sites.csv", "sites", True),
+        ("lot.zip/programs.csv", "programs", True),
+    ]
+    # sites: 2 rows, both new; programs: 1 row, new.
+    assert [(r.rows, r.inserted, r.updated, r.unchanged) for r in report] == [(2, 2, 0, 0), (1, 1, 0, 0)]
+    # A check writes nothing: no site, no programme, no history, the same data version.
+    assert count(engine, models.Site) == count(engine, models.Program) == count(engine, models.ImportRun) == 0
+    assert database.data_version(engine) == version
+
+
+def test_a_zip_with_a_bad_file_reports_every_bad_row(engine):
+    bad_programs = (
+        b"code,name,level,site_code,seats\n"
+        b"BTS-MS,BTS Maintenance,BTS,NEW,12\n"  # line 2: fine (NEW comes with sites.csv)
+        b"CAP-X,CAP X,CAP,NOPE,3\n"  # line 3: no site NOPE anywhere
+        b"CAP-Y,CAP Y,CAP,MAX,-1\n"  # line 4: seats must be >= 0
+    )
+    advisors = b"email,name,site_code\nAnne@Example.org,Anne,NEW\n"
+    report = uploads.check_upload(
+        [
+            ("lot.zip", zip_of(("sites.csv", SITES), ("programs.csv", bad_programs))),
+            ("advisors.csv", advisors),
+        ]
+    )
+    by_kind = {result.kind: result for result in report}
+    assert [result.kind for result in report] == ["sites", "programs", "advisors"]
+    assert by_kind["sites"].accepted and by_kind["advisors"].accepted  # advisors sees NEW too
+    programs = by_kind["programs"]
+    assert not programs.accepted and programs.rows == 3 and programs.inserted == 0
+    assert programs.describe_problems() == [
+        "lot.zip/programs.csv:3: site_code: NOPE: site inconnu",
+        "lot.zip/programs.csv:4: seats: -1: doit être ≥ 0",
+    ]
+
+
+def test_a_refused_file_is_not_seen_by_the_files_after_it(engine):
+    # sites.csv is refused (line 3 has no name), so NEW does not exist for programs.csv either,
+    # exactly as a real import of the two files would go.
+    sites = b"code,name\nMAX,Maxeville\nNEW,\n"
+    report = uploads.check_upload([("sites.csv", sites), ("programs.csv", PROGRAMS)])
+    assert [r.describe_problems() for r in report] == [
+        ["sites.csv:3: name: : valeur obligatoire manquante"],
+        ["programs.csv:2: site_code: NEW: site inconnu"],
+    ]
+
+
+def test_files_refused_outright_each_get_one_clear_error(engine):
+    report = uploads.check_upload(
+        [
+            ("notes.csv", b"a,b\n1,2\n"),
+            ("sites.csv", b"\x00\x01\x02binary"),
+            ("events.csv", b""),
+            ("lot.zip", b"not a zip at all"),
+            ("nested.zip", zip_of(("inner.zip", zip_of(("sites.csv", SITES))))),
+        ]
+    )
+    # The contract files first, in the contract's order (sites before events), then the
+    # files that have no kind at all, in the order they were sent.
+    assert [(r.source, r.kind) for r in report] == [
+        ("sites.csv", "sites"),
+        ("events.csv", "events"),
+        ("notes.csv", ""),
+        ("lot.zip", ""),
+        ("nested.zip/inner.zip", ""),
+    ]
+    assert not any(result.accepted for result in report)
+    lines = [line for result in report for line in result.describe_problems()]
+    assert lines[:2] == [
+        "sites.csv:1: (fichier): : ce n'est pas un fichier CSV (contenu binaire)",
+        "events.csv:1: (fichier): : fichier vide",
+    ]
+    assert lines[2].startswith(
+        "notes.csv:1: (fichier): : type de fichier inconnu « notes » (attendu : sites,"
+    )
+    assert lines[3] == "lot.zip:1: (fichier): : archive .zip illisible"
+    assert lines[4].startswith("nested.zip/inner.zip:1: (fichier): : archive dans l'archive")
+
+
+def test_problems_read_exactly_as_the_command_line_prints_them(engine, tmp_path, capsys):
+    bad = b"code,name,level,site_code,seats\nBTS-MS,BTS,BAC+2,NOPE,douze\n,Sans code,CAP,MAX,1\n"
+    path = tmp_path / "programs.csv"
+    path.write_bytes(bad)
+    assert command_line(["import", str(path)]) == 1
+    printed = capsys.readouterr().err.splitlines()[1:]  # after "… : refusé, rien n'a été écrit (…)"
+    checked = uploads.check_upload([("programs.csv", bad)])[0].describe_problems()
+    assert [line.replace(str(path), "programs.csv") for line in printed] == checked
+    # level, seats on line 2 and the missing code on line 3: three problems.
+    assert len(checked) == 3
+
+
+def test_counts_of_a_check_are_what_the_import_then_does(engine):
+    load("sites", "code,name\nMAX,Maxeville\nYUT,Yutz\n", engine)
+    # MAX as stored (unchanged), YUT renamed (updated), NEW (inserted): 3 rows read.
+    upload = [("sites.csv", b"code,name\nMAX,Maxeville\nYUT,Yutz Ville\nNEW,Nouveau\n")]
+    [checked] = uploads.check_upload(upload)
+    assert (checked.rows, checked.inserted, checked.updated, checked.unchanged) == (3, 1, 1, 1)
+    [done] = uploads.import_upload(upload, imported_by="admin@example.org")
+    assert (done.accepted, done.inserted, done.updated, done.unchanged) == (True, 1, 1, 1)
+
+
+# ---------------------------------------------------------------- the import and its history
+
+
+def test_import_writes_the_accepted_files_and_keeps_refusals_in_the_history(engine):
+    bad_programs = b"code,name,site_code\nCAP-X,CAP X,NOPE\n"
+    results = uploads.import_upload(
+        [("notes.csv", b"x\n1\n"), ("programs.csv", bad_programs), ("sites.csv", SITES)],
+        imported_by="admin@example.org",
+    )
+    assert [(r.source, r.accepted) for r in results] == [
+        ("sites.csv", True),
+        ("programs.csv", False),
+        ("notes.csv", False),
+    ]
+    assert count(engine, models.Site) == 2 and count(engine, models.Program) == 0
+    history = uploads.import_history()
+    # Newest first; notes.csv has no kind, so it has no place in the history.
+    assert list(history["source"]) == ["programs.csv", "sites.csv"]
+    assert list(history["imported_by"]) == ["admin@example.org"] * 2
+    assert list(history["accepted"]) == [False, True]
+    assert list(history["inserted"]) == [0, 2]
+    assert list(history["problems"]) == [1, 0]
+    assert history["reasons"][0] == ["programs.csv:2: site_code: NOPE: site inconnu"]
+    assert history["reasons"][1] == []
+
+
+def test_the_history_masks_personal_values_the_check_shows(engine):
+    candidates = (
+        b"ref,first_name,email,birth_date,created_at\n"
+        b"C1,Lea,lea.at.example.org,2008-02-30,2020-04-01 10:00\n"  # bad e-mail, impossible date
+    )
+    [checked] = uploads.check_upload([("candidates.csv", candidates)])
+    assert checked.describe_problems() == [
+        "candidates.csv:2: email: lea.at.example.org: adresse e-mail invalide",
+        "candidates.csv:2: birth_date: 2008-02-30: date impossible",
+    ]
+    uploads.import_upload([("candidates.csv", candidates)], imported_by="admin@example.org")
+    assert uploads.import_history()["reasons"][0] == [
+        "candidates.csv:2: email: •••: adresse e-mail invalide",
+        "candidates.csv:2: birth_date: •••: date impossible",
+    ]
+
+
+def test_history_times_are_paris_times(engine):
+    uploads.import_upload([("sites.csv", SITES)], imported_by="admin@example.org")
+    with engine.connect() as connection:
+        stored = connection.execute(sa.select(models.ImportRun.__table__.c.started_at)).scalar_one()
+    shown = uploads.import_history()["at"][0]
+    # Paris is UTC+1 or UTC+2: the shown wall time is 1 or 2 hours after the stored UTC one.
+    assert (shown - stored.replace(tzinfo=None)).total_seconds() in {3600, 7200}
+
+
+def test_an_empty_history(engine):
+    history = uploads.import_history()
+    assert history.empty and "reasons" in history.columns
