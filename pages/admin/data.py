@@ -1,0 +1,387 @@
+"""Data (admin): import contract files, the import history, exports of every table, staff accounts."""
+
+from datetime import datetime
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from services import accounts, audit, cached, exports, uploads
+from services.config import LOCAL_TZ
+from services.i18n import format_number, translate
+from services.models import ROLES
+
+language = st.session_state.get("language", "fr")
+account = st.session_state["account"]
+version = cached.data_version()
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+def report_table(results: list[uploads.ImportResult]) -> pd.DataFrame:
+    """The per-file table of a check or an import, with the page's labels."""
+    frame = uploads.report_frame(results)
+    return frame.assign(
+        kind=frame["kind"].replace("", "—"),
+        accepted=frame["accepted"].map({True: t("data.verdict.accepted"), False: t("data.verdict.refused")}),
+    ).rename(columns=lambda c: t(f"data.col.{c}"))
+
+
+def show_problems(result: uploads.ImportResult) -> None:
+    """A refused file's problems, one ``fichier:ligne: colonne: valeur: raison`` line each."""
+    lines = result.describe_problems()
+    st.code("\n".join(lines), language=None, height=min(40 + 22 * len(lines), 320), wrap_lines=True)
+
+
+def on_import(sent: list[tuple[str, bytes]]) -> None:
+    st.session_state["data_import_results"] = uploads.import_upload(sent, imported_by=account.email)
+    # A new uploader: the imported files leave it, so they are not imported twice by mistake.
+    st.session_state["data_upload_round"] = st.session_state.get("data_upload_round", 0) + 1
+
+
+st.title(t("page.data"))
+st.caption(t("data.caption"))
+import_tab, history_tab, export_tab, users_tab = st.tabs(
+    [t("data.tab.import"), t("data.tab.history"), t("data.tab.export"), t("data.tab.users")]
+)
+
+# ---------------------------------------------------------------- import
+with import_tab:
+    upload_round = st.session_state.get("data_upload_round", 0)
+    files = st.file_uploader(
+        t("data.upload"),
+        type=list(uploads.UPLOAD_TYPES),
+        accept_multiple_files=True,
+        key=f"data_upload_{upload_round}",
+        help=t("data.upload.help"),
+    )
+    done = st.session_state.get("data_import_results")
+    if done is not None and not files:
+        st.subheader(t("data.import.title"))
+        for result in done:
+            if result.accepted:
+                st.success(
+                    t(
+                        "data.import.accepted",
+                        source=result.source,
+                        inserted=result.inserted,
+                        updated=result.updated,
+                        unchanged=result.unchanged,
+                    ),
+                    icon=":material/check_circle:",
+                )
+            else:
+                st.error(
+                    t("data.import.refused", source=result.source, count=len(result.problems)),
+                    icon=":material/block:",
+                )
+                show_problems(result)
+        st.caption(t("data.import.see_history"))
+    if not files:
+        st.info(t("data.upload.empty"), icon=":material/upload_file:")
+    else:
+        st.session_state.pop("data_import_results", None)
+        sent = [(file.name, file.getvalue()) for file in files]
+        # Checked once per upload and state of the store, not at every rerun of the page.
+        check_key = (uploads.upload_digest(sent), version)
+        if st.session_state.get("data_check", (None,))[0] != check_key:
+            with st.spinner(t("data.check.running")):
+                st.session_state["data_check"] = (check_key, uploads.check_upload(sent))
+        report = st.session_state["data_check"][1]
+
+        st.subheader(t("data.check"), help=t("data.check.help"))
+        st.dataframe(report_table(report), hide_index=True, width="stretch")
+        if not all(result.accepted for result in report):
+            st.caption(t("data.check.format"))
+        for result in report:
+            if not result.accepted:
+                st.error(
+                    t("data.check.refused", source=result.source, count=len(result.problems)),
+                    icon=":material/block:",
+                )
+                show_problems(result)
+            for warning in result.warnings:
+                st.warning(t("data.check.warning", source=result.source, warning=warning))
+        accepted = sum(result.accepted for result in report)
+        if accepted == 0:
+            st.info(t("data.import.none"), icon=":material/info:")
+        elif accepted < len(report):
+            st.warning(t("data.import.partial", accepted=accepted, total=len(report)))
+        st.button(
+            t("data.import", count=accepted),
+            type="primary",
+            icon=":material/upload:",
+            disabled=accepted == 0,
+            on_click=on_import,
+            args=(sent,),
+            key="data_import",
+            help=t("data.import.help"),
+        )
+
+# ---------------------------------------------------------------- history
+with history_tab:
+    history = uploads.import_history()
+    if history.empty:
+        st.info(t("data.history.empty"), icon=":material/history:")
+    else:
+        st.caption(t("data.history.help"))
+        shown = history.drop(columns="reasons").assign(
+            imported_by=history["imported_by"].fillna("—"),
+            accepted=history["accepted"].map(
+                {True: t("data.verdict.accepted"), False: t("data.verdict.refused")}
+            ),
+        )
+        st.dataframe(
+            shown.rename(columns=lambda c: t(f"data.col.{c}")),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                t("data.col.at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm:ss"),
+                t("data.col.imported_by"): st.column_config.TextColumn(width="medium"),
+                t("data.col.source"): st.column_config.TextColumn(width="medium"),
+            },
+        )
+        refused = history[~history["accepted"]]
+        if not refused.empty:
+            st.subheader(t("data.history.refusals"), help=t("data.history.masked"))
+            for row in refused.itertuples():
+                with st.expander(
+                    t(
+                        "data.history.refusal",
+                        at=f"{row.at:%d/%m/%Y %H:%M}",
+                        source=row.source,
+                        count=row.problems,
+                    )
+                ):
+                    st.code("\n".join(row.reasons), language=None, wrap_lines=True)
+
+# ---------------------------------------------------------------- exports
+with export_tab:
+    st.caption(t("data.export.help"))
+    table = st.selectbox(
+        t("data.export.table"),
+        options=list(exports.TABLES),
+        format_func=lambda name: f"{t(f'data.table.{name}')} ({name})",
+        key="data_export_table",
+    )
+    st.caption(
+        t(
+            "data.export.size",
+            rows=format_number(exports.table_size(table), language),
+            columns=", ".join(exports.table_columns(table)),
+        )
+    )
+    buttons = st.container(horizontal=True)
+    for fmt, label, writer, mime in (
+        ("csv", "CSV", exports.to_csv, "text/csv"),
+        ("xlsx", "Excel", partial(exports.to_excel, sheet=table), None),
+    ):
+        buttons.download_button(
+            label,
+            # Written when clicked, not at every rerun: a large table takes seconds to write.
+            partial(lambda write, name: write(exports.table_frame(name)), writer, table),
+            f"{table}.{fmt}",
+            mime,
+            key=f"data_export_{fmt}",
+            icon=":material/download:",
+            **audit.on_export(account.email, table, fmt),
+        )
+
+# ---------------------------------------------------------------- users and roles
+with users_tab:
+    st.caption(t("data.users.help"))
+    staff = accounts.list_accounts()
+    advisors = cached.advisors_of((), version)
+    advisor_names = dict(zip(advisors["email"], advisors["name"], strict=True))
+    role_names = {role: t(f"role.{role}") for role in ROLES}
+
+    def advisor_label(email: str | None) -> str:
+        return (
+            t("data.users.advisor.none") if email is None else f"{advisor_names.get(email, email)} ({email})"
+        )
+
+    def paris_time(at: datetime | None, pattern: str) -> str:
+        return "" if pd.isna(at) else at.astimezone(LOCAL_TZ).strftime(pattern)
+
+    def say(slot: str, kind: str, text: str) -> None:
+        st.session_state[slot] = (kind, text)
+
+    def on_add() -> None:
+        state = st.session_state
+        email, role = state["data_add_email"].strip(), state["data_add_role"]
+        advisor = state["data_add_advisor"] if role == "advisor" else None
+        password, again = state["data_add_password"], state["data_add_again"]
+        # A typed password is never kept in the session, whatever happens.
+        state["data_add_password"] = state["data_add_again"] = ""
+        if not email:
+            return say("data_add_message", "error", t("data.users.email_needed"))
+        if role == "advisor" and advisor is None:
+            return say("data_add_message", "error", t("data.users.advisor_needed"))
+        if password != again:
+            return say("data_add_message", "error", t("data.users.mismatch"))
+        try:
+            accounts.add_account(
+                email=email, role=role, password=password, actor=account.email, advisor_email=advisor
+            )
+        except accounts.AccountError as error:
+            return say("data_add_message", "error", str(error))
+        state["data_add_email"], state["data_add_advisor"] = "", None
+        say("data_add_message", "success", t("data.users.added", email=email.lower(), role=role_names[role]))
+
+    def on_set_role(email: str) -> None:
+        state = st.session_state
+        role = state[f"data_role_{email}"]
+        advisor = state[f"data_role_advisor_{email}"] if role == "advisor" else None
+        if role == "advisor" and advisor is None:
+            return say("data_change_message", "error", t("data.users.advisor_needed"))
+        try:
+            accounts.set_role(email=email, role=role, actor=account.email, advisor_email=advisor)
+        except accounts.AccountError as error:
+            return say("data_change_message", "error", str(error))
+        say("data_change_message", "success", t("data.users.role_set", email=email, role=role_names[role]))
+
+    def on_set_password(email: str) -> None:
+        state = st.session_state
+        password, again = state["data_new_password"], state["data_new_again"]
+        state["data_new_password"] = state["data_new_again"] = ""
+        if password != again:
+            return say("data_change_message", "error", t("data.users.mismatch"))
+        try:
+            accounts.set_password(email=email, password=password, actor=account.email)
+        except accounts.AccountError as error:
+            return say("data_change_message", "error", str(error))
+        say("data_change_message", "success", t("data.users.password_set", email=email))
+
+    def on_disable(email: str) -> None:
+        if not st.session_state["data_disable_confirm"]:
+            return say("data_change_message", "error", t("data.users.confirm_needed"))
+        st.session_state["data_disable_confirm"] = False
+        try:
+            accounts.disable_account(email=email, actor=account.email)
+        except accounts.AccountError as error:
+            return say("data_change_message", "error", str(error))
+        say("data_change_message", "success", t("data.users.disabled", email=email))
+
+    def show_message(slot: str) -> None:
+        message = st.session_state.pop(slot, None)
+        if message is not None:
+            kind, text = message
+            (st.success if kind == "success" else st.error)(text)
+
+    st.subheader(t("data.users.list"))
+    if staff.empty:
+        st.info(t("data.users.empty"))
+    else:
+        st.dataframe(
+            staff.assign(
+                role=staff["role"].map(role_names),
+                advisor_email=staff["advisor_email"].map(
+                    lambda e: advisor_label(e) if isinstance(e, str) else ""
+                ),
+                disabled=staff["disabled"].map(
+                    {True: t("data.users.state.disabled"), False: t("data.users.state.active")}
+                ),
+                locked_until=staff["locked_until"].map(lambda at: paris_time(at, "%d/%m/%Y %H:%M")),
+                created_at=staff["created_at"].map(lambda at: paris_time(at, "%d/%m/%Y")),
+            ).rename(columns=lambda c: t(f"data.col.{c}")),
+            hide_index=True,
+            width="stretch",
+        )
+
+    st.subheader(t("data.users.add"))
+    with st.form("data_add_form"):
+        left, right = st.columns(2)
+        left.text_input(t("data.users.email"), key="data_add_email", placeholder="prenom.nom@…")
+        right.selectbox(
+            t("data.users.role"), options=list(ROLES), format_func=role_names.get, key="data_add_role"
+        )
+        st.selectbox(
+            t("data.users.advisor"),
+            options=[None, *advisor_names],
+            format_func=advisor_label,
+            placeholder=t("data.users.advisor.none"),
+            key="data_add_advisor",
+            help=t("data.users.advisor.help"),
+        )
+        left, right = st.columns(2)
+        left.text_input(
+            t("data.users.password"),
+            type="password",
+            key="data_add_password",
+            help=t("data.users.password.help"),
+        )
+        right.text_input(t("data.users.password_again"), type="password", key="data_add_again")
+        st.form_submit_button(t("data.users.add.submit"), type="primary", on_click=on_add)
+    show_message("data_add_message")
+
+    if not staff.empty:
+        st.subheader(t("data.users.change"))
+        states = dict(zip(staff["email"], staff["disabled"], strict=True))
+        roles = dict(zip(staff["email"], staff["role"], strict=True))
+        linked = dict(zip(staff["email"], staff["advisor_email"], strict=True))
+        chosen = st.selectbox(
+            t("data.users.account"),
+            options=list(staff["email"]),
+            format_func=lambda email: (
+                f"{email} · {role_names.get(roles[email], roles[email])}"
+                + (f" · {t('data.users.state.disabled')}" if states[email] else "")
+            ),
+            key="data_user",
+        )
+        show_message("data_change_message")
+        yourself = chosen == account.email
+        if yourself:
+            st.info(t("data.users.self"), icon=":material/person:")
+        role_column, password_column, disable_column = st.columns(3)
+        with role_column.form("data_role_form"):
+            st.markdown(f"**{t('data.users.set_role')}**")
+            st.selectbox(
+                t("data.users.role"),
+                options=list(ROLES),
+                index=list(ROLES).index(roles[chosen]) if roles[chosen] in ROLES else 0,
+                format_func=role_names.get,
+                key=f"data_role_{chosen}",
+                disabled=yourself,
+            )
+            st.selectbox(
+                t("data.users.advisor"),
+                options=[None, *advisor_names],
+                index=[None, *advisor_names].index(linked[chosen]) if linked[chosen] in advisor_names else 0,
+                format_func=advisor_label,
+                placeholder=t("data.users.advisor.none"),
+                key=f"data_role_advisor_{chosen}",
+                help=t("data.users.advisor.help"),
+                disabled=yourself,
+            )
+            st.form_submit_button(
+                t("data.users.set_role.submit"), on_click=on_set_role, args=(chosen,), disabled=yourself
+            )
+        with password_column.form("data_password_form"):
+            st.markdown(f"**{t('data.users.set_password')}**")
+            st.text_input(
+                t("data.users.new_password"),
+                type="password",
+                key="data_new_password",
+                help=t("data.users.password.help"),
+            )
+            st.text_input(t("data.users.password_again"), type="password", key="data_new_again")
+            st.form_submit_button(
+                t("data.users.set_password.submit"), on_click=on_set_password, args=(chosen,)
+            )
+        with disable_column.form("data_disable_form"):
+            st.markdown(f"**{t('data.users.disable')}**")
+            if states[chosen]:
+                st.caption(t("data.users.already_disabled"))
+            st.checkbox(
+                t("data.users.disable.confirm"),
+                key="data_disable_confirm",
+                disabled=yourself or states[chosen],
+            )
+            st.form_submit_button(
+                t("data.users.disable.submit"),
+                on_click=on_disable,
+                args=(chosen,),
+                disabled=yourself or states[chosen],
+            )
