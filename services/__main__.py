@@ -76,7 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("email")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--advisor", help="e-mail du conseiller lié (rôle advisor)")
-    users.add_parser("list", help="lister les comptes")
+    add.add_argument(
+        "--sso",
+        action="store_true",
+        help="sans mot de passe : connexion par le compte de l'établissement seulement",
+    )
+    users.add_parser("list", help="lister les comptes (et les groupes de la connexion unique)")
+    users.add_parser("groups", help="lister les groupes de la connexion unique et leur rôle")
+    map_group = users.add_parser(
+        "map-group", help="donner un rôle aux membres d'un groupe de la connexion unique"
+    )
+    map_group.add_argument(
+        "group", help="nom du groupe, tel que le fournisseur l'envoie (revendication groups)"
+    )
+    map_group.add_argument("--role", required=True, choices=ROLES)
+    users.add_parser("unmap-group", help="retirer le rôle d'un groupe de la connexion unique").add_argument(
+        "group"
+    )
     for name, text in (("disable", "désactiver un compte"), ("set-password", "changer le mot de passe")):
         users.add_parser(name, help=text).add_argument("email")
     role = users.add_parser("set-role", help="changer le rôle")
@@ -177,17 +193,33 @@ def _users(args: argparse.Namespace) -> int:
     actor = f"cli:{getpass.getuser()}"
     try:
         if args.users_command == "add":
+            password = None if args.sso else _read_password()
+            if password == "":
+                raise UsageError("mot de passe vide (pour un compte sans mot de passe, ajoutez --sso)")
             accounts.add_account(
                 email=args.email,
                 role=args.role,
-                password=_read_password(),
+                password=password,
                 actor=actor,
                 advisor_email=args.advisor,
             )
-            print(f"compte créé : {args.email.strip().lower()} ({args.role})")
+            how = ", connexion unique seulement" if args.sso else ""
+            print(f"compte créé : {args.email.strip().lower()} ({args.role}{how})")
         elif args.users_command == "list":
             table = accounts.list_accounts()
             print(table.to_string(index=False) if not table.empty else "aucun compte")
+            groups = accounts.list_groups()
+            if not groups.empty:
+                print(f"\ngroupes de la connexion unique :\n{groups.to_string(index=False)}")
+        elif args.users_command == "groups":
+            groups = accounts.list_groups()
+            print(groups.to_string(index=False) if not groups.empty else "aucun groupe associé à un rôle")
+        elif args.users_command == "map-group":
+            accounts.map_group(group=args.group, role=args.role, actor=actor)
+            print(f"groupe {args.group.strip()} → {args.role}")
+        elif args.users_command == "unmap-group":
+            accounts.unmap_group(group=args.group, actor=actor)
+            print(f"groupe {args.group.strip()} : plus de rôle")
         elif args.users_command == "disable":
             accounts.disable_account(email=args.email, actor=actor)
             print(f"compte désactivé : {args.email}")

@@ -356,6 +356,17 @@ class SignInSession(SQLModel, table=True):
     ended_at: datetime | None = _instant(default=None)
 
 
+class SsoGroup(SQLModel, table=True):
+    """A group of the single sign-on provider (its ``groups`` claim) and the role it gives."""
+
+    __tablename__ = "sso_groups"
+    id: int | None = Field(default=None, primary_key=True)
+    #: Exactly as the provider sends it in the ``groups`` claim.
+    name: str = Field(unique=True)
+    role: str
+    created_at: datetime = _instant()
+
+
 class AuditEvent(SQLModel, table=True):
     """Append-only audit log: who did what, when (no personal data in ``detail``)."""
 
