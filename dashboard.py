@@ -1,140 +1,246 @@
 """Rencontres: the entry point and router (``streamlit run dashboard.py``).
 
-Page config, the language, the shared scope filters (kept in the URL) and the navigation.
+This file lives twice. ``streamlit run dashboard.py`` first imports it (``__name__`` is then
+``dashboard``) to find ``app``: Streamlit's ASGI server with the sign-in page and the gate of
+``services/web.py``, which only Starlette routes and middleware can write cookies from. That
+server then runs this file as the script of every page (``__name__ == "__main__"``): who is
+signed in, the language, the shared scope filters (kept in the URL), and the navigation of the
+pages this person's role may open (a URL to another page does not reach it).
 
 The page scripts live in sub-folders of ``pages/`` (one per audience), never directly in it:
 Streamlit 1.67 still runs a ``pages/*.py`` file on its own, without this entry script, when
 its URL is opened or rerun; in a sub-folder only ``st.navigation`` below can reach it.
 """
 
-from datetime import date
+import secrets
+from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from services import cached
-from services.filters import Selection, params_of, read_selection
-from services.i18n import LANGUAGES, translate
-from services.results import comparison_event
+from services import access, accounts, audit, web
 
-st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
+#: Each page: its file, its section and icon (the roles that may open it are in services.access).
+PAGES = {
+    "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
+    "schedule": ("pages/advisors/schedule.py", "nav.advisors", ":material/calendar_month:"),
+    "channels": ("pages/marketing/channels.py", "nav.marketing", ":material/campaign:"),
+    "data": ("pages/admin/data.py", "nav.admin", ":material/database:"),
+    "audit": ("pages/admin/audit.py", "nav.admin", ":material/policy:"),
+    "privacy": ("pages/admin/privacy.py", "nav.admin", ":material/shield_person:"),
+}
 
-# The sidebar's widgets keep their values across pages only when re-assigned at each run.
-for key in ("language", "filter_event", "filter_period", "filter_sites", "filter_programs", "filter_compare"):
-    if key in st.session_state:
-        st.session_state[key] = st.session_state[key]
 
-holds_demo_data = cached.prepared_store()
-version = cached.data_version()
-events = cached.event_list(version)
-event_names = dict(zip(events["code"], events["name"], strict=True))
-site_names = cached.site_names(version)
-program_names = cached.program_names(version)
-if "language" not in st.session_state:
-    st.session_state["language"] = (
-        st.query_params.get("lang", "fr") if st.query_params.get("lang") in LANGUAGES else "fr"
+def _sso_available() -> bool:
+    """Whether single sign-on is configured: an ``[auth]`` section in Streamlit's secrets."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def _signed_in() -> tuple[accounts.SignedIn | None, str | None]:
+    """The account of this browser's live sign-in (the session's idle time refreshed), or None
+    and, for a single sign-on the store does not let in, the message key that says why.
+
+    A password sign-in's token comes from the signed cookie the sign-in page set; a single
+    sign-on's is Streamlit's identity cookie, whose first sight opens the session; either way
+    the store decides whether the sign-in still lives.
+    """
+    token = web.session_token(st.context.cookies) or st.session_state.get("sign_in_token")
+    account, problem = accounts.session_account(token), None
+    if account is None and st.user.get("is_logged_in"):
+        # AppTest has no cookies: a random token then stands for the identity cookie.
+        token = web.sso_token(st.context.cookies) or st.session_state.setdefault(
+            "sso_token", secrets.token_urlsafe(32)
+        )
+        try:
+            account = accounts.session_account(token) or accounts.sso_sign_in(
+                claims=st.user.to_dict(), token=token
+            )
+        except accounts.SessionEnded:
+            problem = "auth.sso_ended"
+        except accounts.SsoRefused as refusal:
+            problem = "auth.sso_no_email" if refusal.reason == "no_email" else "auth.sso_refused"
+    if account is None:
+        st.session_state.pop("sign_in_token", None)
+    else:
+        st.session_state["sign_in_token"] = token
+    return account, problem
+
+
+def _sign_out() -> None:
+    account = accounts.end_session(st.session_state.pop("sign_in_token", None))
+    if account is not None:
+        audit.record("sign_out", actor=account.email)
+    st.session_state.pop("sso_token", None)
+    st.logout()  # sends the browser to /auth/logout, where the gate deletes the cookie
+
+
+def _sso_again() -> None:
+    # An ended single sign-on never comes back: the provider issues a new identity cookie.
+    st.session_state.pop("sso_token", None)
+    st.login()
+
+
+@asynccontextmanager
+async def _prepared(_app: st.App):
+    # The store is ready (migrated, demo data seeded if allowed) before the sign-in page shows.
+    from starlette.concurrency import run_in_threadpool
+
+    from services.startup import prepare_store
+
+    await run_in_threadpool(prepare_store)
+    yield
+
+
+if __name__ != "__main__":
+    from starlette.middleware import Middleware
+
+    app = st.App(
+        __file__,
+        lifespan=_prepared,
+        routes=web.create_routes(_sso_available),
+        middleware=[Middleware(web.SignInGate)],
     )
-language = st.session_state["language"]
+else:
+    from datetime import date
 
+    from services import cached
+    from services.filters import Selection, params_of, read_selection
+    from services.i18n import LANGUAGES, translate
+    from services.results import comparison_event
 
-def t(key: str, **values: object) -> str:
-    return translate(key, language, **values)
+    st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
 
+    # The sidebar's widgets keep their values across pages only when re-assigned at each run.
+    for key in (
+        "language",
+        "filter_event",
+        "filter_period",
+        "filter_sites",
+        "filter_programs",
+        "filter_compare",
+    ):
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
 
-def _on_event_change() -> None:
-    # A new operation brings its own period and comparison.
-    event = st.session_state["filter_event"]
-    scope = cached.default_scope(event, version)
-    st.session_state["filter_period"] = (scope.date_from, scope.date_to)
-    st.session_state["filter_compare"] = comparison_event(events, event)
+    holds_demo_data = cached.prepared_store()
+    if "language" not in st.session_state:
+        st.session_state["language"] = (
+            st.query_params.get("lang", "fr") if st.query_params.get("lang") in LANGUAGES else "fr"
+        )
+    language = st.session_state["language"]
 
+    def t(key: str, **values: object) -> str:
+        return translate(key, language, **values)
 
-if "filter_event" not in st.session_state:
-    params = {
-        name: st.query_params.get_all(name) for name in ("event", "from", "to", "site", "program", "compare")
-    }
-    selection, notices = read_selection(
-        params,
-        events,
-        list(site_names),
-        list(program_names),
-        default_scope=lambda code: cached.default_scope(code, version),
-        default_compare=lambda code: comparison_event(events, code),
-        today=date.today(),
-    )
-    st.session_state.update(
-        {
-            "filter_event": selection.event,
-            "filter_period": (selection.date_from, selection.date_to),
-            "filter_sites": list(selection.sites),
-            "filter_programs": list(selection.programs),
-            "filter_compare": selection.compare,
-            "filter_notices": notices,
+    account, problem = _signed_in()
+    if account is None:
+        if problem is None and st.query_params.get("sso") == "1" and _sso_available():
+            st.login()  # the sign-in page's "Se connecter avec le compte de l'établissement"
+            st.stop()
+        st.title("Rencontres")
+        if problem == "auth.sso_ended":
+            st.info(t(problem), icon=":material/lock_clock:")
+            st.button(t("auth.sso_again"), on_click=_sso_again, type="primary", key="sso_again")
+        elif problem is not None:
+            st.error(t(problem, email=st.user.get("email", "")), icon=":material/block:")
+            st.button(t("auth.sign_out"), on_click=_sign_out, icon=":material/logout:", key="sign_out")
+        else:
+            st.info(t("auth.needed"), icon=":material/lock:")
+            st.link_button(t("auth.sign_in"), web.SIGN_IN_PATH, type="primary")
+        st.stop()
+    viewer = access.Viewer.of(account)
+    st.session_state["account"], st.session_state["viewer"] = account, viewer
+
+    version = cached.data_version()
+    events = cached.event_list(version)
+    event_names = dict(zip(events["code"], events["name"], strict=True))
+    site_names = cached.site_names(version)
+    program_names = cached.program_names(version)
+
+    def _on_event_change() -> None:
+        # A new operation brings its own period and comparison.
+        event = st.session_state["filter_event"]
+        scope = cached.default_scope(event, version)
+        st.session_state["filter_period"] = (scope.date_from, scope.date_to)
+        st.session_state["filter_compare"] = comparison_event(events, event)
+
+    if "filter_event" not in st.session_state:
+        params = {
+            name: st.query_params.get_all(name)
+            for name in ("event", "from", "to", "site", "program", "compare")
         }
-    )
+        selection, notices = read_selection(
+            params,
+            events,
+            list(site_names),
+            list(program_names),
+            default_scope=lambda code: cached.default_scope(code, version),
+            default_compare=lambda code: comparison_event(events, code),
+            today=date.today(),
+        )
+        st.session_state.update(
+            {
+                "filter_event": selection.event,
+                "filter_period": (selection.date_from, selection.date_to),
+                "filter_sites": list(selection.sites),
+                "filter_programs": list(selection.programs),
+                "filter_compare": selection.compare,
+                "filter_notices": notices,
+            }
+        )
 
-with st.sidebar:
-    st.selectbox(t("app.language"), options=list(LANGUAGES), format_func=LANGUAGES.get, key="language")
-    st.subheader(t("filters.title"))
-    event = st.selectbox(
-        t("filters.event"),
-        options=list(event_names) or [None],
-        key="filter_event",
-        format_func=lambda code: event_names.get(code, t("filters.no_event")),
-        on_change=_on_event_change,
-        placeholder=t("filters.no_event"),
-    )
-    period = st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
-    sites = st.multiselect(
-        t("filters.sites"),
-        options=list(site_names),
-        key="filter_sites",
-        format_func=lambda code: site_names.get(code, code),
-        placeholder=t("filters.all"),
-    )
-    programs = st.multiselect(
-        t("filters.programs"),
-        options=list(program_names),
-        key="filter_programs",
-        format_func=lambda code: f"{code} · {program_names.get(code, code)}",
-        placeholder=t("filters.all"),
-    )
-    compare_options = [code for code in event_names if code != event and code in event_names]
-    if st.session_state.get("filter_compare") not in compare_options:
-        st.session_state["filter_compare"] = None
-    compare = st.selectbox(
-        t("filters.compare"),
-        options=[None, *compare_options],
-        key="filter_compare",
-        format_func=lambda code: event_names.get(code, t("filters.no_event")),
-        placeholder=t("filters.no_event"),
-    )
+    with st.sidebar:
+        st.caption(t("auth.signed_in_as", email=account.email, role=t(f"role.{account.role}")))
+        st.button(t("auth.sign_out"), on_click=_sign_out, icon=":material/logout:", key="sign_out")
+        st.selectbox(t("app.language"), options=list(LANGUAGES), format_func=LANGUAGES.get, key="language")
+        st.subheader(t("filters.title"))
+        event = st.selectbox(
+            t("filters.event"),
+            options=list(event_names) or [None],
+            key="filter_event",
+            format_func=lambda code: event_names.get(code, t("filters.no_event")),
+            on_change=_on_event_change,
+            placeholder=t("filters.no_event"),
+        )
+        period = st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
+        sites = st.multiselect(
+            t("filters.sites"),
+            options=list(site_names),
+            key="filter_sites",
+            format_func=lambda code: site_names.get(code, code),
+            placeholder=t("filters.all"),
+        )
+        programs = st.multiselect(
+            t("filters.programs"),
+            options=list(program_names),
+            key="filter_programs",
+            format_func=lambda code: f"{code} · {program_names.get(code, code)}",
+            placeholder=t("filters.all"),
+        )
+        compare_options = [code for code in event_names if code != event and code in event_names]
+        if st.session_state.get("filter_compare") not in compare_options:
+            st.session_state["filter_compare"] = None
+        compare = st.selectbox(
+            t("filters.compare"),
+            options=[None, *compare_options],
+            key="filter_compare",
+            format_func=lambda code: event_names.get(code, t("filters.no_event")),
+            placeholder=t("filters.no_event"),
+        )
 
-date_from, date_to = period if len(period) == 2 else (period[0], period[0])
-selection = Selection(event, date_from, date_to, tuple(sites), tuple(programs), compare)
-st.session_state["selection"] = selection
-st.query_params.from_dict({**params_of(selection), "lang": language})
+    date_from, date_to = period if len(period) == 2 else (period[0], period[0])
+    selection = Selection(event, date_from, date_to, tuple(sites), tuple(programs), compare)
+    st.session_state["selection"] = selection
+    st.query_params.from_dict({**params_of(selection), "lang": language})
 
-if holds_demo_data:
-    st.warning(t("app.demo_notice"), icon=":material/science:")
-for key, value in st.session_state.pop("filter_notices", []):
-    st.warning(t(key, value=value), icon=":material/link_off:")
+    if holds_demo_data:
+        st.warning(t("app.demo_notice"), icon=":material/science:")
+    for key, value in st.session_state.pop("filter_notices", []):
+        st.warning(t(key, value=value), icon=":material/link_off:")
 
-navigation = st.navigation(
-    {
-        t("nav.overview"): [
-            st.Page(
-                "pages/directors/results.py",
-                title=t("page.results"),
-                icon=":material/insights:",
-                default=True,
-            ),
-        ],
-        t("nav.advisors"): [
-            st.Page("pages/advisors/schedule.py", title=t("page.schedule"), icon=":material/calendar_month:"),
-        ],
-        t("nav.marketing"): [
-            st.Page("pages/marketing/channels.py", title=t("page.channels"), icon=":material/campaign:"),
-        ],
-    }
-)
-navigation.run()
+    sections: dict[str, list[st.Page]] = {}
+    for page in access.pages_for(account.role):
+        path, section, icon = PAGES[page]
+        sections.setdefault(t(section), []).append(
+            st.Page(path, title=t(f"page.{page}"), icon=icon, default=page == "results")
+        )
+    st.navigation(sections).run()

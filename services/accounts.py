@@ -310,16 +310,33 @@ def session_account(
         return SignedIn(row["account_id"], row["email"], row["role"], row["advisor_email"])
 
 
-def end_session(token: str | None, *, now: datetime | None = None, engine: Engine | None = None) -> None:
-    """Sign out: the session ends on the server, whatever the browser keeps."""
+def end_session(
+    token: str | None, *, now: datetime | None = None, engine: Engine | None = None
+) -> SignedIn | None:
+    """Sign out: the session ends on the server, whatever the browser keeps. Returns whose it was."""
     if not token:
-        return
+        return None
     with write_transaction(engine) as connection:
-        connection.execute(
-            SESSIONS.update()
-            .where(SESSIONS.c.token_hash == _digest(token), SESSIONS.c.ended_at.is_(None))
-            .values(ended_at=_now(now))
+        row = (
+            connection.execute(
+                sa.select(SESSIONS.c.id, ACCOUNTS.c.id.label("account_id"), ACCOUNTS.c.email, ACCOUNTS.c.role)
+                .add_columns(ACCOUNTS.c.advisor_email)
+                .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
+                .where(SESSIONS.c.token_hash == _digest(token), SESSIONS.c.ended_at.is_(None))
+            )
+            .mappings()
+            .first()
         )
+        if row is None:
+            return None
+        connection.execute(SESSIONS.update().where(SESSIONS.c.id == row["id"]).values(ended_at=_now(now)))
+    return SignedIn(row["account_id"], row["email"], row["role"], row["advisor_email"])
+
+
+def has_accounts(engine: Engine | None = None) -> bool:
+    """Whether any account exists (none yet: the first admin is created on the command line)."""
+    with (engine or get_engine()).connect() as connection:
+        return connection.execute(sa.select(ACCOUNTS.c.id).limit(1)).first() is not None
 
 
 def map_group(*, group: str, role: str, actor: str, engine: Engine | None = None) -> None:

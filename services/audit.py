@@ -8,10 +8,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.config import LOCAL_TZ
 from services.database import get_engine, write_transaction
+from services.i18n import MESSAGES, translate
 from services.models import AuditEvent
 
 EVENTS = AuditEvent.__table__
+#: How many of the latest events the audit page reads.
+PAGE_SIZE = 2000
 
 
 def record(
@@ -32,6 +36,25 @@ def record(
         own.execute(EVENTS.insert().values(**row))
 
 
+def on_export(actor: str, target: str, kind: str) -> dict:
+    """The arguments that make a download button log its export: ``st.download_button(...,
+    **audit.on_export(email, "schedule", "csv"))``."""
+    return {
+        "on_click": record,
+        "args": ("export",),
+        "kwargs": {"actor": actor, "target": target, "detail": kind},
+    }
+
+
+def record_view(actor: str, page: str, detail: str, *, seen: set[tuple[str, str]]) -> None:
+    """Log that ``actor`` saw personal data on ``page`` (``detail``: which period), once per
+    browser session and view: ``seen`` is the session's set of views already logged."""
+    if (page, detail) in seen:
+        return
+    record("view", actor=actor, target=page, detail=detail)
+    seen.add((page, detail))
+
+
 def recent_events(limit: int = 500, engine: Engine | None = None) -> pd.DataFrame:
     """The latest events, newest first."""
     query = (
@@ -43,3 +66,21 @@ def recent_events(limit: int = 500, engine: Engine | None = None) -> pd.DataFram
         return pd.DataFrame(
             connection.execute(query).all(), columns=["at", "actor", "action", "target", "detail"]
         )
+
+
+def action_label(action: str, language: str) -> str:
+    """An action as the audit page names it (its code when it has no label)."""
+    key = f"audit.action.{action}"
+    return translate(key, language) if key in MESSAGES[language] else action
+
+
+def filter_events(events: pd.DataFrame, *, actions: list[str], actor: str, language: str) -> pd.DataFrame:
+    """The events of these actions (all when none) whose actor contains ``actor``, as shown:
+    local time, action labels."""
+    kept = events[events["action"].isin(actions)] if actions else events
+    if actor.strip():
+        kept = kept[kept["actor"].str.contains(actor.strip(), case=False, regex=False)]
+    return kept.fillna({"target": "", "detail": ""}).assign(
+        at=pd.to_datetime(kept["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.strftime("%d/%m/%Y %H:%M:%S"),
+        action=kept["action"].map(lambda action: action_label(action, language)),
+    )

@@ -11,7 +11,18 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from services import attribution, channels, database, events, marketing, report, results, schedule
+from services import (
+    access,
+    attribution,
+    channels,
+    database,
+    events,
+    marketing,
+    privacy,
+    report,
+    results,
+    schedule,
+)
 from services import startup as _startup
 from services.scope import Scope
 
@@ -103,10 +114,18 @@ def signals(scope: Scope, version: int) -> list[results.Signal]:
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def interviews(
-    first_day: date, last_day: date, sites: tuple[str, ...], programs: tuple[str, ...], version: int
+    first_day: date,
+    last_day: date,
+    sites: tuple[str, ...],
+    programs: tuple[str, ...],
+    viewer: access.Viewer,
+    version: int,
 ) -> pd.DataFrame:
-    """The interviews of these days, sites and programmes."""
-    return schedule.interviews(first_day, last_day, sites, programs)
+    """The interviews of these days, sites and programmes, with only what this viewer may read.
+
+    Keyed on the viewer: people whose rights differ never share a cached result.
+    """
+    return access.interviews_for(schedule.interviews(first_day, last_day, sites, programs), viewer)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
@@ -169,6 +188,19 @@ def email_funnel(scope: Scope, lookbacks: tuple[int, int], version: int) -> pd.D
 def hygiene(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
     """UTM tagging checks."""
     return marketing.hygiene(scope, journey_data(scope, goal, lookback_days, version))
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def audience(scope: Scope, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Who booked, by age band and department, groups under 5 hidden (the same for every role)."""
+    by_age, by_department = marketing.audience(scope)
+    return access.hide_small_groups(by_age), access.hide_small_groups(by_department)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def consenting_candidates(version: int) -> int:
+    """Candidates whose marketing consent counts (a parent's too under 15)."""
+    return privacy.consenting_candidates()
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

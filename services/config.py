@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import secrets
+import tomllib
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,6 +31,12 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SESSION_IDLE_MINUTES": (
         "30",
         "A sign-in ends after this many minutes without activity.",
+    ),
+    "SECRET_KEY": (
+        "",
+        "Long random string that signs the sign-in cookie (also read as secret_key from "
+        ".streamlit/secrets.toml). Unset: a random key per process, so sign-ins end when the app "
+        "restarts and several servers cannot share them.",
     ),
     "SQLITE_BUSY_TIMEOUT_MS": (
         "30000",
@@ -72,3 +81,25 @@ def retention_months() -> int:
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"RETENTION_MONTHS : « {text} » n'est pas un nombre entier de mois ≥ 1")
     return int(text)
+
+
+#: The secrets file Streamlit reads too (git-ignored); settings may come from it or the environment.
+SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+
+@cache
+def _random_key() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _secrets_file() -> dict:
+    try:
+        with SECRETS_FILE.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        return {}
+
+
+def secret_key() -> str:
+    """The key that signs the sign-in cookie: SECRET_KEY, else secrets.toml, else per process."""
+    return _setting("SECRET_KEY") or str(_secrets_file().get("secret_key", "")) or _random_key()

@@ -15,12 +15,31 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services import accounts
 from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER
 from services.database import get_engine, write_transaction
 from services.importer import ImportResult, RawRow, import_rows
 from services.models import StoreState
 
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """A sign-in of the demo, listed on the sign-in page while the store holds demo data only."""
+
+    label: str
+    email: str
+    password: str
+    role: str
+
+
+#: One account per role; the advisor's is tied to the first advisor of the demo.
+DEMO_ACCOUNTS = (
+    DemoAccount("Direction", "direction@demo.rencontres.fr", "demo-direction", "director"),
+    DemoAccount("Conseiller", "conseiller@demo.rencontres.fr", "demo-conseiller", "advisor"),
+    DemoAccount("Marketing", "marketing@demo.rencontres.fr", "demo-marketing", "marketing"),
+    DemoAccount("Administration", "admin@demo.rencontres.fr", "demo-administration", "admin"),
+)
 DEFAULT_CANDIDATES = 3000
 DEFAULT_SEED = 2020
 
@@ -603,7 +622,8 @@ def seed_demo(
     """Write the demo data through the importer's validation path and mark the store as demo."""
     engine = engine or get_engine()
     results = []
-    for kind, rows in demo_rows(candidates, seed).items():
+    rows_by_kind = demo_rows(candidates, seed)
+    for kind, rows in rows_by_kind.items():
         header = list(rows[0]) if rows else []
         raw = [RawRow(line, cells) for line, cells in enumerate(rows, start=2)]
         results.append(
@@ -612,4 +632,15 @@ def seed_demo(
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
+        first_advisor = rows_by_kind["advisors"][0]["email"]
+        existing = set(accounts.list_accounts(engine)["email"])
+        for account in (account for account in DEMO_ACCOUNTS if account.email not in existing):
+            accounts.add_account(
+                email=account.email,
+                role=account.role,
+                password=account.password,
+                actor="seed",
+                advisor_email=first_advisor if account.role == "advisor" else None,
+                engine=engine,
+            )
     return results

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import channels
+from services import audit, channels
 from services.contract import IMPORT_ORDER, SPECS, FileSpec
 from services.database import bump_data_version, get_engine, write_transaction
 from services.models import ImportRun
@@ -328,6 +328,14 @@ def _record(connection: sa.Connection, result: ImportResult, imported_by: str | 
             warnings=json.dumps(result.warnings, ensure_ascii=False),
             imported_by=imported_by,
         )
+    )
+    audit.record(
+        "import",
+        actor=imported_by or "?",
+        target=result.kind,
+        detail=f"{'accepted' if result.accepted else 'rejected'} inserted={result.inserted} "
+        f"updated={result.updated} source={result.source}",
+        connection=connection,
     )
 
 

@@ -18,13 +18,16 @@ from services.attribution import (
     removal_credits,
     touch_credits,
 )
-from services.bookings import ratio
+from services.bookings import BOOKINGS, in_scope, ratio
+from services.config import LOCAL_TZ
 from services.database import get_engine
-from services.models import CHANNELS, Campaign, Touchpoint
+from services.models import CHANNELS, Campaign, Candidate, Touchpoint
+from services.privacy import age_on
 from services.scope import Scope
 
 TOUCHPOINTS = Touchpoint.__table__
 CAMPAIGNS = Campaign.__table__
+CANDIDATES = Candidate.__table__
 #: Default lookback per goal: enrollments come weeks after the first contacts.
 DEFAULT_LOOKBACK = {"booking": 30, "enrollment": 90}
 #: Below this many conversions with the channel in their journey, its figures are not reliable.
@@ -414,3 +417,71 @@ def channel_of_link(url: str, rules: tuple[channels.Rule, ...]) -> tuple[str, in
     """The channel the rules derive from a tagged link, and the rule that matched."""
     query = parse_qs(urlsplit(url).query)
     return channels.derive_channel(rules, query.get("utm_source", [""])[0], query.get("utm_medium", [""])[0])
+
+
+#: Age bands at booking for the audience breakdown: (label key, from age, to age excluded).
+AGE_BANDS = (
+    ("under_15", None, 15),
+    ("15_17", 15, 18),
+    ("18_20", 18, 21),
+    ("21_25", 21, 26),
+    ("26_plus", 26, None),
+)
+UNKNOWN = "unknown"
+
+
+def department_of(postal_code: str | None) -> str:
+    """The French department of a postal code: 2 digits, 3 overseas (97x, 98x); unknown otherwise."""
+    code = (postal_code or "").strip()
+    if len(code) != 5 or not code.isdigit():
+        return UNKNOWN
+    return code[:3] if code.startswith(("97", "98")) else code[:2]
+
+
+def age_band(age: int | None) -> str:
+    """The band of an age at booking (unknown without a birth date)."""
+    if age is None or pd.isna(age):
+        return UNKNOWN
+    return next(
+        label
+        for label, low, high in AGE_BANDS
+        if (low is None or age >= low) and (high is None or age < high)
+    )
+
+
+def audience(scope: Scope, engine: Engine | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates who booked in the scope (the funnel's *booked*), by age band at their first
+    booking in the scope and by department (from the postal code).
+
+    Raw counts (columns ``group``, ``candidates``): the page hides groups under 5
+    (services.access.hide_small_groups) before anyone sees them.
+    """
+    first = (
+        sa.select(
+            BOOKINGS.c.candidate_ref,
+            sa.func.min(BOOKINGS.c.starts_at).label("starts_at"),
+        )
+        .where(*in_scope(scope), BOOKINGS.c.status != "cancelled")
+        .group_by(BOOKINGS.c.candidate_ref)
+        .subquery()
+    )
+    query = sa.select(first.c.starts_at, CANDIDATES.c.birth_date, CANDIDATES.c.postal_code).join(
+        CANDIDATES, CANDIDATES.c.ref == first.c.candidate_ref
+    )
+    with (engine or get_engine()).connect() as connection:
+        rows = pd.DataFrame(
+            connection.execute(query).all(), columns=["starts_at", "birth_date", "postal_code"]
+        )
+    starts = pd.to_datetime(rows["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.date
+    ages = [age_on(born, day) for born, day in zip(rows["birth_date"], starts, strict=True)]
+    bands = pd.Series([age_band(age) for age in ages], dtype=object)
+    order = [label for label, _, _ in AGE_BANDS] + [UNKNOWN]
+    by_age = bands.value_counts().reindex(order, fill_value=0)
+    by_department = pd.Series(
+        [department_of(code) for code in rows["postal_code"]], dtype=object
+    ).value_counts()
+    by_department = by_department.sort_index(key=lambda index: index == UNKNOWN, kind="stable")
+    return (
+        pd.DataFrame({"group": by_age.index, "candidates": by_age.to_numpy()}),
+        pd.DataFrame({"group": by_department.index, "candidates": by_department.to_numpy()}),
+    )

@@ -14,6 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services import audit
 from services.config import LOCAL_TZ
 from services.database import bump_data_version, get_engine, write_transaction
 from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
@@ -99,6 +100,8 @@ def interviews(
             CANDIDATES.c.first_name,
             CANDIDATES.c.last_name,
             CANDIDATES.c.birth_date,
+            CANDIDATES.c.email,
+            CANDIDATES.c.phone,
             BOOKINGS.c.program_code,
             program_name.label("program"),
             BOOKINGS.c.attendees,
@@ -131,6 +134,8 @@ def interviews(
         "candidate",
         "age",
         "minor",
+        "email",
+        "phone",
         "program_code",
         "program",
         "attendees",
@@ -217,9 +222,8 @@ def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFr
     live = schedule[schedule["status"] != "cancelled"]
     for advisor in advisors.itertuples():
         mine = live[live["advisor_email"] == advisor.email]
-        busy = list(
-            zip(mine["starts_at"].dt.to_pydatetime(), mine["ends_at"].dt.to_pydatetime(), strict=True)
-        )
+        # Row by row: an empty schedule's columns carry no datetime type.
+        busy = [(row.starts_at.to_pydatetime(), row.ends_at.to_pydatetime()) for row in mine.itertuples()]
         slots = free_slots(day, busy)
         rows.append(
             {
@@ -314,6 +318,13 @@ def record_outcome(
         if outcome.attendees is not None:
             changes["attendees"] = outcome.attendees
         version = _write(connection, current, changes, author, now)
+        audit.record(
+            "booking.outcome",
+            actor=author,
+            target=booking_ref,
+            detail=f"status={outcome.status}",
+            connection=connection,
+        )
         if outcome.note.strip():
             connection.execute(
                 NOTES.insert().values(
@@ -358,6 +369,7 @@ def reassign(
         if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
             raise ScheduleError("ce conseiller a déjà un entretien à ce moment-là")
         version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
+        audit.record("booking.reassign", actor=author, target=booking_ref, connection=connection)
         bump_data_version(connection)
     return version
 
@@ -441,6 +453,8 @@ def day_list(schedule: pd.DataFrame, first_advisor: str | None = None) -> pd.Dat
             "candidate": ordered["candidate"],
             "age": ordered["age"],
             "minor": ordered["minor"],
+            "email": ordered["email"],
+            "phone": ordered["phone"],
             "program": ordered["program"].fillna(ordered["program_code"]),
             "people": ordered["attendees"],
             "status": ordered["status"],

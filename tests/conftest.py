@@ -86,3 +86,41 @@ def demo_store(engine: Engine, demo_template: Path, tmp_path: Path) -> Engine:
     database.reset_engines()
     shutil.copy(demo_template, tmp_path / "app.db")
     return database.get_engine()
+
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
+
+
+def session_token(role: str, advisor_email: str | None = None, engine: Engine | None = None) -> str:
+    """A live sign-in of a test account of this role (created if needed), as the cookie holds it."""
+    from services import accounts
+
+    email = f"{role}.{advisor_email.split('@')[0] if advisor_email else 'test'}@test.rencontres.fr"
+    if email not in set(accounts.list_accounts(engine)["email"]):
+        accounts.add_account(
+            email=email,
+            role=role,
+            password="test-password-long",
+            actor="test",
+            advisor_email=advisor_email,
+            engine=engine,
+        )
+    account = accounts.authenticate(email, "test-password-long", engine=engine)
+    return accounts.open_session(account, engine=engine)
+
+
+def app_as(role: str, advisor_email: str | None = None, page: str | None = None, **params: str | list[str]):
+    """The dashboard in AppTest, signed in with this role (on a page, with these URL parameters)."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(APP, default_timeout=90)
+    app.session_state["sign_in_token"] = session_token(role, advisor_email)
+    for name, value in params.items():
+        app.query_params[name] = value
+    app.run()
+    assert not app.exception, app.exception
+    if page is not None:
+        app.switch_page(page)
+        app.run()
+        assert not app.exception, app.exception
+    return app

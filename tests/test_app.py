@@ -11,17 +11,13 @@ from services import database, results
 from services.events import default_scope
 from services.i18n import format_number, format_percent
 from services.results import comparison_scope
+from tests.conftest import app_as
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
 
 def start(**params: str | list[str]) -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=90)
-    for name, value in params.items():
-        app.query_params[name] = value
-    app.run()
-    assert not app.exception, app.exception
-    return app
+    return app_as("director", **params)
 
 
 def param(app: AppTest, name: str) -> list[str]:

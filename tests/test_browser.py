@@ -1,4 +1,5 @@
-"""The real app in headless Chromium: every page through the navigation, a changed event.
+"""The real app in headless Chromium: signing in as each role, every page through the
+navigation, a reload, sign-out, a changed event, an outcome recorded, a model switched.
 
 Screenshots are saved in test-artifacts/ for a person to look at. .ci/run installs
 Debian's Chromium; without it this test fails and says so.
@@ -30,11 +31,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(engine, monkeypatch) -> Iterator[str]:
-    """The app served on loopback, on the test's own store, seeded with demo data at start."""
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app served on loopback, on a store of its own seeded with demo data at start; one
+    server for the module (each test signs in afresh)."""
     port = _free_port()
-    env = {**os.environ, "DEMO_DATA": "1"}
+    store = tmp_path_factory.mktemp("browser") / "app.db"
+    env = {**os.environ, "DEMO_DATA": "1", "DATABASE_URL": f"sqlite:///{store}"}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -108,15 +111,85 @@ def _check(page, name: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0, f"Streamlit exception on {name}"
 
 
+#: The demo's accounts (listed on the sign-in page while the store holds demo data).
+ACCOUNTS = {
+    "director": ("direction@demo.rencontres.fr", "demo-direction"),
+    "advisor": ("conseiller@demo.rencontres.fr", "demo-conseiller"),
+    "marketing": ("marketing@demo.rencontres.fr", "demo-marketing"),
+    "admin": ("admin@demo.rencontres.fr", "demo-administration"),
+}
+#: The pages each role finds in the navigation, as the issue lists them.
+NAVIGATION = {
+    "director": ["Résultats des portes ouvertes", "Planning des entretiens", "Canaux et campagnes"],
+    "advisor": ["Résultats des portes ouvertes", "Planning des entretiens"],
+    "marketing": ["Résultats des portes ouvertes", "Canaux et campagnes"],
+    "admin": [
+        "Résultats des portes ouvertes",
+        "Planning des entretiens",
+        "Canaux et campagnes",
+        "Données",
+        "Journal d'audit",
+        "Données personnelles",
+    ],
+}
+
+
+def _sign_in(page, server: str, role: str) -> None:
+    email, password = ACCOUNTS[role]
+    page.goto(server)
+    assert "/connexion" in page.url  # nobody reaches the app without signing in
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    _settle(page)
+
+
 def _bookings_shown(page) -> str:
     card = page.locator('[data-testid="stMetric"]').filter(has_text="Rendez-vous").first
     return card.locator('[data-testid="stMetricValue"]').inner_text()
 
 
+@pytest.mark.parametrize("role", list(ACCOUNTS))
+def test_each_role_signs_in_sees_its_pages_reloads_and_signs_out(server, browser_page, role):
+    page = browser_page
+    page.goto(f"{server}/connexion")
+    _check(page, f"00-sign-in-{role}")
+    _sign_in(page, server, role)
+    links = page.locator('[data-testid="stSidebarNav"] a')
+    # A link reads "<icon name>\n\n<title>".
+    titles = [links.nth(i).inner_text().split("\n")[-1].strip() for i in range(links.count())]
+    assert titles == NAVIGATION[role]
+    for index in range(links.count()):
+        links.nth(index).click()
+        _settle(page)
+        _check(page, f"01-{role}-page-{index}")
+    # A reload keeps the sign-in (the HttpOnly cookie), on the same page.
+    here = page.url
+    page.reload()
+    _settle(page)
+    assert page.url == here
+    assert page.locator('[data-testid="stSidebarNav"] a').count() == len(NAVIGATION[role])
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion**", timeout=30_000)
+    _check(page, f"02-{role}-signed-out")
+    # The session is over on the server: going back to the app asks for a sign-in again.
+    page.goto(server)
+    assert "/connexion" in page.url
+
+
+def test_a_url_to_a_page_of_another_role_does_not_reach_it(server, browser_page):
+    page = browser_page
+    _sign_in(page, server, "marketing")
+    page.goto(f"{server}/schedule")
+    _settle(page)
+    _check(page, "03-marketing-url-to-schedule")
+    assert page.get_by_role("heading", name="Planning des entretiens").count() == 0
+    assert page.locator('[data-testid="stSidebarNav"] a').count() == len(NAVIGATION["marketing"])
+
+
 def test_every_page_and_a_changed_event(server, browser_page):
     page = browser_page
-    page.goto(server)
-    _settle(page)
+    _sign_in(page, server, "director")
     _check(page, "01-results-default")
     assert "Données de démonstration" in page.content()
 
@@ -144,8 +217,7 @@ def test_every_page_and_a_changed_event(server, browser_page):
 
 def test_an_advisor_records_an_outcome(server, browser_page):
     page = browser_page
-    page.goto(server)
-    _settle(page)
+    _sign_in(page, server, "advisor")
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planning").click()
     _settle(page)
     form = page.locator('[data-testid="stForm"]').first
@@ -168,8 +240,7 @@ def test_an_advisor_records_an_outcome(server, browser_page):
 
 def test_marketing_switches_the_attribution_model(server, browser_page):
     page = browser_page
-    page.goto(server)
-    _settle(page)
+    _sign_in(page, server, "marketing")
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Canaux").click()
     _settle(page)
     model_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Modèle d'attribution")

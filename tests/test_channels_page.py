@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from services.attribution import MODELS, attribute
 from services.events import default_scope
 from services.models import Candidate
+from tests.conftest import app_as
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGE = "pages/marketing/channels.py"
@@ -25,11 +26,7 @@ CHANNEL_NAMES = {
 
 
 def open_channels() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=120)
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, app.exception
-    return app
+    return app_as("marketing", page=PAGE)
 
 
 def table_credits(app: AppTest) -> dict[str, float]:

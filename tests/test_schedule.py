@@ -326,3 +326,15 @@ def test_advisors_with_the_same_name_get_their_own_row(engine):
     assert labels.nunique() == 2 and all(label.startswith("Jade David · EPI (") for label in labels)
     rows["site_code"] = ["EPI", "MET"]
     assert schedule.advisor_labels(rows).tolist() == ["Jade David · EPI", "Jade David · MET"]
+
+
+def test_a_day_without_any_interview_has_every_slot_free(engine):
+    # Morning 09:00–12:00 holds 4 slots of 45 min (till 12:00), afternoon 13:30–17:15 holds 5:
+    # 9 free slots for the one advisor on a weekday when nobody booked.
+    load("sites", "code,name\nMAX,Maxéville\n")
+    load("advisors", "email,name,site_code\nc.roux@cfai.fr,Claire Roux,MAX\n")
+    day = date(2020, 4, 15)  # a Wednesday
+    nobody = schedule.interviews(day, day)
+    assert nobody.empty
+    slots = schedule.free_slots_by_advisor(day, nobody, schedule.advisors_of(()))
+    assert slots["free_slots"].tolist() == [9]

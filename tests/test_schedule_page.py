@@ -12,17 +12,14 @@ from services import results
 from services.events import default_scope
 from services.i18n import format_percent
 from services.models import Booking
+from tests.conftest import app_as
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGE = "pages/advisors/schedule.py"
 
 
-def open_schedule() -> AppTest:
-    app = AppTest.from_file(APP, default_timeout=90)
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, app.exception
-    return app
+def open_schedule(role: str = "admin", advisor_email: str | None = None) -> AppTest:
+    return app_as(role, advisor_email, page=PAGE)
 
 
 def test_schedule_on_an_empty_store_says_what_to_import(engine):
@@ -49,8 +46,7 @@ def test_saving_an_outcome_through_the_form(demo_store):
     scope = default_scope("POV-2020-04", demo_store)
     before = results.key_figures(scope, demo_store)["show_rate"]
     # The results page fills its cache first: it must not keep showing the old figure.
-    first_look = AppTest.from_file(APP, default_timeout=90)
-    first_look.run()
+    first_look = app_as("director")
     assert {m.label: m.value for m in first_look.metric}["Taux de présence"] == format_percent(before)
 
     app = open_schedule()
@@ -71,8 +67,7 @@ def test_saving_an_outcome_through_the_form(demo_store):
     after = results.key_figures(scope, demo_store)["show_rate"]
     assert after > before  # one more attended, no more no-shows
     # The results page (cached figures, keyed on the data version) shows the new show rate.
-    results_page = AppTest.from_file(APP, default_timeout=90)
-    results_page.run()
+    results_page = app_as("director")
     shown = {metric.label: metric.value for metric in results_page.metric}
     assert shown["Taux de présence"] == format_percent(after)
 

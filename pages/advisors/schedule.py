@@ -5,12 +5,13 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from services import cached, charts, exports, schedule
+from services import access, audit, cached, charts, exports, schedule
 from services.calendars import schedule_ics
 from services.i18n import format_date, translate
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
+account, viewer = st.session_state["account"], st.session_state["viewer"]
 version = cached.data_version()
 events = cached.event_list(version).set_index("code")
 
@@ -44,13 +45,21 @@ day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYY
 advisor = right.selectbox(
     t("schedule.advisor"),
     options=list(advisor_names),
+    index=list(advisor_names).index(viewer.advisor_email) if viewer.advisor_email in advisor_names else 0,
     key="schedule_advisor",
     format_func=lambda email: f"{advisor_names[email]} ({email})",
 )
 
 first_day = day - timedelta(days=day.weekday()) if view == "week" else day
 last_day = first_day + timedelta(days=6) if view == "week" else day
-day_schedule = cached.interviews(first_day, last_day, selection.sites, selection.programs, version)
+day_schedule = cached.interviews(first_day, last_day, selection.sites, selection.programs, viewer, version)
+if access.names_shown(day_schedule):
+    audit.record_view(
+        account.email,
+        "schedule",
+        f"{first_day}..{last_day}",
+        seen=st.session_state.setdefault("audited_views", set()),
+    )
 status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
 
 if day_schedule.empty:
@@ -69,7 +78,10 @@ else:
     listing = schedule.day_list(day_schedule, first_advisor=advisor)
     shown = listing.assign(
         status=listing["status"].map(status_names),
-        minor=["?" if pd.isna(m) else t("schedule.minor") if m else "" for m in listing["minor"]],
+        minor=[
+            m if isinstance(m, str) else "?" if pd.isna(m) else t("schedule.minor") if m else ""
+            for m in listing["minor"]
+        ],
     ).drop(columns="ref")
     if view == "day":
         shown = shown.drop(columns="day")
@@ -90,6 +102,7 @@ else:
         "text/csv",
         key="schedule_csv",
         icon=":material/download:",
+        **audit.on_export(account.email, "schedule", "csv"),
     )
     second.download_button(
         "Excel",
@@ -97,6 +110,7 @@ else:
         f"entretiens-{first_day}.xlsx",
         key="schedule_xlsx",
         icon=":material/download:",
+        **audit.on_export(account.email, "schedule", "xlsx"),
     )
     mine = day_schedule[day_schedule["advisor_email"] == advisor]
     third.download_button(
@@ -106,10 +120,14 @@ else:
         "text/calendar",
         key="schedule_ics",
         icon=":material/calendar_month:",
+        **audit.on_export(account.email, "schedule", "ics"),
         help=t("schedule.ics.help"),
     )
 
-    bookings = day_schedule.set_index("ref")
+    # The outcomes this person may record: an advisor their own interviews, an admin any.
+    bookings = day_schedule[
+        [access.may_record_outcome(viewer, email) for email in day_schedule["advisor_email"]]
+    ].set_index("ref")
     # The versions the advisor was shown: a save is checked against them, so a change made by
     # someone else since (another advisor, an import) is a conflict, never silently overwritten.
     seen_versions = st.session_state.get("schedule_seen_versions", {})
@@ -117,71 +135,75 @@ else:
         zip(day_schedule["ref"], day_schedule["version"], strict=True)
     )
 
-    def describe(ref: str) -> str:
-        row = bookings.loc[ref]
-        return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
+    if not bookings.empty:
 
-    ref = st.selectbox(
-        t("schedule.booking"), options=list(bookings.index), format_func=describe, key="schedule_booking"
-    )
-    current = bookings.loc[ref]
-    read_version = int(seen_versions.get(ref, current["version"]))
-    record, reassign = st.columns(2)
-    with record.form("schedule_record_form"):
-        st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
-        # Keys per booking: the form opens on the chosen booking's own status and people.
-        status = st.selectbox(
-            t("schedule.status"),
-            options=list(status_names),
-            format_func=status_names.get,
-            index=list(status_names).index(current["status"]),
-            key=f"schedule_status_{ref}",
+        def describe(ref: str) -> str:
+            row = bookings.loc[ref]
+            return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
+
+        ref = st.selectbox(
+            t("schedule.booking"), options=list(bookings.index), format_func=describe, key="schedule_booking"
         )
-        attendees = st.number_input(
-            t("schedule.attendees"),
-            min_value=1,
-            max_value=10,
-            step=1,
-            value=int(current["attendees"]),
-            key=f"schedule_attendees_{ref}",
-        )
-        note = st.text_area(
-            t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
-        )
-        if st.form_submit_button(t("schedule.save"), type="primary"):
-            try:
-                people = int(attendees) if status == "attended" else None
-                schedule.record_outcome(
-                    ref,
-                    outcome=schedule.Outcome(status, people, note),
-                    author=advisor,
-                    read_version=read_version,
-                )
-                st.session_state["schedule_message"] = t("schedule.saved")
-                st.rerun()
-            except schedule.ScheduleError as error:
-                st.error(str(error), icon=":material/block:")
-    with reassign.form("schedule_reassign_form"):
-        st.markdown(f"**{t('schedule.reassign')}**")
-        same_site = advisors[advisors["site_code"] == current["site_code"]]
-        target = st.selectbox(
-            t("schedule.reassign.to"),
-            options=list(same_site["email"]),
-            format_func=lambda email: advisor_names.get(email, email),
-            key=f"schedule_reassign_to_{ref}",
-        )
-        if st.form_submit_button(t("schedule.reassign.save")):
-            try:
-                schedule.reassign(ref, advisor_email=target, author=advisor, read_version=read_version)
-                st.session_state["schedule_message"] = t("schedule.saved")
-                st.rerun()
-            except schedule.ScheduleError as error:
-                st.error(str(error), icon=":material/block:")
-    if message := st.session_state.pop("schedule_message", None):
-        st.success(message, icon=":material/check:")
-    with st.expander(t("schedule.history")):
-        log = schedule.history(ref)
-        st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
+        current = bookings.loc[ref]
+        read_version = int(seen_versions.get(ref, current["version"]))
+        record, reassign = st.columns(2)
+        with record.form("schedule_record_form"):
+            st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
+            # Keys per booking: the form opens on the chosen booking's own status and people.
+            status = st.selectbox(
+                t("schedule.status"),
+                options=list(status_names),
+                format_func=status_names.get,
+                index=list(status_names).index(current["status"]),
+                key=f"schedule_status_{ref}",
+            )
+            attendees = st.number_input(
+                t("schedule.attendees"),
+                min_value=1,
+                max_value=10,
+                step=1,
+                value=int(current["attendees"]),
+                key=f"schedule_attendees_{ref}",
+            )
+            note = st.text_area(
+                t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
+            )
+            if st.form_submit_button(t("schedule.save"), type="primary"):
+                try:
+                    people = int(attendees) if status == "attended" else None
+                    schedule.record_outcome(
+                        ref,
+                        outcome=schedule.Outcome(status, people, note),
+                        author=account.email,
+                        read_version=read_version,
+                    )
+                    st.session_state["schedule_message"] = t("schedule.saved")
+                    st.rerun()
+                except schedule.ScheduleError as error:
+                    st.error(str(error), icon=":material/block:")
+        with reassign.form("schedule_reassign_form"):
+            st.markdown(f"**{t('schedule.reassign')}**")
+            same_site = advisors[advisors["site_code"] == current["site_code"]]
+            target = st.selectbox(
+                t("schedule.reassign.to"),
+                options=list(same_site["email"]),
+                format_func=lambda email: advisor_names.get(email, email),
+                key=f"schedule_reassign_to_{ref}",
+            )
+            if st.form_submit_button(t("schedule.reassign.save")):
+                try:
+                    schedule.reassign(
+                        ref, advisor_email=target, author=account.email, read_version=read_version
+                    )
+                    st.session_state["schedule_message"] = t("schedule.saved")
+                    st.rerun()
+                except schedule.ScheduleError as error:
+                    st.error(str(error), icon=":material/block:")
+        if message := st.session_state.pop("schedule_message", None):
+            st.success(message, icon=":material/check:")
+        with st.expander(t("schedule.history")):
+            log = schedule.history(ref)
+            st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
 
 if view == "day":
     st.subheader(t("schedule.free_slots"), help=t("schedule.free_slots.help"))

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from services import cached, charts, exports
+from services import audit, cached, charts, exports
 from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
 from services.results import comparison_scope
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
+account = st.session_state["account"]
 scope = selection.scope
 version = cached.data_version()
 events = cached.event_list(version).set_index("code")
@@ -127,6 +128,7 @@ def export_buttons(table, name: str) -> None:
         "text/csv",
         key=f"results_{name}_csv",
         icon=":material/download:",
+        **audit.on_export(account.email, name, "csv"),
     )
     second.download_button(
         f"{t('results.export')} Excel",
@@ -134,6 +136,7 @@ def export_buttons(table, name: str) -> None:
         f"{name}.xlsx",
         key=f"results_{name}_xlsx",
         icon=":material/download:",
+        **audit.on_export(account.email, name, "xlsx"),
     )
 
 
@@ -194,4 +197,5 @@ st.download_button(
     "text/html",
     key="results_summary",
     icon=":material/print:",
+    **audit.on_export(account.email, "results_summary", "html"),
 )

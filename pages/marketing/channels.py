@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from services import cached, channels, charts, exports, marketing
+from services import audit, cached, channels, charts, exports, marketing
 from services.attribution import GOALS, MODELS
 from services.i18n import format_percent, translate
 from services.models import CHANNELS
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
+account = st.session_state["account"]
 scope = selection.scope
 version = cached.data_version()
 
@@ -77,10 +78,21 @@ else:
     )
     first, second, _ = st.columns([1, 1, 4])
     first.download_button(
-        "CSV", exports.to_csv(shown), "canaux.csv", "text/csv", key="channels_csv", icon=":material/download:"
+        "CSV",
+        exports.to_csv(shown),
+        "canaux.csv",
+        "text/csv",
+        key="channels_csv",
+        icon=":material/download:",
+        **audit.on_export(account.email, "channels", "csv"),
     )
     second.download_button(
-        "Excel", exports.to_excel(shown), "canaux.xlsx", key="channels_xlsx", icon=":material/download:"
+        "Excel",
+        exports.to_excel(shown),
+        "canaux.xlsx",
+        key="channels_xlsx",
+        icon=":material/download:",
+        **audit.on_export(account.email, "channels", "xlsx"),
     )
 
     st.subheader(t("channels.models"), help=t("channels.models.help"))
@@ -117,6 +129,7 @@ else:
             t("channels.journeys"),
             t("channels.trend"),
             t("channels.hygiene"),
+            t("channels.audience"),
         ]
     )
     with tabs[0]:
@@ -202,6 +215,31 @@ else:
                 st.dataframe(
                     checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
                 )
+    with tabs[6]:
+        st.caption(t("channels.audience.help"))
+        by_age, by_department = cached.audience(scope, version)
+        left, right = st.columns(2)
+        left.markdown(f"**{t('channels.audience.age')}**")
+        left.dataframe(
+            by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}"))).rename(
+                columns=lambda c: t(f"col.{c}")
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        right.markdown(f"**{t('channels.audience.department')}**")
+        right.dataframe(
+            by_department.replace({"group": {marketing.UNKNOWN: t("age.unknown")}}).rename(
+                columns=lambda c: t(f"col.{c}")
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        st.metric(
+            t("channels.audience.consenting"),
+            cached.consenting_candidates(version),
+            help=t("channels.audience.consenting.help"),
+        )
 rules = cached.channel_rules(version)
 tools = st.tabs([t("channels.builder"), t("channels.rules")])
 with tools[0]:

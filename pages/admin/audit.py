@@ -1,0 +1,53 @@
+"""Audit log (admin): who signed in, saw personal data, exported, imported, changed what, and when."""
+
+import streamlit as st
+
+from services import audit, exports
+from services.i18n import translate
+
+language = st.session_state.get("language", "fr")
+account = st.session_state["account"]
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+st.title(t("page.audit"))
+st.caption(t("audit.caption"))
+
+events = audit.recent_events(limit=audit.PAGE_SIZE)
+if events.empty:
+    st.info(t("audit.empty"))
+    st.stop()
+
+left, right = st.columns([2, 1])
+actions = left.multiselect(
+    t("audit.actions"),
+    options=sorted(events["action"].unique()),
+    format_func=lambda action: audit.action_label(action, language),
+    key="audit_actions",
+    placeholder=t("filters.all"),
+)
+actor = right.text_input(t("audit.actor"), key="audit_actor", placeholder="nom@exemple.fr")
+shown = audit.filter_events(events, actions=actions, actor=actor, language=language)
+st.caption(t("audit.count", count=len(shown), limit=audit.PAGE_SIZE))
+table = shown.rename(columns=lambda c: t(f"col.{c}"))
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        t("col.actor"): st.column_config.TextColumn(width="medium"),
+        t("col.action"): st.column_config.TextColumn(width="medium"),
+    },
+)
+st.download_button(
+    "CSV",
+    exports.to_csv(table),
+    "journal-audit.csv",
+    "text/csv",
+    key="audit_csv",
+    icon=":material/download:",
+    **audit.on_export(account.email, "audit_log", "csv"),
+)

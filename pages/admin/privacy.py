@@ -1,0 +1,92 @@
+"""Personal data (admin): the next retention purge, and one candidate's access export or erasure."""
+
+import streamlit as st
+
+from services import audit, privacy
+from services.i18n import format_date, format_number, translate
+
+language = st.session_state.get("language", "fr")
+account = st.session_state["account"]
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+st.title(t("page.privacy"))
+st.caption(t("privacy.caption"))
+if message := st.session_state.pop("privacy_message", None):
+    st.success(message, icon=":material/check:")
+
+st.subheader(t("privacy.purge"), help=t("privacy.purge.help"))
+preview = privacy.purge_preview()
+st.markdown(
+    t(
+        "privacy.purge.next",
+        count=format_number(preview.candidates, language),
+        cutoff=format_date(preview.cutoff.date(), language),
+    )
+)
+if preview.candidates:
+    rows = preview.as_frame()
+    st.dataframe(
+        rows.assign(
+            table=rows["table"].map(lambda table: t(f"privacy.table.{table}")),
+            action=rows["action"].map(lambda action: t(f"privacy.action.{action}")),
+        ).rename(columns=lambda c: t(f"col.{c}")),
+        hide_index=True,
+    )
+    with st.form("privacy_purge_form"):
+        confirmed = st.checkbox(
+            t("privacy.purge.confirm", count=preview.candidates), key="privacy_purge_confirm"
+        )
+        if st.form_submit_button(t("privacy.purge.run"), type="primary", icon=":material/delete_sweep:"):
+            if confirmed:
+                done = privacy.purge(actor=account.email)
+                st.session_state["privacy_message"] = t("privacy.purge.done", count=done.candidates)
+                st.rerun()
+            st.warning(t("privacy.confirm_first"), icon=":material/warning:")
+
+st.subheader(t("privacy.person"), help=t("privacy.person.help"))
+query = st.text_input(t("privacy.search"), key="privacy_search", placeholder=t("privacy.search.placeholder"))
+if len(query.strip()) >= 2:
+    found = privacy.find_candidates(query)
+    if found.empty:
+        st.info(t("privacy.search.none"))
+    else:
+        audit.record_view(
+            account.email, "privacy", "search", seen=st.session_state.setdefault("audited_views", set())
+        )
+        names = {
+            row.ref: f"{row.first_name or ''} {row.last_name or ''} · {row.email or '—'} · {row.ref}"
+            for row in found.itertuples()
+        }
+        ref = st.selectbox(
+            t("privacy.person.pick"), options=list(names), format_func=names.get, key="privacy_ref"
+        )
+        footprint = privacy.candidate_footprint(ref)
+        st.caption(
+            t(
+                "privacy.footprint",
+                rows=", ".join(f"{t(f'privacy.table.{k}')} {v}" for k, v in footprint.items()),
+            )
+        )
+        left, right = st.columns(2)
+        left.download_button(
+            t("privacy.export"),
+            lambda: privacy.candidate_json(ref, actor=account.email),  # audited as it is built
+            f"candidat-{ref}.json",
+            "application/json",
+            key="privacy_export",
+            icon=":material/download:",
+        )
+        with right.form("privacy_erase_form"):
+            confirmed = st.checkbox(t("privacy.erase.confirm", ref=ref), key=f"privacy_erase_confirm_{ref}")
+            if st.form_submit_button(t("privacy.erase"), type="primary", icon=":material/person_remove:"):
+                if confirmed:
+                    privacy.erase_candidate(ref, actor=account.email)
+                    st.session_state["privacy_message"] = t("privacy.erase.done", ref=ref)
+                    st.rerun()
+                st.warning(t("privacy.confirm_first"), icon=":material/warning:")
+elif query.strip():
+    st.caption(t("privacy.search.short"))

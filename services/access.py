@@ -1,0 +1,107 @@
+"""Who sees what: the pages of each role and the personal data each role may read.
+
+- advisor: their own interviews with the candidates' names, age and contact details; the other
+  advisors' schedules without any personal data;
+- director: every figure and list, candidates' names but no contact details;
+- marketing: aggregates only; a breakdown by a personal attribute hides groups under 5;
+- admin: everything, plus the data page and the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from services.accounts import SignedIn
+
+#: Page → the roles that may open it (the navigation registers a page only for these).
+PAGES: dict[str, tuple[str, ...]] = {
+    "results": ("director", "advisor", "marketing", "admin"),
+    "schedule": ("director", "advisor", "admin"),
+    "channels": ("director", "marketing", "admin"),
+    "data": ("admin",),
+    "audit": ("admin",),
+    "privacy": ("admin",),
+}
+#: A group of fewer candidates than this is shown as "< 5" in a breakdown by personal attribute.
+SMALL_GROUP = 5
+SMALL_GROUP_LABEL = f"< {SMALL_GROUP}"
+#: Columns of an interview that identify or reach the candidate.
+CONTACT_COLUMNS = ("email", "phone")
+IDENTITY_COLUMNS = ("candidate_ref", "candidate", "age", "minor", "meeting_url")
+#: What a hidden cell reads.
+HIDDEN = "—"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """What decides what a person sees: their role and, for an advisor, which advisor they are.
+
+    Hashable and plain, so that cached results are keyed on it and never shared between
+    people whose rights differ.
+    """
+
+    role: str
+    advisor_email: str | None = None
+
+    @classmethod
+    def of(cls, account: SignedIn) -> Viewer:
+        """The viewer of a signed-in account."""
+        return cls(account.role, account.advisor_email if account.role == "advisor" else None)
+
+
+def may_open(page: str, role: str) -> bool:
+    """Whether a role may open a page."""
+    return role in PAGES[page]
+
+
+def pages_for(role: str) -> list[str]:
+    """The pages of a role, in the navigation's order."""
+    return [page for page, roles in PAGES.items() if role in roles]
+
+
+def sees_personal_data(viewer: Viewer) -> bool:
+    """Whether this viewer's pages show candidates' names (their views are audited)."""
+    return viewer.role in {"director", "advisor", "admin"}
+
+
+def may_record_outcome(viewer: Viewer, advisor_email: str | None) -> bool:
+    """An advisor records the outcomes of their own interviews; an admin, of any."""
+    return viewer.role == "admin" or (viewer.role == "advisor" and viewer.advisor_email == advisor_email)
+
+
+def interviews_for(schedule: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
+    """The interviews with only the personal data this viewer may read (other cells read "—")."""
+    if viewer.role == "admin":
+        return schedule
+    if viewer.role not in PAGES["schedule"]:
+        raise PermissionError(f"le rôle {viewer.role} ne voit pas les plannings")
+    shown = schedule.copy()
+    contacts = [column for column in CONTACT_COLUMNS if column in shown.columns]
+    hidden = pd.Series(True, index=shown.index)
+    columns = contacts
+    if viewer.role == "advisor":
+        hidden = shown["advisor_email"] != viewer.advisor_email
+        columns = [*contacts, *(column for column in IDENTITY_COLUMNS if column in shown.columns)]
+    for column in columns:
+        shown[column] = shown[column].astype(object).where(~hidden, HIDDEN)
+    return shown
+
+
+def names_shown(schedule: pd.DataFrame) -> bool:
+    """Whether interviews as a viewer gets them show at least one candidate's name."""
+    names = schedule["candidate"]
+    return bool((names.notna() & (names != HIDDEN) & (names != "")).any())
+
+
+def hide_small_groups(counts: pd.DataFrame, column: str = "candidates") -> pd.DataFrame:
+    """A breakdown by personal attribute as marketing may see it: counts under 5 read "< 5".
+
+    The column becomes text; a group of 0 is not a group and stays 0.
+    """
+    shown = counts.copy()
+    shown[column] = [
+        SMALL_GROUP_LABEL if 0 < count < SMALL_GROUP else str(int(count)) for count in counts[column]
+    ]
+    return shown

@@ -1,0 +1,192 @@
+"""The HTTP side of signing in: the sign-in page, the signed cookie, the gate, sign-out."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse, RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services import accounts, audit, web
+from services.models import SignInSession
+
+PASSWORD = "un-mot-de-passe-solide"
+
+
+async def _page(request):
+    return PlainTextResponse("the app")
+
+
+async def _streamlit_logout(request):
+    # What Streamlit's own /auth/logout answers: back to the app's home.
+    return RedirectResponse("/", status_code=302)
+
+
+async def _stream(websocket: WebSocket):
+    await websocket.accept()
+    await websocket.send_text("connected")
+    await websocket.close()
+
+
+@pytest.fixture
+def client(engine) -> TestClient:
+    """The sign-in routes and the gate in front of a stand-in for Streamlit's own routes."""
+    app = Starlette(
+        routes=[
+            *web.create_routes(),
+            Route("/", _page),
+            Route("/schedule", _page),
+            Route("/media/{name}", _page),
+            Route("/static/js/{name}", _page),
+            Route("/_stcore/health", _page),
+            Route("/auth/logout", _streamlit_logout),
+            WebSocketRoute("/_stcore/stream", _stream),
+        ],
+        middleware=[Middleware(web.SignInGate)],
+    )
+    return TestClient(app, base_url="http://testserver", follow_redirects=False)
+
+
+@pytest.fixture
+def director(engine) -> str:
+    accounts.add_account(email="directrice@cfai.fr", role="director", password=PASSWORD, actor="test")
+    return "directrice@cfai.fr"
+
+
+def sign_in(client: TestClient, email: str, password: str, next_path: str = "/"):
+    page = client.get(web.SIGN_IN_PATH, params={"next": next_path})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post(
+        f"{web.SIGN_IN_PATH}?next={next_path}", data={"csrf": csrf, "email": email, "password": password}
+    )
+
+
+def test_an_anonymous_visitor_is_sent_to_the_sign_in_page(client):
+    response = client.get("/schedule?event=POV-2020-04")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion?next=/schedule%3Fevent%3DPOV-2020-04"
+    # Downloads (exports served under /media/) need a sign-in too; assets and health do not.
+    assert client.get("/media/abc.csv").status_code == 303
+    assert client.get("/static/js/main.js").text == "the app"
+    assert client.get("/_stcore/health").text == "the app"
+
+
+def test_the_app_connection_is_refused_without_a_sign_in(client):
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
+        socket.receive_text()
+
+
+def test_signing_in_sets_a_signed_http_only_strict_cookie_and_opens_the_app(client, director):
+    response = sign_in(client, director, PASSWORD, "/schedule")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/schedule"
+    cookie = next(v for v in response.headers.get_list("set-cookie") if v.startswith(web.COOKIE))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    token = web.unsign(client.cookies[web.COOKIE])
+    assert accounts.session_account(token).email == director
+    # The cookie opens the pages and the app's connection, and survives a reload.
+    assert client.get("/schedule").text == "the app"
+    assert client.get("/").text == "the app"
+    with client.websocket_connect("/_stcore/stream") as socket:
+        assert socket.receive_text() == "connected"
+
+
+def test_a_forged_or_unsigned_cookie_is_refused(client, director):
+    sign_in(client, director, PASSWORD)
+    token = web.unsign(client.cookies[web.COOKIE])
+    client.cookies.set(web.COOKIE, token)  # the token without its signature
+    assert client.get("/").status_code == 303
+    client.cookies.set(web.COOKIE, f"{token}.{'0' * 64}")  # a wrong signature
+    assert client.get("/").status_code == 303
+    assert web.unsign(web.sign(token)) == token
+
+
+def test_a_wrong_password_and_an_unknown_account_get_the_same_answer(client, director):
+    wrong = sign_in(client, director, "pas-le-bon-mot-de-passe")
+    unknown = sign_in(client, "personne@cfai.fr", PASSWORD)
+    assert wrong.status_code == unknown.status_code == 401
+    message = "Adresse e-mail ou mot de passe incorrect, ou compte momentanément bloqué."
+    assert message in wrong.text and message in unknown.text
+    assert web.COOKIE not in client.cookies
+
+
+def test_five_failures_lock_the_account_even_for_the_right_password(client, director):
+    for _ in range(5):
+        assert sign_in(client, director, "pas-le-bon-mot-de-passe").status_code == 401
+    assert sign_in(client, director, PASSWORD).status_code == 401
+    events = audit.recent_events()
+    assert (events["action"] == "account.locked").sum() == 1
+    assert (events["action"] == "sign_in.failed").sum() == 6
+
+
+def test_a_post_without_the_form_token_is_refused(client, director):
+    response = client.post(web.SIGN_IN_PATH, data={"email": director, "password": PASSWORD})
+    assert response.status_code == 400
+    assert web.COOKIE not in client.cookies
+
+
+def test_next_never_leaves_the_site(client, director):
+    response = sign_in(client, director, PASSWORD, "//evil.example/steal")
+    assert response.headers["location"] == "/"
+
+
+def test_an_idle_session_expires_and_the_browser_is_told_so(client, director, engine):
+    sign_in(client, director, PASSWORD)
+    # 31 idle minutes (the default allows 30).
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(SignInSession.__table__).values(last_seen_at=datetime.now(UTC) - timedelta(minutes=31))
+        )
+    response = client.get("/")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/connexion?next=/&notice=expired"
+    assert "expiré" in client.get(response.headers["location"]).text
+
+
+def test_the_idle_limit_is_a_setting(client, director, engine, monkeypatch):
+    monkeypatch.setenv("SESSION_IDLE_MINUTES", "60")
+    sign_in(client, director, PASSWORD)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(SignInSession.__table__).values(last_seen_at=datetime.now(UTC) - timedelta(minutes=31))
+        )
+    assert client.get("/").text == "the app"
+
+
+def test_sign_out_ends_the_session_on_the_server_and_deletes_the_cookie(client, director):
+    sign_in(client, director, PASSWORD)
+    token = web.unsign(client.cookies[web.COOKIE])
+    # The app ends the session (services.accounts.end_session), then st.logout() sends the
+    # browser to /auth/logout, where the gate deletes the cookie.
+    assert accounts.end_session(token).email == director
+    replayed = client.cookies[web.COOKIE]
+    response = client.get(web.SIGN_OUT_PATH)
+    assert any(v.startswith(f'{web.COOKIE}=""') for v in response.headers.get_list("set-cookie"))
+    # A copy of the old cookie opens nothing any more.
+    client.cookies.set(web.COOKIE, replayed)
+    assert client.get("/").status_code == 303
+
+
+def test_demo_accounts_are_listed_only_while_the_store_holds_demo_data(client, demo_store):
+    page = client.get(web.SIGN_IN_PATH).text
+    assert "Comptes de démonstration" in page and "direction@demo.rencontres.fr" in page
+    assert accounts.authenticate("direction@demo.rencontres.fr", "demo-direction").role == "director"
+
+
+def test_without_demo_data_no_account_is_listed(client, director):
+    page = client.get(web.SIGN_IN_PATH).text
+    assert "démonstration" not in page and "@demo" not in page
+    assert "premier administrateur" not in page
+
+
+def test_an_empty_production_store_says_how_to_create_the_first_admin(client):
+    page = client.get(web.SIGN_IN_PATH).text
+    assert "python -m services users add EMAIL --role admin" in page
+    assert "démonstration" not in page
