@@ -28,6 +28,8 @@ PAGES = {
     "audit": ("pages/admin/audit.py", "nav.admin", ":material/policy:"),
     "privacy": ("pages/admin/privacy.py", "nav.admin", ":material/shield_person:"),
 }
+#: The pages whose figures follow the sidebar's scope filters (the others do not show them).
+SCOPED_PAGES = ("results", "schedule", "channels")
 
 
 def _sso_available() -> bool:
@@ -188,47 +190,68 @@ else:
             }
         )
 
+    sections: dict[str, list[st.Page]] = {}
+    scoped: list[st.Page] = []
+    for name in access.pages_for(account.role):
+        path, section, icon = PAGES[name]
+        page = st.Page(path, title=t(f"page.{name}"), icon=icon, default=name == "results")
+        sections.setdefault(t(section), []).append(page)
+        if name in SCOPED_PAGES:
+            scoped.append(page)
+    current = st.navigation(sections)
+
     with st.sidebar:
         st.caption(t("auth.signed_in_as", email=account.email, role=t(f"role.{account.role}")))
         st.button(t("auth.sign_out"), on_click=_sign_out, icon=":material/logout:", key="sign_out")
         st.selectbox(t("app.language"), options=list(LANGUAGES), format_func=LANGUAGES.get, key="language")
-        st.subheader(t("filters.title"))
-        event = st.selectbox(
-            t("filters.event"),
-            options=list(event_names) or [None],
-            key="filter_event",
-            format_func=lambda code: event_names.get(code, t("filters.no_event")),
-            on_change=_on_event_change,
-            placeholder=t("filters.no_event"),
-        )
-        period = st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
-        sites = st.multiselect(
-            t("filters.sites"),
-            options=list(site_names),
-            key="filter_sites",
-            format_func=lambda code: site_names.get(code, code),
-            placeholder=t("filters.all"),
-        )
-        programs = st.multiselect(
-            t("filters.programs"),
-            options=list(program_names),
-            key="filter_programs",
-            format_func=lambda code: f"{code} · {program_names.get(code, code)}",
-            placeholder=t("filters.all"),
-        )
-        compare_options = [code for code in event_names if code != event and code in event_names]
-        if st.session_state.get("filter_compare") not in compare_options:
-            st.session_state["filter_compare"] = None
-        compare = st.selectbox(
-            t("filters.compare"),
-            options=[None, *compare_options],
-            key="filter_compare",
-            format_func=lambda code: event_names.get(code, t("filters.no_event")),
-            placeholder=t("filters.no_event"),
-        )
+        if any(current is page for page in scoped):
+            st.subheader(t("filters.title"))
+            st.selectbox(
+                t("filters.event"),
+                options=list(event_names) or [None],
+                key="filter_event",
+                format_func=lambda code: event_names.get(code, t("filters.no_event")),
+                on_change=_on_event_change,
+                placeholder=t("filters.no_event"),
+            )
+            st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
+            st.multiselect(
+                t("filters.sites"),
+                options=list(site_names),
+                key="filter_sites",
+                format_func=lambda code: site_names.get(code, code),
+                placeholder=t("filters.all"),
+            )
+            st.multiselect(
+                t("filters.programs"),
+                options=list(program_names),
+                key="filter_programs",
+                format_func=lambda code: f"{code} · {program_names.get(code, code)}",
+                placeholder=t("filters.all"),
+            )
+            event = st.session_state["filter_event"]
+            compare_options = [code for code in event_names if code != event]
+            if st.session_state.get("filter_compare") not in compare_options:
+                st.session_state["filter_compare"] = None
+            st.selectbox(
+                t("filters.compare"),
+                options=[None, *compare_options],
+                key="filter_compare",
+                format_func=lambda code: event_names.get(code, t("filters.no_event")),
+                placeholder=t("filters.no_event"),
+            )
 
+    # The scope lives in the session (and the URL): pages without the filters keep it too.
+    period = st.session_state["filter_period"]
     date_from, date_to = period if len(period) == 2 else (period[0], period[0])
-    selection = Selection(event, date_from, date_to, tuple(sites), tuple(programs), compare)
+    selection = Selection(
+        st.session_state["filter_event"],
+        date_from,
+        date_to,
+        tuple(st.session_state["filter_sites"]),
+        tuple(st.session_state["filter_programs"]),
+        st.session_state["filter_compare"],
+    )
     st.session_state["selection"] = selection
     st.query_params.from_dict({**params_of(selection), "lang": language})
 
@@ -237,10 +260,4 @@ else:
     for key, value in st.session_state.pop("filter_notices", []):
         st.warning(t(key, value=value), icon=":material/link_off:")
 
-    sections: dict[str, list[st.Page]] = {}
-    for page in access.pages_for(account.role):
-        path, section, icon = PAGES[page]
-        sections.setdefault(t(section), []).append(
-            st.Page(path, title=t(f"page.{page}"), icon=icon, default=page == "results")
-        )
-    st.navigation(sections).run()
+    current.run()

@@ -93,7 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     users.add_parser("unmap-group", help="retirer le rôle d'un groupe de la connexion unique").add_argument(
         "group"
     )
-    for name, text in (("disable", "désactiver un compte"), ("set-password", "changer le mot de passe")):
+    for name, text in (
+        ("disable", "désactiver un compte"),
+        ("enable", "réactiver un compte désactivé"),
+        ("set-password", "changer le mot de passe"),
+    ):
         users.add_parser(name, help=text).add_argument("email")
     role = users.add_parser("set-role", help="changer le rôle")
     role.add_argument("email")
@@ -223,6 +227,9 @@ def _users(args: argparse.Namespace) -> int:
         elif args.users_command == "disable":
             accounts.disable_account(email=args.email, actor=actor)
             print(f"compte désactivé : {args.email}")
+        elif args.users_command == "enable":
+            accounts.enable_account(email=args.email, actor=actor)
+            print(f"compte réactivé : {args.email}")
         elif args.users_command == "set-password":
             accounts.set_password(email=args.email, password=_read_password(), actor=actor)
             print(f"mot de passe changé : {args.email}")

@@ -182,6 +182,18 @@ def disable_account(*, email: str, actor: str, engine: Engine | None = None) -> 
     _update(email, {"disabled": True}, actor=actor, action="account.disable", detail=None, engine=engine)
 
 
+def enable_account(*, email: str, actor: str, engine: Engine | None = None) -> None:
+    """Enable a disabled account again (and unlock it)."""
+    _update(
+        email,
+        {"disabled": False, "failed_attempts": 0, "locked_until": None},
+        actor=actor,
+        action="account.enable",
+        detail=None,
+        engine=engine,
+    )
+
+
 def set_password(*, email: str, password: str, actor: str, engine: Engine | None = None) -> None:
     """Give an account a new password (and unlock it)."""
     _check_password(password)

@@ -459,6 +459,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "data.users.confirm_needed": "Cochez la confirmation pour désactiver le compte.",
         "data.users.disabled": "Compte {email} désactivé ; ses connexions en cours sont fermées.",
         "data.users.already_disabled": "Ce compte est déjà désactivé.",
+        "data.users.enable.submit": "Réactiver le compte",
+        "data.users.enabled": "Compte {email} réactivé.",
+        "audit.action.account.enable": "Compte réactivé",
     },
     "en": {
         "app.language": "Language",
@@ -907,6 +910,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "data.users.confirm_needed": "Tick the confirmation to disable the account.",
         "data.users.disabled": "Account {email} disabled; their current sign-ins are ended.",
         "data.users.already_disabled": "This account is already disabled.",
+        "data.users.enable.submit": "Enable the account again",
+        "data.users.enabled": "Account {email} enabled again.",
+        "audit.action.account.enable": "Account enabled again",
     },
 }
 

@@ -83,6 +83,11 @@ def test_disabled_account_cannot_sign_in_and_its_sessions_end(engine, director):
     assert accounts.session_account(token, now=NOW) is None
     with pytest.raises(AccountError, match=REFUSED):
         accounts.authenticate(director, PASSWORD, now=NOW)
+    # Enabled again, the account signs in; the ended session stays ended.
+    accounts.enable_account(email=director, actor="admin@example.org")
+    assert accounts.authenticate(director, PASSWORD, now=NOW).email == director
+    assert accounts.session_account(token, now=NOW) is None
+    assert audit.recent_events()["action"].tolist()[:2] == ["sign_in", "account.enable"]
 
 
 def test_sessions_expire_after_idle_time_and_end_on_sign_out(engine, director, monkeypatch):

@@ -149,3 +149,15 @@ def decoded(values) -> list:
     if isinstance(values, dict):
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
     return list(values)
+
+
+def test_the_scope_filters_show_only_on_pages_they_apply_to_and_survive_the_others(demo_store):
+    app = app_as("admin", event="POP-2020-01")
+    assert app.selectbox(key="filter_event").value == "POP-2020-01"
+    app.switch_page("pages/admin/audit.py").run()
+    assert not app.exception, app.exception
+    sidebar_keys = {widget.key for widget in app.sidebar.selectbox}
+    assert "filter_event" not in sidebar_keys and "language" in sidebar_keys
+    app.switch_page("pages/directors/results.py").run()
+    assert app.selectbox(key="filter_event").value == "POP-2020-01"
+    assert param(app, "event") == ["POP-2020-01"]

@@ -264,6 +264,10 @@ with users_tab:
             return say("data_change_message", "error", str(error))
         say("data_change_message", "success", t("data.users.disabled", email=email))
 
+    def on_enable(email: str) -> None:
+        accounts.enable_account(email=email, actor=account.email)
+        say("data_change_message", "success", t("data.users.enabled", email=email))
+
     def show_message(slot: str) -> None:
         message = st.session_state.pop(slot, None)
         if message is not None:
@@ -385,3 +389,5 @@ with users_tab:
                 args=(chosen,),
                 disabled=yourself or states[chosen],
             )
+            if states[chosen]:
+                st.form_submit_button(t("data.users.enable.submit"), on_click=on_enable, args=(chosen,))
