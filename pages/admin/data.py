@@ -49,6 +49,8 @@ import_tab, history_tab, export_tab, users_tab = st.tabs(
 
 # ---------------------------------------------------------------- import
 with import_tab:
+    if cached.prepared_store():
+        st.warning(t("data.import.demo_store"), icon=":material/science:")
     upload_round = st.session_state.get("data_upload_round", 0)
     files = st.file_uploader(
         t("data.upload"),
