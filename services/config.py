@@ -38,6 +38,23 @@ SETTINGS: dict[str, tuple[str, str]] = {
         ".streamlit/secrets.toml). Unset: a random key per process, so sign-ins end when the app "
         "restarts and several servers cannot share them.",
     ),
+    "CALCOM_API_URL": (
+        "https://api.cal.com",
+        "Base URL of the booking site's Cal.com API (also read from .streamlit/secrets.toml).",
+    ),
+    "CALCOM_API_KEY": (
+        "",
+        "Cal.com API key for the bookings sync (environment or .streamlit/secrets.toml; never logged).",
+    ),
+    "WHEREBY_API_URL": (
+        "https://api.whereby.dev",
+        "Base URL of the Whereby REST API (also read from .streamlit/secrets.toml).",
+    ),
+    "WHEREBY_API_KEY": (
+        "",
+        "Whereby API key for the video rooms and attendance (environment or .streamlit/secrets.toml; "
+        "never logged).",
+    ),
     "SQLITE_BUSY_TIMEOUT_MS": (
         "30000",
         "How long a SQLite writer waits for another writer before giving up, in milliseconds.",
@@ -103,3 +120,11 @@ def _secrets_file() -> dict:
 def secret_key() -> str:
     """The key that signs the sign-in cookie: SECRET_KEY, else secrets.toml, else per process."""
     return _setting("SECRET_KEY") or str(_secrets_file().get("secret_key", "")) or _random_key()
+
+
+def integration_setting(name: str) -> str:
+    """An integration's URL or key: the environment, else the same key in secrets.toml, else
+    its default (an empty key means the integration is not configured)."""
+    return (
+        os.environ.get(name, "").strip() or str(_secrets_file().get(name, "")).strip() or SETTINGS[name][0]
+    )

@@ -193,6 +193,10 @@ class Booking(SQLModel, table=True):
     booked_at: datetime = _instant()
     attendees: int = 1
     meeting_url: str | None = None
+    #: Whereby's id of the booking's video room (``meetingUrl`` above is the candidate's link).
+    room_meeting_id: str | None = None
+    #: The advisor's host link of the room: shown to that advisor only, never exported.
+    host_room_url: str | None = None
     #: Grows on every change: a save that read an older version is refused (no lost update).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -365,6 +369,63 @@ class SsoGroup(SQLModel, table=True):
     name: str = Field(unique=True)
     role: str
     created_at: datetime = _instant()
+
+
+class EventTypeMapping(SQLModel, table=True):
+    """A Cal.com event type and the site, programme and (optionally) event of its bookings."""
+
+    __tablename__ = "event_type_mappings"
+    id: int | None = Field(default=None, primary_key=True)
+    event_type_id: int = Field(unique=True)
+    site_code: str = _fk("sites.code")
+    program_code: str | None = None
+    #: None: the event whose dates hold the booking's start, if any.
+    event_code: str | None = _fk("events.code", default=None)
+    label: str | None = None
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where the last successful sync of a source ended (e.g. Cal.com's latest ``updatedAt``)."""
+
+    __tablename__ = "sync_cursors"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    cursor: str
+    synced_at: datetime = _instant()
+
+
+class RoomAttempt(SQLModel, table=True):
+    """A video room asked for a booking, written *before* the call: after a timeout, the next
+    run lists the rooms to find the one the server may have created instead of making two."""
+
+    __tablename__ = "room_attempts"
+    id: int | None = Field(default=None, primary_key=True)
+    booking_ref: str = Field(foreign_key="bookings.ref", unique=True)
+    attempted_at: datetime = _instant()
+    #: The room's end as sent (ISO 8601 UTC): with the prefix, what finds it again.
+    end_date: str
+    room_name_prefix: str
+    #: ``pending`` (asked, answer unknown), ``created``, ``deleted``.
+    state: str = "pending"
+
+
+class AttendanceSuggestion(SQLModel, table=True):
+    """What the video call says happened in an interview, waiting for the advisor to confirm."""
+
+    __tablename__ = "attendance_suggestions"
+    id: int | None = Field(default=None, primary_key=True)
+    booking_ref: str = Field(foreign_key="bookings.ref", unique=True)
+    #: ``attended``, ``no_show`` or ``advisor_absent``.
+    suggestion: str
+    visitors: int = 0
+    host_joined: bool = False
+    #: More than one visitor joined: the family was there.
+    family: bool = False
+    fetched_at: datetime = _instant()
+    #: Set when the advisor confirmed or dismissed it; nothing is written to the booking before.
+    decided_at: datetime | None = _instant(default=None)
+    decided_by: str | None = None
+    decision: str | None = None
 
 
 class AuditEvent(SQLModel, table=True):

@@ -1,0 +1,158 @@
+"""One HTTP client for the outside APIs (Cal.com, Whereby): a session per client, a timeout on
+every call, retries with exponential backoff and jitter where a retry is safe, and errors that
+say what failed and where, in French, never with the key.
+
+Retried: 429 (honouring ``Retry-After``), 502, 503, 504 and connection errors. Never retried:
+other 4xx (401/403 say the key is refused). A request that is not idempotent (a POST that
+creates something) is retried only when the server said it did nothing (429, 503, a refused
+connection); after a timeout or a 502/504 the server may have acted, so the caller gets
+``ApiUncertain`` and reconciles before trying again.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+
+#: Seconds to wait for a connection and for an answer.
+TIMEOUT = (5.0, 20.0)
+MAX_ATTEMPTS = 5
+BACKOFF_SECONDS = 0.5
+MAX_WAIT_SECONDS = 60.0
+RETRIED_STATUSES = {429, 502, 503, 504}
+#: Statuses after which a non-idempotent request surely did nothing.
+NOTHING_DONE_STATUSES = {429, 503}
+
+
+class ApiError(RuntimeError):
+    """A call to an outside API failed; the message says which service, what and why."""
+
+
+class ApiAuthError(ApiError):
+    """The API refused the key (401/403)."""
+
+
+class ApiUncertain(ApiError):
+    """A non-idempotent call may or may not have been carried out (timeout, 502/504)."""
+
+
+class ApiClient:
+    """A client of one API: base URL, bearer key, fixed headers, one ``requests.Session``."""
+
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        key: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff: float = BACKOFF_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not key:
+            raise ApiError(f"{service} : clé d'API absente (voir docs/configuration.md)")
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {key}", "Accept": "application/json"})
+        self.session.headers.update(headers or {})
+
+    def get(self, path: str, params: dict | None = None) -> object:
+        """GET a JSON document (idempotent: retried)."""
+        return self.request("GET", path, params=params)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json: object = None,
+        idempotent: bool | None = None,
+    ) -> object:
+        """Send a request and return its JSON (None for an empty answer), retrying where safe."""
+        idempotent = method in {"GET", "PUT", "DELETE", "HEAD"} if idempotent is None else idempotent
+        where = f"{self.service} {method} {path}"
+        for attempt in range(1, self.max_attempts + 1):
+            last = attempt == self.max_attempts
+            try:
+                response = self.session.request(
+                    method, self.base_url + path, params=params, json=json, timeout=self.timeout
+                )
+            except requests.ConnectionError as error:
+                # A refused connection never reached the server; a broken one may have.
+                refused = isinstance(error, requests.ConnectTimeout) or "refused" in str(error).lower()
+                if last or not (idempotent or refused):
+                    raise (ApiError if refused else ApiUncertain)(
+                        f"{where} : serveur injoignable ({type(error).__name__})"
+                    ) from None
+                self._wait(attempt, None)
+                continue
+            except requests.Timeout:
+                if last or not idempotent:
+                    raise ApiUncertain(f"{where} : pas de réponse en {self.timeout[1]:g} s") from None
+                self._wait(attempt, None)
+                continue
+            if response.status_code in RETRIED_STATUSES:
+                if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
+                    error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
+                    raise error(f"{where} : HTTP {response.status_code} ({_reason(response)})")
+                self._wait(attempt, response.headers.get("Retry-After"))
+                continue
+            if response.status_code in {401, 403}:
+                raise ApiAuthError(
+                    f"{where} : HTTP {response.status_code}, clé d'API refusée (vérifiez-la et ses droits)"
+                )
+            if response.status_code >= 400:
+                raise ApiError(f"{where} : HTTP {response.status_code} ({_reason(response)})")
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise ApiError(f"{where} : réponse qui n'est pas du JSON valide") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, attempt: int, retry_after: str | None) -> None:
+        self.sleep(wait_seconds(attempt, retry_after, self.backoff))
+
+
+def wait_seconds(attempt: int, retry_after: str | None, backoff: float = BACKOFF_SECONDS) -> float:
+    """How long to wait before attempt ``attempt + 1``: what ``Retry-After`` asks (seconds or an
+    HTTP date), else exponential backoff with full jitter; never more than a minute."""
+    if retry_after:
+        try:
+            return min(MAX_WAIT_SECONDS, max(0.0, float(retry_after)))
+        except ValueError:
+            try:
+                moment = parsedate_to_datetime(retry_after)
+                return min(MAX_WAIT_SECONDS, max(0.0, (moment - datetime.now(UTC)).total_seconds()))
+            except (TypeError, ValueError):
+                pass
+    return random.uniform(0, min(MAX_WAIT_SECONDS, backoff * 2 ** (attempt - 1)))
+
+
+def _reason(response: requests.Response) -> str:
+    # The API's own message when it gives one (never the request, which holds the key).
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason or "erreur"
+    if isinstance(body, dict):
+        error = body.get("error") or body.get("message")
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("code")
+        if error:
+            return str(error)[:200]
+    return response.reason or "erreur"
