@@ -7,107 +7,32 @@ Debian's Chromium; without it this test fails and says so.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.browser import app_server, chromium_page, screenshot, settle
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app served on loopback, on a store of its own seeded with demo data at start; one
     server for the module (each test signs in afresh)."""
-    port = _free_port()
-    store = tmp_path_factory.mktemp("browser") / "app.db"
-    env = {**os.environ, "DEMO_DATA": "1", "DATABASE_URL": f"sqlite:///{store}"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the app did not start") from None
-                time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    folder = tmp_path_factory.mktemp("browser")
+    env = {"DEMO_DATA": "1", "DATABASE_URL": f"sqlite:///{folder / 'app.db'}"}
+    with app_server(folder / "app.log", env) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
 def browser_page():
     """A headless Chromium page (Debian's Chromium, driven by Playwright)."""
-    assert shutil.which(CHROMIUM), "Chromium is missing: apt-get install chromium (.ci/run does it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 2400}, locale="fr-FR")
+    with chromium_page(height=2400) as page:
         yield page
-        browser.close()
-
-
-def _settle(page) -> None:
-    page.wait_for_timeout(500)
-    page.wait_for_selector(READY, timeout=90_000)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
-    page.wait_for_timeout(500)
 
 
 def _check(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    screenshot(page, name)
     assert page.locator('[data-testid="stException"]').count() == 0, f"Streamlit exception on {name}"
 
 
@@ -141,7 +66,7 @@ def _sign_in(page, server: str, role: str) -> None:
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    _settle(page)
+    settle(page)
 
 
 def _bookings_shown(page) -> str:
@@ -161,12 +86,12 @@ def test_each_role_signs_in_sees_its_pages_reloads_and_signs_out(server, browser
     assert titles == NAVIGATION[role]
     for index in range(links.count()):
         links.nth(index).click()
-        _settle(page)
+        settle(page)
         _check(page, f"01-{role}-page-{index}")
     # A reload keeps the sign-in (the HttpOnly cookie), on the same page.
     here = page.url
     page.reload()
-    _settle(page)
+    settle(page)
     assert page.url == here
     assert page.locator('[data-testid="stSidebarNav"] a').count() == len(NAVIGATION[role])
     page.get_by_role("button", name="Se déconnecter").click()
@@ -181,7 +106,7 @@ def test_a_url_to_a_page_of_another_role_does_not_reach_it(server, browser_page)
     page = browser_page
     _sign_in(page, server, "marketing")
     page.goto(f"{server}/schedule")
-    _settle(page)
+    settle(page)
     _check(page, "03-marketing-url-to-schedule")
     assert page.get_by_role("heading", name="Planning des entretiens").count() == 0
     assert page.locator('[data-testid="stSidebarNav"] a').count() == len(NAVIGATION["marketing"])
@@ -197,19 +122,19 @@ def test_every_page_and_a_changed_event(server, browser_page):
     assert links.count() >= 2
     for index in range(links.count()):
         links.nth(index).click()
-        _settle(page)
+        settle(page)
         _check(page, f"02-page-{index}")
         assert (
             page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').count() >= 2
         )  # the filters
 
     page.goto(server)
-    _settle(page)
+    settle(page)
     before = _bookings_shown(page)
     event_box = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').nth(1)
     event_box.click()
     page.get_by_role("option", name="Portes ouvertes janvier 2020").click()
-    _settle(page)
+    settle(page)
     _check(page, "03-results-january-2020")
     assert "event=POP-2020-01" in page.url
     assert _bookings_shown(page) != before
@@ -219,7 +144,7 @@ def test_an_advisor_records_an_outcome(server, browser_page):
     page = browser_page
     _sign_in(page, server, "advisor")
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planning").click()
-    _settle(page)
+    settle(page)
     form = page.locator('[data-testid="stForm"]').first
     # "Réservé" is allowed from every status (it reopens or corrects), whatever the first interview is.
     status = form.locator('[data-testid="stSelectbox"]').first
@@ -229,7 +154,7 @@ def test_an_advisor_records_an_outcome(server, browser_page):
     page.keyboard.press("Enter")
     page.wait_for_timeout(300)
     form.get_by_role("button", name="Enregistrer").click()
-    _settle(page)
+    settle(page)
     saved = page.get_by_text("Enregistré.")
     assert saved.count() == 1
     saved.scroll_into_view_if_needed()
@@ -242,11 +167,11 @@ def test_marketing_switches_the_attribution_model(server, browser_page):
     page = browser_page
     _sign_in(page, server, "marketing")
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Canaux").click()
-    _settle(page)
+    settle(page)
     model_box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Modèle d'attribution")
     model_box.click()
     page.get_by_role("option", name="Markov (données)").click()
-    _settle(page)
+    settle(page)
     _check(page, "05-channels-markov")
     assert model_box.locator("input").input_value() == "Markov (données)"
     assert page.get_by_text("Les six modèles côte à côte").count() == 1

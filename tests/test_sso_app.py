@@ -6,12 +6,8 @@ Chromium against oidc-provider-mock on loopback.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,13 +22,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from streamlit.testing.v1 import AppTest
 
 from services import accounts, web
+from tests.browser import chromium_page, free_port, screenshot, serving, settle
+from tests.conftest import APP
 from tests.test_sso import claims, events
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "dashboard.py")
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 @pytest.fixture
@@ -140,7 +132,7 @@ def test_the_dashboard_sends_an_ended_sign_in_through_the_provider_again(engine,
 @pytest.fixture
 def provider(tmp_path: Path) -> Iterator[str]:
     """oidc-provider-mock on loopback, knowing two staff members: their e-mail and groups."""
-    port = _free_port()
+    port = free_port()
     people = [
         {
             "sub": "directrice",
@@ -150,40 +142,11 @@ def provider(tmp_path: Path) -> Iterator[str]:
         },
         {"sub": "paul", "email": "paul@cfai.fr", "groups": ["cfai-staff", "cfai-marketing"]},
     ]
-    log = (tmp_path / "provider.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
-        + [argument for person in people for argument in ("--user-claims", json.dumps(person))],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "oidc_provider_mock", "--host", "127.0.0.1", "--port", str(port)]
+    command += [argument for person in people for argument in ("--user-claims", json.dumps(person))]
     url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(f"{url}/.well-known/openid-configuration", process)
+    with serving(command, f"{url}/.well-known/openid-configuration", tmp_path / "provider.log"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, process: subprocess.Popen, seconds: float = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{url} did not answer") from None
-            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -192,7 +155,7 @@ def sso_server(engine, provider: str, tmp_path: Path) -> Iterator[str]:
     the director has an account of her own, marketing people come through their group."""
     accounts.add_account(email="directrice@cfai.fr", role="director", password=None, actor="test")
     accounts.map_group(group="cfai-marketing", role="marketing", actor="test")
-    port = _free_port()
+    port = free_port()
     app_url = f"http://localhost:{port}"
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text(
@@ -203,58 +166,30 @@ def sso_server(engine, provider: str, tmp_path: Path) -> Iterator[str]:
         'client_secret = "a-client-secret"\n'
         f'server_metadata_url = "{provider}/.well-known/openid-configuration"\n'
     )
-    log = (tmp_path / "app.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true"]
-        + ["--server.port", str(port), "--server.address", "127.0.0.1"]
-        + ["--secrets.files", str(secrets_file)],
-        cwd=ROOT,
-        env={**os.environ, "DEMO_DATA": "0"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/_stcore/health", process, seconds=60)
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true"]
+    command += [
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--secrets.files",
+        str(secrets_file),
+    ]
+    with serving(
+        command, f"http://127.0.0.1:{port}/_stcore/health", tmp_path / "app.log", {"DEMO_DATA": "0"}
+    ):
         yield app_url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-        print((tmp_path / "app.log").read_text()[-3000:])
 
 
 @pytest.fixture
 def chromium():
     """A headless Chromium page (Debian's Chromium, driven by Playwright)."""
-    assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium (tests/prepare.sh does it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="fr-FR")
+    with chromium_page() as page:
         yield page
-        browser.close()
-
-
-def _settled(page) -> None:
-    page.wait_for_selector(READY, timeout=60_000)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=30_000)
-    page.wait_for_timeout(300)
 
 
 def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"sso-{name}.png"), full_page=True)
+    screenshot(page, f"sso-{name}")
 
 
 def _sign_in_at_the_provider(page, app_url: str, subject: str, shot: str | None = None) -> None:
@@ -266,7 +201,7 @@ def _sign_in_at_the_provider(page, app_url: str, subject: str, shot: str | None 
     if shot:
         _shot(page, shot)
     page.get_by_role("button", name="Authorize").click()
-    _settled(page)
+    settle(page)
 
 
 def test_single_sign_on_in_the_browser(sso_server, chromium, engine):
@@ -283,7 +218,7 @@ def test_single_sign_on_in_the_browser(sso_server, chromium, engine):
     assert events("sign_in") == [("directrice@cfai.fr", None, "sso")]
 
     page.reload()
-    _settled(page)
+    settle(page)
     _shot(page, "04-after-reload")
     assert "directrice@cfai.fr" in page.locator('[data-testid="stSidebar"]').inner_text()
     assert len(events("sign_in")) == 1  # the same session, found again
@@ -293,7 +228,7 @@ def test_single_sign_on_in_the_browser(sso_server, chromium, engine):
     with engine.begin() as connection:
         connection.execute(sa.text("update sign_in_sessions set ended_at = last_seen_at"))
     page.reload()
-    _settled(page)
+    settle(page)
     _shot(page, "05-session-ended")
     assert "Votre session est terminée" in page.inner_text("body")
     assert len(events("sign_in")) == 1
@@ -301,7 +236,7 @@ def test_single_sign_on_in_the_browser(sso_server, chromium, engine):
     page.wait_for_selector('input[name="sub"]', timeout=30_000)
     page.fill('input[name="sub"]', "directrice")
     page.get_by_role("button", name="Authorize").click()
-    _settled(page)
+    settle(page)
     assert "directrice@cfai.fr" in page.locator('[data-testid="stSidebar"]').inner_text()
     assert len(events("sign_in")) == 2  # a new identity cookie, a new session
 
