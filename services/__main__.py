@@ -1,4 +1,4 @@
-"""The command line: ``python -m services import|seed|report|migrate|users|purge|candidate``."""
+"""The command line: ``python -m services import|seed|report|migrate|users|purge|candidate|sync``."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import getpass
 import json
 import sys
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import accounts, attribution, database, demo, privacy, values
+from services import accounts, attribution, calcom, database, demo, privacy, values
 from services.importer import ImportFileError, import_path
 from services.models import ROLES, Event, Program, Site
 from services.report import build_report, format_report
@@ -27,6 +28,20 @@ def _date(text: str) -> date:
         return values.read_date(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"« {text} » : {error}") from None
+
+
+def _instant(text: str) -> datetime:
+    """A date-time of the contract (local time unless an offset is given), or a date (midnight)."""
+    try:
+        return values.read_datetime(text)
+    except ValueError:
+        pass
+    try:
+        return values.local_midnight(values.read_date(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"« {text} » : date ou date-heure illisible (attendu AAAA-MM-JJ ou AAAA-MM-JJ HH:MM)"
+        ) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,6 +133,20 @@ def _parser() -> argparse.ArgumentParser:
     erase = candidate.add_parser("erase", help="effacer un candidat et tout ce qui le concerne")
     erase.add_argument("ref")
     erase.add_argument("--yes", action="store_true", help="ne pas demander de confirmation")
+
+    sync = commands.add_parser(
+        "sync", help="synchroniser avec le site de réservation (Cal.com) et les salles visio (Whereby)"
+    ).add_subparsers(dest="sync_command", required=True)
+    for name, (text, _handler) in SYNCS.items():
+        what = sync.add_parser(name, help=text)
+        what.add_argument(
+            "--since",
+            type=_instant,
+            help="repartir de cette date-heure (AAAA-MM-JJ[ HH:MM], heure locale) au lieu du curseur",
+        )
+        what.add_argument(
+            "--dry-run", action="store_true", help="montrer ce qui changerait, sans rien écrire"
+        )
     return parser
 
 
@@ -283,6 +312,21 @@ def _candidate(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
 
 
+def _sync_bookings(args: argparse.Namespace) -> int:
+    summary = calcom.sync_bookings(actor=f"cli:{getpass.getuser()}", since=args.since, dry_run=args.dry_run)
+    for line in summary.report_lines():
+        print(line)
+    for line in summary.problem_lines():
+        print(line, file=sys.stderr)
+    return 1 if summary.error else 0
+
+
+#: ``sync`` sub-commands: name → (help, handler taking the parsed arguments, returning the exit status).
+SYNCS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
+    "bookings": ("rendez-vous du site de réservation (Cal.com)", _sync_bookings),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user mistakes are one line on stderr and a non-zero status."""
     args = _parser().parse_args(argv)
@@ -300,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             return _purge(args)
         if args.command == "candidate":
             return _candidate(args)
+        if args.command == "sync":
+            return SYNCS[args.sync_command][1](args)
         print("schéma à jour")
         return 0
     except (UsageError, ImportFileError) as error:

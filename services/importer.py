@@ -400,6 +400,24 @@ def import_rows(
     return result
 
 
+def upsert_rows(
+    connection: sa.Connection, kind: str, header: Sequence[str], rows: list[RawRow], *, source: str
+) -> ImportResult:
+    """``import_rows`` inside the caller's transaction: validate every row, then upsert them all
+    or none (``accepted`` says which); neither the history nor the data version is touched."""
+    result = ImportResult(source=source, kind=kind)
+    try:
+        _check_and_write(connection, kind, header, rows, result)
+    except _Rejected:
+        pass
+    return result
+
+
+def record_result(connection: sa.Connection, result: ImportResult, imported_by: str | None) -> None:
+    """Add a result to the import history and the audit log, inside the caller's transaction."""
+    _record(connection, result, imported_by)
+
+
 def check_files(
     files: Sequence[tuple[str, str, bytes]], *, engine: Engine | None = None
 ) -> list[ImportResult]:

@@ -1,0 +1,708 @@
+"""The Cal.com bookings sync against a fake Cal.com on loopback (pytest-httpserver).
+
+The fake speaks the API v2 ``GET /v2/bookings`` as its documentation describes it (version
+2024-08-13): ``take``/``skip``, ``afterUpdatedAt``, ``sortUpdatedAt``, an answer
+``{"status": "success", "data": [...], "pagination": {..., "hasNextPage": ...}}`` and bookings
+with ``uid``, ``start``, ``end``, ``status``, ``attendees``, ``hosts``, ``eventType``,
+``meetingUrl``, ``bookingFieldsResponses``, ``createdAt``, ``updatedAt``. Every expected value
+is worked out from the scenario (tests/data/scenario) and the bookings written here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from pytest_httpserver import HTTPServer
+from sqlalchemy.engine import Engine
+from werkzeug import Request, Response
+
+from services import calcom, database, schedule
+from services.__main__ import main
+from services.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
+
+KEY = "cal_test_cle-qui-ne-doit-jamais-apparaitre"
+
+# ---------------------------------------------------------------- the fake Cal.com
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _json(body: object, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+class FakeCalcom:
+    """``GET /v2/bookings`` of Cal.com API v2 over the bookings it holds."""
+
+    def __init__(self) -> None:
+        self.bookings: list[dict] = []
+        #: Answers given, in order, before the real one to a request with this ``skip``.
+        self.failures: dict[int, list[Response]] = {}
+        #: The query of each request received.
+        self.queries: list[dict[str, str]] = []
+        #: False: ``sortUpdatedAt`` is ignored (the bookings come in the order they were added).
+        self.sorts = True
+
+    def __call__(self, request: Request) -> Response:
+        self.queries.append(dict(request.args))
+        if request.headers.get("Authorization") != f"Bearer {KEY}":
+            return _json(
+                {"status": "error", "error": {"code": "UNAUTHORIZED", "message": "Invalid key"}}, 401
+            )
+        if request.headers.get("cal-api-version") != "2024-08-13":
+            return _json({"status": "error", "error": {"message": "wrong cal-api-version"}}, 400)
+        take, skip = int(request.args.get("take", 100)), int(request.args.get("skip", 0))
+        if self.failures.get(skip):
+            return self.failures[skip].pop(0)
+        items = list(self.bookings)
+        if "afterUpdatedAt" in request.args:
+            after = _instant(request.args["afterUpdatedAt"])
+            items = [item for item in items if _instant(item["updatedAt"]) > after]
+        if self.sorts and request.args.get("sortUpdatedAt") == "asc":
+            items.sort(key=lambda item: _instant(item["updatedAt"]))
+        page = items[skip : skip + take]
+        total = len(items)
+        pagination = {
+            "totalItems": total,
+            "remainingItems": max(0, total - (skip + len(page))),
+            "returnedItems": len(page),
+            "itemsPerPage": take,
+            "currentPage": skip // take + 1,
+            "totalPages": math.ceil(total / take),
+            "hasNextPage": skip + len(page) < total,
+            "hasPreviousPage": skip > 0,
+        }
+        return _json({"status": "success", "data": page, "pagination": pagination})
+
+
+def booking(
+    uid: str,
+    *,
+    start: str = "2020-04-14T08:00:00.000Z",
+    end: str | None = "2020-04-14T08:45:00.000Z",
+    created: str = "2020-04-08T08:00:00.000Z",
+    updated: str | None = None,
+    status: str = "accepted",
+    email: str | None = "lea.martin@example.org",
+    name: str = "Léa Martin",
+    absent: bool = False,
+    host: str = "anne.conseil@example.org",
+    event_type: int = 101,
+    meeting_url: str | None = "https://centre.whereby.com/max-cal",
+    responses: dict | None = None,
+    guests: list[str] | None = None,
+) -> dict:
+    """A booking as Cal.com API v2 (2024-08-13) returns it."""
+    attendee = {"name": name, "timeZone": "Europe/Paris", "language": "fr", "absent": absent}
+    if email is not None:
+        attendee |= {"email": email, "displayEmail": email}
+    return {
+        "id": abs(hash(uid)) % 100000,
+        "uid": uid,
+        "title": "Entretien portes ouvertes",
+        "description": "",
+        "hosts": [
+            {
+                "id": 7,
+                "name": "Conseil",
+                "email": host,
+                "displayEmail": host,
+                "username": "conseil",
+                "timeZone": "Europe/Paris",
+            }
+        ],
+        "status": status,
+        "start": start,
+        "end": end,
+        "duration": 45,
+        "eventTypeId": event_type,
+        "eventType": {"id": event_type, "slug": f"entretien-{event_type}"},
+        "meetingUrl": meeting_url,
+        "location": meeting_url or "",
+        "absentHost": False,
+        "createdAt": created,
+        "updatedAt": updated or created,
+        "metadata": {},
+        "attendees": [attendee],
+        "guests": guests or [],
+        "bookingFieldsResponses": {"name": name, "email": email, **(responses or {})},
+    }
+
+
+@pytest.fixture
+def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeCalcom:
+    """The fake Cal.com, which ``CALCOM_API_URL`` and ``CALCOM_API_KEY`` point to."""
+    server = FakeCalcom()
+    httpserver.expect_request("/v2/bookings", method="GET").respond_with_handler(server)
+    monkeypatch.setenv("CALCOM_API_URL", httpserver.url_for("/"))
+    monkeypatch.setenv("CALCOM_API_KEY", KEY)
+    return server
+
+
+@pytest.fixture
+def centre(scenario: Engine) -> Engine:
+    """The scenario's centre with two event types mapped: 101 → MAX, BTS-MS (event from the
+    date); 102 → YUT, CAP-RI, POV-2020-04."""
+    calcom.save_event_type_mapping(
+        event_type_id=101, site_code="MAX", program_code="BTS-MS", label="Entretien Maxéville", actor="test"
+    )
+    calcom.save_event_type_mapping(
+        event_type_id=102, site_code="YUT", program_code="CAP-RI", event_code="POV-2020-04", actor="test"
+    )
+    return scenario
+
+
+def sync(waits: list[float] | None = None, **kwargs: object) -> calcom.SyncSummary:
+    """A sync as the admin, whose waits between retries are recorded instead of slept."""
+    waits = [] if waits is None else waits
+    return calcom.sync_bookings(actor="admin@test", client=calcom.calcom_client(sleep=waits.append), **kwargs)
+
+
+def bookings_by_ref(engine: Engine) -> dict[str, dict]:
+    table = Booking.__table__
+    with engine.connect() as connection:
+        return {row["ref"]: dict(row) for row in connection.execute(sa.select(table)).mappings()}
+
+
+def rows(engine: Engine, model: type) -> list[dict]:
+    table = model.__table__
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(sa.select(table).order_by(table.c.id)).mappings()]
+
+
+def cursor(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.select(SyncCursor.cursor).where(SyncCursor.name == "calcom.bookings")
+        ).scalar()
+
+
+def data_tables(engine: Engine) -> dict[str, list[dict]]:
+    return {
+        model.__tablename__: rows(engine, model) for model in (Candidate, Touchpoint, Booking, SyncCursor)
+    }
+
+
+def ref_of(email: str) -> str:
+    """The ref the sync gives a new candidate: cal- and the first 16 hex digits of SHA-256."""
+    return "cal-" + hashlib.sha256(email.encode()).hexdigest()[:16]
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- pages and cursor
+
+
+def test_pages_are_read_in_updated_order_and_mapped_to_the_contract(fake: FakeCalcom, centre: Engine):
+    # Five bookings updated on 8, 9, 10, 11, 12 April at 08:00 UTC, listed out of order: with
+    # two per page the sync reads 3 pages (2 + 2 + 1), asking for ascending updatedAt.
+    for day, uid in ((10, "u3"), (8, "u1"), (12, "u5"), (9, "u2"), (11, "u4")):
+        fake.bookings.append(
+            booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00.000Z")
+        )
+    progress: list[tuple[int, int | None]] = []
+    summary = sync(page_size=2, progress=lambda done, total: progress.append((done, total)))
+
+    assert summary.error is None and summary.problems == []
+    assert (summary.pages, summary.read, summary.inserted, summary.updated) == (3, 5, 5, 0)
+    assert summary.candidates_inserted == 5  # five new e-mails
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert [(q["take"], q["skip"], q["sortUpdatedAt"]) for q in fake.queries] == [
+        ("2", "0", "asc"),
+        ("2", "2", "asc"),
+        ("2", "4", "asc"),
+    ]
+    assert all("afterUpdatedAt" not in q for q in fake.queries)  # no cursor yet: everything
+    # The cursor is the latest updatedAt stored: u5's, 12 April 08:00 UTC.
+    assert cursor(centre) == "2020-04-12T08:00:00+00:00"
+    assert summary.cursor == "2020-04-12T08:00:00.000Z"
+
+    stored = bookings_by_ref(centre)["u1"]
+    # Event type 101 → MAX, BTS-MS, no event given: 14 April (10:00 in Paris) lies within
+    # POV-2020-04 (14-17 April). 08:00 → 08:45 UTC is 45 minutes.
+    assert {name: stored[name] for name in ("candidate_ref", "event_code", "site_code", "program_code")} == {
+        "candidate_ref": ref_of("u1@example.org"),
+        "event_code": "POV-2020-04",
+        "site_code": "MAX",
+        "program_code": "BTS-MS",
+    }
+    assert stored["starts_at"] == utc(2020, 4, 14, 8, 0) and stored["duration_min"] == 45
+    assert stored["booked_at"] == utc(2020, 4, 8, 8, 0) and stored["status"] == "booked"
+    assert stored["advisor_email"] == "anne.conseil@example.org"
+    assert stored["meeting_url"] == "https://centre.whereby.com/max-cal" and stored["attendees"] == 1
+    person = next(row for row in rows(centre, Candidate) if row["ref"] == ref_of("u1@example.org"))
+    assert (person["first_name"], person["last_name"], person["email"]) == ("Léa", "Martin", "u1@example.org")
+    assert person["created_at"] == utc(2020, 4, 8, 8, 0)
+    # The history has one bookings run per page, under the admin's name.
+    runs = [
+        row
+        for row in rows(centre, ImportRun)
+        if row["kind"] == "bookings" and row["source"].startswith("cal")
+    ]
+    assert [(run["source"], run["inserted"], run["imported_by"]) for run in runs] == [
+        ("cal.com:page 1", 2, "admin@test"),
+        ("cal.com:page 2", 2, "admin@test"),
+        ("cal.com:page 3", 1, "admin@test"),
+    ]
+
+
+def test_the_next_sync_asks_only_for_what_changed_since_the_cursor(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        booking("a", email="a@example.org", created="2020-04-08T08:00:00.000Z"),
+        booking("b", email="b@example.org", created="2020-04-09T08:00:00.000Z"),
+    ]
+    assert sync().inserted == 2
+    assert cursor(centre) == "2020-04-09T08:00:00+00:00"
+    # c is new (10 April); a is cancelled on 11 April (updatedAt moves on).
+    fake.bookings.append(booking("c", email="c@example.org", created="2020-04-10T08:00:00.000Z"))
+    fake.bookings[0] |= {"status": "cancelled", "updatedAt": "2020-04-11T08:00:00.000Z"}
+    fake.queries.clear()
+    summary = sync()
+
+    # The cursor minus one second of overlap: 9 April 07:59:59 UTC. The fake returns what was
+    # updated after it: b (9 April 08:00, read again, unchanged), c (new), a (cancelled).
+    assert fake.queries[0]["afterUpdatedAt"] == "2020-04-09T07:59:59.000Z"
+    assert (summary.read, summary.inserted, summary.updated, summary.unchanged) == (3, 1, 1, 1)
+    assert bookings_by_ref(centre)["a"]["status"] == "cancelled"
+    assert cursor(centre) == "2020-04-11T08:00:00+00:00"
+
+
+def test_a_sync_that_dies_half_way_keeps_its_pages_and_resumes(fake: FakeCalcom, centre: Engine):
+    for day in (8, 9, 10, 11):
+        fake.bookings.append(
+            booking(f"d{day}", email=f"d{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+    # Page 2 (skip=2) answers 502 to all five attempts the client makes.
+    fake.failures[2] = [Response("", status=502) for _ in range(5)]
+    waits: list[float] = []
+    summary = sync(waits, page_size=2)
+
+    assert summary.error is not None and "HTTP 502" in summary.error
+    assert len(waits) == 4  # five attempts, four waits between them
+    # Page 1 (d8, d9) is stored with its candidates, and the cursor stopped after it.
+    assert sorted(ref for ref in bookings_by_ref(centre) if ref.startswith("d")) == ["d8", "d9"]
+    assert cursor(centre) == "2020-04-09T08:00:00+00:00"
+
+    fake.queries.clear()
+    summary = sync(page_size=2)
+    # Resumes from d9's updatedAt (minus the overlap): d9 again (unchanged), d10, d11.
+    assert fake.queries[0] == {
+        "take": "2",
+        "skip": "0",
+        "sortUpdatedAt": "asc",
+        "afterUpdatedAt": "2020-04-09T07:59:59.000Z",
+    }
+    assert (summary.error, summary.inserted, summary.unchanged) == (None, 2, 1)
+    assert sorted(ref for ref in bookings_by_ref(centre) if ref.startswith("d")) == ["d10", "d11", "d8", "d9"]
+    assert cursor(centre) == "2020-04-11T08:00:00+00:00"
+
+
+def test_pages_out_of_updated_order_move_the_cursor_only_at_the_end(fake: FakeCalcom, centre: Engine):
+    # An API that ignores sortUpdatedAt: page 1 holds 11 and 8 April, page 2 holds 9 and 10.
+    # Moving the cursor to 11 April after page 1 would lose 9 and 10 if page 2 then failed.
+    fake.sorts = False
+    for day in (11, 8, 9, 10):
+        fake.bookings.append(
+            booking(f"o{day}", email=f"o{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+    fake.failures[2] = [_json({"message": "boom"}, 500)]
+    summary = sync(page_size=2)
+    assert "HTTP 500" in summary.error and summary.inserted == 2
+    # Page 1 holds 11 April then 8 April: out of order, so it kept no cursor.
+    assert cursor(centre) is None
+    summary = sync(page_size=2)
+    assert (summary.error, summary.inserted, summary.unchanged) == (None, 2, 2)
+    assert cursor(centre) == "2020-04-11T08:00:00+00:00"
+
+
+def test_a_500_stops_the_sync_at_once_and_the_next_one_succeeds(fake: FakeCalcom, centre: Engine):
+    # The shared client retries 429, 502, 503, 504 only: a 500 is an answer, not a hiccup.
+    fake.bookings.append(booking("e1", email="e1@example.org"))
+    fake.failures[0] = [_json({"message": "Internal server error"}, 500)]
+    before = data_tables(centre)
+    summary = sync()
+    assert summary.error == "Cal.com GET /v2/bookings : HTTP 500 (Internal server error)"
+    assert len(fake.queries) == 1 and data_tables(centre) == before
+    summary = sync()
+    assert (summary.error, summary.inserted) == (None, 1)
+
+
+def test_a_429_waits_what_retry_after_says_and_a_503_backs_off(fake: FakeCalcom, centre: Engine):
+    fake.bookings.append(booking("r1", email="r1@example.org"))
+    fake.failures[0] = [Response("", status=429, headers={"Retry-After": "7"}), Response("", status=503)]
+    waits: list[float] = []
+    summary = sync(waits)
+    # 429 → wait the 7 s asked; 503 → the second backoff, full jitter within [0, 2 × 0.5 s].
+    assert len(waits) == 2 and waits[0] == 7.0 and 0 <= waits[1] <= 1.0
+    assert (summary.error, summary.inserted, len(fake.queries)) == (None, 1, 3)
+
+
+def test_a_refused_key_or_invalid_json_stop_with_a_clear_message_and_write_nothing(
+    fake: FakeCalcom, centre: Engine, monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+):
+    fake.bookings.append(booking("k1", email="k1@example.org"))
+    before = data_tables(centre)
+    monkeypatch.setenv("CALCOM_API_KEY", "cal_test_une-autre-cle")
+    summary = sync()
+    assert "HTTP 401, clé d'API refusée" in summary.error
+    assert "une-autre-cle" not in summary.error and len(fake.queries) == 1  # never retried
+    assert data_tables(centre) == before
+
+    monkeypatch.setenv("CALCOM_API_KEY", KEY)
+    fake.failures[0] = [Response("<html>maintenance</html>", content_type="text/html")]
+    summary = sync()
+    assert summary.error == "Cal.com GET /v2/bookings : réponse qui n'est pas du JSON valide"
+    assert data_tables(centre) == before
+    fake.failures[0] = [_json({"status": "success", "data": []})]  # JSON, but no pagination
+    summary = sync()
+    assert summary.error == "Cal.com GET /v2/bookings : réponse inattendue (pas de « pagination »)"
+    assert data_tables(centre) == before
+
+    monkeypatch.delenv("CALCOM_API_KEY")
+    monkeypatch.setattr(
+        calcom, "integration_setting", lambda name: "" if name.endswith("KEY") else "http://x"
+    )
+    summary = calcom.sync_bookings(actor="admin@test")
+    assert summary.error == "Cal.com : clé d'API absente (voir docs/configuration.md)"
+
+
+# ---------------------------------------------------------------- what is refused
+
+
+def test_unknown_event_types_and_malformed_bookings_are_reported_and_the_rest_lands(
+    fake: FakeCalcom, centre: Engine
+):
+    fake.bookings += [
+        booking("ok1", email="ok1@example.org"),
+        booking("x-type", email="t@example.org", event_type=999),
+        booking("x-start", email="s@example.org", start=""),
+        booking("x-end", email="e@example.org", end="2020-04-14T07:00:00Z"),
+        booking("x-mail", email=None),
+        booking("x-date", email="d@example.org", created="le 8 avril", updated="2020-04-08T09:00:00Z"),
+        # Booked after its start: the importer's rule booked_at ≤ starts_at refuses it; its
+        # candidate (a new e-mail) must not be written without it.
+        booking("x-late", email="late@example.org", created="2020-04-15T08:00:00Z"),
+        booking("ok2", email="ok2@example.org", event_type=102),
+    ]
+    summary = sync()
+    assert summary.error is None
+
+    assert [(p.uid, p.reason) for p in summary.problems] == [
+        ("x-type", "type d'événement 999 sans correspondance de site"),
+        ("x-start", "début absent(e) (start)"),
+        ("x-end", "la fin (end) n'est pas après le début (start)"),
+        ("x-mail", "participant sans adresse e-mail valide"),
+        ("x-date", "date de réservation illisible (createdAt : le 8 avril)"),
+        (
+            "x-late",
+            "bookings.booked_at « 2020-04-15T08:00:00+00:00 » : doit être antérieure ou égale à starts_at",
+        ),
+    ]
+    assert summary.unknown_event_types == [999]
+    assert (summary.read, summary.inserted) == (8, 2)
+    stored = bookings_by_ref(centre)
+    assert {"ok1", "ok2"} <= set(stored) and not {uid for uid in stored if uid.startswith("x-")}
+    # ok2: event type 102 → YUT, CAP-RI, POV-2020-04 as mapped.
+    assert (stored["ok2"]["site_code"], stored["ok2"]["program_code"]) == ("YUT", "CAP-RI")
+    emails = {row["email"] for row in rows(centre, Candidate)}
+    assert {"ok1@example.org", "ok2@example.org"} <= emails and "late@example.org" not in emails
+    # The page's history lists the refused bookings by uid (never a personal value).
+    run = next(
+        row
+        for row in rows(centre, ImportRun)
+        if row["source"] == "cal.com:page 1" and row["kind"] == "bookings"
+    )
+    assert [problem["value"] for problem in json.loads(run["problems"])] == [
+        "x-type",
+        "x-start",
+        "x-end",
+        "x-mail",
+        "x-date",
+        "x-late",
+    ]
+
+    # Once the event type is mapped, a re-read from a date takes its booking.
+    calcom.save_event_type_mapping(event_type_id=999, site_code="YUT", program_code="BTS-MS", actor="test")
+    summary = sync(since=utc(2020, 1, 1))
+    assert "x-type" in bookings_by_ref(centre) and summary.inserted == 1
+
+
+def test_a_resync_of_the_same_data_changes_nothing(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        booking("i1", email="i1@example.org", responses={"utm_source": "facebook", "utm_medium": "social"}),
+        booking("i2", email="alice@example.org", status="cancelled"),
+    ]
+    sync()
+    before, version = data_tables(centre), database.data_version(centre)
+    summary = sync(since=utc(2020, 1, 1))
+    assert (summary.inserted, summary.updated, summary.unchanged, summary.candidates_inserted) == (0, 0, 2, 0)
+    assert summary.touchpoints_inserted == 0
+    assert data_tables(centre) == before and database.data_version(centre) == version
+
+
+# ---------------------------------------------------------------- statuses and precedence
+
+
+def test_statuses_map_to_the_contract(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        booking("s-acc", email="s1@example.org", status="accepted"),
+        booking("s-pen", email="s2@example.org", status="pending"),
+        booking("s-can", email="s3@example.org", status="cancelled"),
+        booking("s-rej", email="s4@example.org", status="rejected"),
+        booking("s-abs", email="s5@example.org", status="accepted", absent=True),
+        booking("s-can-abs", email="s6@example.org", status="cancelled", absent=True),
+        booking("s-odd", email="s7@example.org", status="exploded"),
+    ]
+    summary = sync()
+    statuses = {ref: row["status"] for ref, row in bookings_by_ref(centre).items() if ref.startswith("s-")}
+    assert statuses == {
+        "s-acc": "booked",
+        "s-pen": "booked",  # awaiting the host's confirmation: still a reservation
+        "s-can": "cancelled",
+        "s-rej": "cancelled",
+        "s-abs": "no_show",  # the attendee marked absent
+        "s-can-abs": "cancelled",  # a cancelled interview is not a no-show
+    }
+    assert [(p.uid, p.reason) for p in summary.problems] == [("s-odd", "statut inconnu : exploded")]
+
+
+def test_the_dashboard_outcome_and_changes_are_never_overwritten_by_the_site(
+    fake: FakeCalcom, centre: Engine
+):
+    fake.bookings += [
+        booking("p1", email="p1@example.org"),
+        booking("p2", email="p2@example.org", start="2020-04-14T12:00:00Z", end="2020-04-14T12:45:00Z"),
+        booking("p3", email="p3@example.org", start="2020-04-14T14:00:00Z", end="2020-04-14T14:45:00Z"),
+    ]
+    sync()
+    stored = bookings_by_ref(centre)
+    # p1: the advisor notes it attended, with 3 people; p2: given to another advisor of MAX…
+    # there is only Anne at MAX, so p2 is cancelled on the schedule page instead; p3: the rooms
+    # sync made it a Whereby room.
+    schedule.record_outcome(
+        "p1",
+        outcome=schedule.Outcome("attended", attendees=3),
+        author="anne",
+        read_version=stored["p1"]["version"],
+    )
+    schedule.record_outcome(
+        "p2", outcome=schedule.Outcome("cancelled"), author="anne", read_version=stored["p2"]["version"]
+    )
+    with centre.begin() as connection:
+        connection.execute(
+            Booking.__table__.update()
+            .where(Booking.ref == "p3")
+            .values(room_meeting_id="m-3", meeting_url="https://centre.whereby.com/room-p3")
+        )
+    # Then the site sends all three again: p1 cancelled, p2 still accepted, p3 with its own link.
+    for item in fake.bookings:
+        item["updatedAt"] = "2020-04-13T08:00:00.000Z"
+    fake.bookings[0]["status"] = "cancelled"
+    fake.bookings[2]["meetingUrl"] = "https://cal.example/other"
+    summary = sync()
+
+    stored = bookings_by_ref(centre)
+    assert (stored["p1"]["status"], stored["p1"]["attendees"]) == ("attended", 3)
+    assert stored["p2"]["status"] == "cancelled"
+    assert stored["p3"]["meeting_url"] == "https://centre.whereby.com/room-p3"
+    assert [(w.uid, w.reason) for w in summary.warnings] == [
+        ("p1", "le site dit « cancelled », le statut « attended » est gardé"),
+        ("p2", "statut changé dans le tableau de bord (« cancelled ») gardé ; le site dit « booked »"),
+    ]
+    # Nothing changed: the stored values were all kept.
+    assert (summary.updated, summary.unchanged) == (0, 3)
+
+
+def test_a_booking_with_an_outcome_is_not_turned_back_into_booked(fake: FakeCalcom, centre: Engine):
+    fake.bookings.append(booking("n1", email="n1@example.org", absent=True))
+    sync()
+    assert bookings_by_ref(centre)["n1"]["status"] == "no_show"
+    # The host un-marks the absence on the site: the stored outcome stays (silently: the site
+    # simply does not know outcomes), and nothing is written.
+    fake.bookings[0] |= {"updatedAt": "2020-04-20T08:00:00Z"}
+    fake.bookings[0]["attendees"][0]["absent"] = False
+    summary = sync()
+    assert bookings_by_ref(centre)["n1"]["status"] == "no_show"
+    assert (summary.unchanged, summary.warnings) == (1, [])
+
+
+def test_hosts_links_and_known_candidates(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        # alice@example.org is the scenario's candidate CA: her ref is kept, no new candidate.
+        booking(
+            "h1", email="Alice@Example.org", host="inconnu@example.org", meeting_url="http://x.example/y"
+        ),
+        booking("h2", email="h2@example.org", host="yves.conseil@example.org", guests=["maman@example.org"]),
+    ]
+    summary = sync()
+    stored = bookings_by_ref(centre)
+    assert (stored["h1"]["candidate_ref"], stored["h1"]["advisor_email"], stored["h1"]["meeting_url"]) == (
+        "CA",
+        None,
+        None,
+    )
+    assert stored["h2"]["advisor_email"] == "yves.conseil@example.org"
+    assert stored["h2"]["attendees"] == 2  # the attendee and one guest
+    assert summary.candidates_inserted == 1  # h2's only
+    assert [(w.uid, w.reason) for w in summary.warnings] == [
+        ("h1", "hôte inconnu@example.org inconnu des conseillers : rendez-vous sans conseiller"),
+        ("h1", "lien visio qui n'est pas en https:// : laissé vide"),
+    ]
+
+
+def test_utm_answers_become_a_touchpoint_whose_channel_the_rules_derive(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        booking(
+            "t1",
+            email="t1@example.org",
+            created="2020-04-07T16:30:00Z",
+            responses={
+                "utm_source": "facebook",
+                "utm_medium": "paid_social",
+                "utm_campaign": "soc-1",
+                "landing_page": "/portes-ouvertes",
+            },
+        ),
+        booking(
+            "t2",
+            email="t2@example.org",
+            responses={"utm_source": "estrepublicain.fr", "utm_medium": "display"},
+        ),
+        booking("t3", email="t3@example.org"),  # no tags: no touchpoint
+    ]
+    summary = sync()
+    assert summary.touchpoints_inserted == 2
+    new = {
+        row["candidate_ref"]: row
+        for row in rows(centre, Touchpoint)
+        if row["candidate_ref"].startswith("cal-")
+    }
+    assert set(new) == {ref_of("t1@example.org"), ref_of("t2@example.org")}
+    t1 = new[ref_of("t1@example.org")]
+    # At booking time (createdAt); facebook is a social source: default rule 3 → social.
+    assert t1["occurred_at"] == utc(2020, 4, 7, 16, 30)
+    assert (t1["channel"], t1["channel_rule"], t1["channel_explicit"]) == ("social", 3, False)
+    assert (t1["utm_campaign"], t1["landing_page"]) == ("soc-1", "/portes-ouvertes")
+    # estrepublicain.fr ends a newspaper domain: rule 4 → newspaper.
+    assert new[ref_of("t2@example.org")]["channel"] == "newspaper"
+
+
+# ---------------------------------------------------------------- dry run, mappings, command line
+
+
+def test_a_dry_run_reports_the_same_figures_and_writes_nothing(fake: FakeCalcom, centre: Engine):
+    fake.bookings += [
+        booking("y1", email="y1@example.org", responses={"utm_source": "google"}),
+        booking("y2", email="alice@example.org"),
+        booking("y3", email="y3@example.org", event_type=555),
+    ]
+    before, runs, version = data_tables(centre), len(rows(centre, ImportRun)), database.data_version(centre)
+    preview = sync(dry_run=True)
+    assert data_tables(centre) == before and cursor(centre) is None
+    assert len(rows(centre, ImportRun)) == runs and database.data_version(centre) == version
+    real = sync()
+    figures = (
+        "pages",
+        "read",
+        "inserted",
+        "updated",
+        "unchanged",
+        "candidates_inserted",
+        "touchpoints_inserted",
+    )
+    assert [getattr(preview, name) for name in figures] == [getattr(real, name) for name in figures]
+    assert [getattr(real, name) for name in figures] == [1, 3, 2, 0, 0, 1, 1]
+    assert preview.problems == real.problems
+
+
+def test_mappings_refer_to_what_exists_and_are_audited(centre: Engine):
+    with pytest.raises(calcom.MappingError, match="site inconnu : NOPE"):
+        calcom.save_event_type_mapping(event_type_id=5, site_code="NOPE", actor="admin@test")
+    with pytest.raises(calcom.MappingError, match="programme CAP-RI non proposé sur le site MAX"):
+        calcom.save_event_type_mapping(
+            event_type_id=5, site_code="MAX", program_code="CAP-RI", actor="admin@test"
+        )
+    with pytest.raises(calcom.MappingError, match="événement inconnu : X"):
+        calcom.save_event_type_mapping(event_type_id=5, site_code="MAX", event_code="X", actor="admin@test")
+    with pytest.raises(calcom.MappingError, match="entier ≥ 1"):
+        calcom.save_event_type_mapping(event_type_id=0, site_code="MAX", actor="admin@test")
+    calcom.save_event_type_mapping(
+        event_type_id=101, site_code="YUT", program_code="BTS-MS", actor="admin@test"
+    )
+    mappings = calcom.list_event_type_mappings()
+    assert mappings.to_dict("records") == [
+        {
+            "event_type_id": 101,
+            "label": None,
+            "site_code": "YUT",
+            "program_code": "BTS-MS",
+            "event_code": None,
+        },
+        {
+            "event_type_id": 102,
+            "label": None,
+            "site_code": "YUT",
+            "program_code": "CAP-RI",
+            "event_code": "POV-2020-04",
+        },
+    ]
+    assert calcom.delete_event_type_mapping(event_type_id=102, actor="admin@test")
+    assert not calcom.delete_event_type_mapping(event_type_id=102, actor="admin@test")
+    actions = [
+        (row["action"], row["target"])
+        for row in rows(centre, AuditEvent)
+        if row["action"].startswith("calcom")
+    ]
+    assert actions[-2:] == [("calcom.mapping", "101"), ("calcom.mapping.delete", "102")]
+
+
+def test_the_command_line_prints_what_changed(
+    fake: FakeCalcom, centre: Engine, capsys: pytest.CaptureFixture
+):
+    fake.bookings += [
+        booking("c1", email="c1@example.org", created="2020-04-08T08:00:00Z"),
+        booking("c2", email="c2@example.org", event_type=404, created="2020-04-09T08:00:00Z"),
+    ]
+    assert main(["sync", "bookings", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "Cal.com : 1 page(s) lue(s), 2 rendez-vous",
+        "rendez-vous : 1 ajouté(s), 0 mis à jour, 0 inchangé(s), 1 refusé(s) ; "
+        "1 candidat(s) et 0 visite(s) ajouté(s)",
+        "aperçu : rien n'a été écrit",
+    ]
+    assert err.splitlines() == [
+        "refusé : c2 : type d'événement 404 sans correspondance de site",
+        "types d'événement sans correspondance : 404 (ajoutez-les, puis relancez avec --since)",
+    ]
+    assert cursor(centre) is None
+
+    assert main(["sync", "bookings"]) == 0
+    out, _ = capsys.readouterr()
+    # The cursor passes c2 too (9 April): it is reported; --since takes it again once mapped.
+    assert out.splitlines()[-1] == "prochaine synchronisation à partir de 2020-04-09T08:00:00.000Z"
+
+    fake.queries.clear()
+    assert main(["sync", "bookings", "--since", "2020-04-01"]) == 0
+    capsys.readouterr()
+    # 1 April at midnight in Paris (CEST, UTC+2) is 31 March 22:00 UTC.
+    assert fake.queries[0]["afterUpdatedAt"] == "2020-03-31T22:00:00.000Z"
+
+    fake.failures[0] = [_json({"message": "nope"}, 401)]
+    assert main(["sync", "bookings"]) == 1
+    out, err = capsys.readouterr()
+    assert "arrêt : Cal.com GET /v2/bookings : HTTP 401, clé d'API refusée" in err
+    assert KEY not in out + err
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["sync", "bookings", "--since", "hier"])
+    assert exit_.value.code == 2 and "date ou date-heure illisible" in capsys.readouterr().err
