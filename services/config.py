@@ -125,6 +125,4 @@ def secret_key() -> str:
 def integration_setting(name: str) -> str:
     """An integration's URL or key: the environment, else the same key in secrets.toml, else
     its default (an empty key means the integration is not configured)."""
-    return (
-        os.environ.get(name, "").strip() or str(_secrets_file().get(name, "")).strip() or SETTINGS[name][0]
-    )
+    return os.environ.get(name, "").strip() or str(_secrets_file().get(name, "")).strip() or SETTINGS[name][0]
