@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import accounts, attribution, calcom, database, demo, privacy, values
+from services import accounts, api, attribution, calcom, database, demo, privacy, values, whereby
 from services.importer import ImportFileError, import_path
 from services.models import ROLES, Event, Program, Site
 from services.report import build_report, format_report
@@ -321,9 +321,36 @@ def _sync_bookings(args: argparse.Namespace) -> int:
     return 1 if summary.error else 0
 
 
+def _sync_rooms(args: argparse.Namespace) -> int:
+    if args.since is not None:
+        raise UsageError("--since ne vaut que pour sync bookings et sync attendance")
+    try:
+        summary = whereby.sync_rooms(actor=f"cli:{getpass.getuser()}", dry_run=args.dry_run)
+    except api.ApiError as error:
+        print(f"erreur : {error}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line)
+    return 1 if summary.failed else 0
+
+
+def _sync_attendance(args: argparse.Namespace) -> int:
+    since = values.local_date(args.since) if args.since is not None else None
+    try:
+        summary = whereby.sync_attendance(actor=f"cli:{getpass.getuser()}", since=since, dry_run=args.dry_run)
+    except api.ApiError as error:
+        print(f"erreur : {error}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line)
+    return 1 if summary.failed else 0
+
+
 #: ``sync`` sub-commands: name → (help, handler taking the parsed arguments, returning the exit status).
 SYNCS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "bookings": ("rendez-vous du site de réservation (Cal.com)", _sync_bookings),
+    "rooms": ("salles visio Whereby des entretiens à venir (création, suppression si annulé)", _sync_rooms),
+    "attendance": ("présences d'après les appels Whereby, proposées aux conseillers", _sync_attendance),
 }
 
 

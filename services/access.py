@@ -5,6 +5,9 @@
 - director: every figure and list, candidates' names but no contact details;
 - marketing: aggregates only; a breakdown by a personal attribute hides groups under 5;
 - admin: everything, plus the data page and the audit log.
+
+Whatever the role, a video room's host link is seen by the interview's advisor only: it makes
+whoever opens it the host of the room (not even a director or an admin sees it).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ SMALL_GROUP_LABEL = f"< {SMALL_GROUP}"
 #: Columns of an interview that identify or reach the candidate.
 CONTACT_COLUMNS = ("email", "phone")
 IDENTITY_COLUMNS = ("candidate_ref", "candidate", "age", "minor", "meeting_url")
+#: Columns of an interview that only its own advisor may read, whatever the viewer's role.
+ADVISOR_ONLY_COLUMNS = ("host_room_url",)
 #: What a hidden cell reads.
 HIDDEN = "—"
 
@@ -73,11 +78,15 @@ def may_record_outcome(viewer: Viewer, advisor_email: str | None) -> bool:
 
 def interviews_for(schedule: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
     """The interviews with only the personal data this viewer may read (other cells read "—")."""
-    if viewer.role == "admin":
-        return schedule
     if viewer.role not in PAGES["schedule"]:
         raise PermissionError(f"le rôle {viewer.role} ne voit pas les plannings")
     shown = schedule.copy()
+    own = (viewer.role == "advisor") & (shown["advisor_email"] == viewer.advisor_email)
+    for column in ADVISOR_ONLY_COLUMNS:
+        if column in shown.columns:
+            shown[column] = shown[column].astype(object).where(own, HIDDEN)
+    if viewer.role == "admin":
+        return shown
     contacts = [column for column in CONTACT_COLUMNS if column in shown.columns]
     hidden = pd.Series(True, index=shown.index)
     columns = contacts

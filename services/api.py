@@ -32,6 +32,11 @@ NOTHING_DONE_STATUSES = {429, 503}
 class ApiError(RuntimeError):
     """A call to an outside API failed; the message says which service, what and why."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status of the answer, when there was one (a 404 may mean "already gone").
+        self.status = status
+
 
 class ApiAuthError(ApiError):
     """The API refused the key (401/403)."""
@@ -115,7 +120,8 @@ class ApiClient:
                     f"{where} : HTTP {response.status_code}, clé d'API refusée (vérifiez-la et ses droits)"
                 )
             if response.status_code >= 400:
-                raise ApiError(f"{where} : HTTP {response.status_code} ({_reason(response)})")
+                status = response.status_code
+                raise ApiError(f"{where} : HTTP {status} ({_reason(response)})", status=status)
             if not response.content:
                 return None
             try:

@@ -22,6 +22,7 @@ from services import (
     report,
     results,
     schedule,
+    whereby,
 )
 from services import startup as _startup
 from services.scope import Scope
@@ -126,6 +127,15 @@ def interviews(
     Keyed on the viewer: people whose rights differ never share a cached result.
     """
     return access.interviews_for(schedule.interviews(first_day, last_day, sites, programs), viewer)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def attendance_suggestions(refs: tuple[str, ...], viewer: access.Viewer, version: int) -> pd.DataFrame:
+    """The call suggestions waiting for a decision, of these interviews (those the viewer may record).
+
+    Keyed on the viewer too, like the interviews they come from.
+    """
+    return whereby.pending_suggestions(refs)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

@@ -29,8 +29,8 @@ TABLES: tuple[str, ...] = (
     "audit_events",
     "accounts",
 )
-#: Columns never exported, whatever the table.
-SECRET_COLUMNS = frozenset({"password_hash", "token_hash"})
+#: Columns never exported, whatever the table (a video room's host link makes its holder the host).
+SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "host_room_url"})
 
 
 def neutralise(value: object) -> object:

@@ -24,6 +24,7 @@ from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import MASK
 from services.models import (
     ANONYMOUS_REF_PREFIX,
+    AttendanceSuggestion,
     Booking,
     BookingChange,
     BookingNote,
@@ -31,6 +32,7 @@ from services.models import (
     Enrollment,
     ImportRun,
     Meeting,
+    RoomAttempt,
     Touchpoint,
 )
 from services.values import local_date
@@ -43,11 +45,14 @@ MEETINGS = Meeting.__table__
 CHANGES = BookingChange.__table__
 NOTES = BookingNote.__table__
 IMPORT_RUNS = ImportRun.__table__
+ROOM_ATTEMPTS = RoomAttempt.__table__
+SUGGESTIONS = AttendanceSuggestion.__table__
 
 #: Every table whose rows belong to a candidate (by ``candidate_ref``); a test checks none is missing.
 CANDIDATE_TABLES = (TOUCHPOINTS, BOOKINGS, ENROLLMENTS, MEETINGS)
-#: Tables whose rows belong to one of the candidate's bookings (by ``booking_ref``).
-BOOKING_TABLES = (CHANGES, NOTES)
+#: Tables whose rows belong to one of the candidate's bookings (by ``booking_ref``): history,
+#: notes, the video room asked for it and what its call said about who joined.
+BOOKING_TABLES = (CHANGES, NOTES, ROOM_ATTEMPTS, SUGGESTIONS)
 #: What makes a contact with a candidate, and when: the latest one starts the retention period.
 CONTACTS = (
     (TOUCHPOINTS, "occurred_at"),
@@ -60,7 +65,7 @@ CONTACTS = (
 #: (a video room's link, a page address that may carry a tracking token).
 CLEARED = {
     "touchpoints": ("landing_page",),
-    "bookings": ("meeting_url",),
+    "bookings": ("meeting_url", "room_meeting_id", "host_room_url"),
     "meetings": ("meeting_url",),
 }
 #: Tables whose rows have their own ref from the booking site: replaced too, as it leads back.
@@ -343,12 +348,18 @@ def export_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> d
     engine = engine or get_engine()
     with engine.connect() as connection:
         _owner(connection, ref)
+        # The advisor's host link is not the person's data but a key to the room: never given out.
+        shown = [column for column in BOOKINGS.columns if column.name != "host_room_url"]
         bookings = _records(
             connection,
-            sa.select(BOOKINGS).where(BOOKINGS.c.candidate_ref == ref).order_by(BOOKINGS.c.starts_at),
+            sa.select(*shown).where(BOOKINGS.c.candidate_ref == ref).order_by(BOOKINGS.c.starts_at),
         )
         for booking in bookings:
-            for name, table, at in (("history", CHANGES, "changed_at"), ("notes", NOTES, "written_at")):
+            for name, table, at in (
+                ("history", CHANGES, "changed_at"),
+                ("notes", NOTES, "written_at"),
+                ("call_attendance", SUGGESTIONS, "fetched_at"),
+            ):
                 booking[name] = _records(
                     connection,
                     sa.select(table).where(table.c.booking_ref == booking["ref"]).order_by(table.c[at]),

@@ -65,7 +65,8 @@ def interviews(
     none), in time order.
 
     One row per booking with the advisor, the candidate (name, birth date), programme, people,
-    status, video link, version, and for the candidate: earlier bookings and channel of origin.
+    status, video links (the host link is its advisor's only: access.interviews_for hides it),
+    version, and for the candidate: earlier bookings and channel of origin.
     """
     scope = Scope(first_day, last_day, sites=sites, programs=programs)
     first_touch = (
@@ -107,6 +108,7 @@ def interviews(
             BOOKINGS.c.attendees,
             BOOKINGS.c.status,
             BOOKINGS.c.meeting_url,
+            BOOKINGS.c.host_room_url,
             BOOKINGS.c.version,
             earlier_count.label("earlier_bookings"),
             first_touch.label("origin_channel"),
@@ -141,6 +143,7 @@ def interviews(
         "attendees",
         "status",
         "meeting_url",
+        "host_room_url",
         "version",
         "earlier_bookings",
         "origin_channel",
@@ -312,26 +315,42 @@ def record_outcome(
     """Save an interview's outcome; returns the booking's new version."""
     now = now or datetime.now(UTC)
     with write_transaction(engine) as connection:
-        current = _read(connection, booking_ref, read_version)
-        check_outcome(current["status"], current["starts_at"], outcome, now)
-        changes = {"status": outcome.status}
-        if outcome.attendees is not None:
-            changes["attendees"] = outcome.attendees
-        version = _write(connection, current, changes, author, now)
-        audit.record(
-            "booking.outcome",
-            actor=author,
-            target=booking_ref,
-            detail=f"status={outcome.status}",
-            connection=connection,
+        return apply_outcome(
+            connection, booking_ref, outcome=outcome, author=author, read_version=read_version, now=now
         )
-        if outcome.note.strip():
-            connection.execute(
-                NOTES.insert().values(
-                    booking_ref=booking_ref, written_at=now, written_by=author, text=outcome.note.strip()
-                )
+
+
+def apply_outcome(
+    connection: sa.Connection,
+    booking_ref: str,
+    *,
+    outcome: Outcome,
+    author: str,
+    read_version: int,
+    now: datetime,
+) -> int:
+    """``record_outcome`` inside the caller's write transaction (validation, version check,
+    history, note, audit, data version), for a caller that writes more in the same transaction."""
+    current = _read(connection, booking_ref, read_version)
+    check_outcome(current["status"], current["starts_at"], outcome, now)
+    changes = {"status": outcome.status}
+    if outcome.attendees is not None:
+        changes["attendees"] = outcome.attendees
+    version = _write(connection, current, changes, author, now)
+    audit.record(
+        "booking.outcome",
+        actor=author,
+        target=booking_ref,
+        detail=f"status={outcome.status}",
+        connection=connection,
+    )
+    if outcome.note.strip():
+        connection.execute(
+            NOTES.insert().values(
+                booking_ref=booking_ref, written_at=now, written_by=author, text=outcome.note.strip()
             )
-        bump_data_version(connection)
+        )
+    bump_data_version(connection)
     return version
 
 

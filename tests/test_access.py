@@ -131,6 +131,26 @@ def test_cached_interviews_are_never_shared_between_viewers_with_different_right
     assert as_other.loc[theirs.to_numpy(), "candidate"].notna().all()
 
 
+def test_a_rooms_host_link_is_seen_by_the_interviews_own_advisor_only(demo_store):
+    mine, other = advisors_of_the_first_day(demo_store)
+    day = schedule.interviews(FIRST_DAY, FIRST_DAY, engine=demo_store)
+    day["host_room_url"] = "https://centre.whereby.com/salle?roomKey=hote-" + day["ref"]
+    own = day["advisor_email"] == mine
+    as_mine = access.interviews_for(day, access.Viewer("advisor", mine))
+    assert own.any() and (as_mine.loc[own, "host_room_url"] == day.loc[own, "host_room_url"]).all()
+    assert (as_mine.loc[~own, "host_room_url"] == access.HIDDEN).all()
+    # Not even a director or an admin, who see everything else of these interviews.
+    for viewer in (access.Viewer("director"), access.Viewer("admin"), access.Viewer("advisor", other)):
+        shown = access.interviews_for(day, viewer)
+        theirs = shown["advisor_email"] == viewer.advisor_email
+        assert (shown.loc[~theirs, "host_room_url"] == access.HIDDEN).all(), viewer
+    assert (
+        access.interviews_for(day, access.Viewer("admin"))["candidate"].tolist() == day["candidate"].tolist()
+    )
+    # And never in the data page's export of the bookings.
+    assert "host_room_url" not in exports.table_columns("bookings")
+
+
 def test_a_marketing_viewer_gets_no_schedule_at_all(demo_store):
     day = schedule.interviews(FIRST_DAY, FIRST_DAY, engine=demo_store)
     with pytest.raises(PermissionError):

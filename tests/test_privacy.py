@@ -25,7 +25,15 @@ from sqlmodel import SQLModel
 from services import database, privacy, schedule
 from services.__main__ import main
 from services.importer import MASK, import_bytes
-from services.models import ANONYMOUS_REF_PREFIX, AuditEvent, Booking, Candidate, ImportRun
+from services.models import (
+    ANONYMOUS_REF_PREFIX,
+    AttendanceSuggestion,
+    AuditEvent,
+    Booking,
+    Candidate,
+    ImportRun,
+    RoomAttempt,
+)
 from services.report import build_report
 from services.scope import Scope
 from tests.conftest import load
@@ -34,6 +42,8 @@ from tests.conftest import load
 LATE = datetime(2023, 7, 1, tzinfo=UTC)
 #: Personal values of CB, the phone and the note added by the ``centre`` fixture.
 BRUNO = ("Bruno", "Bel", "bruno@example.org", "06 11 22 33 44", "2003-01-15", "57100", "mère")
+#: BB's video room as the ``centre`` fixture gives it: Whereby's meeting id and the host link.
+BB_ROOM = ("whereby-meeting-bb", "https://centre.whereby.com/max-bb?roomKey=hote-bb")
 
 
 @pytest.fixture
@@ -66,6 +76,33 @@ def centre(scenario: Engine) -> Engine:
         engine=scenario,
     )
     assert not refused.accepted  # line 3 repeats line 2's key, which names CB
+    # BB had a Whereby room (asked once), and its call said Bruno came with someone.
+    meeting_id, host_link = BB_ROOM
+    with database.write_transaction(scenario) as connection:
+        connection.execute(
+            Booking.__table__.update()
+            .where(Booking.__table__.c.ref == "BB")
+            .values(room_meeting_id=meeting_id, host_room_url=host_link)
+        )
+        connection.execute(
+            RoomAttempt.__table__.insert().values(
+                booking_ref="BB",
+                attempted_at=datetime(2020, 4, 10, 8, 0, tzinfo=UTC),
+                end_date="2020-04-14T09:00:00Z",
+                room_name_prefix="max",
+                state="created",
+            )
+        )
+        connection.execute(
+            AttendanceSuggestion.__table__.insert().values(
+                booking_ref="BB",
+                suggestion="attended",
+                visitors=2,
+                host_joined=True,
+                family=True,
+                fetched_at=datetime(2020, 4, 14, 9, 5, tzinfo=UTC),
+            )
+        )
     return scenario
 
 
@@ -115,7 +152,8 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
     # Cutoff 1 July 2020: all four never-enrolled candidates are purged (CB, CC, CD, CG).
     # touchpoints: CB 3 + CD 2 + CG 1 = 6; bookings: BB, BC, BD1, BD2, BG = 5;
     # enrollments: CC's pre-registration and CD's withdrawal = 2; meetings: CC's M2 and M4 = 2;
-    # booking_changes: BB's 2; booking_notes: BB's 1 (BA's note is CA's, who enrolled).
+    # booking_changes: BB's 2; booking_notes: BB's 1 (BA's note is CA's, who enrolled);
+    # room_attempts and attendance_suggestions: BB's 1 each.
     before = database.data_version(centre)
     preview = privacy.purge_preview(now=LATE)
     # 1 July 2023 00:00 UTC is 02:00 in Paris; 36 months back, 1 July 2020 02:00 in Paris (00:00 UTC).
@@ -129,10 +167,14 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
         "meetings": 2,
         "booking_changes": 2,
         "booking_notes": 1,
+        "room_attempts": 1,
+        "attendance_suggestions": 1,
     }
-    assert preview.as_frame().to_dict("records")[-2:] == [
+    assert preview.as_frame().to_dict("records")[-4:] == [
         {"table": "booking_changes", "action": "deleted", "rows": 2},
         {"table": "booking_notes", "action": "deleted", "rows": 1},
+        {"table": "room_attempts", "action": "deleted", "rows": 1},
+        {"table": "attendance_suggestions", "action": "deleted", "rows": 1},
     ]
     assert database.data_version(centre) == before  # a preview writes nothing
     assert _count(centre, Candidate.__table__) == 7
@@ -209,12 +251,15 @@ def test_purge_leaves_no_personal_value_of_the_purged(centre):
         # Their refs, their bookings' and meetings' refs, the video links of BB and M2 (none).
         *("CB", "CC", "CD", "CG", "BB", "BC", "BD1", "BD2", "BG", "M2", "M4"),
         "https://centre.whereby.com/max-bb",
+        *BB_ROOM,
     )
     assert ("Bruno", "candidates", "first_name") in _found(centre, needles)  # the scan sees them
     privacy.purge(actor="test", now=LATE, engine=centre)
     found = _found(centre, needles)
     assert _outside_audit_targets(found) == set()
     assert {needle for needle, _, _ in found} <= {"BB"}  # the audit of BB's outcome (centre fixture)
+    # BB's room, the attempt that asked for it and what its call said are gone with the person.
+    assert _count(centre, RoomAttempt.__table__) == _count(centre, AttendanceSuggestion.__table__) == 0
     # The kept candidates keep everything, BA's note included.
     kept = ("Alice", "alice@example.org", "CA", "BA", "Emma", "Farid", "hésite")
     assert {needle for needle, _, _ in _found(centre, kept)} == set(kept)
@@ -312,6 +357,9 @@ def test_export_gives_everything_stored_about_a_candidate_in_iso_dates(centre):
         ("status", "no_show", "attended"),
     ]
     assert [note["text"] for note in booking["notes"]] == ["Bruno est venu avec sa mère"]
+    # What the call said is the person's data; the advisor's host link is a key, never given out.
+    assert [(s["suggestion"], s["visitors"]) for s in booking["call_attendance"]] == [("attended", 2)]
+    assert "host_room_url" not in booking and BB_ROOM[1] not in json.dumps(export)
     assert (export["enrollments"], export["meetings"]) == ([], [])
     (mention,) = export["import_history"]
     assert (mention["kind"], mention["line"], mention["column"]) == (
@@ -334,7 +382,7 @@ def test_export_of_enrollments_and_meetings(centre):
 
 
 def test_erasure_deletes_every_trace_of_the_person(centre):
-    needles = (*BRUNO, "CB", "BB", "https://centre.whereby.com/max-bb")
+    needles = (*BRUNO, "CB", "BB", "https://centre.whereby.com/max-bb", *BB_ROOM)
     before = database.data_version(centre)
     april = Scope(date(2020, 4, 1), date(2020, 4, 30))
     assert build_report(april, engine=centre)["bookings"]["total"] == 6
@@ -347,6 +395,8 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
         "meetings": 0,
         "booking_changes": 2,
         "booking_notes": 1,
+        "room_attempts": 1,
+        "attendance_suggestions": 1,
     }
     # Only the audit log still names the refs (the erasure's own event is the proof it was done).
     assert _outside_audit_targets(_found(centre, needles)) == set()
@@ -355,7 +405,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
             "dpo@example.org",
             "CB",
             "candidates=1 touchpoints=3 bookings=1 enrollments=0 meetings=0 "
-            "booking_changes=2 booking_notes=1",
+            "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1",
         )
     ]
     assert database.data_version(centre) == before + 1

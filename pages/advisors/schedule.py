@@ -5,7 +5,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from services import access, audit, cached, charts, exports, schedule
+from services import access, audit, cached, charts, exports, schedule, whereby
 from services.calendars import schedule_ics
 from services.i18n import format_date, translate
 
@@ -141,11 +141,55 @@ else:
             row = bookings.loc[ref]
             return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
 
+        # What the video calls say happened: nothing is saved before the advisor confirms.
+        suggestions = cached.attendance_suggestions(tuple(bookings.index), viewer, version)
+        if not suggestions.empty:
+            st.subheader(t("schedule.suggestions"), help=t("schedule.suggestions.help"))
+            for suggestion in suggestions.itertuples():
+                said = whereby.suggestion_text(
+                    suggestion.suggestion, suggestion.visitors, suggestion.family, language
+                )
+                text, confirm, dismiss = st.container(border=True).columns([5, 1, 1])
+                text.markdown(f"**{describe(suggestion.ref)}** — {said}")
+                if suggestion.conflict:
+                    text.warning(
+                        t("schedule.suggestion.conflict", status=status_names[suggestion.status]),
+                        icon=":material/warning:",
+                    )
+                elif confirm.button(
+                    t("schedule.suggestion.confirm"), key=f"schedule_confirm_{suggestion.ref}", type="primary"
+                ):
+                    try:
+                        whereby.confirm_suggestion(
+                            suggestion.ref,
+                            actor=account.email,
+                            read_version=int(seen_versions.get(suggestion.ref, suggestion.version)),
+                        )
+                        st.session_state["schedule_message"] = t("schedule.suggestion.confirmed")
+                        st.rerun()
+                    except schedule.ScheduleError as error:
+                        text.error(str(error), icon=":material/block:")
+                if dismiss.button(t("schedule.suggestion.dismiss"), key=f"schedule_dismiss_{suggestion.ref}"):
+                    try:
+                        whereby.dismiss_suggestion(suggestion.ref, actor=account.email)
+                        st.session_state["schedule_message"] = t("schedule.suggestion.dismissed")
+                        st.rerun()
+                    except schedule.ScheduleError as error:
+                        text.error(str(error), icon=":material/block:")
+
         ref = st.selectbox(
             t("schedule.booking"), options=list(bookings.index), format_func=describe, key="schedule_booking"
         )
         current = bookings.loc[ref]
         read_version = int(seen_versions.get(ref, current["version"]))
+        # The room's host link: access.interviews_for leaves it to the interview's own advisor.
+        if isinstance(current["host_room_url"], str) and current["host_room_url"] != access.HIDDEN:
+            st.link_button(
+                t("schedule.host_link"),
+                current["host_room_url"],
+                help=t("schedule.host_link.help"),
+                icon=":material/video_call:",
+            )
         record, reassign = st.columns(2)
         with record.form("schedule_record_form"):
             st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))

@@ -1,0 +1,837 @@
+"""Video rooms for the interviews (Whereby REST API) and attendance suggested from the calls.
+
+Rooms. An upcoming interview (booked, not started) without any video link gets a transient
+Whereby room: ``POST /v1/meetings`` with the interview's end + 15 minutes as ``endDate`` (UTC),
+its site code as room-name prefix, ``group`` mode when the attendees and the advisor are more
+than 4 (else ``normal``) and the host link. The candidate's link (``roomUrl``) becomes the
+booking's ``meeting_url``, the advisor's (``hostRoomUrl``) its ``host_room_url`` (shown to that
+advisor only, never exported); both carry ``externalId=<booking ref>`` so that Whereby's
+insights name the booking.
+
+Never two rooms for one booking, even when an answer is lost after the server acted: the
+attempt is committed (``room_attempts``, state ``pending``) before the call; when the answer
+does not come back (timeout, 502/504, an unreadable answer) the attempt stays pending, and the
+next run lists the account's rooms (``GET /v1/meetings``) and adopts the one that matches it
+(same ``endDate``, same prefix, linked to no other booking) before it would ever ask again.
+A cancelled interview's room is deleted (``DELETE /v1/meetings/{id}``; 404 means already gone)
+and its links cleared; an interview moved to another time gets a new room.
+
+Attendance. Once an interview's room has closed (its end + 15 minutes), its sessions and their
+participants (``GET /v1/insights/room-sessions`` and ``GET /v1/insights/participants``) give a
+suggestion: ``attended`` (a visitor joined; ``family`` when more than one did), ``no_show`` (no
+visitor joined) or ``advisor_absent`` (no host joined). It waits for the advisor: confirming
+records the outcome through the schedule's rules (validation, version check, history, audit),
+dismissing sets it aside. Nothing is written to a booking before.
+
+Every write is a short transaction that bumps the data version. The API key never appears in
+an output: the shared client (``services.api``) keeps it in the authorisation header only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services import api, audit, config
+from services.database import bump_data_version, get_engine, write_transaction
+from services.i18n import translate
+from services.models import AttendanceSuggestion, Booking, RoomAttempt
+from services.schedule import ConflictError, Outcome, ScheduleError, apply_outcome
+from services.values import local_date, local_midnight, read_https_url
+
+BOOKINGS = Booking.__table__
+ATTEMPTS = RoomAttempt.__table__
+SUGGESTIONS = AttendanceSuggestion.__table__
+
+SERVICE = "Whereby"
+#: A room stays open this long after the interview's planned end.
+ROOM_GRACE = timedelta(minutes=15)
+#: Whereby's ``normal`` rooms hold up to 4 people; beyond, a ``group`` room.
+NORMAL_ROOM_PEOPLE = 4
+#: The most results Whereby gives per page (meetings and insights alike).
+PAGE_SIZE = 100
+#: A listing that has not ended after this many pages is refused (a server going round in circles).
+MAX_PAGES = 500
+#: Whereby's longest room-name prefix.
+PREFIX_LENGTH = 39
+#: Participants' roles: the host link's (and the account's own people), and the visitors'.
+HOST_ROLES = frozenset({"host", "owner", "member"})
+VISITOR_ROLES = frozenset({"visitor", "granted_visitor"})
+#: Without ``since``, attendance is read for the interviews of the last 30 days.
+ATTENDANCE_LOOKBACK = timedelta(days=30)
+SUGGESTIONS_KINDS = ("attended", "no_show", "advisor_absent")
+#: The status a suggestion confirms (None: it records a note, the status stays).
+SUGGESTED_STATUS = {"attended": "attended", "no_show": "no_show", "advisor_absent": None}
+
+
+class SuggestionConflict(ScheduleError):
+    """The call contradicts the outcome already recorded: nothing is applied."""
+
+
+# ---------------------------------------------------------------- the client and the room's terms
+
+
+def whereby_client(*, sleep: Callable[[float], None] = time.sleep) -> api.ApiClient:
+    """The Whereby client of the settings (``WHEREBY_API_URL``, ``WHEREBY_API_KEY``)."""
+    return api.ApiClient(
+        SERVICE,
+        config.integration_setting("WHEREBY_API_URL"),
+        config.integration_setting("WHEREBY_API_KEY"),
+        sleep=sleep,
+    )
+
+
+def room_end(starts_at: datetime, duration_min: int) -> datetime:
+    """When an interview's room closes: its planned end plus 15 minutes."""
+    return starts_at + timedelta(minutes=duration_min) + ROOM_GRACE
+
+
+def end_date_text(moment: datetime) -> str:
+    """An instant as the ``endDate`` sent to Whereby: ISO 8601, UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def room_name_prefix(site_code: str) -> str:
+    """A site code as Whereby takes a room-name prefix: lower-case letters and digits only."""
+    ascii_code = unicodedata.normalize("NFKD", site_code).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", ascii_code.lower())[:PREFIX_LENGTH]
+
+
+def room_mode(attendees: int | None) -> str:
+    """``group`` when the attendees plus the advisor are more than 4, else ``normal``."""
+    return "group" if (attendees or 1) + 1 > NORMAL_ROOM_PEOPLE else "normal"
+
+
+def meeting_body(*, starts_at: datetime, duration_min: int, site_code: str, attendees: int | None) -> dict:
+    """The body of ``POST /v1/meetings`` for one interview."""
+    return {
+        "endDate": end_date_text(room_end(starts_at, duration_min)),
+        "roomNamePrefix": room_name_prefix(site_code),
+        "roomMode": room_mode(attendees),
+        "fields": ["hostRoomUrl"],
+    }
+
+
+def with_external_id(url: str, booking_ref: str) -> str:
+    """A room link that tells Whereby's insights which booking its participant came for."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "externalId"]
+    return urlunsplit(parts._replace(query=urlencode([*query, ("externalId", booking_ref)])))
+
+
+def room_name(url: str | None) -> str | None:
+    """The room name of a room link (its path, ``/prefix…``), as the insights take it."""
+    if not url:
+        return None
+    path = urlsplit(url).path
+    return path if path.strip("/") else None
+
+
+# ---------------------------------------------------------------- reading Whereby's answers
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A Whereby room as this module keeps it."""
+
+    meeting_id: str
+    room_url: str
+    host_room_url: str | None
+    end_date: str | None
+    room_name: str
+
+
+def _meeting(answer: object) -> Meeting:
+    """A meeting of Whereby's answer; ``ApiError`` when it lacks what the booking needs."""
+    if not isinstance(answer, dict):
+        raise api.ApiError(f"{SERVICE} : réponse inattendue (un objet « meeting » était attendu)")
+    meeting_id = answer.get("meetingId")
+    if not isinstance(meeting_id, str | int) or isinstance(meeting_id, bool) or str(meeting_id) == "":
+        raise api.ApiError(f"{SERVICE} : réponse sans meetingId")
+    try:
+        room_url = read_https_url(str(answer.get("roomUrl") or ""))
+        host = answer.get("hostRoomUrl")
+        host_room_url = read_https_url(str(host)) if host else None
+    except ValueError:
+        raise api.ApiError(f"{SERVICE} : lien de salle absent ou qui n'est pas en https") from None
+    name = answer.get("roomName")
+    name = name if isinstance(name, str) and name else (room_name(room_url) or "")
+    end = answer.get("endDate")
+    return Meeting(str(meeting_id), room_url, host_room_url, end if isinstance(end, str) else None, name)
+
+
+def _pages(client: api.ApiClient, path: str, params: dict) -> Iterator[dict]:
+    """Every result of a paginated listing (``results`` and ``cursor``, ``null`` at the end)."""
+    cursor, seen = None, set()
+    for _ in range(MAX_PAGES):
+        answer = client.get(path, {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+        if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+            raise api.ApiError(f"{SERVICE} GET {path} : réponse inattendue (pas de liste « results »)")
+        for result in answer["results"]:
+            if isinstance(result, dict):
+                yield result
+        cursor = answer.get("cursor")
+        if not cursor:
+            return
+        if not isinstance(cursor, str) or cursor in seen:
+            raise api.ApiError(f"{SERVICE} GET {path} : pagination incohérente (curseur répété)")
+        seen.add(cursor)
+    raise api.ApiError(f"{SERVICE} GET {path} : plus de {MAX_PAGES} pages, listing abandonné")
+
+
+def _same_instant(text: object, other: str) -> bool:
+    """Whether two ISO 8601 instants are the same (Whereby may add milliseconds)."""
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) == datetime.fromisoformat(
+            other.replace("Z", "+00:00")
+        )
+    except ValueError:
+        return False
+
+
+class _Rooms:
+    """The account's rooms, listed at most once per run, when an attempt needs reconciling."""
+
+    def __init__(self, client: api.ApiClient) -> None:
+        self.client = client
+        self._meetings: list[Meeting] | None = None
+        #: Rooms this run has already given to a booking.
+        self.taken: set[str] = set()
+
+    def find(self, end_date: str, prefix: str, linked: set[str]) -> Meeting | None:
+        """A listed room with this end and prefix that no booking holds yet (then taken)."""
+        if self._meetings is None:
+            listed = _pages(self.client, "/v1/meetings", {"fields": "hostRoomUrl"})
+            self._meetings = [_meeting(item) for item in listed]
+        for meeting in self._meetings:
+            if meeting.meeting_id in self.taken or meeting.meeting_id in linked:
+                continue
+            if _same_instant(meeting.end_date, end_date) and meeting.room_name.lstrip("/").startswith(prefix):
+                self.taken.add(meeting.meeting_id)
+                return meeting
+        return None
+
+
+# ---------------------------------------------------------------- rooms
+
+
+@dataclass
+class RoomSummary:
+    """What a rooms sync did (or, in a dry run, would do), booking refs per outcome."""
+
+    dry_run: bool = False
+    created: list[str] = field(default_factory=list)
+    #: Rooms found again by listing after an answer was lost: linked, not created twice.
+    adopted: list[str] = field(default_factory=list)
+    #: Rooms of cancelled interviews, deleted.
+    deleted: list[str] = field(default_factory=list)
+    #: Interviews moved to another time: old room deleted (the new one is in ``created``).
+    replaced: list[str] = field(default_factory=list)
+    #: Asked, but the answer was lost: the next run checks the listing before asking again.
+    uncertain: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        """How many bookings' rooms changed (or would)."""
+        return len(self.created) + len(self.adopted) + len(self.deleted)
+
+    def lines(self) -> list[str]:
+        """The summary in French, one line per kind (what the command line prints)."""
+        verb = "à créer" if self.dry_run else "créées"
+        lines = [
+            _listed(f"salles {verb}", self.created),
+            _listed("salles retrouvées (réponse perdue, pas de doublon)", self.adopted),
+            _listed("salles supprimées (entretiens annulés)", self.deleted),
+            _listed("salles remplacées (entretiens déplacés)", self.replaced),
+        ]
+        lines += [f"incertain : {ref} : {why} (vérifié au prochain passage)" for ref, why in self.uncertain]
+        lines += [f"échec : {ref} : {why}" for ref, why in self.failed]
+        lines.append(
+            "aperçu : rien n'a été créé, supprimé ni enregistré" if self.dry_run else "salles à jour"
+        )
+        return lines
+
+
+def _listed(label: str, refs: list[str]) -> str:
+    return f"{label} : {len(refs)}" + (f" ({', '.join(refs)})" if refs else "")
+
+
+def _room_plan(now: datetime, engine: Engine) -> list[dict]:
+    """The bookings a rooms sync looks at, with their attempt: cancelled ones holding a room or
+    a pending attempt, and upcoming booked ones holding a room or no link at all."""
+    query = (
+        sa.select(
+            BOOKINGS.c.ref,
+            BOOKINGS.c.site_code,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.duration_min,
+            BOOKINGS.c.attendees,
+            BOOKINGS.c.status,
+            BOOKINGS.c.room_meeting_id,
+            ATTEMPTS.c.state,
+            ATTEMPTS.c.end_date,
+            ATTEMPTS.c.room_name_prefix,
+            ATTEMPTS.c.attempted_at,
+        )
+        .outerjoin(ATTEMPTS, ATTEMPTS.c.booking_ref == BOOKINGS.c.ref)
+        .where(
+            sa.or_(
+                sa.and_(
+                    BOOKINGS.c.status == "cancelled",
+                    sa.or_(BOOKINGS.c.room_meeting_id.is_not(None), ATTEMPTS.c.state == "pending"),
+                ),
+                sa.and_(
+                    BOOKINGS.c.status == "booked",
+                    BOOKINGS.c.starts_at > now,
+                    sa.or_(BOOKINGS.c.room_meeting_id.is_not(None), BOOKINGS.c.meeting_url.is_(None)),
+                ),
+            )
+        )
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.ref)
+    )
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _linked(engine: Engine) -> set[str]:
+    """Whereby meetings some booking holds."""
+    with engine.connect() as connection:
+        return set(
+            connection.execute(
+                sa.select(BOOKINGS.c.room_meeting_id).where(BOOKINGS.c.room_meeting_id.is_not(None))
+            ).scalars()
+        )
+
+
+def _claim(engine: Engine, row: dict, end_date: str, prefix: str, now: datetime) -> bool:
+    """Record, committed before the call, that a room is being asked for this booking.
+
+    Compare-and-set on the attempt as this run read it: two runs at once never both ask.
+    """
+    values = {"attempted_at": now, "end_date": end_date, "room_name_prefix": prefix, "state": "pending"}
+    with write_transaction(engine) as connection:
+        if row["state"] is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(ATTEMPTS.insert().values(booking_ref=row["ref"], **values))
+            except sa.exc.IntegrityError:
+                return False
+            return True
+        claimed = connection.execute(
+            ATTEMPTS.update()
+            .where(
+                ATTEMPTS.c.booking_ref == row["ref"],
+                ATTEMPTS.c.state == row["state"],
+                ATTEMPTS.c.attempted_at == row["attempted_at"],
+            )
+            .values(**values)
+        )
+        return claimed.rowcount == 1
+
+
+def _store_room(engine: Engine, ref: str, meeting: Meeting, *, actor: str, action: str) -> bool:
+    """Give the booking its room (if it still has none and no other booking holds the room)."""
+    with write_transaction(engine) as connection:
+        holder = connection.execute(
+            sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.room_meeting_id == meeting.meeting_id)
+        ).first()
+        if holder is not None:
+            return False
+        updated = connection.execute(
+            BOOKINGS.update()
+            .where(BOOKINGS.c.ref == ref, BOOKINGS.c.room_meeting_id.is_(None))
+            .values(
+                room_meeting_id=meeting.meeting_id,
+                meeting_url=with_external_id(meeting.room_url, ref),
+                host_room_url=with_external_id(meeting.host_room_url, ref) if meeting.host_room_url else None,
+            )
+        )
+        if updated.rowcount != 1:
+            return False
+        connection.execute(ATTEMPTS.update().where(ATTEMPTS.c.booking_ref == ref).values(state="created"))
+        audit.record(
+            action, actor=actor, target=ref, detail=f"meeting={meeting.meeting_id}", connection=connection
+        )
+        bump_data_version(connection)
+    return True
+
+
+def _clear_room(engine: Engine, ref: str, meeting_id: str | None, *, actor: str) -> None:
+    """Forget a deleted room (``meeting_id``, None when there was none): the booking's links and
+    meeting id if it held it; its attempt is done."""
+    with write_transaction(engine) as connection:
+        if meeting_id is not None:
+            connection.execute(
+                BOOKINGS.update()
+                .where(BOOKINGS.c.ref == ref, BOOKINGS.c.room_meeting_id == meeting_id)
+                .values(room_meeting_id=None, meeting_url=None, host_room_url=None)
+            )
+            audit.record(
+                "room.delete", actor=actor, target=ref, detail=f"meeting={meeting_id}", connection=connection
+            )
+        connection.execute(ATTEMPTS.update().where(ATTEMPTS.c.booking_ref == ref).values(state="deleted"))
+        bump_data_version(connection)
+
+
+def _delete_meeting(client: api.ApiClient, meeting_id: str) -> None:
+    """Delete a Whereby room; one already gone (404) is fine."""
+    try:
+        client.request("DELETE", f"/v1/meetings/{quote(meeting_id, safe='')}")
+    except api.ApiAuthError:
+        raise
+    except api.ApiError as error:
+        if error.status != 404:
+            raise
+
+
+def sync_rooms(
+    *,
+    actor: str,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    client: api.ApiClient | None = None,
+    engine: Engine | None = None,
+) -> RoomSummary:
+    """Give upcoming interviews a Whereby room, delete cancelled ones' rooms, and report.
+
+    ``progress(done, total)`` is called after each booking. A refused key (``ApiAuthError``)
+    stops the run; any other failure is the booking's own, reported, and the run goes on.
+    """
+    now = now or datetime.now(UTC)
+    engine = engine or get_engine()
+    client = client or whereby_client()
+    summary = RoomSummary(dry_run=dry_run)
+    rooms = _Rooms(client)
+    plan = _room_plan(now, engine)
+    for done, row in enumerate(plan, start=1):
+        try:
+            _sync_room(
+                row, summary, rooms, client=client, actor=actor, dry_run=dry_run, now=now, engine=engine
+            )
+        except api.ApiAuthError:
+            raise
+        except api.ApiUncertain as error:
+            summary.uncertain.append((row["ref"], str(error)))
+        except api.ApiError as error:
+            summary.failed.append((row["ref"], str(error)))
+        if progress is not None:
+            progress(done, len(plan))
+    return summary
+
+
+def _sync_room(
+    row: dict,
+    summary: RoomSummary,
+    rooms: _Rooms,
+    *,
+    client: api.ApiClient,
+    actor: str,
+    dry_run: bool,
+    now: datetime,
+    engine: Engine,
+) -> None:
+    """Bring one booking's room in line with the booking (a failure raises ``ApiError``)."""
+    ref = row["ref"]
+    end_date = end_date_text(room_end(row["starts_at"], row["duration_min"]))
+    prefix = room_name_prefix(row["site_code"])
+    if row["status"] == "cancelled":
+        meeting_id = row["room_meeting_id"]
+        if meeting_id is None:
+            # Asked for, answer lost, then cancelled: a room may exist that nobody holds.
+            found = rooms.find(row["end_date"], row["room_name_prefix"], _linked(engine))
+            meeting_id = found.meeting_id if found else None
+        if not dry_run:
+            if meeting_id is not None:
+                _delete_meeting(client, meeting_id)
+            _clear_room(engine, ref, meeting_id, actor=actor)
+        if meeting_id is not None:
+            summary.deleted.append(ref)
+        return
+    if row["room_meeting_id"] is not None:
+        if row["end_date"] is None or _same_instant(row["end_date"], end_date):
+            return  # its room is still the right one
+        # Moved to another time: the old room would close too early (or linger); a new one.
+        if not dry_run:
+            _delete_meeting(client, row["room_meeting_id"])
+            _clear_room(engine, ref, row["room_meeting_id"], actor=actor)
+        summary.replaced.append(ref)
+        row = {**row, "room_meeting_id": None, "state": "deleted"}
+    if row["state"] == "pending":
+        found = rooms.find(row["end_date"], row["room_name_prefix"], _linked(engine))
+        if found is not None and row["end_date"] == end_date and row["room_name_prefix"] == prefix:
+            if not dry_run and not _store_room(engine, ref, found, actor=actor, action="room.adopt"):
+                raise api.ApiError(
+                    f"salle {found.meeting_id} retrouvée, mais la réservation a changé entre-temps"
+                )
+            summary.adopted.append(ref)
+            return
+        if found is not None and not dry_run:
+            # The interview moved while the answer was lost: that room is for the old time.
+            _delete_meeting(client, found.meeting_id)
+    if dry_run:
+        summary.created.append(ref)
+        return
+    if not _claim(engine, row, end_date, prefix, now):
+        raise api.ApiError("une autre synchronisation demande déjà cette salle")
+    body = meeting_body(
+        starts_at=row["starts_at"],
+        duration_min=row["duration_min"],
+        site_code=row["site_code"],
+        attendees=row["attendees"],
+    )
+    # Whatever goes wrong from here, the attempt stays pending: the next run lists the rooms
+    # (and adopts the one the server may have made) before it asks again.
+    answer = client.request("POST", "/v1/meetings", json=body)
+    try:
+        meeting = _meeting(answer)
+    except api.ApiError as error:
+        raise api.ApiUncertain(f"{error} (salle peut-être créée : retrouvée au prochain passage)") from None
+    if not _store_room(engine, ref, meeting, actor=actor, action="room.create"):
+        raise api.ApiError(f"salle {meeting.meeting_id} créée, mais la réservation a changé entre-temps")
+    summary.created.append(ref)
+
+
+# ---------------------------------------------------------------- attendance
+
+
+@dataclass(frozen=True)
+class CallReading:
+    """Who joined an interview's room, from Whereby's insights."""
+
+    sessions: int
+    #: Distinct visitors (by display name, else participant id: a reconnection counts once).
+    visitors: int
+    host_joined: bool
+
+
+def suggest(reading: CallReading) -> tuple[str, bool]:
+    """The suggestion of a call, and whether the family was there (more than one visitor)."""
+    family = reading.visitors > 1
+    if not reading.host_joined:
+        return "advisor_absent", family
+    if reading.visitors == 0:
+        return "no_show", False
+    return "attended", family
+
+
+def read_call(client: api.ApiClient, name: str) -> CallReading:
+    """Every session of a room and its participants: who joined, as host or as visitor."""
+    sessions = list(_pages(client, "/v1/insights/room-sessions", {"roomName": name}))
+    visitors: set[str] = set()
+    host_joined = False
+    for session in sessions:
+        session_id = session.get("roomSessionId")
+        if not isinstance(session_id, str) or not session_id:
+            raise api.ApiError(f"{SERVICE} : session de salle sans roomSessionId")
+        participants = _pages(client, "/v1/insights/participants", {"roomSessionId": session_id})
+        for number, participant in enumerate(participants):
+            role = str(participant.get("roleName") or "").lower()
+            if role in HOST_ROLES:
+                host_joined = True
+            elif role in VISITOR_ROLES:
+                visitors.add(_identity(participant, f"{session_id}:{number}"))
+    return CallReading(len(sessions), len(visitors), host_joined)
+
+
+def _identity(participant: dict, fallback: str) -> str:
+    # Held in memory only, never stored: it tells a reconnection from a second device.
+    name = str(participant.get("displayName") or "").strip().casefold()
+    if name:
+        return f"name:{name}"
+    return f"id:{participant.get('participantId') or fallback}"
+
+
+@dataclass
+class AttendanceSummary:
+    """What an attendance sync stored (or, in a dry run, would store): (ref, suggestion)."""
+
+    dry_run: bool = False
+    suggested: list[tuple[str, str]] = field(default_factory=list)
+    #: Pending suggestions that later insights changed.
+    updated: list[tuple[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The summary in French, one line per kind (what the command line prints)."""
+        verb = "à proposer" if self.dry_run else "proposées"
+
+        def listed(label: str, items: list[tuple[str, str]]) -> str:
+            return f"{label} : {len(items)}" + (
+                f" ({', '.join(f'{ref} {kind}' for ref, kind in items)})" if items else ""
+            )
+
+        lines = [
+            listed(f"suggestions {verb}", self.suggested),
+            listed("suggestions mises à jour", self.updated),
+            f"inchangées : {self.unchanged}",
+        ]
+        lines += [f"échec : {ref} : {why}" for ref, why in self.failed]
+        lines.append("aperçu : rien n'a été enregistré" if self.dry_run else "présences à jour")
+        return lines
+
+
+def _ended_interviews(first_day: date, now: datetime, engine: Engine) -> list[dict]:
+    """Interviews from ``first_day`` whose room has closed, that hold a room, are not cancelled,
+    and whose suggestion (if any) is still waiting for the advisor."""
+    query = (
+        sa.select(
+            BOOKINGS.c.ref,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.duration_min,
+            BOOKINGS.c.meeting_url,
+            BOOKINGS.c.host_room_url,
+            SUGGESTIONS.c.suggestion,
+            SUGGESTIONS.c.visitors,
+            SUGGESTIONS.c.host_joined,
+            SUGGESTIONS.c.family,
+            SUGGESTIONS.c.decided_at,
+            SUGGESTIONS.c.id.label("suggestion_id"),
+        )
+        .outerjoin(SUGGESTIONS, SUGGESTIONS.c.booking_ref == BOOKINGS.c.ref)
+        .where(
+            BOOKINGS.c.room_meeting_id.is_not(None),
+            BOOKINGS.c.status != "cancelled",
+            BOOKINGS.c.starts_at >= local_midnight(first_day),
+            BOOKINGS.c.starts_at < now,
+            SUGGESTIONS.c.decided_at.is_(None),
+        )
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.ref)
+    )
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    return [row for row in rows if room_end(row["starts_at"], row["duration_min"]) <= now]
+
+
+def _store_suggestion(engine: Engine, row: dict, values: dict, now: datetime) -> bool:
+    """Insert or refresh a pending suggestion; never one the advisor already decided."""
+    with write_transaction(engine) as connection:
+        if row["suggestion_id"] is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(
+                        SUGGESTIONS.insert().values(booking_ref=row["ref"], fetched_at=now, **values)
+                    )
+            except sa.exc.IntegrityError:
+                return False
+        else:
+            updated = connection.execute(
+                SUGGESTIONS.update()
+                .where(SUGGESTIONS.c.id == row["suggestion_id"], SUGGESTIONS.c.decided_at.is_(None))
+                .values(fetched_at=now, **values)
+            )
+            if updated.rowcount != 1:
+                return False
+        bump_data_version(connection)
+    return True
+
+
+def sync_attendance(
+    *,
+    actor: str,
+    since: date | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    client: api.ApiClient | None = None,
+    engine: Engine | None = None,
+) -> AttendanceSummary:
+    """Read who joined the rooms of the interviews that ended (since ``since``, default the last
+    30 days) and store a suggestion for each; the advisor confirms or dismisses it.
+
+    ``actor`` is who ran the sync (suggestions are data, not decisions: nothing is audited).
+    """
+    now = now or datetime.now(UTC)
+    engine = engine or get_engine()
+    client = client or whereby_client()
+    summary = AttendanceSummary(dry_run=dry_run)
+    first_day = since or local_date(now - ATTENDANCE_LOOKBACK)
+    rows = _ended_interviews(first_day, now, engine)
+    for done, row in enumerate(rows, start=1):
+        try:
+            room = room_name(row["meeting_url"]) or room_name(row["host_room_url"])
+            if room is None:
+                raise api.ApiError("salle sans adresse : rien à lire")
+            reading = read_call(client, room)
+        except api.ApiAuthError:
+            raise
+        except api.ApiError as error:
+            summary.failed.append((row["ref"], str(error)))
+        else:
+            kind, family = suggest(reading)
+            values = {
+                "suggestion": kind,
+                "visitors": reading.visitors,
+                "host_joined": reading.host_joined,
+                "family": family,
+            }
+            if row["suggestion_id"] is not None and all(row[key] == value for key, value in values.items()):
+                summary.unchanged += 1
+            elif dry_run or _store_suggestion(engine, row, values, now):
+                (summary.suggested if row["suggestion_id"] is None else summary.updated).append(
+                    (row["ref"], kind)
+                )
+        if progress is not None:
+            progress(done, len(rows))
+    return summary
+
+
+def conflicts(status: str, suggestion: str) -> bool:
+    """Whether a suggestion contradicts the outcome already recorded (``booked``: nothing yet)."""
+    return status != "booked" and status != SUGGESTED_STATUS[suggestion]
+
+
+def pending_suggestions(refs: Iterable[str], engine: Engine | None = None) -> pd.DataFrame:
+    """The suggestions of these bookings still waiting for the advisor, in time order, with the
+    booking's status, people and version and whether the call contradicts a recorded outcome."""
+    columns = [
+        "ref",
+        "suggestion",
+        "visitors",
+        "host_joined",
+        "family",
+        "fetched_at",
+        "status",
+        "attendees",
+        "version",
+        "conflict",
+    ]
+    refs = list(refs)
+    if not refs:
+        return pd.DataFrame(columns=columns)
+    query = (
+        sa.select(
+            SUGGESTIONS.c.booking_ref.label("ref"),
+            SUGGESTIONS.c.suggestion,
+            SUGGESTIONS.c.visitors,
+            SUGGESTIONS.c.host_joined,
+            SUGGESTIONS.c.family,
+            SUGGESTIONS.c.fetched_at,
+            BOOKINGS.c.status,
+            BOOKINGS.c.attendees,
+            BOOKINGS.c.version,
+        )
+        .join(BOOKINGS, BOOKINGS.c.ref == SUGGESTIONS.c.booking_ref)
+        .where(SUGGESTIONS.c.booking_ref.in_(refs), SUGGESTIONS.c.decided_at.is_(None))
+        .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.ref)
+    )
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=columns[:-1])
+    frame["conflict"] = [
+        conflicts(status, kind) for status, kind in zip(frame["status"], frame["suggestion"], strict=True)
+    ]
+    return frame[columns]
+
+
+def suggestion_text(suggestion: str, visitors: int, family: bool, language: str = "fr") -> str:
+    """What the call says, as the schedule page shows it."""
+    if suggestion == "attended":
+        key = "attended_family" if family else "attended"
+    elif suggestion == "no_show":
+        key = "no_show"
+    else:
+        key = "advisor_absent" if visitors else "nobody"
+    return translate(f"schedule.suggestion.{key}", language, visitors=visitors)
+
+
+def _outcome(suggestion: dict, status: str) -> Outcome:
+    """The outcome a confirmed suggestion records; what is already recorded is never changed."""
+    if suggestion["suggestion"] == "advisor_absent":
+        visitors = suggestion["visitors"]
+        return Outcome(
+            status,
+            None,
+            f"D'après l'appel, le conseiller n'a pas rejoint la salle ({visitors} visiteur(s) présent(s)).",
+        )
+    # The call counts devices: it gives the people present only when it saw a family and
+    # nothing was recorded yet.
+    people = suggestion["visitors"] if suggestion["family"] and status == "booked" else None
+    return Outcome(SUGGESTED_STATUS[suggestion["suggestion"]], people)
+
+
+def confirm_suggestion(
+    booking_ref: str,
+    *,
+    actor: str,
+    read_version: int,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> int:
+    """Record the outcome a call suggests, as the advisor's own save (validation, version check,
+    history, audit), and mark the suggestion confirmed, in one transaction; returns the booking's
+    new version. Refused when the call contradicts an outcome already recorded."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        suggestion = (
+            connection.execute(
+                sa.select(SUGGESTIONS).where(
+                    SUGGESTIONS.c.booking_ref == booking_ref, SUGGESTIONS.c.decided_at.is_(None)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if suggestion is None:
+            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+        booking = connection.execute(
+            sa.select(BOOKINGS.c.status, BOOKINGS.c.version).where(BOOKINGS.c.ref == booking_ref)
+        ).one()
+        if booking.version != read_version:
+            raise ConflictError(
+                "ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page, "
+                "vérifiez, puis confirmez à nouveau"
+            )
+        if conflicts(booking.status, suggestion["suggestion"]):
+            raise SuggestionConflict(
+                f"déjà noté « {booking.status} » : l'appel dit autre chose, rien n'est changé "
+                "(corrigez le statut vous-même si besoin, puis ignorez la suggestion)"
+            )
+        version = apply_outcome(
+            connection,
+            booking_ref,
+            outcome=_outcome(dict(suggestion), booking.status),
+            author=actor,
+            read_version=read_version,
+            now=now,
+        )
+        connection.execute(
+            SUGGESTIONS.update()
+            .where(SUGGESTIONS.c.id == suggestion["id"])
+            .values(decided_at=now, decided_by=actor, decision="confirmed")
+        )
+        audit.record(
+            "attendance.confirm",
+            actor=actor,
+            target=booking_ref,
+            detail=f"suggestion={suggestion['suggestion']}",
+            connection=connection,
+        )
+    return version
+
+
+def dismiss_suggestion(
+    booking_ref: str, *, actor: str, now: datetime | None = None, engine: Engine | None = None
+) -> None:
+    """Set a call's suggestion aside: the booking stays as it is."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        dismissed = connection.execute(
+            SUGGESTIONS.update()
+            .where(SUGGESTIONS.c.booking_ref == booking_ref, SUGGESTIONS.c.decided_at.is_(None))
+            .values(decided_at=now, decided_by=actor, decision="dismissed")
+        )
+        if dismissed.rowcount != 1:
+            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+        audit.record("attendance.dismiss", actor=actor, target=booking_ref, connection=connection)
+        bump_data_version(connection)
