@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -236,3 +237,17 @@ def test_an_export_is_recorded_with_who_what_and_which_format(engine):
         "schedule",
         "csv",
     )
+
+
+def test_every_audited_action_has_a_label_in_both_languages():
+    # Every action code the services write to the audit log is named on the audit page.
+    from services.i18n import MESSAGES
+
+    sources = (Path(__file__).resolve().parent.parent / "services").glob("*.py")
+    text = "\n".join(source.read_text(encoding="utf-8") for source in sources)
+    actions = set(re.findall(r'record\(\s*"([a-z_.]+)"', text))
+    actions |= set(re.findall(r'action="([a-z_]+\.[a-z_.]+)"', text))
+    actions |= set(re.findall(r'"args": \("([a-z_.]+)",\)', text))
+    assert {"sign_in", "export", "purge", "room.create", "calcom.mapping"} <= actions
+    for language in ("fr", "en"):
+        assert [a for a in sorted(actions) if f"audit.action.{a}" not in MESSAGES[language]] == []

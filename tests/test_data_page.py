@@ -64,6 +64,7 @@ def test_the_page_on_an_empty_store_says_what_to_do(engine):
         "Historique des imports",
         "Exporter une table",
         "Utilisateurs et rôles",
+        "Synchronisation",
     ]
     infos = " ".join(texts(app.info))
     assert "rien n'est écrit avant que vous cliquiez sur « Importer »" in infos
@@ -275,4 +276,5 @@ def test_the_page_in_english(engine):
         "Import history",
         "Export a table",
         "Users and roles",
+        "Sync",
     ]

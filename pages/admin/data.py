@@ -6,8 +6,8 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from services import accounts, audit, cached, exports, uploads
-from services.config import LOCAL_TZ
+from services import accounts, api, audit, cached, calcom, exports, uploads, whereby
+from services.config import LOCAL_TZ, integration_setting
 from services.i18n import format_number, translate
 from services.models import ROLES
 
@@ -43,8 +43,14 @@ def on_import(sent: list[tuple[str, bytes]]) -> None:
 
 st.title(t("page.data"))
 st.caption(t("data.caption"))
-import_tab, history_tab, export_tab, users_tab = st.tabs(
-    [t("data.tab.import"), t("data.tab.history"), t("data.tab.export"), t("data.tab.users")]
+import_tab, history_tab, export_tab, users_tab, sync_tab = st.tabs(
+    [
+        t("data.tab.import"),
+        t("data.tab.history"),
+        t("data.tab.export"),
+        t("data.tab.users"),
+        t("data.tab.sync"),
+    ]
 )
 
 # ---------------------------------------------------------------- import
@@ -393,3 +399,131 @@ with users_tab:
             )
             if states[chosen]:
                 st.form_submit_button(t("data.users.enable.submit"), on_click=on_enable, args=(chosen,))
+
+# ---------------------------------------------------------------- sync with the booking site and the rooms
+
+
+def show_summary(report: list[str], problems: list[str], failed: bool) -> None:
+    """A sync's summary lines, then its problems (one per line), as the command line prints them."""
+    (st.error if failed else st.success)("  \n".join(report), icon=":material/sync:")
+    if problems:
+        st.code("\n".join(problems), language=None, height=min(40 + 22 * len(problems), 320), wrap_lines=True)
+
+
+def run_with_progress(sync, label: str, **options: object):
+    """Run a sync with a progress bar fed by its ``progress(done, total)`` callback."""
+    bar = st.progress(0.0, text=label)
+
+    def progress(done: int, total: int | None) -> None:
+        bar.progress(min(1.0, done / total) if total else 0.5, text=f"{label} ({done}/{total or '?'})")
+
+    summary = sync(actor=account.email, progress=progress, **options)
+    bar.progress(1.0, text=label)
+    return summary
+
+
+with sync_tab:
+    st.subheader(t("data.sync.bookings"), help=t("data.sync.bookings.help"))
+    if not integration_setting("CALCOM_API_KEY"):
+        st.info(t("data.sync.not_configured", setting="CALCOM_API_KEY"), icon=":material/link_off:")
+    else:
+        cursor = calcom.stored_cursor()
+        st.caption(
+            t("data.sync.cursor", at=cursor.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M"))
+            if cursor
+            else t("data.sync.first")
+        )
+        with st.form("data_sync_bookings_form"):
+            since = st.date_input(
+                t("data.sync.since"), value=None, format="DD/MM/YYYY", key="data_sync_since"
+            )
+            dry_run = st.toggle(
+                t("data.sync.dry_run"), key="data_sync_dry_run", help=t("data.sync.dry_run.help")
+            )
+            if st.form_submit_button(t("data.sync.bookings.run"), type="primary", icon=":material/sync:"):
+                start = datetime.combine(since, datetime.min.time(), LOCAL_TZ) if since else None
+                summary = run_with_progress(
+                    calcom.sync_bookings, t("data.sync.bookings"), since=start, dry_run=dry_run
+                )
+                show_summary(summary.report_lines(), summary.problem_lines(), summary.error is not None)
+
+    st.subheader(t("data.sync.rooms"), help=t("data.sync.rooms.help"))
+    if not integration_setting("WHEREBY_API_KEY"):
+        st.info(t("data.sync.not_configured", setting="WHEREBY_API_KEY"), icon=":material/link_off:")
+    else:
+        with st.form("data_sync_rooms_form"):
+            dry_run = st.toggle(
+                t("data.sync.dry_run"), key="data_rooms_dry_run", help=t("data.sync.dry_run.help")
+            )
+            rooms, attendance = st.columns(2)
+            chosen = None
+            if rooms.form_submit_button(
+                t("data.sync.rooms.run"), type="primary", icon=":material/video_call:"
+            ):
+                chosen = (whereby.sync_rooms, t("data.sync.rooms"))
+            if attendance.form_submit_button(t("data.sync.attendance.run"), icon=":material/how_to_reg:"):
+                chosen = (whereby.sync_attendance, t("data.sync.attendance"))
+            if chosen:
+                try:
+                    summary = run_with_progress(chosen[0], chosen[1], dry_run=dry_run)
+                    show_summary(summary.lines(), [], bool(getattr(summary, "failed", [])))
+                except api.ApiError as error:
+                    st.error(str(error), icon=":material/block:")
+
+    st.subheader(t("data.sync.mappings"), help=t("data.sync.mappings.help"))
+    mappings = calcom.list_event_type_mappings()
+    if mappings.empty:
+        st.info(t("data.sync.mappings.empty"))
+    else:
+        st.dataframe(
+            mappings.rename(columns=lambda c: t(f"data.sync.col.{c}")), hide_index=True, width="stretch"
+        )
+    site_names = cached.site_names(version)
+    program_names = cached.program_names(version)
+    events = cached.event_list(version)
+    event_names = dict(zip(events["code"], events["name"], strict=True))
+    with st.form("data_mapping_form"):
+        first, second, third = st.columns(3)
+        event_type = first.number_input(
+            t("data.sync.col.event_type_id"), min_value=1, step=1, key="data_map_id"
+        )
+        site = second.selectbox(
+            t("data.sync.col.site_code"),
+            options=list(site_names),
+            format_func=lambda code: f"{code} · {site_names[code]}",
+            key="data_map_site",
+        )
+        program = third.selectbox(
+            t("data.sync.col.program_code"),
+            options=[None, *program_names],
+            format_func=lambda code: (
+                t("data.sync.none") if code is None else f"{code} · {program_names[code]}"
+            ),
+            key="data_map_program",
+        )
+        event = first.selectbox(
+            t("data.sync.col.event_code"),
+            options=[None, *event_names],
+            format_func=lambda code: t("data.sync.by_date") if code is None else event_names[code],
+            key="data_map_event",
+        )
+        label = second.text_input(t("data.sync.col.label"), key="data_map_label")
+        save, forget = st.columns(2)
+        if save.form_submit_button(t("data.sync.mappings.save"), type="primary"):
+            try:
+                calcom.save_event_type_mapping(
+                    event_type_id=int(event_type),
+                    site_code=site,
+                    program_code=program,
+                    event_code=event,
+                    label=label,
+                    actor=account.email,
+                )
+                st.success(t("data.sync.mappings.saved", id=int(event_type)))
+            except calcom.MappingError as error:
+                st.error(str(error), icon=":material/block:")
+        if forget.form_submit_button(t("data.sync.mappings.delete")):
+            if calcom.delete_event_type_mapping(event_type_id=int(event_type), actor=account.email):
+                st.success(t("data.sync.mappings.deleted", id=int(event_type)))
+            else:
+                st.warning(t("data.sync.mappings.unknown", id=int(event_type)))
