@@ -183,6 +183,8 @@ def _seed(args: argparse.Namespace) -> int:
         raise UsageError("--candidates doit être ≥ 1")
     if not database.is_empty() and not database.holds_demo_data():
         raise UsageError("la base contient déjà des données réelles : seed refusé (utilisez une base vide)")
+    if args.candidates > demo.NETWORK_FROM and not database.is_empty():
+        raise UsageError(f"au-delà de {demo.NETWORK_FROM} candidats, seed écrit en masse dans une base vide")
     results = demo.seed_demo(args.candidates, args.seed)
     for result in results:
         print(

@@ -9,18 +9,20 @@ sites, e-mail campaigns, search and direct visits, each channel converting in it
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts
+from services import accounts, channels
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER
-from services.database import get_engine, write_transaction
-from services.importer import ImportResult, RawRow, import_rows
-from services.models import StoreState
+from services.contract import IMPORT_ORDER, SPECS
+from services.database import bump_data_version, get_engine, write_transaction
+from services.importer import ImportResult, RawRow, import_rows, record_result
+from services.models import StoreState, UtcDateTime
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,16 @@ DEMO_ACCOUNTS = (
 )
 DEFAULT_CANDIDATES = 3000
 DEFAULT_SEED = 2020
+#: From this many candidates the demo becomes a network of centres (issue 8's scales): more
+#: sites (one per ``CANDIDATES_PER_SITE``), longer journeys (about five touches), fewer bookings
+#: per candidate (about 0.4) and more advisors per site; and it is written in bulk.
+NETWORK_FROM = 20_000
+CANDIDATES_PER_SITE = 2857
+#: Network profile: touches per journey, and what scales the chance to book.
+NETWORK_TOUCHES = ([3, 4, 5, 6, 7], [15, 25, 25, 20, 15])
+NETWORK_BOOKING_FACTOR = 0.5
+#: Candidates per advisor slot pool in the demo (about 430 candidates per site).
+DEMO_CANDIDATES_PER_SITE = 430
 
 SITES = [
     ("MAX", "Maxéville", "Maxéville", "54"),
@@ -294,17 +306,32 @@ def _stamp(moment: datetime) -> str:
 
 
 class _Builder:
-    """Accumulates the raw rows of every contract file."""
+    """Accumulates the typed rows of every contract file (None where a cell is empty)."""
 
     def __init__(self, candidates: int, seed: int) -> None:
         self.random = random.Random(seed)
         self.count = candidates
-        self.rows: dict[str, list[dict[str, str]]] = {kind: [] for kind in IMPORT_ORDER}
+        self.rows: dict[str, list[dict[str, object]]] = {kind: [] for kind in IMPORT_ORDER}
+        self.network = candidates > NETWORK_FROM
+        self.sites = list(SITES)
+        self.offerings = dict(OFFERINGS)
+        codes = [code for code, _, _ in PROGRAMS]
+        for number in range(len(SITES) + 1, max(len(SITES), round(candidates / CANDIDATES_PER_SITE)) + 1):
+            town = TOWNS[number % len(TOWNS)]
+            code = f"S{number:03d}"
+            department = self.random.choice(list(POSTAL_PREFIXES))
+            self.sites.append((code, f"{town} {number}", town, department))
+            self.offerings[code] = self.random.sample(codes, k=self.random.choice([4, 4, 5]))
+        self.near: dict[str, list[str]] = {}
+        for code, *_rest, department in self.sites:
+            self.near.setdefault(department, []).append(code)
+        per_site = candidates / len(self.sites)
+        self.advisor_factor = max(1, round(per_site / DEMO_CANDIDATES_PER_SITE)) if self.network else 1
 
     def add(self, file: str, /, **cells: object) -> None:
-        self.rows[file].append({name: "" if value is None else str(value) for name, value in cells.items()})
+        self.rows[file].append(cells)
 
-    def build(self) -> dict[str, list[dict[str, str]]]:
+    def build(self) -> dict[str, list[dict[str, object]]]:
         self._reference_data()
         self._campaigns()
         taken: set[tuple[str, datetime]] = set()
@@ -319,9 +346,9 @@ class _Builder:
         names = dict((code, name) for code, name, _ in PROGRAMS)
         levels = dict((code, level) for code, _, level in PROGRAMS)
         self.advisors: dict[str, list[str]] = {}
-        for code, name, city, department in SITES:
+        for code, name, city, department in self.sites:
             self.add("sites", code=code, name=name, city=city, department=department)
-            for program in OFFERINGS[code]:
+            for program in self.offerings[code]:
                 seats = self.random.choice([12, 14, 15, 16, 18, 20, 24])
                 self.add(
                     "programs",
@@ -332,9 +359,10 @@ class _Builder:
                     seats=seats,
                 )
             self.advisors[code] = []
-            for _ in range(6 if code in {"MAX", "YUT", "MET"} else 4):
+            for number in range((6 if code in {"MAX", "YUT", "MET"} else 4) * self.advisor_factor):
                 first, last = self.random.choice(FIRST_NAMES), self.random.choice(LAST_NAMES)
-                email = f"{first}.{last}.{code}".lower().translate(str.maketrans("éèëïô", "eeeio"))
+                who = f"{first}.{last}.{number + 1}" if self.network else f"{first}.{last}"
+                email = f"{who}.{code}".lower().translate(str.maketrans("éèëïô", "eeeio"))
                 email = f"{email}@pole-formation-lorraine.fr"
                 if email not in self.advisors[code]:
                     self.advisors[code].append(email)
@@ -398,7 +426,7 @@ class _Builder:
                     event_code=operation.code,
                     starts_on=starts,
                     ends_on=operation.days[-1],
-                    spend_eur=f"{spend:.2f}".replace(".", ","),
+                    spend_eur=Decimal(spend),
                     sent=sent,
                     opened=opened,
                     clicked=clicked,
@@ -417,7 +445,10 @@ class _Builder:
         first, last = rnd.choice(FIRST_NAMES), rnd.choice(LAST_NAMES)
         channels = list(operation.channel_mix)
         weights = list(operation.channel_mix.values())
-        touches = rnd.choices([1, 2, 3, 4, 5], weights=[30, 28, 20, 13, 9])[0]
+        if self.network:
+            touches = rnd.choices(*NETWORK_TOUCHES)[0]
+        else:
+            touches = rnd.choices([1, 2, 3, 4, 5], weights=[30, 28, 20, 13, 9])[0]
         first_touch = _at(event_day, time(12)) - timedelta(days=rnd.uniform(8, 40))
         moments = sorted(first_touch + timedelta(days=rnd.uniform(0, 25)) for _ in range(touches))
         moments[0] = first_touch
@@ -429,14 +460,16 @@ class _Builder:
             last_name=last,
             email=f"{first}.{last}{number}@exemple.fr".lower().translate(str.maketrans("éèëïô", "eeeio")),
             phone="06 " + " ".join(f"{rnd.randint(10, 99)}" for _ in range(4)),
-            birth_date=birth.strftime("%d/%m/%Y"),
+            birth_date=birth,
             postal_code=rnd.choice(POSTAL_PREFIXES[department]),
-            marketing_consent=rnd.choice(["oui", "non", "oui"]),
-            created_at=_stamp(first_touch),
+            marketing_consent=rnd.choice([True, False, True]),
+            created_at=first_touch,
         )
         for moment, channel in zip(moments, journey, strict=True):
             self._touchpoint(ref, moment, channel, operation)
         propensity = max(BOOKING_PROPENSITY[c] for c in journey) * (0.85 + 0.05 * len(journey))
+        if self.network:
+            propensity *= NETWORK_BOOKING_FACTOR
         if rnd.random() < min(propensity, 0.95):
             self._booking(ref, operation, event_day, moments, journey, taken, department)
 
@@ -461,11 +494,11 @@ class _Builder:
             campaign = rnd.choice(codes).lower()
             if rnd.random() < 0.03:  # a tag typed by hand, unknown in the campaign list
                 campaign = rnd.choice(["portes-ouvertes", "po-2020", "relance_avril"])
-        explicit = channel if rnd.random() < 0.05 else ""
+        explicit = channel if rnd.random() < 0.05 else None
         self.add(
             "touchpoints",
             candidate_ref=ref,
-            occurred_at=_stamp(moment),
+            occurred_at=moment,
             channel=explicit,
             utm_source=source,
             utm_medium=medium,
@@ -484,9 +517,9 @@ class _Builder:
         department: str,
     ) -> None:
         rnd = self.random
-        near = [code for code, *_rest, dep in SITES if dep == department] or [SITES[0][0]]
-        site = rnd.choice(near) if rnd.random() < 0.8 else rnd.choice(SITES)[0]
-        program = rnd.choice([p for p in OFFERINGS[site] if (site, p) not in UNBOOKED_OFFERINGS])
+        near = self.near.get(department) or [self.sites[0][0]]
+        site = rnd.choice(near) if rnd.random() < 0.8 else rnd.choice(self.sites)[0]
+        program = rnd.choice([p for p in self.offerings[site] if (site, p) not in UNBOOKED_OFFERINGS])
         virtual = operation.kind == "virtual"
         slots = SLOT_STARTS if virtual else MORNING_SLOTS
         advisor, starts = None, None
@@ -520,15 +553,15 @@ class _Builder:
             event_code=operation.code,
             site_code=site,
             program_code=program,
-            advisor_email=advisor if virtual else "",
-            starts_at=_stamp(starts),
+            advisor_email=advisor if virtual else None,
+            starts_at=starts,
             duration_min=45,
             status=status,
-            booked_at=_stamp(booked_at),
+            booked_at=booked_at,
             attendees=attendees,
             meeting_url=f"https://pole-formation-lorraine.whereby.com/{site.lower()}-{number:05d}"
             if virtual
-            else "",
+            else None,
         )
         if status == "attended" and rnd.random() < ENROLLMENT_PROPENSITY[journey[0]]:
             enrolled_at = starts + timedelta(days=rnd.uniform(14, 70))
@@ -538,7 +571,7 @@ class _Builder:
                 candidate_ref=ref,
                 program_code=program,
                 site_code=site,
-                enrolled_at=_stamp(enrolled_at),
+                enrolled_at=enrolled_at,
                 status=state,
             )
 
@@ -554,8 +587,8 @@ class _Builder:
                 if year == 2019 and rnd.random() < 0.12:
                     continue
                 for _ in range(rnd.choices([1, 2], weights=[80, 20])[0]):
-                    site = rnd.choice(SITES)[0]
-                    program = rnd.choice(OFFERINGS[site])
+                    site = rnd.choice(self.sites)[0]
+                    program = rnd.choice(self.offerings[site])
                     ref = f"O{year}-{len(self.rows['offers']) + 1:04d}"
                     positions = rnd.choices([1, 2, 3], weights=[70, 22, 8])[0]
                     published = date(year, 2, 1) + timedelta(days=rnd.randint(0, 100))
@@ -600,7 +633,7 @@ class _Builder:
                     event_code=code,
                     candidate_ref=candidate,
                     offer_ref=offer,
-                    starts_at=_stamp(starts),
+                    starts_at=starts,
                     duration_min=20,
                     status=status,
                     outcome=outcome,
@@ -609,26 +642,167 @@ class _Builder:
                 )
 
 
+def generate_rows(
+    candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED
+) -> dict[str, list[dict[str, object]]]:
+    """The demo's typed rows per contract file (the one generator behind both writers)."""
+    return _Builder(candidates, seed).build()
+
+
+def _cell(value: object) -> str:
+    """A typed value as the centre's tools would write it in a contract file."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _stamp(value)
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}".replace(".", ",")
+    return str(value)
+
+
 def demo_rows(
     candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED
 ) -> dict[str, list[dict[str, str]]]:
     """The demo's raw rows per contract file, as the centre's tools would export them."""
-    return _Builder(candidates, seed).build()
+    return {
+        kind: [{name: _cell(value) for name, value in row.items()} for row in rows]
+        for kind, rows in generate_rows(candidates, seed).items()
+    }
 
 
-def seed_demo(
-    candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED, engine: Engine | None = None
+def _sqlite_instant(moment: datetime) -> str:
+    # SQLAlchemy's SQLite storage of UtcDateTime, to the second as the contract files give it.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.000000")
+
+
+def _server_instant(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _converters(table: sa.Table, names: list[str], dialect: str) -> list[tuple[int, Callable]]:
+    """(position, function) for the columns whose Python value the driver cannot take as is."""
+    sqlite = dialect == "sqlite"
+    found = []
+    for position, name in enumerate(names):
+        kind = table.c[name].type
+        if isinstance(kind, UtcDateTime):
+            found.append((position, _sqlite_instant if sqlite else _server_instant))
+        elif sqlite and isinstance(kind, sa.Date):
+            found.append((position, date.isoformat))
+        elif sqlite and isinstance(kind, sa.Numeric):
+            found.append((position, float))
+    return found
+
+
+def table_rows(
+    kind: str, rows: list[dict[str, object]], dialect: str, rules: tuple[channels.Rule, ...]
+) -> tuple[list[str], list[tuple]]:
+    """The columns and plain tuples that the importer would insert for these generated rows.
+
+    No validation: the generator guarantees valid, unique rows. Columns the rows leave out get
+    the contract's default; touchpoints get their channel derived by the rules, as on import.
+    """
+    spec = SPECS[kind]
+    if not rows:
+        return [], []
+    names = list(rows[0])
+    missing = [column for column in spec.columns if column.name not in names]
+    names += [column.name for column in missing]
+    suffix = tuple(column.default for column in missing)
+    converters = _converters(spec.table, names, dialect)
+    tuples = []
+    if kind == "touchpoints":
+        channel_at, source_at, medium_at = (names.index(n) for n in ("channel", "utm_source", "utm_medium"))
+        names += ["channel_explicit", "channel_rule"]
+        derived: dict[tuple, tuple[str, int | None]] = {}
+    for row in rows:
+        values = list(row.values())
+        values.extend(suffix)
+        for position, convert in converters:
+            value = values[position]
+            if value is not None:
+                values[position] = convert(value)
+        if kind == "touchpoints":
+            if values[channel_at]:
+                values += [True, None]
+            else:
+                key = (values[source_at], values[medium_at])
+                if key not in derived:
+                    derived[key] = channels.derive_channel(rules, *key)
+                values[channel_at], rule = derived[key]
+                values += [False, rule]
+        tuples.append(tuple(values))
+    return names, tuples
+
+
+def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engine) -> None:
+    """``executemany`` of plain tuples, one transaction per table, in the contract's order."""
+    for kind, (names, tuples) in tables.items():
+        if not tuples:
+            continue
+        table = SPECS[kind].table
+        with write_transaction(engine) as connection:
+            marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
+            statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+            connection.exec_driver_sql(statement, tuples)
+
+
+def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine) -> list[ImportResult]:
+    """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
+    if any(_count(engine, SPECS[kind].table) for kind in rows_by_kind):
+        raise ValueError("l'écriture en masse demande une base vide")
+    with engine.connect() as connection:
+        rules = channels.load_rules(connection)
+    dialect = engine.dialect.name
+    tables = {kind: table_rows(kind, rows, dialect, rules) for kind, rows in rows_by_kind.items()}
+    insert_tables(tables, engine)
+    results = [
+        ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=len(rows), inserted=len(rows))
+        for kind, rows in rows_by_kind.items()
+    ]
+    with write_transaction(engine) as connection:
+        bump_data_version(connection)
+        for result in results:
+            record_result(connection, result, "seed")
+    return results
+
+
+def _count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def _write_through_importer(
+    rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine
 ) -> list[ImportResult]:
-    """Write the demo data through the importer's validation path and mark the store as demo."""
-    engine = engine or get_engine()
     results = []
-    rows_by_kind = demo_rows(candidates, seed)
     for kind, rows in rows_by_kind.items():
         header = list(rows[0]) if rows else []
-        raw = [RawRow(line, cells) for line, cells in enumerate(rows, start=2)]
+        raw = [
+            RawRow(line, {name: _cell(value) for name, value in cells.items()})
+            for line, cells in enumerate(rows, start=2)
+        ]
         results.append(
             import_rows(kind, header, raw, source=f"démo:{kind}.csv", engine=engine, imported_by="seed")
         )
+    return results
+
+
+def seed_demo(
+    candidates: int = DEFAULT_CANDIDATES,
+    seed: int = DEFAULT_SEED,
+    engine: Engine | None = None,
+    bulk: bool | None = None,
+) -> list[ImportResult]:
+    """Write the demo data and mark the store as demo: through the importer's validation path, or
+    in bulk into an empty store (the default from ``NETWORK_FROM`` candidates)."""
+    engine = engine or get_engine()
+    rows_by_kind = generate_rows(candidates, seed)
+    if bulk is None:
+        bulk = candidates > NETWORK_FROM
+    results = write_bulk(rows_by_kind, engine) if bulk else _write_through_importer(rows_by_kind, engine)
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
