@@ -81,7 +81,10 @@ def conversions(goal: str, scope: Scope, engine: Engine | None = None) -> pd.Dat
     if scope.event and goal == "booking":
         conditions.append(event == scope.event)
     conditions += scope.offering_filters(site, program)
-    query = sa.select(ranked.c.candidate_ref, converted_at).where(*conditions)
+    # In candidate order: the bootstrap resamples rows by position, so it must not depend on the engine.
+    query = (
+        sa.select(ranked.c.candidate_ref, converted_at).where(*conditions).order_by(ranked.c.candidate_ref)
+    )
     with (engine or get_engine()).connect() as connection:
         rows = connection.execute(query).all()
     frame = pd.DataFrame(rows, columns=["candidate_ref", "converted_at"])

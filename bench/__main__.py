@@ -1,0 +1,78 @@
+"""``python -m bench --scale S|M|L``: time the data behind each page, against naive pandas and DuckDB.
+
+Builds the scale's store in a temporary SQLite file (unless ``--database`` names one), times the
+seed against plain ``executemany`` of the same rows, then, per page: our code cold (caches
+cleared) and warm (second call through services/cached.py), the naive approach (tables read
+whole with ``pandas.read_sql``, figures computed in pandas) and DuckDB over a native columnar copy.
+The three approaches' figures are compared: a wrong fast path fails the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCALES = {"S": 3_000, "M": 200_000, "L": 2_000_000}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=SCALES, default="S", help="S (démo), M ou L")
+    parser.add_argument("--candidates", type=int, help="nombre de candidats (remplace --scale)")
+    parser.add_argument("--database", type=Path, help="fichier SQLite déjà rempli (sinon construit)")
+    parser.add_argument("--repeat", type=int, default=3, help="mesures par chiffre (médiane)")
+    return parser
+
+
+def _build(path: Path, candidates: int) -> None:
+    """Seed the store in bulk and replay the same rows with plain executemany: print both."""
+    from services import channels, database, demo
+
+    engine = database.get_engine(f"sqlite:///{path}")
+    database.migrate(engine)
+    start = time.perf_counter()
+    demo.seed_demo(candidates, engine=engine, bulk=True)
+    seeding = time.perf_counter() - start
+    # The reference: the same rows as plain tuples, executemany into another empty store.
+    rows = demo.generate_rows(candidates)
+    reference = database.get_engine(f"sqlite:///{path.with_suffix('.reference.db')}")
+    database.migrate(reference)
+    with reference.connect() as connection:
+        rules = channels.load_rules(connection)
+    tables = {kind: demo.table_rows(kind, kind_rows, "sqlite", rules) for kind, kind_rows in rows.items()}
+    start = time.perf_counter()
+    demo.insert_tables(tables, reference)
+    plain = time.perf_counter() - start
+    counts = {kind: len(kind_rows) for kind, kind_rows in rows.items()}
+    print(f"données : {counts}")
+    print(f"seed {seeding:.1f} s · executemany seul {plain:.1f} s · rapport {seeding / plain:.2f}×")
+    reference.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path.with_suffix(".reference.db")) + suffix).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build or open the store, measure every page, print the table; 1 if the figures disagree."""
+    args = _parser().parse_args(argv)
+    candidates = args.candidates or SCALES[args.scale]
+    folder = tempfile.TemporaryDirectory(prefix="bench-")
+    path = args.database or Path(folder.name) / "bench.db"
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    os.environ["DEMO_DATA"] = "0"
+    if args.database is None:
+        _build(path, candidates)
+    from bench import pages
+
+    rows = pages.measure(args.repeat)
+    print()
+    print(pages.format_table(rows))
+    folder.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

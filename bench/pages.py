@@ -1,0 +1,516 @@
+"""The data behind each page three ways: ours (services, cold and warm), naive pandas, DuckDB.
+
+Each approach returns the same plain figures (dicts of counts and credits), compared in
+``measure``: the naive and DuckDB versions exist to be timed, and to check ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+import sqlalchemy as sa
+import streamlit as st
+
+from services import access, cached, database, events, marketing
+from services.attribution import MODELS, JourneyData
+from services.scope import Scope
+from services.values import local_midnight
+
+TABLES = ("bookings", "enrollments", "touchpoints", "campaigns", "programs", "sites", "candidates")
+INSTANTS = {
+    "bookings": ("starts_at", "booked_at"),
+    "enrollments": ("enrolled_at",),
+    "touchpoints": ("occurred_at",),
+    "candidates": ("created_at",),
+}
+VIEWER = access.Viewer("admin")
+BOOTSTRAP_MODELS = ("linear", "markov")
+
+# Outside Streamlit, st.cache_data keeps its entries in memory and says so on every call.
+logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
+EVENT = "POV-2020-04"
+DAY_OFFSET = 1  # the second day of the virtual open days
+LOOKBACKS = (30, 90)
+
+
+def _timed(function: Callable[[], object], repeat: int, before: Callable[[], None] | None = None) -> tuple:
+    """(median seconds, last result) of ``repeat`` calls, ``before`` run untimed before each."""
+    times, result = [], None
+    for _ in range(repeat):
+        if before:
+            before()
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2], result
+
+
+def _same(ours: object, other: object, what: str) -> None:
+    """Exact equality of counts, 1e-9 relative for floats (sums taken in another order)."""
+    if isinstance(ours, dict) and isinstance(other, dict):
+        keys = {k for k, v in ours.items() if v} | {k for k, v in other.items() if v}
+        for key in keys:
+            _same(ours.get(key, 0), other.get(key, 0), f"{what}[{key}]")
+        return
+    if isinstance(ours, float) or isinstance(other, float):
+        if not math.isclose(float(ours), float(other), rel_tol=1e-9, abs_tol=1e-9):
+            raise AssertionError(f"{what}: {ours} ≠ {other}")
+        return
+    if ours != other:
+        raise AssertionError(f"{what}: {ours} ≠ {other}")
+
+
+# ---------------------------------------------------------------- ours
+
+
+def _ours(scope: Scope, day: date) -> dict[str, Callable[[int], dict]]:
+    """Per page, a function of the data version giving its figures through services/cached.py."""
+
+    def results(version: int) -> dict:
+        figures = dict(cached.key_figures(scope, version))
+        for row in cached.bookings_by_site(scope, version).itertuples():
+            figures[("site", row.site_code, row.status)] = int(row.bookings)
+        for row in cached.funnel_by_site(scope, version).to_dict("records"):
+            for step in ("reached", "booked", "attended", "enrolled"):
+                figures[("funnel", row["site_code"], step)] = int(row[step])
+        for row in cached.programme_table(scope, version).to_dict("records"):
+            for step in ("booked", "attended", "pre_registered", "enrolled"):
+                figures[("programme", row["program_code"], row["site_code"], step)] = int(row[step])
+        return figures
+
+    def schedule_day(version: int) -> dict:
+        frame = cached.interviews(day, day, (), (), VIEWER, version)
+        return {
+            ref: (int(earlier), origin)
+            for ref, earlier, origin in zip(
+                frame["ref"], frame["earlier_bookings"], frame["origin_channel"], strict=True
+            )
+        }
+
+    def channels(model: str) -> Callable[[int], dict]:
+        def run(version: int) -> dict:
+            figures = {}
+            for goal in ("booking", "enrollment"):
+                table = cached.channel_table(scope, model, goal, LOOKBACKS, version)
+                for row in table.itertuples():
+                    figures[(goal, row.channel)] = float(row.credit)
+                    figures[("reached", row.channel)] = int(row.reached)
+            return figures
+
+        return run
+
+    def intervals(model: str) -> Callable[[int], dict]:
+        def run(version: int) -> dict:
+            table = cached.credit_intervals(scope, "booking", LOOKBACKS[0], model, version)
+            return {(row.channel, "low"): float(row.low) for row in table.itertuples()} | {
+                (row.channel, "high"): float(row.high) for row in table.itertuples()
+            }
+
+        return run
+
+    pages = {"résultats": results, "planning (un jour)": schedule_day}
+    pages |= {f"canaux · {model}": channels(model) for model in MODELS}
+    pages |= {f"intervalles · {model}": intervals(model) for model in BOOTSTRAP_MODELS}
+    return pages
+
+
+# ---------------------------------------------------------------- shared by naive and DuckDB
+
+
+def _funnel_counts(b: pd.DataFrame, enrolled_refs: set[str], reached: int) -> dict[str, int]:
+    live = b[b["status"] != "cancelled"]
+    return {
+        "reached": reached,
+        "booked": live["candidate_ref"].nunique(),
+        "attended": b.loc[b["status"] == "attended", "candidate_ref"].nunique(),
+        "enrolled": live.loc[live["candidate_ref"].isin(enrolled_refs), "candidate_ref"].nunique(),
+    }
+
+
+def _journey_data(
+    goal: str, lookback: int, converted: pd.DataFrame, journey: pd.DataFrame, others: pd.DataFrame
+) -> JourneyData:
+    """The same frames as attribution.journey_data, from frames computed elsewhere."""
+    journey = journey.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
+        drop=True
+    )
+    by_candidate = journey.groupby("candidate_ref", sort=False)
+    journey["step"] = by_candidate.cumcount()
+    journey["n"] = by_candidate["channel"].transform("size")
+    others = others.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
+        drop=True
+    )
+    return JourneyData(goal, lookback, converted, journey, others)
+
+
+def _channel_figures(model: str, data: dict[str, JourneyData], reached: dict[str, int]) -> dict:
+    figures = {}
+    for goal, journey_data in data.items():
+        for channel, credit in journey_data.attribution.credits[model].items():
+            figures[(goal, channel)] = float(credit)
+    figures |= {("reached", channel): int(n) for channel, n in reached.items()}
+    return figures
+
+
+def _interval_figures(data: JourneyData, model: str) -> dict:
+    table = marketing.intervals(data, model)
+    return {(row.channel, "low"): float(row.low) for row in table.itertuples()} | {
+        (row.channel, "high"): float(row.high) for row in table.itertuples()
+    }
+
+
+# ---------------------------------------------------------------- naive: tables whole, pandas
+
+
+def _read_whole(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    frames = {name: pd.read_sql(f"SELECT * FROM {name}", engine) for name in TABLES}
+    for name, columns in INSTANTS.items():
+        for column in columns:
+            frames[name][column] = pd.to_datetime(frames[name][column], utc=True, format="ISO8601")
+    return frames
+
+
+class _Naive:
+    """The tutorial way: every page reads the tables it needs whole, then filters in pandas."""
+
+    def __init__(self, engine: sa.Engine, scope: Scope, day: date) -> None:
+        self.engine, self.scope, self.day = engine, scope, day
+
+    def _bookings_in_scope(self, t: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        b = t["bookings"]
+        return b[
+            (b["starts_at"] >= self.scope.start)
+            & (b["starts_at"] < self.scope.end)
+            & (b["event_code"] == EVENT)
+        ]
+
+    def results(self) -> dict:
+        t = _read_whole(self.engine)
+        s, b = self.scope, self._bookings_in_scope(t)
+        e, tp, c = t["enrollments"], t["touchpoints"], t["campaigns"]
+        enrolled_refs = set(e.loc[e["status"] == "enrolled", "candidate_ref"])
+        in_period = tp[(tp["occurred_at"] >= s.start) & (tp["occurred_at"] < s.end)]
+        reached = len(set(in_period["candidate_ref"]) | set(b["candidate_ref"]))
+        funnel = _funnel_counts(b, enrolled_refs, reached)
+        counts = b["status"].value_counts()
+        attended, no_show = int(counts.get("attended", 0)), int(counts.get("no_show", 0))
+        came = b[b["status"] == "attended"]
+        starts = pd.to_datetime(c["starts_on"]).dt.date
+        spend = float(
+            c.loc[
+                (starts >= s.date_from) & (starts <= s.date_to) & (c["event_code"] == EVENT), "spend_eur"
+            ].sum()
+        )
+        figures: dict = {
+            "bookings": len(b),
+            "show_rate": attended / (attended + no_show) if attended + no_show else None,
+            "family_attendance": float((came["attendees"] >= 2).mean()) if len(came) else None,
+            "booked": funnel["booked"],
+            "enrolled": funnel["enrolled"],
+            "conversion_to_enrollment": funnel["enrolled"] / funnel["booked"] if funnel["booked"] else None,
+            "spend": spend,
+            "cost_per_enrollment": spend / funnel["enrolled"] if funnel["enrolled"] else None,
+        }
+        for (site, status), n in b.groupby(["site_code", "status"]).size().items():
+            figures[("site", site, status)] = int(n)
+        for site, mine in b.groupby("site_code"):
+            for step, n in _funnel_counts(mine, enrolled_refs, mine["candidate_ref"].nunique()).items():
+                figures[("funnel", site, step)] = n
+        offered = b[b["program_code"].notna()]
+        for (program, site), mine in offered.groupby(["program_code", "site_code"]):
+            live = mine[mine["status"] != "cancelled"]
+            figures[("programme", program, site, "booked")] = live["candidate_ref"].nunique()
+            figures[("programme", program, site, "attended")] = mine.loc[
+                mine["status"] == "attended", "candidate_ref"
+            ].nunique()
+            for status in ("pre_registered", "enrolled"):
+                here = e[(e["program_code"] == program) & (e["site_code"] == site) & (e["status"] == status)]
+                figures[("programme", program, site, status)] = live.loc[
+                    live["candidate_ref"].isin(here["candidate_ref"]), "candidate_ref"
+                ].nunique()
+        return figures
+
+    def schedule_day(self) -> dict:
+        t = _read_whole(self.engine)
+        b, tp = t["bookings"], t["touchpoints"]
+        start, end = local_midnight(self.day), local_midnight(self.day + timedelta(days=1))
+        today = b[(b["starts_at"] >= start) & (b["starts_at"] < end)]
+        mine = b[b["candidate_ref"].isin(today["candidate_ref"])]
+        pairs = today[["ref", "candidate_ref", "starts_at"]].merge(
+            mine[["candidate_ref", "starts_at"]], on="candidate_ref", suffixes=("", "_other")
+        )
+        earlier = (pairs["starts_at_other"] < pairs["starts_at"]).groupby(pairs["ref"]).sum()
+        touches = tp[tp["candidate_ref"].isin(today["candidate_ref"])].sort_values(["occurred_at", "channel"])
+        origin = touches.groupby("candidate_ref")["channel"].first()
+        return {
+            ref: (int(earlier.get(ref, 0)), origin.get(candidate))
+            for ref, candidate in zip(today["ref"], today["candidate_ref"], strict=True)
+        }
+
+    def _data(self, t: dict[str, pd.DataFrame], goal: str, lookback: int) -> JourneyData:
+        s, tp = self.scope, t["touchpoints"]
+        if goal == "booking":
+            table = t["bookings"][t["bookings"]["status"] != "cancelled"]
+            first = table.sort_values(["booked_at", "starts_at", "ref"]).drop_duplicates("candidate_ref")
+            first = first.rename(columns={"booked_at": "converted_at"})
+            first = first[first["event_code"] == EVENT]
+        else:
+            table = t["enrollments"][t["enrollments"]["status"] == "enrolled"]
+            first = table.sort_values(["enrolled_at", "program_code", "site_code"]).drop_duplicates(
+                "candidate_ref"
+            )
+            first = first.rename(columns={"enrolled_at": "converted_at"})
+        first = first[(first["converted_at"] >= s.start) & (first["converted_at"] < s.end)]
+        converted = (
+            first[["candidate_ref", "converted_at"]].sort_values("candidate_ref").reset_index(drop=True)
+        )
+        journey = tp.merge(converted, on="candidate_ref")
+        window = timedelta(days=lookback)
+        journey = journey[
+            (journey["occurred_at"] >= journey["converted_at"] - window)
+            & (journey["occurred_at"] <= journey["converted_at"])
+        ]
+        journey = journey[
+            ["candidate_ref", "converted_at", "occurred_at", "channel", "utm_source", "utm_campaign"]
+        ]
+        in_period = tp[(tp["occurred_at"] >= s.start) & (tp["occurred_at"] < s.end)]
+        others = in_period[~in_period["candidate_ref"].isin(table["candidate_ref"])]
+        return _journey_data(
+            goal, lookback, converted, journey, others[["candidate_ref", "occurred_at", "channel"]]
+        )
+
+    def channels(self, model: str) -> dict:
+        t = _read_whole(self.engine)
+        data = {
+            goal: self._data(t, goal, lookback)
+            for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True)
+        }
+        tp = t["touchpoints"]
+        in_period = tp[(tp["occurred_at"] >= self.scope.start) & (tp["occurred_at"] < self.scope.end)]
+        reached = in_period.groupby("channel")["candidate_ref"].nunique().to_dict()
+        return _channel_figures(model, data, reached)
+
+    def intervals(self, model: str) -> dict:
+        return _interval_figures(self._data(_read_whole(self.engine), "booking", LOOKBACKS[0]), model)
+
+
+# ---------------------------------------------------------------- DuckDB over a native copy
+
+
+class _DuckDB:
+    """The same figures in SQL over a native DuckDB copy (instants as naive UTC timestamps)."""
+
+    def __init__(self, engine: sa.Engine, scope: Scope, day: date) -> None:
+        self.scope, self.day = scope, day
+        self.connection = duckdb.connect()
+        for name, frame in _read_whole(engine).items():
+            for column in INSTANTS.get(name, ()):
+                frame[column] = frame[column].dt.tz_localize(None)
+            self.connection.register("frame", frame)
+            self.connection.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            self.connection.unregister("frame")
+        self.start = pd.Timestamp(scope.start).tz_convert(None)
+        self.end = pd.Timestamp(scope.end).tz_convert(None)
+
+    def _frame(self, sql: str, *parameters: object) -> pd.DataFrame:
+        frame = self.connection.execute(sql, list(parameters)).df()
+        for column in ("converted_at", "occurred_at"):
+            if column in frame:
+                frame[column] = pd.to_datetime(frame[column]).dt.tz_localize("UTC")
+        return frame
+
+    def results(self) -> dict:
+        q, s, e = self.connection, self.start, self.end
+        scoped = "FROM bookings WHERE starts_at >= $1 AND starts_at < $2 AND event_code = $3"
+        enrolled = "candidate_ref IN (SELECT candidate_ref FROM enrollments WHERE status = 'enrolled')"
+        bookings, attended, no_show, family, booked, enrolled_n = q.execute(
+            f"""SELECT count(*), count(*) FILTER (status = 'attended'), count(*) FILTER (status = 'no_show'),
+                avg(CASE WHEN attendees >= 2 THEN 1.0 ELSE 0.0 END) FILTER (status = 'attended'),
+                count(DISTINCT candidate_ref) FILTER (status <> 'cancelled'),
+                count(DISTINCT candidate_ref) FILTER (status <> 'cancelled' AND {enrolled}) {scoped}""",
+            [s, e, EVENT],
+        ).fetchone()
+        spend = q.execute(
+            "SELECT coalesce(sum(spend_eur), 0) FROM campaigns "
+            "WHERE CAST(starts_on AS DATE) BETWEEN $1 AND $2 AND event_code = $3",
+            [self.scope.date_from, self.scope.date_to, EVENT],
+        ).fetchone()[0]
+        figures: dict = {
+            "bookings": bookings,
+            "show_rate": attended / (attended + no_show) if attended + no_show else None,
+            "family_attendance": float(family) if family is not None else None,
+            "booked": booked,
+            "enrolled": enrolled_n,
+            "conversion_to_enrollment": enrolled_n / booked if booked else None,
+            "spend": float(spend),
+            "cost_per_enrollment": float(spend) / enrolled_n if enrolled_n else None,
+        }
+        for site, status, n in q.execute(
+            f"SELECT site_code, status, count(*) {scoped} GROUP BY ALL", [s, e, EVENT]
+        ).fetchall():
+            figures[("site", site, status)] = n
+        for site, *steps in q.execute(
+            f"""SELECT site_code, count(DISTINCT candidate_ref),
+                count(DISTINCT candidate_ref) FILTER (status <> 'cancelled'),
+                count(DISTINCT candidate_ref) FILTER (status = 'attended'),
+                count(DISTINCT candidate_ref) FILTER (status <> 'cancelled' AND {enrolled})
+                {scoped} GROUP BY site_code""",
+            [s, e, EVENT],
+        ).fetchall():
+            for step, n in zip(("reached", "booked", "attended", "enrolled"), steps, strict=True):
+                figures[("funnel", site, step)] = n
+        for program, site, *steps in q.execute(
+            f"""SELECT program_code, site_code,
+                count(DISTINCT b.candidate_ref) FILTER (status <> 'cancelled'),
+                count(DISTINCT b.candidate_ref) FILTER (status = 'attended'),
+                count(DISTINCT b.candidate_ref) FILTER (status <> 'cancelled' AND pre),
+                count(DISTINCT b.candidate_ref) FILTER (status <> 'cancelled' AND enr)
+            FROM (SELECT *, EXISTS (SELECT 1 FROM enrollments x WHERE x.candidate_ref = bookings.candidate_ref
+                    AND x.program_code = bookings.program_code AND x.site_code = bookings.site_code
+                    AND x.status = 'pre_registered') AS pre,
+                  EXISTS (SELECT 1 FROM enrollments x WHERE x.candidate_ref = bookings.candidate_ref
+                    AND x.program_code = bookings.program_code AND x.site_code = bookings.site_code
+                    AND x.status = 'enrolled') AS enr
+                  {scoped} AND program_code IS NOT NULL) b
+            GROUP BY program_code, site_code""",
+            [s, e, EVENT],
+        ).fetchall():
+            for step, n in zip(("booked", "attended", "pre_registered", "enrolled"), steps, strict=True):
+                figures[("programme", program, site, step)] = n
+        return figures
+
+    def schedule_day(self) -> dict:
+        start = pd.Timestamp(local_midnight(self.day)).tz_convert(None)
+        end = pd.Timestamp(local_midnight(self.day + timedelta(days=1))).tz_convert(None)
+        rows = self.connection.execute(
+            """WITH today AS (
+                SELECT ref, candidate_ref, starts_at FROM bookings WHERE starts_at >= $1 AND starts_at < $2
+            )
+            SELECT t.ref,
+              (SELECT count(*) FROM bookings o
+               WHERE o.candidate_ref = t.candidate_ref AND o.starts_at < t.starts_at),
+              (SELECT arg_min(channel, (occurred_at, channel)) FROM touchpoints p
+               WHERE p.candidate_ref = t.candidate_ref)
+            FROM today t""",
+            [start, end],
+        ).fetchall()
+        return {ref: (int(earlier), origin) for ref, earlier, origin in rows}
+
+    def _data(self, goal: str, lookback: int) -> JourneyData:
+        if goal == "booking":
+            ranked = """SELECT candidate_ref, booked_at AS converted_at, event_code,
+                row_number() OVER (PARTITION BY candidate_ref ORDER BY booked_at, starts_at, ref) AS rank
+                FROM bookings WHERE status <> 'cancelled'"""
+            event = f"AND event_code = '{EVENT}'"
+        else:
+            ranked = """SELECT candidate_ref, enrolled_at AS converted_at,
+                row_number() OVER (
+                    PARTITION BY candidate_ref ORDER BY enrolled_at, program_code, site_code
+                ) AS rank
+                FROM enrollments WHERE status = 'enrolled'"""
+            event = ""
+        converted_sql = (
+            f"SELECT candidate_ref, converted_at FROM ({ranked}) "
+            f"WHERE rank = 1 AND converted_at >= $1 AND converted_at < $2 {event}"
+        )
+        converted = self._frame(f"{converted_sql} ORDER BY candidate_ref", self.start, self.end)
+        journey = self._frame(
+            f"""SELECT t.candidate_ref, c.converted_at, t.occurred_at, t.channel, t.utm_source, t.utm_campaign
+            FROM touchpoints t JOIN ({converted_sql}) c USING (candidate_ref)
+            WHERE t.occurred_at >= c.converted_at - INTERVAL '{lookback} days'
+            AND t.occurred_at <= c.converted_at""",
+            self.start,
+            self.end,
+        )
+        converters = ranked.split(" FROM ", 1)[1].split(" WHERE ")[0]
+        condition = "status <> 'cancelled'" if goal == "booking" else "status = 'enrolled'"
+        others = self._frame(
+            f"""SELECT candidate_ref, occurred_at, channel FROM touchpoints
+            WHERE occurred_at >= $1 AND occurred_at < $2
+            AND candidate_ref NOT IN (SELECT candidate_ref FROM {converters} WHERE {condition})""",
+            self.start,
+            self.end,
+        )
+        return _journey_data(goal, lookback, converted, journey, others)
+
+    def channels(self, model: str) -> dict:
+        data = {
+            goal: self._data(goal, lookback)
+            for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True)
+        }
+        reached = dict(
+            self.connection.execute(
+                "SELECT channel, count(DISTINCT candidate_ref) FROM touchpoints "
+                "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY channel",
+                [self.start, self.end],
+            ).fetchall()
+        )
+        return _channel_figures(model, data, reached)
+
+    def intervals(self, model: str) -> dict:
+        return _interval_figures(self._data("booking", LOOKBACKS[0]), model)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _naive_and_duckdb(approach: _Naive | _DuckDB) -> dict[str, Callable[[], dict]]:
+    pages: dict[str, Callable[[], dict]] = {
+        "résultats": approach.results,
+        "planning (un jour)": approach.schedule_day,
+    }
+    pages |= {f"canaux · {model}": (lambda m=model: approach.channels(m)) for model in MODELS}
+    pages |= {f"intervalles · {model}": (lambda m=model: approach.intervals(m)) for model in BOOTSTRAP_MODELS}
+    return pages
+
+
+def measure(repeat: int) -> list[dict]:
+    """Time every page four ways and check that the figures agree; one row per page."""
+    engine = database.get_engine()
+    scope = events.default_scope(EVENT, engine)
+    first_day = pd.Timestamp(
+        engine.connect().execute(sa.text(f"SELECT starts_on FROM events WHERE code = '{EVENT}'")).scalar()
+    ).date()
+    day = first_day + timedelta(days=DAY_OFFSET)
+    version = database.data_version(engine)
+    start = time.perf_counter()
+    duck = _DuckDB(engine, scope, day)
+    print(f"copie DuckDB native construite en {time.perf_counter() - start:.1f} s")
+    naive = _naive_and_duckdb(_Naive(engine, scope, day))
+    reference = _naive_and_duckdb(duck)
+    rows = []
+    for page, ours in _ours(scope, day).items():
+        cold, figures = _timed(lambda f=ours: f(version), repeat, before=st.cache_data.clear)
+        warm, again = _timed(lambda f=ours: f(version), max(repeat, 3))
+        naive_time, naive_figures = _timed(naive[page], repeat)
+        duck_time, duck_figures = _timed(reference[page], repeat)
+        _same(figures, again, f"{page} (warm)")
+        _same(figures, naive_figures, f"{page} (naive)")
+        _same(figures, duck_figures, f"{page} (DuckDB)")
+        rows.append({"page": page, "cold": cold, "warm": warm, "naive": naive_time, "duckdb": duck_time})
+        print(
+            f"  {page}: {cold:.3f} s froid, {warm * 1000:.1f} ms chaud, "
+            f"naïf {naive_time:.3f} s, DuckDB {duck_time:.3f} s"
+        )
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The figures as a Markdown table (seconds; warm in milliseconds), ratios included."""
+    lines = [
+        "| page | froid (s) | chaud (ms) | naïf pandas (s) | DuckDB natif (s) "
+        "| nous / DuckDB | naïf / nous |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['page']} | {row['cold']:.3f} | {row['warm'] * 1000:.1f} | {row['naive']:.3f} | "
+            f"{row['duckdb']:.3f} | {row['cold'] / row['duckdb']:.1f}× | {row['naive'] / row['cold']:.1f}× |"
+        )
+    return "\n".join(lines)

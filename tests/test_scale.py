@@ -1,0 +1,70 @@
+"""The scales of issue 8: the bulk seed writes what the importer would, and the benchmark runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services import attribution, bookings, database, demo
+from services.contract import IMPORT_ORDER, SPECS
+from services.scope import Scope
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _store(tmp_path: Path, name: str, migrated_template: Path) -> Engine:
+    path = tmp_path / name
+    path.write_bytes(migrated_template.read_bytes())
+    return database.get_engine(f"sqlite:///{path}")
+
+
+def _contents(engine: Engine, kind: str) -> list[tuple]:
+    """Every row of a contract table, without its surrogate id, in a stable order."""
+    table = SPECS[kind].table
+    columns = [column for column in table.c if column.name != "id"]
+    with engine.connect() as connection:
+        return sorted(connection.execute(sa.select(*columns)).all(), key=repr)
+
+
+def test_bulk_seed_writes_what_the_importer_writes(tmp_path: Path, migrated_template: Path):
+    through_importer = _store(tmp_path, "importer.db", migrated_template)
+    in_bulk = _store(tmp_path, "bulk.db", migrated_template)
+    assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=through_importer, bulk=False))
+    assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=in_bulk, bulk=True))
+    for kind in IMPORT_ORDER:
+        assert _contents(in_bulk, kind) == _contents(through_importer, kind), kind
+    april = Scope(date(2020, 3, 1), date(2020, 4, 30), event="POV-2020-04")
+    assert bookings.funnel(april, in_bulk) == bookings.funnel(april, through_importer)
+    assert bookings.status_totals(april, in_bulk) == bookings.status_totals(april, through_importer)
+    assert (
+        attribution.attribute(april, engine=in_bulk).credits
+        == attribution.attribute(april, engine=through_importer).credits
+    )
+    assert database.holds_demo_data(in_bulk) and database.data_version(in_bulk) > 0
+
+
+def test_network_scale_counts_follow_the_number_of_candidates():
+    # 40,000 candidates: 14 sites (one per 2,857), about five touches and 0.4 bookings each.
+    rows = demo.generate_rows(40_000, seed=3)
+    assert len(rows["candidates"]) == 40_000
+    assert len(rows["sites"]) == 14
+    assert 4.5 < len(rows["touchpoints"]) / 40_000 < 5.5
+    assert 0.3 < len(rows["bookings"]) / 40_000 < 0.5
+    assert len({row["email"] for row in rows["advisors"]}) == len(rows["advisors"])
+
+
+def test_bench_runs_on_a_tiny_scale(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--candidates", "400", "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DuckDB" in done.stdout
