@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from services import audit
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, write_transaction
+from services.database import bump_data_version, get_engine, retry_write
 from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
 from services.privacy import age_on
 from services.scope import Scope
@@ -314,10 +314,13 @@ def record_outcome(
 ) -> int:
     """Save an interview's outcome; returns the booking's new version."""
     now = now or datetime.now(UTC)
-    with write_transaction(engine) as connection:
-        return apply_outcome(
+    # Retried when a long import holds the store: the whole save runs again, version check included.
+    return retry_write(
+        lambda connection: apply_outcome(
             connection, booking_ref, outcome=outcome, author=author, read_version=read_version, now=now
-        )
+        ),
+        engine,
+    )
 
 
 def apply_outcome(
@@ -365,31 +368,45 @@ def reassign(
 ) -> int:
     """Give an interview to another advisor of the same site who is free then; returns the new version."""
     now = now or datetime.now(UTC)
-    with write_transaction(engine) as connection:
-        current = _read(connection, booking_ref, read_version)
-        site = connection.execute(
-            sa.select(ADVISORS.c.site_code).where(ADVISORS.c.email == advisor_email)
-        ).scalar()
-        if site is None:
-            raise ScheduleError("conseiller inconnu")
-        if site != current["site_code"]:
-            raise ScheduleError("le conseiller doit être du même site que l'entretien")
-        start = current["starts_at"]
-        end = start + timedelta(minutes=current["duration_min"])
-        others = connection.execute(
-            sa.select(BOOKINGS.c.starts_at, BOOKINGS.c.duration_min).where(
-                BOOKINGS.c.advisor_email == advisor_email,
-                BOOKINGS.c.status != "cancelled",
-                BOOKINGS.c.ref != booking_ref,
-                BOOKINGS.c.starts_at < end,
-                BOOKINGS.c.starts_at > start - timedelta(hours=12),
-            )
-        ).all()
-        if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
-            raise ScheduleError("ce conseiller a déjà un entretien à ce moment-là")
-        version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
-        audit.record("booking.reassign", actor=author, target=booking_ref, connection=connection)
-        bump_data_version(connection)
+    return retry_write(
+        lambda connection: _reassign(connection, booking_ref, advisor_email, author, read_version, now),
+        engine,
+    )
+
+
+def _reassign(
+    connection: sa.Connection,
+    booking_ref: str,
+    advisor_email: str,
+    author: str,
+    read_version: int,
+    now: datetime,
+) -> int:
+    """``reassign`` inside a write transaction (run again as a whole if SQLite was busy)."""
+    current = _read(connection, booking_ref, read_version)
+    site = connection.execute(
+        sa.select(ADVISORS.c.site_code).where(ADVISORS.c.email == advisor_email)
+    ).scalar()
+    if site is None:
+        raise ScheduleError("conseiller inconnu")
+    if site != current["site_code"]:
+        raise ScheduleError("le conseiller doit être du même site que l'entretien")
+    start = current["starts_at"]
+    end = start + timedelta(minutes=current["duration_min"])
+    others = connection.execute(
+        sa.select(BOOKINGS.c.starts_at, BOOKINGS.c.duration_min).where(
+            BOOKINGS.c.advisor_email == advisor_email,
+            BOOKINGS.c.status != "cancelled",
+            BOOKINGS.c.ref != booking_ref,
+            BOOKINGS.c.starts_at < end,
+            BOOKINGS.c.starts_at > start - timedelta(hours=12),
+        )
+    ).all()
+    if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
+        raise ScheduleError("ce conseiller a déjà un entretien à ce moment-là")
+    version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
+    audit.record("booking.reassign", actor=author, target=booking_ref, connection=connection)
+    bump_data_version(connection)
     return version
 
 
