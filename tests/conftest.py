@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,18 +27,74 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``postgresql`` run twice: on SQLite and on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("postgresql") and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store of the test: SQLite unless the test is marked ``postgresql`` (then both)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session (its ``postgres`` database's URL).
+
+    It fails, never skips, when PostgreSQL cannot start: CI must run these tests.
+    """
+    from tests import postgres
+
+    try:
+        with postgres.cluster() as url:
+            yield url
+    except postgres.PostgresUnavailable as error:
+        pytest.fail(f"PostgreSQL ne démarre pas : {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> str:
+    """A PostgreSQL database migrated once per session; each test gets a copy (its name)."""
+    from tests import postgres
+
+    engine = database.get_engine(postgres.create_database(postgres_server, "migrated"))
+    database.migrate(engine)
+    database.reset_engines()
+    return "migrated"
+
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture(autouse=True)
-def engine(tmp_path: Path, migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
     """The test's own store, also what ``DATABASE_URL`` points to; caches cleared around it."""
-    path = tmp_path / "app.db"
-    shutil.copy(migrated_template, path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    if backend == "postgresql":
+        from tests import postgres
+
+        server = request.getfixturevalue("postgres_server")
+        name = f"test_{next(_DATABASE_NUMBERS)}"
+        url = postgres.create_database(server, name, template=request.getfixturevalue("postgres_template"))
+    else:
+        path = tmp_path / "app.db"
+        shutil.copy(request.getfixturevalue("migrated_template"), path)
+        url = f"sqlite:///{path}"
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("DEMO_DATA", "0")
     database.reset_engines()
     _clear_streamlit_caches()
     yield database.get_engine()
     database.reset_engines()
     _clear_streamlit_caches()
+    if backend == "postgresql":
+        postgres.drop_database(server, name)
 
 
 def _clear_streamlit_caches() -> None:
@@ -80,11 +137,33 @@ def demo_template(migrated_template: Path, tmp_path_factory: pytest.TempPathFact
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_demo_template(postgres_server: str, postgres_template: str) -> str:
+    """The PostgreSQL twin of ``demo_template`` (its database name)."""
+    from services.demo import seed_demo
+    from tests import postgres
+
+    engine = database.get_engine(
+        postgres.create_database(postgres_server, "demo", template=postgres_template)
+    )
+    results = seed_demo(candidates=600, engine=engine)
+    assert all(result.accepted for result in results)
+    database.reset_engines()
+    return "demo"
+
+
 @pytest.fixture
-def demo_store(engine: Engine, demo_template: Path, tmp_path: Path) -> Engine:
+def demo_store(engine: Engine, backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     """The test's store, filled with demo data."""
     database.reset_engines()
-    shutil.copy(demo_template, tmp_path / "app.db")
+    if backend == "postgresql":
+        from tests import postgres
+
+        server, name = request.getfixturevalue("postgres_server"), engine.url.database
+        postgres.drop_database(server, name)
+        postgres.create_database(server, name, template=request.getfixturevalue("postgres_demo_template"))
+    else:
+        shutil.copy(request.getfixturevalue("demo_template"), tmp_path / "app.db")
     return database.get_engine()
 
 

@@ -13,6 +13,9 @@ from services.i18n import format_number, format_percent
 from services.results import comparison_scope
 from tests.conftest import app_as
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
 

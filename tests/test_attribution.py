@@ -18,6 +18,9 @@ from services.attribution import MODELS, attribute, conversions, journeys
 from services.scope import Scope
 from tests.conftest import load
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 
 

@@ -13,6 +13,9 @@ import pytest
 from services import bookings
 from services.scope import Scope
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 
 

@@ -10,6 +10,8 @@ from services.database import data_version
 from services.models import Touchpoint
 from tests.conftest import load
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
 
 @pytest.mark.parametrize(
     ("source", "medium", "channel", "rule"),

@@ -13,6 +13,9 @@ from services.events import default_scope
 from services.models import Candidate
 from tests.conftest import app_as
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGE = "pages/marketing/channels.py"
 CHANNEL_NAMES = {

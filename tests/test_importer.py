@@ -19,6 +19,9 @@ from services.importer import ImportResult, import_bytes, import_path
 from tests.conftest import SCENARIO, load
 
 #: Every table a contract file fills, in the contract's import order.
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 DATA_MODELS = (
     models.Site,
     models.Program,

@@ -12,6 +12,9 @@ from services.attribution import MODELS, credit, journey_data
 from services.scope import Scope
 from tests.conftest import load
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 
 

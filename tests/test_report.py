@@ -18,6 +18,9 @@ from services.money import email_campaigns
 from services.scope import Scope
 from tests.conftest import SCENARIO
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

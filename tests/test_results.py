@@ -11,6 +11,9 @@ from services import results
 from services.scope import Scope
 from tests.conftest import load
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 
 

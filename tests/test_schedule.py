@@ -18,6 +18,9 @@ from services.schedule import ConflictError, Outcome, ScheduleError
 from services.scope import Scope
 from tests.conftest import load
 
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+
 AFTER_APRIL = datetime(2020, 6, 1, tzinfo=UTC)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
@@ -13,6 +14,9 @@ from services.events import default_scope
 from services.i18n import format_percent
 from services.models import Booking
 from tests.conftest import app_as
+
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 PAGE = "pages/advisors/schedule.py"

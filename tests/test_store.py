@@ -15,12 +15,14 @@ from services.models import Booking, Candidate, Site
 from tests.conftest import load
 
 
+@pytest.mark.postgresql
 def test_migrations_build_exactly_the_models_schema(engine):
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
 
 
+@pytest.mark.postgresql
 def test_migrate_again_keeps_the_data(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     database.migrate(engine)
@@ -35,6 +37,7 @@ def test_sqlite_settings(engine):
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
+@pytest.mark.postgresql
 def test_foreign_keys_are_enforced_by_the_database(engine):
     with pytest.raises(sa.exc.IntegrityError), database.write_transaction(engine) as connection:
         connection.execute(
@@ -51,6 +54,7 @@ def test_foreign_keys_are_enforced_by_the_database(engine):
         )
 
 
+@pytest.mark.postgresql
 def test_instants_come_back_as_the_same_utc_instant(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("candidates", "ref,created_at\nC1,2020-04-14 10:00\n", engine)  # CEST: 08:00 UTC
@@ -70,6 +74,7 @@ def test_instants_come_back_as_the_same_utc_instant(engine):
     assert starts_at.tzinfo is not None
 
 
+@pytest.mark.postgresql
 def test_naive_instants_are_refused_by_the_store(engine):
     with pytest.raises(sa.exc.StatementError), database.write_transaction(engine) as connection:
         connection.execute(sa.insert(Booking.__table__).values(starts_at=datetime(2020, 4, 14, 10)))
@@ -84,6 +89,7 @@ def test_database_url_relative_sqlite_path_is_under_the_project(monkeypatch):
     assert config.database_url().endswith("/data/app.db")
 
 
+@pytest.mark.postgresql
 def test_data_version_grows_on_writes_only(engine):
     before = database.data_version(engine)
     load("sites", "code,name\nMAX,Maxéville\n", engine)
