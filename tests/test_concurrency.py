@@ -49,6 +49,7 @@ def _count(engine: sa.Engine, table: type, *where: sa.ColumnElement[bool]) -> in
         return connection.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
 
 
+@pytest.mark.postgresql
 def test_saves_and_reads_go_on_while_a_long_import_runs(demo_store):
     engine = demo_store
     with engine.connect() as connection:
