@@ -3,6 +3,7 @@
 SQLite has one writer at a time. The import of a large file holds the write lock for its whole
 transaction (all or nothing); the advisors' saves wait for it (busy timeout, then a bounded
 retry) and must all land; the pages read a snapshot (WAL) and never see half an import.
+On PostgreSQL (the first test runs on both) the import locks only its own rows: saves go on.
 """
 
 from __future__ import annotations
