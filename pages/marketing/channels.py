@@ -4,7 +4,7 @@ import streamlit as st
 
 from services import audit, cached, channels, charts, exports, marketing
 from services.attribution import GOALS, MODELS
-from services.i18n import format_percent, translate
+from services.i18n import format_number, format_percent, translate
 from services.models import CHANNELS
 
 language = st.session_state.get("language", "fr")
@@ -237,7 +237,7 @@ else:
         )
         st.metric(
             t("channels.audience.consenting"),
-            cached.consenting_candidates(version),
+            format_number(cached.consenting_candidates(version), language),
             help=t("channels.audience.consenting.help"),
         )
 rules = cached.channel_rules(version)
