@@ -118,9 +118,10 @@ def journeys(
         (frame["occurred_at"] >= frame["converted_at"] - lookback)
         & (frame["occurred_at"] <= frame["converted_at"])
     ]
-    frame = frame.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
-        drop=True
-    )
+    # Touches at the same instant are ordered by every column of their key, so that the first or
+    # last touch's source and campaign never depend on the order the engine returned rows in.
+    order = ["candidate_ref", "occurred_at", "channel", "utm_source", "utm_campaign"]
+    frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
     by_candidate = frame.groupby("candidate_ref", sort=False)
     frame["step"] = by_candidate.cumcount()
     frame["n"] = by_candidate["channel"].transform("size")

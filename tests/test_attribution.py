@@ -10,11 +10,13 @@ Conversions in April (first non-cancelled booking by booked_at, booked_at in the
 Not conversions: CF converted on 20/03 (BF1); CE never books (a Markov NULL path).
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
+from services import database
 from services.attribution import MODELS, attribute, conversions, journeys
+from services.models import Touchpoint
 from services.scope import Scope
 from tests.conftest import load
 
@@ -191,3 +193,40 @@ def test_unknown_goal_and_negative_lookback_are_refused(engine):
         attribute(APRIL, "visit", 30, engine)
     with pytest.raises(ValueError):
         attribute(APRIL, "booking", -1, engine)
+
+
+def test_touches_at_the_same_instant_come_in_campaign_order_whatever_the_store(engine):
+    # Two e-mails of different campaigns opened at the same instant are two touches; which one
+    # comes first decides the first-touch campaign. Stored zeta then alpha, they must read
+    # alpha then zeta on every engine (PostgreSQL returns rows in no guaranteed order).
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load("candidates", "ref,created_at\nC1,2020-04-01 10:00\n", engine)
+    with database.write_transaction(engine) as connection:  # in this order, whatever the importer does
+        for campaign in ("zeta", "alpha"):
+            connection.execute(
+                Touchpoint.__table__.insert().values(
+                    candidate_ref="C1",
+                    occurred_at=datetime(2020, 4, 2, 8, tzinfo=UTC),
+                    channel="email",
+                    utm_source="newsletter",
+                    utm_medium="email",
+                    utm_campaign=campaign,
+                )
+            )
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,MAX,2020-04-14 10:00,booked,2020-04-03 10:00\n",
+        engine,
+    )
+    if engine.dialect.name == "postgresql":
+        # Read the table in storage order, as PostgreSQL does when it skips the indexes.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for scan in ("indexscan", "bitmapscan", "indexonlyscan"):
+                connection.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET enable_{scan} = off')
+        engine.dispose()
+    path = journeys(conversions("booking", APRIL, engine), APRIL, 30, engine)
+    assert path[["channel", "utm_campaign", "step"]].values.tolist() == [
+        ["email", "alpha", 0],
+        ["email", "zeta", 1],
+    ]
