@@ -6,7 +6,6 @@ Each approach returns the same plain figures (dicts of counts and credits), comp
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -31,9 +30,6 @@ INSTANTS = {
 }
 VIEWER = access.Viewer("admin")
 BOOTSTRAP_MODELS = ("linear", "markov")
-
-# Outside Streamlit, st.cache_data keeps its entries in memory and says so on every call.
-logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
 EVENT = "POV-2020-04"
 DAY_OFFSET = 1  # the second day of the virtual open days
 LOOKBACKS = (30, 90)

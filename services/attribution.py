@@ -86,7 +86,7 @@ def conversions(goal: str, scope: Scope, engine: Engine | None = None) -> pd.Dat
         sa.select(ranked.c.candidate_ref, converted_at).where(*conditions).order_by(ranked.c.candidate_ref)
     )
     with (engine or get_engine()).connect() as connection:
-        rows = connection.execute(query).all()
+        rows = _plain(connection.execute(query))
     frame = pd.DataFrame(rows, columns=["candidate_ref", "converted_at"])
     frame["converted_at"] = pd.to_datetime(frame["converted_at"], utc=True)
     return frame
@@ -134,7 +134,7 @@ def _touches(refs: list[str], start: object, end: object, engine: Engine | None)
     rows = []
     columns = (
         TOUCHPOINTS.c.candidate_ref,
-        TOUCHPOINTS.c.occurred_at,
+        _raw_instant(TOUCHPOINTS.c.occurred_at),
         TOUCHPOINTS.c.channel,
         TOUCHPOINTS.c.utm_source,
         TOUCHPOINTS.c.utm_campaign,
@@ -146,12 +146,23 @@ def _touches(refs: list[str], start: object, end: object, engine: Engine | None)
                 TOUCHPOINTS.c.occurred_at >= start,
                 TOUCHPOINTS.c.occurred_at < end,
             )
-            rows += connection.execute(query).all()
+            rows += _plain(connection.execute(query))
     frame = pd.DataFrame(
         rows, columns=["candidate_ref", "occurred_at", "channel", "utm_source", "utm_campaign"]
     )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
     return frame
+
+
+def _plain(result: sa.Result) -> list[tuple]:
+    """The rows as plain tuples: pandas builds a frame from SQLAlchemy rows far more slowly."""
+    return list(map(tuple, result))
+
+
+def _raw_instant(column: sa.ColumnElement) -> sa.ColumnElement:
+    """An instant column as the driver gives it (SQLite: the stored UTC text), for pandas to parse
+    in one vectorised pass instead of a Python conversion per row."""
+    return sa.type_coerce(column, sa.String).label(column.name)
 
 
 def _non_converter_paths(goal: str, scope: Scope, engine: Engine | None) -> pd.DataFrame:
@@ -160,14 +171,14 @@ def _non_converter_paths(goal: str, scope: Scope, engine: Engine | None) -> pd.D
         converters = sa.select(BOOKINGS.c.candidate_ref).where(BOOKINGS.c.status != "cancelled")
     else:
         converters = sa.select(ENROLLMENTS.c.candidate_ref).where(ENROLLMENTS.c.status == "enrolled")
-    query = sa.select(TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.channel).where(
-        scope.within(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.candidate_ref.not_in(converters)
-    )
+    query = sa.select(
+        TOUCHPOINTS.c.candidate_ref, _raw_instant(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.channel
+    ).where(scope.within(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.candidate_ref.not_in(converters))
     with (engine or get_engine()).connect() as connection:
         frame = pd.DataFrame(
-            connection.execute(query).all(), columns=["candidate_ref", "occurred_at", "channel"]
+            _plain(connection.execute(query)), columns=["candidate_ref", "occurred_at", "channel"]
         )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
     return frame.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
         drop=True
     )
