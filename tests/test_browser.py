@@ -156,6 +156,8 @@ def test_an_advisor_records_an_outcome(server, browser_page):
     form.get_by_role("button", name="Enregistrer").click()
     settle(page)
     saved = page.get_by_text("Enregistré.")
+    # The save reruns the page: on a busy machine the run may start after settle() returned.
+    saved.wait_for(timeout=60_000)
     assert saved.count() == 1
     saved.scroll_into_view_if_needed()
     _check(page, "04-schedule-outcome-recorded")
