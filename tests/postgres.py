@@ -104,7 +104,12 @@ def create_database(server_url: str, name: str, template: str | None = None) -> 
     engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            statement = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+            statement = f'CREATE DATABASE "{name}"'
+            if template:
+                statement += f' TEMPLATE "{template}"'
+                # Copying the files is 7 times faster here than PostgreSQL 15's default (WAL_LOG).
+                if connection.dialect.server_version_info >= (15,):
+                    statement += " STRATEGY FILE_COPY"
             for attempt in range(50):
                 try:
                     connection.exec_driver_sql(statement)
