@@ -133,9 +133,8 @@ def _journey_data(
     goal: str, lookback: int, converted: pd.DataFrame, journey: pd.DataFrame, others: pd.DataFrame
 ) -> JourneyData:
     """The same frames as attribution.journey_data, from frames computed elsewhere."""
-    journey = journey.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
-        drop=True
-    )
+    order = ["candidate_ref", "occurred_at", "channel", "utm_source", "utm_campaign"]
+    journey = journey.sort_values(order, kind="stable").reset_index(drop=True)
     by_candidate = journey.groupby("candidate_ref", sort=False)
     journey["step"] = by_candidate.cumcount()
     journey["n"] = by_candidate["channel"].transform("size")
