@@ -6,9 +6,6 @@ test_sso_app.py.
 from __future__ import annotations
 
 import getpass
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from services import accounts, audit, database
 from services.accounts import SessionEnded, SsoRefused
 from services.models import Account
 from tests.conftest import load
+from tests.test_accounts import run
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,33 +199,21 @@ def test_group_mappings_are_checked_and_every_change_is_audited(engine):
     assert events("sso_group.unmap") == [("cli:admin", "cfai-direction", None)]
 
 
-def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "services", "users", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-
-
 def test_the_command_line_maps_groups_and_adds_single_sign_on_accounts(engine):
-    mapped = users("map-group", "cfai-direction", "--role", "director")
+    mapped = run("map-group", "cfai-direction", "--role", "director")
     assert mapped.returncode == 0, mapped.stderr
-    listed = users("groups")
+    listed = run("groups")
     assert "cfai-direction" in listed.stdout and "director" in listed.stdout
-    assert "cfai-direction" in users("list").stdout
-    added = users("add", "directrice@cfai.fr", "--role", "director", "--sso")
+    assert "cfai-direction" in run("list").stdout
+    added = run("add", "directrice@cfai.fr", "--role", "director", "--sso")
     assert added.returncode == 0 and "connexion unique" in added.stdout
     assert accounts.sso_sign_in(claims=claims("directrice@cfai.fr"), token="t1").role == "director"
     # Without --sso an empty password is a mistake, said in one line.
-    empty = users("add", "autre@cfai.fr", "--role", "director", stdin="\n")
+    empty = run("add", "autre@cfai.fr", "--role", "director", stdin="\n")
     assert empty.returncode == 2 and "--sso" in empty.stderr and empty.stderr.count("\n") == 1
-    assert users("unmap-group", "cfai-direction").returncode == 0
-    assert users("unmap-group", "cfai-direction").returncode == 2
-    assert "aucun groupe" in users("groups").stdout
+    assert run("unmap-group", "cfai-direction").returncode == 0
+    assert run("unmap-group", "cfai-direction").returncode == 2
+    assert "aucun groupe" in run("groups").stdout
     # The command line signs its changes with the operator's login.
     changes = events("sso_group.map") + events("sso_group.unmap")
     assert [actor for actor, _, _ in changes] == [f"cli:{getpass.getuser()}"] * 2
