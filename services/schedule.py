@@ -69,6 +69,13 @@ def interviews(
     version, and for the candidate: earlier bookings and channel of origin.
     """
     scope = Scope(first_day, last_day, sites=sites, programs=programs)
+    # The scalar subqueries below run only for the period's bookings (found by the starts_at
+    # index), each as one index seek: the candidate's first touchpoint is the first entry of
+    # uq_touchpoints_key (candidate_ref, occurred_at, channel, …), the earlier bookings come
+    # from ix_bookings_candidate_booked_at. At 200,000 candidates (9,000 interviews a day) the
+    # whole query takes about 0.13 s on SQLite; joins on grouped subqueries or window functions
+    # over the day's candidates were measured slower on SQLite and PostgreSQL alike (they read
+    # every touchpoint of those candidates, then sort).
     first_touch = (
         sa.select(TOUCHPOINTS.c.channel)
         .where(TOUCHPOINTS.c.candidate_ref == BOOKINGS.c.candidate_ref)
@@ -122,7 +129,9 @@ def interviews(
         .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.advisor_email, BOOKINGS.c.ref)
     )
     with (engine or get_engine()).connect() as connection:
-        frame = pd.DataFrame(connection.execute(query).mappings().all())
+        result = connection.execute(query)
+        # Plain tuples: pandas builds a frame from mappings or SQLAlchemy rows far more slowly.
+        frame = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
     columns = [
         "ref",
         "starts_at",
@@ -180,15 +189,24 @@ def overlapping(schedule: pd.DataFrame) -> set[str]:
     do not overlap.
     """
     live = schedule[(schedule["status"] != "cancelled") & schedule["advisor_email"].notna()]
+    # One pass over the rows sorted by advisor then start (not one small frame per advisor: a
+    # day at scale has thousands of advisors). The interview reaching furthest so far overlaps
+    # any later one that starts before it ends.
+    live = live.sort_values(["advisor_email", "starts_at"], kind="stable")
+    # Instants as UTC nanoseconds: plain integers compare much faster than timestamps.
+    starts, ends = (
+        live[name].to_numpy("datetime64[ns]").view("int64").tolist() for name in ("starts_at", "ends_at")
+    )
     found: set[str] = set()
-    for _, mine in live.groupby("advisor_email"):
-        rows = mine.sort_values("starts_at")[["ref", "starts_at", "ends_at"]].to_numpy()
-        latest_end, latest_ref = None, None
-        for ref, start, end in rows:
-            if latest_end is not None and start < latest_end:
-                found.update({ref, latest_ref})
-            if latest_end is None or end > latest_end:
-                latest_end, latest_ref = end, ref
+    advisor, latest_end, latest_ref = None, None, None
+    emails, refs = live["advisor_email"].tolist(), live["ref"].tolist()
+    for email, ref, start, end in zip(emails, refs, starts, ends, strict=True):
+        if email != advisor:
+            advisor, latest_end, latest_ref = email, None, None
+        if latest_end is not None and start < latest_end:
+            found.update({ref, latest_ref})
+        if latest_end is None or end > latest_end:
+            latest_end, latest_ref = end, ref
     return found
 
 
@@ -223,11 +241,13 @@ def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFr
     """For each advisor (email, name, site_code), the free slots of the day."""
     rows = []
     live = schedule[schedule["status"] != "cancelled"]
+    # Each advisor's busy intervals gathered in one pass (not one filter of the whole schedule
+    # per advisor). Row by row: an empty schedule's columns carry no datetime type.
+    busy_of: dict[str, list[tuple[datetime, datetime]]] = {}
+    for email, start, end in zip(live["advisor_email"], live["starts_at"], live["ends_at"], strict=True):
+        busy_of.setdefault(email, []).append((start.to_pydatetime(), end.to_pydatetime()))
     for advisor in advisors.itertuples():
-        mine = live[live["advisor_email"] == advisor.email]
-        # Row by row: an empty schedule's columns carry no datetime type.
-        busy = [(row.starts_at.to_pydatetime(), row.ends_at.to_pydatetime()) for row in mine.itertuples()]
-        slots = free_slots(day, busy)
+        slots = free_slots(day, busy_of.get(advisor.email, []))
         rows.append(
             {
                 "advisor_email": advisor.email,
