@@ -105,6 +105,45 @@ def test_interviews_of_a_day(scenario):
     assert day.iloc[1]["origin_channel"] == "direct"
 
 
+def test_earlier_bookings_and_origin_channel_with_ties_and_cancellations(engine):
+    load("sites", "code,name\nMAX,Maxéville\nEPI,Épinal\n", engine)
+    load("candidates", "ref,created_at\nC1,2020-03-01 10:00\nC2,2020-03-01 10:00\n", engine)
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "B1,C1,EPI,2020-04-10 10:00,cancelled,2020-03-01 10:00\n"
+        "B2,C1,MAX,2020-04-14 09:00,booked,2020-03-01 10:00\n"
+        "B3,C1,MAX,2020-04-14 09:00,booked,2020-03-02 10:00\n"
+        "B4,C1,MAX,2020-04-14 11:00,booked,2020-03-03 10:00\n"
+        "B5,C1,MAX,2020-04-20 09:00,booked,2020-03-04 10:00\n"
+        "B6,C2,MAX,2020-04-14 10:00,booked,2020-03-05 10:00\n",
+        engine,
+    )
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel\n"
+        "C1,2020-04-01 10:00,social\nC1,2020-04-01 10:00,email\nC1,2020-04-02 09:00,direct\n",
+        engine,
+    )
+    # Earlier bookings (docs/metrics.md): the candidate's bookings that start strictly before,
+    # whatever their status or site. B2 and B3 start together: each has only B1 before it (B1
+    # is cancelled and at Épinal, it counts all the same); B4 has B1, B2 and B3; B5 (later)
+    # never counts. C2 has no other booking.
+    # Origin channel: C1's first visits are social and email at the same instant, the name
+    # breaks the tie: email. C2 has no visit: none.
+    expected = {"B2": (1, "email"), "B3": (1, "email"), "B6": (0, None), "B4": (3, "email")}
+    for sites in ((), ("MAX",)):  # the site filter narrows the list, not the earlier bookings
+        day = schedule.interviews(DAY, DAY, sites=sites, engine=engine)
+        assert day["ref"].tolist() == list(expected)
+        got = {
+            ref: (int(earlier), None if pd.isna(origin) else origin)
+            for ref, earlier, origin in zip(
+                day["ref"], day["earlier_bookings"], day["origin_channel"], strict=True
+            )
+        }
+        assert got == expected
+
+
 def test_interviews_on_clock_change_days_use_local_days(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("candidates", "ref,created_at\nC1,2020-03-01 10:00\n", engine)
