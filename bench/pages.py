@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import streamlit as st
 
 from services import access, cached, database, events, marketing
-from services.attribution import MODELS, JourneyData
+from services.attribution import MODELS, PATH_SEPARATOR, JourneyData
 from services.scope import Scope
 from services.values import local_midnight
 
@@ -45,6 +45,11 @@ def _timed(function: Callable[[], object], repeat: int, before: Callable[[], Non
         result = function()
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2], result
+
+
+def _clear_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 def _same(ours: object, other: object, what: str) -> None:
@@ -138,10 +143,11 @@ def _journey_data(
     by_candidate = journey.groupby("candidate_ref", sort=False)
     journey["step"] = by_candidate.cumcount()
     journey["n"] = by_candidate["channel"].transform("size")
-    others = others.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
-        drop=True
-    )
-    return JourneyData(goal, lookback, converted, journey, others)
+    others = others.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable")
+    paths = others.groupby("candidate_ref", sort=False)["channel"].agg(PATH_SEPARATOR.join)
+    counts = paths.value_counts().rename_axis("path").reset_index(name="candidates")
+    counts = counts.sort_values("path", kind="stable").reset_index(drop=True)
+    return JourneyData(goal, lookback, converted, journey, counts)
 
 
 def _channel_figures(model: str, data: dict[str, JourneyData], reached: dict[str, int]) -> dict:
@@ -481,7 +487,7 @@ def measure(repeat: int) -> list[dict]:
     reference = _naive_and_duckdb(duck)
     rows = []
     for page, ours in _ours(scope, day).items():
-        cold, figures = _timed(lambda f=ours: f(version), repeat, before=st.cache_data.clear)
+        cold, figures = _timed(lambda f=ours: f(version), repeat, before=_clear_caches)
         warm, again = _timed(lambda f=ours: f(version), max(repeat, 3))
         naive_time, naive_figures = _timed(naive[page], repeat)
         duck_time, duck_figures = _timed(reference[page], repeat)

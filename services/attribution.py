@@ -10,9 +10,10 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Engine
 
-from services.database import get_engine
+from services import analytics
 from services.models import Booking, Enrollment, Touchpoint
 from services.scope import Scope
 
@@ -23,6 +24,8 @@ DEFAULT_LOOKBACK_DAYS = 30
 TIME_DECAY_HALF_LIFE_DAYS = 7
 DIRECT = "direct"
 _START, _CONVERSION, _NULL = "(start)", "(conversion)", "(null)"
+#: Between the channels of a path read from the database (no channel holds it).
+PATH_SEPARATOR = ">"
 
 BOOKINGS = Booking.__table__
 ENROLLMENTS = Enrollment.__table__
@@ -70,34 +73,36 @@ def _first_conversions(goal: str) -> tuple[sa.Subquery, sa.ColumnElement, list[s
     return ranked, ranked.c.converted_at, [ranked.c.event_code, ranked.c.site_code, ranked.c.program_code]
 
 
+def _conversions_query(goal: str, scope: Scope) -> sa.Select:
+    """(candidate_ref, converted_at) of the conversions that count for the scope."""
+    ranked, converted_at, (event, site, program) = _first_conversions(goal)
+    conditions = [ranked.c.rank == 1, scope.within(converted_at)]
+    if scope.event and goal == "booking":
+        conditions.append(event == scope.event)
+    conditions += scope.offering_filters(site, program)
+    return sa.select(ranked.c.candidate_ref, converted_at).where(*conditions)
+
+
 def conversions(goal: str, scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     """The conversions that count for the scope: one row per candidate (candidate_ref, converted_at).
 
     The event filter applies to the converting booking; an enrollment has no event, so for the
     enrollment goal only the site and programme filters apply.
     """
-    ranked, converted_at, (event, site, program) = _first_conversions(goal)
-    conditions = [ranked.c.rank == 1, scope.within(converted_at)]
-    if scope.event and goal == "booking":
-        conditions.append(event == scope.event)
-    conditions += scope.offering_filters(site, program)
     # In candidate order: the bootstrap resamples rows by position, so it must not depend on the engine.
-    query = (
-        sa.select(ranked.c.candidate_ref, converted_at).where(*conditions).order_by(ranked.c.candidate_ref)
-    )
-    with (engine or get_engine()).connect() as connection:
-        rows = _plain(connection.execute(query))
-    frame = pd.DataFrame(rows, columns=["candidate_ref", "converted_at"])
-    frame["converted_at"] = pd.to_datetime(frame["converted_at"], utc=True)
-    return frame
+    query = _conversions_query(goal, scope).order_by("candidate_ref")
+    return analytics.read_frame(query, engine, instants=["converted_at"])
 
 
 def journeys(
-    converted: pd.DataFrame, scope: Scope, lookback_days: int, engine: Engine | None = None
+    converted: pd.DataFrame, scope: Scope, lookback_days: int, engine: Engine | None = None, *, goal: str
 ) -> pd.DataFrame:
     """The touches of each conversion's journey, in order: candidate_ref, converted_at,
     occurred_at, channel, step (0-based), n (touches in the journey), and the touch's
-    utm_source and utm_campaign (for the views by source and campaign)."""
+    utm_source and utm_campaign (for the views by source and campaign).
+
+    ``converted`` is ``conversions(goal, scope)``: the touches are read by joining the same query.
+    """
     columns = [
         "candidate_ref",
         "converted_at",
@@ -111,9 +116,21 @@ def journeys(
     if converted.empty:
         return pd.DataFrame(columns=columns)
     lookback = timedelta(days=lookback_days)
-    refs = sorted(converted["candidate_ref"])
+    converting = _conversions_query(goal, scope).subquery()
     # Every journey lies between (period start − lookback) and the period's end: read only that.
-    frame = _touches(refs, scope.start - lookback, scope.end, engine).merge(converted, on="candidate_ref")
+    query = sa.select(
+        TOUCHPOINTS.c.candidate_ref,
+        TOUCHPOINTS.c.occurred_at,
+        TOUCHPOINTS.c.channel,
+        TOUCHPOINTS.c.utm_source,
+        TOUCHPOINTS.c.utm_campaign,
+    ).where(
+        TOUCHPOINTS.c.candidate_ref.in_(sa.select(converting.c.candidate_ref)),
+        TOUCHPOINTS.c.occurred_at >= scope.start - lookback,
+        TOUCHPOINTS.c.occurred_at < scope.end,
+    )
+    touches = analytics.read_frame(query, engine, instants=["occurred_at"])
+    frame = touches.merge(converted, on="candidate_ref")
     frame = frame[
         (frame["occurred_at"] >= frame["converted_at"] - lookback)
         & (frame["occurred_at"] <= frame["converted_at"])
@@ -128,60 +145,35 @@ def journeys(
     return frame[columns]
 
 
-def _touches(refs: list[str], start: object, end: object, engine: Engine | None) -> pd.DataFrame:
-    """Touchpoints (candidate_ref, occurred_at, channel, utm_source, utm_campaign) of these
-    candidates in ``[start, end)``."""
-    rows = []
-    columns = (
-        TOUCHPOINTS.c.candidate_ref,
-        _raw_instant(TOUCHPOINTS.c.occurred_at),
-        TOUCHPOINTS.c.channel,
-        TOUCHPOINTS.c.utm_source,
-        TOUCHPOINTS.c.utm_campaign,
-    )
-    with (engine or get_engine()).connect() as connection:
-        for first in range(0, len(refs), 5000):
-            query = sa.select(*columns).where(
-                TOUCHPOINTS.c.candidate_ref.in_(refs[first : first + 5000]),
-                TOUCHPOINTS.c.occurred_at >= start,
-                TOUCHPOINTS.c.occurred_at < end,
-            )
-            rows += _plain(connection.execute(query))
-    frame = pd.DataFrame(
-        rows, columns=["candidate_ref", "occurred_at", "channel", "utm_source", "utm_campaign"]
-    )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
-    return frame
-
-
-def _plain(result: sa.Result) -> list[tuple]:
-    """The rows as plain tuples: pandas builds a frame from SQLAlchemy rows far more slowly."""
-    return list(map(tuple, result))
-
-
-def _raw_instant(column: sa.ColumnElement) -> sa.ColumnElement:
-    """An instant column as the driver gives it (SQLite: the stored UTC text), for pandas to parse
-    in one vectorised pass instead of a Python conversion per row."""
-    return sa.type_coerce(column, sa.String).label(column.name)
-
-
 def _non_converter_paths(goal: str, scope: Scope, engine: Engine | None) -> pd.DataFrame:
-    """Touchpoints in the period of candidates who never convert for ``goal``, in path order."""
+    """The channel paths, in the period, of candidates who never convert for ``goal``: one row
+    per distinct path (``path``: channels joined by ``PATH_SEPARATOR`` in touch order) with its
+    number of ``candidates``, in path order.
+
+    Counted in the database: at scale M, 285,000 paths of about a million touches come down to
+    a few thousand rows.
+    """
     if goal == "booking":
         converters = sa.select(BOOKINGS.c.candidate_ref).where(BOOKINGS.c.status != "cancelled")
     else:
         converters = sa.select(ENROLLMENTS.c.candidate_ref).where(ENROLLMENTS.c.status == "enrolled")
-    query = sa.select(
-        TOUCHPOINTS.c.candidate_ref, _raw_instant(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.channel
-    ).where(scope.within(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.candidate_ref.not_in(converters))
-    with (engine or get_engine()).connect() as connection:
-        frame = pd.DataFrame(
-            _plain(connection.execute(query)), columns=["candidate_ref", "occurred_at", "channel"]
-        )
-    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True, format="ISO8601")
-    return frame.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable").reset_index(
-        drop=True
+    touches = (
+        sa.select(TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.occurred_at, TOUCHPOINTS.c.channel)
+        .where(scope.within(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.candidate_ref.not_in(converters))
+        .subquery()
     )
+    # Touches at the same instant in channel order, as in the journeys.
+    in_order = aggregate_order_by(sa.literal(PATH_SEPARATOR), touches.c.occurred_at, touches.c.channel)
+    per_candidate = (
+        sa.select(sa.func.string_agg(touches.c.channel, in_order).label("path"))
+        .group_by(touches.c.candidate_ref)
+        .subquery()
+    )
+    candidates = sa.func.count().label("candidates")
+    query = sa.select(per_candidate.c.path, candidates).group_by(per_candidate.c.path)
+    frame = analytics.read_frame(query, engine)
+    # Sorted here, not by the database, whose text collation depends on its locale.
+    return frame.sort_values("path", kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- rule-based models
@@ -225,15 +217,18 @@ def _sum_by_channel(journey: pd.DataFrame, shares: pd.Series) -> dict[str, float
 
 @dataclass(frozen=True)
 class MarkovPaths:
-    """Every path of the chain as a row of transition counts (the converting journeys first).
+    """Every path of the chain (the converting journeys first) as a row of transition counts.
 
-    States are START, the channels (sorted), CONVERSION and NULL; a row holds the counts of the
-    path's transitions, flattened (``from × len(states) + to``). Summing rows (or weighting
-    them, for a bootstrap) gives the chain's transition counts.
+    States are START, the channels (sorted), CONVERSION and NULL; a row holds the counts of a
+    path's transitions, flattened (``from × len(states) + to``). Paths with the same counts share
+    a row (``counts``), ``rows`` gives each path's row: at scale, hundreds of thousands of paths
+    come down to a few thousand rows. Summing paths (or weighting them, for a bootstrap) gives
+    the chain's transition counts.
     """
 
     channels: list[str]
     counts: np.ndarray
+    rows: np.ndarray
     converting: int
 
     @property
@@ -241,29 +236,87 @@ class MarkovPaths:
         """Number of states."""
         return len(self.channels) + 3
 
+    def transition_counts(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """The chain's (size × size) transition counts, each path counted ``weights[path]`` times."""
+        per_row = np.bincount(self.rows, weights=weights, minlength=len(self.counts))
+        return (per_row @ self.counts).reshape(self.size, self.size)
+
+
+#: Paths turned into count rows at a time (bounds the memory: 50,000 × 144 × 4 bytes ≈ 29 MB).
+_PATHS_PER_CHUNK = 50_000
+
 
 def markov_paths(journey: pd.DataFrame, non_converters: pd.DataFrame) -> MarkovPaths:
-    """START → c1 → … → cn → CONVERSION for each journey, → NULL for each non-converter."""
-    channels = sorted(set(journey["channel"]) | set(non_converters["channel"]))
-    size = len(channels) + 3
-    index = {_START: 0, **{c: i + 1 for i, c in enumerate(channels)}, _CONVERSION: size - 2, _NULL: size - 1}
-    rows = []
-    path_offset = 0
-    for paths, end_state in ((journey, _CONVERSION), (non_converters, _NULL)):
-        if paths.empty:
-            continue
-        path_id = pd.factorize(paths["candidate_ref"], sort=False)[0] + path_offset
-        state = paths["channel"].map(index).to_numpy()
-        first = np.r_[True, path_id[1:] != path_id[:-1]]
-        previous = np.where(first, index[_START], np.r_[0, state[:-1]])
-        last = np.r_[path_id[1:] != path_id[:-1], True]
-        rows.append((path_id, previous, state))
-        rows.append((path_id[last], state[last], np.full(last.sum(), index[end_state])))
-        path_offset = path_id.max() + 1
-    counts = np.zeros((path_offset, size * size))
-    for path_id, origin, target in rows:
-        np.add.at(counts, (path_id, origin * size + target), 1)
-    return MarkovPaths(channels, counts, journey["candidate_ref"].nunique())
+    """START → c1 → … → cn → CONVERSION for each journey, → NULL for each non-converter's path
+    (``non_converters``: distinct paths and their number of candidates)."""
+    other_touches = non_converters["path"].str.split(PATH_SEPARATOR).explode()
+    channels = sorted(set(journey["channel"].unique()) | set(other_touches.unique()))
+    states = pd.Index([_START, *channels, _CONVERSION, _NULL])
+    size = len(states)
+    counts, rows = _distinct_count_rows(
+        *_transitions(
+            pd.factorize(journey["candidate_ref"], sort=False)[0], states, journey["channel"], _CONVERSION
+        ),
+        size * size,
+    )
+    # The non-converters' paths are distinct already, and never coincide with a journey (their
+    # last transition goes to NULL, a journey's to CONVERSION): one row each, repeated per candidate.
+    path_id, transition = _transitions(other_touches.index.to_numpy(), states, other_touches, _NULL)
+    others = np.bincount(path_id * size * size + transition, minlength=len(non_converters) * size * size)
+    candidates = non_converters["candidates"].to_numpy(np.int64)
+    rows = np.r_[rows, len(counts) + np.repeat(np.arange(len(non_converters)), candidates)]
+    return MarkovPaths(
+        channels,
+        np.vstack([counts, others.reshape(-1, size * size)]),
+        rows,
+        journey["candidate_ref"].nunique(),
+    )
+
+
+def _transitions(
+    path_id: np.ndarray, states: pd.Index, channel: pd.Series, end: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(path, from × len(states) + to) of every transition of the paths: START to the first
+    touch, touch to touch, last touch to ``end``. Touches come in path order, paths contiguous."""
+    size = len(states)
+    if not len(path_id):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    state = states.get_indexer(channel)
+    first = np.r_[True, path_id[1:] != path_id[:-1]]
+    previous = np.where(first, 0, np.r_[0, state[:-1]])
+    last = np.r_[path_id[1:] != path_id[:-1], True]
+    return (
+        np.r_[path_id, path_id[last]].astype(np.int64),
+        np.r_[previous * size + state, state[last] * size + states.get_loc(end)].astype(np.int64),
+    )
+
+
+def _distinct_count_rows(
+    path_id: np.ndarray, transition: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows of transition counts, each path's row), built a chunk of paths at a time."""
+    paths = int(path_id.max()) + 1 if len(path_id) else 0
+    order = np.argsort(path_id, kind="stable")
+    path_id, transition = path_id[order], transition[order]
+    distinct, rows = [np.zeros((0, width), dtype=np.int32)], [np.zeros(0, dtype=np.int64)]
+    for first in range(0, paths, _PATHS_PER_CHUNK):
+        last = min(first + _PATHS_PER_CHUNK, paths)
+        lo, hi = np.searchsorted(path_id, [first, last])
+        flat = (path_id[lo:hi] - first) * width + transition[lo:hi]
+        dense = np.bincount(flat, minlength=(last - first) * width).astype(np.int32).reshape(-1, width)
+        chunk_rows, chunk_of_path = _unique_rows(dense)
+        rows.append(chunk_of_path + sum(len(d) for d in distinct))
+        distinct.append(chunk_rows)
+    counts, of_chunk_row = _unique_rows(np.concatenate(distinct))
+    return counts.astype(float), of_chunk_row[np.concatenate(rows)]
+
+
+def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct rows, each row's index among them), comparing rows as raw bytes."""
+    matrix = np.ascontiguousarray(matrix)
+    as_bytes = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+    _, first, inverse = np.unique(as_bytes, return_index=True, return_inverse=True)
+    return matrix[first], inverse.ravel()
 
 
 def removal_credits(paths: MarkovPaths, weights: np.ndarray | None = None) -> dict[str, float] | None:
@@ -272,7 +325,7 @@ def removal_credits(paths: MarkovPaths, weights: np.ndarray | None = None) -> di
     if converted == 0:
         return None
     size = paths.size
-    totals = (weights @ paths.counts if weights is not None else paths.counts.sum(axis=0)).reshape(size, size)
+    totals = paths.transition_counts(weights)
     leaving = totals.sum(axis=1, keepdims=True)
     probabilities = np.divide(totals, leaving, out=np.zeros_like(totals), where=leaving > 0)
     transient = size - 2  # START and the channels
@@ -339,7 +392,7 @@ def journey_data(
         goal,
         lookback_days,
         converted,
-        journeys(converted, scope, lookback_days, engine),
+        journeys(converted, scope, lookback_days, engine, goal=goal),
         _non_converter_paths(goal, scope, engine),
     )
 

@@ -1,7 +1,8 @@
 """The only module of services/ that knows Streamlit: cached reads for the pages.
 
 Every cached function takes the store's data version, so that a write (which bumps it)
-makes the next read compute afresh; results are small (figures, not raw tables).
+makes the next read compute afresh; results are small (figures, not raw tables), except the
+journey data, shared without copy (see ``journey_data``).
 """
 
 from __future__ import annotations
@@ -150,9 +151,14 @@ def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
     return schedule.advisor_load(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False, max_entries=16)
+@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=8)
 def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
-    """Conversions, journeys and non-converters' paths of a goal."""
+    """Conversions, journeys and non-converters' paths of a goal.
+
+    Shared, not copied: st.cache_data would copy its frames on every hit (hundreds of thousands
+    of touches at scale) and recompute the credits of every model, which the object keeps once
+    computed (``JourneyData.attribution``). Readers must not modify it; nobody does.
+    """
     return attribution.journey_data(scope, goal, lookback_days)
 
 
@@ -163,7 +169,15 @@ def channel_table(
     """The channel table (lookbacks: for bookings, for enrollments)."""
     bookings = journey_data(scope, "booking", lookbacks[0], version)
     enrollments = journey_data(scope, "enrollment", lookbacks[1], version)
-    return marketing.channel_table(scope, model, bookings, enrollments, goal)
+    return marketing.channel_table(
+        scope, model, bookings, enrollments, goal, reached_by_channel(scope, version)
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def reached_by_channel(scope: Scope, version: int) -> dict[str, int]:
+    """Distinct candidates reached by each channel in the period (the same for both goals)."""
+    return marketing.reached_by_channel(scope)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)

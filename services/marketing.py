@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import channels, money
+from services import analytics, channels, money
 from services.attribution import (
     DIRECT,
     MODELS,
@@ -41,13 +41,14 @@ DETAILED_CHANNELS = ("newspaper", "social")
 
 def reached_by_channel(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
     """Distinct candidates with a touchpoint of each channel in the period."""
+    reached = sa.func.count(sa.distinct(TOUCHPOINTS.c.candidate_ref)).label("reached")
     query = (
-        sa.select(TOUCHPOINTS.c.channel, sa.func.count(sa.distinct(TOUCHPOINTS.c.candidate_ref)))
+        sa.select(TOUCHPOINTS.c.channel, reached)
         .where(scope.within(TOUCHPOINTS.c.occurred_at))
         .group_by(TOUCHPOINTS.c.channel)
     )
-    with (engine or get_engine()).connect() as connection:
-        return dict(connection.execute(query).all())
+    frame = analytics.read_frame(query, engine)
+    return {str(channel): int(count) for channel, count in frame.itertuples(index=False)}
 
 
 def channel_table(
@@ -56,16 +57,16 @@ def channel_table(
     bookings: JourneyData,
     enrollments: JourneyData,
     goal: str,
+    reached: dict[str, int],
     engine: Engine | None = None,
 ) -> pd.DataFrame:
-    """Per channel: reached, conversions credited under ``model`` for ``goal``, share, spend, and
-    cost per booking and per enrollment under the same model."""
+    """Per channel: reached (``reached_by_channel``), conversions credited under ``model`` for
+    ``goal``, share, spend, and cost per booking and per enrollment under the same model."""
     credited = {
         "booking": bookings.attribution.credits[model],
         "enrollment": enrollments.attribution.credits[model],
     }
     spend = money.spend_by_channel(scope, engine)
-    reached = reached_by_channel(scope, engine)
     total = sum(credited[goal].values())
     rows = []
     for channel in CHANNELS:
@@ -169,19 +170,18 @@ def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame
     """Markov credits of resampled data: conversions drawn with replacement (a drawn empty journey
     adds 1 to direct), and the non-converters' paths drawn with replacement among themselves."""
     paths = markov_paths(data.journey, data.non_converters)
-    journey_row = {ref: i for i, ref in enumerate(pd.unique(data.journey["candidate_ref"]))}
-    rows_of_conversions = np.array([journey_row.get(ref, -1) for ref in data.converted["candidate_ref"]])
-    n_conversions, n_others = len(rows_of_conversions), len(paths.counts) - paths.converting
+    # Each conversion's path (the journeys' order, as in markov_paths), -1 for an empty journey.
+    journey_refs = pd.Index(pd.unique(data.journey["candidate_ref"]))
+    rows_of_conversions = journey_refs.get_indexer(data.converted["candidate_ref"])
+    n_conversions, n_others = len(rows_of_conversions), len(paths.rows) - paths.converting
     samples = []
     for _ in range(MARKOV_SAMPLES):
-        weights = np.zeros(len(paths.counts))
-        drawn = (
-            rows_of_conversions[rng.integers(0, n_conversions, size=n_conversions)] if n_conversions else []
-        )
-        with_journey = [row for row in drawn if row >= 0]
-        np.add.at(weights, with_journey, 1)
-        if n_others:
-            np.add.at(weights, paths.converting + rng.integers(0, n_others, size=n_others), 1)
+        picked = rng.integers(0, n_conversions, size=n_conversions) if n_conversions else []
+        drawn = rows_of_conversions[picked] if n_conversions else []
+        drawn = np.asarray(drawn, dtype=np.int64)
+        with_journey = drawn[drawn >= 0]
+        others = paths.converting + rng.integers(0, n_others, size=n_others) if n_others else []
+        weights = np.bincount(np.r_[with_journey, others].astype(np.int64), minlength=len(paths.rows))
         credits = removal_credits(paths, weights) or {}
         if len(drawn) > len(with_journey):
             credits[DIRECT] = credits.get(DIRECT, 0.0) + len(drawn) - len(with_journey)
@@ -229,19 +229,7 @@ def _touches_in_period(scope: Scope, engine: Engine | None) -> pd.DataFrame:
         TOUCHPOINTS.c.channel_explicit,
         TOUCHPOINTS.c.channel_rule,
     ).where(scope.within(TOUCHPOINTS.c.occurred_at))
-    with (engine or get_engine()).connect() as connection:
-        return pd.DataFrame(
-            connection.execute(query).all(),
-            columns=[
-                "candidate_ref",
-                "channel",
-                "utm_source",
-                "utm_medium",
-                "utm_campaign",
-                "channel_explicit",
-                "channel_rule",
-            ],
-        )
+    return analytics.read_frame(query, engine)
 
 
 def _normal(values: pd.Series) -> pd.Series:

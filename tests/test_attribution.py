@@ -32,7 +32,7 @@ def test_conversions_are_first_non_cancelled_bookings_dated_in_the_period(scenar
 
 
 def test_journeys_respect_the_lookback_in_real_elapsed_time(scenario):
-    path = journeys(conversions("booking", APRIL, scenario), APRIL, 30, scenario)
+    path = journeys(conversions("booking", APRIL, scenario), APRIL, 30, scenario, goal="booking")
     by_candidate = path.groupby("candidate_ref")["channel"].apply(list).to_dict()
     assert by_candidate == {
         "CA": ["social", "newspaper", "email"],
@@ -225,7 +225,7 @@ def test_touches_at_the_same_instant_come_in_campaign_order_whatever_the_store(e
             for scan in ("indexscan", "bitmapscan", "indexonlyscan"):
                 connection.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET enable_{scan} = off')
         engine.dispose()
-    path = journeys(conversions("booking", APRIL, engine), APRIL, 30, engine)
+    path = journeys(conversions("booking", APRIL, engine), APRIL, 30, engine, goal="booking")
     assert path[["channel", "utm_campaign", "step"]].values.tolist() == [
         ["email", "alpha", 0],
         ["email", "zeta", 1],

@@ -44,9 +44,15 @@ def test_credit_matrix_rows_are_conversions_and_sum_to_one(scenario):
 def test_channel_table(scenario):
     bookings = journey_data(APRIL, "booking", 30, scenario)
     enrollments = journey_data(APRIL, "enrollment", 90, scenario)
-    table = marketing.channel_table(APRIL, "linear", bookings, enrollments, "booking", scenario).set_index(
-        "channel"
-    )
+    table = marketing.channel_table(
+        APRIL,
+        "linear",
+        bookings,
+        enrollments,
+        "booking",
+        marketing.reached_by_channel(APRIL, scenario),
+        scenario,
+    ).set_index("channel")
     # Reached in April: social CA, CB (explicit), CE, CF → 4; newspaper CA, CE → 2; email CA → 1;
     # direct CB → 1; search CG → 1.
     assert table["reached"].to_dict() == {"social": 4, "newspaper": 2, "email": 1, "search": 1, "direct": 1}
