@@ -29,9 +29,13 @@ from services import startup as _startup
 from services.scope import Scope
 
 TTL = 600
+#: Shown by Streamlit while a cached read computes, once it has taken more than half a second
+#: (nothing shows on a cache hit). In French only: cached functions are defined once, for every
+#: session whatever its language.
+WAITING = "Calcul en cours…"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=WAITING)
 def prepared_store() -> bool:
     """Migrate (and seed demo data into an empty store) once per process; True if demo data."""
     return _startup.prepare_store()
@@ -42,79 +46,79 @@ def data_version() -> int:
     return database.data_version()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def event_list(version: int) -> pd.DataFrame:
     """Every event, latest first."""
     return events.list_events()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def default_scope(event_code: str, version: int) -> Scope:
     """The default period of an event."""
     return events.default_scope(event_code)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def site_names(version: int) -> dict[str, str]:
     """Site code → name."""
     return results.site_names()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def program_names(version: int) -> dict[str, str]:
     """Programme code → name."""
     return events.program_names()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def scope_report(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
     """The report object of a scope."""
     return report.build_report(scope, goal, lookback_days)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def key_figures(scope: Scope, version: int) -> dict:
     """The results page's KPI cards."""
     return results.key_figures(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def pacing(event_code: str, event_start: date, scope: Scope, version: int) -> pd.DataFrame:
     """The pacing curve of an event."""
     return results.pacing(event_code, event_start, scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def bookings_by_site(scope: Scope, version: int) -> pd.DataFrame:
     """Bookings per site and status."""
     return results.bookings_by_site(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def funnel_by_site(scope: Scope, version: int) -> pd.DataFrame:
     """The funnel per site."""
     return results.funnel_by_site(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def programme_table(scope: Scope, version: int) -> pd.DataFrame:
     """The programmes table."""
     return results.programme_table(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def companies_by_programme(year: int, scope: Scope, version: int) -> pd.DataFrame:
     """Companies and offers by programme, this year and the year before."""
     return results.companies_by_programme(year, scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def signals(scope: Scope, version: int) -> list[results.Signal]:
     """Plain-language findings."""
     return results.signals(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def interviews(
     first_day: date,
     last_day: date,
@@ -130,7 +134,7 @@ def interviews(
     return access.interviews_for(schedule.interviews(first_day, last_day, sites, programs), viewer)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def attendance_suggestions(refs: tuple[str, ...], viewer: access.Viewer, version: int) -> pd.DataFrame:
     """The call suggestions waiting for a decision, of these interviews (those the viewer may record).
 
@@ -139,30 +143,33 @@ def attendance_suggestions(refs: tuple[str, ...], viewer: access.Viewer, version
     return whereby.pending_suggestions(refs)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def advisors_of(sites: tuple[str, ...], version: int) -> pd.DataFrame:
     """The advisors of these sites."""
     return schedule.advisors_of(sites)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
     """Interviews and hours per advisor."""
     return schedule.advisor_load(scope)
 
 
-@st.cache_resource(ttl=TTL, show_spinner=False, max_entries=8)
+@st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)
 def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
     """Conversions, journeys and non-converters' paths of a goal.
 
     Shared, not copied: st.cache_data would copy its frames on every hit (hundreds of thousands
     of touches at scale) and recompute the credits of every model, which the object keeps once
-    computed (``JourneyData.attribution``). Readers must not modify it; nobody does.
+    computed (``JourneyData.attribution``, computed here, under the spinner). Readers must not
+    modify it; nobody does.
     """
-    return attribution.journey_data(scope, goal, lookback_days)
+    data = attribution.journey_data(scope, goal, lookback_days)
+    data.attribution  # noqa: B018  (computed once, kept by the shared object)
+    return data
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def channel_table(
     scope: Scope, model: str, goal: str, lookbacks: tuple[int, int], version: int
 ) -> pd.DataFrame:
@@ -174,25 +181,25 @@ def channel_table(
     )
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def reached_by_channel(scope: Scope, version: int) -> dict[str, int]:
     """Distinct candidates reached by each channel in the period (the same for both goals)."""
     return marketing.reached_by_channel(scope)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def credit_intervals(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
     """90 % bootstrap intervals of the channels' credits."""
     return marketing.intervals(journey_data(scope, goal, lookback_days, version), model)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def source_detail(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
     """Newspaper sites and social networks by utm_source."""
     return marketing.source_detail(scope, journey_data(scope, goal, lookback_days, version), model)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def campaign_results(scope: Scope, model: str, lookbacks: tuple[int, int], version: int) -> pd.DataFrame:
     """Campaigns with their spend, credited conversions and costs."""
     bookings = journey_data(scope, "booking", lookbacks[0], version)
@@ -200,7 +207,7 @@ def campaign_results(scope: Scope, model: str, lookbacks: tuple[int, int], versi
     return marketing.campaign_results(scope, bookings, enrollments, model)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def email_funnel(scope: Scope, lookbacks: tuple[int, int], version: int) -> pd.DataFrame:
     """The e-mail campaigns' funnel."""
     bookings = journey_data(scope, "booking", lookbacks[0], version)
@@ -208,26 +215,26 @@ def email_funnel(scope: Scope, lookbacks: tuple[int, int], version: int) -> pd.D
     return marketing.email_funnel(scope, bookings, enrollments)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def hygiene(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
     """UTM tagging checks."""
     return marketing.hygiene(scope, journey_data(scope, goal, lookback_days, version))
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def audience(scope: Scope, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Who booked, by age band and department, groups under 5 hidden (the same for every role)."""
     by_age, by_department = marketing.audience(scope)
     return access.hide_small_groups(by_age), access.hide_small_groups(by_department)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def consenting_candidates(version: int) -> int:
     """Candidates whose marketing consent counts (a parent's too under 15)."""
     return privacy.consenting_candidates()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def channel_rules(version: int) -> tuple:
     """The stored channel rules."""
     return channels.load_rules()

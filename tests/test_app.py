@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import database, results
+from services import cached, database, results
 from services.events import default_scope
 from services.i18n import format_number, format_percent
 from services.results import comparison_scope
@@ -164,3 +164,15 @@ def test_the_scope_filters_show_only_on_pages_they_apply_to_and_survive_the_othe
     app.switch_page("pages/directors/results.py").run()
     assert app.selectbox(key="filter_event").value == "POP-2020-01"
     assert param(app, "event") == ["POP-2020-01"]
+
+
+def test_every_cached_read_shows_a_spinner_when_it_computes():
+    # Issue 8: a page that waits more than half a second shows progress. Streamlit shows a cached
+    # function's spinner text after 0.5 s of a cache miss, and nothing on a hit; False would hide it.
+    reads = {
+        name: value._info.show_spinner
+        for name, value in vars(cached).items()
+        if hasattr(value, "_info") and name != "prepared_store"
+    }
+    assert len(reads) > 20
+    assert {name: spinner for name, spinner in reads.items() if spinner != cached.WAITING} == {}

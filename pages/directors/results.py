@@ -25,8 +25,7 @@ def event_name(code: str | None) -> str:
 st.title(t("page.results"))
 st.caption(t("results.question"))
 
-with st.spinner():
-    figures = cached.key_figures(scope, version)
+figures = cached.key_figures(scope, version)
 if figures["bookings"] == 0:
     st.info(t("results.empty"))
     st.stop()

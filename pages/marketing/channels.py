@@ -49,9 +49,8 @@ model = right.selectbox(
 )
 both = (lookbacks["booking"], lookbacks["enrollment"])
 
-with st.spinner():
-    data = cached.journey_data(scope, goal, lookbacks[goal], version)
-    attribution = data.attribution
+data = cached.journey_data(scope, goal, lookbacks[goal], version)
+attribution = data.attribution
 if goal == "enrollment" and selection.event:
     st.caption(t("channels.event_not_for_enrollments"))
 if attribution.conversions == 0:
