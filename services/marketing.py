@@ -219,16 +219,22 @@ def weekly_conversions(data: JourneyData, model: str) -> pd.DataFrame:
     return long.groupby(["week", "channel"], as_index=False)["credit"].sum()
 
 
-def _touches_in_period(scope: Scope, engine: Engine | None) -> pd.DataFrame:
-    query = sa.select(
-        TOUCHPOINTS.c.candidate_ref,
+def _touch_counts(scope: Scope, engine: Engine | None) -> pd.DataFrame:
+    """Touchpoints of the period counted by their tags and how their channel was set: a few
+    thousand rows where the touches themselves are hundreds of thousands at scale."""
+    tags = [
         TOUCHPOINTS.c.channel,
         TOUCHPOINTS.c.utm_source,
         TOUCHPOINTS.c.utm_medium,
         TOUCHPOINTS.c.utm_campaign,
         TOUCHPOINTS.c.channel_explicit,
         TOUCHPOINTS.c.channel_rule,
-    ).where(scope.within(TOUCHPOINTS.c.occurred_at))
+    ]
+    query = (
+        sa.select(*tags, sa.func.count().label("touchpoints"))
+        .where(scope.within(TOUCHPOINTS.c.occurred_at))
+        .group_by(*tags)
+    )
     return analytics.read_frame(query, engine)
 
 
@@ -239,10 +245,10 @@ def _normal(values: pd.Series) -> pd.Series:
 def source_detail(scope: Scope, data: JourneyData, model: str, engine: Engine | None = None) -> pd.DataFrame:
     """Newspaper sites and social networks by utm_source (trimmed, lower-cased): touchpoints and
     candidates in the period, and conversions credited to their touches (linear for Markov)."""
-    touches = _touches_in_period(scope, engine)
-    touches = touches[touches["channel"].isin(DETAILED_CHANNELS)].assign(
-        source=lambda f: _normal(f["utm_source"])
+    query = sa.select(TOUCHPOINTS.c.candidate_ref, TOUCHPOINTS.c.channel, TOUCHPOINTS.c.utm_source).where(
+        scope.within(TOUCHPOINTS.c.occurred_at), TOUCHPOINTS.c.channel.in_(DETAILED_CHANNELS)
     )
+    touches = analytics.read_frame(query, engine).assign(source=lambda f: _normal(f["utm_source"]))
     seen = touches.groupby(["channel", "source"]).agg(
         touchpoints=("candidate_ref", "size"), reached=("candidate_ref", "nunique")
     )
@@ -328,12 +334,12 @@ def hygiene(scope: Scope, data: JourneyData, engine: Engine | None = None) -> di
     """
     untagged = data.empty_journeys
     if not data.journey.empty:
-        only_direct = data.journey.groupby("candidate_ref")["channel"].apply(lambda c: (c == DIRECT).all())
-        untagged += int(only_direct.sum())
-    touches = _touches_in_period(scope, engine)
+        some_tagged = (data.journey["channel"] != DIRECT).groupby(data.journey["candidate_ref"]).any()
+        untagged += int((~some_tagged).sum())
+    touches = _touch_counts(scope, engine)
     variants = []
     for column in ("utm_source", "utm_medium"):
-        raw = touches[touches[column] != ""].groupby(column).size()
+        raw = touches[touches[column] != ""].groupby(column)["touchpoints"].sum()
         grouped = raw.groupby(_normal(raw.index.to_series()).to_numpy())
         for normal, counts in grouped:
             if len(counts) > 1:
@@ -352,21 +358,11 @@ def hygiene(scope: Scope, data: JourneyData, engine: Engine | None = None) -> di
         rules = channels.load_rules(connection)
     tagged = touches[touches["utm_campaign"].str.strip() != ""]
     unknown = tagged[~_normal(tagged["utm_campaign"]).isin(codes)]
-    unknown_table = unknown.groupby("utm_campaign").size().rename("touchpoints").reset_index()
+    unknown_table = unknown.groupby("utm_campaign")["touchpoints"].sum().reset_index()
     labels = {rule.position: f"{rule.position}. {_describe(rule)}" for rule in rules}
-    how = (
-        touches.apply(
-            lambda row: "explicit" if row["channel_explicit"] else labels.get(row["channel_rule"], "—"),
-            axis=1,
-        )
-        if len(touches)
-        else pd.Series(dtype=str)
-    )
-    rule_usage = (
-        touches.assign(rule=how).groupby(["rule", "channel"]).size().rename("touchpoints").reset_index()
-        if len(touches)
-        else pd.DataFrame(columns=["rule", "channel", "touchpoints"])
-    )
+    by_rule = touches["channel_rule"].map(lambda position: labels.get(position, "—"))
+    how = by_rule.where(~touches["channel_explicit"].astype(bool), "explicit")
+    rule_usage = touches.assign(rule=how).groupby(["rule", "channel"])["touchpoints"].sum().reset_index()
     return {
         "untagged_share": ratio(untagged, len(data.converted)),
         "variants": pd.DataFrame(variants, columns=["column", "value", "variants", "touchpoints"]),
