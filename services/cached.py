@@ -194,6 +194,18 @@ def credit_intervals(scope: Scope, goal: str, lookback_days: int, model: str, ve
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
+def top_paths(scope: Scope, goal: str, lookback_days: int, version: int) -> pd.DataFrame:
+    """The most frequent channel paths before conversion."""
+    return marketing.top_paths(journey_data(scope, goal, lookback_days, version))
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def weekly_conversions(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
+    """Conversions credited to each channel, week by week."""
+    return marketing.weekly_conversions(journey_data(scope, goal, lookback_days, version), model)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def source_detail(scope: Scope, goal: str, lookback_days: int, model: str, version: int) -> pd.DataFrame:
     """Newspaper sites and social networks by utm_source."""
     return marketing.source_detail(scope, journey_data(scope, goal, lookback_days, version), model)
@@ -232,6 +244,12 @@ def audience(scope: Scope, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 def consenting_candidates(version: int) -> int:
     """Candidates whose marketing consent counts (a parent's too under 15)."""
     return privacy.consenting_candidates()
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def derived_groups(version: int) -> list[tuple[str, str, str, int]]:
+    """Derived touchpoints by source, medium and channel (for the rules' preview)."""
+    return channels.derived_groups()
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

@@ -178,19 +178,30 @@ def rederive(connection: sa.Connection, rules: tuple[Rule, ...]) -> int:
     return changed
 
 
-def preview_rules(rules: tuple[Rule, ...], engine: Engine | None = None) -> dict[tuple[str, str], int]:
-    """How many derived touchpoints would move from one channel to another under ``rules``."""
+def derived_groups(engine: Engine | None = None) -> list[tuple[str, str, str, int]]:
+    """The derived (not explicit) touchpoints counted by utm_source, utm_medium and channel:
+    what ``preview_rules`` works on (one read of every touchpoint, to cache)."""
+    table = Touchpoint.__table__
+    with (engine or get_engine()).connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                sa.select(table.c.utm_source, table.c.utm_medium, table.c.channel, sa.func.count())
+                .where(table.c.channel_explicit.is_(False))
+                .group_by(table.c.utm_source, table.c.utm_medium, table.c.channel)
+            )
+        ]
+
+
+def preview_rules(
+    rules: tuple[Rule, ...], groups: list[tuple[str, str, str, int]]
+) -> dict[tuple[str, str], int]:
+    """How many derived touchpoints (``derived_groups``) would move from one channel to another
+    under ``rules``."""
     rules = tuple(
         Rule(**{**normalise_rule(rule).__dict__, "position": position})
         for position, rule in enumerate(rules, start=1)
     )
-    table = Touchpoint.__table__
-    with (engine or get_engine()).connect() as connection:
-        groups = connection.execute(
-            sa.select(table.c.utm_source, table.c.utm_medium, table.c.channel, sa.func.count())
-            .where(table.c.channel_explicit.is_(False))
-            .group_by(table.c.utm_source, table.c.utm_medium, table.c.channel)
-        ).all()
     moves: dict[tuple[str, str], int] = {}
     for source, medium, channel, count in groups:
         new_channel, _ = derive_channel(rules, source, medium)

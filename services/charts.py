@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -112,8 +113,11 @@ def timeline_figure(
             orientation="h",
             name=status_names.get(status, status),
             marker_color=colour,
+            # One colour unless some interview overlaps (plotly checks a list colour by colour).
             marker_line={
-                "color": ["#C0392B" if ref in overlaps else colour for ref in part["ref"]],
+                "color": np.where(part["ref"].isin(overlaps), "#C0392B", colour).tolist()
+                if part["ref"].isin(overlaps).any()
+                else colour,
                 "width": 2,
             },
             customdata=part[["candidate", "program_code"]].fillna("").to_numpy(),

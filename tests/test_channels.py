@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from services.channels import DEFAULT_RULES, Rule, derive_channel, load_rules, preview_rules, save_rules
+from services.channels import (
+    DEFAULT_RULES,
+    Rule,
+    derive_channel,
+    derived_groups,
+    load_rules,
+    preview_rules,
+    save_rules,
+)
 from services.database import data_version
 from services.models import Touchpoint
 from tests.conftest import load
@@ -73,7 +81,7 @@ def test_editing_rules_rederives_exactly_the_touchpoints_without_explicit_channe
         medium_in=rules[newspaper].medium_in,
         source_ends_with=(*rules[newspaper].source_ends_with, "LeMag.fr ", "lemag2.fr"),
     )
-    assert preview_rules(tuple(rules)) == {("other", "newspaper"): 1}
+    assert preview_rules(tuple(rules), derived_groups()) == {("other", "newspaper"): 1}
     version = data_version(engine)
     assert save_rules(tuple(rules)) == 1
     assert _channels(engine) == {

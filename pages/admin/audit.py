@@ -1,5 +1,7 @@
 """Audit log (admin): who signed in, saw personal data, exported, imported, changed what, and when."""
 
+from functools import partial
+
 import streamlit as st
 
 from services import audit, exports
@@ -44,7 +46,7 @@ st.dataframe(
 )
 st.download_button(
     "CSV",
-    exports.to_csv(table),
+    partial(exports.to_csv, table),
     "journal-audit.csv",
     "text/csv",
     key="audit_csv",

@@ -1,6 +1,7 @@
 """Schedule (advisors): whom they meet, when, for what, with whom, where; and what happened."""
 
 from datetime import timedelta
+from functools import partial
 
 import pandas as pd
 import streamlit as st
@@ -97,7 +98,7 @@ else:
     export = shown.rename(columns=lambda c: t(f"col.{c}"))
     first.download_button(
         "CSV",
-        exports.to_csv(export),
+        partial(exports.to_csv, export),
         f"entretiens-{first_day}.csv",
         "text/csv",
         key="schedule_csv",
@@ -106,7 +107,7 @@ else:
     )
     second.download_button(
         "Excel",
-        exports.to_excel(export),
+        partial(exports.to_excel, export),
         f"entretiens-{first_day}.xlsx",
         key="schedule_xlsx",
         icon=":material/download:",
@@ -115,7 +116,7 @@ else:
     mine = day_schedule[day_schedule["advisor_email"] == advisor]
     third.download_button(
         t("schedule.ics"),
-        schedule_ics(mine, advisor_names[advisor]),
+        partial(schedule_ics, mine, advisor_names[advisor]),
         f"agenda-{first_day}.ics",
         "text/calendar",
         key="schedule_ics",
@@ -136,10 +137,19 @@ else:
     )
 
     if not bookings.empty:
-
-        def describe(ref: str) -> str:
-            row = bookings.loc[ref]
-            return f"{row['starts_at']:%d/%m %H:%M} · {row['candidate']} · {row['advisor'] or '—'}"
+        # Labels built at once: at scale an admin's day lists thousands of interviews.
+        labels = dict(
+            zip(
+                bookings.index,
+                bookings["starts_at"].dt.strftime("%d/%m %H:%M")
+                + " · "
+                + bookings["candidate"].astype(str)
+                + " · "
+                + bookings["advisor"].fillna("").replace("", "—").astype(str),
+                strict=True,
+            )
+        )
+        describe = labels.__getitem__
 
         # What the video calls say happened: nothing is saved before the advisor confirms.
         suggestions = cached.attendance_suggestions(tuple(bookings.index), viewer, version)

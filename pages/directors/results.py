@@ -1,5 +1,7 @@
 """Results (directors): how did the open days do, site by site, and against the comparison event?"""
 
+from functools import partial
+
 import streamlit as st
 
 from services import audit, cached, charts, exports
@@ -122,7 +124,7 @@ def export_buttons(table, name: str) -> None:
     first, second, _ = st.columns([1, 1, 4])
     first.download_button(
         f"{t('results.export')} CSV",
-        exports.to_csv(table),
+        partial(exports.to_csv, table),
         f"{name}.csv",
         "text/csv",
         key=f"results_{name}_csv",
@@ -131,7 +133,7 @@ def export_buttons(table, name: str) -> None:
     )
     second.download_button(
         f"{t('results.export')} Excel",
-        exports.to_excel(table),
+        partial(exports.to_excel, table),
         f"{name}.xlsx",
         key=f"results_{name}_xlsx",
         icon=":material/download:",

@@ -1,5 +1,7 @@
 """Channels (marketing): which channels brought bookings and enrollments, at what cost. Aggregates only."""
 
+from functools import partial
+
 import streamlit as st
 
 from services import audit, cached, channels, charts, exports, marketing
@@ -78,7 +80,7 @@ else:
     first, second, _ = st.columns([1, 1, 4])
     first.download_button(
         "CSV",
-        exports.to_csv(shown),
+        partial(exports.to_csv, shown),
         "canaux.csv",
         "text/csv",
         key="channels_csv",
@@ -87,7 +89,7 @@ else:
     )
     second.download_button(
         "Excel",
-        exports.to_excel(shown),
+        partial(exports.to_excel, shown),
         "canaux.xlsx",
         key="channels_xlsx",
         icon=":material/download:",
@@ -180,7 +182,7 @@ else:
     with tabs[3]:
         st.caption(t("channels.journeys.help"))
         st.dataframe(
-            marketing.top_paths(data).rename(columns=lambda c: t(f"col.{c}")),
+            cached.top_paths(scope, goal, lookbacks[goal], version).rename(columns=lambda c: t(f"col.{c}")),
             hide_index=True,
             width="stretch",
         )
@@ -195,7 +197,9 @@ else:
         st.caption(t("channels.trend.help"))
         st.plotly_chart(
             charts.weekly_figure(
-                marketing.weekly_conversions(data, model), channel_names, t("col.conversions")
+                cached.weekly_conversions(scope, goal, lookbacks[goal], model, version),
+                channel_names,
+                t("col.conversions"),
             ),
             width="stretch",
         )
@@ -288,7 +292,7 @@ with tools[1]:
         },
     )
     proposed = channels.rules_from_frame(edited)
-    moves = channels.preview_rules(proposed)
+    moves = channels.preview_rules(proposed, cached.derived_groups(version))
     if moves:
         st.info(
             t(
