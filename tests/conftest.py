@@ -203,3 +203,30 @@ def app_as(role: str, advisor_email: str | None = None, page: str | None = None,
         app.run()
         assert not app.exception, app.exception
     return app
+
+
+def tab_groups(app) -> list[list[str]]:
+    """The labels of each st.tabs of the page, in page order."""
+    groups: list[list[str]] = []
+
+    def walk(node: object) -> None:
+        children = list((getattr(node, "children", None) or {}).values())
+        labels = [child.label for child in children if getattr(child, "type", None) == "tab"]
+        if labels:
+            groups.append(labels)
+        for child in children:
+            walk(child)
+
+    walk(app._tree)
+    return groups
+
+
+def each_tab(app, keys: tuple[str, ...]):
+    """Open every tab of the page's st.tabs (whose keys are ``keys``, in page order) in turn:
+    the page computes only the chosen tab. Yields the label after each run."""
+    for key, labels in zip(keys, tab_groups(app), strict=True):
+        for label in labels:
+            app.session_state[key] = label
+            app.run()
+            assert not app.exception, app.exception
+            yield label

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from services.attribution import MODELS, attribute
 from services.events import default_scope
 from services.models import Candidate
-from tests.conftest import app_as
+from tests.conftest import app_as, each_tab
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
@@ -67,9 +67,11 @@ def test_switching_goal_uses_enrollments_and_their_lookback(demo_store):
 
 def test_no_personal_data_on_the_page(demo_store):
     app = open_channels()
-    text = " ".join(str(element.value) for element in app.markdown) + " ".join(
-        app.dataframe[i].value.to_csv() for i in range(len(app.dataframe))
-    )
+    text = ""
+    for _ in each_tab(app, ("channels_tab", "channels_tools")):
+        text += " ".join(str(element.value) for element in app.markdown) + " ".join(
+            app.dataframe[i].value.to_csv() for i in range(len(app.dataframe))
+        )
     with demo_store.connect() as connection:
         people = connection.execute(
             sa.select(Candidate.__table__.c.last_name, Candidate.__table__.c.email).limit(50)
@@ -86,3 +88,14 @@ def test_the_link_builder_and_the_rules_work_before_any_data(engine):
     # Intended channel is social (the default), the rules say newspaper: a warning says so.
     assert any("Sites de presse" in warning.value for warning in app.warning)
     assert "utm_source=estrepublicain.fr" in app.code[0].value
+
+
+def test_only_the_chosen_tab_computes_and_each_one_shows_its_figures(demo_store):
+    app = open_channels()
+    # Opened on the first tab: the hygiene figures are not computed, nor shown.
+    assert not [m for m in app.markdown if "Conversions sans balise" in m.value]
+    headings = {}
+    for label in each_tab(app, ("channels_tab", "channels_tools")):
+        headings[label] = [m.value for m in app.markdown] + [c.value for c in app.caption]
+    assert any("Conversions sans balise" in text for text in headings["Qualité du balisage UTM"])
+    assert not any("Conversions sans balise" in text for text in headings["Campagnes"])

@@ -131,184 +131,208 @@ else:
             t("channels.trend"),
             t("channels.hygiene"),
             t("channels.audience"),
-        ]
+        ],
+        key="channels_tab",
+        on_change="rerun",
     )
     with tabs[0]:
-        st.caption(t("channels.sources.help"))
-        sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
-        st.dataframe(
-            sources.assign(channel=sources["channel"].map(channel_names)).rename(
-                columns=lambda c: t(f"col.{c}")
-            ),
-            hide_index=True,
-            width="stretch",
-            column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
-        )
-    with tabs[1]:
-        st.caption(t("channels.campaigns.help"))
-        campaigns = cached.campaign_results(scope, model, both, version)
-        st.dataframe(
-            campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
-                columns=lambda c: t(f"col.{c}")
-            ),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                t("col.spend"): money,
-                t("col.cost_per_booking"): money,
-                t("col.cost_per_enrollment"): money,
-                t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
-                t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
-            },
-        )
-    with tabs[2]:
-        st.caption(t("channels.email.help"))
-        funnel = cached.email_funnel(scope, both, version)
-        st.dataframe(
-            funnel.rename(columns=lambda c: t(f"col.{c}")),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                t(f"col.{c}"): percent
-                for c in (
-                    "open_rate",
-                    "click_rate",
-                    "click_to_open",
-                    "click_to_booking",
-                    "booking_to_enrollment",
-                )
-            },
-        )
-    with tabs[3]:
-        st.caption(t("channels.journeys.help"))
-        st.dataframe(
-            cached.top_paths(scope, goal, lookbacks[goal], version).rename(columns=lambda c: t(f"col.{c}")),
-            hide_index=True,
-            width="stretch",
-        )
-        st.markdown(f"**{t('channels.days')}**")
-        st.plotly_chart(
-            charts.days_figure(
-                marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")
-            ),
-            width="stretch",
-        )
-    with tabs[4]:
-        st.caption(t("channels.trend.help"))
-        st.plotly_chart(
-            charts.weekly_figure(
-                cached.weekly_conversions(scope, goal, lookbacks[goal], model, version),
-                channel_names,
-                t("col.conversions"),
-            ),
-            width="stretch",
-        )
-    with tabs[5]:
-        checks = cached.hygiene(scope, goal, lookbacks[goal], version)
-        st.markdown(t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language)))
-        for key, name in (
-            ("variants", "channels.hygiene.variants"),
-            ("unknown_campaigns", "channels.hygiene.unknown"),
-            ("rules", "channels.hygiene.rules"),
-        ):
-            st.markdown(f"**{t(name)}**")
-            if checks[key].empty:
-                st.caption(t("channels.hygiene.clean"))
-            else:
-                st.dataframe(
-                    checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
-                )
-    with tabs[6]:
-        st.caption(t("channels.audience.help"))
-        by_age, by_department = cached.audience(scope, version)
-        left, right = st.columns(2)
-        left.markdown(f"**{t('channels.audience.age')}**")
-        left.dataframe(
-            by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}"))).rename(
-                columns=lambda c: t(f"col.{c}")
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-        right.markdown(f"**{t('channels.audience.department')}**")
-        right.dataframe(
-            by_department.replace({"group": {marketing.UNKNOWN: t("age.unknown")}}).rename(
-                columns=lambda c: t(f"col.{c}")
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-        st.metric(
-            t("channels.audience.consenting"),
-            format_number(cached.consenting_candidates(version), language),
-            help=t("channels.audience.consenting.help"),
-        )
-rules = cached.channel_rules(version)
-tools = st.tabs([t("channels.builder"), t("channels.rules")])
-with tools[0]:
-    page = st.text_input(
-        t("channels.builder.page"), "https://www.pole-formation.fr/portes-ouvertes", key="channels_link_page"
-    )
-    wanted = st.selectbox(
-        t("channels.builder.channel"), CHANNELS, format_func=channel_names.get, key="channels_link_channel"
-    )
-    a, b, c = st.columns(3)
-    source = a.text_input(t("channels.builder.source"), "facebook", key="channels_link_source")
-    medium = b.text_input(t("channels.builder.medium"), "paid_social", key="channels_link_medium")
-    campaign = c.text_input(t("channels.builder.campaign"), key="channels_link_campaign")
-    try:
-        link = marketing.build_link(page, source, medium, campaign)
-    except ValueError as error:
-        st.error(str(error))
-    else:
-        st.code(link, language=None)
-        derived, position = marketing.channel_of_link(link, rules)
-        if derived == wanted:
-            st.success(
-                t("channels.builder.result", channel=channel_names[derived], rule=position),
-                icon=":material/check:",
-            )
-        else:
-            st.warning(
-                t("channels.builder.mismatch", channel=channel_names[derived], wanted=channel_names[wanted]),
-                icon=":material/warning:",
-            )
-with tools[1]:
-    st.caption(t("channels.rules.help"))
-    edited = st.data_editor(
-        channels.rules_frame(rules),
-        num_rows="dynamic",
-        hide_index=True,
-        width="stretch",
-        key="channels_rules_editor",
-        column_config={
-            "channel": st.column_config.SelectboxColumn(
-                t("col.channel"), options=list(CHANNELS), required=True
-            ),
-            "when_untagged": st.column_config.CheckboxColumn(t("col.when_untagged")),
-            "medium_in": st.column_config.TextColumn(t("col.medium_in")),
-            "source_in": st.column_config.TextColumn(t("col.source_in")),
-            "source_ends_with": st.column_config.TextColumn(t("col.source_ends_with")),
-        },
-    )
-    proposed = channels.rules_from_frame(edited)
-    moves = channels.preview_rules(proposed, cached.derived_groups(version))
-    if moves:
-        st.info(
-            t(
-                "channels.rules.preview",
-                moves=", ".join(
-                    f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
-                    for (a, b), n in moves.items()
+        if tabs[0].open:  # only the chosen tab computes
+            st.caption(t("channels.sources.help"))
+            sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
+            st.dataframe(
+                sources.assign(channel=sources["channel"].map(channel_names)).rename(
+                    columns=lambda c: t(f"col.{c}")
                 ),
+                hide_index=True,
+                width="stretch",
+                column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
             )
+    with tabs[1]:
+        if tabs[1].open:  # only the chosen tab computes
+            st.caption(t("channels.campaigns.help"))
+            campaigns = cached.campaign_results(scope, model, both, version)
+            st.dataframe(
+                campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
+                    columns=lambda c: t(f"col.{c}")
+                ),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    t("col.spend"): money,
+                    t("col.cost_per_booking"): money,
+                    t("col.cost_per_enrollment"): money,
+                    t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
+                    t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
+                },
+            )
+    with tabs[2]:
+        if tabs[2].open:  # only the chosen tab computes
+            st.caption(t("channels.email.help"))
+            funnel = cached.email_funnel(scope, both, version)
+            st.dataframe(
+                funnel.rename(columns=lambda c: t(f"col.{c}")),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    t(f"col.{c}"): percent
+                    for c in (
+                        "open_rate",
+                        "click_rate",
+                        "click_to_open",
+                        "click_to_booking",
+                        "booking_to_enrollment",
+                    )
+                },
+            )
+    with tabs[3]:
+        if tabs[3].open:  # only the chosen tab computes
+            st.caption(t("channels.journeys.help"))
+            st.dataframe(
+                cached.top_paths(scope, goal, lookbacks[goal], version).rename(
+                    columns=lambda c: t(f"col.{c}")
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            st.markdown(f"**{t('channels.days')}**")
+            st.plotly_chart(
+                charts.days_figure(
+                    marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")
+                ),
+                width="stretch",
+            )
+    with tabs[4]:
+        if tabs[4].open:  # only the chosen tab computes
+            st.caption(t("channels.trend.help"))
+            st.plotly_chart(
+                charts.weekly_figure(
+                    cached.weekly_conversions(scope, goal, lookbacks[goal], model, version),
+                    channel_names,
+                    t("col.conversions"),
+                ),
+                width="stretch",
+            )
+    with tabs[5]:
+        if tabs[5].open:  # only the chosen tab computes
+            checks = cached.hygiene(scope, goal, lookbacks[goal], version)
+            st.markdown(
+                t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language))
+            )
+            for key, name in (
+                ("variants", "channels.hygiene.variants"),
+                ("unknown_campaigns", "channels.hygiene.unknown"),
+                ("rules", "channels.hygiene.rules"),
+            ):
+                st.markdown(f"**{t(name)}**")
+                if checks[key].empty:
+                    st.caption(t("channels.hygiene.clean"))
+                else:
+                    st.dataframe(
+                        checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+                    )
+    with tabs[6]:
+        if tabs[6].open:  # only the chosen tab computes
+            st.caption(t("channels.audience.help"))
+            by_age, by_department = cached.audience(scope, version)
+            left, right = st.columns(2)
+            left.markdown(f"**{t('channels.audience.age')}**")
+            left.dataframe(
+                by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}"))).rename(
+                    columns=lambda c: t(f"col.{c}")
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            right.markdown(f"**{t('channels.audience.department')}**")
+            right.dataframe(
+                by_department.replace({"group": {marketing.UNKNOWN: t("age.unknown")}}).rename(
+                    columns=lambda c: t(f"col.{c}")
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            st.metric(
+                t("channels.audience.consenting"),
+                format_number(cached.consenting_candidates(version), language),
+                help=t("channels.audience.consenting.help"),
+            )
+rules = cached.channel_rules(version)
+tools = st.tabs([t("channels.builder"), t("channels.rules")], key="channels_tools", on_change="rerun")
+with tools[0]:
+    if tools[0].open:  # only the chosen tab computes
+        page = st.text_input(
+            t("channels.builder.page"),
+            "https://www.pole-formation.fr/portes-ouvertes",
+            key="channels_link_page",
         )
-    else:
-        st.caption(t("channels.rules.no_change"))
-    if st.button(t("channels.rules.save"), type="primary", key="channels_rules_save"):
+        wanted = st.selectbox(
+            t("channels.builder.channel"),
+            CHANNELS,
+            format_func=channel_names.get,
+            key="channels_link_channel",
+        )
+        a, b, c = st.columns(3)
+        source = a.text_input(t("channels.builder.source"), "facebook", key="channels_link_source")
+        medium = b.text_input(t("channels.builder.medium"), "paid_social", key="channels_link_medium")
+        campaign = c.text_input(t("channels.builder.campaign"), key="channels_link_campaign")
         try:
-            changed = channels.save_rules(proposed)
+            link = marketing.build_link(page, source, medium, campaign)
         except ValueError as error:
             st.error(str(error))
         else:
-            st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
+            st.code(link, language=None)
+            derived, position = marketing.channel_of_link(link, rules)
+            if derived == wanted:
+                st.success(
+                    t("channels.builder.result", channel=channel_names[derived], rule=position),
+                    icon=":material/check:",
+                )
+            else:
+                st.warning(
+                    t(
+                        "channels.builder.mismatch",
+                        channel=channel_names[derived],
+                        wanted=channel_names[wanted],
+                    ),
+                    icon=":material/warning:",
+                )
+with tools[1]:
+    if tools[1].open:  # only the chosen tab computes
+        st.caption(t("channels.rules.help"))
+        edited = st.data_editor(
+            channels.rules_frame(rules),
+            num_rows="dynamic",
+            hide_index=True,
+            width="stretch",
+            key="channels_rules_editor",
+            column_config={
+                "channel": st.column_config.SelectboxColumn(
+                    t("col.channel"), options=list(CHANNELS), required=True
+                ),
+                "when_untagged": st.column_config.CheckboxColumn(t("col.when_untagged")),
+                "medium_in": st.column_config.TextColumn(t("col.medium_in")),
+                "source_in": st.column_config.TextColumn(t("col.source_in")),
+                "source_ends_with": st.column_config.TextColumn(t("col.source_ends_with")),
+            },
+        )
+        proposed = channels.rules_from_frame(edited)
+        moves = channels.preview_rules(proposed, cached.derived_groups(version))
+        if moves:
+            st.info(
+                t(
+                    "channels.rules.preview",
+                    moves=", ".join(
+                        f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
+                        for (a, b), n in moves.items()
+                    ),
+                )
+            )
+        else:
+            st.caption(t("channels.rules.no_change"))
+        if st.button(t("channels.rules.save"), type="primary", key="channels_rules_save"):
+            try:
+                changed = channels.save_rules(proposed)
+            except ValueError as error:
+                st.error(str(error))
+            else:
+                st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
