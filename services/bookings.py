@@ -8,12 +8,13 @@ from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
 from services.database import get_engine
-from services.models import BOOKING_STATUSES, Booking, Enrollment, Site, Touchpoint
+from services.models import BOOKING_STATUSES, Booking, Candidate, Enrollment, Site, Touchpoint
 from services.scope import Scope
 
 BOOKINGS = Booking.__table__
 ENROLLMENTS = Enrollment.__table__
 TOUCHPOINTS = Touchpoint.__table__
+CANDIDATES = Candidate.__table__
 
 
 def in_scope(scope: Scope) -> list[sa.ColumnElement[bool]]:
@@ -101,33 +102,93 @@ def bookings_by_day(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     return rows.groupby(["day", "status"]).size().rename("bookings").reset_index()
 
 
-def funnel(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
-    """Distinct candidates reached → booked → attended → enrolled."""
-    booked_candidates = sa.select(BOOKINGS.c.candidate_ref).where(*in_scope(scope)).distinct()
-    if scope.narrowed_to_offerings:
-        reached_candidates = booked_candidates
-    else:
-        reached_candidates = sa.union(
-            sa.select(TOUCHPOINTS.c.candidate_ref).where(scope.within(TOUCHPOINTS.c.occurred_at)),
-            booked_candidates,
-        )
-    reached = sa.select(sa.func.count()).select_from(reached_candidates.subquery())
+def distinct_candidates(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    """The number of distinct candidates among the bookings of a query (or of each of its groups)
+    that meet ``conditions`` (all of them when none is given)."""
+    if not conditions:
+        return sa.func.count(sa.distinct(BOOKINGS.c.candidate_ref))
+    return sa.func.count(sa.distinct(sa.case((sa.and_(*conditions), BOOKINGS.c.candidate_ref))))
+
+
+#: The steps of the funnel, in order.
+FUNNEL_STEPS = ("reached", "booked", "attended", "enrolled")
+
+
+def funnel_query(scope: Scope, by_site: bool = False, steps: tuple[str, ...] = FUNNEL_STEPS) -> sa.Select:
+    """The funnel as one query over the bookings in scope: distinct candidates reached → booked →
+    attended → enrolled (or only ``steps``), in one row, or a row per site (``site_code``
+    first) with bookings in scope.
+
+    A site's row is the funnel of the scope narrowed to that site, so its ``reached`` counts only
+    the candidates with a booking in scope there (metrics.md, *Entonnoir par site*); the single
+    row counts visits too, unless a site or programme filter is set (metrics.md, *Entonnoir*).
+    """
+    keys = [BOOKINGS.c.site_code] if by_site else []
+    not_cancelled = BOOKINGS.c.status != "cancelled"
     enrolled_somewhere = sa.exists().where(
         ENROLLMENTS.c.candidate_ref == BOOKINGS.c.candidate_ref, ENROLLMENTS.c.status == "enrolled"
     )
+    if by_site or scope.narrowed_to_offerings:
+        reached = distinct_candidates()
+    else:
+        reached = _reached_by_visit_or_booking(scope)
+    counts = {
+        "reached": reached,
+        "booked": distinct_candidates(not_cancelled),
+        "attended": distinct_candidates(BOOKINGS.c.status == "attended"),
+        "enrolled": distinct_candidates(not_cancelled, enrolled_somewhere),
+    }
+    return (
+        sa.select(*keys, *(counts[step].label(step) for step in steps))
+        .where(*in_scope(scope))
+        .group_by(*keys)
+    )
 
-    def distinct_booked(*conditions: sa.ColumnElement[bool]) -> sa.Select:
-        candidates = sa.func.count(sa.distinct(BOOKINGS.c.candidate_ref))
-        return sa.select(candidates).where(*in_scope(scope), *conditions)
 
-    not_cancelled = BOOKINGS.c.status != "cancelled"
+def _reached_by_visit_or_booking(scope: Scope) -> sa.ColumnElement[int]:
+    """Candidates with a visit in the period or a booking in scope (any status), counted as
+    those with a visit, plus those with a booking in scope and no visit in the period.
+
+    The first term counts candidates rather than distinct touchpoint references: touchpoints
+    reference candidates (foreign key, enforced), so it is the same number, read in the unique
+    index (candidate_ref, occurred_at, …) without fetching every touchpoint of the period. At
+    scale M (450,000 visits in the default period) that is 0.2 s instead of 1.1 s on SQLite,
+    and on PostgreSQL a hash semi-join and anti-join no slower than the union of the two lists.
+    """
+
+    def visited(candidate_ref: sa.ColumnElement[str]) -> sa.Exists:
+        # The selected column (not SQLAlchemy's "*") lets SQLite answer from the index alone.
+        return sa.exists(TOUCHPOINTS.c.occurred_at).where(
+            TOUCHPOINTS.c.candidate_ref == candidate_ref, scope.within(TOUCHPOINTS.c.occurred_at)
+        )
+
+    with_a_visit = sa.select(sa.func.count()).select_from(CANDIDATES).where(visited(CANDIDATES.c.ref))
+    booked_without_a_visit = sa.select(sa.func.count(sa.distinct(BOOKINGS.c.candidate_ref))).where(
+        *in_scope(scope), ~visited(BOOKINGS.c.candidate_ref)
+    )
+    # Both are computed once, apart from the outer query on the bookings: never correlated to it.
+    return (
+        with_a_visit.correlate(None).scalar_subquery()
+        + booked_without_a_visit.correlate(None).scalar_subquery()
+    )
+
+
+def funnel(
+    scope: Scope, engine: Engine | None = None, steps: tuple[str, ...] = FUNNEL_STEPS
+) -> dict[str, int]:
+    """Distinct candidates reached → booked → attended → enrolled over the whole scope, one query
+    (only ``steps`` when given: ``reached`` is the costly one)."""
     with (engine or get_engine()).connect() as connection:
-        return {
-            "reached": connection.execute(reached).scalar_one(),
-            "booked": connection.execute(distinct_booked(not_cancelled)).scalar_one(),
-            "attended": connection.execute(distinct_booked(BOOKINGS.c.status == "attended")).scalar_one(),
-            "enrolled": connection.execute(distinct_booked(not_cancelled, enrolled_somewhere)).scalar_one(),
-        }
+        row = connection.execute(funnel_query(scope, steps=steps)).one()
+    return {step: int(row._mapping[step]) for step in steps}
+
+
+def funnel_by_site(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
+    """The funnel of each site with bookings in scope, one query for all sites: a row per site
+    (index ``site_code``), a column per step."""
+    with (engine or get_engine()).connect() as connection:
+        rows = connection.execute(funnel_query(scope, by_site=True)).all()
+    return pd.DataFrame(rows, columns=["site_code", *FUNNEL_STEPS]).set_index("site_code").astype(int)
 
 
 def conversion_to_enrollment(counts: dict[str, int]) -> float | None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services import bookings, money, schedule
-from services.bookings import BOOKINGS, ENROLLMENTS, in_scope, ratio
+from services.bookings import BOOKINGS, ENROLLMENTS, FUNNEL_STEPS, in_scope, ratio
 from services.config import LOCAL_TZ
 from services.database import get_engine
 from services.models import Company, Event, Offer, Program, Site
@@ -31,7 +31,7 @@ def key_figures(scope: Scope, engine: Engine | None = None) -> dict[str, float |
     """The KPI cards: bookings, show rate, family attendance, booked, enrolled, conversion,
     spend, and cost per enrollment (spend / enrolled)."""
     totals = bookings.status_totals(scope, engine)
-    funnel = bookings.funnel(scope, engine)
+    funnel = bookings.funnel(scope, engine, steps=("booked", "enrolled"))  # no card shows "reached"
     spend = sum(money.spend_by_channel(scope, engine).values())
     return {
         "bookings": totals["total"],
@@ -94,14 +94,13 @@ def bookings_by_site(scope: Scope, engine: Engine | None = None) -> pd.DataFrame
 
 def funnel_by_site(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     """The funnel of each site with its step rates: booked / reached, attended / booked,
-    enrolled / booked."""
+    enrolled / booked. One query for all sites; every site of the filter (or, without one, of
+    the store) has a row, with zeros when it has no booking in scope."""
     names = site_names(engine)
     sites = list(scope.sites) or list(names)
     rows = []
-    for site in sites:
-        counts = bookings.funnel(
-            Scope(scope.date_from, scope.date_to, scope.event, (site,), scope.programs), engine
-        )
+    for site, found in bookings.funnel_by_site(scope, engine).reindex(sites, fill_value=0).iterrows():
+        counts = {step: int(found[step]) for step in FUNNEL_STEPS}
         rows.append(
             {
                 "site_code": site,
@@ -117,10 +116,7 @@ def funnel_by_site(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         columns=[
             "site_code",
             "site",
-            "reached",
-            "booked",
-            "attended",
-            "enrolled",
+            *FUNNEL_STEPS,
             "booking_rate",
             "attendance_rate",
             "conversion_to_enrollment",

@@ -107,3 +107,16 @@ def test_funnel_counts_a_candidate_with_two_bookings_once(scenario):
     # YUT: BC (CC), BD1 cancelled and BD2 attended (both CD) → reached CC, CD; booked CC, CD
     counts = bookings.funnel(Scope(date(2020, 4, 1), date(2020, 4, 30), sites=("YUT",)), scenario)
     assert counts == {"reached": 2, "booked": 2, "attended": 1, "enrolled": 0}
+
+
+def test_the_event_filter_alone_keeps_the_visits_of_the_period(scenario):
+    # POV-2020-04 bookings in April: BA (CA attended), BB (CB no-show), BC (CC booked),
+    # BD1 (CD cancelled), BD2 (CD attended). Visits in April: CA CB CE CF CG (CD's are in March).
+    # reached: CA CB CE CF CG + CC CD (booked, no visit in the period) → 7; booked CA CB CC CD → 4;
+    # attended CA CD → 2; enrolled: CA (CC is pre-registered, CD withdrawn) → 1.
+    event = Scope(date(2020, 4, 1), date(2020, 4, 30), event="POV-2020-04")
+    assert bookings.funnel(event, scenario) == {"reached": 7, "booked": 4, "attended": 2, "enrolled": 1}
+
+
+def test_funnel_computes_only_the_steps_asked_for(scenario):
+    assert bookings.funnel(APRIL, scenario, steps=("booked", "enrolled")) == {"booked": 5, "enrolled": 2}

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services import results
+from services import bookings, results
 from services.scope import Scope
 from tests.conftest import load
 
@@ -76,6 +76,33 @@ def test_funnel_by_site(scenario):
     assert table.loc["MAX", ["reached", "booked", "attended", "enrolled"]].tolist() == [3, 3, 2, 2]
     assert table.loc["MAX", "attendance_rate"] == pytest.approx(2 / 3)
     assert table.loc["YUT", "conversion_to_enrollment"] == 0
+
+
+# Expected per site, [reached, booked, attended, enrolled], worked out from tests/data/scenario:
+# April bookings: MAX BA (CA attended), BB (CB no-show), BF2 (CF attended, no event);
+# YUT BC (CC booked, CAP-RI), BD1 (CD cancelled) and BD2 (CD attended). Only CA and CF are enrolled.
+FUNNELS_BY_SITE = [
+    # No filter: a site's "reached" is its candidates with a booking, never the visits.
+    (APRIL, {"MAX": [3, 3, 2, 2], "YUT": [2, 2, 1, 0]}),
+    # The event drops BF2 (CF) at MAX.
+    (Scope(APRIL.date_from, APRIL.date_to, event="POV-2020-04"), {"MAX": [2, 2, 1, 1], "YUT": [2, 2, 1, 0]}),
+    # CAP-RI: only BC; MAX has no booking and is still listed, with zeros.
+    (Scope(APRIL.date_from, APRIL.date_to, programs=("CAP-RI",)), {"MAX": [0, 0, 0, 0], "YUT": [1, 1, 0, 0]}),
+    # A site filter lists only its sites.
+    (Scope(APRIL.date_from, APRIL.date_to, sites=("YUT",)), {"YUT": [2, 2, 1, 0]}),
+]
+
+
+@pytest.mark.parametrize(("scope", "expected"), FUNNELS_BY_SITE)
+def test_funnel_by_site_is_the_funnel_of_the_scope_narrowed_to_each_site(scenario, scope, expected):
+    table = results.funnel_by_site(scope, scenario).set_index("site_code")
+    steps = ["reached", "booked", "attended", "enrolled"]
+    assert {site: table.loc[site, steps].tolist() for site in table.index} == expected
+    for site in table.index:
+        narrowed = Scope(scope.date_from, scope.date_to, scope.event, (site,), scope.programs)
+        assert table.loc[site, steps].to_dict() == bookings.funnel(narrowed, scenario)
+    if "MAX" in expected and expected["MAX"][1] == 0:  # nobody booked: the rates are undefined
+        assert table.loc["MAX", ["booking_rate", "attendance_rate", "conversion_to_enrollment"]].isna().all()
 
 
 def test_companies_by_programme(scenario):
