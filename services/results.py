@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services import bookings, money, schedule
-from services.bookings import BOOKINGS, ENROLLMENTS, FUNNEL_STEPS, in_scope, ratio
+from services.bookings import BOOKINGS, ENROLLMENTS, FUNNEL_STEPS, distinct_candidates, in_scope, ratio
 from services.config import LOCAL_TZ
 from services.database import get_engine
 from services.models import Company, Event, Offer, Program, Site
@@ -135,26 +135,23 @@ def programme_table(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     candidates those pre-registered or enrolled in that offering; fill rate = enrolled / seats."""
     not_cancelled = BOOKINGS.c.status != "cancelled"
     offering = [BOOKINGS.c.program_code, BOOKINGS.c.site_code]
+    # The booked candidate's enrollment in that offering, if any (at most one: uq_enrollments_key),
+    # read once per booking for both statuses.
     enrolled_here = sa.and_(
         ENROLLMENTS.c.candidate_ref == BOOKINGS.c.candidate_ref,
         ENROLLMENTS.c.program_code == BOOKINGS.c.program_code,
         ENROLLMENTS.c.site_code == BOOKINGS.c.site_code,
     )
-
-    def candidates(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement:
-        return sa.func.count(sa.distinct(sa.case((sa.and_(*conditions), BOOKINGS.c.candidate_ref))))
-
-    def enrolled_with(status: str) -> sa.ColumnElement[bool]:
-        return sa.exists().where(enrolled_here, ENROLLMENTS.c.status == status)
-
+    enrollment = ENROLLMENTS.c.status  # NULL without one
     counts_query = (
         sa.select(
             *offering,
-            candidates(not_cancelled).label("booked"),
-            candidates(BOOKINGS.c.status == "attended").label("attended"),
-            candidates(not_cancelled, enrolled_with("pre_registered")).label("pre_registered"),
-            candidates(not_cancelled, enrolled_with("enrolled")).label("enrolled"),
+            distinct_candidates(not_cancelled).label("booked"),
+            distinct_candidates(BOOKINGS.c.status == "attended").label("attended"),
+            distinct_candidates(not_cancelled, enrollment == "pre_registered").label("pre_registered"),
+            distinct_candidates(not_cancelled, enrollment == "enrolled").label("enrolled"),
         )
+        .select_from(BOOKINGS.outerjoin(ENROLLMENTS, enrolled_here))
         .where(*in_scope(scope), BOOKINGS.c.program_code.is_not(None))
         .group_by(*offering)
     )
