@@ -261,22 +261,23 @@ def full_days(scope: Scope, engine: Engine | None = None) -> list[Signal]:
     if event is None:
         return []
     names = site_names(engine)
+    advisors = schedule.advisors_of(scope.sites, engine)
     found = []
-    day = max(event.starts_on, scope.date_from)
-    while day <= min(event.ends_on, scope.date_to):
+    first, last = max(event.starts_on, scope.date_from), min(event.ends_on, scope.date_to)
+    for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1)):
+        if not schedule.opening_intervals(day):
+            continue
         interviews = schedule.interviews(day, day, scope.sites, engine=engine)
-        for site, advisors in schedule.advisors_of(scope.sites, engine).groupby("site_code"):
-            slots = schedule.free_slots_by_advisor(day, interviews, advisors)
-            if schedule.opening_intervals(day) and (slots["free_slots"] == 0).all():
-                booked = int(
-                    ((interviews["site_code"] == site) & (interviews["status"] != "cancelled")).sum()
-                )
+        # Every advisor's free slots in one pass over the day, then site by site.
+        slots = schedule.free_slots_by_advisor(day, interviews, advisors)
+        live = interviews[interviews["status"] != "cancelled"]
+        for site, site_slots in slots.groupby("site_code"):
+            if (site_slots["free_slots"] == 0).all():
                 found.append(
                     Signal(
                         "full_day",
                         f"{names.get(site, site)} · {day:%d/%m/%Y}",
-                        {"advisors": len(advisors), "interviews": booked},
+                        {"advisors": len(site_slots), "interviews": int((live["site_code"] == site).sum())},
                     )
                 )
-        day += timedelta(days=1)
     return found
