@@ -4,13 +4,13 @@ Builds the scale's store in a temporary SQLite file (unless ``--database`` names
 seed against plain ``executemany`` of the same rows, then, per page: our code cold (caches
 cleared) and warm (second call through services/cached.py), the naive approach (tables read
 whole with ``pandas.read_sql``, figures computed in pandas) and DuckDB over a native columnar copy.
-The three approaches' figures are compared: a wrong fast path fails the run.
+The three approaches' figures are compared: a wrong fast path fails the run. Last, each whole
+page is run in AppTest, cold and warm (bench/render.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -66,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DEMO_DATA"] = "0"
     if args.database is None:
         _build(path, candidates)
-    import streamlit  # noqa: F401  (its loggers exist once it is imported)
+    from streamlit import logger
 
-    # Outside Streamlit, st.cache_data keeps its entries in memory and says so on every call.
-    logging.getLogger("streamlit.runtime.caching.cache_data_api").setLevel(logging.ERROR)
-    from bench import pages
+    # Outside a Streamlit server, the caches and spinners say so on every call: quiet them.
+    logger.set_log_level("error")
+    from bench import pages, render
 
     rows = pages.measure(args.repeat)
     print()
     print(pages.format_table(rows))
+    print()
+    print(render.format_table(render.measure()))
     folder.cleanup()
     return 0
 

@@ -1,0 +1,67 @@
+"""Whole pages as a user gets them: the dashboard run in AppTest, signed in as an admin (who sees
+everything), each page cold (caches cleared) then warm (a rerun, as after a click).
+
+The data rows of bench/pages.py time the services behind a page; this times everything the page
+script does (every figure, table and chart it builds), so that no slow part hides between them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from services import accounts
+
+APP = Path(__file__).resolve().parent.parent / "dashboard.py"
+PAGES = {
+    "résultats": "pages/directors/results.py",
+    "planning": "pages/advisors/schedule.py",
+    "canaux": "pages/marketing/channels.py",
+}
+#: An account of the benchmark's own, created in the measured store if missing.
+EMAIL = "bench@rencontres.invalid"
+
+
+def _token() -> str:
+    """A sign-in session of the benchmark's admin account."""
+    password = secrets.token_urlsafe(16)
+    if EMAIL in set(accounts.list_accounts()["email"]):
+        accounts.set_password(email=EMAIL, password=password, actor="bench")
+    else:
+        accounts.add_account(email=EMAIL, role="admin", password=password, actor="bench")
+    return accounts.open_session(accounts.authenticate(EMAIL, password))
+
+
+def measure() -> list[dict]:
+    """Per page: seconds of its first render with empty caches, then of a rerun."""
+    token = _token()
+    rows = []
+    for name, page in PAGES.items():
+        app = AppTest.from_file(str(APP), default_timeout=600)
+        app.session_state["sign_in_token"] = token
+        app.run()
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        start = time.perf_counter()
+        app.switch_page(page)
+        app.run()
+        cold = time.perf_counter() - start
+        if app.exception:
+            raise AssertionError(f"{name}: {app.exception}")
+        start = time.perf_counter()
+        app.run()
+        warm = time.perf_counter() - start
+        rows.append({"page": name, "cold": cold, "warm": warm})
+        print(f"  page {name} : {cold:.2f} s à froid, {warm * 1000:.0f} ms à chaud", flush=True)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The whole pages as a Markdown table."""
+    lines = ["| page entière | froid (s) | chaud (ms) |", "|---|---|---|"]
+    lines += [f"| {row['page']} | {row['cold']:.2f} | {row['warm'] * 1000:.0f} |" for row in rows]
+    return "\n".join(lines)
