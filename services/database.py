@@ -70,11 +70,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 def reset_engines() -> None:
-    """Close and forget every engine and analytical reader (tests point DATABASE_URL elsewhere
-    between cases)."""
-    from services import analytics
-
-    analytics.close_readers()
+    """Close and forget every engine (tests point DATABASE_URL elsewhere between cases)."""
     for engine in _ENGINES.values():
         engine.dispose()
     _ENGINES.clear()

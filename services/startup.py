@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.engine import Engine
 
-from services import config, database, demo
+from services import analytics, config, database, demo
 
 log = logging.getLogger(__name__)
 
@@ -24,4 +24,6 @@ def prepare_store(engine: Engine | None = None) -> bool:
         refused = [result.source for result in results if not result.accepted]
         if refused:
             raise RuntimeError(f"demo data refused by the importer: {', '.join(refused)}")
+    if analytics.reads_in_duckdb(engine):
+        analytics.start_workers()
     return database.holds_demo_data(engine)
