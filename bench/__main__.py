@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--candidates", type=int, help="nombre de candidats (remplace --scale)")
     parser.add_argument("--database", type=Path, help="fichier SQLite déjà rempli (sinon construit)")
     parser.add_argument("--repeat", type=int, default=3, help="mesures par chiffre (médiane)")
+    parser.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="seulement les pages entières et la mémoire de l'application (sans naïf ni DuckDB, "
+        "qui lisent les tables entières)",
+    )
     return parser
 
 
@@ -72,11 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     logger.set_log_level("error")
     from bench import pages, render
 
-    rows = pages.measure(args.repeat)
-    print()
-    print(pages.format_table(rows))
-    print()
+    if not args.pages_only:
+        rows = pages.measure(args.repeat)
+        print()
+        print(pages.format_table(rows))
+        print()
     print(render.format_table(render.measure()))
+    peaks = render.peak_memory()
+    print("mémoire de pointe : " + ", ".join(f"{name} {mb:.0f} Mo" for name, mb in peaks.items()))
     folder.cleanup()
     return 0
 

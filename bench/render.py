@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from services import accounts
+from services import accounts, analytics
 
 APP = Path(__file__).resolve().parent.parent / "dashboard.py"
 PAGES = {
@@ -65,3 +65,18 @@ def format_table(rows: list[dict]) -> str:
     lines = ["| page entière | froid (s) | chaud (ms) |", "|---|---|---|"]
     lines += [f"| {row['page']} | {row['cold']:.2f} | {row['warm'] * 1000:.0f} |" for row in rows]
     return "\n".join(lines)
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory (MB, Linux /proc) of this process and of each DuckDB worker."""
+
+    def high_water_mark(pid: int | str) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    workers = analytics._POOL._processes if analytics._POOL else {}  # noqa: SLF001
+    peaks = {"application": high_water_mark("self")}
+    peaks |= {f"worker {number}": high_water_mark(pid) for number, pid in enumerate(workers, start=1)}
+    return peaks
