@@ -1,25 +1,50 @@
-"""Import contract files: read, validate every row, then upsert the whole file or nothing."""
+"""Import contract files: read, validate every row, then upsert the whole file or nothing.
+
+A file goes through three steps, so that a large one holds the store's write lock only while
+its rows are written (issue 8: an M-scale file of a million touchpoints held SQLite's only
+write lock for its whole minute of import, and advisors' saves waited for it):
+
+1. **read and typed, away from the store**: the CSV becomes columns; each distinct value of a
+   column is read once, and the rules of each row are checked;
+2. **checked against a snapshot** (a read transaction, no lock): channel rules, duplicate keys,
+   references and the rows already stored. The result is a plan of plain tuples: the rows to
+   insert and those to update, as the database driver takes them;
+3. **written**: ``executemany`` of those tuples in one short write transaction. On SQLite
+   (one writer at a time) it first compares the store's data version with the snapshot's:
+   when another writer committed in between, step 2 runs again inside the transaction, so
+   that the file is still checked against exactly what it is written over.
+
+A file with any problem writes nothing. On PostgreSQL (row locks, readers and other writers
+go on) steps 2 and 3 run in the one write transaction, as before.
+"""
 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
-from collections.abc import Iterable, Sequence
+import re
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit, channels
-from services.contract import IMPORT_ORDER, SPECS, FileSpec
-from services.database import bump_data_version, get_engine, write_transaction
-from services.models import ImportRun
+from services import audit, channels, values
+from services.config import LOCAL_TZ
+from services.contract import IMPORT_ORDER, SPECS, Column, FileSpec, Reference
+from services.database import bump_data_version, get_engine, retry_write, write_transaction
+from services.models import ImportRun, StoreState, UtcDateTime
 
-_CHUNK = 500
+#: Keys looked up per query (well under SQLite's and PostgreSQL's limits on parameters).
+_CHUNK = 2000
 #: What replaces a personal value in the import history.
 MASK = "•••"
 _MAX_SHOWN_VALUE = 80
@@ -72,6 +97,70 @@ class RawRow:
     cells: dict[str, str]
 
 
+# ---------------------------------------------------------------- bulk work
+
+_PAUSES = 0
+_PAUSES_LOCK = threading.Lock()
+_COLLECTING = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while millions of rows are built.
+
+    Each of the collector's passes walks every container still alive, and building a million
+    row tuples and lists triggers thousands of them: at M this halves the time of the
+    demo's generation and of an import's reading. Nothing built here makes reference cycles.
+    The pause is counted, so that overlapping bulk jobs (two imports) resume it once, at the end.
+    """
+    global _PAUSES, _COLLECTING
+    with _PAUSES_LOCK:
+        if _PAUSES == 0:
+            _COLLECTING = gc.isenabled()
+            gc.disable()
+        _PAUSES += 1
+    try:
+        yield
+    finally:
+        with _PAUSES_LOCK:
+            _PAUSES -= 1
+            if _PAUSES == 0 and _COLLECTING:
+                gc.enable()
+
+
+#: The interpreter's thread switch interval while an import holds SQLite's write lock.
+WRITE_SWITCH_INTERVAL = 1e-4
+_FAST_SWITCHES = 0
+_SWITCH_INTERVAL = 0.005
+
+
+@contextmanager
+def _fast_thread_switches() -> Iterator[None]:
+    """Shorten the interpreter's thread switch interval while the write lock is held.
+
+    ``executemany`` lets go of the GIL for each row it steps through SQLite; when other
+    threads are busy in Python (pages being computed in the same server), it gets the GIL
+    back only when one of them is made to yield, after the switch interval (5 ms by default).
+    Measured on 2 cores: 200,000 touchpoints written in 2.2 s alone, 11–26 s next to two
+    threads busy in Python, 6–8 s with a 0.1 ms interval (about what the same rows take to
+    copy in one SQL statement, which needs no GIL at all, next to the same threads). Restored
+    when the last overlapping write ends.
+    """
+    global _FAST_SWITCHES, _SWITCH_INTERVAL
+    with _PAUSES_LOCK:
+        if _FAST_SWITCHES == 0:
+            _SWITCH_INTERVAL = sys.getswitchinterval()
+            sys.setswitchinterval(min(_SWITCH_INTERVAL, WRITE_SWITCH_INTERVAL))
+        _FAST_SWITCHES += 1
+    try:
+        yield
+    finally:
+        with _PAUSES_LOCK:
+            _FAST_SWITCHES -= 1
+            if _FAST_SWITCHES == 0:
+                sys.setswitchinterval(_SWITCH_INTERVAL)
+
+
 # ---------------------------------------------------------------- reading the file
 
 
@@ -89,28 +178,110 @@ def decode(data: bytes) -> str:
         raise ImportFileError("encodage illisible (attendu UTF-8 ou Windows-1252)") from None
 
 
-def read_rows(text: str) -> tuple[list[str], list[RawRow]]:
-    """The header (trimmed, lower-cased) and the data rows of a CSV text."""
+@dataclass
+class _Sheet:
+    """A file's data rows by column: each row's line, and the cells of each header name.
+
+    A row shorter than the header gets empty cells; a row with more (non-empty) values than
+    the header is kept apart in ``too_many`` (its cells are empty) with the reason.
+    """
+
+    header: list[str]
+    lines: Sequence[int]
+    cells: dict[str, Sequence[str]]
+    too_many: dict[int, str]
+
+    def cell(self, name: str, row: int) -> str:
+        """The raw cell of a column in a row (empty when the header has no such column)."""
+        column = self.cells.get(name)
+        return "" if column is None else column[row]
+
+
+def _delimiter(text: str) -> str:
+    stripped = text.lstrip("\r\n")
+    end = stripped.find("\n")
+    first_line = (stripped if end < 0 else stripped[: end + 1]).splitlines()[0]
+    return ";" if first_line.count(";") > first_line.count(",") else ","
+
+
+def _read_sheet(text: str) -> _Sheet:
+    """The header (trimmed, lower-cased) and the data rows of a CSV text, by column."""
     if not text.strip():
         raise ImportFileError("fichier vide")
-    first_line = text.lstrip("\r\n").splitlines()[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = [name.strip().lower() for name in next(reader)]
-        rows: list[RawRow] = []
-        line = reader.line_num
-        for cells in reader:
-            start, line = line + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-                rows.append(RawRow(start, {"": f"{len(cells)} valeurs pour {len(header)} colonnes"}))
-                continue
-            rows.append(RawRow(start, dict(zip(header, cells, strict=False))))
+        after_header = reader.line_num
+        if '"' in text:
+            # A quoted cell may span lines: each row's line is counted as it is read.
+            records: list[list[str]] = []
+            lines: Sequence[int] = []
+            line = after_header
+            for cells in reader:
+                lines.append(line + 1)
+                records.append(cells)
+                line = reader.line_num
+        else:
+            # Without quotes a row is one line of the file: the rows are read in one go.
+            records = list(reader)
+            lines = range(after_header + 1, after_header + 1 + len(records))
     except csv.Error as error:
         raise ImportFileError(f"CSV illisible ligne {reader.line_num} : {error}") from None
-    return header, rows
+    return _sheet(header, records, lines)
+
+
+def _sheet(header: list[str], records: list[list[str]], lines: Sequence[int]) -> _Sheet:
+    """Rows as read by csv (lists of cells) into a sheet: blank rows dropped, short rows
+    completed, rows with too many values set apart."""
+    width = len(header)
+    odd = [
+        index
+        for index, cells in enumerate(records)
+        if len(cells) != width or not (width and cells[0].strip()) and not "".join(cells).strip()
+    ]
+    too_many: dict[int, str] = {}
+    if odd:
+        kept_records, kept_lines = [], []
+        odd_rows = set(odd)
+        for index, (cells, line) in enumerate(zip(records, lines, strict=True)):
+            if index in odd_rows:
+                if not "".join(cells).strip():
+                    continue
+                if len(cells) > width and "".join(cells[width:]).strip():
+                    too_many[len(kept_records)] = f"{len(cells)} valeurs pour {width} colonnes"
+                    cells = [""] * width
+                else:
+                    cells = (cells + [""] * width)[:width]
+            kept_records.append(cells)
+            kept_lines.append(line)
+        records, lines = kept_records, kept_lines
+    columns = list(zip(*records, strict=True)) if records else [()] * width
+    return _Sheet(header, lines, dict(zip(header, columns, strict=True)), too_many)
+
+
+def _sheet_of_rows(header: Sequence[str], rows: list[RawRow]) -> _Sheet:
+    """The sheet of rows given one by one (the demo, the booking site's sync)."""
+    header = [name.strip().lower() for name in header]
+    too_many = {
+        index: row.cells[""] for index, row in enumerate(rows) if "" in row.cells and len(row.cells) == 1
+    }
+    cells = {
+        name: ["" if index in too_many else row.cells.get(name) or "" for index, row in enumerate(rows)]
+        for name in header
+    }
+    return _Sheet(header, [row.line for row in rows], cells, too_many)
+
+
+def read_rows(text: str) -> tuple[list[str], list[RawRow]]:
+    """The header (trimmed, lower-cased) and the data rows of a CSV text."""
+    sheet = _read_sheet(text)
+    rows = [
+        RawRow(line, {"": sheet.too_many[index]})
+        if index in sheet.too_many
+        else RawRow(line, {name: column[index] for name, column in sheet.cells.items()})
+        for index, line in enumerate(sheet.lines)
+    ]
+    return sheet.header, rows
 
 
 def kind_of(path: Path, kind: str | None = None) -> str:
@@ -121,7 +292,7 @@ def kind_of(path: Path, kind: str | None = None) -> str:
     return kind
 
 
-# ---------------------------------------------------------------- validating
+# ---------------------------------------------------------------- typing, away from the store
 
 
 def _header_problems(spec: FileSpec, header: list[str]) -> tuple[list[Problem], list[str]]:
@@ -141,166 +312,515 @@ def _header_problems(spec: FileSpec, header: list[str]) -> tuple[list[Problem], 
     return problems, warnings
 
 
-def _typed_rows(
-    spec: FileSpec, header: list[str], rows: list[RawRow]
-) -> tuple[list[tuple[int, dict]], list[Problem]]:
-    present = [column for column in spec.columns if column.name in header]
-    problems: list[Problem] = []
-    typed: list[tuple[int, dict]] = []
-    for row in rows:
-        if "" in row.cells and len(row.cells) == 1:
-            problems.append(Problem(row.line, "(ligne)", "", "trop de valeurs : " + row.cells[""]))
+#: The reason given for an empty cell of a required column.
+_MISSING = "valeur obligatoire manquante"
+#: The offset of an hour in which Europe/Paris changes its offset (none does: changes fall on the hour).
+_MIXED = timedelta.max
+_PLAIN_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def _hour_offset(moment: datetime) -> timedelta:
+    """Europe/Paris's UTC offset (fold=0) for a whole local hour, or ``_MIXED``."""
+    start = moment.replace(minute=0, second=0, microsecond=0)
+    offset = LOCAL_TZ.utcoffset(start)
+    return offset if offset == LOCAL_TZ.utcoffset(start.replace(minute=59, second=59)) else _MIXED
+
+
+def _utc_hour(local_hour: str) -> str | None:
+    """``YYYY-MM-DD HH`` of the UTC hour of a local one, when the whole local hour has the
+    same offset and that offset is whole hours (so minutes and seconds stay as they are)."""
+    try:
+        local = datetime(
+            int(local_hour[:4]), int(local_hour[5:7]), int(local_hour[8:10]), int(local_hour[11:13])
+        )
+        offset = _hour_offset(local)
+        if offset is _MIXED or offset % timedelta(hours=1):
+            return None
+        return (local - offset).isoformat(" ")[:13]
+    except (ValueError, OverflowError):
+        return None  # an impossible date or hour: read_datetime says why
+
+
+def _read_instants(
+    column: Column, cells: Sequence[str], as_text: bool
+) -> tuple[list, list[tuple[int, str, str]]]:
+    """``values.read_datetime`` of each cell, faster for the plain local ``AAAA-MM-JJ HH:MM:SS``.
+
+    That form (ASCII digits, no offset) is moved to UTC by its hour's offset, looked up once
+    per hour: the instant ``read_datetime`` gives (local time, fold=0). Any other cell goes to
+    ``read_datetime`` itself. ``as_text``: the instants as SQLite stores them (UTC text, as
+    SQLAlchemy writes it), shifted as text when the offset is whole hours.
+    """
+    typed: list = []
+    append = typed.append
+    failed: list[tuple[int, str, str]] = []
+    offsets: dict[str, Any] = {}
+    plain, parse, slow = _PLAIN_INSTANT.fullmatch, datetime.fromisoformat, values.read_datetime
+    for index, raw in enumerate(cells):
+        text = raw.strip()
+        if plain(text) is not None and text[14] < "6" and text[17] < "6":
+            hour = text[:13]
+            if as_text:
+                utc_hour = offsets.get(hour, _MIXED)
+                if utc_hour is _MIXED:
+                    utc_hour = offsets[hour] = _utc_hour(hour)
+                if utc_hour is not None:
+                    append(utc_hour + text[13:19] + ".000000")
+                    continue
+            else:
+                try:
+                    local = parse(text)
+                    offset = offsets.get(hour)
+                    if offset is None:
+                        offset = offsets[hour] = _hour_offset(local)
+                    if offset is not _MIXED:
+                        append(local.replace(tzinfo=UTC) - offset)
+                        continue
+                except (ValueError, OverflowError):
+                    pass  # an impossible date: read_datetime says why
+        if not text:
+            append(column.default)
+            if column.required:
+                failed.append((index, "", _MISSING))
             continue
-        values: dict[str, Any] = {}
-        row_problems: list[Problem] = []
-        for column in present:
-            raw = row.cells.get(column.name) or ""
-            if not raw.strip():
-                if column.required:
-                    row_problems.append(Problem(row.line, column.name, "", "valeur obligatoire manquante"))
-                values[column.name] = column.default
+        try:
+            moment = slow(raw)
+            append(_utc_text(moment) if as_text else moment)
+        except ValueError as error:
+            append(None)
+            failed.append((index, raw, str(error)))
+    return typed, failed
+
+
+def _read_distinct(column: Column, cells: Sequence[str]) -> tuple[list, list[tuple[int, str, str]]]:
+    """``column.read`` of each cell, once per distinct cell (a reader depends on its text alone)."""
+    known: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    missing: set[str] = set()
+    read = column.read
+    for raw in set(cells):
+        if not raw.strip():
+            known[raw] = column.default
+            if column.required:
+                reasons[raw] = _MISSING
+                missing.add(raw)
+            continue
+        try:
+            known[raw] = read(raw)
+        except ValueError as error:
+            known[raw] = None
+            reasons[raw] = str(error)
+    typed = list(map(known.__getitem__, cells))
+    failed = []
+    if reasons:
+        failed = [
+            (index, "" if raw in missing else raw, reasons[raw])
+            for index, raw in enumerate(cells)
+            if raw in reasons
+        ]
+    return typed, failed
+
+
+def _read_column(
+    column: Column, cells: Sequence[str], instants_as_text: bool = False
+) -> tuple[list, list[tuple[int, str, str]]]:
+    """The typed value of each cell (the column's default where empty) and the cells that
+    fail: (row, raw value, reason). ``instants_as_text``: see ``_read_instants``."""
+    if column.read is values.read_datetime:
+        return _read_instants(column, cells, instants_as_text)
+    return _read_distinct(column, cells)
+
+
+@dataclass
+class _Typed:
+    """The rows of a file that passed the cell and row checks, typed column by column."""
+
+    spec: FileSpec
+    sheet: _Sheet
+    #: Sheet rows that passed.
+    rows: list[int]
+    #: Typed values of the contract's columns present in the header, one per passed row.
+    columns: dict[str, list]
+    #: Columns read straight into the driver's values (instants as SQLite's text).
+    stored: set[str] = field(default_factory=set)
+
+    def present(self, name: str) -> bool:
+        return name in self.columns
+
+    def raw(self, name: str, index: int) -> str:
+        """The raw cell, in the file, of a passed row (by its position among the passed rows)."""
+        return self.sheet.cell(name, self.rows[index])
+
+    def line(self, index: int) -> int:
+        return self.sheet.lines[self.rows[index]]
+
+
+def _typed(spec: FileSpec, sheet: _Sheet, dialect: sa.Dialect) -> tuple[_Typed, list[Problem]]:
+    """Type every cell and check every row; the rows that pass, and the problems of the others.
+
+    On SQLite, a file without row checks (none compares two instants) gets its instants as
+    the text SQLite stores, without a datetime object per cell.
+    """
+    lines = sheet.lines
+    instants_as_text = dialect.name == "sqlite" and not spec.checks
+    stored = set()
+    problems = [
+        Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason)
+        for index, reason in sorted(sheet.too_many.items())
+    ]
+    bad = set(sheet.too_many)
+    columns: dict[str, list] = {}
+    for column in spec.columns:
+        if column.name not in sheet.cells:
+            continue
+        typed, failures = _read_column(column, sheet.cells[column.name], instants_as_text)
+        columns[column.name] = typed
+        if instants_as_text and column.read is values.read_datetime:
+            stored.add(column.name)
+        for index, raw, reason in failures:
+            if index not in sheet.too_many:
+                problems.append(Problem(lines[index], column.name, raw, reason))
+                bad.add(index)
+    if spec.checks:
+        names = list(columns)
+        for index in range(len(lines)):
+            if index in bad:
                 continue
-            try:
-                values[column.name] = column.read(raw)
-            except ValueError as error:
-                row_problems.append(Problem(row.line, column.name, raw, str(error)))
-        if not row_problems:
+            row = {name: columns[name][index] for name in names}
             for check in spec.checks:
-                row_problems += [
-                    Problem(row.line, name, row.cells.get(name, ""), reason) for name, reason in check(values)
-                ]
-        problems += row_problems
-        if not row_problems:
-            typed.append((row.line, values))
-    return typed, problems
+                for name, reason in check(row):
+                    problems.append(Problem(lines[index], name, sheet.cell(name, index), reason))
+                    bad.add(index)
+    if bad:
+        rows = [index for index in range(len(lines)) if index not in bad]
+        columns = {name: [typed[index] for index in rows] for name, typed in columns.items()}
+    else:
+        rows = list(range(len(lines)))
+    return _Typed(spec, sheet, rows, columns, stored), problems
 
 
-def _key_of(spec: FileSpec, values: dict[str, Any]) -> tuple:
-    return tuple(values.get(name) for name in spec.key)
+# ---------------------------------------------------------------- checking against the store
 
 
-def _duplicate_problems(spec: FileSpec, typed: list[tuple[int, dict]], rows: list[RawRow]) -> list[Problem]:
+def _utc_text(moment: datetime) -> str:
+    """SQLAlchemy's SQLite text of an instant (its UTC wall time, to the microsecond)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _driver_values(column: sa.Column, typed: list, dialect: sa.Dialect) -> list:
+    """Typed values as the driver takes them and gives them back: what SQLAlchemy would bind
+    (on SQLite an instant is its UTC text, a date its ISO text, a decimal a float)."""
+    if isinstance(column.type, UtcDateTime) and dialect.name == "sqlite":
+        # The readers give UTC datetimes: "YYYY-MM-DD HH:MM:SS.ffffff+00:00" less the offset.
+        return [
+            None
+            if value is None
+            else value.isoformat(" ", "microseconds")[:26]
+            if value.tzinfo is UTC
+            else _utc_text(value)
+            for value in typed
+        ]
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return typed
+    # A bind processor depends on the value alone: once per distinct value.
+    processed = {value: process(value) for value in set(typed)}
+    return [processed[value] for value in typed]
+
+
+@dataclass
+class _Prepared:
+    """A typed file made ready for the store with a set of channel rules: the driver's value of
+    every column the insert writes, each row's natural key, and the duplicate keys."""
+
+    typed: _Typed
+    rules: tuple[channels.Rule, ...]
+    #: Column name → driver value per passed row (every contract column, defaults included).
+    columns: dict[str, list]
+    #: Columns an update writes: those of the header, the key, and the derived channel's.
+    written: list[str]
+    keys: list[tuple]
+    problems: list[Problem]
+
+
+def _complete_touchpoints(typed: _Typed, rules: tuple[channels.Rule, ...]) -> dict[str, list]:
+    """utm values ('' when missing) and the channel: given (explicit) or derived by the rules."""
+    count = len(typed.rows)
+    columns = {
+        name: [value or "" for value in typed.columns[name]] if typed.present(name) else [""] * count
+        for name in ("utm_source", "utm_medium", "utm_campaign")
+    }
+    given = typed.columns["channel"] if typed.present("channel") else [None] * count
+    triples = list(zip(given, columns["utm_source"], columns["utm_medium"], strict=True))
+    derived = {}
+    for triple in set(triples):
+        channel, source, medium = triple
+        if channel:
+            derived[triple] = (channel, True, None)
+        else:
+            channel, position = channels.derive_channel(rules, source, medium)
+            derived[triple] = (channel, False, position)
+    if triples:
+        channel, explicit, rule = (
+            list(part) for part in zip(*map(derived.__getitem__, triples), strict=True)
+        )
+    else:
+        channel, explicit, rule = [], [], []
+    return columns | {"channel": channel, "channel_explicit": explicit, "channel_rule": rule}
+
+
+def _prepare(typed: _Typed, rules: tuple[channels.Rule, ...], dialect: sa.Dialect) -> _Prepared:
+    spec, count = typed.spec, len(typed.rows)
+    table = spec.table
+    written = [c.name for c in spec.columns if typed.present(c.name) or c.name in spec.key]
+    values = {
+        column.name: typed.columns[column.name] if typed.present(column.name) else [column.default] * count
+        for column in spec.columns
+    }
+    if spec.kind == "touchpoints":
+        values |= _complete_touchpoints(typed, rules)
+        written += ["channel_explicit", "channel_rule"]
+    columns = {
+        name: typed_values if name in typed.stored else _driver_values(table.c[name], typed_values, dialect)
+        for name, typed_values in values.items()
+    }
+    # A key column absent from the header counts as None in the key (the touchpoints' utm
+    # values and channel are always there once completed).
+    key_columns = [
+        columns[name] if typed.present(name) or spec.kind == "touchpoints" else [None] * count
+        for name in spec.key
+    ]
+    keys = list(zip(*key_columns, strict=True)) if count else []
+    prepared = _Prepared(typed, rules, columns, written, keys, [])
+    if len(set(keys)) != len(keys):
+        prepared.problems = _duplicate_problems(typed, keys)
+    return prepared
+
+
+def _duplicate_problems(typed: _Typed, keys: list[tuple]) -> list[Problem]:
+    spec = typed.spec
     first_line: dict[tuple, int] = {}
-    cells_by_line = {row.line: row.cells for row in rows}
     problems = []
-    for line, values in typed:
-        key = _key_of(spec, values)
+    for index, key in enumerate(keys):
         if key in first_line:
-            shown = ", ".join(cells_by_line[line].get(name, "") or "" for name in spec.key)
+            shown = ", ".join(typed.raw(name, index) for name in spec.key)
             problems.append(
                 Problem(
-                    line,
+                    typed.line(index),
                     "+".join(spec.key),
                     shown,
                     f"clé en double dans le fichier (déjà ligne {first_line[key]})",
                 )
             )
         else:
-            first_line[key] = line
+            first_line[key] = typed.line(index)
     return problems
 
 
-def _reference_problems(
-    spec: FileSpec, typed: list[tuple[int, dict]], rows: list[RawRow], connection: sa.Connection
-) -> list[Problem]:
-    cells_by_line = {row.line: row.cells for row in rows}
+#: Rows planned by the files checked before, in a check of several files (nothing is written):
+#: table name → natural key → column → driver value.
+_Overlay = dict[str, dict[tuple, dict[str, Any]]]
+
+
+class _Store:
+    """What a file is checked against: the rows of one connection's transaction, and in a
+    check of several files the rows the files before it would write (``overlay``)."""
+
+    def __init__(self, connection: sa.Connection, overlay: _Overlay | None = None) -> None:
+        self.connection = connection
+        self.overlay = overlay
+        self.mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self.quote = connection.dialect.identifier_preparer.quote
+
+    def select(
+        self,
+        table: sa.Table,
+        names: Sequence[str],
+        wanted: Iterable,
+        where: tuple[tuple[str, Any], ...] = (),
+    ) -> Iterator[sa.Row]:
+        """Raw rows (driver values) of ``names`` whose first column is one of ``wanted``."""
+        quote, mark = self.quote, self.mark
+        columns = ", ".join(quote(name) for name in names)
+        condition = "".join(f" AND {quote(name)} = {mark}" for name, _ in where)
+        extra = tuple(value for _, value in where)
+        wanted = sorted(wanted)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = tuple(wanted[start : start + _CHUNK])
+            statement = (
+                f"SELECT {columns} FROM {quote(table.name)} "
+                f"WHERE {quote(names[0])} IN ({', '.join([mark] * len(chunk))}){condition}"
+            )
+            yield from self.connection.exec_driver_sql(statement, chunk + extra)
+
+    def keys(self, reference: Reference, wanted: set[tuple]) -> set[tuple]:
+        """The referenced keys among ``wanted`` that exist (with the reference's condition)."""
+        target = reference.target
+        rows = self.select(reference.table, target, {key[0] for key in wanted}, reference.where)
+        found = {tuple(row) for row in rows}
+        planned = (self.overlay or {}).get(reference.table.name)
+        if planned:
+            # The rows a file before would write stand in for the stored ones with their key.
+            if _SPECS_BY_TABLE[reference.table.name].key == target:
+                found -= set(planned)
+            found |= {
+                tuple(row.get(name) for name in target)
+                for row in planned.values()
+                if all(row.get(name) == value for name, value in reference.where)
+            }
+        return found & wanted
+
+    def rows(self, spec: FileSpec, names: list[str], keys: list[tuple]) -> dict[tuple, tuple]:
+        """The stored rows of these natural keys: key → the row's ``names`` (driver values);
+        ``names`` starts with the natural key's columns."""
+        found = {}
+        width = len(spec.key)
+        for row in self.select(spec.table, names, {key[0] for key in keys}):
+            found[tuple(row[:width])] = tuple(row)
+        planned = (self.overlay or {}).get(spec.table.name)
+        if planned:
+            wanted = set(keys)
+            for key, row in planned.items():
+                if key in wanted:
+                    found[key] = tuple(row.get(name) for name in names)
+        return found
+
+
+_SPECS_BY_TABLE = {spec.table.name: spec for spec in SPECS.values()}
+
+
+def _reference_problems(prepared: _Prepared, store: _Store) -> list[Problem]:
+    typed = prepared.typed
     problems = []
-    for reference in spec.references:
-        wanted = {tuple(values.get(c) for c in reference.columns) for _, values in typed}
-        wanted = {key for key in wanted if all(part is not None for part in key)}
-        found = _existing_keys(connection, reference.table, reference.target, wanted, reference.where)
-        for line, values in typed:
-            key = tuple(values.get(c) for c in reference.columns)
-            if all(part is not None for part in key) and key not in found:
-                shown = ", ".join(cells_by_line[line].get(c, "") for c in reference.columns)
-                problems.append(
-                    Problem(
-                        line,
-                        reference.columns[0] if len(reference.columns) == 1 else "+".join(reference.columns),
-                        shown,
-                        reference.reason,
-                    )
-                )
+    for reference in typed.spec.references:
+        if not all(typed.present(name) for name in reference.columns):
+            continue  # an optional column absent from the header refers to nothing
+        columns = [prepared.columns[name] for name in reference.columns]
+        keys = list(zip(*columns, strict=True)) if len(columns) > 1 else None
+        if keys is None:
+            wanted = {(value,) for value in set(columns[0]) if value is not None}
+        else:
+            wanted = {key for key in set(keys) if all(part is not None for part in key)}
+        missing = wanted - store.keys(reference, wanted) if wanted else set()
+        if not missing:
+            continue
+        column = reference.columns[0] if len(reference.columns) == 1 else "+".join(reference.columns)
+        for index in range(len(columns[0])):
+            if (keys[index] if keys is not None else (columns[0][index],)) in missing:
+                shown = ", ".join(typed.raw(name, index) for name in reference.columns)
+                problems.append(Problem(typed.line(index), column, shown, reference.reason))
     return problems
 
 
-def _existing_keys(
-    connection: sa.Connection,
-    table: sa.Table,
-    columns: tuple[str, ...],
-    wanted: set[tuple],
-    where: tuple[tuple[str, Any], ...] = (),
-) -> set[tuple]:
-    found: set[tuple] = set()
-    first = sorted({key[0] for key in wanted})
-    for start in range(0, len(first), _CHUNK):
-        query = sa.select(*(table.c[name] for name in columns)).where(
-            table.c[columns[0]].in_(first[start : start + _CHUNK]),
-            *(table.c[name] == value for name, value in where),
-        )
-        found.update(tuple(row) for row in connection.execute(query))
-    return found & wanted
+@dataclass
+class _Plan:
+    """What writing a checked file does: plain tuples for ``executemany``."""
+
+    prepared: _Prepared
+    #: The stored rows the plan was made against, by natural key: their ``existing_names``
+    #: columns (the key, the id and the written columns; every column in a check).
+    existing: dict[tuple, tuple]
+    existing_names: list[str]
+    insert_names: list[str]
+    inserts: list[tuple]
+    #: The written columns' values then the row's id.
+    updates: list[tuple]
+    #: Natural keys of the updated rows, in the order of ``updates``.
+    updated_keys: list[tuple]
+    unchanged: int
+
+
+def _insert_columns(prepared: _Prepared, dialect: sa.Dialect) -> tuple[list[str], list[list]]:
+    """Every column an insert writes: the contract's (and the derived channel's), then the
+    table's other columns that have a Python default, as SQLAlchemy's insert adds them."""
+    table, count = prepared.typed.spec.table, len(prepared.keys)
+    names = list(prepared.columns)
+    columns = list(prepared.columns.values())
+    for column in table.c:
+        if column.name not in prepared.columns and column.default is not None and column.default.is_scalar:
+            names.append(column.name)
+            columns.append(_driver_values(column, [column.default.arg] * count, dialect))
+    return names, columns
+
+
+def _plan(
+    prepared: _Prepared, store: _Store, *, refused: bool = False, earlier: _Plan | None = None
+) -> tuple[_Plan | None, list[Problem]]:
+    """Check the references, then find the stored rows: the plan, or None and the problems.
+
+    ``refused``: the file already has problems (only the references are checked, to report
+    them). ``earlier``: a plan made against an older snapshot, kept when the stored rows it
+    found are still the same.
+    """
+    problems = _reference_problems(prepared, store)
+    if problems or prepared.problems or refused:
+        return None, problems
+    spec = prepared.typed.spec
+    table = spec.table
+    if store.overlay is None:
+        names = [*spec.key, "id", *(name for name in prepared.written if name not in spec.key)]
+    else:  # a check remembers whole rows (``_add_to_overlay``)
+        names = [*spec.key, *(column.name for column in table.c if column.name not in spec.key)]
+    existing = store.rows(spec, names, prepared.keys)
+    if earlier is not None and earlier.prepared is prepared and earlier.existing_names == names:
+        if earlier.existing == existing:
+            return earlier, []
+    insert_names, columns = _insert_columns(prepared, store.connection.dialect)
+    if not existing:
+        inserts = list(zip(*columns, strict=True))
+        return _Plan(prepared, existing, names, insert_names, inserts, [], [], 0), []
+    id_at = names.index("id")
+    stored_at = [names.index(name) for name in prepared.written]
+    written_at = [insert_names.index(name) for name in prepared.written]
+    inserts, updates, updated_keys, unchanged = [], [], [], 0
+    for key, row in zip(prepared.keys, zip(*columns, strict=True), strict=True):
+        current = existing.get(key)
+        if current is None:
+            inserts.append(row)
+            continue
+        new = tuple(row[at] for at in written_at)
+        if new != tuple(current[at] for at in stored_at):
+            updates.append((*new, current[id_at]))
+            updated_keys.append(key)
+        else:
+            unchanged += 1
+    return _Plan(prepared, existing, names, insert_names, inserts, updates, updated_keys, unchanged), []
+
+
+def _add_to_overlay(overlay: _Overlay, plan: _Plan) -> None:
+    """Remember a checked file's rows for the files checked after it (nothing is written)."""
+    spec = plan.prepared.typed.spec
+    planned = overlay.setdefault(spec.table.name, {})
+    key_at = [plan.insert_names.index(name) for name in spec.key]
+    for row in plan.inserts:
+        planned[tuple(row[at] for at in key_at)] = dict(zip(plan.insert_names, row, strict=True))
+    for key, update in zip(plan.updated_keys, plan.updates, strict=True):
+        stored = dict(zip(plan.existing_names, plan.existing[key], strict=True))
+        planned[key] = stored | dict(zip(plan.prepared.written, update[:-1], strict=True))
 
 
 # ---------------------------------------------------------------- writing
 
 
-def _existing_rows(connection: sa.Connection, spec: FileSpec, keys: Iterable[tuple]) -> dict[tuple, dict]:
-    table = spec.table
-    first = sorted({key[0] for key in keys})
-    existing: dict[tuple, dict] = {}
-    for start in range(0, len(first), _CHUNK):
-        query = sa.select(table).where(table.c[spec.key[0]].in_(first[start : start + _CHUNK]))
-        for row in connection.execute(query).mappings():
-            existing[tuple(row[name] for name in spec.key)] = dict(row)
-    return existing
-
-
-def _upsert(
-    connection: sa.Connection,
-    spec: FileSpec,
-    header: list[str],
-    typed: list[tuple[int, dict]],
-    result: ImportResult,
-) -> None:
-    written = [c.name for c in spec.columns if c.name in header or c.name in spec.key]
-    written += [name for name in ("channel_explicit", "channel_rule") if spec.kind == "touchpoints"]
-    existing = _existing_rows(connection, spec, (_key_of(spec, values) for _, values in typed))
-    inserts, updates = [], []
-    for _, values in typed:
-        current = existing.get(_key_of(spec, values))
-        if current is None:
-            inserts.append(
-                {c.name: values.get(c.name, c.default) for c in spec.columns}
-                | {name: values[name] for name in written if name in values}
-            )
-        elif any(current[name] != values.get(name) for name in written):
-            updates.append({name: values.get(name) for name in written} | {"_id": current["id"]})
-        else:
-            result.unchanged += 1
-    if inserts:
-        connection.execute(spec.table.insert(), inserts)
-    if updates:
-        statement = spec.table.update().where(spec.table.c.id == sa.bindparam("_id"))
-        if "version" in spec.table.c:  # a save from the dashboard that read the old row must conflict
-            statement = statement.values(version=spec.table.c.version + 1)
-        connection.execute(statement, updates)
-    result.inserted, result.updated = len(inserts), len(updates)
-
-
-def _complete_touchpoints(connection: sa.Connection, typed: list[tuple[int, dict]]) -> None:
-    """Derive the channel of touchpoints that give none, with the stored rules."""
-    rules = channels.load_rules(connection)
-    for _, values in typed:
-        for name in ("utm_source", "utm_medium", "utm_campaign"):
-            values[name] = values.get(name) or ""
-        if values.get("channel"):
-            values["channel_explicit"], values["channel_rule"] = True, None
-        else:
-            values["channel"], values["channel_rule"] = channels.derive_channel(
-                rules, values["utm_source"], values["utm_medium"]
-            )
-            values["channel_explicit"] = False
+def _write(connection: sa.Connection, plan: _Plan) -> None:
+    """``executemany`` of the plan's tuples: the inserts, then the updates."""
+    table = plan.prepared.typed.spec.table
+    quote = connection.dialect.identifier_preparer.quote
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    if plan.inserts:
+        names = ", ".join(quote(name) for name in plan.insert_names)
+        marks = ", ".join([mark] * len(plan.insert_names))
+        connection.exec_driver_sql(
+            f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", plan.inserts
+        )
+    if plan.updates:
+        assignments = [f"{quote(name)} = {mark}" for name in plan.prepared.written]
+        if "version" in table.c:  # a save from the dashboard that read the old row must conflict
+            assignments.append(f"{quote('version')} = {quote('version')} + 1")
+        connection.exec_driver_sql(
+            f"UPDATE {quote(table.name)} SET {', '.join(assignments)} WHERE {quote('id')} = {mark}",
+            plan.updates,
+        )
 
 
 def _record(connection: sa.Connection, result: ImportResult, imported_by: str | None) -> None:
@@ -340,32 +860,143 @@ def _record(connection: sa.Connection, result: ImportResult, imported_by: str | 
 
 
 class _Rejected(Exception):
-    """Raised inside the write transaction to roll the whole file back."""
+    """Raised inside a write transaction to roll the whole file back."""
 
 
-def _check_and_write(
-    connection: sa.Connection, kind: str, header: Sequence[str], rows: list[RawRow], result: ImportResult
-) -> None:
-    """Validate every row, then upsert them all; raises ``_Rejected`` (nothing upserted) if any is bad."""
-    spec = SPECS[kind]
-    header = [name.strip().lower() for name in header]
-    result.rows = len(rows)
-    result.problems, result.warnings = _header_problems(spec, header)
-    if not rows:
-        result.warnings.append("aucune ligne de données")
-    if not result.problems:
-        typed, result.problems = _typed_rows(spec, header, rows)
-        if spec.kind == "touchpoints":
-            # The derived channel is part of the natural key: derive it before
-            # looking for duplicates.
-            _complete_touchpoints(connection, typed)
-        result.problems += _duplicate_problems(spec, typed, rows)
-        result.problems += _reference_problems(spec, typed, rows, connection)
-    if result.problems:
-        result.problems.sort(key=lambda p: p.line)
-        raise _Rejected
-    _upsert(connection, spec, header, typed, result)
+def _refuse(result: ImportResult, problems: list[Problem]) -> None:
+    result.problems = sorted(problems, key=lambda p: p.line)
+    result.accepted = False
+    result.inserted = result.updated = result.unchanged = 0
+
+
+def _accept(result: ImportResult, plan: _Plan) -> None:
+    result.problems = []
     result.accepted = True
+    result.inserted, result.updated, result.unchanged = len(plan.inserts), len(plan.updates), plan.unchanged
+
+
+def _typed_file(
+    kind: str, sheet: _Sheet, result: ImportResult, dialect: sa.Dialect
+) -> tuple[_Typed | None, list[Problem]]:
+    """The header and every cell of a file: its typed rows (None when the header is refused)."""
+    spec = SPECS[kind]
+    result.rows = len(sheet.lines)
+    problems, result.warnings = _header_problems(spec, sheet.header)
+    if not sheet.lines:
+        result.warnings.append("aucune ligne de données")
+    if problems:
+        return None, problems
+    return _typed(spec, sheet, dialect)
+
+
+def _rules(connection: sa.Connection, spec: FileSpec) -> tuple[channels.Rule, ...]:
+    """The channel rules, which touchpoints need (their channel is part of their key)."""
+    return channels.load_rules(connection) if spec.kind == "touchpoints" else ()
+
+
+def _check(
+    connection: sa.Connection,
+    kind: str,
+    sheet: _Sheet,
+    result: ImportResult,
+    overlay: _Overlay | None = None,
+    typed: tuple[_Typed | None, list[Problem]] | None = None,
+) -> _Plan | None:
+    """Validate a file against ``connection``'s transaction: its plan, or None (``result`` says
+    why). ``typed``: the file's ``_typed_file``, when it was read before the transaction."""
+    rows, problems = typed or _typed_file(kind, sheet, result, connection.dialect)
+    if rows is None:
+        _refuse(result, problems)
+        return None
+    prepared = _prepare(rows, _rules(connection, rows.spec), connection.dialect)
+    plan, reference_problems = _plan(prepared, _Store(connection, overlay), refused=bool(problems))
+    if plan is None:
+        _refuse(result, problems + prepared.problems + reference_problems)
+        return None
+    _accept(result, plan)
+    return plan
+
+
+def _import_sheet(
+    kind: str,
+    sheet: _Sheet,
+    *,
+    source: str,
+    engine: Engine | None,
+    imported_by: str | None,
+    dry_run: bool,
+) -> ImportResult:
+    """Validate a file and upsert all its rows, or none (see the module's docstring)."""
+    result = ImportResult(source=source, kind=kind)
+    engine = engine or get_engine()
+    if engine.dialect.name == "sqlite":
+        typed = _typed_file(kind, sheet, result, engine.dialect)  # away from the store
+        with engine.connect() as connection, connection.begin():  # a snapshot, no write lock
+            version = connection.execute(sa.select(StoreState.data_version)).scalar()
+            plan = _check(connection, kind, sheet, result, typed=typed)
+        if plan is not None and not dry_run:
+            try:
+                retry_write(
+                    lambda connection: _write_checked(connection, plan, version, result, imported_by), engine
+                )
+            except _Rejected:
+                pass
+    elif not dry_run:
+        try:
+            with write_transaction(engine) as connection:
+                plan = _check(connection, kind, sheet, result)
+                if plan is None:
+                    raise _Rejected
+                _write_and_record(connection, plan, result, imported_by)
+        except _Rejected:
+            pass
+    else:
+        with engine.connect() as connection, connection.begin():
+            _check(connection, kind, sheet, result)
+    if not result.accepted and not dry_run:
+        with write_transaction(engine) as connection:
+            _record(connection, result, imported_by)
+    return result
+
+
+def _write_checked(
+    connection: sa.Connection, plan: _Plan, version: int | None, result: ImportResult, imported_by: str | None
+) -> None:
+    with _fast_thread_switches():
+        _write_checked_now(connection, plan, version, result, imported_by)
+
+
+def _write_checked_now(
+    connection: sa.Connection, plan: _Plan, version: int | None, result: ImportResult, imported_by: str | None
+) -> None:
+    """Write a plan made against a snapshot, in a write transaction that may come later.
+
+    SQLite has one writer at a time, and this transaction holds it: when the data version is
+    still the snapshot's, nothing was written since and the plan holds; otherwise the file is
+    checked again here (only the references and the stored rows, and the channel rules), and
+    refused if it no longer fits.
+    """
+    if connection.execute(sa.select(StoreState.data_version)).scalar() != version:
+        prepared = plan.prepared
+        rules = _rules(connection, prepared.typed.spec)
+        if [(rule, rule.position) for rule in rules] != [(rule, rule.position) for rule in prepared.rules]:
+            prepared = _prepare(prepared.typed, rules, connection.dialect)
+        checked, problems = _plan(prepared, _Store(connection), earlier=plan)
+        if checked is None:
+            _refuse(result, prepared.problems + problems)
+            raise _Rejected
+        plan = checked
+        _accept(result, plan)
+    _write_and_record(connection, plan, result, imported_by)
+
+
+def _write_and_record(
+    connection: sa.Connection, plan: _Plan, result: ImportResult, imported_by: str | None
+) -> None:
+    _write(connection, plan)
+    if result.inserted or result.updated:
+        bump_data_version(connection)
+    _record(connection, result, imported_by)
 
 
 def import_rows(
@@ -382,22 +1013,11 @@ def import_rows(
 
     With ``dry_run`` nothing is written (the validation report only).
     """
-    result = ImportResult(source=source, kind=kind)
-    engine = engine or get_engine()
-    try:
-        with write_transaction(engine) as connection:
-            _check_and_write(connection, kind, header, rows, result)
-            if dry_run:
-                raise _Rejected
-            if result.inserted or result.updated:
-                bump_data_version(connection)
-            _record(connection, result, imported_by)
-    except _Rejected:
-        pass
-    if not result.accepted and not dry_run:
-        with write_transaction(engine) as connection:
-            _record(connection, result, imported_by)
-    return result
+    with gc_paused():
+        sheet = _sheet_of_rows(header, rows)
+        return _import_sheet(
+            kind, sheet, source=source, engine=engine, imported_by=imported_by, dry_run=dry_run
+        )
 
 
 def upsert_rows(
@@ -406,10 +1026,9 @@ def upsert_rows(
     """``import_rows`` inside the caller's transaction: validate every row, then upsert them all
     or none (``accepted`` says which); neither the history nor the data version is touched."""
     result = ImportResult(source=source, kind=kind)
-    try:
-        _check_and_write(connection, kind, header, rows, result)
-    except _Rejected:
-        pass
+    plan = _check(connection, kind, _sheet_of_rows(header, rows), result)
+    if plan is not None:
+        _write(connection, plan)
     return result
 
 
@@ -423,30 +1042,24 @@ def check_files(
 ) -> list[ImportResult]:
     """The dry run of several files ``(source, kind, content)`` taken in the order given.
 
-    One transaction, rolled back at the end, so nothing is written; inside it each accepted
-    file's rows are upserted (a refused file is undone to its savepoint), so that a file sees
-    the rows of the files before it, as a real import of the same files in that order would.
+    Nothing is written, and no write lock taken: the files are checked in one read
+    transaction, each against the stored rows and the rows that the accepted files before it
+    would write, as a real import of the same files in that order would see them.
     """
     results = []
-    try:
-        with write_transaction(engine) as connection:
-            for source, kind, data in files:
-                result = ImportResult(source=source, kind=kind)
-                results.append(result)
-                try:
-                    header, rows = read_rows(decode(data))
-                except ImportFileError as error:
-                    result.problems = [Problem(1, "(fichier)", "", str(error))]
-                    continue
-                savepoint = connection.begin_nested()
-                try:
-                    _check_and_write(connection, kind, header, rows, result)
-                    savepoint.commit()
-                except _Rejected:
-                    savepoint.rollback()
-            raise _Rejected  # a check writes nothing
-    except _Rejected:
-        pass
+    overlay: _Overlay = {}
+    with gc_paused(), (engine or get_engine()).connect() as connection, connection.begin():
+        for source, kind, data in files:
+            result = ImportResult(source=source, kind=kind)
+            results.append(result)
+            try:
+                sheet = _read_sheet(decode(data))
+            except ImportFileError as error:
+                result.problems = [Problem(1, "(fichier)", "", str(error))]
+                continue
+            plan = _check(connection, kind, sheet, result, overlay)
+            if plan is not None:
+                _add_to_overlay(overlay, plan)
     return results
 
 
@@ -461,17 +1074,20 @@ def import_bytes(
 ) -> ImportResult:
     """Import one file's content; ``source`` is its name (it gives the kind when none is set)."""
     kind = kind_of(Path(source), kind)
-    try:
-        header, rows = read_rows(decode(data))
-    except ImportFileError as error:
-        result = ImportResult(source=source, kind=kind, problems=[Problem(1, "(fichier)", "", str(error))])
-        if not dry_run:
-            with write_transaction(engine) as connection:
-                _record(connection, result, imported_by)
-        return result
-    return import_rows(
-        kind, header, rows, source=source, engine=engine, imported_by=imported_by, dry_run=dry_run
-    )
+    with gc_paused():
+        try:
+            sheet = _read_sheet(decode(data))
+        except ImportFileError as error:
+            result = ImportResult(
+                source=source, kind=kind, problems=[Problem(1, "(fichier)", "", str(error))]
+            )
+            if not dry_run:
+                with write_transaction(engine) as connection:
+                    _record(connection, result, imported_by)
+            return result
+        return _import_sheet(
+            kind, sheet, source=source, engine=engine, imported_by=imported_by, dry_run=dry_run
+        )
 
 
 def import_path(

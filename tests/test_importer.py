@@ -6,6 +6,7 @@ Each expected value is worked out from the contract, not from what the code retu
 import csv
 import io
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -957,3 +958,163 @@ def test_contract_signed_on_with_another_outcome_is_refused(centre: Engine) -> N
     later = run("meetings", csv_of(edit(MEETING, outcome=None, contract_signed_on="2020-05-03")), centre)
     assert (later.accepted, later.updated) == (True, 1)
     assert stored(centre, models.Meeting)[0]["contract_signed_on"] == date(2020, 5, 3)
+
+
+# ---------------------------------------------------------------- fast paths read what the contract says
+
+#: Local times around Europe/Paris's changes of 2020 (29 March: 02:00 → 03:00; 25 October:
+#: 03:00 → 02:00), other forms of the contract, and cells that must be refused.
+INSTANT_CELLS = [
+    "2020-03-29 01:59:59",
+    "2020-03-29 02:00:00",
+    "2020-03-29 02:30:00",  # in the gap: winter offset, 03:30 summer time
+    "2020-03-29 03:00:00",
+    "2020-10-25 01:59:59",
+    "2020-10-25 02:00:00",  # twice that night: the first one (summer time)
+    "2020-10-25 02:59:59",
+    "2020-10-25 03:00:00",
+    "2020-12-31 23:59:59",
+    "2020-04-14T10:00:00",
+    "  2020-04-14 10:00:00 ",
+    "1905-06-01 12:00:00",  # Paris mean time: an offset of 9 min 21 s
+    "2020-04-14 10:00",
+    "2020-04-14 10:00:00.5",
+    "2020-04-14 10:00:00Z",
+    "2020-04-14 10:00:00+02:00",
+    "14/04/2020 10:00:00",
+    "2020-02-30 10:00:00",
+    "2020-04-14 24:00:00",
+    "2020-04-14 10:60:00",
+    "2020-04-14 10:00:60",
+    "2020-04-14t10:00:00",
+    "2020-04-14 10h00",
+    "",
+    " ",
+]
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["datetimes", "sqlite-text"])
+def test_fast_instant_reading_gives_what_read_datetime_gives(as_text: bool) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from services import importer, values
+    from services.contract import SPECS
+
+    column = SPECS["touchpoints"].column("occurred_at")
+    dialect = sqlite.dialect()
+    stored_text = models.UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
+    typed, failed = importer._read_instants(column, INSTANT_CELLS, as_text)
+    failures = {index: (raw, reason) for index, raw, reason in failed}
+    for index, cell in enumerate(INSTANT_CELLS):
+        if not cell.strip():
+            assert typed[index] is None and failures[index] == ("", "valeur obligatoire manquante")
+            continue
+        try:
+            expected = values.read_datetime(cell)
+        except ValueError as error:
+            assert failures[index] == (cell, str(error)), cell
+            continue
+        assert index not in failures, cell
+        assert typed[index] == (stored_text(expected) if as_text else expected), cell
+        if not as_text:
+            assert typed[index].tzinfo is UTC
+
+
+def test_instants_are_stored_as_sqlalchemy_stores_them() -> None:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.dialects import sqlite
+
+    from services import importer
+
+    dialect = sqlite.dialect()
+    column = models.Touchpoint.__table__.c.occurred_at
+    moments = [
+        utc(2020, 4, 14, 8, 0),
+        datetime(2020, 4, 14, 8, 0, 0, 123456, tzinfo=UTC),
+        datetime(2020, 4, 14, 10, 0, tzinfo=ZoneInfo("Europe/Paris")),
+        None,
+    ]
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    assert importer._driver_values(column, moments, dialect) == [process(moment) for moment in moments]
+
+
+def test_rows_are_numbered_by_their_line_without_quotes_too(engine: Engine) -> None:
+    # No quote in the file: rows are read in one go, and still numbered by line. Line 1 header,
+    # 2 good, 3 blank, 4 only separators (Excel), 5 bad, 6 short (completed), 7 too many values.
+    text = "code,name,city\nLUN,Lunéville,Lunéville\n\n,,\nEPI,,Épinal\nTOU,Toul\nVER,Verdun,,x\n"
+    result = run("sites", text, engine)
+    assert result.rows == 4
+    assert [(p.line, p.column) for p in result.problems] == [(5, "name"), (7, "(ligne)")]
+    quoted = run("sites", text.replace("Toul", '"Toul"'), engine)
+    assert [(p.line, p.column) for p in quoted.problems] == [(5, "name"), (7, "(ligne)")]
+
+
+# ---------------------------------------------------------------- the write lock, held for the write only
+
+
+def _other_write(engine: Engine) -> None:
+    """A short write from another connection that must not wait: busy timeout 0."""
+    path = engine.url.database
+    connection = sqlite3.connect(path, timeout=0)
+    try:
+        connection.execute("UPDATE store_state SET demo_data = demo_data")
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkeypatch) -> None:
+    if centre.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    from services import importer
+
+    checked = importer._plan
+
+    def plan_then_write_elsewhere(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        _other_write(centre)  # "database is locked" if the import held the lock while checking
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_plan", plan_then_write_elsewhere)
+    result = run("touchpoints", csv_of(TOUCHPOINT), centre)
+    assert (result.accepted, result.inserted) == (True, 1)
+
+
+def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine, monkeypatch) -> None:
+    # Another import adds one of the file's touchpoints after the file was checked: the file is
+    # checked again under the write lock, and that row counts as unchanged, not as a new one.
+    if centre.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    from services import importer
+
+    second = edit(TOUCHPOINT, occurred_at="2020-04-02 10:00")
+    retry_write = importer.retry_write
+
+    def meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        monkeypatch.setattr(importer, "retry_write", retry_write)
+        load("touchpoints", csv_of(second), centre)
+        return retry_write(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "retry_write", meanwhile)
+    result = run("touchpoints", csv_of(TOUCHPOINT, second), centre)
+    assert (result.accepted, result.inserted, result.unchanged) == (True, 1, 1)
+    assert len(stored(centre, models.Touchpoint)) == 2
+
+
+def test_a_reference_removed_before_the_write_refuses_the_file(centre: Engine, monkeypatch) -> None:
+    if centre.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    from services import importer, privacy
+
+    retry_write = importer.retry_write
+
+    def meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        privacy.erase_candidate("CB", actor="test", engine=centre)
+        return retry_write(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "retry_write", meanwhile)
+    before = stored(centre, models.Touchpoint)
+    result = run("touchpoints", csv_of(TOUCHPOINT, edit(TOUCHPOINT, candidate_ref="CB")), centre)
+    assert_rejected(result, 3, "candidate_ref", "CB", "inconnu")
+    assert stored(centre, models.Touchpoint) == before
+    assert import_runs(centre)[-1]["accepted"] is False

@@ -178,6 +178,92 @@ def test_counts_of_a_check_are_what_the_import_then_does(engine):
     assert (done.accepted, done.inserted, done.updated, done.unchanged) == (True, 1, 1, 1)
 
 
+def test_a_check_sees_what_the_files_before_it_would_write_and_counts_as_the_import(engine):
+    load("sites", "code,name\nMAX,Maxeville\n", engine)
+    load(
+        "events", "code,name,kind,starts_on,ends_on\nJD,Job dating,in_person,2020-05-19,2020-05-20\n", engine
+    )
+    upload = [
+        # events: JD becomes a job dating (updated), JD2 is new.
+        (
+            "export.zip",
+            zip_of(
+                (
+                    "events.csv",
+                    b"code,name,kind,starts_on,ends_on\n"
+                    b"JD,Job dating,job_dating,2020-05-19,2020-05-20\n"
+                    b"JD2,Job dating 2,job_dating,2020-06-02,2020-06-02\n",
+                ),
+                ("sites.csv", b"code,name\nNEW,Nouveau\n"),
+            ),
+        ),
+        # Two sites files in one upload: the second sees NEW from the first (unchanged, then
+        # renamed), and MAX as stored.
+        ("sites.csv", b"code,name\nNEW,Nouveau site\nMAX,Maxeville\n"),
+        ("programs.csv", b"code,name,site_code\nBTS-MS,BTS,NEW\n"),
+    ]
+    checked = uploads.check_upload(upload)
+    counts = [(r.source, r.accepted, r.inserted, r.updated, r.unchanged) for r in checked]
+    assert counts == [
+        ("export.zip/sites.csv", True, 1, 0, 0),
+        ("sites.csv", True, 0, 1, 1),
+        ("programs.csv", True, 1, 0, 0),
+        ("export.zip/events.csv", True, 1, 1, 0),
+    ]
+    assert count(engine, models.Site) == 1 and count(engine, models.Event) == 1  # nothing written
+    done = uploads.import_upload(upload, imported_by="admin@example.org")
+    assert [(r.source, r.accepted, r.inserted, r.updated, r.unchanged) for r in done] == counts
+
+
+@pytest.mark.parametrize(
+    ("stored_kind", "new_kind", "accepted"),
+    [("in_person", "job_dating", True), ("job_dating", "virtual", False)],
+)
+def test_a_check_sees_an_event_change_kind_in_a_file_before(engine, stored_kind, new_kind, accepted):
+    # A meeting must name a job dating: the events file of the same upload decides, not the store.
+    load("sites", "code,name\nMAX,Maxeville\n", engine)
+    load("candidates", "ref,created_at\nCA,2020-04-01 10:00\n", engine)
+    load("companies", "siret,name\n12345678900011,Forges\n", engine)
+    load("offers", "ref,siret,site_code,published_on\nO1,12345678900011,MAX,2020-04-02\n", engine)
+    load(
+        "events",
+        f"code,name,kind,starts_on,ends_on\nJD,Rencontres,{stored_kind},2020-05-19,2020-05-20\n",
+        engine,
+    )
+    events = f"code,name,kind,starts_on,ends_on\nJD,Rencontres,{new_kind},2020-05-19,2020-05-20\n".encode()
+    meetings = (
+        b"ref,event_code,candidate_ref,offer_ref,starts_at,status\nM1,JD,CA,O1,2020-05-19 10:00,planned\n"
+    )
+    checked = uploads.check_upload([("meetings.csv", meetings), ("events.csv", events)])
+    assert [(r.source, r.accepted) for r in checked] == [("events.csv", True), ("meetings.csv", accepted)]
+    done = uploads.import_upload([("meetings.csv", meetings), ("events.csv", events)], imported_by="admin")
+    assert [(r.source, r.accepted) for r in done] == [("events.csv", True), ("meetings.csv", accepted)]
+
+
+def test_a_check_takes_no_write_lock(engine, monkeypatch):
+    # A check reads: while it runs, another connection writes at once (SQLite, busy timeout 0).
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    import sqlite3
+
+    from services import importer
+
+    typed = importer._typed
+
+    def typed_then_write_elsewhere(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        connection = sqlite3.connect(engine.url.database, timeout=0)
+        try:
+            connection.execute("UPDATE store_state SET demo_data = demo_data")
+            connection.commit()
+        finally:
+            connection.close()
+        return typed(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_typed", typed_then_write_elsewhere)
+    [checked] = uploads.check_upload([("sites.csv", SITES)])
+    assert (checked.accepted, checked.inserted) == (True, 2)
+
+
 # ---------------------------------------------------------------- the import and its history
 
 
