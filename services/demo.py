@@ -9,11 +9,14 @@ sites, e-mail campaigns, search and direct visits, each channel converting in it
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from bisect import bisect
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import accumulate
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -21,7 +24,7 @@ from services import accounts, channels
 from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER, SPECS
 from services.database import bump_data_version, get_engine, write_transaction
-from services.importer import ImportResult, RawRow, import_rows, record_result
+from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
 from services.models import StoreState, UtcDateTime
 
 
@@ -305,13 +308,146 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
+#: Instants of the hot tables are kept as wall-clock microseconds (Europe/Paris) since this
+#: naive epoch while generating, and turned into datetimes or stored text in one pass.
+_WALL_EPOCH = datetime(1970, 1, 1)
+_LOCAL_EPOCH = _WALL_EPOCH.replace(tzinfo=LOCAL_TZ)
+_US = timedelta(microseconds=1)
+_US_PER_DAY = 86_400_000_000
+_EMAIL_LETTERS = str.maketrans("éèëïô", "eeeio")
+
+
+def _days_to_us(days: np.ndarray) -> np.ndarray:
+    """``timedelta(days=d) // 1 µs`` for each float ``d >= 0``, rounded exactly as CPython does.
+
+    CPython keeps the whole days exact, scales the fraction by the microseconds of a day,
+    keeps its whole part and rounds what is left half to even (on the running total).
+    """
+    if days.size and days.min() < 0:
+        raise ValueError("negative durations are not generated")
+    fraction, whole = np.modf(days)
+    leftover, micro = np.modf(fraction * float(_US_PER_DAY))
+    exact = whole.astype(np.int64) * _US_PER_DAY + micro.astype(np.int64)
+    half_up = np.where(leftover == 0.5, exact & 1, 0)
+    return exact + np.where(leftover > 0.5, 1, half_up)
+
+
+def _wall_us(moments: list[datetime]) -> np.ndarray:
+    """Wall-clock microseconds of Europe/Paris datetimes (as ``_WALL_EPOCH`` counts them)."""
+    return np.array(
+        [(moment.replace(tzinfo=None) - _WALL_EPOCH) // _US for moment in moments], dtype=np.int64
+    )
+
+
+def _utc_seconds(wall_us: np.ndarray) -> np.ndarray:
+    """The UTC instants (seconds since 1970, microseconds dropped) of Europe/Paris wall-clock
+    microseconds, read with fold=0 as ``datetime(..., tzinfo=LOCAL_TZ).astimezone(UTC)`` does.
+
+    The offset is looked up once per wall-clock hour; an hour whose offset changes inside it
+    (none in Europe/Paris: its changes fall on the hour) is read second by second.
+    """
+    wall = wall_us // 1_000_000
+    hours, inverse = np.unique(wall // 3600, return_inverse=True)
+    offsets = np.empty(len(hours), dtype=np.int64)
+    mixed = []
+    for index, hour in enumerate(hours.tolist()):
+        start = _WALL_EPOCH + timedelta(hours=hour)
+        first = LOCAL_TZ.utcoffset(start)
+        if first == LOCAL_TZ.utcoffset(start + timedelta(seconds=3599)):
+            offsets[index] = first // timedelta(seconds=1)
+        else:
+            mixed.append(index)
+    utc = wall - offsets[inverse.reshape(-1)]
+    for index in mixed:
+        (rows,) = np.nonzero(inverse.reshape(-1) == index)
+        for row in rows.tolist():
+            moment = _WALL_EPOCH + timedelta(seconds=int(wall[row]))
+            utc[row] = wall[row] - LOCAL_TZ.utcoffset(moment) // timedelta(seconds=1)
+    return utc
+
+
+def _sqlite_instants(wall_us: np.ndarray) -> list[str]:
+    """SQLAlchemy's SQLite text of UtcDateTime for these wall-clock instants, to the second."""
+    if not len(wall_us):
+        return []
+    stamps = np.datetime_as_string(_utc_seconds(wall_us).astype("datetime64[s]").astype("datetime64[us]"))
+    stamps.view(np.uint32).reshape(len(stamps), -1)[:, 10] = ord(" ")  # 2019-12-16T… → 2019-12-16 …
+    return stamps.tolist()
+
+
+def _server_instants(wall_us: np.ndarray) -> list[datetime]:
+    """Aware UTC datetimes (to the second) of these wall-clock instants, for PostgreSQL."""
+    naive = _utc_seconds(wall_us).astype("datetime64[s]").astype(object)
+    return [moment.replace(tzinfo=UTC) for moment in naive]
+
+
+def _local_datetimes(wall_us: np.ndarray) -> list[datetime]:
+    """Europe/Paris datetimes of wall-clock microseconds (fold=0, as datetime arithmetic gives)."""
+    epoch = _LOCAL_EPOCH
+    return [epoch + timedelta(microseconds=us) for us in wall_us.tolist()]
+
+
+def _drawn(choices: Sequence[str] | str) -> tuple[Sequence[str] | str, int, int]:
+    """A tuple to draw from with its size and bit count, or a fixed value (size 0)."""
+    if isinstance(choices, str):
+        return choices, 0, 0
+    return tuple(choices), len(choices), len(choices).bit_length()
+
+
+def _weights(population: list, weights: list) -> tuple[tuple, list, float, int]:
+    """What ``Random.choices(population, weights)`` computes before it draws, computed once."""
+    cumulative = list(accumulate(weights))
+    return tuple(population), cumulative, cumulative[-1] + 0.0, len(population) - 1
+
+
+@dataclass
+class _Generated:
+    """The generator's rows per contract file, as tuples in the order of ``names``.
+
+    The instant column of a kind in ``instants`` (candidates' creation, touchpoints' time) is
+    left out of its tuples: it is kept as wall-clock microseconds, converted in one pass.
+    """
+
+    names: dict[str, tuple[str, ...]]
+    rows: dict[str, list[tuple]]
+    instants: dict[str, tuple[int, np.ndarray]]
+
+    def columns(self, kind: str) -> list[Sequence]:
+        """The kind's columns (the instant one still as wall-clock microseconds)."""
+        names, rows = self.names[kind], self.rows[kind]
+        if not rows:
+            return [[] for _ in names]
+        columns: list[Sequence] = list(zip(*rows, strict=True))
+        if kind in self.instants:
+            position, wall_us = self.instants[kind]
+            columns.insert(position, wall_us)
+        return columns
+
+    def dicts(self) -> dict[str, list[dict[str, object]]]:
+        """Rows as dicts of typed values, instants as Europe/Paris datetimes."""
+        result = {}
+        for kind, names in self.names.items():
+            columns = [
+                _local_datetimes(column) if isinstance(column, np.ndarray) else column
+                for column in self.columns(kind)
+            ]
+            result[kind] = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        return result
+
+
 class _Builder:
-    """Accumulates the typed rows of every contract file (None where a cell is empty)."""
+    """Accumulates the typed rows of every contract file (None where a cell is empty).
+
+    The candidates' journeys (most of the rows) are drawn by ``_candidates``, which inlines
+    the few ``random.Random`` methods it needs: the same draws from the same stream, so the
+    same rows for a seed, without a Python call per draw.
+    """
 
     def __init__(self, candidates: int, seed: int) -> None:
         self.random = random.Random(seed)
         self.count = candidates
-        self.rows: dict[str, list[dict[str, object]]] = {kind: [] for kind in IMPORT_ORDER}
+        self.rows: dict[str, list[tuple]] = {kind: [] for kind in IMPORT_ORDER}
+        self.names: dict[str, tuple[str, ...]] = {kind: () for kind in IMPORT_ORDER}
         self.network = candidates > NETWORK_FROM
         self.sites = list(SITES)
         self.offerings = dict(OFFERINGS)
@@ -329,17 +465,17 @@ class _Builder:
         self.advisor_factor = max(1, round(per_site / DEMO_CANDIDATES_PER_SITE)) if self.network else 1
 
     def add(self, file: str, /, **cells: object) -> None:
-        self.rows[file].append(cells)
+        if not self.names[file]:
+            self.names[file] = tuple(cells)
+        self.rows[file].append(tuple(cells.values()))
 
-    def build(self) -> dict[str, list[dict[str, object]]]:
+    def build(self) -> _Generated:
         self._reference_data()
         self._campaigns()
-        taken: set[tuple[str, datetime]] = set()
-        for number in range(1, self.count + 1):
-            self._candidate(number, taken)
+        instants = self._candidates()
         self._companies_and_offers()
         self._meetings()
-        return self.rows
+        return _Generated(self.names, self.rows, instants)
 
     # -- reference data
     def _reference_data(self) -> None:
@@ -434,98 +570,240 @@ class _Builder:
                 self.campaign_codes.setdefault((operation.code, channel), []).append(code)
 
     # -- candidates and their journeys
-    def _candidate(self, number: int, taken: set[tuple[str, datetime]]) -> None:
-        rnd = self.random
-        ref = f"C{number:05d}"
-        operation = rnd.choices(OPERATIONS, weights=[o.share for o in OPERATIONS])[0]
-        event_day = rnd.choice(operation.days)
-        department = rnd.choices(["54", "57", "88", "55"], weights=[4, 4, 2, 1])[0]
-        age = rnd.choices([15, 16, 17, 18, 19, 20, 22, 25], weights=[14, 22, 20, 14, 10, 8, 7, 5])[0]
-        birth = event_day - timedelta(days=int(age * 365.25) + rnd.randint(0, 360))
-        first, last = rnd.choice(FIRST_NAMES), rnd.choice(LAST_NAMES)
-        channels = list(operation.channel_mix)
-        weights = list(operation.channel_mix.values())
-        if self.network:
-            touches = rnd.choices(*NETWORK_TOUCHES)[0]
-        else:
-            touches = rnd.choices([1, 2, 3, 4, 5], weights=[30, 28, 20, 13, 9])[0]
-        first_touch = _at(event_day, time(12)) - timedelta(days=rnd.uniform(8, 40))
-        moments = sorted(first_touch + timedelta(days=rnd.uniform(0, 25)) for _ in range(touches))
-        moments[0] = first_touch
-        journey = [rnd.choices(channels, weights=weights)[0] for _ in moments]
-        self.add(
-            "candidates",
-            ref=ref,
-            first_name=first,
-            last_name=last,
-            email=f"{first}.{last}{number}@exemple.fr".lower().translate(str.maketrans("éèëïô", "eeeio")),
-            phone="06 " + " ".join(f"{rnd.randint(10, 99)}" for _ in range(4)),
-            birth_date=birth,
-            postal_code=rnd.choice(POSTAL_PREFIXES[department]),
-            marketing_consent=rnd.choice([True, False, True]),
-            created_at=first_touch,
-        )
-        for moment, channel in zip(moments, journey, strict=True):
-            self._touchpoint(ref, moment, channel, operation)
-        propensity = max(BOOKING_PROPENSITY[c] for c in journey) * (0.85 + 0.05 * len(journey))
-        if self.network:
-            propensity *= NETWORK_BOOKING_FACTOR
-        if rnd.random() < min(propensity, 0.95):
-            self._booking(ref, operation, event_day, moments, journey, taken, department)
+    def _candidates(self) -> dict[str, tuple[int, np.ndarray]]:
+        """Every candidate with their touchpoints, bookings and enrollments, in the order drawn.
 
-    def _touchpoint(self, ref: str, moment: datetime, channel: str, operation: _Operation) -> None:
+        Each inlined draw is what ``random.Random`` does: ``choice(seq)`` is
+        ``seq[_randbelow(len(seq))]`` (``getrandbits`` of the length's bit count until below
+        it); ``choices(population, weights)[0]`` is ``population[bisect(cumulative,
+        random() * total, 0, n - 1)]``; ``randint(a, b)`` is ``a + _randbelow(b - a + 1)``;
+        ``uniform(a, b)`` is ``a + (b - a) * random()``.
+        """
         rnd = self.random
-        source = medium = campaign = ""
-        if channel == "social":
-            source = rnd.choice(SOCIAL_SOURCES)
-            medium = rnd.choice(["social", "paid_social", "social"])
-            if rnd.random() < 0.08:  # untidy tagging, as in real life: the hygiene checks show it
-                source = rnd.choice(["Facebook ", "FB", "Instagram"])
-        elif channel == "newspaper":
-            source, medium = rnd.choice(NEWSPAPERS), rnd.choice(["display", "press", "referral"])
-        elif channel == "email":
-            source, medium = "newsletter", rnd.choice(["email", "email", "E-mail"])
-        elif channel == "search":
-            source, medium = rnd.choice(["google", "google", "bing", "qwant"]), rnd.choice(["cpc", "organic"])
-        elif channel == "other":
-            source, medium = rnd.choice(["radio", "affiche", "salon"]), "offline"
-        codes = self.campaign_codes.get((operation.code, channel), [])
-        if codes and channel != "direct" and rnd.random() < 0.85:
-            campaign = rnd.choice(codes).lower()
-            if rnd.random() < 0.03:  # a tag typed by hand, unknown in the campaign list
-                campaign = rnd.choice(["portes-ouvertes", "po-2020", "relance_avril"])
-        explicit = channel if rnd.random() < 0.05 else None
-        self.add(
-            "touchpoints",
-            candidate_ref=ref,
-            occurred_at=moment,
-            channel=explicit,
-            utm_source=source,
-            utm_medium=medium,
-            utm_campaign=campaign,
-            landing_page=rnd.choice(["/portes-ouvertes", "/formations", "/", "/visite-virtuelle"]),
+        draw, bits = rnd.random, rnd.getrandbits
+        taken: set[tuple[str, datetime]] = set()
+        candidates, touchpoints = self.rows["candidates"], self.rows["touchpoints"]
+        add_candidate, add_touchpoint = candidates.append, touchpoints.append
+        self.names["candidates"] = (
+            "ref",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "birth_date",
+            "postal_code",
+            "marketing_consent",
+            "created_at",
         )
+        self.names["touchpoints"] = (
+            "candidate_ref",
+            "occurred_at",
+            "channel",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "landing_page",
+        )
+        operations, operation_cumulative, operation_total, operation_hi = _weights(
+            OPERATIONS, [o.share for o in OPERATIONS]
+        )
+        departments, department_cumulative, department_total, department_hi = _weights(
+            ["54", "57", "88", "55"], [4, 4, 2, 1]
+        )
+        ages, age_cumulative, age_total, age_hi = _weights(
+            [15, 16, 17, 18, 19, 20, 22, 25], [14, 22, 20, 14, 10, 8, 7, 5]
+        )
+        touch_counts = (
+            _weights(*NETWORK_TOUCHES) if self.network else _weights([1, 2, 3, 4, 5], [30, 28, 20, 13, 9])
+        )
+        counts, count_cumulative, count_total, count_hi = touch_counts
+        mixes = {o.code: _weights(list(o.channel_mix), list(o.channel_mix.values())) for o in OPERATIONS}
+        noon = {
+            day: (datetime.combine(day, time(12)) - _WALL_EPOCH) // _US for o in OPERATIONS for day in o.days
+        }
+        postal = {department: tuple(codes) for department, codes in POSTAL_PREFIXES.items()}
+        names_at: dict[tuple[str, str], str] = {}
+        consents = (True, False, True)
+        first_names, last_names = tuple(FIRST_NAMES), tuple(LAST_NAMES)
+        first_bits, last_bits = len(first_names).bit_length(), len(last_names).bit_length()
+        first_count, last_count = len(first_names), len(last_names)
+        # Per channel: the utm_source then the utm_medium, each drawn from a tuple or fixed.
+        utm = {
+            channel: (_drawn(sources), _drawn(mediums))
+            for channel, sources, mediums in (
+                ("social", SOCIAL_SOURCES, ("social", "paid_social", "social")),
+                ("newspaper", NEWSPAPERS, ("display", "press", "referral")),
+                ("email", "newsletter", ("email", "email", "E-mail")),
+                ("search", ("google", "google", "bing", "qwant"), ("cpc", "organic")),
+                ("other", ("radio", "affiche", "salon"), "offline"),
+            )
+        }
+        campaigns = {key: tuple(code.lower() for code in codes) for key, codes in self.campaign_codes.items()}
+        landings = ("/portes-ouvertes", "/formations", "/", "/visite-virtuelle")
+        network = self.network
+        # Per candidate: the wall-clock noon of the event day and the days back to the first
+        # touch; per touch: its candidate and the days after the first touch (0 for the first).
+        bases: list[int] = []
+        leads: list[float] = []
+        owners: list[int] = []
+        offsets: list[float] = []
+        for number in range(1, self.count + 1):
+            ref = f"C{number:05d}"
+            operation = operations[bisect(operation_cumulative, draw() * operation_total, 0, operation_hi)]
+            days = operation.days
+            size = len(days)
+            width = size.bit_length()
+            pick = bits(width)
+            while pick >= size:
+                pick = bits(width)
+            event_day = days[pick]
+            department = departments[
+                bisect(department_cumulative, draw() * department_total, 0, department_hi)
+            ]
+            age = ages[bisect(age_cumulative, draw() * age_total, 0, age_hi)]
+            pick = bits(9)  # randint(0, 360)
+            while pick >= 361:
+                pick = bits(9)
+            birth = event_day - timedelta(days=int(age * 365.25) + pick)
+            pick = bits(first_bits)
+            while pick >= first_count:
+                pick = bits(first_bits)
+            first = first_names[pick]
+            pick = bits(last_bits)
+            while pick >= last_count:
+                pick = bits(last_bits)
+            last = last_names[pick]
+            mix, mix_cumulative, mix_total, mix_hi = mixes[operation.code]
+            touches = counts[bisect(count_cumulative, draw() * count_total, 0, count_hi)]
+            lead = 8 + (40 - 8) * draw()
+            after = sorted([0 + (25 - 0) * draw() for _ in range(touches)])
+            after[0] = 0.0
+            journey = [mix[bisect(mix_cumulative, draw() * mix_total, 0, mix_hi)] for _ in after]
+            # The address's name part, lower-cased and without accents, once per name.
+            person = names_at.get((first, last))
+            if person is None:
+                person = names_at[(first, last)] = f"{first}.{last}".lower().translate(_EMAIL_LETTERS)
+            phone = []
+            for _ in range(4):
+                pick = bits(7)  # randint(10, 99)
+                while pick >= 90:
+                    pick = bits(7)
+                phone.append(str(10 + pick))
+            codes = postal[department]
+            size = len(codes)
+            width = size.bit_length()
+            pick = bits(width)
+            while pick >= size:
+                pick = bits(width)
+            postal_code = codes[pick]
+            pick = bits(2)  # the marketing consent, from (True, False, True)
+            while pick >= 3:
+                pick = bits(2)
+            add_candidate(
+                (
+                    ref,
+                    first,
+                    last,
+                    f"{person}{number}@exemple.fr",
+                    "06 " + " ".join(phone),
+                    birth,
+                    postal_code,
+                    consents[pick],
+                )
+            )
+            index = number - 1
+            bases.append(noon[event_day])
+            leads.append(lead)
+            owners.extend([index] * touches)
+            offsets.extend(after)
+            for channel in journey:
+                source = medium = campaign = ""
+                plan = utm.get(channel)
+                if plan is not None:
+                    (sources, size, width), (mediums, medium_size, medium_width) = plan
+                    if size:
+                        pick = bits(width)
+                        while pick >= size:
+                            pick = bits(width)
+                        source = sources[pick]
+                    else:
+                        source = sources
+                    if medium_size:
+                        pick = bits(medium_width)
+                        while pick >= medium_size:
+                            pick = bits(medium_width)
+                        medium = mediums[pick]
+                    else:
+                        medium = mediums
+                    # Untidy tagging, as in real life: the hygiene checks show it.
+                    if channel == "social" and draw() < 0.08:
+                        pick = bits(2)
+                        while pick >= 3:
+                            pick = bits(2)
+                        source = ("Facebook ", "FB", "Instagram")[pick]
+                codes = campaigns.get((operation.code, channel))
+                if codes and channel != "direct" and draw() < 0.85:
+                    size = len(codes)
+                    width = size.bit_length()
+                    pick = bits(width)
+                    while pick >= size:
+                        pick = bits(width)
+                    campaign = codes[pick]
+                    if draw() < 0.03:  # a tag typed by hand, unknown in the campaign list
+                        pick = bits(2)
+                        while pick >= 3:
+                            pick = bits(2)
+                        campaign = ("portes-ouvertes", "po-2020", "relance_avril")[pick]
+                explicit = channel if draw() < 0.05 else None
+                pick = bits(3)
+                while pick >= 4:
+                    pick = bits(3)
+                add_touchpoint((ref, explicit, source, medium, campaign, landings[pick]))
+            propensity = max(BOOKING_PROPENSITY[c] for c in journey) * (0.85 + 0.05 * len(journey))
+            if network:
+                propensity *= NETWORK_BOOKING_FACTOR
+            if draw() < min(propensity, 0.95):
+                first_touch = _at(event_day, time(12)) - timedelta(days=lead)
+                last_touch = first_touch + timedelta(days=after[-1])
+                self._booking(ref, operation, event_day, last_touch, journey, taken, department)
+        first_touches = np.array(bases, dtype=np.int64) - _days_to_us(np.array(leads, dtype=np.float64))
+        touch_times = first_touches[np.array(owners, dtype=np.int64)] + _days_to_us(
+            np.array(offsets, dtype=np.float64)
+        )
+        return {"candidates": (8, first_touches), "touchpoints": (1, touch_times)}
+
+    def _pick(self, seq: Sequence) -> object:
+        """``self.random.choice(seq)``, the same draw without its two Python calls."""
+        size = len(seq)
+        if not size:
+            raise IndexError("Cannot choose from an empty sequence")
+        width = size.bit_length()
+        bits = self.random.getrandbits
+        pick = bits(width)
+        while pick >= size:
+            pick = bits(width)
+        return seq[pick]
 
     def _booking(
         self,
         ref: str,
         operation: _Operation,
         day: date,
-        moments: list[datetime],
+        last_touch: datetime,
         journey: list[str],
         taken: set[tuple[str, datetime]],
         department: str,
     ) -> None:
-        rnd = self.random
+        rnd, pick = self.random, self._pick
         near = self.near.get(department) or [self.sites[0][0]]
-        site = rnd.choice(near) if rnd.random() < 0.8 else rnd.choice(self.sites)[0]
-        program = rnd.choice([p for p in self.offerings[site] if (site, p) not in UNBOOKED_OFFERINGS])
+        site = pick(near) if rnd.random() < 0.8 else pick(self.sites)[0]
+        program = pick([p for p in self.offerings[site] if (site, p) not in UNBOOKED_OFFERINGS])
         virtual = operation.kind == "virtual"
         slots = SLOT_STARTS if virtual else MORNING_SLOTS
         advisor, starts = None, None
         for _ in range(12):
-            candidate_advisor = rnd.choice(self.advisors[site])
-            moment = _at(rnd.choice(operation.days) if virtual else day, rnd.choice(slots))
+            candidate_advisor = pick(self.advisors[site])
+            moment = _at(pick(operation.days) if virtual else day, pick(slots))
             if not virtual or (candidate_advisor, moment) not in taken:
                 advisor, starts = candidate_advisor, moment
                 break
@@ -533,7 +811,7 @@ class _Builder:
             return
         if virtual:
             taken.add((advisor, starts))
-        booked_at = min(moments[-1] + timedelta(minutes=rnd.randint(2, 30)), starts - timedelta(hours=2))
+        booked_at = min(last_touch + timedelta(minutes=rnd.randint(2, 30)), starts - timedelta(hours=2))
         roll = rnd.random()
         if roll < 0.08:
             status = "cancelled"
@@ -607,7 +885,12 @@ class _Builder:
     def _meetings(self) -> None:
         rnd = self.random
         code, _, _, first_day, last_day = JOB_DATING
-        seekers = [row["candidate_ref"] for row in self.rows["enrollments"] if row["status"] != "withdrawn"]
+        names = self.names["enrollments"]
+        seekers = [
+            row[names.index("candidate_ref")]
+            for row in self.rows["enrollments"]
+            if row[names.index("status")] != "withdrawn"
+        ]
         outcomes = [
             "none",
             "company_interested",
@@ -646,7 +929,8 @@ def generate_rows(
     candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED
 ) -> dict[str, list[dict[str, object]]]:
     """The demo's typed rows per contract file (the one generator behind both writers)."""
-    return _Builder(candidates, seed).build()
+    with gc_paused():
+        return _Builder(candidates, seed).build().dicts()
 
 
 def _cell(value: object) -> str:
@@ -681,19 +965,68 @@ def _server_instant(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def _converters(table: sa.Table, names: list[str], dialect: str) -> list[tuple[int, Callable]]:
-    """(position, function) for the columns whose Python value the driver cannot take as is."""
+def _instant_column(values: Sequence, sqlite: bool) -> list:
+    """UtcDateTime values as the driver takes them: wall-clock microseconds (an array) or
+    Europe/Paris datetimes converted in one vectorised pass; other datetimes one by one."""
+    if isinstance(values, np.ndarray):
+        return _sqlite_instants(values) if sqlite else _server_instants(values)
+    if all(value is not None and value.tzinfo is LOCAL_TZ for value in values):
+        return _instant_column(_wall_us(list(values)), sqlite)
+    convert = _sqlite_instant if sqlite else _server_instant
+    return [None if value is None else convert(value) for value in values]
+
+
+def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequence:
+    """A column of generated values as the driver takes them (what SQLAlchemy would bind)."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return _instant_column(values, sqlite)
+    if sqlite and isinstance(kind, sa.Date):
+        return [None if value is None else value.isoformat() for value in values]
+    if sqlite and isinstance(kind, sa.Numeric):
+        return [None if value is None else float(value) for value in values]
+    return values
+
+
+def _table_columns(
+    kind: str,
+    names: list[str],
+    columns: list[Sequence],
+    count: int,
+    dialect: str,
+    rules: tuple[channels.Rule, ...],
+) -> tuple[list[str], list[tuple]]:
+    """Columns and plain tuples for the INSERT of one table, from the generator's columns."""
+    spec = SPECS[kind]
+    names = list(names)
     sqlite = dialect == "sqlite"
-    found = []
-    for position, name in enumerate(names):
-        kind = table.c[name].type
-        if isinstance(kind, UtcDateTime):
-            found.append((position, _sqlite_instant if sqlite else _server_instant))
-        elif sqlite and isinstance(kind, sa.Date):
-            found.append((position, date.isoformat))
-        elif sqlite and isinstance(kind, sa.Numeric):
-            found.append((position, float))
-    return found
+    columns = [
+        _storage_column(spec.table.c[name], values, sqlite)
+        for name, values in zip(names, columns, strict=True)
+    ]
+    for column in spec.columns:
+        if column.name not in names:
+            names.append(column.name)
+            columns.append([column.default] * count)
+    if kind == "touchpoints":
+        # The channel as the importer derives it: explicit when given, else by the rules.
+        given = columns[names.index("channel")]
+        keys = list(
+            zip(given, columns[names.index("utm_source")], columns[names.index("utm_medium")], strict=True)
+        )
+        derived = {}
+        for key in set(keys):
+            given_channel, source, medium = key
+            if given_channel:
+                derived[key] = (given_channel, True, None)
+            else:
+                channel, position = channels.derive_channel(rules, source, medium)
+                derived[key] = (channel, False, position)
+        channel, explicit, rule = zip(*(derived[key] for key in keys), strict=True) if keys else ((), (), ())
+        columns[names.index("channel")] = channel
+        names += ["channel_explicit", "channel_rule"]
+        columns += [explicit, rule]
+    return names, list(zip(*columns, strict=True)) if count else []
 
 
 def table_rows(
@@ -704,37 +1037,11 @@ def table_rows(
     No validation: the generator guarantees valid, unique rows. Columns the rows leave out get
     the contract's default; touchpoints get their channel derived by the rules, as on import.
     """
-    spec = SPECS[kind]
     if not rows:
         return [], []
     names = list(rows[0])
-    missing = [column for column in spec.columns if column.name not in names]
-    names += [column.name for column in missing]
-    suffix = tuple(column.default for column in missing)
-    converters = _converters(spec.table, names, dialect)
-    tuples = []
-    if kind == "touchpoints":
-        channel_at, source_at, medium_at = (names.index(n) for n in ("channel", "utm_source", "utm_medium"))
-        names += ["channel_explicit", "channel_rule"]
-        derived: dict[tuple, tuple[str, int | None]] = {}
-    for row in rows:
-        values = list(row.values())
-        values.extend(suffix)
-        for position, convert in converters:
-            value = values[position]
-            if value is not None:
-                values[position] = convert(value)
-        if kind == "touchpoints":
-            if values[channel_at]:
-                values += [True, None]
-            else:
-                key = (values[source_at], values[medium_at])
-                if key not in derived:
-                    derived[key] = channels.derive_channel(rules, *key)
-                values[channel_at], rule = derived[key]
-                values += [False, rule]
-        tuples.append(tuple(values))
-    return names, tuples
+    columns = [[row[name] for row in rows] for name in names]
+    return _table_columns(kind, names, columns, len(rows), dialect, rules)
 
 
 def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engine) -> None:
@@ -749,24 +1056,49 @@ def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engi
             connection.exec_driver_sql(statement, tuples)
 
 
-def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine) -> list[ImportResult]:
-    """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
-    if any(_count(engine, SPECS[kind].table) for kind in rows_by_kind):
-        raise ValueError("l'écriture en masse demande une base vide")
-    with engine.connect() as connection:
-        rules = channels.load_rules(connection)
-    dialect = engine.dialect.name
-    tables = {kind: table_rows(kind, rows, dialect, rules) for kind, rows in rows_by_kind.items()}
+def _write_tables(
+    tables: dict[str, tuple[list[str], list[tuple]]], counts: dict[str, int], engine: Engine
+) -> list[ImportResult]:
     insert_tables(tables, engine)
     results = [
-        ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=len(rows), inserted=len(rows))
-        for kind, rows in rows_by_kind.items()
+        ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=count, inserted=count)
+        for kind, count in counts.items()
     ]
     with write_transaction(engine) as connection:
         bump_data_version(connection)
         for result in results:
             record_result(connection, result, "seed")
     return results
+
+
+def _check_empty(kinds: Iterable[str], engine: Engine) -> tuple[channels.Rule, ...]:
+    if any(_count(engine, SPECS[kind].table) for kind in kinds):
+        raise ValueError("l'écriture en masse demande une base vide")
+    with engine.connect() as connection:
+        return channels.load_rules(connection)
+
+
+def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine) -> list[ImportResult]:
+    """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
+    rules = _check_empty(rows_by_kind, engine)
+    dialect = engine.dialect.name
+    tables = {kind: table_rows(kind, rows, dialect, rules) for kind, rows in rows_by_kind.items()}
+    return _write_tables(tables, {kind: len(rows) for kind, rows in rows_by_kind.items()}, engine)
+
+
+def _write_generated(generated: _Generated, engine: Engine) -> list[ImportResult]:
+    """``write_bulk`` straight from the generator's columns (no dict per row on the way)."""
+    rules = _check_empty(generated.rows, engine)
+    dialect = engine.dialect.name
+    tables = {
+        kind: _table_columns(
+            kind, list(generated.names[kind]), generated.columns(kind), len(rows), dialect, rules
+        )
+        if rows
+        else ([], [])
+        for kind, rows in generated.rows.items()
+    }
+    return _write_tables(tables, {kind: len(rows) for kind, rows in generated.rows.items()}, engine)
 
 
 def _count(engine: Engine, table: sa.Table) -> int:
@@ -799,14 +1131,18 @@ def seed_demo(
     """Write the demo data and mark the store as demo: through the importer's validation path, or
     in bulk into an empty store (the default from ``NETWORK_FROM`` candidates)."""
     engine = engine or get_engine()
-    rows_by_kind = generate_rows(candidates, seed)
     if bulk is None:
         bulk = candidates > NETWORK_FROM
-    results = write_bulk(rows_by_kind, engine) if bulk else _write_through_importer(rows_by_kind, engine)
+    with gc_paused():  # millions of rows built: see gc_paused
+        generated = _Builder(candidates, seed).build()
+        if bulk:
+            results = _write_generated(generated, engine)
+        else:
+            results = _write_through_importer(generated.dicts(), engine)
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
-        first_advisor = rows_by_kind["advisors"][0]["email"]
+        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
         existing = set(accounts.list_accounts(engine)["email"])
         for account in (account for account in DEMO_ACCOUNTS if account.email not in existing):
             accounts.add_account(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import random
+from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import sqlalchemy as sa
 
-from services import bookings
+from services import bookings, demo
+from services.config import LOCAL_TZ
 from services.demo import demo_rows
 from services.models import Booking, Candidate, Event, Meeting, Site
 from services.scope import Scope
@@ -33,3 +37,39 @@ def test_demo_picture(demo_store):
     assert len(minors) > len(births) / 3
     april = Scope(date(2020, 4, 14), date(2020, 4, 17), event="POV-2020-04")
     assert bookings.family_attendance(april, demo_store) > 0.3
+
+
+def _digest(rows: dict) -> str:
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
+
+
+def test_the_generated_rows_are_those_of_the_first_generator(monkeypatch):
+    # Digests of generate_rows as the first generator (plain random.Random calls, one datetime
+    # per touch) gave them: the faster one must draw the same numbers in the same order.
+    assert _digest(demo.generate_rows(300, seed=5)) == "6a87b57117516624"
+    monkeypatch.setattr(demo, "NETWORK_FROM", 100)  # the network profile, at a small scale
+    assert _digest(demo.generate_rows(300, seed=5)) == "8aa82e1a2497411e"
+
+
+def test_days_to_microseconds_rounds_as_timedelta():
+    draws = random.Random(1)
+    days = [draws.uniform(0, 70) for _ in range(20_000)] + [0.0, 1.0, 25.0, 8.0, 1e-12, 0.999999999999]
+    # Fractions whose scaled leftover is exactly half a microsecond: rounded half to even.
+    days += [(whole + 0.5) / 86_400_000_000 for whole in range(64)]
+    expected = [timedelta(days=value) // timedelta(microseconds=1) for value in days]
+    assert demo._days_to_us(np.array(days)).tolist() == expected
+
+
+def test_vectorised_instants_are_the_per_row_ones():
+    draws = random.Random(2)
+    start = datetime(2019, 1, 1, tzinfo=LOCAL_TZ)
+    moments = [start + timedelta(days=draws.uniform(0, 730)) for _ in range(5_000)]
+    # Around the changes of offset: the gap (fold=0 reads winter time) and the repeated hour.
+    for day, clock in ((date(2020, 3, 29), time(2, 30)), (date(2020, 10, 25), time(2, 30))):
+        moments += [
+            datetime.combine(day, clock, tzinfo=LOCAL_TZ) + timedelta(minutes=m) for m in range(-90, 90)
+        ]
+    wall = demo._wall_us(moments)
+    assert demo._sqlite_instants(wall) == [demo._sqlite_instant(moment) for moment in moments]
+    assert demo._server_instants(wall) == [demo._server_instant(moment) for moment in moments]
+    assert [repr(m) for m in demo._local_datetimes(wall)] == [repr(m) for m in moments]

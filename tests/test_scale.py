@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -31,7 +32,12 @@ def _contents(engine: Engine, kind: str) -> list[tuple]:
         return sorted(connection.execute(sa.select(*columns)).all(), key=repr)
 
 
-def test_bulk_seed_writes_what_the_importer_writes(tmp_path: Path, migrated_template: Path):
+@pytest.mark.parametrize("network", [False, True], ids=["demo", "network"])
+def test_bulk_seed_writes_what_the_importer_writes(
+    tmp_path: Path, migrated_template: Path, network: bool, monkeypatch: pytest.MonkeyPatch
+):
+    if network:  # the network's profile (more sites, longer journeys) at a small scale
+        monkeypatch.setattr(demo, "NETWORK_FROM", 100)
     through_importer = _store(tmp_path, "importer.db", migrated_template)
     in_bulk = _store(tmp_path, "bulk.db", migrated_template)
     assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=through_importer, bulk=False))
