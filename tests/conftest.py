@@ -32,7 +32,12 @@ BACKENDS = ("sqlite", "postgresql")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``postgresql`` run twice: on SQLite and on PostgreSQL."""
-    if metafunc.definition.get_closest_marker("postgresql") and "engine" in metafunc.fixturenames:
+    definition = metafunc.definition
+    if (
+        definition.get_closest_marker("postgresql")
+        and not definition.get_closest_marker("sqlite_only")
+        and "engine" in metafunc.fixturenames
+    ):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 

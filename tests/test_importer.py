@@ -1064,9 +1064,8 @@ def _other_write(engine: Engine) -> None:
         connection.close()
 
 
+@pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkeypatch) -> None:
-    if centre.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock")
     from services import importer
 
     checked = importer._plan
@@ -1080,11 +1079,10 @@ def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkey
     assert (result.accepted, result.inserted) == (True, 1)
 
 
+@pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine, monkeypatch) -> None:
     # Another import adds one of the file's touchpoints after the file was checked: the file is
     # checked again under the write lock, and that row counts as unchanged, not as a new one.
-    if centre.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock")
     from services import importer
 
     second = edit(TOUCHPOINT, occurred_at="2020-04-02 10:00")
@@ -1101,9 +1099,8 @@ def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine
     assert len(stored(centre, models.Touchpoint)) == 2
 
 
+@pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_reference_removed_before_the_write_refuses_the_file(centre: Engine, monkeypatch) -> None:
-    if centre.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock")
     from services import importer, privacy
 
     retry_write = importer.retry_write

@@ -240,10 +240,9 @@ def test_a_check_sees_an_event_change_kind_in_a_file_before(engine, stored_kind,
     assert [(r.source, r.accepted) for r in done] == [("events.csv", True), ("meetings.csv", accepted)]
 
 
+@pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_check_takes_no_write_lock(engine, monkeypatch):
     # A check reads: while it runs, another connection writes at once (SQLite, busy timeout 0).
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's single write lock")
     import sqlite3
 
     from services import importer
