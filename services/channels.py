@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -89,6 +90,26 @@ def derive_channel(
         if rule.matches(source, medium):
             return rule.channel, rule.position
     return FALLBACK_CHANNEL, None
+
+
+def channels_of(
+    rules: tuple[Rule, ...], given: Sequence[str | None], sources: Sequence[str], mediums: Sequence[str]
+) -> tuple[list[str], list[bool], list[int | None]]:
+    """Each touchpoint's channel, whether it was given (explicit), and the position of the rule
+    that derived it otherwise: what the importer stores, worked out once per distinct triple."""
+    triples = list(zip(given, sources, mediums, strict=True))
+    derived = {}
+    for triple in set(triples):
+        channel, source, medium = triple
+        if channel:
+            derived[triple] = (channel, True, None)
+        else:
+            derived_channel, position = derive_channel(rules, source, medium)
+            derived[triple] = (derived_channel, False, position)
+    if not triples:
+        return [], [], []
+    channel, explicit, rule = (list(part) for part in zip(*map(derived.__getitem__, triples), strict=True))
+    return channel, explicit, rule
 
 
 def rule_rows(rules: tuple[Rule, ...]) -> list[dict]:

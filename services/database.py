@@ -88,9 +88,10 @@ def retry_write(work: Callable[[sa.Connection], _T], engine: Engine | None = Non
     """``work(connection)`` in a write transaction, tried again (up to ``WRITE_ATTEMPTS`` times,
     with backoff) when SQLite is too busy to run it; for short writes whose whole body can run again.
 
-    Why: an import holds SQLite's only write lock for its whole file (all or nothing). Measured on
-    2 cores: 100k touchpoints hold it 7–12 s, an M-scale file of 1M touchpoints about 52 s (of a
-    62 s import), more than the 30 s busy timeout: an advisor's save would fail with "database
+    Why: an import writes its whole file in one transaction (all or nothing), holding SQLite's
+    only write lock while it writes (it checks the file before, without the lock). Measured on
+    2 cores, an M-scale file of 1M touchpoints holds it 9–10 s alone, 25–33 s while pages are
+    computed in the same process, about the 30 s busy timeout: a save could fail with "database
     is locked"; with 4 tries it waits up to about 2 minutes instead. A busy error means
     nothing was committed (the transaction is rolled back), and ``work`` reads what it checks
     (versions) inside the transaction, so running it again cannot write twice or on stale data.

@@ -1010,19 +1010,12 @@ def _table_columns(
             columns.append([column.default] * count)
     if kind == "touchpoints":
         # The channel as the importer derives it: explicit when given, else by the rules.
-        given = columns[names.index("channel")]
-        keys = list(
-            zip(given, columns[names.index("utm_source")], columns[names.index("utm_medium")], strict=True)
+        channel, explicit, rule = channels.channels_of(
+            rules,
+            columns[names.index("channel")],
+            columns[names.index("utm_source")],
+            columns[names.index("utm_medium")],
         )
-        derived = {}
-        for key in set(keys):
-            given_channel, source, medium = key
-            if given_channel:
-                derived[key] = (given_channel, True, None)
-            else:
-                channel, position = channels.derive_channel(rules, source, medium)
-                derived[key] = (channel, False, position)
-        channel, explicit, rule = zip(*(derived[key] for key in keys), strict=True) if keys else ((), (), ())
         columns[names.index("channel")] = channel
         names += ["channel_explicit", "channel_rule"]
         columns += [explicit, rule]

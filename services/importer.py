@@ -551,21 +551,7 @@ def _complete_touchpoints(typed: _Typed, rules: tuple[channels.Rule, ...]) -> di
         for name in ("utm_source", "utm_medium", "utm_campaign")
     }
     given = typed.columns["channel"] if typed.present("channel") else [None] * count
-    triples = list(zip(given, columns["utm_source"], columns["utm_medium"], strict=True))
-    derived = {}
-    for triple in set(triples):
-        channel, source, medium = triple
-        if channel:
-            derived[triple] = (channel, True, None)
-        else:
-            channel, position = channels.derive_channel(rules, source, medium)
-            derived[triple] = (channel, False, position)
-    if triples:
-        channel, explicit, rule = (
-            list(part) for part in zip(*map(derived.__getitem__, triples), strict=True)
-        )
-    else:
-        channel, explicit, rule = [], [], []
+    channel, explicit, rule = channels.channels_of(rules, given, columns["utm_source"], columns["utm_medium"])
     return columns | {"channel": channel, "channel_explicit": explicit, "channel_rule": rule}
 
 
