@@ -264,10 +264,13 @@ def full_days(scope: Scope, engine: Engine | None = None) -> list[Signal]:
     advisors = schedule.advisors_of(scope.sites, engine)
     found = []
     first, last = max(event.starts_on, scope.date_from), min(event.ends_on, scope.date_to)
+    if first > last:
+        return []
+    booked = schedule.busy_times(first, last, scope.sites, engine)
     for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1)):
         if not schedule.opening_intervals(day):
             continue
-        interviews = schedule.interviews(day, day, scope.sites, engine=engine)
+        interviews = booked[booked["starts_at"].dt.date == day]
         # Every advisor's free slots in one pass over the day, then site by site.
         slots = schedule.free_slots_by_advisor(day, interviews, advisors)
         live = interviews[interviews["status"] != "cancelled"]

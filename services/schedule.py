@@ -160,8 +160,7 @@ def interviews(
     ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    frame["starts_at"] = pd.to_datetime(frame["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ)
-    frame["ends_at"] = frame["starts_at"] + pd.to_timedelta(frame["duration_min"], unit="min")
+    frame = _with_local_times(frame)
     frame["candidate"] = (frame["first_name"].fillna("") + " " + frame["last_name"].fillna("")).str.strip()
     frame["age"] = [
         age_on(born, start.date())
@@ -235,6 +234,36 @@ def free_slots(day: date, busy: list[tuple[datetime, datetime]]) -> list[datetim
                 slots.append(start)
             start = end
     return slots
+
+
+def busy_times(
+    first_day: date, last_day: date, sites: tuple[str, ...] = (), engine: Engine | None = None
+) -> pd.DataFrame:
+    """The interviews of these local days at these sites with only what free slots need:
+    advisor_email, site_code, status, starts_at, ends_at (no candidate, none of ``interviews``'
+    per-interview lookups)."""
+    scope = Scope(first_day, last_day, sites=sites)
+    query = sa.select(
+        BOOKINGS.c.advisor_email,
+        BOOKINGS.c.site_code,
+        BOOKINGS.c.status,
+        BOOKINGS.c.starts_at,
+        BOOKINGS.c.duration_min,
+    ).where(
+        scope.within(BOOKINGS.c.starts_at),
+        *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
+    )
+    with (engine or get_engine()).connect() as connection:
+        result = connection.execute(query)
+        frame = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
+    return _with_local_times(frame)
+
+
+def _with_local_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """starts_at in local time and ends_at (starts_at + duration_min) added."""
+    frame["starts_at"] = pd.to_datetime(frame["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ)
+    frame["ends_at"] = frame["starts_at"] + pd.to_timedelta(frame["duration_min"], unit="min")
+    return frame
 
 
 def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFrame) -> pd.DataFrame:
