@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
@@ -261,26 +261,26 @@ def full_days(scope: Scope, engine: Engine | None = None) -> list[Signal]:
     if event is None:
         return []
     names = site_names(engine)
-    advisors = schedule.advisors_of(scope.sites, engine)
-    found = []
     first, last = max(event.starts_on, scope.date_from), min(event.ends_on, scope.date_to)
     if first > last:
         return []
+    advisors = schedule.advisors_of(scope.sites, engine).groupby("site_code")["email"]
     booked = schedule.busy_times(first, last, scope.sites, engine)
-    for day in (first + timedelta(days=offset) for offset in range((last - first).days + 1)):
+    found = []
+    # A day without any interview leaves every advisor free: only days with some are looked at.
+    for day, interviews in booked.groupby(booked["starts_at"].dt.date):
         if not schedule.opening_intervals(day):
             continue
-        interviews = booked[booked["starts_at"].dt.date == day]
-        # Every advisor's free slots in one pass over the day, then site by site.
-        slots = schedule.free_slots_by_advisor(day, interviews, advisors)
+        busy_of = schedule.busy_by_advisor(interviews)
         live = interviews[interviews["status"] != "cancelled"]
-        for site, site_slots in slots.groupby("site_code"):
-            if (site_slots["free_slots"] == 0).all():
+        for site, emails in advisors:
+            # all() stops at the first advisor with a free slot: most sites are not full.
+            if all(not schedule.free_slots(day, busy_of.get(email, [])) for email in emails):
                 found.append(
                     Signal(
                         "full_day",
                         f"{names.get(site, site)} · {day:%d/%m/%Y}",
-                        {"advisors": len(site_slots), "interviews": int((live["site_code"] == site).sum())},
+                        {"advisors": len(emails), "interviews": int((live["site_code"] == site).sum())},
                     )
                 )
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -266,15 +267,24 @@ def _with_local_times(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def busy_by_advisor(schedule: pd.DataFrame) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Each advisor's busy intervals (interviews not cancelled), gathered in one pass rather than
+    one filter of the whole schedule per advisor."""
+    live = schedule[schedule["status"] != "cancelled"]
+    if live.empty:  # its columns may carry no datetime type
+        return {}
+    starts = np.asarray(live["starts_at"].dt.to_pydatetime(), dtype=object)
+    ends = np.asarray(live["ends_at"].dt.to_pydatetime(), dtype=object)
+    return {
+        email: list(zip(starts[rows], ends[rows], strict=True))
+        for email, rows in live.groupby("advisor_email").indices.items()
+    }
+
+
 def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFrame) -> pd.DataFrame:
     """For each advisor (email, name, site_code), the free slots of the day."""
     rows = []
-    live = schedule[schedule["status"] != "cancelled"]
-    # Each advisor's busy intervals gathered in one pass (not one filter of the whole schedule
-    # per advisor). Row by row: an empty schedule's columns carry no datetime type.
-    busy_of: dict[str, list[tuple[datetime, datetime]]] = {}
-    for email, start, end in zip(live["advisor_email"], live["starts_at"], live["ends_at"], strict=True):
-        busy_of.setdefault(email, []).append((start.to_pydatetime(), end.to_pydatetime()))
+    busy_of = busy_by_advisor(schedule)
     for advisor in advisors.itertuples():
         slots = free_slots(day, busy_of.get(advisor.email, []))
         rows.append(
