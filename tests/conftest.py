@@ -227,9 +227,10 @@ def tab_groups(app) -> list[list[str]]:
 
 
 def each_tab(app, keys: tuple[str, ...]):
-    """Open every tab of the page's st.tabs (whose keys are ``keys``, in page order) in turn:
-    the page computes only the chosen tab. Yields the label after each run."""
-    for key, labels in zip(keys, tab_groups(app), strict=True):
+    """Open every tab of the page's lazy st.tabs (whose keys are ``keys``: the page's first tab
+    groups, in page order) in turn: the page computes only the chosen tab. Yields the label
+    after each run."""
+    for key, labels in zip(keys, tab_groups(app)):  # noqa: B905 (other tab groups are not lazy)
         for label in labels:
             app.session_state[key] = label
             app.run()

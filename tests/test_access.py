@@ -34,7 +34,7 @@ FIRST_DAY = date(2020, 4, 14)  # the first virtual open day of the demo
 
 
 #: The keys of each page's st.tabs, in page order.
-TAB_KEYS = {"channels": ("channels_tab", "channels_tools")}
+TAB_KEYS = {"channels": ("channels_tab",)}
 
 
 def rendered(app: AppTest) -> bytes:

@@ -68,7 +68,7 @@ def test_switching_goal_uses_enrollments_and_their_lookback(demo_store):
 def test_no_personal_data_on_the_page(demo_store):
     app = open_channels()
     text = ""
-    for _ in each_tab(app, ("channels_tab", "channels_tools")):
+    for _ in each_tab(app, ("channels_tab",)):
         text += " ".join(str(element.value) for element in app.markdown) + " ".join(
             app.dataframe[i].value.to_csv() for i in range(len(app.dataframe))
         )
@@ -95,7 +95,7 @@ def test_only_the_chosen_tab_computes_and_each_one_shows_its_figures(demo_store)
     # Opened on the first tab: the hygiene figures are not computed, nor shown.
     assert not [m for m in app.markdown if "Conversions sans balise" in m.value]
     headings = {}
-    for label in each_tab(app, ("channels_tab", "channels_tools")):
+    for label in each_tab(app, ("channels_tab",)):
         headings[label] = [m.value for m in app.markdown] + [c.value for c in app.caption]
     assert any("Conversions sans balise" in text for text in headings["Qualité du balisage UTM"])
     assert not any("Conversions sans balise" in text for text in headings["Campagnes"])

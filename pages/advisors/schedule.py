@@ -83,6 +83,8 @@ else:
             m if isinstance(m, str) else "?" if pd.isna(m) else t("schedule.minor") if m else ""
             for m in listing["minor"]
         ],
+        # Ages another advisor's candidates do not show read "—": the column is text for all.
+        age=[a if isinstance(a, str) else "" if pd.isna(a) else str(int(a)) for a in listing["age"]],
     ).drop(columns="ref")
     if view == "day":
         shown = shown.drop(columns="day")

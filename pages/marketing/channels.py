@@ -134,6 +134,9 @@ else:
         ],
         key="channels_tab",
         on_change="rerun",
+        # A fixed height: the chosen tab empties while it computes, and a shorter page would
+        # make the browser scroll up.
+        height=620,
     )
     with tabs[0]:
         if tabs[0].open:  # only the chosen tab computes
@@ -188,9 +191,13 @@ else:
         if tabs[3].open:  # only the chosen tab computes
             st.caption(t("channels.journeys.help"))
             st.dataframe(
-                cached.top_paths(scope, goal, lookbacks[goal], version).rename(
-                    columns=lambda c: t(f"col.{c}")
-                ),
+                cached.top_paths(scope, goal, lookbacks[goal], version)
+                .assign(
+                    path=lambda f: f["path"].map(
+                        lambda path: " → ".join(channel_names.get(c, c) for c in path.split(" → "))
+                    )
+                )
+                .rename(columns=lambda c: t(f"col.{c}")),
                 hide_index=True,
                 width="stretch",
             )
@@ -228,7 +235,11 @@ else:
                     st.caption(t("channels.hygiene.clean"))
                 else:
                     st.dataframe(
-                        checks[key].rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch"
+                        checks[key]
+                        .replace({"channel": channel_names})
+                        .rename(columns=lambda c: t(f"col.{c}")),
+                        hide_index=True,
+                        width="stretch",
                     )
     with tabs[6]:
         if tabs[6].open:  # only the chosen tab computes
@@ -257,82 +268,81 @@ else:
                 help=t("channels.audience.consenting.help"),
             )
 rules = cached.channel_rules(version)
-tools = st.tabs([t("channels.builder"), t("channels.rules")], key="channels_tools", on_change="rerun")
+# Both tools render on every run: they hold what the user is typing, which a lazy tab would lose.
+tools = st.tabs([t("channels.builder"), t("channels.rules")])
 with tools[0]:
-    if tools[0].open:  # only the chosen tab computes
-        page = st.text_input(
-            t("channels.builder.page"),
-            "https://www.pole-formation.fr/portes-ouvertes",
-            key="channels_link_page",
+    page = st.text_input(
+        t("channels.builder.page"),
+        "https://www.pole-formation.fr/portes-ouvertes",
+        key="channels_link_page",
+    )
+    wanted = st.selectbox(
+        t("channels.builder.channel"),
+        CHANNELS,
+        format_func=channel_names.get,
+        key="channels_link_channel",
+    )
+    a, b, c = st.columns(3)
+    source = a.text_input(t("channels.builder.source"), "facebook", key="channels_link_source")
+    medium = b.text_input(t("channels.builder.medium"), "paid_social", key="channels_link_medium")
+    campaign = c.text_input(t("channels.builder.campaign"), key="channels_link_campaign")
+    try:
+        link = marketing.build_link(page, source, medium, campaign)
+    except ValueError as error:
+        st.error(str(error))
+    else:
+        st.code(link, language=None)
+        derived, position = marketing.channel_of_link(link, rules)
+        if derived == wanted:
+            st.success(
+                t("channels.builder.result", channel=channel_names[derived], rule=position),
+                icon=":material/check:",
+            )
+        else:
+            st.warning(
+                t(
+                    "channels.builder.mismatch",
+                    channel=channel_names[derived],
+                    wanted=channel_names[wanted],
+                ),
+                icon=":material/warning:",
+            )
+with tools[1]:
+    st.caption(t("channels.rules.help"))
+    edited = st.data_editor(
+        channels.rules_frame(rules),
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        key="channels_rules_editor",
+        column_config={
+            "channel": st.column_config.SelectboxColumn(
+                t("col.channel"), options=list(CHANNELS), required=True
+            ),
+            "when_untagged": st.column_config.CheckboxColumn(t("col.when_untagged")),
+            "medium_in": st.column_config.TextColumn(t("col.medium_in")),
+            "source_in": st.column_config.TextColumn(t("col.source_in")),
+            "source_ends_with": st.column_config.TextColumn(t("col.source_ends_with")),
+        },
+    )
+    proposed = channels.rules_from_frame(edited)
+    moves = channels.preview_rules(proposed, cached.derived_groups(version))
+    if moves:
+        st.info(
+            t(
+                "channels.rules.preview",
+                moves=", ".join(
+                    f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
+                    for (a, b), n in moves.items()
+                ),
+            )
         )
-        wanted = st.selectbox(
-            t("channels.builder.channel"),
-            CHANNELS,
-            format_func=channel_names.get,
-            key="channels_link_channel",
-        )
-        a, b, c = st.columns(3)
-        source = a.text_input(t("channels.builder.source"), "facebook", key="channels_link_source")
-        medium = b.text_input(t("channels.builder.medium"), "paid_social", key="channels_link_medium")
-        campaign = c.text_input(t("channels.builder.campaign"), key="channels_link_campaign")
+    else:
+        st.caption(t("channels.rules.no_change"))
+    if st.button(t("channels.rules.save"), type="primary", key="channels_rules_save"):
         try:
-            link = marketing.build_link(page, source, medium, campaign)
+            changed = channels.save_rules(proposed)
         except ValueError as error:
             st.error(str(error))
         else:
-            st.code(link, language=None)
-            derived, position = marketing.channel_of_link(link, rules)
-            if derived == wanted:
-                st.success(
-                    t("channels.builder.result", channel=channel_names[derived], rule=position),
-                    icon=":material/check:",
-                )
-            else:
-                st.warning(
-                    t(
-                        "channels.builder.mismatch",
-                        channel=channel_names[derived],
-                        wanted=channel_names[wanted],
-                    ),
-                    icon=":material/warning:",
-                )
-with tools[1]:
-    if tools[1].open:  # only the chosen tab computes
-        st.caption(t("channels.rules.help"))
-        edited = st.data_editor(
-            channels.rules_frame(rules),
-            num_rows="dynamic",
-            hide_index=True,
-            width="stretch",
-            key="channels_rules_editor",
-            column_config={
-                "channel": st.column_config.SelectboxColumn(
-                    t("col.channel"), options=list(CHANNELS), required=True
-                ),
-                "when_untagged": st.column_config.CheckboxColumn(t("col.when_untagged")),
-                "medium_in": st.column_config.TextColumn(t("col.medium_in")),
-                "source_in": st.column_config.TextColumn(t("col.source_in")),
-                "source_ends_with": st.column_config.TextColumn(t("col.source_ends_with")),
-            },
-        )
-        proposed = channels.rules_from_frame(edited)
-        moves = channels.preview_rules(proposed, cached.derived_groups(version))
-        if moves:
-            st.info(
-                t(
-                    "channels.rules.preview",
-                    moves=", ".join(
-                        f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
-                        for (a, b), n in moves.items()
-                    ),
-                )
-            )
-        else:
-            st.caption(t("channels.rules.no_change"))
-        if st.button(t("channels.rules.save"), type="primary", key="channels_rules_save"):
-            try:
-                changed = channels.save_rules(proposed)
-            except ValueError as error:
-                st.error(str(error))
-            else:
-                st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
+            st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
