@@ -326,20 +326,20 @@ def _sync_bookings(args: argparse.Namespace) -> int:
 def _sync_rooms(args: argparse.Namespace) -> int:
     if args.since is not None:
         raise UsageError("--since ne vaut que pour sync bookings et sync attendance")
-    try:
-        summary = whereby.sync_rooms(actor=f"cli:{getpass.getuser()}", dry_run=args.dry_run)
-    except api.ApiError as error:
-        print(f"erreur : {error}", file=sys.stderr)
-        return 1
-    for line in summary.lines():
-        print(line)
-    return 1 if summary.failed else 0
+    return _video_sync(lambda: whereby.sync_rooms(actor=f"cli:{getpass.getuser()}", dry_run=args.dry_run))
 
 
 def _sync_attendance(args: argparse.Namespace) -> int:
     since = values.local_date(args.since) if args.since is not None else None
+    return _video_sync(
+        lambda: whereby.sync_attendance(actor=f"cli:{getpass.getuser()}", since=since, dry_run=args.dry_run)
+    )
+
+
+def _video_sync(run) -> int:  # noqa: ANN001
+    """Run a Whereby sync, print its summary; 1 when the API or a booking failed."""
     try:
-        summary = whereby.sync_attendance(actor=f"cli:{getpass.getuser()}", since=since, dry_run=args.dry_run)
+        summary = run()
     except api.ApiError as error:
         print(f"erreur : {error}", file=sys.stderr)
         return 1

@@ -296,23 +296,7 @@ def session_account(
     now = _now(now)
     idle = timedelta(minutes=config.session_idle_minutes())
     with write_transaction(engine) as connection:
-        row = (
-            connection.execute(
-                sa.select(
-                    SESSIONS.c.id,
-                    SESSIONS.c.last_seen_at,
-                    ACCOUNTS.c.id.label("account_id"),
-                    ACCOUNTS.c.email,
-                    ACCOUNTS.c.role,
-                    ACCOUNTS.c.advisor_email,
-                    ACCOUNTS.c.disabled,
-                )
-                .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
-                .where(SESSIONS.c.token_hash == _digest(token), SESSIONS.c.ended_at.is_(None))
-            )
-            .mappings()
-            .first()
-        )
+        row = _live_session(connection, token)
         if row is None:
             return None
         if row["disabled"] or now - row["last_seen_at"] > idle:
@@ -322,6 +306,27 @@ def session_account(
         return SignedIn(row["account_id"], row["email"], row["role"], row["advisor_email"])
 
 
+def _live_session(connection: sa.Connection, token: str) -> sa.RowMapping | None:
+    """The session of this token that has not ended, with its account's sign-in details."""
+    return (
+        connection.execute(
+            sa.select(
+                SESSIONS.c.id,
+                SESSIONS.c.last_seen_at,
+                ACCOUNTS.c.id.label("account_id"),
+                ACCOUNTS.c.email,
+                ACCOUNTS.c.role,
+                ACCOUNTS.c.advisor_email,
+                ACCOUNTS.c.disabled,
+            )
+            .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
+            .where(SESSIONS.c.token_hash == _digest(token), SESSIONS.c.ended_at.is_(None))
+        )
+        .mappings()
+        .first()
+    )
+
+
 def end_session(
     token: str | None, *, now: datetime | None = None, engine: Engine | None = None
 ) -> SignedIn | None:
@@ -329,16 +334,7 @@ def end_session(
     if not token:
         return None
     with write_transaction(engine) as connection:
-        row = (
-            connection.execute(
-                sa.select(SESSIONS.c.id, ACCOUNTS.c.id.label("account_id"), ACCOUNTS.c.email, ACCOUNTS.c.role)
-                .add_columns(ACCOUNTS.c.advisor_email)
-                .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
-                .where(SESSIONS.c.token_hash == _digest(token), SESSIONS.c.ended_at.is_(None))
-            )
-            .mappings()
-            .first()
-        )
+        row = _live_session(connection, token)
         if row is None:
             return None
         connection.execute(SESSIONS.update().where(SESSIONS.c.id == row["id"]).values(ended_at=_now(now)))
