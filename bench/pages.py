@@ -147,7 +147,7 @@ def _journey_data(
     paths = others.groupby("candidate_ref", sort=False)["channel"].agg(PATH_SEPARATOR.join)
     counts = paths.value_counts().rename_axis("path").reset_index(name="candidates")
     counts = counts.sort_values("path", kind="stable").reset_index(drop=True)
-    return JourneyData(goal, lookback, converted, journey, counts)
+    return JourneyData(goal, lookback, converted, journey, lambda: counts)
 
 
 def _channel_figures(model: str, data: dict[str, JourneyData], reached: dict[str, int]) -> dict:

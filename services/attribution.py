@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,20 +31,6 @@ PATH_SEPARATOR = ">"
 BOOKINGS = Booking.__table__
 ENROLLMENTS = Enrollment.__table__
 TOUCHPOINTS = Touchpoint.__table__
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Credits per model and channel for the conversions of one goal in one scope."""
-
-    goal: str
-    lookback_days: int
-    conversions: int
-    #: Conversions whose journey is empty (their credit goes to ``direct``).
-    empty_journeys: int
-    credits: dict[str, dict[str, float]]
-    #: True when the Markov model's removal effects summed to 0 and linear was used.
-    markov_fell_back: bool
 
 
 def _first_conversions(goal: str) -> tuple[sa.Subquery, sa.ColumnElement, list[sa.ColumnElement]]:
@@ -359,13 +346,21 @@ def markov_credits(journey: pd.DataFrame, non_converters: pd.DataFrame) -> dict[
 
 @dataclass(frozen=True)
 class JourneyData:
-    """What every model works on: the conversions, their journeys, and the non-converters' paths."""
+    """What every model works on: the conversions, their journeys, and (read when a model needs
+    them: only Markov does) the non-converters' paths."""
 
     goal: str
     lookback_days: int
     converted: pd.DataFrame
     journey: pd.DataFrame
-    non_converters: pd.DataFrame
+    #: Reads the non-converters' paths (``_non_converter_paths``): at scale M a fifth of a
+    #: second per goal that a page showing another model never spends.
+    read_non_converters: Callable[[], pd.DataFrame]
+
+    @functools.cached_property
+    def non_converters(self) -> pd.DataFrame:
+        """Distinct paths of the candidates who never converted, with their number of candidates."""
+        return self.read_non_converters()
 
     @property
     def empty_journeys(self) -> int:
@@ -374,8 +369,69 @@ class JourneyData:
 
     @functools.cached_property
     def attribution(self) -> Attribution:
-        """The credits of every model, computed once for these data."""
-        return credit(self)
+        """The credits of the models for these data, each computed once, when first asked for."""
+        return Attribution(self)
+
+
+class Attribution:
+    """Credits per model and channel for the conversions of one goal in one scope.
+
+    ``credits[model]`` computes a model's credits the first time it is asked for: a page shows
+    one model, and Markov, the costliest, reads the non-converters' paths.
+    """
+
+    def __init__(self, data: JourneyData) -> None:
+        self.goal = data.goal
+        self.lookback_days = data.lookback_days
+        self.conversions = len(data.converted)
+        #: Conversions whose journey is empty (their credit goes to ``direct``).
+        self.empty_journeys = data.empty_journeys
+        self.credits = _Credits(data, self.empty_journeys)
+
+    @property
+    def markov_fell_back(self) -> bool:
+        """True when the Markov model's removal effects summed to 0 and linear was used."""
+        self.credits["markov"]  # noqa: B018  (computed if it was not)
+        return self.credits.markov_fell_back
+
+
+class _Credits(Mapping[str, dict[str, float]]):
+    """Each model's credits (conversions with an empty journey add 1 each to ``direct``),
+    computed once, on first access."""
+
+    def __init__(self, data: JourneyData, empty_journeys: int) -> None:
+        self._data, self._empty = data, empty_journeys
+        self._computed: dict[str, dict[str, float]] = {}
+        self.markov_fell_back = False
+
+    def __getitem__(self, model: str) -> dict[str, float]:
+        if model not in MODELS:
+            raise KeyError(model)
+        if model not in self._computed:
+            self._computed[model] = self._compute(model)
+        return self._computed[model]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODELS)
+
+    def __len__(self) -> int:
+        return len(MODELS)
+
+    def _compute(self, model: str) -> dict[str, float]:
+        journey = self._data.journey
+        if journey.empty:
+            credits: dict[str, float] = {}
+        elif model == "markov":
+            markov = markov_credits(journey, self._data.non_converters)
+            if markov is None:
+                self.markov_fell_back = True
+                return dict(self["linear"])
+            credits = markov
+        else:
+            credits = _sum_by_channel(journey, touch_credits(journey, model))
+        if self._empty:
+            credits[DIRECT] = credits.get(DIRECT, 0.0) + self._empty
+        return credits
 
 
 def journey_data(
@@ -384,7 +440,8 @@ def journey_data(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     engine: Engine | None = None,
 ) -> JourneyData:
-    """The conversions of ``goal`` in ``scope``, their journeys and the non-converters' paths."""
+    """The conversions of ``goal`` in ``scope`` and their journeys; the non-converters' paths
+    are read when a model needs them."""
     if lookback_days < 0:
         raise ValueError("la fenêtre d'attribution doit être ≥ 0 jour")
     converted = conversions(goal, scope, engine)
@@ -393,28 +450,7 @@ def journey_data(
         lookback_days,
         converted,
         journeys(converted, scope, lookback_days, engine, goal=goal),
-        _non_converter_paths(goal, scope, engine),
-    )
-
-
-def credit(data: JourneyData) -> Attribution:
-    """Credits of every model for the conversions of ``data``."""
-    journey, empty = data.journey, data.empty_journeys
-    credits: dict[str, dict[str, float]] = {}
-    for model in MODELS[:-1]:
-        credits[model] = _sum_by_channel(journey, touch_credits(journey, model)) if not journey.empty else {}
-    markov = markov_credits(journey, data.non_converters)
-    credits["markov"] = markov if markov is not None else dict(credits["linear"])
-    for model_credits in credits.values():
-        if empty:
-            model_credits[DIRECT] = model_credits.get(DIRECT, 0.0) + empty
-    return Attribution(
-        goal=data.goal,
-        lookback_days=data.lookback_days,
-        conversions=len(data.converted),
-        empty_journeys=empty,
-        credits=credits,
-        markov_fell_back=markov is None and not journey.empty,
+        functools.partial(_non_converter_paths, goal, scope, engine),
     )
 
 
@@ -424,5 +460,5 @@ def attribute(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     engine: Engine | None = None,
 ) -> Attribution:
-    """Credits of every model for the conversions of ``goal`` in ``scope``."""
-    return credit(journey_data(scope, goal, lookback_days, engine))
+    """Credits of the models for the conversions of ``goal`` in ``scope``."""
+    return journey_data(scope, goal, lookback_days, engine).attribution

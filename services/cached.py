@@ -157,16 +157,14 @@ def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)
 def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
-    """Conversions, journeys and non-converters' paths of a goal.
+    """Conversions and journeys of a goal (the non-converters' paths read when Markov needs them).
 
     Shared, not copied: st.cache_data would copy its frames on every hit (hundreds of thousands
-    of touches at scale) and recompute the credits of every model, which the object keeps once
-    computed (``JourneyData.attribution``, computed here, under the spinner). Readers must not
-    modify it; nobody does.
+    of touches at scale) and recompute the credits, which the object keeps once computed, model
+    by model (``JourneyData.attribution``; computed under the spinner of the cached reads that
+    ask for them). Readers must not modify it; nobody does.
     """
-    data = attribution.journey_data(scope, goal, lookback_days)
-    data.attribution  # noqa: B018  (computed once, kept by the shared object)
-    return data
+    return attribution.journey_data(scope, goal, lookback_days)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

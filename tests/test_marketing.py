@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from services import channels, marketing
-from services.attribution import MODELS, credit, journey_data
+from services.attribution import MODELS, journey_data
 from services.scope import Scope
 from tests.conftest import load
 
@@ -25,7 +25,7 @@ def test_bootstrap_intervals_are_seeded_and_hold_the_estimate(demo_store, model)
     again = marketing.intervals(data, model, seed=7)
     assert first.equals(again)
     assert not first.equals(marketing.intervals(data, model, seed=8))
-    point = credit(data).credits[model]
+    point = data.attribution.credits[model]
     for row in first.itertuples():
         assert row.low <= point.get(row.channel, 0.0) <= row.high
         assert row.high > row.low  # hundreds of conversions: the interval is not a point

@@ -59,11 +59,12 @@ if attribution.conversions == 0:
     st.info(t("channels.empty"))
 else:
     st.caption(t("channels.conversions", count=attribution.conversions, empty=attribution.empty_journeys))
+    # The table first: it computes the model's credits under the spinner.
+    table = cached.channel_table(scope, model, goal, both, version)
     if model == "markov" and attribution.markov_fell_back:
         st.warning(t("channels.markov_fallback"), icon=":material/info:")
 
     st.subheader(t("channels.table"), help=t("channels.table.help"))
-    table = cached.channel_table(scope, model, goal, both, version)
     shown = table.assign(channel=table["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}"))
     st.dataframe(
         shown,
