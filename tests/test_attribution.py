@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services import database
-from services.attribution import MODELS, attribute, conversions, journeys
+from services.attribution import MODELS, attribute, conversions, journey_data, journeys
 from services.models import Touchpoint
 from services.scope import Scope
 from tests.conftest import load
@@ -96,6 +96,18 @@ def test_markov_removal_effects_solved_on_paper(scenario):
     result = attribute(APRIL, "booking", 30, scenario)
     assert result.credits["markov"] == pytest.approx(expected)
     assert not result.markov_fell_back
+
+
+def test_only_markov_reads_the_non_converters_paths(scenario):
+    # A rule-based model needs the conversions' journeys only; the non-converters' paths are
+    # read when Markov is asked for: CE's alone (CF booked in March, so it is a converter),
+    # social, social, then vosgesmatin.fr by referral, a newspaper site.
+    data = journey_data(APRIL, "booking", 30, scenario)
+    for model in MODELS[:-1]:
+        data.attribution.credits[model]
+    assert "non_converters" not in data.__dict__
+    data.attribution.credits["markov"]
+    assert data.non_converters.to_dict("records") == [{"path": "social>social>newspaper", "candidates": 1}]
 
 
 def test_markov_two_channel_chain(engine):
