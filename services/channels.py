@@ -10,6 +10,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services import analytics
 from services.database import bump_data_version, get_engine, write_transaction
 from services.models import CHANNELS, ChannelRule, Touchpoint
 
@@ -201,17 +202,14 @@ def rederive(connection: sa.Connection, rules: tuple[Rule, ...]) -> int:
 
 def derived_groups(engine: Engine | None = None) -> list[tuple[str, str, str, int]]:
     """The derived (not explicit) touchpoints counted by utm_source, utm_medium and channel:
-    what ``preview_rules`` works on (one read of every touchpoint, to cache)."""
+    what ``preview_rules`` works on (one read of every touchpoint, in DuckDB on a SQLite store:
+    ``services/analytics.py``)."""
     table = Touchpoint.__table__
-    with (engine or get_engine()).connect() as connection:
-        return [
-            tuple(row)
-            for row in connection.execute(
-                sa.select(table.c.utm_source, table.c.utm_medium, table.c.channel, sa.func.count())
-                .where(table.c.channel_explicit.is_(False))
-                .group_by(table.c.utm_source, table.c.utm_medium, table.c.channel)
-            )
-        ]
+    tags = (table.c.utm_source, table.c.utm_medium, table.c.channel)
+    query = sa.select(*tags, sa.func.count().label("touchpoints")).where(table.c.channel_explicit.is_(False))
+    frame = analytics.read_frame(query.group_by(*tags), engine)
+    rows = frame.itertuples(index=False)
+    return [(source, medium, channel, int(count)) for source, medium, channel, count in rows]
 
 
 def preview_rules(
