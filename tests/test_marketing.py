@@ -159,6 +159,28 @@ def test_source_detail(scenario):
     assert table.loc[("newspaper", "www.vosgesmatin.fr"), "credit"] == 0
 
 
+def test_source_detail_merges_sources_that_differ_by_case_and_spaces(engine):
+    # A: "Facebook " then "facebook", B: "FACEBOOK", C: "Mémo-Journal.fr" and "mémo-journal.fr"
+    # (a non-ASCII letter lower-cased too). facebook: 3 touches by 2 candidates;
+    # mémo-journal.fr: 2 touches by 1 candidate. Nobody books: no credit.
+    load("candidates", "ref,created_at\nA,2020-04-01 10:00\nB,2020-04-01 10:00\nC,2020-04-01 10:00\n", engine)
+    load(
+        "touchpoints",
+        "candidate_ref,occurred_at,channel,utm_source,utm_medium\n"
+        "A,2020-04-02 10:00,social,Facebook ,social\nA,2020-04-03 10:00,social,facebook,social\n"
+        "B,2020-04-02 10:00,social,FACEBOOK,social\n"
+        "C,2020-04-02 10:00,newspaper,Mémo-Journal.fr,referral\n"
+        "C,2020-04-03 10:00,newspaper,mémo-journal.fr,referral\n",
+        engine,
+    )
+    data = journey_data(APRIL, "booking", 30, engine)
+    table = marketing.source_detail(APRIL, data, "linear", engine)
+    assert table.to_dict("records") == [
+        {"channel": "newspaper", "source": "mémo-journal.fr", "touchpoints": 2, "reached": 1, "credit": 0.0},
+        {"channel": "social", "source": "facebook", "touchpoints": 3, "reached": 2, "credit": 0.0},
+    ]
+
+
 def test_campaign_results_and_email_funnel(scenario):
     bookings = journey_data(APRIL, "booking", 30, scenario)
     enrollments = journey_data(APRIL, "enrollment", 90, scenario)
