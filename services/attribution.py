@@ -224,9 +224,20 @@ class MarkovPaths:
         return len(self.channels) + 3
 
     def transition_counts(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """The chain's (size × size) transition counts, each path counted ``weights[path]`` times."""
+        """The chain's (size × size) transition counts, each path counted ``weights[path]`` times.
+
+        Summed over the rows' non-zero counts only (a path has a few transitions of the
+        size × size): at scale M, 200 bootstrap samples took 2.4 s as a dense product, and
+        integer counts keep every sum exact either way."""
         per_row = np.bincount(self.rows, weights=weights, minlength=len(self.counts))
-        return (per_row @ self.counts).reshape(self.size, self.size)
+        row, column = self._non_zero
+        totals = np.bincount(column, weights=per_row[row] * self.counts[row, column], minlength=self.size**2)
+        return totals.reshape(self.size, self.size)
+
+    @functools.cached_property
+    def _non_zero(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, column) of every non-zero count."""
+        return np.nonzero(self.counts)
 
 
 #: Paths turned into count rows at a time (bounds the memory: 50,000 × 144 × 4 bytes ≈ 29 MB).
