@@ -1,11 +1,32 @@
-"""The engine factory, sessions, schema migrations and the store's data version."""
+"""The engine factory, sessions, schema migrations, the store's data version and table versions.
+
+Table versions: every transaction that commits a write gives, just before its COMMIT and in the
+same transaction, a new version (``table_versions``) to each table it wrote. Nothing to call
+and nothing to forget: a listener on every engine of ``get_engine`` reads the table out of each
+statement sent to the database (ORM, Core or ``exec_driver_sql`` text alike: INSERT, UPDATE,
+DELETE, REPLACE, and the DDL of migrations), and the commit hook writes the versions. Every
+table counts, even those no analytical read uses (accounts, sessions, audit: one more row
+written in a transaction that writes anyway), so that a read added later is fresh too. The
+store has no trigger nor cascade that would change a table the statements do not name.
+A transaction rolled back changes no version; a savepoint rolled back may leave a new version
+behind (an extra copy later, never a stale one). ``tests/test_table_versions.py`` checks, with
+SQLite triggers as the ground truth, that the write paths give a new version to every table
+they change.
+
+A version is a random 62-bit stamp, not a counter: equal versions mean equal contents even
+across files. Two stores at one path (a test's file replaced, whose inode number the system
+reuses) or two copies of one store written apart would otherwise count to the same numbers
+with different rows; copies of one store not written since share their stamps and their rows.
+"""
 
 from __future__ import annotations
 
 import random
+import re
+import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -15,7 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import StaticPool
 
 from services import config
-from services.models import StoreState
+from services.models import StoreState, TableVersion
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -31,9 +52,11 @@ def get_engine(url: str | None = None) -> Engine:
     url = url or config.database_url()
     if url not in _ENGINES:
         if url.startswith("sqlite"):
-            _ENGINES[url] = _sqlite_engine(url)
+            engine = _sqlite_engine(url)
         else:
-            _ENGINES[url] = sa.create_engine(url, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        _track_written_tables(engine)
+        _ENGINES[url] = engine
     return _ENGINES[url]
 
 
@@ -132,6 +155,108 @@ def data_version(engine: Engine | None = None) -> int:
     with (engine or get_engine()).connect() as connection:
         value = connection.execute(sa.select(StoreState.data_version)).scalar()
     return int(value or 0)
+
+
+# ---------------------------------------------------------------- table versions
+
+VERSIONS = TableVersion.__table__
+#: The table a statement writes: DML (also SQLite's ``INSERT OR …``, ``REPLACE``) and the DDL
+#: of migrations, the name optionally quoted or schema-qualified.
+_WRITTEN = re.compile(
+    r"""^\s*(?:
+        INSERT(?:\s+OR\s+\w+)?\s+INTO | REPLACE\s+INTO | UPDATE(?:\s+OR\s+\w+)? | DELETE\s+FROM
+        | TRUNCATE(?:\s+TABLE)? | (?:CREATE|ALTER|DROP)\s+TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?
+    )\s+(?:ONLY\s+)?(?:["`\[]?\w+["`\]]?\.)?["`\[]?(\w+)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+#: A statement that may write after a preamble (``WITH … INSERT``): every table it names counts.
+_WRITTEN_ANYWHERE = re.compile(
+    r"""\b(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?["`\[]?(\w+)""",
+    re.IGNORECASE,
+)
+_LEADING_COMMENTS = re.compile(r"^(?:\s*(?:/\*.*?\*/|--[^\n]*(?:\n|$)))+", re.DOTALL)
+_DDL = re.compile(r"^\s*(?:CREATE|ALTER|DROP)\s", re.IGNORECASE)
+_RENAMED = re.compile(r"\bRENAME\s+TO\s+[\"`\[]?(\w+)", re.IGNORECASE)
+#: Keys of the DBAPI connection's ``info``: tables written in the open transaction, and
+#: whether the store has its table of versions (a store migrated to an older revision has not).
+_PENDING = "written_tables"
+_HAS_VERSIONS = "has_table_versions"
+
+
+def written_tables(statement: str) -> set[str]:
+    """The tables a SQL statement writes (empty for a read)."""
+    statement = _LEADING_COMMENTS.sub("", statement)
+    match = _WRITTEN.match(statement)
+    if match:
+        return {match.group(1).lower()} | {name.lower() for name in _RENAMED.findall(statement)}
+    if re.match(r"^\s*WITH\b", statement, re.IGNORECASE):
+        return {name.lower() for name in _WRITTEN_ANYWHERE.findall(statement)}
+    return set()
+
+
+def _track_written_tables(engine: Engine) -> None:
+    """A new version for every table written, in the writer's transaction (module docstring)."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _record(connection, _cursor, statement, _parameters, _context, _executemany) -> None:  # noqa: ANN001
+        tables = written_tables(statement)
+        if tables:
+            pending = connection.info.setdefault(_PENDING, set())
+            # Not the versions themselves, nor the tables a migration copies through.
+            pending |= {name for name in tables if name != VERSIONS.name and not name.startswith("_alembic")}
+            if _DDL.match(statement):
+                connection.info.pop(_HAS_VERSIONS, None)  # the schema may have changed
+
+    @sa.event.listens_for(engine, "commit")
+    def _bump(connection) -> None:  # noqa: ANN001
+        pending = connection.info.pop(_PENDING, None)
+        if pending and _has_versions(connection):
+            bump_table_versions(connection, pending)
+
+    @sa.event.listens_for(engine, "begin")
+    @sa.event.listens_for(engine, "rollback")
+    def _forget(connection) -> None:  # noqa: ANN001
+        connection.info.pop(_PENDING, None)
+
+
+def _has_versions(connection: sa.Connection) -> bool:
+    if not connection.info.get(_HAS_VERSIONS):
+        connection.info[_HAS_VERSIONS] = sa.inspect(connection).has_table(VERSIONS.name)
+    return connection.info[_HAS_VERSIONS]
+
+
+def new_version() -> int:
+    """A table's new version: random, never 0 (the version of a table never written)."""
+    return secrets.randbits(62) + 1
+
+
+def bump_table_versions(connection: sa.Connection, tables: set[str]) -> None:
+    """Give each table a new version, in the connection's transaction.
+
+    In name order, so that concurrent writers on PostgreSQL take the rows' locks in the same
+    order (no deadlock); the hook runs just before COMMIT, so they are held very briefly.
+    """
+    if connection.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    statement = insert(VERSIONS).values([{"name": name, "version": new_version()} for name in sorted(tables)])
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[VERSIONS.c.name], set_={"version": statement.excluded.version}
+        )
+    )
+
+
+def table_versions(names: Iterable[str], engine: Engine | None = None) -> dict[str, int]:
+    """The current version of each table named (0 for a table never written since versions exist)."""
+    names = sorted(set(names))
+    with (engine or get_engine()).connect() as connection:
+        rows = connection.execute(
+            sa.select(VERSIONS.c.name, VERSIONS.c.version).where(VERSIONS.c.name.in_(names))
+        )
+        stored = {name: version for name, version in rows}
+    return {name: int(stored.get(name, 0)) for name in names}
 
 
 def bump_data_version(connection: sa.Connection) -> None:

@@ -329,6 +329,16 @@ class StoreState(SQLModel, table=True):
     demo_data: bool = False
 
 
+class TableVersion(SQLModel, table=True):
+    """Each table's version: a new random stamp at every committed write to it, given in the
+    writer's transaction (``services.database``); what keeps the analytical copies fresh
+    (``services.analytics``). A table without a row was never written (version 0)."""
+
+    __tablename__ = "table_versions"
+    name: str = Field(primary_key=True)
+    version: int = Field(sa_type=sa.BigInteger)
+
+
 ROLES = ("director", "advisor", "marketing", "admin")
 
 
