@@ -126,12 +126,53 @@ def interviews(
     programs: tuple[str, ...],
     viewer: access.Viewer,
     version: int,
+    advisors: tuple[str | None, ...] | None = None,
 ) -> pd.DataFrame:
-    """The interviews of these days, sites and programmes, with only what this viewer may read.
+    """The interviews of these days, sites and programmes (of these advisors when given: a page
+    of the schedule), with only what this viewer may read.
 
     Keyed on the viewer: people whose rights differ never share a cached result.
     """
-    return access.interviews_for(schedule.interviews(first_day, last_day, sites, programs), viewer)
+    return access.interviews_for(
+        schedule.interviews(first_day, last_day, sites, programs, advisors=advisors), viewer
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def interview_times(
+    first_day: date, last_day: date, sites: tuple[str, ...], programs: tuple[str, ...], version: int
+) -> pd.DataFrame:
+    """Refs, advisors, statuses and times of these days' interviews (no personal data: the same
+    for every viewer), read once for every page of advisors."""
+    return schedule.interview_times(first_day, last_day, sites, programs)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def advisor_page(
+    first_day: date,
+    last_day: date,
+    sites: tuple[str, ...],
+    programs: tuple[str, ...],
+    first_advisor: str | None,
+    number: int,
+    version: int,
+) -> schedule.AdvisorPage:
+    """A page of the schedule's advisors (see ``schedule.advisor_page``)."""
+    return schedule.advisor_page(
+        interview_times(first_day, last_day, sites, programs, version),
+        advisors_of(sites, version),
+        number,
+        first_advisor,
+    )
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def free_slots(
+    day: date, sites: tuple[str, ...], advisors: tuple[str | None, ...], version: int
+) -> pd.DataFrame:
+    """The free slots of the day of these advisors of these sites (a page of the schedule)."""
+    listed = advisors_of(sites, version)
+    return schedule.free_slots_of(day, listed[listed["email"].isin(advisors)])
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
@@ -150,9 +191,9 @@ def advisors_of(sites: tuple[str, ...], version: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
-def advisor_load(scope: Scope, version: int) -> pd.DataFrame:
-    """Interviews and hours per advisor."""
-    return schedule.advisor_load(scope)
+def advisor_load(scope: Scope, version: int, advisors: tuple[str | None, ...] | None = None) -> pd.DataFrame:
+    """Interviews and hours per advisor (of these advisors when given: a page of the schedule)."""
+    return schedule.advisor_load(scope, advisors=advisors)
 
 
 @st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)

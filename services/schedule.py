@@ -61,9 +61,12 @@ def interviews(
     sites: tuple[str, ...] = (),
     programs: tuple[str, ...] = (),
     engine: Engine | None = None,
+    *,
+    advisors: tuple[str | None, ...] | None = None,
 ) -> pd.DataFrame:
     """Interviews starting on these local days at these sites and for these programmes (all when
-    none), in time order.
+    none), in time order; only those of ``advisors`` when given (``None`` among them: the
+    interviews without an advisor).
 
     One row per booking with the advisor, the candidate (name, birth date), programme, people,
     status, video links (the host link is its advisor's only: access.interviews_for hides it),
@@ -129,6 +132,9 @@ def interviews(
         )
         .order_by(BOOKINGS.c.starts_at, BOOKINGS.c.advisor_email, BOOKINGS.c.ref)
     )
+    if advisors is not None:
+        # A page of advisors: the per-interview lookups above then run for its interviews only.
+        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
     with (engine or get_engine()).connect() as connection:
         result = connection.execute(query)
         # Plain tuples: pandas builds a frame from mappings or SQLAlchemy rows far more slowly.
@@ -173,6 +179,13 @@ def interviews(
     frame["advisor_label"] = advisor_labels(frame)
     frame["overlap"] = frame["ref"].isin(overlapping(frame))
     return frame[columns]
+
+
+def _of_advisors(column: sa.ColumnElement, advisors: tuple[str | None, ...]) -> sa.ColumnElement[bool]:
+    """``column`` is one of these e-mails, or empty if ``None`` is among them."""
+    emails = [email for email in advisors if email is not None]
+    condition = column.in_(emails) if emails else sa.false()
+    return sa.or_(condition, column.is_(None)) if None in advisors else condition
 
 
 def advisor_labels(schedule: pd.DataFrame) -> pd.Series:
@@ -238,11 +251,16 @@ def free_slots(day: date, busy: list[tuple[datetime, datetime]]) -> list[datetim
 
 
 def busy_times(
-    first_day: date, last_day: date, sites: tuple[str, ...] = (), engine: Engine | None = None
+    first_day: date,
+    last_day: date,
+    sites: tuple[str, ...] = (),
+    engine: Engine | None = None,
+    *,
+    advisors: tuple[str | None, ...] | None = None,
 ) -> pd.DataFrame:
-    """The interviews of these local days at these sites with only what free slots need:
-    advisor_email, site_code, status, starts_at, ends_at (no candidate, none of ``interviews``'
-    per-interview lookups)."""
+    """The interviews of these local days at these sites (of these advisors when given) with only
+    what free slots need: advisor_email, site_code, status, starts_at, ends_at (no candidate,
+    none of ``interviews``' per-interview lookups)."""
     scope = Scope(first_day, last_day, sites=sites)
     query = sa.select(
         BOOKINGS.c.advisor_email,
@@ -254,6 +272,8 @@ def busy_times(
         scope.within(BOOKINGS.c.starts_at),
         *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
     )
+    if advisors is not None:
+        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
     with (engine or get_engine()).connect() as connection:
         result = connection.execute(query)
         frame = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
@@ -299,6 +319,181 @@ def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFr
     return pd.DataFrame(rows, columns=["advisor_email", "advisor", "site_code", "free_slots", "first_free"])
 
 
+def free_slots_of(day: date, advisors: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
+    """``free_slots_by_advisor`` of these advisors (email, name, site_code), busy with every
+    interview of theirs that day: at any site and for any programme, whatever the page's filters
+    (an advisor in an interview for another programme is not free)."""
+    busy = busy_times(day, day, engine=engine, advisors=tuple(advisors["email"]))
+    return free_slots_by_advisor(day, busy, advisors)
+
+
+# ---------------------------------------------------------------- pages of advisors
+
+#: Advisors on one page of the schedule. A timeline of more rows cannot be read (a network has
+#: thousands of advisors), and the page builds its figure, list and tables for these only.
+ADVISORS_PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class AdvisorPage:
+    """One page of the schedule's advisors: who is on it, where it lies among all, what it holds.
+
+    Positions count from 1 (``first`` and ``last`` are 0 without any advisor). ``advisors`` are
+    e-mails in page order, ``None`` standing for the interviews without an advisor (first page
+    only); ``bounds`` the first and last advisor (label) of every page;
+    ``overlaps_elsewhere`` the advisors of other pages with overlapping interviews and their page.
+    """
+
+    number: int
+    pages: int
+    size: int
+    first: int
+    last: int
+    total: int
+    busy: int
+    advisors: tuple[str | None, ...]
+    bounds: tuple[tuple[str, str], ...]
+    interviews: int
+    interview_total: int
+    overlaps_elsewhere: tuple[tuple[str, int], ...]
+
+    @property
+    def whole(self) -> bool:
+        """Whether this page shows every interview of the selection."""
+        return self.interviews == self.interview_total
+
+    def span(self, number: int) -> tuple[int, int]:
+        """The positions of the first and last advisors of page ``number``."""
+        return min((number - 1) * self.size + 1, self.total), min(number * self.size, self.total)
+
+
+def interview_times(
+    first_day: date,
+    last_day: date,
+    sites: tuple[str, ...] = (),
+    programs: tuple[str, ...] = (),
+    engine: Engine | None = None,
+) -> pd.DataFrame:
+    """The interviews ``interviews`` returns for the same arguments, with only what paging them
+    by advisor and finding overlaps need: ref, advisor_email, advisor (name), site_code, status,
+    starts_at, ends_at. No candidate data and none of the per-interview lookups: the page reads
+    these for the whole selection (92,000 interviews a day at the largest scale measured) and
+    the full rows for one page of advisors only."""
+    scope = Scope(first_day, last_day, sites=sites, programs=programs)
+    query = (
+        sa.select(
+            BOOKINGS.c.ref,
+            BOOKINGS.c.advisor_email,
+            ADVISORS.c.name.label("advisor"),
+            BOOKINGS.c.site_code,
+            BOOKINGS.c.status,
+            BOOKINGS.c.starts_at,
+            BOOKINGS.c.duration_min,
+        )
+        # No join to the candidates as ``interviews`` has: the store's foreign keys guarantee
+        # every booking its candidate, so both count the same interviews.
+        .outerjoin(ADVISORS, ADVISORS.c.email == BOOKINGS.c.advisor_email)
+        .where(
+            scope.within(BOOKINGS.c.starts_at),
+            *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
+        )
+    )
+    with (engine or get_engine()).connect() as connection:
+        result = connection.execute(query)
+        frame = pd.DataFrame(list(map(tuple, result)), columns=list(result.keys()))
+    return _with_local_times(frame)
+
+
+def advisor_page(
+    times: pd.DataFrame,
+    advisors: pd.DataFrame,
+    number: int = 1,
+    first_advisor: str | None = None,
+    size: int = ADVISORS_PER_PAGE,
+) -> AdvisorPage:
+    """Page ``number`` (brought within the pages there are) of the advisors of a selection.
+
+    ``times`` are the selection's interviews (``interview_times``), ``advisors`` the advisors of
+    its sites (email, name, site_code). Every advisor has a place, with interviews or not (the
+    free slots of those without are the most useful), in this order: ``first_advisor``, the
+    advisors with interviews, then those without, each group by label (``name · site``), so that
+    the interviews fill the first pages. The interviews without an advisor come on the first
+    page, after ``first_advisor``, over its ``size``.
+    """
+    # Membership through Python sets: pandas' isin on text converts every value it is given one
+    # by one (a second for a day of the largest network measured).
+    known = set(advisors["email"])
+    booked = times["advisor_email"].tolist()
+    busy = {email for email in booked if isinstance(email, str)}
+    people = pd.concat(
+        [
+            advisors.rename(columns={"email": "advisor_email", "name": "advisor"})[
+                ["advisor_email", "advisor", "site_code"]
+            ],
+            # Interviews of an advisor who is not one of these sites' (an import may say so).
+            times.loc[
+                [email in busy and email not in known for email in booked],
+                ["advisor_email", "advisor", "site_code"],
+            ],
+        ],
+        ignore_index=True,
+    ).drop_duplicates("advisor_email")
+    people["label"] = advisor_labels(people)
+    people["group"] = [
+        0 if email == first_advisor else 1 if email in busy else 2 for email in people["advisor_email"]
+    ]
+    people = people.sort_values(["group", "label", "advisor_email"], kind="stable")
+    emails: list[str] = people["advisor_email"].tolist()
+    labels: list[str] = people["label"].tolist()
+
+    count = len(emails)
+    pages = max(1, -(-count // size))
+    number = min(max(int(number), 1), pages)
+    start = (number - 1) * size
+    shown: tuple[str | None, ...] = tuple(emails[start : start + size])
+    members = set(shown)
+    on_page = pd.Series([email in members for email in booked], index=times.index, dtype=bool)
+    unassigned = times["advisor_email"].isna()
+    if number == 1 and unassigned.any():
+        # On the first page, after the chosen advisor, over the page's size: they need someone.
+        at = int((people["group"] == 0).any())
+        shown = (*shown[:at], None, *shown[at:])
+        on_page |= unassigned
+    # Overlaps are an advisor's own, found over the whole selection: those of other pages are
+    # named with their page, so that nobody misses one for not paging through every advisor.
+    position = {email: index for index, email in enumerate(emails)}
+    overlaps = overlapping(times)
+    overlapping_advisors = {
+        email for email, ref in zip(booked, times["ref"].tolist(), strict=True) if ref in overlaps
+    }
+    elsewhere = sorted(
+        (position[email] // size + 1, labels[position[email]])
+        for email in overlapping_advisors
+        if position[email] // size + 1 != number
+    )
+    return AdvisorPage(
+        number=number,
+        pages=pages,
+        size=size,
+        first=min(start + 1, count),
+        last=min(start + size, count),
+        total=count,
+        busy=len(busy),
+        advisors=shown,
+        bounds=tuple((labels[i], labels[min(i + size, count) - 1]) for i in range(0, count, size)),
+        interviews=int(on_page.sum()),
+        interview_total=len(times),
+        overlaps_elsewhere=tuple((label, page) for page, label in elsewhere),
+    )
+
+
+def view_detail(first_day: date, last_day: date, page: AdvisorPage) -> str:
+    """What the audit log says was seen: the period, and which advisors when the page does not
+    show all its interviews (``2020-04-15..2020-04-15 conseillers 26-50/2002``)."""
+    period = f"{first_day}..{last_day}"
+    return period if page.whole else f"{period} conseillers {page.first}-{page.last}/{page.total}"
+
+
 def advisors_of(sites: tuple[str, ...] = (), engine: Engine | None = None) -> pd.DataFrame:
     """Advisors (email, name, site_code) of these sites (all when none), by name."""
     query = sa.select(ADVISORS.c.email, ADVISORS.c.name, ADVISORS.c.site_code).order_by(ADVISORS.c.name)
@@ -308,8 +503,11 @@ def advisors_of(sites: tuple[str, ...] = (), engine: Engine | None = None) -> pd
         return pd.DataFrame(connection.execute(query).all(), columns=["email", "name", "site_code"])
 
 
-def advisor_load(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
-    """Per advisor, the non-cancelled interviews of the scope and their hours."""
+def advisor_load(
+    scope: Scope, engine: Engine | None = None, *, advisors: tuple[str | None, ...] | None = None
+) -> pd.DataFrame:
+    """Per advisor (of these advisors when given), the non-cancelled interviews of the scope and
+    their hours."""
     query = (
         sa.select(
             BOOKINGS.c.advisor_email,
@@ -327,6 +525,8 @@ def advisor_load(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         .group_by(BOOKINGS.c.advisor_email, ADVISORS.c.name, ADVISORS.c.site_code)
         .order_by(ADVISORS.c.site_code, ADVISORS.c.name)
     )
+    if advisors is not None:
+        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
     with (engine or get_engine()).connect() as connection:
         frame = pd.DataFrame(
             connection.execute(query).all(),
@@ -558,3 +758,27 @@ def day_list(schedule: pd.DataFrame, first_advisor: str | None = None) -> pd.Dat
             "origin_channel": ordered["origin_channel"],
         }
     ).reset_index(drop=True)
+
+
+def listing_table(
+    schedule: pd.DataFrame,
+    *,
+    first_advisor: str | None,
+    status_names: dict[str, str],
+    minor_label: str,
+    with_day: bool,
+) -> pd.DataFrame:
+    """The list as the page shows and exports it: ``day_list`` with its statuses named, "minor"
+    spelt out ("?" when the birth date is unknown), ages as text, without the ref, and without
+    the day unless ``with_day`` (a week)."""
+    listing = day_list(schedule, first_advisor=first_advisor)
+    shown = listing.assign(
+        status=listing["status"].map(status_names),
+        minor=[
+            m if isinstance(m, str) else "?" if pd.isna(m) else minor_label if m else ""
+            for m in listing["minor"]
+        ],
+        # Ages another advisor's candidates do not show read "—": the column is text for all.
+        age=[a if isinstance(a, str) else "" if pd.isna(a) else str(int(a)) for a in listing["age"]],
+    ).drop(columns="ref")
+    return shown if with_day else shown.drop(columns="day")

@@ -380,3 +380,187 @@ def test_a_day_without_any_interview_has_every_slot_free(engine):
     assert nobody.empty
     slots = schedule.free_slots_by_advisor(day, nobody, schedule.advisors_of(()))
     assert slots["free_slots"].tolist() == [9]
+
+
+# ---------------------------------------------------------------- pages of advisors
+
+
+def network_day() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Six advisors and six interviews of a day, small enough to page two advisors at a time."""
+    advisors = pd.DataFrame(
+        [
+            ("d@cfai.fr", "Dora", "MAX"),
+            ("b@cfai.fr", "Bruno", "MAX"),
+            ("a@cfai.fr", "Alice", "MAX"),
+            ("c@cfai.fr", "Chloé", "YUT"),
+            ("e@cfai.fr", "Emma", "MAX"),
+        ],
+        columns=["email", "name", "site_code"],
+    )
+    times = frame(
+        ("B1", "b@cfai.fr", local(DAY, 10), 45, "booked"),
+        ("C1", "c@cfai.fr", local(DAY, 10), 45, "booked"),
+        ("E1", "e@cfai.fr", local(DAY, 10), 45, "booked"),  # 10:00–10:45
+        ("E2", "e@cfai.fr", local(DAY, 10, 30), 45, "booked"),  # 10:30–11:15: overlaps E1
+        ("Z1", "z@cfai.fr", local(DAY, 11), 45, "booked"),  # Zoé is not an advisor of these sites
+        ("N1", None, local(DAY, 11), 45, "booked"),  # nobody's yet
+    )
+    times["advisor"] = ["Bruno", "Chloé", "Emma", "Emma", "Zoé", None]
+    times["site_code"] = ["MAX", "YUT", "MAX", "MAX", "EPI", "MAX"]
+    return times, advisors
+
+
+def test_advisors_are_paged_chosen_first_then_busy_then_idle():
+    times, advisors = network_day()
+    # Dora is chosen (she has no interview); then the advisors with interviews by label: Bruno ·
+    # MAX, Chloé · YUT, Emma · MAX, Zoé · EPI (whose interview is at these sites although she is
+    # not one of their advisors); then the idle ones: Alice · MAX. Six advisors, two a page:
+    # [Dora, Bruno], [Chloé, Emma], [Zoé, Alice].
+    first = schedule.advisor_page(times, advisors, 1, first_advisor="d@cfai.fr", size=2)
+    assert (first.number, first.pages, first.first, first.last, first.total) == (1, 3, 1, 2, 6)
+    assert [first.span(number) for number in (1, 2, 3)] == [(1, 2), (3, 4), (5, 6)]
+    # The interview without an advisor comes on the first page, after the chosen advisor.
+    assert first.advisors == ("d@cfai.fr", None, "b@cfai.fr")
+    # Bruno's B1 and the unassigned N1, of the six interviews; four advisors have interviews.
+    assert (first.interviews, first.interview_total, first.busy) == (2, 6, 4)
+    assert first.bounds == (
+        ("Dora · MAX", "Bruno · MAX"),
+        ("Chloé · YUT", "Emma · MAX"),
+        ("Zoé · EPI", "Alice · MAX"),
+    )
+    # Emma's overlap is on page 2: named on the others, not on her own.
+    assert first.overlaps_elsewhere == (("Emma · MAX", 2),)
+    assert not first.whole
+
+    second = schedule.advisor_page(times, advisors, 2, first_advisor="d@cfai.fr", size=2)
+    assert second.advisors == ("c@cfai.fr", "e@cfai.fr")
+    assert (second.first, second.last, second.interviews) == (3, 4, 3)  # C1, E1, E2
+    assert second.overlaps_elsewhere == ()
+    assert schedule.view_detail(DAY, DAY, second) == "2020-04-14..2020-04-14 conseillers 3-4/6"
+
+
+def test_a_page_number_out_of_range_is_brought_back_within_the_pages():
+    times, advisors = network_day()
+    last = schedule.advisor_page(times, advisors, 9, size=2)
+    # Nobody chosen: Bruno, Chloé, Emma, Zoé, then Alice and Dora; page 3 is the last.
+    assert (last.number, last.advisors, last.first, last.last) == (3, ("a@cfai.fr", "d@cfai.fr"), 5, 6)
+    assert last.interviews == 0
+    assert schedule.advisor_page(times, advisors, 0, size=2).number == 1
+    # Nobody chosen: the unassigned interviews open the first page.
+    assert schedule.advisor_page(times, advisors, 1, size=2).advisors == (None, "b@cfai.fr", "c@cfai.fr")
+
+
+def test_one_page_holds_everything_and_the_audit_says_only_the_period():
+    times, advisors = network_day()
+    page = schedule.advisor_page(times, advisors, 1, first_advisor="e@cfai.fr")  # 25 a page
+    assert (page.pages, page.first, page.last, page.total) == (1, 1, 6, 6)
+    assert page.advisors == (
+        "e@cfai.fr",
+        None,
+        "b@cfai.fr",
+        "c@cfai.fr",
+        "z@cfai.fr",
+        "a@cfai.fr",
+        "d@cfai.fr",
+    )
+    assert page.whole and page.overlaps_elsewhere == ()
+    assert schedule.view_detail(DAY, DAY, page) == "2020-04-14..2020-04-14"
+
+
+def test_the_first_page_with_every_interview_is_whole_even_when_idle_advisors_follow():
+    times, advisors = network_day()
+    busy_only = times[times["advisor_email"].isin(["b@cfai.fr", "c@cfai.fr"])]
+    # Bruno and Chloé first, then Alice, Dora, Emma (idle that way): 2 pages of 3.
+    page = schedule.advisor_page(busy_only, advisors, 1, size=3)
+    assert page.pages == 2 and page.whole
+    assert schedule.view_detail(DAY, DAY, page) == "2020-04-14..2020-04-14"
+
+
+def test_a_day_without_interviews_pages_its_advisors(scenario):
+    day = date(2020, 4, 17)  # a Friday of the operation nobody booked
+    times = schedule.interview_times(day, day, engine=scenario)
+    assert times.empty
+    page = schedule.advisor_page(times, schedule.advisors_of((), scenario), 1)
+    # Anne and Yves, by label, neither busy.
+    assert page.advisors == ("anne.conseil@example.org", "yves.conseil@example.org")
+    assert (page.interviews, page.interview_total, page.busy, page.whole) == (0, 0, 0, True)
+
+
+def test_interview_times_are_the_interviews_without_their_details(scenario):
+    # 15/04: BC (09:00) and BD1 (10:00, cancelled), both Yves's at YUT; on a week, BF2 (Anne,
+    # 30/04 23:30) falls outside 13–19/04; BD2 is on 16/04.
+    week = schedule.interview_times(date(2020, 4, 13), date(2020, 4, 19), engine=scenario)
+    full = schedule.interviews(date(2020, 4, 13), date(2020, 4, 19), engine=scenario)
+    assert sorted(week["ref"]) == sorted(full["ref"]) == ["BA", "BB", "BC", "BD1", "BD2"]
+    day = schedule.interview_times(date(2020, 4, 15), date(2020, 4, 15), ("YUT",), ("CAP-RI",), scenario)
+    assert day["ref"].tolist() == ["BC"]
+    assert (day.iloc[0]["advisor"], day.iloc[0]["ends_at"].strftime("%H:%M")) == ("Yves Conseil", "09:45")
+
+
+def test_interviews_of_some_advisors_only(scenario):
+    # 25/03 holds BF1 at MAX, without an advisor; 14/04 Anne's BA and BB.
+    march = (date(2020, 3, 25), date(2020, 4, 14))
+    assert schedule.interviews(*march, engine=scenario)["ref"].tolist() == ["BF1", "BA", "BB"]
+    anne = ("anne.conseil@example.org",)
+    assert schedule.interviews(*march, engine=scenario, advisors=anne)["ref"].tolist() == ["BA", "BB"]
+    assert schedule.interviews(*march, engine=scenario, advisors=(None,))["ref"].tolist() == ["BF1"]
+    assert schedule.interviews(*march, engine=scenario, advisors=())["ref"].tolist() == []
+    scope = Scope(date(2020, 4, 1), date(2020, 4, 30))
+    # Yves alone: BC and BD2 (BD1 is cancelled), 45 minutes each.
+    yves = schedule.advisor_load(scope, scenario, advisors=("yves.conseil@example.org",))
+    assert yves[["advisor_email", "interviews", "hours"]].values.tolist() == [
+        ["yves.conseil@example.org", 2, 1.5]
+    ]
+
+
+def test_free_slots_count_every_interview_of_the_advisor_whatever_its_site_or_programme(scenario):
+    # Yves on 15/04: BC (CAP-RI, 09:00–09:45) takes the 09:00 slot; BD1 (BTS-MS, 10:00) is
+    # cancelled and takes nothing. An interview of his at MAX at 14:00 takes 13:30 (13:30–14:15)
+    # and 14:15 (14:15–15:00): 9 − 3 = 6 free slots, whatever the page shows of his day.
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,program_code,advisor_email,starts_at,status,booked_at\n"
+        "BY,CE,MAX,BTS-MS,yves.conseil@example.org,2020-04-15 14:00,booked,2020-04-10 12:00\n",
+        scenario,
+    )
+    yves = schedule.advisors_of(("YUT",), scenario)
+    slots = schedule.free_slots_of(date(2020, 4, 15), yves, scenario).iloc[0]
+    assert slots["free_slots"] == 6
+    assert slots["first_free"] == ["09:45", "10:30", "11:15", "15:00", "15:45", "16:30"]
+
+
+def test_the_list_as_shown_and_exported():
+    rows = frame(
+        ("A", "x", local(DAY, 11), 45, "booked"),
+        ("B", "y", local(DAY, 10), 45, "attended"),
+    )
+    rows = rows.assign(
+        advisor=["Xavier", "Yann"],
+        candidate=["Ana Bel", "—"],
+        age=pd.Series([16, "—"], dtype=object),  # Yann's candidate is another advisor's
+        minor=[True, "—"],
+        email=["ana@example.org", "—"],
+        phone=[None, "—"],
+        program=[None, "CAP RI"],
+        program_code=["BTS-MS", "CAP-RI"],
+        attendees=[1, 2],
+        meeting_url=[None, None],
+        earlier_bookings=[0, 1],
+        origin_channel=["email", None],
+    )
+    shown = schedule.listing_table(
+        rows,
+        first_advisor="x",
+        status_names={"booked": "Réservé", "attended": "Venu"},
+        minor_label="mineur",
+        with_day=False,
+    )
+    # Xavier's first although later; a hidden age and minor stay "—"; the programme's code
+    # stands in for its missing name; no ref, no day.
+    assert shown[["time", "advisor", "age", "minor", "status", "program"]].values.tolist() == [
+        ["11:00", "Xavier", "16", "mineur", "Réservé", "BTS-MS"],
+        ["10:00", "Yann", "—", "—", "Venu", "CAP RI"],
+    ]
+    assert "ref" not in shown and "day" not in shown
+    week = schedule.listing_table(rows, first_advisor=None, status_names={}, minor_label="m", with_day=True)
+    assert week["day"].tolist() == ["14/04/2020", "14/04/2020"]

@@ -1,14 +1,13 @@
 """Schedule (advisors): whom they meet, when, for what, with whom, where; and what happened."""
 
 from datetime import timedelta
-from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from services import access, audit, cached, charts, exports, schedule, whereby
 from services.calendars import schedule_ics
-from services.i18n import format_date, translate
+from services.i18n import format_date, format_number, translate
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -19,6 +18,19 @@ events = cached.event_list(version).set_index("code")
 
 def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
+
+
+def n(value: int) -> str:
+    return format_number(value, language)
+
+
+def first_page() -> None:
+    """Another day, view or advisor: the pages of advisors start again (the chosen one on top)."""
+    st.session_state["schedule_page"] = 1
+
+
+def turn_page(step: int) -> None:
+    st.session_state["schedule_page"] += step
 
 
 st.title(t("page.schedule"))
@@ -41,66 +53,162 @@ view = left.segmented_control(
     default="day",
     key="schedule_view",
     format_func=lambda v: t(f"schedule.view.{v}"),
+    on_change=first_page,
 )
-day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYYY")
+day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYYY", on_change=first_page)
 advisor = right.selectbox(
     t("schedule.advisor"),
     options=list(advisor_names),
     index=list(advisor_names).index(viewer.advisor_email) if viewer.advisor_email in advisor_names else 0,
     key="schedule_advisor",
     format_func=lambda email: f"{advisor_names[email]} ({email})",
+    on_change=first_page,
 )
 
 first_day = day - timedelta(days=day.weekday()) if view == "week" else day
 last_day = first_day + timedelta(days=6) if view == "week" else day
-day_schedule = cached.interviews(first_day, last_day, selection.sites, selection.programs, viewer, version)
+# A page of advisors at a time, the chosen one on top: everything below is built for them only
+# (a network's day has thousands of advisors); the downloads hold every interview.
+page = cached.advisor_page(
+    first_day,
+    last_day,
+    selection.sites,
+    selection.programs,
+    advisor,
+    st.session_state.get("schedule_page", 1),
+    version,
+)
+st.session_state["schedule_page"] = page.number  # within the pages there are, before its widget
+if page.pages > 1:
+    previous, chooser, following = st.columns([1.3, 6, 1.3], vertical_alignment="bottom")
+    chooser.selectbox(
+        t("schedule.page"),
+        options=range(1, page.pages + 1),
+        key="schedule_page",
+        format_func=lambda number: t(
+            "schedule.page.option",
+            first=n(page.span(number)[0]),
+            last=n(page.span(number)[1]),
+            start=page.bounds[number - 1][0],
+            end=page.bounds[number - 1][1],
+        ),
+    )
+    previous.button(
+        t("schedule.page.previous"),
+        key="schedule_page_previous",
+        icon=":material/chevron_left:",
+        disabled=page.number == 1,
+        on_click=turn_page,
+        args=(-1,),
+        width="stretch",
+    )
+    following.button(
+        t("schedule.page.next"),
+        key="schedule_page_next",
+        icon=":material/chevron_right:",
+        disabled=page.number == page.pages,
+        on_click=turn_page,
+        args=(1,),
+        width="stretch",
+    )
+    st.caption(
+        t(
+            "schedule.page.caption",
+            first=n(page.first),
+            last=n(page.last),
+            total=n(page.total),
+            busy=n(page.busy),
+            shown=n(page.interviews),
+            interviews=n(page.interview_total),
+        )
+    )
+# All the interviews when the page has them all: the downloads then read the same cached rows.
+day_schedule = cached.interviews(
+    first_day,
+    last_day,
+    selection.sites,
+    selection.programs,
+    viewer,
+    version,
+    None if page.whole else page.advisors,
+)
 if access.names_shown(day_schedule):
     audit.record_view(
         account.email,
         "schedule",
-        f"{first_day}..{last_day}",
+        schedule.view_detail(first_day, last_day, page),
         seen=st.session_state.setdefault("audited_views", set()),
     )
 status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
 
-if day_schedule.empty:
+
+def whole_list() -> pd.DataFrame:
+    """Every interview of the selection, as the list shows them (built when a download is clicked)."""
+    everything = cached.interviews(first_day, last_day, selection.sites, selection.programs, viewer, version)
+    shown = schedule.listing_table(
+        everything,
+        first_advisor=advisor,
+        status_names=status_names,
+        minor_label=t("schedule.minor"),
+        with_day=view == "week",
+    )
+    return shown.rename(columns=lambda c: t(f"col.{c}"))
+
+
+def advisor_calendar() -> bytes:
+    """The chosen advisor's interviews of the selection as an iCalendar file (built on click)."""
+    theirs = cached.interviews(
+        first_day, last_day, selection.sites, selection.programs, viewer, version, (advisor,)
+    )
+    return schedule_ics(theirs, advisor_names[advisor])
+
+
+if page.interview_total == 0:
     st.info(t("schedule.empty"))
 else:
     overlaps = set(day_schedule.loc[day_schedule["overlap"], "ref"])
     st.subheader(t("schedule.timeline"), help=t("schedule.timeline.help"))
     if overlaps:
         st.warning(t("schedule.overlaps", refs=", ".join(sorted(overlaps))), icon=":material/warning:")
-    st.plotly_chart(
-        charts.timeline_figure(day_schedule, status_names, overlaps, first_advisor=advisor),
-        width="stretch",
-    )
-
-    st.subheader(t("schedule.list"), help=t("schedule.list.help"))
-    listing = schedule.day_list(day_schedule, first_advisor=advisor)
-    shown = listing.assign(
-        status=listing["status"].map(status_names),
-        minor=[
-            m if isinstance(m, str) else "?" if pd.isna(m) else t("schedule.minor") if m else ""
-            for m in listing["minor"]
-        ],
-        # Ages another advisor's candidates do not show read "—": the column is text for all.
-        age=[a if isinstance(a, str) else "" if pd.isna(a) else str(int(a)) for a in listing["age"]],
-    ).drop(columns="ref")
-    if view == "day":
-        shown = shown.drop(columns="day")
-    st.dataframe(
-        shown.rename(columns=lambda c: t(f"col.{c}")),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            t("col.link"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
-        },
-    )
+    if page.overlaps_elsewhere:
+        others = [
+            t("schedule.overlaps.where", advisor=label, page=number)
+            for label, number in page.overlaps_elsewhere
+        ]
+        st.warning(
+            t(
+                "schedule.overlaps.elsewhere",
+                advisors=", ".join(others[:10]) + (" …" if len(others) > 10 else ""),
+            ),
+            icon=":material/warning:",
+        )
+    if day_schedule.empty:
+        st.info(t("schedule.page.empty"))
+    else:
+        st.plotly_chart(
+            charts.timeline_figure(day_schedule, status_names, overlaps, first_advisor=advisor),
+            width="stretch",
+        )
+        st.subheader(t("schedule.list"), help=t("schedule.list.help"))
+        shown = schedule.listing_table(
+            day_schedule,
+            first_advisor=advisor,
+            status_names=status_names,
+            minor_label=t("schedule.minor"),
+            with_day=view == "week",
+        )
+        st.dataframe(
+            shown.rename(columns=lambda c: t(f"col.{c}")),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                t("col.link"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
+            },
+        )
     first, second, third, _ = st.columns([1, 1, 1.4, 2])
-    export = shown.rename(columns=lambda c: t(f"col.{c}"))
     first.download_button(
         "CSV",
-        partial(exports.to_csv, export),
+        lambda: exports.to_csv(whole_list()),
         f"entretiens-{first_day}.csv",
         "text/csv",
         key="schedule_csv",
@@ -109,16 +217,15 @@ else:
     )
     second.download_button(
         "Excel",
-        partial(exports.to_excel, export),
+        lambda: exports.to_excel(whole_list()),
         f"entretiens-{first_day}.xlsx",
         key="schedule_xlsx",
         icon=":material/download:",
         **audit.on_export(account.email, "schedule", "xlsx"),
     )
-    mine = day_schedule[day_schedule["advisor_email"] == advisor]
     third.download_button(
         t("schedule.ics"),
-        partial(schedule_ics, mine, advisor_names[advisor]),
+        advisor_calendar,
         f"agenda-{first_day}.ics",
         "text/calendar",
         key="schedule_ics",
@@ -128,7 +235,8 @@ else:
     )
 
     # The outcomes this person may record: an advisor their own interviews, an admin any.
-    bookings = day_schedule[
+    # (.loc: an empty page gives an empty list, which [] would read as no columns.)
+    bookings = day_schedule.loc[
         [access.may_record_outcome(viewer, email) for email in day_schedule["advisor_email"]]
     ].set_index("ref")
     # The versions the advisor was shown: a save is checked against them, so a change made by
@@ -139,7 +247,7 @@ else:
     )
 
     if not bookings.empty:
-        # Labels built at once: at scale an admin's day lists thousands of interviews.
+        # Labels built at once (a page of advisors holds a hundred interviews or so).
         labels = dict(
             zip(
                 bookings.index,
@@ -261,9 +369,13 @@ else:
             log = schedule.history(ref)
             st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
 
+# The tables of this page's advisors: the caption says which, when there are several pages.
+on_this_page = t("schedule.page.tables", first=n(page.first), last=n(page.last), total=n(page.total))
 if view == "day":
     st.subheader(t("schedule.free_slots"), help=t("schedule.free_slots.help"))
-    slots = schedule.free_slots_by_advisor(day, day_schedule, advisors)
+    if page.pages > 1:
+        st.caption(on_this_page)
+    slots = cached.free_slots(day, selection.sites, page.advisors, version)
     slots["first_free"] = slots["first_free"].map(", ".join)
     st.dataframe(
         slots.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
@@ -272,8 +384,9 @@ if view == "day":
     )
 
 st.subheader(t("schedule.load"), help=t("schedule.load.help"))
-st.caption(f"{format_date(selection.date_from, language)} → {format_date(selection.date_to, language)}")
-load = cached.advisor_load(selection.scope, version)
+period = f"{format_date(selection.date_from, language)} → {format_date(selection.date_to, language)}"
+st.caption(f"{period} · {on_this_page}" if page.pages > 1 else period)
+load = cached.advisor_load(selection.scope, version, None if page.pages == 1 else page.advisors)
 st.dataframe(
     load.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
     hide_index=True,
