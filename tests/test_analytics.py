@@ -1,32 +1,151 @@
-"""Analytical reads: DuckDB in worker processes over the SQLite file, the store itself otherwise."""
+"""Analytical reads: DuckDB in a worker process on copies of the SQLite file's tables, refreshed
+table by table from their versions; the store itself otherwise."""
 
 from __future__ import annotations
+
+import threading
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from services import analytics, database
-from services.models import Site
+from services.models import Event, Program, Site
 
 SITES = Site.__table__
+PROGRAMS = Program.__table__
+EVENTS = Event.__table__
 
 
-def _sites(engine) -> list[str]:  # noqa: ANN001
-    frame = analytics.read_frame(sa.select(SITES.c.code).order_by(SITES.c.code), engine)
+def _sites(engine) -> list[tuple[str, str]]:  # noqa: ANN001
+    query = sa.select(SITES.c.code, SITES.c.name).order_by(SITES.c.code)
+    return list(analytics.read_frame(query, engine).itertuples(index=False, name=None))
+
+
+def _programs(engine) -> list[str]:  # noqa: ANN001
+    frame = analytics.read_frame(sa.select(PROGRAMS.c.code).order_by(PROGRAMS.c.code), engine)
     return list(frame["code"])
+
+
+def _write(engine, *statements: sa.Executable) -> None:  # noqa: ANN001
+    with database.write_transaction(engine) as connection:
+        for statement in statements:
+            connection.execute(statement)
 
 
 @pytest.mark.postgresql
 def test_a_read_sees_every_committed_write_at_once(engine):
-    # No copy is kept: a write is visible to the next read, whatever ran the read before.
+    # Whatever ran the read before, and whatever the write: insert, update or delete.
     assert _sites(engine) == []
-    with database.write_transaction(engine) as connection:
-        connection.execute(SITES.insert().values(code="MAX", name="Maxéville"))
-    assert _sites(engine) == ["MAX"]
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    assert _sites(engine) == [("MAX", "Maxéville")]
+    _write(engine, SITES.insert().values(code="NAN", name="Nancy"))
+    assert _sites(engine) == [("MAX", "Maxéville"), ("NAN", "Nancy")]
+    _write(engine, SITES.update().where(SITES.c.code == "MAX").values(name="Maxéville-Centre"))
+    assert _sites(engine) == [("MAX", "Maxéville-Centre"), ("NAN", "Nancy")]
+    _write(engine, SITES.delete().where(SITES.c.code == "NAN"))
+    assert _sites(engine) == [("MAX", "Maxéville-Centre")]
+    with database.write_transaction(engine) as connection:  # text, as the bulk writers send it
+        connection.exec_driver_sql("UPDATE sites SET name = 'Maxéville' WHERE code = 'MAX'")
+    assert _sites(engine) == [("MAX", "Maxéville")]
+
+
+def test_a_write_rolled_back_is_not_seen_and_bumps_nothing(engine):
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    assert _sites(engine) == [("MAX", "Maxéville")]
+    before = database.table_versions(["sites"], engine)
+    with pytest.raises(RuntimeError), database.write_transaction(engine) as connection:
+        connection.execute(SITES.delete())
+        raise RuntimeError
+    assert database.table_versions(["sites"], engine) == before
+    assert _sites(engine) == [("MAX", "Maxéville")]
+
+
+def test_a_table_is_copied_again_only_when_it_was_written(engine):
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    _write(engine, PROGRAMS.insert().values(code="BTS-MCO", name="BTS MCO", site_code="MAX"))
+    assert _sites(engine) == [("MAX", "Maxéville")]
+    assert _programs(engine) == ["BTS-MCO"]
+    made = analytics.copies_made(engine)
+    assert made == {"sites": 1, "programs": 1}
+    # Reads without a write in between use the copies as they are.
+    assert _sites(engine) == [("MAX", "Maxéville")]
+    assert _programs(engine) == ["BTS-MCO"]
+    assert analytics.copies_made(engine) == made
+    # A write to sites: the next reads copy sites again, not programs.
+    _write(engine, SITES.update().values(name="Maxéville-Centre"))
+    assert _sites(engine) == [("MAX", "Maxéville-Centre")]
+    assert _programs(engine) == ["BTS-MCO"]
+    assert analytics.copies_made(engine) == {"sites": 2, "programs": 1}
+
+
+def test_the_tables_of_subqueries_are_copied_too(engine):
+    _write(
+        engine,
+        SITES.insert().values(code="MAX", name="Maxéville"),
+        EVENTS.insert().values(
+            code="POV",
+            name="Portes ouvertes",
+            kind="virtual",
+            starts_on=date(2020, 4, 14),
+            ends_on=date(2020, 4, 17),
+        ),
+    )
+    named = sa.select(EVENTS.c.code).where(EVENTS.c.name.like("Portes%")).subquery()
+    query = sa.select(SITES.c.code).where(
+        sa.exists(sa.select(named.c.code)), SITES.c.code.in_(sa.select(SITES.c.code))
+    )
+    assert analytics.tables_read(query) == {"sites", "events"}
+    assert list(analytics.read_frame(query, engine)["code"]) == ["MAX"]
+    _write(engine, EVENTS.delete())
+    assert analytics.read_frame(query, engine).empty
+
+
+def test_a_table_named_only_in_text_is_never_read_stale(engine):
+    # No version is found for it, so it is not copied: the read fails rather than read an old copy.
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    assert _sites(engine) == [("MAX", "Maxéville")]
+    with pytest.raises(Exception, match="sites"):
+        analytics.read_frame(sa.select(sa.text("code")).select_from(sa.text("sites")), engine)
+
+
+def test_reads_from_several_threads_queue_in_the_worker_while_writes_go_on(engine):
+    _write(engine, SITES.insert().values(code="S000", name="0"))
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def writer() -> None:
+        try:
+            for number in range(1, 31):
+                _write(engine, SITES.insert().values(code=f"S{number:03}", name=str(number)))
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            done.set()
+
+    def reader() -> None:
+        try:
+            seen = 0
+            while not done.is_set() or seen < 31:
+                count = len(_sites(engine))
+                assert count >= seen  # never an older copy than a read before
+                seen = count
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a read or a write is stuck"
+    assert errors == []
+    assert len(_sites(engine)) == 31
 
 
 def test_a_new_file_at_the_same_path_is_read_afresh(tmp_path, migrated_template):
-    # A worker keeps files attached: a file replaced at the same path must not be read stale.
+    # The worker keeps copies per file: a file replaced at the same path must not be read stale,
+    # though the system may give it the old one's inode number, and the same writes were made.
     path = tmp_path / "store.db"
     for code in ("AAA", "BBB"):
         database.reset_engines()
@@ -37,13 +156,13 @@ def test_a_new_file_at_the_same_path_is_read_afresh(tmp_path, migrated_template)
         with database.write_transaction(engine) as connection:
             connection.execute(SITES.insert().values(code=code, name=code))
         assert analytics.reads_in_duckdb(engine)
-        assert _sites(engine) == [code]
+        assert _sites(engine) == [(code, code)]
     database.reset_engines()
 
 
 def test_the_reads_run_outside_the_app_process(engine):
     # Two copies of SQLite in one process break each other's locks (see services/analytics.py):
-    # DuckDB, which brings its own, must only ever run in the workers.
+    # DuckDB, which brings its own, must only ever run in the worker.
     _sites(engine)
-    assert analytics._READERS == {}  # the app process attached nothing itself
+    assert analytics._FILES == {}  # the app process attached nothing itself
     assert analytics._POOL is not None
