@@ -377,7 +377,7 @@ def interview_times(
     """The interviews ``interviews`` returns for the same arguments, with only what paging them
     by advisor and finding overlaps need: ref, advisor_email, advisor (name), site_code, status,
     starts_at, ends_at. No candidate data and none of the per-interview lookups: the page reads
-    these for the whole selection (92,000 interviews a day at the largest scale measured) and
+    these for the whole selection (93,000 interviews a day at the largest scale measured) and
     the full rows for one page of advisors only."""
     scope = Scope(first_day, last_day, sites=sites, programs=programs)
     query = (
