@@ -89,15 +89,21 @@ def pacing(event_code: str, event_start: date, scope: Scope, version: int) -> pd
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
+def site_figures(scope: Scope, version: int) -> pd.DataFrame:
+    """The funnel and the bookings per status of each site, read once for the three below."""
+    return results.site_figures(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
 def bookings_by_site(scope: Scope, version: int) -> pd.DataFrame:
     """Bookings per site and status."""
-    return results.bookings_by_site(scope)
+    return results.bookings_by_site(scope, figures=site_figures(scope, version), names=site_names(version))
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
 def funnel_by_site(scope: Scope, version: int) -> pd.DataFrame:
     """The funnel per site."""
-    return results.funnel_by_site(scope)
+    return results.funnel_by_site(scope, figures=site_figures(scope, version), names=site_names(version))
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
@@ -114,8 +120,13 @@ def companies_by_programme(year: int, scope: Scope, version: int) -> pd.DataFram
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
 def signals(scope: Scope, version: int) -> list[results.Signal]:
-    """Plain-language findings."""
-    return results.signals(scope)
+    """Plain-language findings (from the site figures and programmes the page has read already)."""
+    return results.signals(
+        scope,
+        figures=site_figures(scope, version),
+        programmes=programme_table(scope, version),
+        names=site_names(version),
+    )
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

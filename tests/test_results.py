@@ -168,3 +168,195 @@ def test_a_day_without_any_free_slot_is_a_finding(engine):
         ("full_day", "Site A · 14/04/2020", {"advisors": 1, "interviews": 9})
     ]
     assert results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30)), engine) == []  # no event chosen
+
+
+def test_site_figures_read_each_site_s_funnel_and_bookings_per_status_at_once(scenario):
+    # April bookings: MAX BA (CA attended), BB (CB no-show), BF2 (CF attended, no event);
+    # YUT BC (CC booked), BD1 (CD cancelled), BD2 (CD attended). CA and CF are enrolled, CC only
+    # pre-registered, CD withdrawn.
+    figures = results.site_figures(APRIL, scenario)
+    assert figures.index.tolist() == ["MAX", "YUT"]
+    assert figures.loc["MAX"].to_dict() == {
+        "reached": 3,  # CA, CB, CF
+        "booked": 3,
+        "attended": 2,  # CA, CF
+        "enrolled": 2,  # CA, CF
+        "bookings_booked": 0,
+        "bookings_attended": 2,  # BA, BF2
+        "bookings_no_show": 1,  # BB
+        "bookings_cancelled": 0,
+    }
+    assert figures.loc["YUT"].to_dict() == {
+        "reached": 2,  # CC, CD
+        "booked": 2,  # CC (BC), CD (BD2)
+        "attended": 1,  # CD
+        "enrolled": 0,
+        "bookings_booked": 1,  # BC
+        "bookings_attended": 1,  # BD2
+        "bookings_no_show": 0,
+        "bookings_cancelled": 1,  # BD1
+    }
+    # The event's scope drops BF2: MAX keeps CA (attended, enrolled) and CB (no-show).
+    event = results.site_figures(Scope(APRIL.date_from, APRIL.date_to, event="POV-2020-04"), scenario)
+    assert event.loc["MAX"].tolist() == [2, 2, 1, 1, 0, 1, 1, 0]
+    # Nothing in scope: no row.
+    assert results.site_figures(Scope(date(2030, 1, 1), date(2030, 1, 2)), scenario).empty
+
+
+def test_bookings_by_site_in_long_form_from_the_site_figures(scenario):
+    long = results.bookings_by_site(APRIL, scenario)
+    # Per status, then per site (as the chart stacks them), with the sites' names.
+    assert long.values.tolist() == [
+        ["MAX", "Maxéville", "booked", 0],
+        ["YUT", "Yutz", "booked", 1],
+        ["MAX", "Maxéville", "attended", 2],
+        ["YUT", "Yutz", "attended", 1],
+        ["MAX", "Maxéville", "no_show", 1],
+        ["YUT", "Yutz", "no_show", 0],
+        ["MAX", "Maxéville", "cancelled", 0],
+        ["YUT", "Yutz", "cancelled", 1],
+    ]
+    figures = results.site_figures(APRIL, scenario)
+    given = results.bookings_by_site(APRIL, scenario, figures=figures, names={"MAX": "M", "YUT": "Y"})
+    assert given["bookings"].tolist() == long["bookings"].tolist() and set(given["site"]) == {"M", "Y"}
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        APRIL,
+        Scope(APRIL.date_from, APRIL.date_to, event="POV-2020-04"),
+        Scope(APRIL.date_from, APRIL.date_to, sites=("YUT",)),
+        Scope(APRIL.date_from, APRIL.date_to, programs=("CAP-RI",)),
+        Scope(date(2020, 3, 1), date(2020, 5, 31)),
+        Scope(date(2030, 1, 1), date(2030, 1, 2)),
+    ],
+)
+def test_key_figures_in_one_query_are_the_bookings_definitions(scenario, scope):
+    # The cards read statuses, family attendance, booked and enrolled in one pass: the same
+    # figures as the definitions of services.bookings, each its own query.
+    figures = results.key_figures(scope, scenario)
+    totals = bookings.status_totals(scope, scenario)
+    funnel = bookings.funnel(scope, scenario, steps=("booked", "enrolled"))
+    assert figures["bookings"] == totals["total"]
+    assert figures["show_rate"] == bookings.show_rate(totals)
+    assert figures["family_attendance"] == bookings.family_attendance(scope, scenario)
+    assert (figures["booked"], figures["enrolled"]) == (funnel["booked"], funnel["enrolled"])
+
+
+def test_pacing_days_are_paris_days_across_the_clock_change(engine):
+    # Event E starts Monday 30/03/2020, the day after the change to summer time (UTC+1 → UTC+2).
+    load("sites", "code,name\nA,Site A\nB,Site B\n", engine)
+    load("events", "code,name,kind,starts_on,ends_on\nE,E,virtual,2020-03-30,2020-03-31\n", engine)
+    load("events", "code,name,kind,starts_on,ends_on\nF,F,virtual,2020-03-30,2020-03-31\n", engine)
+    load("candidates", "ref,created_at\nC,2020-01-01 10:00\n", engine)
+    booked = [
+        ("P1", "E", "A", "2020-01-15 10:00"),  # D-75: counted from D-30 on
+        ("P2", "E", "A", "2020-02-29 23:59"),  # D-30
+        ("P3", "E", "A", "2020-03-01 00:00"),  # D-29
+        ("P4", "E", "A", "2020-03-29 00:30"),  # D-1, before the change (23:30 UTC on the 28th)
+        ("P5", "E", "A", "2020-03-29 23:30"),  # D-1, after it (21:30 UTC)
+        ("P6", "E", "A", "2020-03-30 00:10"),  # D0 (22:10 UTC on the 29th)
+        ("P7", "E", "B", "2020-04-06 23:59"),  # D+7, at site B
+        ("P8", "E", "A", "2020-04-07 00:00"),  # D+8: after the curve
+        ("P9", "F", "A", "2020-03-30 10:00"),  # another event
+    ]
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,starts_at,status,booked_at\n"
+        + "".join(
+            f"{ref},C,{event},{site},2020-04-10 10:00,booked,{at}\n" for ref, event, site, at in booked
+        ),
+        engine,
+    )
+    curve = results.pacing("E", date(2020, 3, 30), APRIL, engine).set_index("day")["bookings"]
+    assert curve.index.tolist() == list(range(-30, 8))
+    # D-30: P1, P2; D-29: + P3; D-1: + P4, P5; D0: + P6; D+7: + P7.
+    assert curve[-30] == 2 and curve[-29] == 3 and curve[-2] == 3
+    assert [curve[d] for d in (-1, 0, 1, 6, 7)] == [5, 6, 6, 6, 7]
+    only_a = Scope(APRIL.date_from, APRIL.date_to, sites=("A",))
+    assert results.pacing("E", date(2020, 3, 30), only_a, engine)["bookings"].iloc[-1] == 6  # not P7
+    assert results.pacing("X", date(2020, 3, 30), APRIL, engine)["bookings"].sum() == 0  # no booking
+
+
+SLOTS = ["09:00", "09:45", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
+
+
+def _interviews(rows: list[tuple[str, str, str, str, int, str]], engine) -> None:
+    """Load bookings of event E: (ref, site, advisor, local start, minutes, status)."""
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,advisor_email,starts_at,duration_min,status,booked_at\n"
+        + "".join(
+            f"{ref},C,E,{site},{advisor},{start},{minutes},{status},2020-04-01 12:00\n"
+            for ref, site, advisor, start, minutes, status in rows
+        ),
+        engine,
+    )
+
+
+def test_a_site_is_full_only_when_every_one_of_its_advisors_is(engine):
+    # Site A has three advisors, site B one; event E on Tuesday 14 and Wednesday 15/04/2020.
+    load("sites", "code,name\nA,Site A\nB,Site B\n", engine)
+    load(
+        "advisors",
+        "email,name,site_code\na1@x.org,A1,A\na2@x.org,A2,A\na3@x.org,A3,A\nb1@x.org,B1,B\n",
+        engine,
+    )
+    load("events", "code,name,kind,starts_on,ends_on\nE,E,virtual,2020-04-14,2020-04-15\n", engine)
+    load("candidates", "ref,created_at\nC,2020-04-01 10:00\n", engine)
+    rows = []
+    for day in ("14", "15"):
+        for advisor in ("a1", "a2", "a3", "b1"):
+            for time in SLOTS:
+                status = "booked"
+                if (day, advisor, time) == ("15", "a3", "16:30"):
+                    continue  # a3 has 16:30 free on the 15th
+                if (day, advisor, time) == ("14", "b1", "16:30"):
+                    status = "cancelled"  # b1's 16:30 on the 14th is free again
+                site = "B" if advisor == "b1" else "A"
+                rows.append(
+                    (f"{advisor}-{day}-{time}", site, f"{advisor}@x.org", f"2020-04-{day} {time}", 45, status)
+                )
+    rows.append(("nobody", "B", "", "2020-04-15 12:00", 45, "booked"))  # no advisor: counted, fills nothing
+    _interviews(rows, engine)
+    found = results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30), event="E"), engine)
+    # 14th: A full (3 advisors × 9 interviews); B not (the cancelled 16:30). 15th: A not (a3's
+    # 16:30), B full: b1's 9 interviews and the one without advisor.
+    assert [(s.kind, s.subject, s.figures) for s in found] == [
+        ("full_day", "Site A · 14/04/2020", {"advisors": 3, "interviews": 27}),
+        ("full_day", "Site B · 15/04/2020", {"advisors": 1, "interviews": 10}),
+    ]
+    only_b = Scope(date(2020, 4, 1), date(2020, 4, 30), event="E", sites=("B",))
+    assert [s.subject for s in results.full_days(only_b, engine)] == ["Site B · 15/04/2020"]
+    the_14th = Scope(date(2020, 4, 14), date(2020, 4, 14), event="E")
+    assert [s.subject for s in results.full_days(the_14th, engine)] == ["Site A · 14/04/2020"]
+
+
+def test_a_full_day_counts_long_interviews_interviews_off_the_slots_and_at_other_sites(engine):
+    # Ann (site A) on Tuesday 14/04/2020: 09:00 for 135 min (slots 09:00, 09:45, 10:30), 11:15,
+    # 13:30 for 90 min (13:30, 14:15), 15:00 at site B, 15:45, and 17:00, which overlaps the
+    # 16:30–17:15 slot: every slot is taken, with six interviews. Saturday 18/04 is closed.
+    load("sites", "code,name\nA,Site A\nB,Site B\n", engine)
+    load("advisors", "email,name,site_code\nann@x.org,Ann,A\n", engine)
+    load("events", "code,name,kind,starts_on,ends_on\nE,E,virtual,2020-04-14,2020-04-18\n", engine)
+    load("candidates", "ref,created_at\nC,2020-04-01 10:00\n", engine)
+    rows = [
+        ("L1", "A", "ann@x.org", "2020-04-14 09:00", 135, "booked"),
+        ("L2", "A", "ann@x.org", "2020-04-14 11:15", 45, "booked"),
+        ("L3", "A", "ann@x.org", "2020-04-14 13:30", 90, "attended"),
+        ("L4", "B", "ann@x.org", "2020-04-14 15:00", 45, "no_show"),
+        ("L5", "A", "ann@x.org", "2020-04-14 15:45", 45, "booked"),
+        ("L6", "A", "ann@x.org", "2020-04-14 17:00", 45, "booked"),
+        ("L7", "A", "ann@x.org", "2020-04-14 16:30", 45, "cancelled"),
+    ]
+    rows += [(f"S{i}", "A", "ann@x.org", f"2020-04-18 {t}", 45, "booked") for i, t in enumerate(SLOTS)]
+    _interviews(rows, engine)
+    event = Scope(date(2020, 4, 1), date(2020, 4, 30), event="E")
+    found = results.full_days(event, engine)
+    # Interviews not cancelled at site A that day: L1, L2, L3, L5, L6 (L4 is at site B).
+    assert [(s.subject, s.figures) for s in found] == [
+        ("Site A · 14/04/2020", {"advisors": 1, "interviews": 5})
+    ]
+    # With only site A chosen, the interview at B does not count: 15:00 is free.
+    assert results.full_days(Scope(event.date_from, event.date_to, "E", ("A",)), engine) == []

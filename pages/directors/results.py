@@ -180,7 +180,9 @@ for note in notes:
 if not notes:
     st.caption(t("results.no_signal"))
 
-summary = exports.summary_html(
+# Built when downloaded, like the exports: not on every run of the page (its two tables as HTML).
+summary = partial(
+    exports.summary_html,
     t("page.results"),
     t(
         "results.period",
