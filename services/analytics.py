@@ -23,8 +23,8 @@ Why, measured on 2 cores with the 7 reads of the channels page (README "Performa
 M (200,000 candidates, 1M touchpoints) they take 1.66 s in DuckDB through the scanner, which
 reads the SQLite file again for every query, and 0.63 s on the compressed copies (0.69 s
 uncompressed). A copy costs about 1 s for the touchpoints, 0.1 s for the bookings, 0.02 s for
-the enrollments (at L: 15 s, then 3 s of checkpoint, for the touchpoints), paid by the first
-read after a write to that table only. Memory: at scale L
+the enrollments (at L, the three about 12 s), paid by the first read after a write to that
+table only. At L, the 7 reads take 17.2 s through the scanner, 6.9 s on the copies. Memory: at scale L
 (10M touchpoints), the copies of touchpoints, bookings and enrollments take 1.57 GB in memory
 as copied and 151 MB once compressed; the worker peaks at 1.7 GB while the touchpoints are
 copied and stays about 0.8 GB (at M: 0.39 GB peak, 0.27 GB, of which 0.18 GB is Python and
