@@ -9,6 +9,9 @@ from sqlalchemy.engine import Engine
 from services import analytics, config, database, demo
 
 log = logging.getLogger(__name__)
+#: The big tables the analytical reads use, copied for DuckDB as the app starts (in the
+#: background: pages render meanwhile; an analytical read waits for the copy it needs).
+ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments")
 
 
 def prepare_store(engine: Engine | None = None) -> bool:
@@ -26,4 +29,5 @@ def prepare_store(engine: Engine | None = None) -> bool:
             raise RuntimeError(f"demo data refused by the importer: {', '.join(refused)}")
     if analytics.reads_in_duckdb(engine):
         analytics.start_workers()
+        analytics.prepare_copies(ANALYTICAL_TABLES, engine)
     return database.holds_demo_data(engine)
