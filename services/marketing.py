@@ -122,22 +122,25 @@ def conversions_per_channel(data: JourneyData) -> dict[str, int]:
 
 def credit_matrix(data: JourneyData, model: str) -> pd.DataFrame:
     """One row per conversion, one column per channel: its credit under a rule-based model."""
-    rows = data.converted["candidate_ref"]
-    if data.journey.empty:
-        matrix = pd.DataFrame(index=rows)
-    else:
-        shares = touch_credits(data.journey, model)
-        matrix = (
-            shares.groupby([data.journey["candidate_ref"], data.journey["channel"]])
-            .sum()
-            .unstack(fill_value=0)
-        )
-        matrix = matrix.reindex(rows, fill_value=0.0)
-    touched = data.journey["candidate_ref"].unique()
-    empty = ~matrix.index.isin(touched)
+    rows = pd.Index(data.converted["candidate_ref"], name="candidate_ref")
+    journey = data.journey
+    # Summed by cell position (a groupby on candidate ref and channel, then reindex and isin on
+    # the refs, took 2 s at scale L).
+    # A journey's touches are contiguous (journeys()), so its refs are matched once, not per touch.
+    journey_of_touch, journey_refs = pd.factorize(journey["candidate_ref"], sort=False)
+    journey_rows = rows.get_indexer(journey_refs)
+    row = journey_rows[journey_of_touch]
+    column, channels = pd.factorize(journey["channel"], sort=True)
+    shares = touch_credits(journey, model).to_numpy() if len(journey) else np.zeros(0)
+    cells = np.bincount(row * len(channels) + column, weights=shares, minlength=len(rows) * len(channels))
+    matrix = pd.DataFrame(
+        cells.reshape(len(rows), len(channels)), index=rows, columns=pd.Index(channels, name="channel")
+    )
+    empty = np.ones(len(rows), dtype=bool)  # conversions without a touch (rows.isin: 1.6 s at L)
+    empty[journey_rows] = False
     if empty.any():
         matrix[DIRECT] = matrix.get(DIRECT, 0.0) + np.where(empty, 1.0, 0.0)
-    return matrix.fillna(0.0)
+    return matrix
 
 
 def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
@@ -155,10 +158,14 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
         n = len(matrix)
         if n == 0:
             return pd.DataFrame(columns=["channel", "credit", "low", "high"])
-        # Each sample sums n conversions drawn with replacement (drawn indices rather than
-        # multinomial counts: 6 times faster at scale M, for the same distribution).
+        # Each sample sums n conversions drawn with replacement: how many times each is drawn
+        # (from drawn indices: multinomial counts took 6 times longer at scale M) times its
+        # credits, a matrix product (gathering the drawn rows took 5 times longer at scale L).
         values = matrix.to_numpy()
-        drawn = (values[rng.integers(0, n, size=n)].sum(axis=0) for _ in range(BOOTSTRAP_SAMPLES))
+        drawn = (
+            np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float) @ values
+            for _ in range(BOOTSTRAP_SAMPLES)
+        )
         samples = pd.DataFrame(list(drawn), columns=matrix.columns)
     low, high = np.percentile(samples.to_numpy(), INTERVAL, axis=0) if len(samples) else ([], [])
     table = pd.DataFrame({"channel": samples.columns, "low": low, "high": high})
