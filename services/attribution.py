@@ -193,10 +193,11 @@ def touch_credits(journey: pd.DataFrame, model: str) -> pd.Series:
 
 def _sum_by_channel(journey: pd.DataFrame, shares: pd.Series) -> dict[str, float]:
     # fsum is exact, so the credits do not depend on the order of the journeys (candidate refs):
-    # the purge's anonymous refs leave every figure as it was.
-    return {
-        channel: float(value) for channel, value in shares.groupby(journey["channel"]).agg(math.fsum).items()
-    }
+    # the purge's anonymous refs leave every figure as it was. Each channel's shares picked by
+    # its code (a groupby calling fsum per group took 0.12 s per model at scale L).
+    codes, channels = pd.factorize(journey["channel"], sort=True)
+    values = shares.to_numpy()
+    return {channel: math.fsum(values[codes == code]) for code, channel in enumerate(channels)}
 
 
 # ---------------------------------------------------------------- Markov
