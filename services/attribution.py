@@ -231,14 +231,15 @@ class MarkovPaths:
         size × size): at scale M, 200 bootstrap samples took 2.4 s as a dense product, and
         integer counts keep every sum exact either way."""
         per_row = np.bincount(self.rows, weights=weights, minlength=len(self.counts))
-        row, column = self._non_zero
-        totals = np.bincount(column, weights=per_row[row] * self.counts[row, column], minlength=self.size**2)
+        row, column, count = self._non_zero
+        totals = np.bincount(column, weights=per_row[row] * count, minlength=self.size**2)
         return totals.reshape(self.size, self.size)
 
     @functools.cached_property
-    def _non_zero(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row, column) of every non-zero count."""
-        return np.nonzero(self.counts)
+    def _non_zero(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, column, count) of every non-zero count."""
+        row, column = np.nonzero(self.counts)
+        return row, column, self.counts[row, column]
 
 
 #: Paths turned into count rows at a time (bounds the memory: 50,000 × 144 × 4 bytes ≈ 29 MB).
