@@ -142,17 +142,22 @@ if access.names_shown(day_schedule):
 status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
 
 
-def whole_list() -> pd.DataFrame:
-    """Every interview of the selection, as the list shows them (built when a download is clicked)."""
-    everything = cached.interviews(first_day, last_day, selection.sites, selection.programs, viewer, version)
+def listed(interviews: pd.DataFrame) -> pd.DataFrame:
+    """Interviews as the list shows them, with the page's column names."""
     shown = schedule.listing_table(
-        everything,
+        interviews,
         first_advisor=advisor,
         status_names=status_names,
         minor_label=t("schedule.minor"),
         with_day=view == "week",
     )
     return shown.rename(columns=lambda c: t(f"col.{c}"))
+
+
+def whole_list() -> pd.DataFrame:
+    """Every interview of the selection, as the list shows them (built when a download is clicked)."""
+    everything = cached.interviews(first_day, last_day, selection.sites, selection.programs, viewer, version)
+    return listed(everything)
 
 
 def advisor_calendar() -> bytes:
@@ -190,15 +195,8 @@ else:
             width="stretch",
         )
         st.subheader(t("schedule.list"), help=t("schedule.list.help"))
-        shown = schedule.listing_table(
-            day_schedule,
-            first_advisor=advisor,
-            status_names=status_names,
-            minor_label=t("schedule.minor"),
-            with_day=view == "week",
-        )
         st.dataframe(
-            shown.rename(columns=lambda c: t(f"col.{c}")),
+            listed(day_schedule),
             hide_index=True,
             width="stretch",
             column_config={
