@@ -367,7 +367,8 @@ class JourneyData:
     converted: pd.DataFrame
     journey: pd.DataFrame
     #: Reads the non-converters' paths (``_non_converter_paths``): at scale M a fifth of a
-    #: second per goal that a page showing another model never spends.
+    #: second per goal that a page showing another model never spends. Read from the store as
+    #: it is then: after a write in between, pages ask for the new data version's data anyway.
     read_non_converters: Callable[[], pd.DataFrame]
 
     @functools.cached_property
