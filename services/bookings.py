@@ -114,21 +114,18 @@ def distinct_candidates(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement
 FUNNEL_STEPS = ("reached", "booked", "attended", "enrolled")
 
 
-def funnel_query(scope: Scope, by_site: bool = False, steps: tuple[str, ...] = FUNNEL_STEPS) -> sa.Select:
+def funnel_query(scope: Scope, steps: tuple[str, ...] = FUNNEL_STEPS) -> sa.Select:
     """The funnel as one query over the bookings in scope: distinct candidates reached → booked →
-    attended → enrolled (or only ``steps``), in one row, or a row per site (``site_code``
-    first) with bookings in scope.
+    attended → enrolled (or only ``steps``), in one row.
 
-    A site's row is the funnel of the scope narrowed to that site, so its ``reached`` counts only
-    the candidates with a booking in scope there (metrics.md, *Entonnoir par site*); the single
-    row counts visits too, unless a site or programme filter is set (metrics.md, *Entonnoir*).
+    ``reached`` counts visits too, unless a site or programme filter is set (metrics.md,
+    *Entonnoir*); the funnel of each site is ``results.site_figures``.
     """
-    keys = [BOOKINGS.c.site_code] if by_site else []
     not_cancelled = BOOKINGS.c.status != "cancelled"
     enrolled_somewhere = sa.exists().where(
         ENROLLMENTS.c.candidate_ref == BOOKINGS.c.candidate_ref, ENROLLMENTS.c.status == "enrolled"
     )
-    if by_site or scope.narrowed_to_offerings:
+    if scope.narrowed_to_offerings:
         reached = distinct_candidates()
     else:
         reached = _reached_by_visit_or_booking(scope)
@@ -138,11 +135,7 @@ def funnel_query(scope: Scope, by_site: bool = False, steps: tuple[str, ...] = F
         "attended": distinct_candidates(BOOKINGS.c.status == "attended"),
         "enrolled": distinct_candidates(not_cancelled, enrolled_somewhere),
     }
-    return (
-        sa.select(*keys, *(counts[step].label(step) for step in steps))
-        .where(*in_scope(scope))
-        .group_by(*keys)
-    )
+    return sa.select(*(counts[step].label(step) for step in steps)).where(*in_scope(scope))
 
 
 def _reached_by_visit_or_booking(scope: Scope) -> sa.ColumnElement[int]:
@@ -181,14 +174,6 @@ def funnel(
     with (engine or get_engine()).connect() as connection:
         row = connection.execute(funnel_query(scope, steps=steps)).one()
     return {step: int(row._mapping[step]) for step in steps}
-
-
-def funnel_by_site(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
-    """The funnel of each site with bookings in scope, one query for all sites: a row per site
-    (index ``site_code``), a column per step."""
-    with (engine or get_engine()).connect() as connection:
-        rows = connection.execute(funnel_query(scope, by_site=True)).all()
-    return pd.DataFrame(rows, columns=["site_code", *FUNNEL_STEPS]).set_index("site_code").astype(int)
 
 
 def conversion_to_enrollment(counts: dict[str, int]) -> float | None:

@@ -141,7 +141,8 @@ STATUS_COLUMNS = {status: f"bookings_{status}" for status in BOOKING_STATUSES}
 def site_figures(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     """Per site with bookings in scope (index ``site_code``, by code), from one query: the site's
     funnel (the funnel of the scope narrowed to the site: candidates reached, booked, attended,
-    enrolled, as ``bookings.funnel_query`` by site counts them) and its bookings per status
+    enrolled; its ``reached`` counts only the candidates with a booking in scope there:
+    metrics.md, *Entonnoir par site*) and its bookings per status
     (``bookings_booked``, ``bookings_attended``…, see ``STATUS_COLUMNS``). The bookings per
     site, the funnel per site and the no-show findings all read it: the bookings in scope are
     read once for the three.

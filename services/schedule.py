@@ -488,10 +488,14 @@ def advisor_page(
 
 
 def view_detail(first_day: date, last_day: date, page: AdvisorPage) -> str:
-    """What the audit log says was seen: the period, and which advisors when the page does not
-    show all its interviews (``2020-04-15..2020-04-15 conseillers 26-50/2002``)."""
+    """What the audit log says was seen: the period, and which advisors (their e-mails, staff
+    identifiers: a position in the page order would not say who, the order changing with the
+    chosen advisor and the data) when the page does not show all its interviews
+    (``2020-04-15..2020-04-15 conseillers a@cfai.fr, b@cfai.fr``)."""
     period = f"{first_day}..{last_day}"
-    return period if page.whole else f"{period} conseillers {page.first}-{page.last}/{page.total}"
+    if page.whole:
+        return period
+    return f"{period} conseillers " + ", ".join(email or "(sans conseiller)" for email in page.advisors)
 
 
 def advisors_of(sites: tuple[str, ...] = (), engine: Engine | None = None) -> pd.DataFrame:

@@ -10,7 +10,8 @@ from services import analytics, config, database, demo
 
 log = logging.getLogger(__name__)
 #: The big tables the analytical reads use, copied for DuckDB as the app starts (in the
-#: background: pages render meanwhile; an analytical read waits for the copy it needs).
+#: background: pages render meanwhile; an analytical read waits for these copies, the worker
+#: running one job at a time).
 ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments")
 
 

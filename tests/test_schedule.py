@@ -436,7 +436,11 @@ def test_advisors_are_paged_chosen_first_then_busy_then_idle():
     assert second.advisors == ("c@cfai.fr", "e@cfai.fr")
     assert (second.first, second.last, second.interviews) == (3, 4, 3)  # C1, E1, E2
     assert second.overlaps_elsewhere == ()
-    assert schedule.view_detail(DAY, DAY, second) == "2020-04-14..2020-04-14 conseillers 3-4/6"
+    # The audit names the advisors shown (their e-mails), the interviews without one too.
+    assert schedule.view_detail(DAY, DAY, second) == "2020-04-14..2020-04-14 conseillers c@cfai.fr, e@cfai.fr"
+    assert schedule.view_detail(DAY, DAY, first) == (
+        "2020-04-14..2020-04-14 conseillers d@cfai.fr, (sans conseiller), b@cfai.fr"
+    )
 
 
 def test_a_page_number_out_of_range_is_brought_back_within_the_pages():

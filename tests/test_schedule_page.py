@@ -275,11 +275,12 @@ def test_the_next_page_shows_the_other_advisors_their_free_slots_and_load(networ
         ["Conseiller 27", 2, 1.5],
     ]
     assert app.button(key="schedule_page_next").disabled
-    # Each page of names seen is audited, with which advisors it showed.
+    # Each page of names seen is audited, with which advisors it showed (their e-mails, cNN for
+    # Conseiller NN): 26 to 30 on this page, 01 to 25 on the first (latest first).
     views = audit.recent_events().query("action == 'view'")["detail"].tolist()
     assert views == [
-        "2020-04-14..2020-04-14 conseillers 26-30/30",
-        "2020-04-14..2020-04-14 conseillers 1-25/30",
+        "2020-04-14..2020-04-14 conseillers " + ", ".join(f"c{n}@cfai.fr" for n in range(26, 31)),
+        "2020-04-14..2020-04-14 conseillers " + ", ".join(f"c{n:02d}@cfai.fr" for n in range(1, 26)),
     ]
 
 
