@@ -384,7 +384,8 @@ def full_days(
 ) -> list[Signal]:
     """Days of the selected event, in the period, when every advisor of a site had no free slot
     (``schedule.free_slots``: the 45-minute slots of the opening hours that no interview not
-    cancelled touches; the interviews at the sites of ``scope``, as on the advisors' page).
+    cancelled of the advisor touches, wherever it is, as on the advisors' page: metrics.md,
+    *Créneaux libres*).
 
     Advisors are checked in turns: the first advisor of every site on every open day, then the
     next advisor only where those checked so far had no free slot. Most sites stop at the first
@@ -420,7 +421,7 @@ def full_days(
         full = []
         while pending:
             turn = {key: advisors[key[1]][checked] for key, checked in pending.items()}
-            busy = _busy_by_advisor_and_day(connection, sorted(set(turn.values())), days, scope.sites)
+            busy = _busy_by_advisor_and_day(connection, sorted(set(turn.values())), days)
             still = {}
             for (day, site), email in turn.items():
                 if _has_free_slot(day, busy.get((email, day), []), slots[day]):
@@ -475,15 +476,15 @@ ADVISORS_PER_QUERY = 500
 
 
 def _busy_by_advisor_and_day(
-    connection: sa.Connection, emails: list[str], days: list[date], sites: tuple[str, ...]
+    connection: sa.Connection, emails: list[str], days: list[date]
 ) -> dict[tuple[str, date], list[tuple[datetime, datetime]]]:
     """The busy intervals of these advisors on these local days: their interviews not
-    cancelled at ``sites`` (wherever the advisor belongs), by (advisor, local day). Read by
-    advisor (``ix_bookings_advisor_email``): the interviews of these advisors only."""
+    cancelled, at any site, by (advisor, local day). Read by advisor
+    (``ix_bookings_advisor_email``): the interviews of these advisors only."""
     busy: dict[tuple[str, date], list[tuple[datetime, datetime]]] = {}
     for start in range(0, len(emails), ADVISORS_PER_QUERY):
         query = sa.select(BOOKINGS.c.advisor_email, BOOKINGS.c.starts_at, BOOKINGS.c.duration_min).where(
-            *_live_interviews(days[0], days[-1], sites),
+            *_live_interviews(days[0], days[-1], ()),
             BOOKINGS.c.advisor_email.in_(emails[start : start + ADVISORS_PER_QUERY]),
         )
         for email, starts_at, minutes in connection.execute(query):
