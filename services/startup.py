@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 
 from sqlalchemy.engine import Engine
 
@@ -30,5 +31,11 @@ def prepare_store(engine: Engine | None = None) -> bool:
             raise RuntimeError(f"demo data refused by the importer: {', '.join(refused)}")
     if analytics.reads_in_duckdb(engine):
         analytics.start_workers()
-        analytics.prepare_copies(ANALYTICAL_TABLES, engine)
+        analytics.prepare_copies(ANALYTICAL_TABLES, engine).add_done_callback(_log_failed_copy)
     return database.holds_demo_data(engine)
+
+
+def _log_failed_copy(copying: Future[None]) -> None:
+    """Say in the log when the start-up copies failed (the first read will copy again)."""
+    if copying.exception() is not None:
+        log.warning("start-up copies for DuckDB failed: %s", type(copying.exception()).__name__)

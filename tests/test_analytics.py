@@ -176,3 +176,16 @@ def test_the_reads_run_outside_the_app_process(engine):
     _sites(engine)
     assert analytics._FILES == {}  # the app process attached nothing itself
     assert analytics._POOL is not None
+
+
+def test_a_failed_start_up_copy_is_logged_without_its_message(caplog):
+    # The message could name the store's file; the log says what failed and its kind only.
+    from concurrent.futures import Future
+
+    from services import startup
+
+    copying = Future()
+    copying.set_exception(OSError("/srv/rencontres/store.db: disk I/O error"))
+    with caplog.at_level("WARNING", logger="services.startup"):
+        startup._log_failed_copy(copying)
+    assert caplog.messages == ["start-up copies for DuckDB failed: OSError"]
