@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -52,9 +54,7 @@ def booking_counts(scope: Scope, by: str | None = None, engine: Engine | None = 
 
 def status_totals(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
     """Bookings in scope by status, all four statuses, and ``total``."""
-    table = booking_counts(scope, engine=engine)
-    row = table.loc["all"] if not table.empty else pd.Series(0, index=table.columns)
-    return {name: int(value) for name, value in row.items()}
+    return summary(scope, steps=(), engine=engine).totals
 
 
 def by_site(scope: Scope, engine: Engine | None = None) -> dict[str, int]:
@@ -82,13 +82,7 @@ def cancellation_rate(totals: dict[str, int]) -> float | None:
 
 def family_attendance(scope: Scope, engine: Engine | None = None) -> float | None:
     """Share of attended bookings in scope with two people or more."""
-    query = sa.select(
-        sa.func.count(),
-        sa.func.coalesce(sa.func.sum(sa.case((BOOKINGS.c.attendees >= 2, 1), else_=0)), 0),
-    ).where(*in_scope(scope), BOOKINGS.c.status == "attended")
-    with (engine or get_engine()).connect() as connection:
-        attended, with_family = connection.execute(query).one()
-    return ratio(with_family, attended)
+    return summary(scope, steps=(), engine=engine).family_attendance
 
 
 def bookings_by_day(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
@@ -174,6 +168,40 @@ def funnel(
     with (engine or get_engine()).connect() as connection:
         row = connection.execute(funnel_query(scope, steps=steps)).one()
     return {step: int(row._mapping[step]) for step in steps}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The bookings in scope: per status (and ``total``), family attendance, funnel steps."""
+
+    totals: dict[str, int]
+    family_attendance: float | None
+    funnel: dict[str, int]
+
+
+def summary(scope: Scope, steps: tuple[str, ...] = FUNNEL_STEPS, engine: Engine | None = None) -> Summary:
+    """Bookings per status, family attendance (attended bookings with two people or more /
+    attended) and the funnel's ``steps`` (none: ``()``), from one query over the bookings in
+    scope: the only definition of these figures, for the Results page and the report alike."""
+    status = BOOKINGS.c.status
+    query = funnel_query(scope, steps=steps).add_columns(
+        *(count_where(status == name).label(f"status_{name}") for name in BOOKING_STATUSES),
+        count_where(status == "attended", BOOKINGS.c.attendees >= 2).label("with_family"),
+    )
+    with (engine or get_engine()).connect() as connection:
+        row = connection.execute(query).one()._mapping
+    totals = {name: int(row[f"status_{name}"]) for name in BOOKING_STATUSES}
+    totals["total"] = sum(totals.values())
+    return Summary(
+        totals=totals,
+        family_attendance=ratio(int(row["with_family"]), totals["attended"]),
+        funnel={step: int(row[step]) for step in steps},
+    )
+
+
+def count_where(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    """The number of rows of a query (or of each of its groups) that meet ``conditions``."""
+    return sa.func.count(sa.case((sa.and_(*conditions), 1)))
 
 
 def conversion_to_enrollment(counts: dict[str, int]) -> float | None:

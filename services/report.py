@@ -17,8 +17,8 @@ def build_report(
     engine: Engine | None = None,
 ) -> dict:
     """The documented report object for a scope, a goal and a lookback."""
-    totals = bookings.status_totals(scope, engine)
-    funnel = bookings.funnel(scope, engine)
+    booked = bookings.summary(scope, engine=engine)
+    totals, funnel = booked.totals, booked.funnel
     credited = attribution.attribute(scope, goal, lookback_days, engine)
     spend = money.spend_by_channel(scope, engine)
     shown = [c for c in CHANNELS if c in spend or any(c in credits for credits in credited.credits.values())]
@@ -31,7 +31,7 @@ def build_report(
         },
         "show_rate": bookings.show_rate(totals),
         "cancellation_rate": bookings.cancellation_rate(totals),
-        "family_attendance": bookings.family_attendance(scope, engine),
+        "family_attendance": booked.family_attendance,
         "funnel": funnel,
         "conversion_to_enrollment": bookings.conversion_to_enrollment(funnel),
         "attribution": {

@@ -33,37 +33,22 @@ def key_figures(scope: Scope, engine: Engine | None = None) -> dict[str, float |
     """The KPI cards: bookings, show rate, family attendance, booked, enrolled, conversion,
     spend, and cost per enrollment (spend / enrolled).
 
-    Every booking figure comes from one pass over the bookings in scope: the funnel's query
-    (only its steps "booked" and "enrolled": no card shows "reached", the costly one) with the
-    bookings per status and those attended with family added to it.
+    Every booking figure comes from one pass over the bookings in scope (``bookings.summary``,
+    only the funnel's steps "booked" and "enrolled": no card shows "reached", the costly one).
     """
-    status = BOOKINGS.c.status
-    query = bookings.funnel_query(scope, steps=("booked", "enrolled")).add_columns(
-        *(_count_where(status == name).label(f"status_{name}") for name in BOOKING_STATUSES),
-        _count_where(status == "attended", BOOKINGS.c.attendees >= 2).label("with_family"),
-    )
-    with (engine or get_engine()).connect() as connection:
-        row = connection.execute(query).one()._mapping
-    totals = {name: int(row[f"status_{name}"]) for name in BOOKING_STATUSES}
-    totals["total"] = sum(totals.values())
-    funnel = {"booked": int(row["booked"]), "enrolled": int(row["enrolled"])}
+    booked = bookings.summary(scope, steps=("booked", "enrolled"), engine=engine)
+    totals, funnel = booked.totals, booked.funnel
     spend = sum(money.spend_by_channel(scope, engine).values())
     return {
         "bookings": totals["total"],
         "show_rate": bookings.show_rate(totals),
-        # bookings.family_attendance: attended bookings with two people or more / attended.
-        "family_attendance": ratio(int(row["with_family"]), totals["attended"]),
+        "family_attendance": booked.family_attendance,
         "booked": funnel["booked"],
         "enrolled": funnel["enrolled"],
         "conversion_to_enrollment": bookings.conversion_to_enrollment(funnel),
         "spend": spend,
         "cost_per_enrollment": ratio(spend, funnel["enrolled"]),
     }
-
-
-def _count_where(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    """The number of rows of a query (or of each of its groups) that meet ``conditions``."""
-    return sa.func.count(sa.case((sa.and_(*conditions), 1)))
 
 
 def _position(value: sa.ColumnElement, bounds: list[datetime], low: int, high: int) -> sa.ColumnElement[int]:
@@ -164,7 +149,7 @@ def site_figures(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         sa.select(
             BOOKINGS.c.site_code,
             *(steps[step].label(step) for step in FUNNEL_STEPS),
-            *(_count_where(status == name).label(column) for name, column in STATUS_COLUMNS.items()),
+            *(bookings.count_where(status == name).label(column) for name, column in STATUS_COLUMNS.items()),
         )
         .where(*in_scope(scope))
         .group_by(BOOKINGS.c.site_code)
