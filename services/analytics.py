@@ -48,6 +48,7 @@ runs in the store.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import threading
@@ -157,7 +158,9 @@ def _pool() -> ProcessPoolExecutor:
     global _POOL  # noqa: PLW0603
     with _LOCK:
         if _POOL is None:
-            _POOL = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+            _POOL = ProcessPoolExecutor(
+                WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent
+            )
         return _POOL
 
 
@@ -182,6 +185,18 @@ def _in_worker(function: Callable[..., _T], path: str, *arguments: object) -> _T
 
 
 # ---------------------------------------------------------------- in the worker process
+
+
+def _exit_with_parent() -> None:
+    """In the worker: end it when the app's process ends, however it ends. A worker holds its
+    own end of the task queue, so it would otherwise wait for tasks forever after a kill of the
+    app (a server stopped, a test's server killed), keeping its copies in memory."""
+
+    def watch() -> None:
+        multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class _Copies:

@@ -3,8 +3,13 @@ table by table from their versions; the store itself otherwise."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -189,3 +194,35 @@ def test_a_failed_start_up_copy_is_logged_without_its_message(caplog):
     with caplog.at_level("WARNING", logger="services.startup"):
         startup._log_failed_copy(copying)
     assert caplog.messages == ["start-up copies for DuckDB failed: OSError"]
+
+
+def _running(pid: int) -> bool:
+    """True while the process exists and is not a zombie (reaped by init once it ends)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_worker_ends_when_the_app_process_is_killed(tmp_path):
+    # A server killed outright runs no clean-up: its DuckDB worker must not stay behind.
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import time\n"
+        "from services import analytics\n"
+        "if __name__ == '__main__':\n"
+        "    analytics.start_workers()\n"
+        "    print(*analytics._POOL._processes, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "PYTHONPATH": str(root)}
+    app = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=environment)
+    worker = int(app.stdout.readline().split()[0])
+    assert _running(worker)
+    app.kill()
+    app.wait()
+    deadline = time.monotonic() + 30
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(worker)
