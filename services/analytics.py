@@ -56,6 +56,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -99,7 +100,7 @@ def read_frame(query: sa.Select, engine: Engine | None = None, instants: Iterabl
         # Read before the query is sent: a copy can then be newer than its label, never older.
         versions = table_versions(tables_read(query), engine)
         compiled = query.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-        parameters = [compiled.params[name] for name in compiled.positiontup or ()]
+        parameters = [_for_duckdb(compiled.params[name]) for name in compiled.positiontup or ()]
         frame = _in_worker(_read_in_worker, path, versions, str(compiled), parameters).to_pandas()
         # SQLite stores booleans as 0/1, which DuckDB reads as integers.
         for column in query.selected_columns:
@@ -108,6 +109,16 @@ def read_frame(query: sa.Select, engine: Engine | None = None, instants: Iterabl
     for column in instants:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+def _for_duckdb(value: object) -> object:
+    """A query parameter as DuckDB compares it fastest: an aware instant as naive UTC, like the
+    copies' TIMESTAMP columns (the session's zone is UTC, so the comparison is the same). Against
+    an aware parameter DuckDB converts the column, row by row: at scale L, counting the period's
+    touchpoints took 1.0 s instead of 0.35 s."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
 
 
 def tables_read(query: sa.Select) -> set[str]:

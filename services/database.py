@@ -33,7 +33,10 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from services import config
 from services.models import StoreState, TableVersion
@@ -282,3 +285,27 @@ def holds_demo_data(engine: Engine | None = None) -> bool:
     with (engine or get_engine()).connect() as connection:
         value = connection.execute(sa.select(StoreState.demo_data)).scalar()
     return bool(value)
+
+
+class binary_order(sa.sql.ColumnElement):  # noqa: N801  (used like a SQL function)
+    """A text column ordered by its bytes (code points) whatever the engine: SQLite and DuckDB
+    order so already, PostgreSQL by its locale unless told ``COLLATE "C"``. Python and pandas
+    order strings by code points too, so an order taken in the database is the one they would
+    give."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: sa.ColumnElement) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(binary_order)
+def _binary_order(element: binary_order, compiler: SQLCompiler, **kw: object) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(binary_order, "postgresql")
+def _binary_order_postgresql(element: binary_order, compiler: SQLCompiler, **kw: object) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from services import analytics, database
 from services.models import Event, Program, Site
@@ -226,3 +228,20 @@ def test_the_worker_ends_when_the_app_process_is_killed(tmp_path):
     while _running(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _running(worker)
+
+
+def test_aware_instants_are_sent_to_duckdb_as_naive_utc():
+    # The copies hold naive UTC instants; an aware parameter made DuckDB convert the column row
+    # by row. 12:00 in Paris on 1 April 2020 (summer time, UTC+2) is 10:00 UTC.
+    paris = datetime(2020, 4, 1, 12, tzinfo=ZoneInfo("Europe/Paris"))
+    assert analytics._for_duckdb(paris) == datetime(2020, 4, 1, 10)  # noqa: SLF001
+    assert analytics._for_duckdb("2020-04-01") == "2020-04-01"  # noqa: SLF001
+
+
+def test_text_is_ordered_by_code_points_on_every_engine():
+    # PostgreSQL orders text by its locale unless told otherwise ("Zeta" after "alpha" in
+    # fr_FR); Python, SQLite and DuckDB by code points ("Zeta" first).
+    column = sa.column("utm_source", sa.String)
+    query = sa.select(column).order_by(database.binary_order(column))
+    assert str(query.compile(dialect=postgresql.dialect())).endswith('ORDER BY utm_source COLLATE "C"')
+    assert str(query.compile(dialect=sqlite.dialect())).endswith("ORDER BY utm_source")
