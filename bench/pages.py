@@ -144,10 +144,20 @@ def _journey_data(
     journey["step"] = by_candidate.cumcount()
     journey["n"] = by_candidate["channel"].transform("size")
     others = others.sort_values(["candidate_ref", "occurred_at", "channel"], kind="stable")
-    paths = others.groupby("candidate_ref", sort=False)["channel"].agg(PATH_SEPARATOR.join)
+    by_candidate = others.groupby("candidate_ref", sort=False)["channel"]
+    paths = by_candidate.agg(PATH_SEPARATOR.join)
     counts = paths.value_counts().rename_axis("path").reset_index(name="candidates")
     counts = counts.sort_values("path", kind="stable").reset_index(drop=True)
-    return JourneyData(goal, lookback, converted, journey, lambda: counts)
+    # Into each touch from the state before it, and from each path's last touch to NULL.
+    steps = pd.DataFrame(
+        {
+            "from_state": by_candidate.shift(1).fillna("(start)").to_numpy(),
+            "to_state": others["channel"].to_numpy(),
+        }
+    )
+    last = pd.DataFrame({"from_state": by_candidate.last().to_numpy(), "to_state": "(null)"})
+    transitions = pd.concat([steps, last]).value_counts().rename("transitions").reset_index()
+    return JourneyData(goal, lookback, converted, journey, lambda: transitions, lambda: counts)
 
 
 def _channel_figures(model: str, data: dict[str, JourneyData], reached: dict[str, int]) -> dict:

@@ -209,7 +209,7 @@ def advisor_load(scope: Scope, version: int, advisors: tuple[str | None, ...] | 
 
 @st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)
 def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
-    """Conversions and journeys of a goal (the non-converters' paths read when Markov needs them).
+    """Conversions and journeys of a goal (the non-converters' read when Markov needs them).
 
     Shared, not copied: st.cache_data would copy its frames on every hit (hundreds of thousands
     of touches at scale) and recompute the credits, which the object keeps once computed, model

@@ -14,6 +14,7 @@ from services.attribution import (
     DIRECT,
     MODELS,
     JourneyData,
+    journey_numbers,
     markov_paths,
     removal_credits,
     touch_credits,
@@ -114,7 +115,8 @@ def opener_and_closer(data: JourneyData) -> tuple[str, str] | None:
 
 def conversions_per_channel(data: JourneyData) -> dict[str, int]:
     """How many conversions have each channel in their journey (empty journeys count for direct)."""
-    counts = data.journey.groupby("channel")["candidate_ref"].nunique().to_dict()
+    journeys = pd.Series(journey_numbers(data.journey), index=data.journey.index)
+    counts = journeys.groupby(data.journey["channel"]).nunique().to_dict()
     if data.empty_journeys:
         counts[DIRECT] = counts.get(DIRECT, 0) + data.empty_journeys
     return {channel: int(count) for channel, count in counts.items()}
@@ -127,8 +129,8 @@ def credit_matrix(data: JourneyData, model: str) -> pd.DataFrame:
     # Summed by cell position (a groupby on candidate ref and channel, then reindex and isin on
     # the refs, took 2 s at scale L).
     # A journey's touches are contiguous (journeys()), so its refs are matched once, not per touch.
-    journey_of_touch, journey_refs = pd.factorize(journey["candidate_ref"], sort=False)
-    journey_rows = rows.get_indexer(journey_refs)
+    journey_of_touch = journey_numbers(journey)
+    journey_rows = rows.get_indexer(journey.loc[journey["step"] == 0, "candidate_ref"])
     row = journey_rows[journey_of_touch]
     column, channels = pd.factorize(journey["channel"], sort=True)
     shares = touch_credits(journey, model).to_numpy() if len(journey) else np.zeros(0)
@@ -181,7 +183,7 @@ def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame
     adds 1 to direct), and the non-converters' paths drawn with replacement among themselves."""
     paths = markov_paths(data.journey, data.non_converters)
     # Each conversion's path (the journeys' order, as in markov_paths), -1 for an empty journey.
-    journey_refs = pd.Index(pd.unique(data.journey["candidate_ref"]))
+    journey_refs = pd.Index(data.journey.loc[data.journey["step"] == 0, "candidate_ref"])
     rows_of_conversions = journey_refs.get_indexer(data.converted["candidate_ref"])
     n_conversions, n_others = len(rows_of_conversions), len(paths.rows) - paths.converting
     samples = []
@@ -366,7 +368,7 @@ def hygiene(scope: Scope, data: JourneyData, engine: Engine | None = None) -> di
     """
     untagged = data.empty_journeys
     if not data.journey.empty:
-        some_tagged = (data.journey["channel"] != DIRECT).groupby(data.journey["candidate_ref"]).any()
+        some_tagged = (data.journey["channel"] != DIRECT).groupby(journey_numbers(data.journey)).any()
         untagged += int((~some_tagged).sum())
     touches = _touch_counts(scope, engine)
     variants = []

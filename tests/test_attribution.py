@@ -15,7 +15,16 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services import database
-from services.attribution import MODELS, attribute, conversions, journey_data, journeys
+from services.attribution import (
+    MODELS,
+    attribute,
+    chain_counts,
+    conversions,
+    journey_data,
+    journeys,
+    markov_paths,
+    removal_credits,
+)
 from services.models import Touchpoint
 from services.scope import Scope
 from tests.conftest import load
@@ -98,16 +107,38 @@ def test_markov_removal_effects_solved_on_paper(scenario):
     assert not result.markov_fell_back
 
 
-def test_only_markov_reads_the_non_converters_paths(scenario):
-    # A rule-based model needs the conversions' journeys only; the non-converters' paths are
-    # read when Markov is asked for: CE's alone (CF booked in March, so it is a converter),
-    # social, social, then vosgesmatin.fr by referral, a newspaper site.
+def test_only_markov_reads_the_non_converters(scenario):
+    # A rule-based model needs the conversions' journeys only; the non-converters' transitions
+    # are read when the Markov credits are asked for, their paths only for a bootstrap. CE's
+    # alone (CF booked in March, so it is a converter): social, social, then vosgesmatin.fr by
+    # referral, a newspaper site: START → social, social → social, social → newspaper,
+    # newspaper → NULL, once each.
     data = journey_data(APRIL, "booking", 30, scenario)
     for model in MODELS[:-1]:
         data.attribution.credits[model]
-    assert "non_converters" not in data.__dict__
+    assert "non_converter_transitions" not in data.__dict__
     data.attribution.credits["markov"]
+    assert sorted(data.non_converter_transitions.itertuples(index=False, name=None)) == [
+        ("(start)", "social", 1),
+        ("newspaper", "(null)", 1),
+        ("social", "newspaper", 1),
+        ("social", "social", 1),
+    ]
+    assert "non_converters" not in data.__dict__
     assert data.non_converters.to_dict("records") == [{"path": "social>social>newspaper", "candidates": 1}]
+
+
+def test_chain_counts_from_transitions_are_those_of_the_paths(scenario):
+    # The Markov credits count the chain from the non-converters' transitions, the bootstrap
+    # from their paths: both must give the same chain (and so the same credits).
+    data = journey_data(APRIL, "booking", 30, scenario)
+    channels, totals = chain_counts(data.journey, data.non_converter_transitions)
+    paths = markov_paths(data.journey, data.non_converters)
+    assert channels == paths.channels
+    assert totals.tolist() == paths.transition_counts().tolist()
+    from_paths = removal_credits(paths)
+    from_paths["direct"] = from_paths.get("direct", 0.0) + data.empty_journeys  # empty journeys
+    assert data.attribution.credits["markov"] == pytest.approx(from_paths)
 
 
 def test_markov_two_channel_chain(engine):
