@@ -29,12 +29,12 @@ def schedule_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | Non
         event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
         event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
         who = short_name(row.candidate)
-        event.add("summary", f"Entretien {row.program_code or ''} · {who}".replace("  ", " "))
+        event.add("summary", f"Entretien {_text(row.program_code)} · {who}".replace("  ", " "))
         lines = [f"Personnes attendues : {row.attendees}"]
-        if row.meeting_url:
-            event.add("location", row.meeting_url)
-            event.add("url", row.meeting_url)
-            lines.append(f"Salle visio : {row.meeting_url}")
+        if meeting_url := _text(row.meeting_url):
+            event.add("location", meeting_url)
+            event.add("url", meeting_url)
+            lines.append(f"Salle visio : {meeting_url}")
         event.add("description", "\n".join(lines))
         calendar.add_component(event)
     return calendar.to_ical()
@@ -46,3 +46,8 @@ def short_name(full_name: str | None) -> str:
     if not parts:
         return "candidat"
     return parts[0] if len(parts) == 1 else f"{parts[0]} {parts[-1][0]}."
+
+
+def _text(value: object) -> str:
+    """A text field of the schedule, "" when missing (None, or NaN in a pandas text column)."""
+    return value if isinstance(value, str) else ""

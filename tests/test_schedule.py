@@ -339,6 +339,30 @@ def test_ics_leaves_cancelled_interviews_out_and_keeps_winter_times(engine):
     ]
 
 
+def test_ics_of_a_day_where_only_some_interviews_have_a_room_or_a_programme(engine):
+    # A missing link or programme among present ones reads as missing (pandas holds NaN there,
+    # which is truthy): no "nan" room, no "nan" programme.
+    load("sites", "code,name\nMAX,Maxéville\n", engine)
+    load("programs", "code,site_code,name\nBTS-CRSA,MAX,BTS CRSA\n", engine)
+    load(
+        "candidates", "ref,first_name,created_at\nC1,Léa,2020-03-01 10:00\nC2,Tom,2020-03-01 10:00\n", engine
+    )
+    load(
+        "bookings",
+        "ref,candidate_ref,site_code,program_code,starts_at,status,booked_at,meeting_url\n"
+        "B1,C1,MAX,BTS-CRSA,2020-04-14 09:00,booked,2020-03-01 10:00,https://demo.whereby.com/b1\n"
+        "B2,C2,MAX,,2020-04-14 10:00,booked,2020-03-01 10:00,\n",
+        engine,
+    )
+    events = Calendar.from_ical(schedule_ics(schedule.interviews(DAY, DAY, engine=engine), "x")).walk(
+        "VEVENT"
+    )
+    by_uid = {str(e["uid"]).split("@")[0]: e for e in events}
+    assert str(by_uid["B1"]["location"]) == "https://demo.whereby.com/b1"
+    assert "location" not in by_uid["B2"] and "url" not in by_uid["B2"]
+    assert "nan" not in str(by_uid["B2"]["summary"]) and "nan" not in str(by_uid["B2"]["description"])
+
+
 def test_unknown_birth_date_is_unknown_age_not_adult(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load(
