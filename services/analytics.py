@@ -1,4 +1,5 @@
-"""Heavy reads (journeys, reach by channel) as DataFrames, run where they are fastest.
+"""Heavy reads (journeys, reach by channel, the results' counts, a day's interviews) as
+DataFrames, run where they are fastest.
 
 The store of record stays SQLite (or PostgreSQL): every write goes there. An analytical read of
 a SQLite file runs in DuckDB, on a columnar copy of the tables it reads, kept in a worker
@@ -157,6 +158,17 @@ def prepare_copies(tables: Iterable[str], engine: Engine | None = None) -> Futur
     return _pool().submit(_refresh_in_worker, attached, table_versions(tables, engine))
 
 
+def refresh_copies(engine: Engine | None = None) -> Future[None] | None:
+    """Have the worker copy again, now and in the background, every table it holds a copy of
+    whose version changed. Called after an erasure or a purge: their rows must not stay in the
+    worker's memory until the next read asks for those tables."""
+    engine = engine or get_engine()
+    path = _sqlite_file(engine)
+    if path is None:
+        return None
+    return prepare_copies(_in_worker(_held_in_worker, path), engine)
+
+
 def copies_made(engine: Engine | None = None) -> dict[str, int]:
     """How many times the worker copied each table of this SQLite file since it started."""
     path = _sqlite_file(engine or get_engine())
@@ -278,6 +290,10 @@ def _null_for_parameter(match: re.Match) -> str:
 
 def _refresh_in_worker(attached: tuple[str, int, int], versions: dict[str, int]) -> None:
     _copies(attached).refresh(versions)
+
+
+def _held_in_worker(attached: tuple[str, int, int]) -> list[str]:
+    return list(_FILES[attached].versions) if attached in _FILES else []
 
 
 def _copies_made_in_worker(attached: tuple[str, int, int]) -> dict[str, int]:

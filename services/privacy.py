@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit, config
+from services import analytics, audit, config
 from services.config import LOCAL_TZ
 from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import MASK
@@ -228,6 +228,7 @@ def purge(*, actor: str, now: datetime | None = None, engine: Engine | None = No
             _mask_import_mentions(connection, set(anonymous))
             bump_data_version(connection)
         audit.record("purge", actor=actor, detail=f"candidates={len(people)}", connection=connection)
+    analytics.refresh_copies(engine)
     return PurgeSummary(cutoff, len(people), rows)
 
 
@@ -417,4 +418,5 @@ def erase_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> di
         bump_data_version(connection)
         detail = " ".join(f"{table}={count}" for table, count in rows.items())
         audit.record("candidate.erase", actor=actor, target=ref, detail=detail, connection=connection)
+    analytics.refresh_copies(engine)  # no erased row left in the DuckDB worker's copies
     return rows

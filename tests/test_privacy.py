@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from services import database, privacy, schedule
+from services import analytics, database, privacy, schedule
 from services.__main__ import main
 from services.importer import MASK, import_bytes
 from services.models import (
@@ -574,3 +574,19 @@ def test_purge_keeps_the_figures_of_the_demo_data(demo_store):
     before = reports()
     assert privacy.purge(actor="test", now=LATE, engine=demo_store).candidates > 100
     assert reports() == before
+
+
+def test_erasure_leaves_no_copy_of_the_person_in_the_duckdb_worker(centre):
+    # Reading a day of the schedule copies the candidates (with Bruno's name) into the DuckDB
+    # worker; the erasure has the worker copy them again at once, without waiting for a read.
+    if not analytics.reads_in_duckdb(centre):
+        assert analytics.refresh_copies(centre) is None  # PostgreSQL: no copy to forget
+        return
+    schedule.interviews(date(2020, 4, 14), date(2020, 4, 14), engine=centre)
+    copied = analytics.copies_made(centre)
+    assert copied["candidates"] >= 1
+    privacy.erase_candidate("CB", actor="dpo@example.org", engine=centre)
+    # The worker runs one job at a time: this count comes after the copies the erasure asked for.
+    after = analytics.copies_made(centre)
+    for table in ("candidates", "touchpoints", "bookings"):
+        assert after[table] == copied[table] + 1, table
