@@ -8,6 +8,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services import analytics
 from services.config import LOCAL_TZ
 from services.database import get_engine
 from services.models import BOOKING_STATUSES, Booking, Candidate, Enrollment, Site, Touchpoint
@@ -188,8 +189,7 @@ def summary(scope: Scope, steps: tuple[str, ...] = FUNNEL_STEPS, engine: Engine 
         *(count_where(status == name).label(f"status_{name}") for name in BOOKING_STATUSES),
         count_where(status == "attended", BOOKINGS.c.attendees >= 2).label("with_family"),
     )
-    with (engine or get_engine()).connect() as connection:
-        row = connection.execute(query).one()._mapping
+    row = analytics.read_frame(query, engine).iloc[0]
     totals = {name: int(row[f"status_{name}"]) for name in BOOKING_STATUSES}
     totals["total"] = sum(totals.values())
     return Summary(

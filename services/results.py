@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import bookings, money, schedule
+from services import analytics, bookings, money, schedule
 from services.bookings import BOOKINGS, ENROLLMENTS, FUNNEL_STEPS, distinct_candidates, in_scope, ratio
 from services.config import LOCAL_TZ
 from services.database import get_engine
@@ -154,10 +154,7 @@ def site_figures(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         .where(*in_scope(scope))
         .group_by(BOOKINGS.c.site_code)
     )
-    with (engine or get_engine()).connect() as connection:
-        rows = connection.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["site_code", *FUNNEL_STEPS, *STATUS_COLUMNS.values()])
-    return frame.set_index("site_code").sort_index().astype(int)
+    return analytics.read_frame(query, engine).set_index("site_code").sort_index().astype(int)
 
 
 def _per_status(figures: pd.DataFrame) -> pd.DataFrame:
@@ -265,15 +262,8 @@ def programme_table(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
         PROGRAMS.c.level,
         PROGRAMS.c.seats,
     ).where(*scope.offering_filters(PROGRAMS.c.site_code, PROGRAMS.c.code))
-    with (engine or get_engine()).connect() as connection:
-        counts = pd.DataFrame(
-            connection.execute(counts_query).all(),
-            columns=["program_code", "site_code", "booked", "attended", "pre_registered", "enrolled"],
-        )
-        programs = pd.DataFrame(
-            connection.execute(programs_query).all(),
-            columns=["program_code", "site_code", "name", "level", "seats"],
-        )
+    counts = analytics.read_frame(counts_query, engine)
+    programs = analytics.read_frame(programs_query, engine)
     table = programs.merge(counts, on=["program_code", "site_code"], how="left")
     for column in ("booked", "attended", "pre_registered", "enrolled"):
         table[column] = table[column].fillna(0).astype(int)

@@ -10,10 +10,10 @@ from sqlalchemy.engine import Engine
 from services import analytics, config, database, demo
 
 log = logging.getLogger(__name__)
-#: The big tables the analytical reads use, copied for DuckDB as the app starts (in the
-#: background: pages render meanwhile; an analytical read waits for these copies, the worker
-#: running one job at a time).
-ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments")
+#: The tables the analytical reads use (channels, results, schedule), copied for DuckDB as the
+#: app starts (in the background: pages render meanwhile; an analytical read waits for these
+#: copies, the worker running one job at a time).
+ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments", "candidates", "advisors", "programs")
 
 
 def prepare_store(engine: Engine | None = None) -> bool:
