@@ -121,7 +121,11 @@ def journeys(
             touch.utm_campaign,
         )
         .join_from(TOUCHPOINTS, converting, touch.candidate_ref == converting.c.candidate_ref)
-        .where(touch.occurred_at >= scope.start - lookback, touch.occurred_at < scope.end)
+        .where(
+            touch.occurred_at >= scope.start - lookback,
+            touch.occurred_at < scope.end,
+            touch.occurred_at <= converting.c.converted_at,
+        )
         .order_by(
             binary_order(touch.candidate_ref),
             touch.occurred_at,
@@ -131,10 +135,10 @@ def journeys(
         )
     )
     frame = analytics.read_frame(query, engine, instants=["converted_at", "occurred_at"])
-    frame = frame[
-        (frame["occurred_at"] >= frame["converted_at"] - lookback)
-        & (frame["occurred_at"] <= frame["converted_at"])
-    ].reset_index(drop=True)
+    # The window's start needs date arithmetic, which every engine writes its own way: here.
+    within = frame["occurred_at"] >= frame["converted_at"] - lookback
+    if not within.all():  # filtering copies every column (a third of a second at scale L)
+        frame = frame[within].reset_index(drop=True)
     # Each journey's rows are contiguous: its first row starts a run of the same candidate.
     refs = frame["candidate_ref"].to_numpy()
     first = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]]) if len(refs) else np.zeros(0, int)
