@@ -21,7 +21,16 @@ from services.attribution import MODELS, PATH_SEPARATOR, JourneyData
 from services.scope import Scope
 from services.values import local_midnight
 
-TABLES = ("bookings", "enrollments", "touchpoints", "campaigns", "programs", "sites", "candidates")
+TABLES = (
+    "bookings",
+    "enrollments",
+    "touchpoints",
+    "campaigns",
+    "programs",
+    "sites",
+    "candidates",
+    "advisors",
+)
 INSTANTS = {
     "bookings": ("starts_at", "booked_at"),
     "enrollments": ("enrolled_at",),
@@ -399,19 +408,29 @@ class _DuckDB:
     def schedule_day(self) -> dict:
         start = pd.Timestamp(local_midnight(self.day)).tz_convert(None)
         end = pd.Timestamp(local_midnight(self.day + timedelta(days=1))).tz_convert(None)
-        rows = self.connection.execute(
-            """WITH today AS (
-                SELECT ref, candidate_ref, starts_at FROM bookings WHERE starts_at >= $1 AND starts_at < $2
-            )
-            SELECT t.ref,
+        # The rows the page lists, as ours: the interview, its candidate, advisor and programme
+        # by name, then the two figures compared (earlier bookings, channel of origin).
+        frame = self.connection.execute(
+            """WITH today AS (SELECT * FROM bookings WHERE starts_at >= $1 AND starts_at < $2)
+            SELECT t.ref, t.starts_at, t.duration_min, t.site_code, t.advisor_email,
+              a.name AS advisor, t.candidate_ref, c.first_name, c.last_name, c.birth_date,
+              c.email, c.phone, t.program_code, p.name AS program, t.attendees, t.status,
+              t.meeting_url, t.host_room_url, t.version,
               (SELECT count(*) FROM bookings o
-               WHERE o.candidate_ref = t.candidate_ref AND o.starts_at < t.starts_at),
+               WHERE o.candidate_ref = t.candidate_ref AND o.starts_at < t.starts_at) AS earlier,
               (SELECT arg_min(channel, (occurred_at, channel)) FROM touchpoints p
-               WHERE p.candidate_ref = t.candidate_ref)
-            FROM today t""",
+               WHERE p.candidate_ref = t.candidate_ref) AS origin
+            FROM today t
+            JOIN candidates c ON c.ref = t.candidate_ref
+            LEFT JOIN advisors a ON a.email = t.advisor_email
+            LEFT JOIN programs p ON p.code = t.program_code AND p.site_code = t.site_code
+            ORDER BY t.starts_at, t.advisor_email, t.ref""",
             [start, end],
-        ).fetchall()
-        return {ref: (int(earlier), origin) for ref, earlier, origin in rows}
+        ).df()
+        return {
+            ref: (int(earlier), origin)
+            for ref, earlier, origin in zip(frame["ref"], frame["earlier"], frame["origin"], strict=True)
+        }
 
     def _data(self, goal: str, lookback: int) -> JourneyData:
         if goal == "booking":
