@@ -132,6 +132,10 @@ class Candidate(SQLModel, table=True):
     #: A parent's consent to marketing too: what makes a minor under 15's consent count.
     parent_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _instant()
+    #: Accepted to be presented to companies at job datings (set by an advisor, not imported).
+    presentation_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    #: A parent's consent to that too: needed under 15, or when the birth date is unknown.
+    parent_presentation_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class Touchpoint(SQLModel, table=True):
@@ -282,6 +286,24 @@ class Meeting(SQLModel, table=True):
     outcome: str = "none"
     contract_signed_on: date | None = None
     meeting_url: str | None = None
+
+
+class CompanyWindow(SQLModel, table=True):
+    """A time window when a company meets candidates at a job dating, and its meetings' length.
+
+    A company with no window for an event gets the default ones (``services.meeting_plan``).
+    """
+
+    __tablename__ = "company_windows"
+    __table_args__ = (
+        sa.UniqueConstraint("event_code", "siret", "starts_at", name="uq_company_windows_key"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    event_code: str = _fk("events.code")
+    siret: str = _fk("companies.siret")
+    starts_at: datetime = _instant()
+    ends_at: datetime = _instant()
+    meeting_min: int = Field(default=20, sa_column_kwargs={"server_default": "20"})
 
 
 class ChannelRule(SQLModel, table=True):

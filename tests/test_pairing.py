@@ -1,0 +1,176 @@
+"""Consent to be presented to companies, and the suggested pairs of a job dating, by hand
+(the data and the reasoning: tests/pairing_data.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from services import database
+from services.models import AuditEvent, Candidate
+from services.pairing import (
+    PairingError,
+    department_of,
+    job_dating_event,
+    may_be_presented,
+    seeking_with_consent,
+    set_presentation_consent,
+    suggested_pairs,
+)
+from services.privacy import UnknownCandidate
+from tests.conftest import load
+from tests.pairing_data import S1, S2, load_job_dating
+
+pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
+
+DAY = date(2020, 5, 11)
+
+
+@pytest.mark.parametrize(
+    ("consent", "parent", "born", "expected"),
+    [
+        (True, False, date(2000, 1, 1), True),  # adult, own consent
+        (False, True, date(2000, 1, 1), False),  # no own consent: a parent's is not enough
+        (True, False, date(2005, 5, 11), True),  # 15 on the very day
+        (True, False, date(2005, 5, 12), False),  # 14, 15 the next day: a parent's needed
+        (True, True, date(2005, 5, 12), True),
+        (True, False, None, False),  # unknown birth date: may be under 15
+        (True, True, None, True),
+    ],
+)
+def test_consent_rules(consent, parent, born, expected):
+    assert may_be_presented(consent=consent, parent_consent=parent, birth_date=born, day=DAY) is expected
+
+
+def test_departments_from_postal_codes():
+    assert [department_of(code) for code in ("54000", "08000", "97110", "98800", " 57100", "5", None)] == [
+        "54",
+        "08",
+        "971",
+        "988",
+        "57",
+        None,
+        None,
+    ]
+
+
+def test_eligible_candidates_follow_the_consent_rules(engine):
+    load_job_dating(engine)
+    frame = seeking_with_consent(job_dating_event("JD", engine), engine).set_index("candidate_ref")
+    # CH (withdrawn) and CZ (contract signed) are not seeking; see tests/pairing_data.py.
+    assert list(frame.index) == ["CA", "CB", "CC", "CD", "CE", "CF", "CG"]
+    assert frame["eligible"].to_dict() == {
+        "CA": True,
+        "CB": True,
+        "CC": False,
+        "CD": True,
+        "CE": False,
+        "CF": True,
+        "CG": False,
+    }
+    assert frame.loc["CB", "age"] == 15 and frame.loc["CC", "age"] == 14
+    assert frame.loc["CF", "department"] == "971"
+
+
+def test_setting_consent_is_audited_and_changes_the_data_version(engine):
+    load_job_dating(engine)
+    before = database.data_version(engine)
+    set_presentation_consent(ref="CC", consent=True, parent_consent=True, actor="conseil@x.fr", engine=engine)
+    assert database.data_version(engine) == before + 1
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(Candidate.presentation_consent, Candidate.parent_presentation_consent).where(
+                Candidate.ref == "CC"
+            )
+        ).one()
+        audit = connection.execute(
+            sa.select(AuditEvent.actor, AuditEvent.action, AuditEvent.target, AuditEvent.detail)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).one()
+    assert tuple(row) == (True, True)
+    assert tuple(audit) == ("conseil@x.fr", "candidate.presentation_consent", "CC", "consent=1 parent=1")
+    with pytest.raises(UnknownCandidate):
+        set_presentation_consent(ref="NOBODY", consent=True, parent_consent=False, actor="x", engine=engine)
+
+
+def test_importing_candidates_again_keeps_their_presentation_consent(engine):
+    """The consents are not in the contract: an upsert of candidates.csv writes only its columns."""
+    load_job_dating(engine)
+    # CA's phone and postal code change, CC is unchanged but given again, CY is new.
+    load(
+        "candidates",
+        "ref,first_name,phone,birth_date,postal_code,marketing_consent,created_at\n"
+        "CA,Alice,0600000000,2000-01-01,57000,oui,2020-04-01 10:00\n"
+        "CD,David,,2006-01-01,54500,,2020-04-01 10:00\n"
+        "CY,Yann,,2000-01-01,54000,,2020-04-01 10:00\n",
+        engine,
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(
+                Candidate.ref,
+                Candidate.postal_code,
+                Candidate.presentation_consent,
+                Candidate.parent_presentation_consent,
+            ).where(Candidate.ref.in_(["CA", "CD", "CY"]))
+        ).all()
+    assert sorted(tuple(row) for row in rows) == [
+        ("CA", "57000", True, False),
+        ("CD", "54500", True, True),
+        ("CY", "54000", False, False),
+    ]
+
+
+def test_pairs_ranked_with_their_reasons(engine):
+    """Open offers O1 (BTS-MS, MAX, 54, 2 open) and O2 (CAP-RI, YUT, 57, 1 open) × eligible CA, CB,
+    CD, CF; (O1, CB) is left out (CB already meets O1). Keys (programme, site, department, open,
+    meetings): O1-CA (1,1,1,2,0); O2-CB (1,1,1,1,1); O2-CD (1,1,0,1,0: 54 ≠ 57); O1-CF (1,0,0,2,0);
+    O2-CF (0,1,0,1,0: CF is at YUT); O1-CD (0,0,1,2,0: 54500); O2-CA (0,0,0,1,0)."""
+    load_job_dating(engine)
+    pairs = suggested_pairs("JD", engine)
+    assert list(zip(pairs["offer_ref"], pairs["candidate_ref"], strict=True)) == [
+        ("O1", "CA"),
+        ("O2", "CB"),
+        ("O2", "CD"),
+        ("O1", "CF"),
+        ("O2", "CF"),
+        ("O1", "CD"),
+        ("O2", "CA"),
+    ]
+    assert list(pairs["rank"]) == [1, 2, 3, 4, 5, 6, 7]
+    assert list(pairs["siret"]) == [S1, S2, S2, S1, S2, S1, S2]
+    assert list(pairs["reasons"]) == [
+        "même formation, même site, même département (54), 2 postes encore ouverts, aucune rencontre prévue",
+        "même formation, même site, même département (57), 1 poste encore ouvert, 1 rencontre déjà prévue",
+        "même formation, même site, 1 poste encore ouvert, aucune rencontre prévue",
+        "même formation, 2 postes encore ouverts, aucune rencontre prévue",
+        "même site, 1 poste encore ouvert, aucune rencontre prévue",
+        "même département (54), 2 postes encore ouverts, aucune rencontre prévue",
+        "1 poste encore ouvert, aucune rencontre prévue",
+    ]
+
+
+def test_more_open_positions_rank_first_then_fewer_meetings(engine):
+    """Two more BTS-MS offers at MAX for CA: O6 with 3 positions ranks above O1 (2), O7 (2) after
+    O1 by ref (same keys otherwise)."""
+    load_job_dating(engine)
+    load(
+        "offers",
+        f"ref,siret,program_code,site_code,positions,published_on\nO6,{S2},BTS-MS,MAX,3,2020-05-01\n"
+        f"O7,{S2},BTS-MS,MAX,2,2020-05-01\n",
+        engine,
+    )
+    pairs = suggested_pairs("JD", engine)
+    ca = pairs[pairs["candidate_ref"] == "CA"]
+    assert list(ca["offer_ref"])[:3] == ["O6", "O1", "O7"]
+
+
+def test_only_job_datings_are_paired(engine):
+    load_job_dating(engine)
+    with pytest.raises(PairingError, match="inconnue : NOPE"):
+        suggested_pairs("NOPE", engine)
+    with pytest.raises(PairingError, match="pas un job dating"):
+        suggested_pairs("POV", engine)
