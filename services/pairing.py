@@ -221,7 +221,7 @@ def suggested_pairs(event_code: str, engine: Engine | None = None) -> pd.DataFra
     same_program = _shared(offers["program_code"], enrolled, "program_code", person_at, o, c)
     same_site = _shared(offers["site_code"], enrolled, "site_code", person_at, o, c)
     departments = pd.concat([offers["department"], people["department"]]).astype(object)
-    department_codes, _ = pd.factorize(departments, use_na_sentinel=True)
+    department_codes, department_names = pd.factorize(departments, use_na_sentinel=True)
     offer_department, person_department = department_codes[:n_offers], department_codes[n_offers:]
     same_department = (offer_department[o] == person_department[c]) & (offer_department[o] >= 0)
     taken = np.isin(
@@ -236,24 +236,57 @@ def suggested_pairs(event_code: str, engine: Engine | None = None) -> pd.DataFra
     # Refs come in code-point order (binary_order), so the indices break ties by ref.
     order = np.lexsort((c, o, meetings, -open_positions, ~same_department, ~same_site, ~same_program))
     o, c = o[order], c[order]
+    same_program, same_site, same_department = same_program[order], same_site[order], same_department[order]
+    open_positions, meetings = open_positions[order], meetings[order]
+    # Text columns as categories taken by position: building 500 000 strings costs most of a second.
     pairs = pd.DataFrame(
         {
             "rank": np.arange(1, len(order) + 1),
-            "offer_ref": offers["offer_ref"].to_numpy()[o],
-            "siret": offers["siret"].to_numpy()[o],
-            "program_code": offers["program_code"].to_numpy()[o],
-            "site_code": offers["site_code"].to_numpy()[o],
-            "candidate_ref": people["candidate_ref"].to_numpy()[c],
-            "same_program": same_program[order],
-            "same_site": same_site[order],
-            "same_department": same_department[order],
-            "department": people["department"].to_numpy()[c],
-            "open_positions": open_positions[order],
-            "candidate_meetings": meetings[order],
+            "offer_ref": _taken(offers["offer_ref"], o),
+            "siret": _taken(offers["siret"], o),
+            "program_code": _taken(offers["program_code"], o),
+            "site_code": _taken(offers["site_code"], o),
+            "candidate_ref": _taken(people["candidate_ref"], c),
+            "same_program": same_program,
+            "same_site": same_site,
+            "same_department": same_department,
+            "department": _taken(people["department"], c),
+            "open_positions": open_positions,
+            "candidate_meetings": meetings,
         }
     )
-    pairs["reasons"] = _reasons(pairs)
+    # The reasons depend on few distinct combinations: each is written once, then taken by code.
+    shown_department = np.where(same_department, person_department[c], -1)
+    # One integer per combination (mixed radix), factorized by hashing: no sort of 500 000 rows.
+    radices = (len(department_names) + 1, int(open_positions.max()) + 1, int(meetings.max()) + 1)
+    key = (same_program.astype(np.int64) * 2 + same_site) * 2 + same_department
+    for values, radix in zip((shown_department + 1, open_positions, meetings), radices, strict=True):
+        key = key * radix + values
+    codes, distinct = pd.factorize(key)
+    combos = [_unmix(int(value), *radices) for value in distinct]
+    texts = [
+        _reason_text(bool(p), bool(s), bool(d), department_names[k] if k >= 0 else "", int(n), int(m))
+        for p, s, d, k, n, m in combos
+    ]
+    text_codes, distinct_texts = pd.factorize(np.array(texts, dtype=object))
+    pairs["reasons"] = pd.Categorical.from_codes(text_codes[codes], categories=distinct_texts)
     return pairs
+
+
+def _unmix(key: int, departments: int, positions: int, meetings: int) -> tuple[int, ...]:
+    """The combination of a mixed-radix key: programme, site, department, its code + 1, open, meetings."""
+    key, meeting_count = divmod(key, meetings)
+    key, open_count = divmod(key, positions)
+    key, department = divmod(key, departments)
+    key, same_department = divmod(key, 2)
+    same_program, same_site = divmod(key, 2)
+    return same_program, same_site, same_department, department - 1, open_count, meeting_count
+
+
+def _taken(values: pd.Series, at: np.ndarray) -> pd.Categorical:
+    """``values`` at positions ``at``, as a categorical column (missing values stay missing)."""
+    categories = pd.Categorical(values.astype(object))
+    return pd.Categorical.from_codes(categories.codes[at], categories=categories.categories)
 
 
 def _shared(
@@ -272,15 +305,6 @@ def _shared(
     known = enrolled_codes >= 0
     keys = person_at[enrolled["candidate_ref"]].to_numpy()[known] * width + enrolled_codes[known]
     return (offer_codes[o] >= 0) & np.isin(c * width + offer_codes[o], keys)
-
-
-def _reasons(pairs: pd.DataFrame) -> np.ndarray:
-    """Each pair's reasons in French; worked out once per distinct combination (few of them)."""
-    columns = ["same_program", "same_site", "same_department", "department", "open_positions"]
-    combos = pd.MultiIndex.from_arrays([pairs[name] for name in [*columns, "candidate_meetings"]])
-    codes, uniques = combos.factorize()
-    texts = np.array([_reason_text(*combo) for combo in uniques], dtype=object)
-    return texts[codes]
 
 
 def _reason_text(
