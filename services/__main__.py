@@ -1,4 +1,5 @@
-"""The command line: ``python -m services import|seed|report|migrate|users|purge|candidate|sync``."""
+"""The command line: ``python -m services COMMAND`` (import, seed, report, migrate, users, purge,
+candidate, sync, jobdating)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,21 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import accounts, api, attribution, calcom, database, demo, privacy, values, whereby
+from services import (
+    accounts,
+    api,
+    attribution,
+    calcom,
+    database,
+    demo,
+    meeting_plan,
+    privacy,
+    values,
+    whereby,
+)
 from services.importer import ImportFileError, import_path
 from services.models import ROLES, Event, Program, Site
+from services.pairing import PairingError
 from services.report import build_report, format_report
 from services.scope import Scope
 
@@ -147,7 +160,68 @@ def _parser() -> argparse.ArgumentParser:
         what.add_argument(
             "--dry-run", action="store_true", help="montrer ce qui changerait, sans rien écrire"
         )
+
+    jobdating = commands.add_parser(
+        "jobdating", help="job datings : planifier les rencontres"
+    ).add_subparsers(dest="jobdating_command", required=True)
+    plan = jobdating.add_parser(
+        "plan", help="planifier les rencontres d'un job dating à partir des paires suggérées"
+    )
+    plan.add_argument("event", help="code de l'opération (de type job_dating)")
+    plan.add_argument(
+        "--max-per-candidate",
+        type=_positive,
+        default=meeting_plan.DEFAULT_MAX_PER_CANDIDATE,
+        help=f"rencontres au plus par candidat dans l'opération, existantes comprises "
+        f"(défaut {meeting_plan.DEFAULT_MAX_PER_CANDIDATE})",
+    )
+    plan.add_argument("--dry-run", action="store_true", help="montrer le planning, sans rien écrire")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"« {text} » : attendu un entier d'au moins 1")
+    return value
+
+
+def _jobdating_plan(args: argparse.Namespace) -> int:
+    """Plan a job dating's meetings, print the summary, save unless ``--dry-run``; 1 when infeasible."""
+    try:
+        plan = meeting_plan.plan_event(args.event, max_per_candidate=args.max_per_candidate)
+    except PairingError as error:
+        raise UsageError(str(error)) from None
+    except meeting_plan.PlanInfeasible as error:
+        print(f"erreur : planning impossible pour {args.event}, rien n'a été écrit :", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    for line in plan.summary_lines():
+        print(line)
+    if args.dry_run:
+        print("aperçu : rien n'a été écrit")
+        return 0
+    try:
+        meeting_plan.save_plan(
+            args.event,
+            plan.meetings,
+            actor=f"cli:{getpass.getuser()}",
+            max_per_candidate=args.max_per_candidate,
+        )
+    except meeting_plan.PlanInfeasible as error:
+        print(
+            "erreur : le planning ne tient plus (une autre écriture entre-temps), rien n'a été écrit :",
+            file=sys.stderr,
+        )
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    print(f"{len(plan.meetings)} rencontre(s) enregistrée(s)")
+    return 0
 
 
 def _known(column: sa.Column, wanted: list[str], what: str) -> None:
@@ -375,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             return _candidate(args)
         if args.command == "sync":
             return SYNCS[args.sync_command][1](args)
+        if args.command == "jobdating":
+            return _jobdating_plan(args)
         print("schéma à jour")
         return 0
     except (UsageError, ImportFileError) as error:

@@ -231,6 +231,8 @@ def suggested_pairs(event_code: str, engine: Engine | None = None) -> pd.DataFra
     keep = ~taken
     o, c = o[keep], c[keep]
     same_program, same_site, same_department = same_program[keep], same_site[keep], same_department[keep]
+    if not len(o):  # every pair has its meeting already
+        return pd.DataFrame(columns=PAIR_COLUMNS)
     open_positions = offers["open_positions"].to_numpy(dtype=np.int64)[o]
     meetings = meetings_of[c]
     # Refs come in code-point order (binary_order), so the indices break ties by ref.
