@@ -22,6 +22,7 @@ from services import access, accounts, audit, web
 #: Each page: its file, its section and icon (the roles that may open it are in services.access).
 PAGES = {
     "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
+    "jobdating": ("pages/directors/jobdating.py", "nav.overview", ":material/handshake:"),
     "schedule": ("pages/advisors/schedule.py", "nav.advisors", ":material/calendar_month:"),
     "channels": ("pages/marketing/channels.py", "nav.marketing", ":material/campaign:"),
     "data": ("pages/admin/data.py", "nav.admin", ":material/database:"),
@@ -29,7 +30,7 @@ PAGES = {
     "privacy": ("pages/admin/privacy.py", "nav.admin", ":material/shield_person:"),
 }
 #: The pages whose figures follow the sidebar's scope filters (the others do not show them).
-SCOPED_PAGES = ("results", "schedule", "channels")
+SCOPED_PAGES = ("results", "jobdating", "schedule", "channels")
 
 
 def _sso_available() -> bool:

@@ -21,6 +21,7 @@ from services.accounts import SignedIn
 #: Page → the roles that may open it (the navigation registers a page only for these).
 PAGES: dict[str, tuple[str, ...]] = {
     "results": ("director", "advisor", "marketing", "admin"),
+    "jobdating": ("director", "advisor", "marketing", "admin"),
     "schedule": ("director", "advisor", "admin"),
     "channels": ("director", "marketing", "admin"),
     "data": ("admin",),
@@ -96,6 +97,13 @@ def interviews_for(schedule: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
     for column in columns:
         shown[column] = shown[column].astype(object).where(~hidden, HIDDEN)
     return shown
+
+
+def candidates_for(candidates: pd.DataFrame, viewer: Viewer) -> pd.DataFrame:
+    """A list of candidates by name, for a viewer who may read names (marketing sees counts only)."""
+    if not sees_personal_data(viewer):
+        raise PermissionError(f"le rôle {viewer.role} ne voit pas de liste de candidats")
+    return candidates
 
 
 def names_shown(schedule: pd.DataFrame) -> bool:

@@ -18,6 +18,7 @@ from services import (
     channels,
     database,
     events,
+    jobdating,
     marketing,
     privacy,
     report,
@@ -127,6 +128,49 @@ def signals(scope: Scope, version: int) -> list[results.Signal]:
         programmes=programme_table(scope, version),
         names=site_names(version),
     )
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def job_dating_figures(scope: Scope, version: int) -> dict:
+    """The job-dating figures of the scope (those of ``report --json``)."""
+    return jobdating.job_dating_figures(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def supply_and_demand(scope: Scope, version: int) -> pd.DataFrame:
+    """Offers, positions and seeking candidates per programme and site, against a year earlier."""
+    return jobdating.supply_and_demand(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def supply_by_programme(scope: Scope, version: int) -> pd.DataFrame:
+    """The same per programme, all sites together."""
+    return jobdating.supply_by_programme(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def job_dating_funnel(scope: Scope, by: str | None, version: int) -> pd.DataFrame:
+    """The job-dating funnel, overall (one row) or per programme or site of the offers."""
+    return jobdating.funnel(scope, by)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def uncovered_offers(scope: Scope, version: int) -> pd.DataFrame:
+    """The offers of the period with no meeting in scope."""
+    return jobdating.uncovered_offers(scope)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def uncovered_candidates(scope: Scope, viewer: access.Viewer, version: int) -> pd.DataFrame:
+    """The seeking candidates with no meeting in scope, by name (keyed on the viewer: a role that
+    may not read names gets a PermissionError, never a cached list)."""
+    return access.candidates_for(jobdating.uncovered_candidates(scope), viewer)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def uncovered_counts(scope: Scope, version: int) -> pd.DataFrame:
+    """Uncovered offers, positions and seeking candidates per programme and site (no name)."""
+    return jobdating.uncovered_counts(scope)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

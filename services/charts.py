@@ -196,3 +196,32 @@ def days_figure(days: pd.Series, x_title: str, y_title: str) -> go.Figure:
     figure.add_histogram(x=days, xbins={"size": 1}, marker_color=PALETTE[0])
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=300, bargap=0.05)
     return figure
+
+
+def supply_figure(by_programme: pd.DataFrame, positions_name: str, seeking_name: str) -> go.Figure:
+    """Grouped horizontal bars per programme: positions offered against seeking candidates."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    labels = by_programme["program_code"]
+    figure.add_bar(
+        y=labels, x=by_programme["positions"], name=positions_name, marker_color=PALETTE[0], orientation="h"
+    )
+    figure.add_bar(
+        y=labels, x=by_programme["seeking"], name=seeking_name, marker_color=PALETTE[1], orientation="h"
+    )
+    figure.update_layout(
+        barmode="group", height=max(260, 60 + 34 * len(by_programme)), yaxis={"autorange": "reversed"}
+    )
+    return figure
+
+
+def job_dating_funnel_figure(funnel: pd.Series, step_names: list[str]) -> go.Figure:
+    """The job-dating funnel: meetings planned, held, with mutual interest, contracts signed."""
+    figure = go.Figure(layout={"template": TEMPLATE})
+    figure.add_funnel(
+        y=step_names,
+        x=[int(funnel[step]) for step in ("planned", "held", "mutual_interest", "contracts")],
+        textinfo="value+percent initial",
+        marker={"color": ["#B8D4EC", "#5B9BD5", "#0B5FA5", "#073B66"]},
+    )
+    figure.update_layout(height=320)
+    return figure

@@ -171,7 +171,7 @@ def _supply_and_demand(scope: Scope, keys: tuple[str, ...], engine: Engine | Non
     table = (
         frames[0]
         .join(frames[1], how="outer")
-        .join(previous.add_suffix("_previous"), how="left")
+        .join(previous.add_suffix("_previous"), how="outer")
         .fillna(0)
         .astype(int)
     )
@@ -182,8 +182,8 @@ def _supply_and_demand(scope: Scope, keys: tuple[str, ...], engine: Engine | Non
 def supply_and_demand(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     """Per programme and site: offers and positions published in the period, the same one year
     earlier, seeking candidates (by the programme and site of their seeking enrollment) and the
-    gap (seeking − positions). Rows for every programme and site with offers or seekers now;
-    previous-year offers of a programme and site without any now are left out."""
+    gap (seeking − positions). Rows for every programme and site with offers or seekers now, or
+    offers a year earlier."""
     return _names(_supply_and_demand(scope, ("program_code", "site_code"), engine))
 
 

@@ -38,11 +38,13 @@ def test_previous_year_is_the_same_period_one_year_earlier():
 
 @pytest.fixture
 def supply(scenario):
-    """The scenario, plus an offer of April 2019 and two more seekers in CAP-RI@YUT."""
+    """The scenario, plus offers of April 2019 (O19, O17) and May 2019 (O18), two more seekers in
+    CAP-RI@YUT."""
     load(
         "offers",
         "ref,siret,program_code,site_code,positions,published_on\nO19,12345678900011,BTS-MS,MAX,2,2019-04-10\n"
-        "O18,12345678900011,CAP-RI,YUT,5,2019-05-01\n",
+        "O18,12345678900011,CAP-RI,YUT,5,2019-05-01\n"
+        "O17,12345678900011,CAP-RI,MAX,4,2019-04-20\n",
         scenario,
     )
     load(
@@ -69,6 +71,8 @@ def test_supply_and_demand_by_programme_and_site(supply):
     assert table.loc[("BTS-MS", "YUT"), columns].tolist() == [1, 1, 0, -1, 0, 0]
     # CAP-RI@YUT: O3 (3); seeking CC, CE, CH, CI → 4, one more than positions; O18 is from May 2019.
     assert table.loc[("CAP-RI", "YUT"), columns].tolist() == [1, 3, 4, 1, 0, 0]
+    # CAP-RI@MAX: nothing now, O17 (4 positions) a year earlier.
+    assert table.loc[("CAP-RI", "MAX"), columns].tolist() == [0, 0, 0, 0, 1, 4]
     assert table.loc[("CAP-RI", "YUT"), ["program", "site"]].tolist() == [
         "CAP Réalisations industrielles",
         "Yutz",
@@ -89,8 +93,14 @@ def test_supply_by_programme_and_its_imbalances_in_words(supply):
         -2,
         2,
     ]
-    # CAP-RI: O3 → 3 positions for 4 seeking.
-    assert table.loc["CAP-RI", ["offers", "positions", "seeking", "gap"]].tolist() == [1, 3, 4, 1]
+    # CAP-RI: O3 → 3 positions for 4 seeking; a year earlier O17 (4 positions, O18 is from May).
+    assert table.loc["CAP-RI", ["offers", "positions", "seeking", "gap", "positions_previous"]].tolist() == [
+        1,
+        3,
+        4,
+        1,
+        4,
+    ]
     short, surplus = jobdating.imbalances(table.reset_index())
     assert short["program_code"].tolist() == ["CAP-RI"]
     assert surplus["program_code"].tolist() == ["BTS-MS"]
