@@ -134,6 +134,19 @@ def free_slots(
     return {siret: sorted(set(items)) for siret, items in found.items()}
 
 
+def overlapping(windows: Iterable[Window]) -> list[str]:
+    """The companies (sirets, sorted) that have two windows overlapping each other."""
+    by_company: dict[str, list[Window]] = defaultdict(list)
+    for window in windows:
+        by_company[window.siret].append(window)
+    found = []
+    for siret, owned in sorted(by_company.items()):
+        owned.sort(key=lambda window: window.starts_at)
+        if any(second.starts_at < first.ends_at for first, second in zip(owned, owned[1:], strict=False)):
+            found.append(siret)
+    return found
+
+
 def plan_meetings(
     *,
     pairs: Sequence[Pair],
@@ -156,6 +169,9 @@ def plan_meetings(
     for (offer, candidate), count in sorted(seen.items()):
         if count > 1:
             problems.append(Problem("paire", f"{offer}/{candidate}", f"demandée {count} fois"))
+    problems += [
+        Problem("entreprise", siret, "plages horaires qui se chevauchent") for siret in overlapping(windows)
+    ]
     company_slots = free_slots(windows, busy_companies)
     requested = Counter(pair.siret for pair in pairs)
     for siret, count in sorted(requested.items()):
@@ -439,6 +455,9 @@ def set_company_windows(
         local_days = {start.astimezone(LOCAL_TZ).date(), end.astimezone(LOCAL_TZ).date()}
         if min(local_days) < event["starts_on"] or max(local_days) > event["ends_on"]:
             raise ValueError("une plage horaire doit être dans les jours de l'opération")
+
+    if overlapping([Window(siret, start, end) for start, end in windows]):
+        raise ValueError("deux plages horaires se chevauchent")
 
     def work(connection: sa.Connection) -> None:
         connection.execute(

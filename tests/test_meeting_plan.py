@@ -146,6 +146,16 @@ def test_every_reason_is_reported_and_nothing_is_half_planned():
     ]
 
 
+def test_overlapping_windows_are_refused():
+    # A's windows 9:00–10:00 and 9:30–11:00 overlap: its slots 9:40 and 9:30 would overlap too.
+    windows = [Window("A", at(11, 9), at(11, 10)), Window("A", at(11, 9, 30), at(11, 11))]
+    with pytest.raises(PlanInfeasible, match="entreprise A : plages horaires qui se chevauchent"):
+        plan_meetings(pairs=[Pair("OA", "A", "X")], windows=windows)
+    # Back to back is fine.
+    touching = [Window("A", at(11, 9), at(11, 10)), Window("A", at(11, 10), at(11, 11))]
+    assert len(plan_meetings(pairs=[Pair("OA", "A", "X")], windows=touching)) == 1
+
+
 def test_limit_counts_the_existing_meetings():
     # X has 2 meetings already; with the limit at 3, one more is fine, two are not.
     windows = [Window("A", at(11, 9), at(11, 12)), Window("B", at(11, 9), at(11, 12))]
@@ -352,6 +362,14 @@ def test_company_windows_stored_or_default(engine):
     with pytest.raises(ValueError, match="jours de l'opération"):
         set_company_windows(
             event_code="JD", siret=S1, windows=[(at(13, 9), at(13, 10))], actor="x", engine=engine
+        )
+    with pytest.raises(ValueError, match="se chevauchent"):
+        set_company_windows(
+            event_code="JD",
+            siret=S1,
+            windows=[(at(12, 9), at(12, 10)), (at(12, 9, 50), at(12, 11))],
+            actor="x",
+            engine=engine,
         )
     with pytest.raises(PairingError):
         set_company_windows(event_code="POV", siret=S1, windows=[], actor="x", engine=engine)
