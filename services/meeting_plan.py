@@ -22,9 +22,10 @@ from sqlalchemy.engine import Engine
 from services import audit
 from services.config import LOCAL_TZ
 from services.database import bump_data_version, get_engine, retry_write
-from services.models import CompanyWindow, Meeting, Offer
-from services.pairing import job_dating_event, open_offers, suggested_pairs
+from services.models import Candidate, CompanyWindow, Meeting, Offer
+from services.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
 
+CANDIDATES = Candidate.__table__
 MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
 WINDOWS = CompanyWindow.__table__
@@ -559,12 +560,13 @@ def save_plan(
 ) -> list[str]:
     """Write the meetings (``planned``, outcome ``none``) in one transaction, all or nothing;
     their refs. Checked again against the meetings stored meanwhile: ``PlanInfeasible``."""
-    job_dating_event(event_code, engine)
+    event = job_dating_event(event_code, engine)
 
     def work(connection: sa.Connection) -> list[str]:
         stored = _event_meetings(connection, event_code)
         busy_candidates, busy_companies, existing = _busy(stored)
-        problems = _clashes(meetings, busy_candidates, busy_companies, existing, max_per_candidate)
+        problems = _who_problems(connection, event, meetings)
+        problems += _clashes(meetings, busy_candidates, busy_companies, existing, max_per_candidate)
         if problems:
             raise PlanInfeasible(problems)
         refs = [f"{event_code}-{secrets.token_hex(5)}" for _ in meetings]
@@ -596,6 +598,55 @@ def save_plan(
         return refs
 
     return retry_write(work, engine)
+
+
+def _who_problems(
+    connection: sa.Connection, event: dict, meetings: Sequence[PlannedMeeting]
+) -> list[Problem]:
+    """Meetings whose offer is unknown or not the company's, or whose candidate is unknown or
+    may not be presented to companies (consent read now, in the writer's transaction)."""
+    offers = dict(
+        connection.execute(
+            sa.select(OFFERS.c.ref, OFFERS.c.siret).where(OFFERS.c.ref.in_({m.offer_ref for m in meetings}))
+        ).all()
+    )
+    people = {
+        ref: (consent, parent, born)
+        for ref, consent, parent, born in connection.execute(
+            sa.select(
+                CANDIDATES.c.ref,
+                CANDIDATES.c.presentation_consent,
+                CANDIDATES.c.parent_presentation_consent,
+                CANDIDATES.c.birth_date,
+            ).where(CANDIDATES.c.ref.in_({m.candidate_ref for m in meetings}))
+        )
+    }
+    problems = []
+    for meeting in meetings:
+        if offers.get(meeting.offer_ref) != meeting.siret:
+            why = (
+                "offre inconnue"
+                if meeting.offer_ref not in offers
+                else "l'offre n'est pas de cette entreprise"
+            )
+            problems.append(Problem("paire", f"{meeting.offer_ref}/{meeting.candidate_ref}", why))
+    for ref in sorted({meeting.candidate_ref for meeting in meetings}):
+        if ref not in people:
+            problems.append(Problem("candidat", ref, "candidat inconnu"))
+            continue
+        consent, parent, born = people[ref]
+        if not may_be_presented(
+            consent=consent, parent_consent=parent, birth_date=born, day=event["starts_on"]
+        ):
+            problems.append(
+                Problem(
+                    "candidat",
+                    ref,
+                    "n'a pas accepté d'être présenté aux entreprises (ou pas de consentement d'un parent : "
+                    "moins de 15 ans ou date de naissance inconnue)",
+                )
+            )
+    return problems
 
 
 def _clashes(

@@ -348,6 +348,33 @@ def test_save_refuses_a_plan_with_one_clash_and_writes_none_of_it(engine):
 
 
 @pytestmark_db
+def test_save_refuses_candidates_without_consent_and_wrong_offers(engine):
+    # CC is 14 without a parent's consent, CE's birth date is unknown without one, CG never
+    # accepted; O2 is S2's offer, not S1's; O9 does not exist. Nothing is written.
+    load_job_dating(engine)
+    count = _meeting_count(engine)
+    meetings = [
+        PlannedMeeting("O2", S2, "CC", at(11, 11), 20),
+        PlannedMeeting("O2", S2, "CE", at(11, 11, 20), 20),
+        PlannedMeeting("O2", S2, "CG", at(11, 11, 40), 20),
+        PlannedMeeting("O2", S1, "CA", at(11, 11), 20),
+        PlannedMeeting("O9", S1, "CF", at(11, 11, 20), 20),
+    ]
+    with pytest.raises(PlanInfeasible) as raised:
+        save_plan("JD", meetings, actor="x", engine=engine)
+    assert [(p.subject, p.key) for p in raised.value.problems] == [
+        ("paire", "O2/CA"),
+        ("paire", "O9/CF"),
+        ("candidat", "CC"),
+        ("candidat", "CE"),
+        ("candidat", "CG"),
+    ]
+    assert raised.value.problems[1].reason == "offre inconnue"
+    assert "n'a pas accepté d'être présenté" in raised.value.problems[2].reason
+    assert _meeting_count(engine) == count
+
+
+@pytestmark_db
 def test_company_windows_stored_or_default(engine):
     # S1 meets on the 12th from 9:00 to 10:00, 30 minutes each: 9:00, 9:30 (then a break).
     load_job_dating(engine)
