@@ -344,7 +344,7 @@ def choose_pairs(
         ref: max(0, max_per_candidate - existing_meetings.get(ref, 0))
         for ref in suggested["candidate_ref"].unique()
     }
-    candidates_of = suggested.groupby("siret")["candidate_ref"].nunique().to_dict()
+    candidates_of = suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
     caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_of.items()}
     share = shares(sum(budgets.values()), {siret: open_positions.get(siret, 0) for siret in caps}, caps)
     chosen: list[Pair] = []
