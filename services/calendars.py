@@ -51,3 +51,29 @@ def short_name(full_name: str | None) -> str:
 def _text(value: object) -> str:
     """A text field of the schedule, "" when missing (None, or NaN in a pandas text column)."""
     return value if isinstance(value, str) else ""
+
+
+def meetings_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None) -> bytes:
+    """An .ics of a company's or a candidate's job-dating meetings (``meetings.company_schedule``
+    or ``candidate_schedule``): each event says who is met (the candidate's first name, or the
+    company) and the programme, with the video link; nothing else."""
+    stamp = now or datetime.now(UTC)
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", calendar_name)
+    who = "first_name" if "first_name" in schedule else "company"
+    for row in schedule.itertuples():
+        event = Event()
+        event.add("uid", f"meeting-{row.ref}@{UID_DOMAIN}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
+        event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
+        summary = ("Job dating", _text(getattr(row, who)), _text(row.program))
+        event.add("summary", " · ".join(part for part in summary if part))
+        if meeting_url := _text(row.meeting_url):
+            event.add("location", meeting_url)
+            event.add("url", meeting_url)
+            event.add("description", f"Salle visio : {meeting_url}")
+        calendar.add_component(event)
+    return calendar.to_ical()

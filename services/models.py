@@ -286,6 +286,22 @@ class Meeting(SQLModel, table=True):
     outcome: str = "none"
     contract_signed_on: date | None = None
     meeting_url: str | None = None
+    #: Grows on every change: a save that read an older version is refused (no lost update).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class MeetingChange(SQLModel, table=True):
+    """The history of changes made to a job-dating meeting from the dashboard (status, outcome,
+    contract date, time)."""
+
+    __tablename__ = "meeting_changes"
+    id: int | None = Field(default=None, primary_key=True)
+    meeting_ref: str = _fk("meetings.ref")
+    changed_at: datetime = _instant()
+    changed_by: str
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
 
 
 class CompanyWindow(SQLModel, table=True):
@@ -295,9 +311,7 @@ class CompanyWindow(SQLModel, table=True):
     """
 
     __tablename__ = "company_windows"
-    __table_args__ = (
-        sa.UniqueConstraint("event_code", "siret", "starts_at", name="uq_company_windows_key"),
-    )
+    __table_args__ = (sa.UniqueConstraint("event_code", "siret", "starts_at", name="uq_company_windows_key"),)
     id: int | None = Field(default=None, primary_key=True)
     event_code: str = _fk("events.code")
     siret: str = _fk("companies.siret")

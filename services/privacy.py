@@ -32,6 +32,7 @@ from services.models import (
     Enrollment,
     ImportRun,
     Meeting,
+    MeetingChange,
     RoomAttempt,
     Touchpoint,
 )
@@ -43,6 +44,7 @@ BOOKINGS = Booking.__table__
 ENROLLMENTS = Enrollment.__table__
 MEETINGS = Meeting.__table__
 CHANGES = BookingChange.__table__
+MEETING_CHANGES = MeetingChange.__table__
 NOTES = BookingNote.__table__
 IMPORT_RUNS = ImportRun.__table__
 ROOM_ATTEMPTS = RoomAttempt.__table__
@@ -53,6 +55,10 @@ CANDIDATE_TABLES = (TOUCHPOINTS, BOOKINGS, ENROLLMENTS, MEETINGS)
 #: Tables whose rows belong to one of the candidate's bookings (by ``booking_ref``): history,
 #: notes, the video room asked for it and what its call said about who joined.
 BOOKING_TABLES = (CHANGES, NOTES, ROOM_ATTEMPTS, SUGGESTIONS)
+#: Tables whose rows belong to one of the candidate's job-dating meetings (by ``meeting_ref``).
+MEETING_TABLES = (MEETING_CHANGES,)
+#: The tables whose rows the purge deletes (the others of a purged candidate are anonymised).
+TRAIL_TABLE_NAMES = frozenset(table.name for table in BOOKING_TABLES + MEETING_TABLES)
 #: What makes a contact with a candidate, and when: the latest one starts the retention period.
 CONTACTS = (
     (TOUCHPOINTS, "occurred_at"),
@@ -137,7 +143,7 @@ class PurgeSummary:
         """One row per table: table, action (``anonymised`` or ``deleted``), rows."""
         return pd.DataFrame(
             [
-                (table, "deleted" if table in {t.name for t in BOOKING_TABLES} else "anonymised", count)
+                (table, "deleted" if table in TRAIL_TABLE_NAMES else "anonymised", count)
                 for table, count in self.rows.items()
             ],
             columns=["table", "action", "rows"],
@@ -171,18 +177,24 @@ def _row_counts(connection: sa.Connection, owners: sa.Select) -> dict[str, int]:
         return connection.execute(sa.select(sa.func.count()).select_from(table).where(condition)).scalar_one()
 
     bookings = sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.candidate_ref.in_(owners))
+    meetings = sa.select(MEETINGS.c.ref).where(MEETINGS.c.candidate_ref.in_(owners))
     return (
         {"candidates": count(CANDIDATES, CANDIDATES.c.ref.in_(owners))}
         | {table.name: count(table, table.c.candidate_ref.in_(owners)) for table in CANDIDATE_TABLES}
         | {table.name: count(table, table.c.booking_ref.in_(bookings)) for table in BOOKING_TABLES}
+        | {table.name: count(table, table.c.meeting_ref.in_(meetings)) for table in MEETING_TABLES}
     )
 
 
 def _delete_booking_trails(connection: sa.Connection, owners: sa.Select) -> None:
-    """Delete the history and notes of the bookings of these candidates."""
+    """Delete the history and notes of the bookings, and the history of the job-dating
+    meetings, of these candidates."""
     bookings = sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.candidate_ref.in_(owners))
     for table in BOOKING_TABLES:
         connection.execute(table.delete().where(table.c.booking_ref.in_(bookings)))
+    meetings = sa.select(MEETINGS.c.ref).where(MEETINGS.c.candidate_ref.in_(owners))
+    for table in MEETING_TABLES:
+        connection.execute(table.delete().where(table.c.meeting_ref.in_(meetings)))
 
 
 def purge_preview(now: datetime | None = None, engine: Engine | None = None) -> PurgeSummary:
@@ -365,6 +377,17 @@ def export_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> d
                     connection,
                     sa.select(table).where(table.c.booking_ref == booking["ref"]).order_by(table.c[at]),
                 )
+        meetings = _records(
+            connection,
+            sa.select(MEETINGS).where(MEETINGS.c.candidate_ref == ref).order_by(MEETINGS.c.starts_at),
+        )
+        for meeting in meetings:
+            meeting["history"] = _records(
+                connection,
+                sa.select(MEETING_CHANGES)
+                .where(MEETING_CHANGES.c.meeting_ref == meeting["ref"])
+                .order_by(MEETING_CHANGES.c.changed_at),
+            )
         export = {
             "ref": ref,
             "exported_at": _plain(datetime.now(UTC)),
@@ -382,10 +405,7 @@ def export_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> d
                 .where(ENROLLMENTS.c.candidate_ref == ref)
                 .order_by(ENROLLMENTS.c.enrolled_at),
             ),
-            "meetings": _records(
-                connection,
-                sa.select(MEETINGS).where(MEETINGS.c.candidate_ref == ref).order_by(MEETINGS.c.starts_at),
-            ),
+            "meetings": meetings,
             "import_history": [
                 {"at": _plain(run.started_at), "source": run.source, "kind": run.kind} | problem
                 for run in _rejected_runs(connection)

@@ -665,41 +665,80 @@ def _reassign(
 
 
 def _read(connection: sa.Connection, booking_ref: str, read_version: int) -> dict:
-    current = connection.execute(sa.select(BOOKINGS).where(BOOKINGS.c.ref == booking_ref)).mappings().first()
-    if current is None:
-        raise ScheduleError(f"rendez-vous inconnu : {booking_ref}")
-    if current["version"] != read_version:
-        raise ConflictError(
-            "ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page, "
-            "vérifiez, puis enregistrez à nouveau"
-        )
-    return dict(current)
+    return read_versioned(
+        connection,
+        BOOKINGS,
+        booking_ref,
+        read_version,
+        unknown=f"rendez-vous inconnu : {booking_ref}",
+        changed="ce rendez-vous vient d'être modifié par quelqu'un d'autre",
+    )
 
 
 def _write(connection: sa.Connection, current: dict, changes: dict, author: str, now: datetime) -> int:
-    """Update the booking if it is still at the version read, and log each changed field."""
-    changed = {name: value for name, value in changes.items() if current[name] != value}
+    return write_versioned(
+        connection,
+        BOOKINGS,
+        CHANGES,
+        current,
+        changes,
+        author=author,
+        now=now,
+        changed="ce rendez-vous vient d'être modifié par quelqu'un d'autre",
+    )
+
+
+def read_versioned(
+    connection: sa.Connection, table: sa.Table, ref: str, read_version: int, *, unknown: str, changed: str
+) -> dict:
+    """The row of ``table`` (a table with ``ref`` and ``version``: bookings, meetings) if it is
+    still at the version the user read; ``ScheduleError(unknown)`` without it, ``ConflictError``
+    (``changed`` and what to do) after someone else's change."""
+    current = connection.execute(sa.select(table).where(table.c.ref == ref)).mappings().first()
+    if current is None:
+        raise ScheduleError(unknown)
+    if current["version"] != read_version:
+        raise ConflictError(f"{changed} : rechargez la page, vérifiez, puis enregistrez à nouveau")
+    return dict(current)
+
+
+def write_versioned(
+    connection: sa.Connection,
+    table: sa.Table,
+    changes_table: sa.Table,
+    current: dict,
+    changes: dict,
+    *,
+    author: str,
+    now: datetime,
+    changed: str,
+) -> int:
+    """Update the row ``current`` (read by ``read_versioned``) if it is still at its version, and
+    log each changed field in ``changes_table`` (its first column after the id names the row:
+    ``booking_ref``, ``meeting_ref``); returns the new version."""
+    updated = {name: value for name, value in changes.items() if current[name] != value}
     new_version = current["version"] + 1
     result = connection.execute(
-        BOOKINGS.update()
-        .where(BOOKINGS.c.ref == current["ref"], BOOKINGS.c.version == current["version"])
-        .values(**changed, version=new_version)
+        table.update()
+        .where(table.c.ref == current["ref"], table.c.version == current["version"])
+        .values(**updated, version=new_version)
     )
     if result.rowcount != 1:
-        raise ConflictError("ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page")
-    if changed:
+        raise ConflictError(f"{changed} : rechargez la page")
+    if updated:
+        key = next(column.name for column in changes_table.columns if column.name.endswith("_ref"))
         connection.execute(
-            CHANGES.insert(),
+            changes_table.insert(),
             [
                 {
-                    "booking_ref": current["ref"],
+                    key: current["ref"],
                     "changed_at": now,
                     "changed_by": author,
                     "field": name,
                     "old_value": None if current[name] is None else str(current[name]),
-                    "new_value": str(value),
+                    "new_value": None if value is None else str(value),
                 }
-                for name, value in changed.items()
+                for name, value in updated.items()
             ],
         )
     return new_version

@@ -169,12 +169,14 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
         "booking_notes": 1,
         "room_attempts": 1,
         "attendance_suggestions": 1,
+        "meeting_changes": 0,
     }
-    assert preview.as_frame().to_dict("records")[-4:] == [
+    assert preview.as_frame().to_dict("records")[-5:] == [
         {"table": "booking_changes", "action": "deleted", "rows": 2},
         {"table": "booking_notes", "action": "deleted", "rows": 1},
         {"table": "room_attempts", "action": "deleted", "rows": 1},
         {"table": "attendance_suggestions", "action": "deleted", "rows": 1},
+        {"table": "meeting_changes", "action": "deleted", "rows": 0},
     ]
     assert database.data_version(centre) == before  # a preview writes nothing
     assert _count(centre, Candidate.__table__) == 7
@@ -310,16 +312,19 @@ def test_purge_records_audit_bumps_version_masks_import_history_and_runs_once(ce
 
 
 def test_every_table_of_a_candidate_is_handled():
-    """A new table that refers to candidates or bookings must be purged and erased too."""
+    """A new table that refers to candidates, bookings or meetings must be purged and erased too."""
+    owners = {("candidates", "ref"), ("bookings", "ref"), ("meetings", "ref")}
     refers = {
         (table.name, key.column.table.name)
         for table in SQLModel.metadata.sorted_tables
         for key in table.foreign_keys
-        if (key.column.table.name, key.column.name) in {("candidates", "ref"), ("bookings", "ref")}
+        if (key.column.table.name, key.column.name) in owners
     }
-    assert refers == {(t.name, "candidates") for t in privacy.CANDIDATE_TABLES} | {
-        (t.name, "bookings") for t in privacy.BOOKING_TABLES
-    }
+    assert refers == (
+        {(t.name, "candidates") for t in privacy.CANDIDATE_TABLES}
+        | {(t.name, "bookings") for t in privacy.BOOKING_TABLES}
+        | {(t.name, "meetings") for t in privacy.MEETING_TABLES}
+    )
 
 
 # ---------------------------------------------------------------- access and erasure
@@ -337,6 +342,8 @@ def test_export_gives_everything_stored_about_a_candidate_in_iso_dates(centre):
         "postal_code": "57100",
         "marketing_consent": False,
         "parent_consent": False,
+        "presentation_consent": False,
+        "parent_presentation_consent": False,
         "created_at": "2020-04-02T09:00:00+02:00",
     }
     # CB's three touchpoints: no utm at all → direct (twice), and one given as social.
@@ -397,6 +404,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
         "booking_notes": 1,
         "room_attempts": 1,
         "attendance_suggestions": 1,
+        "meeting_changes": 0,
     }
     # Only the audit log still names the refs (the erasure's own event is the proof it was done).
     assert _outside_audit_targets(_found(centre, needles)) == set()
@@ -405,7 +413,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
             "dpo@example.org",
             "CB",
             "candidates=1 touchpoints=3 bookings=1 enrollments=0 meetings=0 "
-            "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1",
+            "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1 meeting_changes=0",
         )
     ]
     assert database.data_version(centre) == before + 1
