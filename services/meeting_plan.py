@@ -392,8 +392,13 @@ class EventPlan:
         lines = [f"{self.event['code']} : {len(self.meetings)} rencontre(s) planifiée(s)", "par entreprise :"]
         lines += [
             f"  {siret} : {per_company[siret]} (part {self.shares.get(siret, per_company[siret])})"
-            for siret in sorted(set(per_company) | set(self.shares))
+            for siret in sorted(set(per_company) | {siret for siret, share in self.shares.items() if share})
         ]
+        left_out = sum(1 for siret, share in self.shares.items() if not share and not per_company[siret])
+        if left_out:
+            lines.append(
+                f"  {left_out} autre(s) entreprise(s) : part nulle, trop peu de rencontres pour toutes"
+            )
         lines.append("par jour :")
         lines += [f"  {day.strftime('%d/%m/%Y')} : {count}" for day, count in sorted(per_day.items())]
         if self.shortfalls:

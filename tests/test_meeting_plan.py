@@ -12,9 +12,11 @@ from services import database
 from services.config import LOCAL_TZ
 from services.meeting_plan import (
     Busy,
+    EventPlan,
     Pair,
     PlanInfeasible,
     PlannedMeeting,
+    Problem,
     Window,
     choose_pairs,
     company_windows,
@@ -244,6 +246,27 @@ def test_a_company_short_of_candidates_is_reported():
     assert share == {"A": 1, "B": 1}
     assert [(p.subject, p.key) for p in shortfalls] == [("entreprise", "B")]
     assert "0 rencontre(s) sur 1" in shortfalls[0].reason
+
+
+def test_summary_counts_the_companies_without_a_share_in_one_line():
+    # B and C have open positions but a share of 0 (too few meetings for all): one line for both.
+    plan = EventPlan(
+        {"code": "JD"},
+        [PlannedMeeting("OA", "A", "X", at(11, 9), 20), PlannedMeeting("OA", "A", "Y", at(12, 9), 20)],
+        {"A": 3, "B": 0, "C": 0},
+        [Problem("entreprise", "A", "2 rencontre(s) sur 3 prévues : plus de candidat suggéré disponible")],
+    )
+    assert plan.summary_lines() == [
+        "JD : 2 rencontre(s) planifiée(s)",
+        "par entreprise :",
+        "  A : 2 (part 3)",
+        "  2 autre(s) entreprise(s) : part nulle, trop peu de rencontres pour toutes",
+        "par jour :",
+        "  11/05/2020 : 1",
+        "  12/05/2020 : 1",
+        "non placé :",
+        "  entreprise A : 2 rencontre(s) sur 3 prévues : plus de candidat suggéré disponible",
+    ]
 
 
 # ---------------------------------------------------------------- store
