@@ -603,7 +603,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "jobdating.col.last_name": "Nom",
         "jobdating.col.first_name": "Prénom",
         "jobdating.col.enrollment_status": "Inscription",
-        "jobdating.col.candidates": "Candidats en recherche",
+        "jobdating.col.uncovered_offers": "Offres sans rencontre",
+        "jobdating.col.uncovered_positions": "Postes sans rencontre",
+        "jobdating.col.uncovered_candidates": "Candidats sans rencontre",
     },
     "en": {
         "app.language": "Language",
@@ -1196,7 +1198,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "jobdating.col.last_name": "Last name",
         "jobdating.col.first_name": "First name",
         "jobdating.col.enrollment_status": "Enrollment",
-        "jobdating.col.candidates": "Seeking candidates",
+        "jobdating.col.uncovered_offers": "Offers without a meeting",
+        "jobdating.col.uncovered_positions": "Positions without a meeting",
+        "jobdating.col.uncovered_candidates": "Candidates without a meeting",
     },
 }
 

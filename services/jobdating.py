@@ -372,8 +372,12 @@ def uncovered_counts(scope: Scope, engine: Engine | None = None) -> pd.DataFrame
     )
     keys = ["program_code", "site_code"]
     with (engine or get_engine()).connect() as connection:
-        offers = pd.DataFrame(connection.execute(offers_query).all(), columns=[*keys, "offers", "positions"])
-        candidates = pd.DataFrame(connection.execute(candidates_query).all(), columns=[*keys, "candidates"])
+        offers = pd.DataFrame(
+            connection.execute(offers_query).all(), columns=[*keys, "uncovered_offers", "uncovered_positions"]
+        )
+        candidates = pd.DataFrame(
+            connection.execute(candidates_query).all(), columns=[*keys, "uncovered_candidates"]
+        )
     offers = offers.fillna({key: "—" for key in keys}).set_index(keys)
     table = offers.join(candidates.set_index(keys), how="outer").fillna(0).astype(int)
     return _names(table.reset_index().sort_values(keys).reset_index(drop=True))

@@ -152,16 +152,15 @@ def test_marketing_sees_counts_and_no_name(scenario, downloads):
     shown = rendered(app)
     assert len(shown) > 5_000  # the page did draw its figures and tables
     assert not [name for name in NAMES if name in shown]
-    # The counts table: uncovered counts, without the supply table's previous year.
-    counts = next(
-        frame.value
-        for frame in app.dataframe
-        if "Candidats en recherche" in frame.value.columns
-        and "Offres (un an plus tôt)" not in frame.value.columns
-    )
-    assert counts[["Code", "Code site", "Offres", "Postes", "Candidats en recherche"]].values.tolist() == [
-        ["CAP-RI", "YUT", 1, 3, 1]
+    counts = next(frame.value for frame in app.dataframe if "Candidats sans rencontre" in frame.value.columns)
+    columns = [
+        "Code",
+        "Code site",
+        "Offres sans rencontre",
+        "Postes sans rencontre",
+        "Candidats sans rencontre",
     ]
+    assert counts[columns].values.tolist() == [["CAP-RI", "YUT", 1, 3, 1]]
     assert not exports_of_lists(app)
     exported = downloads(app, "jobdating_sans_rencontre_par_formation_csv")
     assert not [name for name in NAMES if name in exported]
@@ -197,6 +196,7 @@ def test_a_period_without_offers_says_so_and_widens_to_the_year(scenario):
     # No offer published from 20/04 to 24/04 (O3 is from the 25th).
     assert any("Aucune offre publiée du 20/04/2020 au 24/04/2020" in info.value for info in app.info)
     assert metrics(app)["Postes offerts"] == "0"
+    assert not app.metric[0].delta  # 0 now and a year earlier: no "+0" arrow
     app.button(key="jobdating_widen").click().run()
     assert not app.exception, app.exception
     # From 01/01/2020: O4 (01/03, 1 position), O1 (2), O2 (1); O3 is still after the 24th.

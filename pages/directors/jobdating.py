@@ -29,6 +29,11 @@ def n(value: float | int | None, decimals: int = 0) -> str:
     return format_number(value, language, decimals)
 
 
+def year_delta(now: int, before: int) -> str | None:
+    """The change against a year earlier; none when both are nil (an arrow for "+0" says nothing)."""
+    return None if now == before == 0 else format_delta(now - before, "count", language)
+
+
 def show_job_dating(code: str) -> None:
     """The sidebar's operation becomes this job dating, with its own period (as the sidebar does)."""
     default = cached.default_scope(code, version)
@@ -98,14 +103,14 @@ first_row, second_row = st.columns(4), st.columns(4)
 first_row[0].metric(
     t("jobdating.kpi.positions"),
     n(figures["positions"]),
-    delta=format_delta(figures["positions"] - positions_before, "count", language),
+    delta=year_delta(figures["positions"], positions_before),
     help=t("jobdating.kpi.positions.help", before=n(positions_before)),
     border=True,
 )
 first_row[1].metric(
     t("jobdating.kpi.offers"),
     n(offers_now),
-    delta=format_delta(offers_now - offers_before, "count", language),
+    delta=year_delta(offers_now, offers_before),
     help=t("jobdating.kpi.offers.help", before=n(offers_before)),
     border=True,
 )
