@@ -336,30 +336,63 @@ def choose_pairs(
 
     Planned meetings: the candidates' meetings left (``max_per_candidate`` minus existing), at
     most the companies' free slots; shared by open positions (``shares``), each company capped
-    by its free slots and its distinct suggested candidates.
+    by its free slots and its distinct suggested candidates. A first pass takes the pairs in
+    rank order; then a company short of its share may take a candidate whom another company
+    took, when that company can take instead a candidate who still has meetings left.
     """
     if suggested.empty:
         return [], {}, []
-    budgets = {
-        ref: max(0, max_per_candidate - existing_meetings.get(ref, 0))
-        for ref in suggested["candidate_ref"].unique()
-    }
+    offers = suggested["offer_ref"].to_numpy(dtype=object)
+    sirets = suggested["siret"].to_numpy(dtype=object)
+    people = suggested["candidate_ref"].to_numpy(dtype=object)
+    budgets = {ref: max(0, max_per_candidate - existing_meetings.get(ref, 0)) for ref in set(people)}
     candidates_of = suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
     caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_of.items()}
     share = shares(sum(budgets.values()), {siret: open_positions.get(siret, 0) for siret in caps}, caps)
-    chosen: list[Pair] = []
+    chosen: set[int] = set()  # positions in ``suggested``
     given: Counter[str] = Counter()
-    met: set[tuple[str, str]] = set()
+    met: set[tuple[str, str]] = set()  # (siret, candidate) chosen
+    chosen_of: dict[str, set[int]] = defaultdict(set)  # candidate → the chosen positions
+
+    def take(at: int) -> None:
+        chosen.add(at)
+        given[sirets[at]] += 1
+        budgets[people[at]] -= 1
+        met.add((sirets[at], people[at]))
+        chosen_of[people[at]].add(at)
+
+    def drop(at: int) -> None:
+        chosen.discard(at)
+        given[sirets[at]] -= 1
+        budgets[people[at]] += 1
+        met.discard((sirets[at], people[at]))
+        chosen_of[people[at]].discard(at)
+
     wanted = sum(share.values())
-    for offer, siret, candidate in suggested[["offer_ref", "siret", "candidate_ref"]].itertuples(index=False):
+    for at in range(len(suggested)):
         if len(chosen) == wanted:
             break
-        if given[siret] >= share[siret] or budgets[candidate] == 0 or (siret, candidate) in met:
-            continue
-        chosen.append(Pair(offer, siret, candidate))
-        given[siret] += 1
-        budgets[candidate] -= 1
-        met.add((siret, candidate))
+        siret, person = sirets[at], people[at]
+        if given[siret] < share[siret] and budgets[person] > 0 and (siret, person) not in met:
+            take(at)
+    short = [siret for siret in sorted(share) if given[siret] < share[siret]]
+    if short:
+        rows_of = suggested.groupby("siret", observed=True).indices
+        for siret in short:
+            for at in rows_of[siret]:
+                if given[siret] >= share[siret]:
+                    break
+                person = people[at]
+                if (siret, person) in met:
+                    continue
+                if budgets[person] > 0:
+                    take(at)
+                    continue
+                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets)
+                if swap is not None:
+                    drop(swap[0])
+                    take(swap[1])
+                    take(at)
     shortfalls = [
         Problem(
             "entreprise",
@@ -370,7 +403,31 @@ def choose_pairs(
         for siret, count in sorted(share.items())
         if given[siret] < count
     ]
-    return chosen, share, shortfalls
+    pairs = [Pair(offers[at], sirets[at], people[at]) for at in sorted(chosen)]
+    return pairs, share, shortfalls
+
+
+def _swap(
+    taken: Sequence[int],
+    short: str,
+    met: set[tuple[str, str]],
+    rows_of: Mapping[str, Sequence[int]],
+    sirets: Sequence[str],
+    people: Sequence[str],
+    budgets: Mapping[str, int],
+) -> tuple[int, int] | None:
+    """One of a candidate's chosen pairs (``taken``, positions) with a company other than
+    ``short``, and that company's best other pair whose candidate still has meetings left and
+    does not meet it yet (positions), if any."""
+    for at in taken:
+        siret = sirets[at]
+        if siret == short:
+            continue
+        for other in rows_of[siret]:
+            instead = people[other]
+            if budgets[instead] > 0 and (siret, instead) not in met:
+                return at, other
+    return None
 
 
 # ---------------------------------------------------------------- store

@@ -228,9 +228,9 @@ def test_pairs_chosen_by_share_and_rank():
     assert shortfalls == []
 
 
-def test_a_company_short_of_candidates_is_reported():
+def test_a_company_short_of_candidates_takes_one_from_another_that_can_do_without():
     """X and Y may meet once: 2 meetings, shares 2:1 → quotas 4/3, 2/3: A 1, B 1 (B's remainder
-    is larger). A takes X; B's only pair is with X, who has met: B gets 0 of 1."""
+    is larger). First pass: A takes X; B's only pair is with X. A can meet Y instead: A-Y, B-X."""
     suggested = pd.DataFrame(
         [("OA", "A", "X"), ("OA", "A", "Y"), ("OB", "B", "X")],
         columns=["offer_ref", "siret", "candidate_ref"],
@@ -242,10 +242,30 @@ def test_a_company_short_of_candidates_is_reported():
         existing_meetings={},
         max_per_candidate=1,
     )
-    assert chosen == [Pair("OA", "A", "X")]
+    assert chosen == [Pair("OA", "A", "Y"), Pair("OB", "B", "X")]
     assert share == {"A": 1, "B": 1}
+    assert shortfalls == []
+
+
+def test_a_company_short_of_candidates_is_reported():
+    """X and Y may meet once: A and B are suggested X only, C is suggested Y. Two meetings,
+    weights 2:1:1: quotas 1, 0.5, 0.5: A 1, the last to B (equal remainders and weights, B
+    before C). A takes X; B's X is taken and A has no one else: B gets 0 of 1, reported."""
+    suggested = pd.DataFrame(
+        [("OA", "A", "X"), ("OB", "B", "X"), ("OC", "C", "Y")],
+        columns=["offer_ref", "siret", "candidate_ref"],
+    )
+    chosen, share, shortfalls = choose_pairs(
+        suggested,
+        capacity={"A": 8, "B": 8, "C": 8},
+        open_positions={"A": 2, "B": 1, "C": 1},
+        existing_meetings={},
+        max_per_candidate=1,
+    )
+    assert chosen == [Pair("OA", "A", "X")]
+    assert share == {"A": 1, "B": 1, "C": 0}
     assert [(p.subject, p.key) for p in shortfalls] == [("entreprise", "B")]
-    assert "0 rencontre(s) sur 1" in shortfalls[0].reason
+    assert shortfalls[0].reason.startswith("0 rencontre(s) sur 1 prévues")
 
 
 def test_summary_counts_the_companies_without_a_share_in_one_line():
