@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from services import audit
 from services.database import binary_order, bump_data_version, get_engine, retry_write
-from services.jobdating import seeking_candidates
+from services.jobdating import SEEKING_STATUSES, seeking_candidates
 from services.models import Candidate, Enrollment, Event, Meeting, Offer, Site
 from services.privacy import UnknownCandidate, age_on
 from services.scope import Scope
@@ -25,7 +25,6 @@ OFFERS = Offer.__table__
 SITES = Site.__table__
 #: Under this age on the event's first day, a parent's consent is needed as well.
 PARENT_CONSENT_UNDER = 15
-ACTIVE_ENROLLMENTS = ("pre_registered", "enrolled")
 PAIR_COLUMNS = [
     "rank",
     "offer_ref",
@@ -194,7 +193,7 @@ def suggested_pairs(event_code: str, engine: Engine | None = None) -> pd.DataFra
     with engine.connect() as connection:
         enrolled = connection.execute(
             sa.select(ENROLLMENTS.c.candidate_ref, ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code).where(
-                ENROLLMENTS.c.status.in_(ACTIVE_ENROLLMENTS)
+                ENROLLMENTS.c.status.in_(SEEKING_STATUSES)
             )
         ).all()
         met = connection.execute(
