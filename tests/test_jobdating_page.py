@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest, app_test
 
 from services import audit, jobdating
 from services.scope import Scope
-from tests.conftest import app_as
+from tests.conftest import app_as, load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
@@ -218,3 +218,20 @@ def test_the_demo_job_dating(demo_store):
     assert metrics(app)["Contrats signés"] == str(figures["contracts_signed"])
     assert figures["meetings"]["total"] > 0
     assert len(app.get("plotly_chart")) == 2  # supply and demand, the funnel
+
+
+def test_in_english(scenario):
+    app = app_as("director", page=PAGE, lang="en", **APRIL)
+    assert metrics(app)["Positions offered"] == "6"
+    assert "Offers without a meeting (1)" in [tab.label for tab in app.tabs]
+
+
+def test_a_job_dating_without_offers_seekers_or_meetings_says_so(engine):
+    load(
+        "events", "code,name,kind,starts_on,ends_on\nJD,Job dating,job_dating,2020-05-19,2020-05-20\n", engine
+    )
+    app = app_as("director", page=PAGE, event="JD")
+    said = [info.value for info in app.info]
+    assert any("Aucune offre publiée dans la période et aucun candidat en recherche" in text for text in said)
+    assert any("Aucune rencontre dans ce périmètre" in text for text in said)
+    assert metrics(app)["Offres sans rencontre"] == "0"
