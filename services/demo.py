@@ -25,7 +25,7 @@ from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER, SPECS
 from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
-from services.models import StoreState, UtcDateTime
+from services.models import Candidate, Enrollment, StoreState, UtcDateTime
 
 
 @dataclass(frozen=True)
@@ -1115,6 +1115,40 @@ def _write_through_importer(
     return results
 
 
+#: Of the demo's seeking candidates, the share who accepted to be presented to companies, and
+#: among them the share whose parent did too (needed under 15).
+CONSENTING, PARENT_CONSENTING = 0.85, 0.8
+
+
+def _record_consents(connection: sa.Connection, seed: int) -> None:
+    """Record who accepted to be presented to companies at job datings, as advisors would: the
+    consents are not in the import files. Most seeking candidates did (a parent too, for most),
+    drawn from the seed, so that the demo's job dating can be planned."""
+    seeking = (
+        sa.select(Enrollment.__table__.c.candidate_ref)
+        .where(Enrollment.__table__.c.status.in_(("pre_registered", "enrolled")))
+        .distinct()
+    )
+    rnd = random.Random(seed)
+    rows = []
+    for ref in sorted(connection.execute(seeking).scalars()):
+        consent = rnd.random() < CONSENTING
+        parent = consent and rnd.random() < PARENT_CONSENTING
+        rows.append({"_ref": ref, "consent": consent, "parent": parent})
+    if rows:
+        candidates = Candidate.__table__
+        connection.execute(
+            candidates.update()
+            .where(candidates.c.ref == sa.bindparam("_ref"))
+            .values(
+                presentation_consent=sa.bindparam("consent"),
+                parent_presentation_consent=sa.bindparam("parent"),
+            ),
+            rows,
+        )
+        bump_data_version(connection)
+
+
 def seed_demo(
     candidates: int = DEFAULT_CANDIDATES,
     seed: int = DEFAULT_SEED,
@@ -1135,6 +1169,7 @@ def seed_demo(
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
+            _record_consents(connection, seed)
         first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
         existing = set(accounts.list_accounts(engine)["email"])
         for account in (account for account in DEMO_ACCOUNTS if account.email not in existing):

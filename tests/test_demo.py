@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import sqlalchemy as sa
 
-from services import bookings, demo
+from services import bookings, demo, pairing
 from services.config import LOCAL_TZ
 from services.demo import demo_rows
 from services.models import Booking, Candidate, Event, Meeting, Site
@@ -37,6 +37,16 @@ def test_demo_picture(demo_store):
     assert len(minors) > len(births) / 3
     april = Scope(date(2020, 4, 14), date(2020, 4, 17), event="POV-2020-04")
     assert bookings.family_attendance(april, demo_store) > 0.3
+    # Most seeking candidates accepted to be presented to companies (demo.CONSENTING), not all:
+    # the job dating can be planned, and the consent rules have someone to leave out.
+    with demo_store.connect() as connection:
+        consents = connection.execute(
+            sa.select(Candidate.__table__.c.presentation_consent, sa.func.count()).group_by(
+                Candidate.__table__.c.presentation_consent
+            )
+        ).all()
+    assert {bool(consent) for consent, _ in consents} == {True, False}
+    assert not pairing.suggested_pairs("JD-2020-05", demo_store).empty
 
 
 def _digest(rows: dict) -> str:
