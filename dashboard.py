@@ -24,6 +24,11 @@ PAGES = {
     "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
     "jobdating": ("pages/directors/jobdating.py", "nav.overview", ":material/handshake:"),
     "schedule": ("pages/advisors/schedule.py", "nav.advisors", ":material/calendar_month:"),
+    "jobdating_planning": (
+        "pages/advisors/jobdating_planning.py",
+        "nav.advisors",
+        ":material/event_available:",
+    ),
     "channels": ("pages/marketing/channels.py", "nav.marketing", ":material/campaign:"),
     "data": ("pages/admin/data.py", "nav.admin", ":material/database:"),
     "audit": ("pages/admin/audit.py", "nav.admin", ":material/policy:"),

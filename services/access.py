@@ -23,6 +23,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "results": ("director", "advisor", "marketing", "admin"),
     "jobdating": ("director", "advisor", "marketing", "admin"),
     "schedule": ("director", "advisor", "admin"),
+    "jobdating_planning": ("director", "advisor", "admin"),
     "channels": ("director", "marketing", "admin"),
     "data": ("admin",),
     "audit": ("admin",),

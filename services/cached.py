@@ -20,6 +20,8 @@ from services import (
     events,
     jobdating,
     marketing,
+    meetings,
+    plan_preview,
     privacy,
     report,
     results,
@@ -350,3 +352,22 @@ def derived_groups(version: int) -> list[tuple[str, str, str, int]]:
 def channel_rules(version: int) -> tuple:
     """The stored channel rules."""
     return channels.load_rules()
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def suggested_pairs_shown(event_code: str, limit: int, version: int) -> tuple[pd.DataFrame, int]:
+    """The best suggested pairs of a job dating with names, and how many are suggested in all."""
+    return plan_preview.pairs_shown(event_code, limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def event_meetings(event_code: str, version: int) -> pd.DataFrame:
+    """A job dating's meetings with candidates, companies and programmes (the planning page's
+    roles all read names: keyed on the version only)."""
+    return meetings.event_meetings(event_code)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def meeting_history(meeting_ref: str, version: int) -> pd.DataFrame:
+    """The changes of a meeting, latest first."""
+    return meetings.meeting_history(meeting_ref)

@@ -1,0 +1,379 @@
+"""Job-dating planning (advisors): which candidate meets which company, when; what came of it;
+and each company's and candidate's schedule to send."""
+
+from functools import partial
+
+import streamlit as st
+
+from services import audit, cached, charts, exports, meeting_plan, meetings, plan_preview
+from services.calendars import meetings_ics
+from services.config import LOCAL_TZ
+from services.i18n import format_date, format_number, translate
+from services.meeting_plan import PlanInfeasible
+from services.meetings import MeetingOutcome, record_meeting_outcome
+from services.models import MEETING_OUTCOMES, MEETING_STATUSES
+from services.schedule import ScheduleError
+
+language = st.session_state.get("language", "fr")
+selection = st.session_state["selection"]
+account, viewer = st.session_state["account"], st.session_state["viewer"]
+version = cached.data_version()
+job_datings = plan_preview.job_dating_events(cached.event_list(version))
+
+
+def t(key: str, **values: object) -> str:
+    return translate(key, language, **values)
+
+
+def n(value: int) -> str:
+    return format_number(value, language)
+
+
+def labelled(table):
+    return table.rename(columns=lambda column: t(f"jdplan.col.{column}"))
+
+
+def when(instant) -> str:
+    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+
+
+def problem_list(title: str, refusal: PlanInfeasible) -> str:
+    return t(title) + "\n" + "".join(f"\n- {problem}" for problem in refusal.problems)
+
+
+def forget_draft() -> None:
+    """Another event: its preview, refusal and edits go."""
+    for key in ("jdplan_draft", "jdplan_refusal", "jdplan_edit_error"):
+        st.session_state.pop(key, None)
+
+
+def change_draft(meetings_now: list) -> None:
+    draft = st.session_state["jdplan_draft"]
+    st.session_state["jdplan_draft"] = {**draft, "meetings": meetings_now, "revision": draft["revision"] + 1}
+
+
+def remove_planned(index: int) -> None:
+    st.session_state.pop("jdplan_edit_error", None)
+    change_draft(plan_preview.remove_meeting(st.session_state["jdplan_draft"]["meetings"], index))
+
+
+def move_planned(index: int, key: str) -> None:
+    st.session_state.pop("jdplan_edit_error", None)
+    draft = st.session_state["jdplan_draft"]
+    try:
+        change_draft(
+            plan_preview.move_meeting(draft["event"], draft["meetings"], index, st.session_state[key])
+        )
+    except PlanInfeasible as refusal:
+        st.session_state["jdplan_edit_error"] = problem_list("jdplan.infeasible", refusal)
+
+
+st.title(t("page.jobdating_planning"))
+st.caption(t("jdplan.caption"))
+
+if job_datings.empty:
+    st.info(t("jdplan.no_event"), icon=":material/event_busy:")
+    st.stop()
+
+codes = list(job_datings.index)
+chooser, limit = st.columns([3, 1])
+event_code = chooser.selectbox(
+    t("jdplan.event"),
+    options=codes,
+    index=codes.index(selection.event) if selection.event in codes else 0,
+    format_func=lambda code: (
+        f"{job_datings.loc[code, 'name']} · {format_date(job_datings.loc[code, 'starts_on'], language)}"
+        f" → {format_date(job_datings.loc[code, 'ends_on'], language)}"
+    ),
+    key="jdplan_event",
+    on_change=forget_draft,
+)
+max_per_candidate = int(
+    limit.number_input(
+        t("jdplan.max_per_candidate"),
+        min_value=1,
+        max_value=20,
+        value=meeting_plan.DEFAULT_MAX_PER_CANDIDATE,
+        step=1,
+        key="jdplan_max",
+        help=t("jdplan.max_per_candidate.help"),
+    )
+)
+seen = st.session_state.setdefault("audited_views", set())
+
+# -- suggested pairs and the schedule built from the chosen ones
+st.subheader(t("jdplan.pairs"), help=t("jdplan.pairs.help"))
+pairs, total = cached.suggested_pairs_shown(event_code, plan_preview.PAIR_LIMIT, version)
+if pairs.empty:
+    st.info(t("jdplan.pairs.empty"), icon=":material/group_off:")
+else:
+    audit.record_view(account.email, "jobdating_planning", f"{event_code} paires", seen=seen)
+    st.caption(t("jdplan.pairs.caption", shown=n(len(pairs)), total=n(total)))
+    picked = st.dataframe(
+        labelled(pairs.drop(columns=["siret"])),
+        hide_index=True,
+        width="stretch",
+        height=320,
+        on_select="rerun",
+        selection_mode="multi-row",
+        key="jdplan_pairs",
+    )
+    rows = list(picked.selection.rows)
+    if st.button(
+        t("jdplan.build", count=n(len(rows))),
+        type="primary",
+        disabled=not rows,
+        key="jdplan_build",
+        icon=":material/auto_schedule:",
+    ):
+        forget_draft()
+        try:
+            built = plan_preview.build_plan(
+                event_code, plan_preview.chosen_pairs(pairs, rows), max_per_candidate=max_per_candidate
+            )
+            st.session_state["jdplan_draft"] = {
+                "event": event_code,
+                "max": max_per_candidate,
+                "meetings": built,
+                "revision": 0,
+            }
+        except PlanInfeasible as refusal:
+            st.session_state["jdplan_refusal"] = problem_list("jdplan.infeasible", refusal)
+
+if refusal_text := st.session_state.get("jdplan_refusal"):
+    st.error(refusal_text, icon=":material/event_busy:")
+if saved_count := st.session_state.pop("jdplan_saved", None):
+    st.success(t("jdplan.saved", count=n(saved_count)), icon=":material/check_circle:")
+
+draft = st.session_state.get("jdplan_draft")
+if draft and draft["event"] == event_code:
+    planned = draft["meetings"]
+    st.subheader(t("jdplan.preview"))
+    if not planned:
+        st.info(t("jdplan.preview.empty"))
+    else:
+        st.caption(t("jdplan.preview.caption", count=n(len(planned))))
+        preview = plan_preview.preview_frame(planned)
+        names = {"booked": t("jdplan.planned")}
+        by_company, by_candidate = st.tabs([t("jdplan.by_company"), t("jdplan.by_candidate")])
+        by_company.plotly_chart(
+            charts.timeline_figure(plan_preview.timeline_rows(preview, "company"), names, set()),
+            width="stretch",
+            key="jdplan_timeline_company",
+        )
+        by_candidate.plotly_chart(
+            charts.timeline_figure(plan_preview.timeline_rows(preview, "candidate"), names, set()),
+            width="stretch",
+            key="jdplan_timeline_candidate",
+        )
+        st.dataframe(
+            labelled(preview.drop(columns=["siret"])),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
+                t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
+            },
+        )
+        revision = draft["revision"]
+        which, where, move, remove = st.columns([3, 2, 1, 1.4], vertical_alignment="bottom")
+        index = which.selectbox(
+            t("jdplan.edit"),
+            options=range(len(planned)),
+            format_func=lambda at: (
+                f"{when(planned[at].starts_at)} · {preview.loc[at, 'company']}"
+                f" · {preview.loc[at, 'candidate']}"
+            ),
+            key=f"jdplan_edit_{revision}",
+        )
+        options = [start for start, _ in plan_preview.move_options(event_code, planned, index)]
+        move_key = f"jdplan_move_to_{revision}_{index}"
+        where.selectbox(
+            t("jdplan.move_to"),
+            options=options,
+            format_func=when,
+            key=move_key,
+            placeholder=t("jdplan.move_to.none"),
+            disabled=not options,
+        )
+        move.button(
+            t("jdplan.move"),
+            on_click=move_planned,
+            args=(index, move_key),
+            disabled=not options,
+            key="jdplan_move",
+            width="stretch",
+        )
+        remove.button(
+            t("jdplan.remove"),
+            on_click=remove_planned,
+            args=(index,),
+            key="jdplan_remove",
+            icon=":material/delete:",
+            width="stretch",
+        )
+        if edit_error := st.session_state.get("jdplan_edit_error"):
+            st.error(edit_error)
+    save, discard, _ = st.columns([1.4, 1.2, 3])
+    if save.button(
+        t("jdplan.save", count=n(len(planned))),
+        type="primary",
+        disabled=not planned,
+        key="jdplan_save",
+        icon=":material/save:",
+    ):
+        try:
+            refs = meeting_plan.save_plan(
+                event_code, planned, actor=account.email, max_per_candidate=draft["max"]
+            )
+        except PlanInfeasible as refusal:
+            st.error(problem_list("jdplan.save_refused", refusal), icon=":material/block:")
+        else:
+            forget_draft()
+            st.session_state["jdplan_saved"] = len(refs)
+            st.rerun()
+    discard.button(t("jdplan.discard"), on_click=forget_draft, key="jdplan_discard")
+
+# -- saved meetings: outcome and history
+st.subheader(t("jdplan.meetings"))
+saved = cached.event_meetings(event_code, version)
+if saved.empty:
+    st.info(t("jdplan.meetings.empty"), icon=":material/event_note:")
+    st.stop()
+audit.record_view(account.email, "jobdating_planning", f"{event_code} rencontres", seen=seen)
+# The versions the advisor was shown: a save is checked against them (someone else's change
+# in between is a conflict, not overwritten).
+seen_versions = st.session_state.get("jdplan_seen_versions", {})
+st.session_state["jdplan_seen_versions"] = dict(zip(saved["ref"], saved["version"], strict=True))
+status_names = {status: t(f"jdplan.status.{status}") for status in MEETING_STATUSES}
+outcome_names = {outcome: t(f"jdplan.outcome.{outcome}") for outcome in MEETING_OUTCOMES}
+listed = plan_preview.meeting_list(saved, status_names, outcome_names)
+st.dataframe(
+    labelled(listed),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
+        t("jdplan.col.contract_signed_on"): st.column_config.DateColumn(format="DD/MM/YYYY"),
+        t("jdplan.col.meeting_url"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
+    },
+)
+by_ref = saved.set_index("ref")
+ref = st.selectbox(
+    t("jdplan.meeting"),
+    options=list(by_ref.index),
+    format_func=lambda code: (
+        f"{when(by_ref.loc[code, 'starts_at'])} · {by_ref.loc[code, 'company']} · "
+        f"{by_ref.loc[code, 'first_name']} {by_ref.loc[code, 'last_name'] or ''} · "
+        f"{status_names[by_ref.loc[code, 'status']]}"
+    ),
+    key="jdplan_meeting",
+)
+current = by_ref.loc[ref]
+read_version = int(seen_versions.get(ref, current["version"]))
+if st.session_state.pop("jdplan_recorded", False):
+    st.success(t("jdplan.recorded"), icon=":material/check_circle:")
+record, history = st.columns(2)
+with record.form("jdplan_outcome_form"):
+    status = st.selectbox(
+        t("jdplan.status"),
+        options=list(MEETING_STATUSES),
+        index=list(MEETING_STATUSES).index(current["status"]),
+        format_func=status_names.get,
+        key=f"jdplan_status_{ref}",
+    )
+    outcome = st.selectbox(
+        t("jdplan.outcome"),
+        options=list(MEETING_OUTCOMES),
+        index=list(MEETING_OUTCOMES).index(current["outcome"]),
+        format_func=outcome_names.get,
+        key=f"jdplan_outcome_{ref}",
+    )
+    signed_on = st.date_input(
+        t("jdplan.contract_signed_on"),
+        value=plan_preview.contract_date(current["contract_signed_on"]),
+        format="DD/MM/YYYY",
+        key=f"jdplan_signed_{ref}",
+    )
+    if st.form_submit_button(t("jdplan.record"), type="primary"):
+        try:
+            record_meeting_outcome(
+                ref,
+                outcome=MeetingOutcome(status, outcome, signed_on),
+                author=account.email,
+                read_version=read_version,
+            )
+        except ScheduleError as error:
+            st.error(str(error), icon=":material/block:")
+        else:
+            st.session_state["jdplan_recorded"] = True
+            st.rerun()
+with history:
+    st.markdown(f"**{t('jdplan.history')}**")
+    changes = cached.meeting_history(ref, version)
+    if changes.empty:
+        st.caption(t("jdplan.history.empty"))
+    else:
+        st.dataframe(labelled(changes), hide_index=True, width="stretch")
+
+# -- schedules to send
+st.subheader(t("jdplan.exports"), help=t("jdplan.exports.help"))
+
+
+def export_buttons(schedule, name: str, calendar: str) -> None:
+    table = labelled(plan_preview.sent_schedule(schedule))
+    first, second, third, _ = st.columns([1, 1, 1, 3])
+    first.download_button(
+        "CSV",
+        partial(exports.to_csv, table),
+        f"{name}.csv",
+        "text/csv",
+        key=f"jdplan_{name}_csv",
+        icon=":material/download:",
+        **audit.on_export(account.email, name, "csv"),
+    )
+    second.download_button(
+        "Excel",
+        partial(exports.to_excel, table),
+        f"{name}.xlsx",
+        key=f"jdplan_{name}_xlsx",
+        icon=":material/download:",
+        **audit.on_export(account.email, name, "xlsx"),
+    )
+    third.download_button(
+        "Agenda .ics",
+        partial(meetings_ics, schedule, calendar),
+        f"{name}.ics",
+        "text/calendar",
+        key=f"jdplan_{name}_ics",
+        icon=":material/event:",
+        **audit.on_export(account.email, name, "ics"),
+    )
+
+
+company_tab, candidate_tab = st.tabs([t("jdplan.company"), t("jdplan.candidate")])
+with company_tab:
+    companies = plan_preview.companies_met(saved)
+    siret = st.selectbox(
+        t("jdplan.company"), options=list(companies), format_func=companies.get, key="jdplan_export_company"
+    )
+    schedule = meetings.company_schedule(saved, siret)
+    if schedule.empty:
+        st.caption(t("jdplan.export.empty"))
+    else:
+        st.dataframe(labelled(plan_preview.sent_schedule(schedule)), hide_index=True, width="stretch")
+        export_buttons(schedule, f"job_dating_entreprise_{siret}", f"Job dating · {companies[siret]}")
+with candidate_tab:
+    candidates = plan_preview.candidates_met(saved)
+    candidate_ref = st.selectbox(
+        t("jdplan.candidate"),
+        options=list(candidates),
+        format_func=candidates.get,
+        key="jdplan_export_candidate",
+    )
+    schedule = meetings.candidate_schedule(saved, candidate_ref)
+    if schedule.empty:
+        st.caption(t("jdplan.export.empty"))
+    else:
+        st.dataframe(labelled(plan_preview.sent_schedule(schedule)), hide_index=True, width="stretch")
+        export_buttons(schedule, f"job_dating_candidat_{candidate_ref}", "Job dating")

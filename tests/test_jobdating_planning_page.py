@@ -1,0 +1,244 @@
+"""The advisors' job-dating planning page in AppTest, on the hand-made job dating of
+tests/pairing_data.py (JD on Monday 11 and Tuesday 12 May 2020, no company window recorded: the
+default ones, 9:00-12:00 and 14:00-17:00, 20-minute meetings)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest, app_test
+
+from services import audit, meetings
+from services.meetings import MeetingOutcome, record_meeting_outcome
+from services.models import Meeting
+from tests.conftest import app_as, load
+from tests.pairing_data import S1, load_job_dating
+
+PAGE = "pages/advisors/jobdating_planning.py"
+ADVISOR = "conseiller@example.org"
+MEETINGS = Meeting.__table__
+# The suggested pairs, best first (docs/jobdating.md; worked out in test_pairing): the rows of
+# the page's table. CB already meets O1 (M2, 11 May 9:00), so O1/CB is not suggested.
+O1_CA, O2_CB, O2_CA = 0, 1, 6
+
+
+@pytest.fixture
+def job_dating(engine):
+    load_job_dating(engine)
+    load("advisors", f"email,name,site_code\n{ADVISOR},Claire Conseil,MAX\n", engine)
+    # Bruno gets a last name and an e-mail: a company's schedule must hold neither.
+    load(
+        "candidates",
+        "ref,first_name,last_name,email,birth_date,postal_code,created_at\n"
+        "CB,Bruno,Berthier,bruno@example.org,2005-05-11,57100,2020-04-01 10:00\n",
+        engine,
+    )
+    return engine
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Builds a download as a click would: ``downloads(app, key)`` → the file's bytes."""
+    managers: list[MediaFileManager] = []
+
+    class Recorded(MediaFileManager):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            managers.append(self)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Recorded)
+
+    def download(app: AppTest, key: str) -> bytes:
+        button = next(b for b in app.get("download_button") if b.proto.id.endswith(key))
+        return managers[-1]._deferred_callables[button.proto.deferred_file_id]["callable"]()
+
+    return download
+
+
+def open_page() -> AppTest:
+    return app_as("advisor", ADVISOR, page=PAGE)
+
+
+def choose(app: AppTest, rows: list[int]) -> None:
+    """Tick these rows of the suggested pairs, as a click in the table does."""
+    app.session_state["jdplan_pairs"] = {"selection": {"rows": rows, "columns": []}}
+    app.run()
+    assert not app.exception, app.exception
+
+
+def click(app: AppTest, label: str) -> None:
+    next(button for button in app.button if button.label.startswith(label)).click().run()
+    assert not app.exception, app.exception
+
+
+def stored(engine) -> list[tuple]:
+    """The event's meetings as stored: candidate, offer, start (UTC), status; by start and offer."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.offer_ref, MEETINGS.c.starts_at, MEETINGS.c.status)
+            .where(MEETINGS.c.event_code == "JD")
+            .order_by(MEETINGS.c.starts_at, MEETINGS.c.offer_ref, MEETINGS.c.candidate_ref)
+        ).all()
+    return [(c, o, s.astimezone(UTC).replace(tzinfo=None), st) for c, o, s, st in rows]
+
+
+BEFORE = [
+    ("CB", "O1", datetime(2020, 5, 11, 7), "planned"),  # M2, 9:00 in Paris
+    ("CD", "O2", datetime(2020, 5, 11, 7), "cancelled"),  # M3
+    ("CZ", "O5", datetime(2020, 5, 11, 12), "held"),  # M1
+]
+
+
+def test_the_page_opens_for_an_advisor_and_not_for_marketing(job_dating):
+    app = open_page()
+    assert app.title[0].value == "Planification job dating"
+    assert app.selectbox(key="jdplan_event").value == "JD"
+    assert app.number_input(key="jdplan_max").value == 3
+    pairs = app.dataframe[0].value
+    assert pairs[["Offre", "Réf. candidat"]].values.tolist()[O1_CA] == ["O1", "CA"]
+    assert pairs[["Offre", "Réf. candidat"]].values.tolist()[O2_CA] == ["O2", "CA"]
+    assert len(pairs) == 7 and ["O1", "CB"] not in pairs[["Offre", "Réf. candidat"]].values.tolist()
+    # The saved meetings are listed with their video link column for the advisor.
+    assert "Lien visio" in app.dataframe[1].value.columns
+    marketing = app_as("marketing")
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        marketing.switch_page(PAGE)
+
+
+def test_without_a_job_dating_the_page_says_so(engine):
+    app = app_as("admin", page=PAGE)
+    assert any("Aucune opération de type job dating" in info.value for info in app.info)
+
+
+def test_an_infeasible_build_lists_its_reasons_and_writes_nothing(job_dating):
+    app = open_page()
+    app.number_input(key="jdplan_max").set_value(1).run()
+    # CB already has M2: a second meeting is over the limit of 1.
+    choose(app, [O2_CB])
+    click(app, "Construire le planning")
+    errors = [error.value for error in app.error]
+    assert len(errors) == 1
+    assert "Ce planning est impossible" in errors[0]
+    assert "candidat CB : 1 rencontre(s) déjà prévue(s) et 1 demandée(s)" in errors[0]
+    assert not [button for button in app.button if button.label.startswith("Enregistrer (")]
+    assert stored(job_dating) == BEFORE
+
+
+def test_a_feasible_build_is_previewed_then_saved(job_dating):
+    app = open_page()
+    choose(app, [O1_CA, O2_CA])
+    click(app, "Construire le planning (2")
+    assert not app.error
+    # Alice meets Usinage (O2) at 9:00, the first slot; Forges is busy then (M2 with Bruno), so
+    # O1 at 9:20. Nothing is written before the save.
+    assert stored(job_dating) == BEFORE
+    assert len(app.get("plotly_chart")) == 2  # per company, per candidate
+    preview = app.dataframe[1].value
+    assert preview[["Offre", "Réf. candidat"]].values.tolist() == [["O2", "CA"], ["O1", "CA"]]
+    click(app, "Enregistrer (2")
+    assert any("2 rencontre(s) enregistrée(s)" in success.value for success in app.success)
+    assert sorted(stored(job_dating)) == sorted(
+        [
+            *BEFORE,
+            ("CA", "O2", datetime(2020, 5, 11, 7), "planned"),
+            ("CA", "O1", datetime(2020, 5, 11, 7, 20), "planned"),
+        ]
+    )
+    assert audit.recent_events().query("action == 'meeting.plan'")["detail"].tolist() == ["meetings=2"]
+
+
+def test_a_preview_meeting_is_removed_or_moved_to_a_free_slot_only(job_dating):
+    app = open_page()
+    choose(app, [O1_CA, O2_CA])
+    click(app, "Construire le planning (2")
+    # Remove the 9:00 meeting with Usinage; Alice's 9:20 meeting with Forges is left.
+    app.selectbox(key="jdplan_edit_0").set_value(0).run()
+    click(app, "Retirer de l'aperçu")
+    assert app.dataframe[1].value[["Offre", "Réf. candidat"]].values.tolist() == [["O1", "CA"]]
+    # Forges' free slots, Bruno's 9:00 (M2) and its own 9:20 excepted: 9:40 first, no 9:00.
+    move_to = app.selectbox(key="jdplan_move_to_1_0")
+    assert "11/05/2020 09:00" not in move_to.options and "11/05/2020 09:20" not in move_to.options
+    assert move_to.options[0] == "11/05/2020 09:40"
+    click(app, "Déplacer")
+    click(app, "Enregistrer (1")
+    assert ("CA", "O1", datetime(2020, 5, 11, 7, 40), "planned") in stored(job_dating)
+    assert len(stored(job_dating)) == len(BEFORE) + 1
+
+
+def m2_version(engine) -> int:
+    frame = meetings.event_meetings("JD", engine)
+    return int(frame.loc[frame["ref"] == "M2", "version"].iloc[0])
+
+
+def test_an_outcome_is_recorded_with_its_history(job_dating):
+    app = open_page()
+    app.selectbox(key="jdplan_meeting").set_value("M2").run()
+    app.selectbox(key="jdplan_status_M2").set_value("held")
+    app.selectbox(key="jdplan_outcome_M2").set_value("both_interested")
+    click(app, "Enregistrer le résultat")
+    assert not app.error, [error.value for error in app.error]
+    assert any("Résultat enregistré" in success.value for success in app.success)
+    with job_dating.connect() as connection:
+        row = connection.execute(
+            sa.select(MEETINGS.c.status, MEETINGS.c.outcome).where(MEETINGS.c.ref == "M2")
+        ).one()
+    assert tuple(row) == ("held", "both_interested")
+    history = app.dataframe[2].value
+    assert sorted(history["Champ"]) == ["outcome", "status"]
+
+
+def test_a_stale_save_shows_the_conflict_and_overwrites_nothing(job_dating):
+    app = open_page()
+    app.selectbox(key="jdplan_meeting").set_value("M2").run()
+    # Meanwhile another advisor records a no-show.
+    record_meeting_outcome(
+        "M2",
+        outcome=MeetingOutcome("no_show"),
+        author="autre@example.org",
+        read_version=m2_version(job_dating),
+        engine=job_dating,
+    )
+    app.selectbox(key="jdplan_status_M2").set_value("held")
+    app.selectbox(key="jdplan_outcome_M2").set_value("company_interested")
+    click(app, "Enregistrer le résultat")
+    assert any("modifiée par quelqu'un d'autre" in error.value for error in app.error)
+    with job_dating.connect() as connection:
+        status = connection.execute(sa.select(MEETINGS.c.status).where(MEETINGS.c.ref == "M2")).scalar_one()
+    assert status == "no_show"
+
+
+def test_a_contract_without_its_date_is_refused_with_the_rules_message(job_dating):
+    app = open_page()
+    app.selectbox(key="jdplan_meeting").set_value("M2").run()
+    app.selectbox(key="jdplan_status_M2").set_value("held")
+    app.selectbox(key="jdplan_outcome_M2").set_value("contract_signed")
+    click(app, "Enregistrer le résultat")
+    assert any("date de signature du contrat est obligatoire" in error.value for error in app.error)
+    app.date_input(key="jdplan_signed_M2").set_value(date(2020, 5, 20))
+    click(app, "Enregistrer le résultat")
+    assert not app.error
+
+
+def test_the_company_export_holds_first_names_and_programme_only(job_dating, downloads):
+    app = open_page()
+    app.selectbox(key="jdplan_export_company").set_value(S1).run()
+    name = f"job_dating_entreprise_{S1}"
+    text = downloads(app, f"jdplan_{name}_csv").decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    # Forges' meetings not cancelled: M2 with Bruno (BTS MS at Maxéville), 11 May 9:00.
+    assert list(rows[0]) == ["Réf.", "Début", "Fin", "Prénom", "Formation", "Lien visio"]
+    assert [(row["Réf."], row["Prénom"], row["Formation"], row["Début"]) for row in rows] == [
+        ("M2", "Bruno", "BTS MS", "2020-05-11 09:00:00")
+    ]
+    assert "Berthier" not in text and "bruno@example.org" not in text and "CB" not in text
+    calendar = downloads(app, f"jdplan_{name}_ics").decode()
+    assert "Bruno" in calendar and "Berthier" not in calendar
+    assert downloads(app, f"jdplan_{name}_xlsx")[:2] == b"PK"
+    next(b for b in app.get("download_button") if b.proto.id.endswith(f"{name}_ics")).click().run()
+    exported = audit.recent_events().query("action == 'export'")
+    assert exported[["target", "detail"]].values.tolist() == [[name, "ics"]]
