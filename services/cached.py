@@ -371,3 +371,9 @@ def event_meetings(event_code: str, version: int) -> pd.DataFrame:
 def meeting_history(meeting_ref: str, version: int) -> pd.DataFrame:
     """The changes of a meeting, latest first."""
     return meetings.meeting_history(meeting_ref)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def presentation_consents(event_code: str, version: int) -> pd.DataFrame:
+    """A job dating's seeking candidates with their consents to be presented to companies."""
+    return plan_preview.consents(event_code)

@@ -27,7 +27,7 @@ from services.meeting_plan import (
     plan_meetings,
 )
 from services.models import Candidate, Company, Offer
-from services.pairing import job_dating_event, suggested_pairs
+from services.pairing import job_dating_event, seeking_with_consent, suggested_pairs
 
 CANDIDATES = Candidate.__table__
 COMPANIES = Company.__table__
@@ -266,12 +266,12 @@ def sent_schedule(schedule: pd.DataFrame) -> pd.DataFrame:
 MEETING_LIST_COLUMNS = [
     "starts_at",
     "company",
-    "program",
     "candidate",
     "status",
     "outcome",
     "contract_signed_on",
     "meeting_url",
+    "program",
     "ref",
 ]
 
@@ -316,3 +316,14 @@ def candidates_met(saved: pd.DataFrame) -> dict[str, str]:
         + ")"
     ).str.strip()
     return dict(sorted(zip(people["candidate_ref"], labels, strict=True), key=lambda item: item[1]))
+
+
+def consents(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
+    """The job dating's seeking candidates with their name, age on its first day, consents and
+    whether they may be presented (``pairing.seeking_with_consent``), by name."""
+    people = seeking_with_consent(job_dating_event(event_code, engine), engine)
+    _, full_names = names([], people["candidate_ref"].tolist(), engine)
+    named = people.assign(candidate=people["candidate_ref"].map(full_names).fillna(""))
+    return named.sort_values(["candidate", "candidate_ref"]).reset_index(drop=True)[
+        ["candidate_ref", "candidate", "age", "presentation_consent", "parent_consent", "eligible"]
+    ]

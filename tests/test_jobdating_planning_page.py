@@ -242,3 +242,21 @@ def test_the_company_export_holds_first_names_and_programme_only(job_dating, dow
     next(b for b in app.get("download_button") if b.proto.id.endswith(f"{name}_ics")).click().run()
     exported = audit.recent_events().query("action == 'export'")
     assert exported[["target", "detail"]].values.tolist() == [[name, "ics"]]
+
+
+def test_a_parents_consent_recorded_on_the_page_makes_a_child_suggested(job_dating):
+    app = open_page()
+    # Chloé (CC) is 14 on 11 May 2020 with her own consent only: not suggested yet.
+    assert "CC" not in app.dataframe[0].value["Réf. candidat"].tolist()
+    app.selectbox(key="jdplan_consent_candidate").set_value("CC").run()
+    assert "Ne peut pas être présenté" in app.selectbox(key="jdplan_consent_candidate").format_func("CC")
+    app.checkbox(key="jdplan_consent_parent_CC").check()
+    click(app, "Enregistrer le consentement")
+    assert any("Consentement enregistré" in success.value for success in app.success)
+    assert "CC" in app.dataframe[0].value["Réf. candidat"].tolist()
+    consent = audit.recent_events().query("action == 'candidate.presentation_consent'").iloc[0]
+    assert (consent["actor"], consent["target"], consent["detail"]) == (
+        "advisor.conseiller@test.rencontres.fr",
+        "CC",
+        "consent=1 parent=1",
+    )

@@ -5,7 +5,7 @@ from functools import partial
 
 import streamlit as st
 
-from services import audit, cached, charts, exports, meeting_plan, meetings, plan_preview
+from services import audit, cached, charts, exports, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
 from services.i18n import format_date, format_number, translate
@@ -101,6 +101,46 @@ max_per_candidate = int(
 )
 seen = st.session_state.setdefault("audited_views", set())
 
+# -- consent to be presented (it decides who is suggested)
+with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
+    st.caption(t("jdplan.consent.help"))
+    people = cached.presentation_consents(event_code, version).set_index("candidate_ref")
+    if people.empty:
+        st.info(t("jdplan.consent.empty"))
+    else:
+        person = st.selectbox(
+            t("jdplan.candidate"),
+            options=list(people.index),
+            format_func=lambda ref: (
+                f"{people.loc[ref, 'candidate']} ({ref}) · "
+                + t(
+                    "jdplan.consent.eligible"
+                    if people.loc[ref, "eligible"]
+                    else "jdplan.consent.not_eligible"
+                )
+            ),
+            key="jdplan_consent_candidate",
+        )
+        if st.session_state.pop("jdplan_consent_saved", False):
+            st.success(t("jdplan.consent.saved"), icon=":material/check_circle:")
+        with st.form("jdplan_consent_form"):
+            own = st.checkbox(
+                t("jdplan.consent.own"),
+                value=bool(people.loc[person, "presentation_consent"]),
+                key=f"jdplan_consent_own_{person}",
+            )
+            parent = st.checkbox(
+                t("jdplan.consent.parent"),
+                value=bool(people.loc[person, "parent_consent"]),
+                key=f"jdplan_consent_parent_{person}",
+            )
+            if st.form_submit_button(t("jdplan.consent.save")):
+                pairing.set_presentation_consent(
+                    ref=person, consent=own, parent_consent=parent, actor=account.email
+                )
+                st.session_state["jdplan_consent_saved"] = True
+                st.rerun()
+
 # -- suggested pairs and the schedule built from the chosen ones
 st.subheader(t("jdplan.pairs"), help=t("jdplan.pairs.help"))
 pairs, total = cached.suggested_pairs_shown(event_code, plan_preview.PAIR_LIMIT, version)
@@ -114,6 +154,10 @@ else:
         hide_index=True,
         width="stretch",
         height=320,
+        column_config={
+            t("jdplan.col.rank"): st.column_config.NumberColumn(width="small"),
+            t("jdplan.col.reasons"): st.column_config.TextColumn(width="large"),
+        },
         on_select="rerun",
         selection_mode="multi-row",
         key="jdplan_pairs",
@@ -156,16 +200,11 @@ if draft and draft["event"] == event_code:
         preview = plan_preview.preview_frame(planned)
         names = {"booked": t("jdplan.planned")}
         by_company, by_candidate = st.tabs([t("jdplan.by_company"), t("jdplan.by_candidate")])
-        by_company.plotly_chart(
-            charts.timeline_figure(plan_preview.timeline_rows(preview, "company"), names, set()),
-            width="stretch",
-            key="jdplan_timeline_company",
-        )
-        by_candidate.plotly_chart(
-            charts.timeline_figure(plan_preview.timeline_rows(preview, "candidate"), names, set()),
-            width="stretch",
-            key="jdplan_timeline_candidate",
-        )
+        for tab, by in ((by_company, "company"), (by_candidate, "candidate")):
+            figure = charts.timeline_figure(plan_preview.timeline_rows(preview, by), names, set())
+            # Back-to-back meetings of a row stay apart.
+            figure.update_traces(marker_line={"color": "white", "width": 2})
+            tab.plotly_chart(figure, width="stretch", key=f"jdplan_timeline_{by}")
         st.dataframe(
             labelled(preview.drop(columns=["siret"])),
             hide_index=True,
@@ -252,6 +291,7 @@ st.dataframe(
     labelled(listed),
     hide_index=True,
     width="stretch",
+    height=360,
     column_config={
         t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
         t("jdplan.col.contract_signed_on"): st.column_config.DateColumn(format="DD/MM/YYYY"),
@@ -320,6 +360,12 @@ with history:
 st.subheader(t("jdplan.exports"), help=t("jdplan.exports.help"))
 
 
+SENT_TIMES = {
+    t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
+    t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
+}
+
+
 def export_buttons(schedule, name: str, calendar: str) -> None:
     table = labelled(plan_preview.sent_schedule(schedule))
     first, second, third, _ = st.columns([1, 1, 1, 3])
@@ -361,7 +407,12 @@ with company_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(labelled(plan_preview.sent_schedule(schedule)), hide_index=True, width="stretch")
+        st.dataframe(
+            labelled(plan_preview.sent_schedule(schedule)),
+            hide_index=True,
+            width="stretch",
+            column_config=SENT_TIMES,
+        )
         export_buttons(schedule, f"job_dating_entreprise_{siret}", f"Job dating · {companies[siret]}")
 with candidate_tab:
     candidates = plan_preview.candidates_met(saved)
@@ -375,5 +426,10 @@ with candidate_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(labelled(plan_preview.sent_schedule(schedule)), hide_index=True, width="stretch")
+        st.dataframe(
+            labelled(plan_preview.sent_schedule(schedule)),
+            hide_index=True,
+            width="stretch",
+            column_config=SENT_TIMES,
+        )
         export_buttons(schedule, f"job_dating_candidat_{candidate_ref}", "Job dating")
