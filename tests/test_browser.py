@@ -7,6 +7,7 @@ Debian's Chromium; without it this test fails and says so.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -45,11 +46,17 @@ ACCOUNTS = {
 }
 #: The pages each role finds in the navigation, as the issue lists them.
 NAVIGATION = {
-    "director": ["Résultats des portes ouvertes", "Planning des entretiens", "Canaux et campagnes"],
-    "advisor": ["Résultats des portes ouvertes", "Planning des entretiens"],
-    "marketing": ["Résultats des portes ouvertes", "Canaux et campagnes"],
+    "director": [
+        "Résultats des portes ouvertes",
+        "Job dating",
+        "Planning des entretiens",
+        "Canaux et campagnes",
+    ],
+    "advisor": ["Résultats des portes ouvertes", "Job dating", "Planning des entretiens"],
+    "marketing": ["Résultats des portes ouvertes", "Job dating", "Canaux et campagnes"],
     "admin": [
         "Résultats des portes ouvertes",
+        "Job dating",
         "Planning des entretiens",
         "Canaux et campagnes",
         "Données",
@@ -138,6 +145,31 @@ def test_every_page_and_a_changed_event(server, browser_page):
     _check(page, "03-results-january-2020")
     assert "event=POP-2020-01" in page.url
     assert _bookings_shown(page) != before
+
+
+def test_a_director_opens_the_job_dating_from_an_open_day(server, browser_page):
+    page = browser_page
+    _sign_in(page, server, "director")
+    # Its title ends the link's text (after the icon's name), case included: not another page
+    # whose title holds the words.
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=re.compile(r"Job dating$")).click()
+    settle(page)
+    _check(page, "04-jobdating-open-day-chosen")
+    assert "n'est pas un job dating" in page.content()
+    page.get_by_role("button", name="Voir « Job dating virtuel mai 2020 »").click()
+    settle(page)
+    assert "event=JD-2020-05" in page.url
+    page.get_by_role("button", name="Compter les offres publiées depuis le 01/01/2020").click()
+    settle(page)
+    _check(page, "05-jobdating-may-2020")
+    for title in (
+        "Offre et demande par formation et par site",
+        "Des rencontres aux contrats",
+        "Sans rencontre",
+    ):
+        assert page.get_by_role("heading", name=title).count() == 1
+    card = page.locator('[data-testid="stMetric"]').filter(has_text="Contrats signés").first
+    assert int(card.locator('[data-testid="stMetricValue"]').inner_text()) > 0
 
 
 def test_an_advisor_records_an_outcome(server, browser_page):
