@@ -288,6 +288,12 @@ def meeting_list(
         status=saved["status"].map(status_names),
         outcome=saved["outcome"].map(outcome_names),
         program=saved["program"].fillna(saved["program_code"]),
+        # Blank rather than a grey "None" when there is no contract or no room yet.
+        contract_signed_on=[
+            "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%d/%m/%Y")
+            for day in saved["contract_signed_on"]
+        ],
+        meeting_url=saved["meeting_url"].fillna(""),
     )[MEETING_LIST_COLUMNS]
 
 

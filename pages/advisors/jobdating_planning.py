@@ -294,7 +294,6 @@ st.dataframe(
     height=360,
     column_config={
         t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
-        t("jdplan.col.contract_signed_on"): st.column_config.DateColumn(format="DD/MM/YYYY"),
         t("jdplan.col.meeting_url"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
     },
 )
