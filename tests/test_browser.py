@@ -179,6 +179,20 @@ def test_a_director_opens_the_job_dating_from_an_open_day(server, browser_page):
     assert int(card.locator('[data-testid="stMetricValue"]').inner_text()) > 0
 
 
+def test_an_advisor_opens_the_job_dating_planning(server, browser_page):
+    page = browser_page
+    _sign_in(page, server, "advisor")
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planification job dating").click()
+    settle(page)
+    _check(page, "06-jobdating-planning")
+    # The demo's job dating (JD-2020-05) is chosen; most seeking candidates accepted to be
+    # presented: pairs are suggested, and its saved meetings can be sent out.
+    for title in ("Paires suggérées", "Plannings à envoyer"):
+        assert page.get_by_role("heading", name=title).count() == 1
+    assert "Les 300 meilleures paires" in page.content()
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+
+
 def test_an_advisor_records_an_outcome(server, browser_page):
     page = browser_page
     _sign_in(page, server, "advisor")
