@@ -411,7 +411,7 @@ def _sync_attendance(args: argparse.Namespace) -> int:
 
 
 def _video_sync(run) -> int:  # noqa: ANN001
-    """Run a Whereby sync, print its summary; 1 when the API or a booking failed."""
+    """Run a Whereby sync, print its summary; 1 when the API, a booking or a company's day failed."""
     try:
         summary = run()
     except api.ApiError as error:
@@ -419,13 +419,19 @@ def _video_sync(run) -> int:  # noqa: ANN001
         return 1
     for line in summary.lines():
         print(line)
-    return 1 if summary.failed else 0
+    # A rooms sync fails too when a company's day of job-dating meetings did.
+    failed = summary.has_failures if isinstance(summary, whereby.RoomSummary) else summary.failed
+    return 1 if failed else 0
 
 
 #: ``sync`` sub-commands: name → (help, handler taking the parsed arguments, returning the exit status).
 SYNCS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "bookings": ("rendez-vous du site de réservation (Cal.com)", _sync_bookings),
-    "rooms": ("salles visio Whereby des entretiens à venir (création, suppression si annulé)", _sync_rooms),
+    "rooms": (
+        "salles visio Whereby des entretiens à venir (création, suppression si annulé) "
+        "et des rencontres de job dating (une salle par entreprise et par jour)",
+        _sync_rooms,
+    ),
     "attendance": ("présences d'après les appels Whereby, proposées aux conseillers", _sync_attendance),
 }
 

@@ -16,6 +16,20 @@ next run lists the account's rooms (``GET /v1/meetings``) and adopts the one tha
 A cancelled interview's room is deleted (``DELETE /v1/meetings/{id}``; 404 means already gone)
 and its links cleared; an interview moved to another time gets a new room.
 
+Job-dating meetings. One room per company and (Paris) day of the event, not one per meeting: a
+company sees its candidates in turn, 20 minutes each, from the same screen, and each candidate
+joins at their time; one link per company day is also what a company can keep open all day. The
+room closes at the end of that day (``endDate`` = next Paris midnight, so a meeting planned later
+that day fits), its prefix is ``jd<SIRET><YYYYMMDD>`` (a lost answer's room is found by it), and
+each upcoming planned meeting of the day without a link gets the room's link with
+``externalId=<meeting ref>``, by a versioned update (``write_versioned``: the meeting's version
+grows and its history notes the link, so an outcome save that read the older version conflicts
+instead of being lost). Cancelled, past and already linked meetings are left alone. The claim
+is a ``sync_cursors`` row named ``whereby.meeting_room:EVENT:SIRET:DAY`` (JSON: state, end,
+prefix, then meeting id and link), taken by the same compare-and-set as the bookings' attempts
+and committed before the call; a claim under 5 minutes old is another run's call in flight and
+is left to it. A company day's meetings are written in one transaction, after the room exists.
+
 Attendance. Once an interview's room has closed (its end + 15 minutes), its sessions and their
 participants (``GET /v1/insights/room-sessions`` and ``GET /v1/insights/participants``) give a
 suggestion: ``attended`` (a visitor joined; ``family`` when more than one did), ``no_show`` (no
@@ -29,6 +43,7 @@ an output: the shared client (``services.api``) keeps it in the authorisation he
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import unicodedata
@@ -44,13 +59,22 @@ from sqlalchemy.engine import Engine
 from services import api, audit, config
 from services.database import bump_data_version, get_engine, write_transaction
 from services.i18n import translate
-from services.models import AttendanceSuggestion, Booking, RoomAttempt
-from services.schedule import ConflictError, Outcome, ScheduleError, apply_outcome
+from services.models import AttendanceSuggestion, Booking, MeetingChange, Offer, RoomAttempt, SyncCursor
+from services.models import Meeting as JobDatingMeeting
+from services.schedule import ConflictError, Outcome, ScheduleError, apply_outcome, write_versioned
 from services.values import local_date, local_midnight, read_https_url
 
 BOOKINGS = Booking.__table__
 ATTEMPTS = RoomAttempt.__table__
 SUGGESTIONS = AttendanceSuggestion.__table__
+MEETINGS = JobDatingMeeting.__table__
+MEETING_CHANGES = MeetingChange.__table__
+OFFERS = Offer.__table__
+#: Company days' room claims live in ``sync_cursors`` under this name, then ``:EVENT:SIRET:DAY``.
+CLAIMS = SyncCursor.__table__
+MEETING_ROOM_CLAIM = "whereby.meeting_room"
+#: A company day's claim younger than this may be another run's call still under way: not taken over.
+CLAIM_IN_FLIGHT = timedelta(minutes=5)
 
 SERVICE = "Whereby"
 #: A room stays open this long after the interview's planned end.
@@ -239,11 +263,18 @@ class RoomSummary:
     #: Asked, but the answer was lost: the next run checks the listing before asking again.
     uncertain: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: The job-dating meetings' rooms of the same run (None: not looked at).
+    meeting_rooms: MeetingRoomSummary | None = None
 
     @property
     def changed(self) -> int:
         """How many bookings' rooms changed (or would)."""
         return len(self.created) + len(self.adopted) + len(self.deleted)
+
+    @property
+    def has_failures(self) -> bool:
+        """Whether a booking or a company's day failed (the command then exits with 1)."""
+        return bool(self.failed or (self.meeting_rooms and self.meeting_rooms.failed))
 
     def lines(self) -> list[str]:
         """The summary in French, one line per kind (what the command line prints)."""
@@ -256,6 +287,8 @@ class RoomSummary:
         ]
         lines += [f"incertain : {ref} : {why} (vérifié au prochain passage)" for ref, why in self.uncertain]
         lines += [f"échec : {ref} : {why}" for ref, why in self.failed]
+        if self.meeting_rooms is not None:
+            lines += self.meeting_rooms.lines()
         lines.append(
             "aperçu : rien n'a été créé, supprimé ni enregistré" if self.dry_run else "salles à jour"
         )
@@ -319,21 +352,24 @@ def _claim(engine: Engine, row: dict, end_date: str, prefix: str, now: datetime)
     Compare-and-set on the attempt as this run read it: two runs at once never both ask.
     """
     values = {"attempted_at": now, "end_date": end_date, "room_name_prefix": prefix, "state": "pending"}
+    read = None if row["state"] is None else {"state": row["state"], "attempted_at": row["attempted_at"]}
+    return _take(engine, ATTEMPTS, {"booking_ref": row["ref"]}, read, values)
+
+
+def _take(engine: Engine, table: sa.Table, key: dict, read: dict | None, values: dict) -> bool:
+    """Compare-and-set, committed: insert the row ``key`` when this run read none (its unique key
+    lets one run only win), else update it only if it still holds what this run ``read``."""
     with write_transaction(engine) as connection:
-        if row["state"] is None:
+        if read is None:
             try:
                 with connection.begin_nested():
-                    connection.execute(ATTEMPTS.insert().values(booking_ref=row["ref"], **values))
+                    connection.execute(table.insert().values(**key, **values))
             except sa.exc.IntegrityError:
                 return False
             return True
         claimed = connection.execute(
-            ATTEMPTS.update()
-            .where(
-                ATTEMPTS.c.booking_ref == row["ref"],
-                ATTEMPTS.c.state == row["state"],
-                ATTEMPTS.c.attempted_at == row["attempted_at"],
-            )
+            table.update()
+            .where(*(table.c[name] == value for name, value in {**key, **read}.items()))
             .values(**values)
         )
         return claimed.rowcount == 1
@@ -403,10 +439,12 @@ def sync_rooms(
     client: api.ApiClient | None = None,
     engine: Engine | None = None,
 ) -> RoomSummary:
-    """Give upcoming interviews a Whereby room, delete cancelled ones' rooms, and report.
+    """Give upcoming interviews a Whereby room, delete cancelled ones' rooms, then give upcoming
+    job-dating meetings their company's room of the day (``sync_meeting_rooms``), and report.
 
     ``progress(done, total)`` is called after each booking. A refused key (``ApiAuthError``)
-    stops the run; any other failure is the booking's own, reported, and the run goes on.
+    stops the run; any other failure is the booking's (or company's) own, reported, and the run
+    goes on.
     """
     now = now or datetime.now(UTC)
     engine = engine or get_engine()
@@ -427,6 +465,9 @@ def sync_rooms(
             summary.failed.append((row["ref"], str(error)))
         if progress is not None:
             progress(done, len(plan))
+    summary.meeting_rooms = sync_meeting_rooms(
+        actor=actor, dry_run=dry_run, now=now, client=client, engine=engine, rooms=rooms
+    )
     return summary
 
 
@@ -500,6 +541,274 @@ def _sync_room(
     if not _store_room(engine, ref, meeting, actor=actor, action="room.create"):
         raise api.ApiError(f"salle {meeting.meeting_id} créée, mais la réservation a changé entre-temps")
     summary.created.append(ref)
+
+
+# ---------------------------------------------------------------- job-dating meetings' rooms
+
+
+@dataclass(frozen=True)
+class CompanyDay:
+    """A company's meetings of one (Paris) day of a job dating: they share one room."""
+
+    event_code: str
+    siret: str
+    day: date
+
+    @property
+    def key(self) -> str:
+        """The name of its claim in ``sync_cursors``."""
+        return f"{MEETING_ROOM_CLAIM}:{self.event_code}:{self.siret}:{self.day.isoformat()}"
+
+    @property
+    def label(self) -> str:
+        """How the messages name it (a SIRET, never a person)."""
+        return f"entreprise {self.siret} le {self.day:%d/%m/%Y} ({self.event_code})"
+
+    @property
+    def end_date(self) -> str:
+        """The room's end: the end of the day in Paris, whatever meetings are added later."""
+        return end_date_text(local_midnight(self.day + timedelta(days=1)))
+
+    @property
+    def prefix(self) -> str:
+        """A room-name prefix of its own: a lost answer's room is found by it (and the end)."""
+        return room_name_prefix(f"jd{self.siret}{self.day:%Y%m%d}")
+
+
+@dataclass
+class MeetingRoomSummary:
+    """What the job-dating part of a rooms sync did (or would do)."""
+
+    dry_run: bool = False
+    #: Company days (their labels) whose room was created, or found again after a lost answer.
+    created: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    #: Meetings (refs) whose link was written.
+    linked: list[str] = field(default_factory=list)
+    uncertain: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """One summary line for the meetings, then one per company day that went wrong."""
+        created = "à créer" if self.dry_run else "créée(s)"
+        written = "à écrire" if self.dry_run else "écrit(s)"
+        line = (
+            f"rencontres job dating : {len(self.created)} salle(s) d'entreprise {created}, "
+            f"{len(self.adopted)} retrouvée(s), {len(self.linked)} lien(s) {written}"
+        )
+        lines = [line + (f" ({', '.join(self.linked)})" if self.linked else "")]
+        lines += [f"incertain : {who} : {why} (vérifié au prochain passage)" for who, why in self.uncertain]
+        lines += [f"échec : {who} : {why}" for who, why in self.failed]
+        return lines
+
+
+def _meetings_without_room(now: datetime, engine: Engine) -> dict[CompanyDay, list[str]]:
+    """Upcoming planned meetings without a link, by company day (refs in time order)."""
+    query = (
+        sa.select(MEETINGS.c.ref, MEETINGS.c.event_code, MEETINGS.c.starts_at, OFFERS.c.siret)
+        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
+        .where(MEETINGS.c.status == "planned", MEETINGS.c.starts_at > now, MEETINGS.c.meeting_url.is_(None))
+        .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
+    )
+    days: dict[CompanyDay, list[str]] = {}
+    with engine.connect() as connection:
+        for row in connection.execute(query):
+            days.setdefault(CompanyDay(row.event_code, row.siret, local_date(row.starts_at)), []).append(
+                row.ref
+            )
+    return days
+
+
+def _meeting_claims(engine: Engine) -> dict[str, dict]:
+    """The company days' claims: name → the row as read (``cursor`` JSON, ``synced_at``)."""
+    query = sa.select(CLAIMS.c.name, CLAIMS.c.cursor, CLAIMS.c.synced_at).where(
+        CLAIMS.c.name.startswith(f"{MEETING_ROOM_CLAIM}:")
+    )
+    with engine.connect() as connection:
+        return {row.name: dict(row._mapping) for row in connection.execute(query)}
+
+
+def _store_meeting_room(
+    engine: Engine,
+    company_day: CompanyDay,
+    meeting: Meeting,
+    *,
+    actor: str,
+    action: str | None,
+    now: datetime,
+) -> list[str]:
+    """In one transaction: the claim becomes ``created`` and every upcoming planned meeting of the
+    company day without a link gets the room's (a versioned update: a concurrent outcome save
+    conflicts instead of being lost); returns the meetings' refs."""
+    state = {"state": "created", "meeting_id": meeting.meeting_id, "room_url": meeting.room_url}
+    start = local_midnight(company_day.day)
+    query = (
+        sa.select(MEETINGS.c.ref, MEETINGS.c.version, MEETINGS.c.meeting_url)
+        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
+        .where(
+            MEETINGS.c.event_code == company_day.event_code,
+            OFFERS.c.siret == company_day.siret,
+            MEETINGS.c.status == "planned",
+            MEETINGS.c.starts_at > now,
+            MEETINGS.c.starts_at >= start,
+            MEETINGS.c.starts_at < local_midnight(company_day.day + timedelta(days=1)),
+            MEETINGS.c.meeting_url.is_(None),
+        )
+        .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
+    )
+    with write_transaction(engine) as connection:
+        if action is not None:
+            connection.execute(
+                CLAIMS.update()
+                .where(CLAIMS.c.name == company_day.key)
+                .values(cursor=json.dumps({**_claim_state(company_day, "pending"), **state}), synced_at=now)
+            )
+        refs = []
+        for row in connection.execute(query).mappings().all():
+            write_versioned(
+                connection,
+                MEETINGS,
+                MEETING_CHANGES,
+                dict(row),
+                {"meeting_url": with_external_id(meeting.room_url, row["ref"])},
+                author=actor,
+                now=now,
+                changed=f"rencontre {row['ref']} modifiée entre-temps",
+            )
+            refs.append(row["ref"])
+        if action is not None:
+            audit.record(
+                action,
+                actor=actor,
+                target=company_day.key.removeprefix(f"{MEETING_ROOM_CLAIM}:"),
+                detail=f"meeting={meeting.meeting_id} rencontres={len(refs)}",
+                connection=connection,
+            )
+        if refs or action is not None:
+            bump_data_version(connection)
+    return refs
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives back naive UTC instants, PostgreSQL aware ones.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _claim_state(company_day: CompanyDay, state: str) -> dict:
+    return {"state": state, "end_date": company_day.end_date, "room_name_prefix": company_day.prefix}
+
+
+def _held_rooms(engine: Engine, claims: dict[str, dict]) -> set[str]:
+    """Whereby meetings a booking or a company day holds."""
+    held = {json.loads(claim["cursor"]).get("meeting_id") for claim in claims.values()}
+    return _linked(engine) | {meeting_id for meeting_id in held if meeting_id}
+
+
+def sync_meeting_rooms(
+    *,
+    actor: str,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    client: api.ApiClient | None = None,
+    engine: Engine | None = None,
+    rooms: _Rooms | None = None,
+) -> MeetingRoomSummary:
+    """Give each company day of upcoming planned job-dating meetings without a link one Whereby
+    room, and its link to each of those meetings; never two rooms for a company day.
+
+    A refused key (``ApiAuthError``) stops the run; any other failure is the company day's own
+    (nothing written to its meetings), reported, and the others go on.
+    """
+    now = now or datetime.now(UTC)
+    engine = engine or get_engine()
+    client = client or whereby_client()
+    rooms = rooms or _Rooms(client)
+    summary = MeetingRoomSummary(dry_run=dry_run)
+    claims = _meeting_claims(engine)
+    for company_day, refs in _meetings_without_room(now, engine).items():
+        try:
+            _sync_meeting_room(
+                company_day,
+                refs,
+                claims.get(company_day.key),
+                summary,
+                rooms,
+                client=client,
+                actor=actor,
+                dry_run=dry_run,
+                now=now,
+                engine=engine,
+                claims=claims,
+            )
+        except api.ApiAuthError:
+            raise
+        except api.ApiUncertain as error:
+            summary.uncertain.append((company_day.label, str(error)))
+        except (api.ApiError, ConflictError) as error:
+            summary.failed.append((company_day.label, str(error)))
+    return summary
+
+
+def _sync_meeting_room(
+    company_day: CompanyDay,
+    refs: list[str],
+    claim: dict | None,
+    summary: MeetingRoomSummary,
+    rooms: _Rooms,
+    *,
+    client: api.ApiClient,
+    actor: str,
+    dry_run: bool,
+    now: datetime,
+    engine: Engine,
+    claims: dict[str, dict],
+) -> None:
+    """One company day: reuse its room, adopt the one a lost answer made, or ask for one."""
+    state = json.loads(claim["cursor"]) if claim else {}
+    if state.get("state") == "created":
+        # Its room exists: meetings planned since it was made get its link, no new room.
+        room = Meeting(state["meeting_id"], state["room_url"], None, company_day.end_date, company_day.prefix)
+        summary.linked += (
+            refs
+            if dry_run
+            else _store_meeting_room(engine, company_day, room, actor=actor, action=None, now=now)
+        )
+        return
+    if state.get("state") == "pending":
+        if now - _utc(claim["synced_at"]) < CLAIM_IN_FLIGHT:
+            # Another run may be waiting for Whereby's answer right now: listing could miss the
+            # room it is making, and asking again would make a second one.
+            raise api.ApiError(
+                "une autre synchronisation demande cette salle en ce moment (réessayez plus tard)"
+            )
+        found = rooms.find(company_day.end_date, company_day.prefix, _held_rooms(engine, claims))
+        if found is not None:
+            if not dry_run:
+                refs = _store_meeting_room(
+                    engine, company_day, found, actor=actor, action="room.adopt", now=now
+                )
+            summary.adopted.append(company_day.label)
+            summary.linked += refs
+            return
+    if dry_run:
+        summary.created.append(company_day.label)
+        summary.linked += refs
+        return
+    read = None if claim is None else {"cursor": claim["cursor"], "synced_at": claim["synced_at"]}
+    pending = {"cursor": json.dumps(_claim_state(company_day, "pending")), "synced_at": now}
+    if not _take(engine, CLAIMS, {"name": company_day.key}, read, pending):
+        raise api.ApiError("une autre synchronisation demande déjà cette salle")
+    body = {"endDate": company_day.end_date, "roomNamePrefix": company_day.prefix, "roomMode": "normal"}
+    # From here the claim stays pending whatever happens: the next run looks for the room first.
+    answer = client.request("POST", "/v1/meetings", json=body)
+    try:
+        meeting = _meeting(answer)
+    except api.ApiError as error:
+        raise api.ApiUncertain(f"{error} (salle peut-être créée : retrouvée au prochain passage)") from None
+    summary.linked += _store_meeting_room(
+        engine, company_day, meeting, actor=actor, action="room.create", now=now
+    )
+    summary.created.append(company_day.label)
 
 
 # ---------------------------------------------------------------- attendance
