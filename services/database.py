@@ -251,6 +251,15 @@ def bump_table_versions(connection: sa.Connection, tables: set[str]) -> None:
     )
 
 
+def take_turn(connection: sa.Connection, name: str) -> None:
+    """Make the writers that check then write the same kind of rows (job-dating meetings: no
+    clash, limits) take turns until their transaction ends. SQLite has one writer at a time
+    already (``BEGIN IMMEDIATE``); PostgreSQL runs transactions side by side, so there a
+    transaction-level advisory lock keyed on ``name`` serialises them."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(name))))
+
+
 def table_versions(names: Iterable[str], engine: Engine | None = None) -> dict[str, int]:
     """The current version of each table named (0 for a table never written since versions exist)."""
     names = sorted(set(names))

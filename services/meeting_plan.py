@@ -21,7 +21,8 @@ from sqlalchemy.engine import Engine
 
 from services import audit
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, retry_write
+from services.database import bump_data_version, get_engine, retry_write, take_turn
+from services.meetings import MEETING_WRITES
 from services.models import Candidate, CompanyWindow, Meeting, Offer
 from services.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
 
@@ -625,6 +626,7 @@ def save_plan(
     event = job_dating_event(event_code, engine)
 
     def work(connection: sa.Connection) -> list[str]:
+        take_turn(connection, MEETING_WRITES)  # two plans saved at once must not both pass the checks
         stored = _event_meetings(connection, event_code)
         busy_candidates, busy_companies, existing = _busy(stored)
         problems = _who_problems(connection, event, meetings)

@@ -9,7 +9,7 @@ version of the meeting is refused (``ConflictError``), every changed field is ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 
 from services import analytics, audit
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, retry_write
+from services.database import bump_data_version, get_engine, retry_write, take_turn
 from services.models import (
     MEETING_OUTCOMES,
     MEETING_STATUSES,
@@ -48,6 +48,8 @@ TRANSITIONS = {
 #: Statuses that say what happened: only once the meeting has started.
 AFTER_START = {"held", "no_show"}
 CHANGED = "cette rencontre vient d'être modifiée par quelqu'un d'autre"
+#: The writers of job-dating meetings that check for clashes before they write take turns on it.
+MEETING_WRITES = "job-dating meetings"
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,9 @@ def record_meeting_outcome(
             connection, MEETINGS, meeting_ref, read_version, unknown=unknown, changed=CHANGED
         )
         check_meeting_outcome(current, outcome, now)
+        if current["status"] == "cancelled" and outcome.status != "cancelled":
+            take_turn(connection, MEETING_WRITES)
+            _check_still_free(connection, current)
         changes = {
             "status": outcome.status,
             "outcome": outcome.outcome,
@@ -165,6 +170,31 @@ def record_meeting_outcome(
         return version
 
     return retry_write(save, engine)
+
+
+def _check_still_free(connection: sa.Connection, meeting: dict) -> None:
+    """Refuse to plan again a cancelled meeting whose time the candidate or the company has given
+    to another meeting since (of any job dating): its slot may have been planned anew."""
+    start = meeting["starts_at"]
+    end = start + timedelta(minutes=meeting["duration_min"])
+    siret = sa.select(OFFERS.c.siret).where(OFFERS.c.ref == meeting["offer_ref"]).scalar_subquery()
+    others = connection.execute(
+        sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.starts_at, MEETINGS.c.duration_min)
+        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
+        .where(
+            MEETINGS.c.ref != meeting["ref"],
+            MEETINGS.c.status != "cancelled",
+            sa.or_(MEETINGS.c.candidate_ref == meeting["candidate_ref"], OFFERS.c.siret == siret),
+            MEETINGS.c.starts_at < end,
+            MEETINGS.c.starts_at > start - timedelta(hours=12),
+        )
+    ).all()
+    for candidate_ref, other_start, minutes in others:
+        if other_start + timedelta(minutes=minutes) > start:
+            who = "le candidat" if candidate_ref == meeting["candidate_ref"] else "l'entreprise"
+            raise ScheduleError(
+                f"{who} a déjà une autre rencontre à ce moment-là : la rencontre ne peut être replanifiée"
+            )
 
 
 def meeting_history(meeting_ref: str, engine: Engine | None = None) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -10,10 +12,10 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
-from services import exports, jobdating, meetings, privacy
+from services import database, exports, jobdating, meetings, pairing, privacy
 from services.calendars import meetings_ics
 from services.meetings import MeetingOutcome, record_meeting_outcome
-from services.models import MeetingChange
+from services.models import Meeting, MeetingChange
 from services.schedule import ConflictError, ScheduleError
 from services.scope import Scope
 from tests.conftest import load
@@ -192,3 +194,89 @@ def test_erasing_a_candidate_erases_the_history_of_their_meetings(event):
     with event.connect() as connection:
         left = connection.execute(sa.select(sa.func.count()).select_from(MeetingChange.__table__)).scalar()
     assert left == 0
+
+
+def test_a_cancelled_meeting_is_not_planned_again_over_a_meeting_given_its_time(event):
+    # Léa's 10:00 meeting with Beta (M3) was cancelled; her 10:00 was then given to Alpha (M5).
+    # Planning M3 again would have her meet two companies at once.
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,status\nM5,JD,C1,O1,2020-05-19 10:10,planned\n",
+        event,
+    )
+    with pytest.raises(ScheduleError, match="le candidat a déjà une autre rencontre"):
+        record_meeting_outcome(
+            "M3", outcome=MeetingOutcome("planned"), author="a", read_version=0, now=AFTER, engine=event
+        )
+    # Tom at Beta's 10:00 instead: now the company is taken.
+    with event.begin() as connection:
+        connection.execute(
+            sa.update(Meeting.__table__).where(Meeting.__table__.c.ref == "M5").values(status="cancelled")
+        )
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,status\nM6,JD,C2,O2,2020-05-19 09:50,planned\n",
+        event,
+    )
+    with pytest.raises(ScheduleError, match="l'entreprise a déjà une autre rencontre"):
+        record_meeting_outcome(
+            "M3", outcome=MeetingOutcome("planned"), author="a", read_version=0, now=AFTER, engine=event
+        )
+    assert meetings.meeting_history("M3", event).empty
+
+
+@pytest.mark.parametrize(
+    ("consent", "parent", "cancelled"),
+    [
+        # Léa (no birth date: maybe under 15, so a parent's consent is needed too).
+        (False, False, ["M1"]),
+        (True, False, ["M1"]),
+        (True, True, []),
+    ],
+)
+def test_a_consent_withdrawn_cancels_the_meetings_to_come(event, consent, parent, cancelled):
+    # Before the job dating: Léa's planned M1 (Alpha, 09:00) is to come; M3 is cancelled already.
+    before = datetime(2020, 5, 1, tzinfo=UTC)
+    done = pairing.set_presentation_consent(
+        ref="C1",
+        consent=consent,
+        parent_consent=parent,
+        actor="conseil@example.org",
+        now=before,
+        engine=event,
+    )
+    assert done == cancelled
+    frame = meetings.event_meetings("JD", event).set_index("ref")
+    assert frame.loc["M1", "status"] == ("cancelled" if cancelled else "planned")
+    # Alpha's schedule no longer names her.
+    assert ("Léa" in set(meetings.company_schedule(frame.reset_index(), ALPHA)["first_name"])) == (
+        not cancelled
+    )
+
+
+def test_writers_of_meetings_take_turns(event):
+    # The second writer's turn comes only once the first one's transaction has ended, on
+    # PostgreSQL as on SQLite (which has one writer at a time anyway).
+    order = []
+
+    def first() -> None:
+        with database.write_transaction(event) as connection:
+            database.take_turn(connection, meetings.MEETING_WRITES)
+            order.append("first has its turn")
+            started.set()
+            time.sleep(0.5)
+            order.append("first ends")
+
+    def second() -> None:
+        started.wait()
+        with database.write_transaction(event) as connection:
+            database.take_turn(connection, meetings.MEETING_WRITES)
+            order.append("second has its turn")
+
+    started = threading.Event()
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert order == ["first has its turn", "first ends", "second has its turn"]
