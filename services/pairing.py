@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -13,14 +13,17 @@ from sqlalchemy.engine import Engine
 from services import audit
 from services.database import binary_order, bump_data_version, get_engine, retry_write
 from services.jobdating import SEEKING_STATUSES, seeking_candidates
-from services.models import Candidate, Enrollment, Event, Meeting, Offer, Site
+from services.meetings import CHANGED
+from services.models import Candidate, Enrollment, Event, Meeting, MeetingChange, Offer, Site
 from services.privacy import UnknownCandidate, age_on
+from services.schedule import write_versioned
 from services.scope import Scope
 
 CANDIDATES = Candidate.__table__
 ENROLLMENTS = Enrollment.__table__
 EVENTS = Event.__table__
 MEETINGS = Meeting.__table__
+MEETING_CHANGES = MeetingChange.__table__
 OFFERS = Offer.__table__
 SITES = Site.__table__
 #: Under this age on the event's first day, a parent's consent is needed as well.
@@ -73,11 +76,22 @@ def may_be_presented(*, consent: bool, parent_consent: bool, birth_date: date | 
 
 
 def set_presentation_consent(
-    *, ref: str, consent: bool, parent_consent: bool, actor: str, engine: Engine | None = None
-) -> None:
-    """Record a candidate's consent (and a parent's) to be presented to companies, with its audit."""
+    *,
+    ref: str,
+    consent: bool,
+    parent_consent: bool,
+    actor: str,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> list[str]:
+    """Record a candidate's consent (and a parent's) to be presented to companies, with its audit.
 
-    def work(connection: sa.Connection) -> None:
+    A consent withdrawn cancels, in the same transaction, the candidate's planned meetings yet
+    to come for which they may no longer be presented (with their history): a company's
+    schedule never names someone who withdrew. Returns the refs of the meetings cancelled."""
+    now = now or datetime.now(UTC)
+
+    def work(connection: sa.Connection) -> list[str]:
         updated = connection.execute(
             CANDIDATES.update()
             .where(CANDIDATES.c.ref == ref)
@@ -85,16 +99,49 @@ def set_presentation_consent(
         )
         if updated.rowcount == 0:
             raise UnknownCandidate(f"candidat inconnu : {ref}")
+        born = connection.execute(sa.select(CANDIDATES.c.birth_date).where(CANDIDATES.c.ref == ref)).scalar()
+        upcoming = connection.execute(
+            sa.select(MEETINGS.c.ref, EVENTS.c.starts_on)
+            .join(EVENTS, EVENTS.c.code == MEETINGS.c.event_code)
+            .where(
+                MEETINGS.c.candidate_ref == ref, MEETINGS.c.status == "planned", MEETINGS.c.starts_at > now
+            )
+            .order_by(MEETINGS.c.starts_at)
+        ).all()
+        cancelled = [
+            meeting_ref
+            for meeting_ref, first_day in upcoming
+            if not may_be_presented(
+                consent=consent, parent_consent=parent_consent, birth_date=born, day=first_day
+            )
+        ]
+        for meeting_ref in cancelled:
+            current = (
+                connection.execute(sa.select(MEETINGS).where(MEETINGS.c.ref == meeting_ref)).mappings().one()
+            )
+            write_versioned(
+                connection,
+                MEETINGS,
+                MEETING_CHANGES,
+                dict(current),
+                {"status": "cancelled"},
+                author=actor,
+                now=now,
+                changed=CHANGED,
+            )
         audit.record(
             "candidate.presentation_consent",
             actor=actor,
             target=ref,
-            detail=f"consent={int(bool(consent))} parent={int(bool(parent_consent))}",
+            detail=(
+                f"consent={int(bool(consent))} parent={int(bool(parent_consent))} cancelled={len(cancelled)}"
+            ),
             connection=connection,
         )
         bump_data_version(connection)
+        return cancelled
 
-    retry_write(work, engine)
+    return retry_write(work, engine)
 
 
 def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFrame:

@@ -258,5 +258,5 @@ def test_a_parents_consent_recorded_on_the_page_makes_a_child_suggested(job_dati
     assert (consent["actor"], consent["target"], consent["detail"]) == (
         "advisor.conseiller@test.rencontres.fr",
         "CC",
-        "consent=1 parent=1",
+        "consent=1 parent=1 cancelled=0",
     )

@@ -91,7 +91,12 @@ def test_setting_consent_is_audited_and_changes_the_data_version(engine):
             .limit(1)
         ).one()
     assert tuple(row) == (True, True)
-    assert tuple(audit) == ("conseil@x.fr", "candidate.presentation_consent", "CC", "consent=1 parent=1")
+    assert tuple(audit) == (
+        "conseil@x.fr",
+        "candidate.presentation_consent",
+        "CC",
+        "consent=1 parent=1 cancelled=0",  # no meeting of CC's was cancelled
+    )
     with pytest.raises(UnknownCandidate):
         set_presentation_consent(ref="NOBODY", consent=True, parent_consent=False, actor="x", engine=engine)
 

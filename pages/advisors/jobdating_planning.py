@@ -121,8 +121,14 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
             ),
             key="jdplan_consent_candidate",
         )
-        if st.session_state.pop("jdplan_consent_saved", False):
-            st.success(t("jdplan.consent.saved"), icon=":material/check_circle:")
+        cancelled = st.session_state.pop("jdplan_consent_saved", None)
+        if cancelled is not None:
+            saved = (
+                t("jdplan.consent.saved.cancelled", cancelled=cancelled)
+                if cancelled
+                else t("jdplan.consent.saved")
+            )
+            st.success(saved, icon=":material/check_circle:")
         with st.form("jdplan_consent_form"):
             own = st.checkbox(
                 t("jdplan.consent.own"),
@@ -135,10 +141,10 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 key=f"jdplan_consent_parent_{person}",
             )
             if st.form_submit_button(t("jdplan.consent.save")):
-                pairing.set_presentation_consent(
+                cancelled = pairing.set_presentation_consent(
                     ref=person, consent=own, parent_consent=parent, actor=account.email
                 )
-                st.session_state["jdplan_consent_saved"] = True
+                st.session_state["jdplan_consent_saved"] = len(cancelled)
                 st.rerun()
 
 # -- suggested pairs and the schedule built from the chosen ones
@@ -303,7 +309,7 @@ ref = st.selectbox(
     options=list(by_ref.index),
     format_func=lambda code: (
         f"{when(by_ref.loc[code, 'starts_at'])} · {by_ref.loc[code, 'company']} · "
-        f"{by_ref.loc[code, 'first_name']} {by_ref.loc[code, 'last_name'] or ''} · "
+        f"{' '.join(n for n in by_ref.loc[code, ['first_name', 'last_name']] if isinstance(n, str))} · "
         f"{status_names[by_ref.loc[code, 'status']]}"
     ),
     key="jdplan_meeting",
