@@ -25,7 +25,7 @@ from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER, SPECS
 from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
-from services.models import Candidate, Enrollment, StoreState, UtcDateTime
+from services.models import Candidate, Enrollment, Meeting, StoreState, UtcDateTime
 
 
 @dataclass(frozen=True)
@@ -1129,11 +1129,13 @@ def _record_consents(connection: sa.Connection, seed: int) -> None:
         .where(Enrollment.__table__.c.status.in_(("pre_registered", "enrolled")))
         .distinct()
     )
+    # Those the demo's job dating already presented had consented, a parent too.
+    met = set(connection.execute(sa.select(Meeting.__table__.c.candidate_ref).distinct()).scalars())
     rnd = random.Random(seed)
     rows = []
-    for ref in sorted(connection.execute(seeking).scalars()):
-        consent = rnd.random() < CONSENTING
-        parent = consent and rnd.random() < PARENT_CONSENTING
+    for ref in sorted(set(connection.execute(seeking).scalars()) | met):
+        consent = ref in met or rnd.random() < CONSENTING
+        parent = ref in met or (consent and rnd.random() < PARENT_CONSENTING)
         rows.append({"_ref": ref, "consent": consent, "parent": parent})
     if rows:
         candidates = Candidate.__table__

@@ -46,6 +46,16 @@ def test_demo_picture(demo_store):
             )
         ).all()
     assert {bool(consent) for consent, _ in consents} == {True, False}
+    # Everyone the demo's job dating presented to a company had consented (a parent too).
+    with demo_store.connect() as connection:
+        presented = connection.execute(
+            sa.select(
+                Candidate.__table__.c.presentation_consent, Candidate.__table__.c.parent_presentation_consent
+            )
+            .where(Candidate.__table__.c.ref.in_(sa.select(Meeting.__table__.c.candidate_ref)))
+            .distinct()
+        ).all()
+    assert {(bool(own), bool(parent)) for own, parent in presented} == {(True, True)}
     assert not pairing.suggested_pairs("JD-2020-05", demo_store).empty
 
 
