@@ -25,6 +25,7 @@ from services.database import bump_data_version, get_engine, retry_write, take_t
 from services.meetings import MEETING_WRITES
 from services.models import Candidate, CompanyWindow, Meeting, Offer
 from services.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
+from services.values import local_midnight
 
 CANDIDATES = Candidate.__table__
 MEETINGS = Meeting.__table__
@@ -553,22 +554,36 @@ def set_company_windows(
     retry_write(work, engine)
 
 
-def _event_meetings(connection: sa.Connection, event_code: str) -> list[sa.Row]:
-    """The event's non-cancelled meetings: candidate, company, start, length."""
-    return connection.execute(
-        sa.select(MEETINGS.c.candidate_ref, OFFERS.c.siret, MEETINGS.c.starts_at, MEETINGS.c.duration_min)
+def stored_busy(connection: sa.Connection, event: dict) -> tuple[list[Busy], list[Busy], Counter[str]]:
+    """Who is busy when, from the stored meetings that are not cancelled: those of the event, and
+    those of any other job dating on the event's days (a candidate or a company cannot be in two
+    meetings at once, whatever the event); and each candidate's number of meetings in this event
+    (the limit is per event)."""
+    first_day = local_midnight(event["starts_on"]) - timedelta(days=1)  # a meeting may run over midnight
+    after_last_day = local_midnight(event["ends_on"] + timedelta(days=1))
+    rows = connection.execute(
+        sa.select(
+            MEETINGS.c.candidate_ref,
+            OFFERS.c.siret,
+            MEETINGS.c.starts_at,
+            MEETINGS.c.duration_min,
+            MEETINGS.c.event_code,
+        )
         .select_from(MEETINGS.join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref))
-        .where(MEETINGS.c.event_code == event_code, MEETINGS.c.status != "cancelled")
+        .where(
+            MEETINGS.c.status != "cancelled",
+            sa.or_(
+                MEETINGS.c.event_code == event["code"],
+                sa.and_(MEETINGS.c.starts_at >= first_day, MEETINGS.c.starts_at < after_last_day),
+            ),
+        )
     ).all()
-
-
-def _busy(rows: Sequence[sa.Row]) -> tuple[list[Busy], list[Busy], Counter[str]]:
     candidates, companies = [], []
-    for candidate, siret, start, minutes in rows:
+    for candidate, siret, start, minutes, _ in rows:
         end = start + timedelta(minutes=minutes)
         candidates.append(Busy(candidate, start, end))
         companies.append(Busy(siret, start, end))
-    return candidates, companies, Counter(row[0] for row in rows)
+    return candidates, companies, Counter(row[0] for row in rows if row[4] == event["code"])
 
 
 def plan_event(
@@ -583,7 +598,7 @@ def plan_event(
     open_positions = offers.groupby("siret")["open_positions"].sum().astype(int).to_dict()
     windows = company_windows(event, open_positions, engine)
     with engine.connect() as connection:
-        busy_candidates, busy_companies, existing = _busy(_event_meetings(connection, event_code))
+        busy_candidates, busy_companies, existing = stored_busy(connection, event)
     capacity = {siret: len(items) for siret, items in free_slots(windows, busy_companies).items()}
     pairs, share, shortfalls = choose_pairs(
         suggested,
@@ -627,8 +642,7 @@ def save_plan(
 
     def work(connection: sa.Connection) -> list[str]:
         take_turn(connection, MEETING_WRITES)  # two plans saved at once must not both pass the checks
-        stored = _event_meetings(connection, event_code)
-        busy_candidates, busy_companies, existing = _busy(stored)
+        busy_candidates, busy_companies, existing = stored_busy(connection, event)
         problems = _who_problems(connection, event, meetings)
         problems += _clashes(meetings, busy_candidates, busy_companies, existing, max_per_candidate)
         if problems:

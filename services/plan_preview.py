@@ -13,7 +13,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import meetings
 from services.config import LOCAL_TZ
 from services.database import get_engine
 from services.meeting_plan import (
@@ -25,6 +24,7 @@ from services.meeting_plan import (
     company_windows,
     free_slots,
     plan_meetings,
+    stored_busy,
 )
 from services.models import Candidate, Company, Offer
 from services.pairing import job_dating_event, seeking_with_consent, suggested_pairs
@@ -110,20 +110,10 @@ def chosen_pairs(shown: pd.DataFrame, rows: Sequence[int]) -> list[Pair]:
     ]
 
 
-def _stored(event_code: str, engine: Engine | None) -> tuple[list[Busy], list[Busy], Counter[str]]:
-    """The event's stored meetings that are not cancelled: the candidates' and the companies'
-    busy times, and each candidate's number of meetings."""
-    stored = meetings.event_meetings(event_code, engine)
-    stored = stored[stored["status"] != "cancelled"]
-    starts = [start.to_pydatetime() for start in stored["starts_at"]]
-    ends = [end.to_pydatetime() for end in stored["ends_at"]]
-    candidates = [
-        Busy(ref, start, end) for ref, start, end in zip(stored["candidate_ref"], starts, ends, strict=True)
-    ]
-    companies = [
-        Busy(siret, start, end) for siret, start, end in zip(stored["siret"], starts, ends, strict=True)
-    ]
-    return candidates, companies, Counter(stored["candidate_ref"])
+def _stored(event: dict, engine: Engine | None) -> tuple[list[Busy], list[Busy], Counter[str]]:
+    """Who is busy when and each candidate's meetings in the event (``meeting_plan.stored_busy``)."""
+    with (engine or get_engine()).connect() as connection:
+        return stored_busy(connection, event)
 
 
 def build_plan(
@@ -135,7 +125,7 @@ def build_plan(
     if not pairs:
         raise PlanInfeasible([Problem("opération", event_code, "aucune paire choisie")])
     windows = company_windows(event, {pair.siret for pair in pairs}, engine)
-    busy_candidates, busy_companies, existing = _stored(event_code, engine)
+    busy_candidates, busy_companies, existing = _stored(event, engine)
     return plan_meetings(
         pairs=pairs,
         windows=windows,
@@ -158,7 +148,7 @@ def move_options(
     meeting = plan[index]
     event = job_dating_event(event_code, engine)
     others = [other for at, other in enumerate(plan) if at != index]
-    busy_candidates, busy_companies, _ = _stored(event_code, engine)
+    busy_candidates, busy_companies, _ = _stored(event, engine)
     busy_companies += [Busy(other.siret, other.starts_at, other.ends_at) for other in others]
     company_free = free_slots(company_windows(event, [meeting.siret], engine), busy_companies)
     candidate_busy = [

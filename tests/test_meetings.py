@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
-from services import database, exports, jobdating, meetings, pairing, privacy
+from services import database, exports, jobdating, meeting_plan, meetings, pairing, privacy
 from services.calendars import meetings_ics
 from services.meetings import MeetingOutcome, record_meeting_outcome
 from services.models import Meeting, MeetingChange
@@ -280,3 +280,23 @@ def test_writers_of_meetings_take_turns(event):
     for thread in threads:
         thread.join()
     assert order == ["first has its turn", "first ends", "second has its turn"]
+
+
+def test_another_job_dating_the_same_days_makes_people_busy_but_not_count(event):
+    # JD2, a job dating of another site on the same days: Tom meets Beta there at 11:00. In JD,
+    # Tom (and Beta) are busy at 11:00 too; his meeting count in JD stays 1 (M2): the limit is
+    # per event. A JD2 meeting cancelled keeps nobody busy.
+    load("events", "code,name,kind,starts_on,ends_on\nJD2,Autre,job_dating,2020-05-19,2020-05-19\n", event)
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,status\n"
+        "N1,JD2,C2,O2,2020-05-19 11:00,planned\nN2,JD2,C2,O2,2020-05-19 15:00,cancelled\n",
+        event,
+    )
+    jd = pairing.job_dating_event("JD", event)
+    with event.connect() as connection:
+        candidates, companies, per_candidate = meeting_plan.stored_busy(connection, jd)
+    # M1 (Léa) and M2 (Tom) of JD, N1 of JD2; M3 and N2 are cancelled.
+    assert sorted((b.who, b.starts_at.hour) for b in candidates) == [("C1", 7), ("C2", 7), ("C2", 9)]
+    assert sorted((b.who, b.starts_at.hour) for b in companies) == [(ALPHA, 7), (ALPHA, 7), (BETA, 9)]
+    assert per_candidate == {"C1": 1, "C2": 1}
