@@ -5,7 +5,8 @@ from functools import partial
 
 import streamlit as st
 
-from services import audit, cached, charts, exports, meeting_plan, meetings, pairing, plan_preview
+from pages.common.downloads import table_downloads
+from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
 from services.i18n import format_date, format_number, translate
@@ -373,24 +374,7 @@ SENT_TIMES = {
 
 def export_buttons(schedule, name: str, calendar: str) -> None:
     table = labelled(plan_preview.sent_schedule(schedule))
-    first, second, third, _ = st.columns([1, 1, 1, 3])
-    first.download_button(
-        "CSV",
-        partial(exports.to_csv, table),
-        f"{name}.csv",
-        "text/csv",
-        key=f"jdplan_{name}_csv",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "csv"),
-    )
-    second.download_button(
-        "Excel",
-        partial(exports.to_excel, table),
-        f"{name}.xlsx",
-        key=f"jdplan_{name}_xlsx",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "xlsx"),
-    )
+    third, _ = table_downloads(table, name, email=account.email, key="jdplan", widths=(1, 1, 1, 3))
     third.download_button(
         "Agenda .ics",
         partial(meetings_ics, schedule, calendar),

@@ -2,12 +2,12 @@
 comes of the meetings? Marketing sees the same figures without any list of names."""
 
 from datetime import date
-from functools import partial
 
 import pandas as pd
 import streamlit as st
 
-from services import access, audit, cached, charts, exports, jobdating
+from pages.common.downloads import table_downloads
+from services import access, audit, cached, charts, jobdating
 from services.i18n import format_date, format_delta, format_number, format_percent, translate
 from services.results import comparison_event
 
@@ -52,24 +52,7 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_buttons(table: pd.DataFrame, name: str) -> None:
-    first, second, _ = st.columns([1, 1, 4])
-    first.download_button(
-        f"{t('results.export')} CSV",
-        partial(exports.to_csv, table),
-        f"{name}.csv",
-        "text/csv",
-        key=f"jobdating_{name}_csv",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "csv"),
-    )
-    second.download_button(
-        f"{t('results.export')} Excel",
-        partial(exports.to_excel, table),
-        f"{name}.xlsx",
-        key=f"jobdating_{name}_xlsx",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "xlsx"),
-    )
+    table_downloads(table, name, email=account.email, key="jobdating", label=f"{t('results.export')} ")
 
 
 st.title(t("page.jobdating"))

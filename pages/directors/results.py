@@ -4,6 +4,7 @@ from functools import partial
 
 import streamlit as st
 
+from pages.common.downloads import table_downloads
 from services import audit, cached, charts, exports
 from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
 from services.results import comparison_scope
@@ -121,24 +122,7 @@ funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.
 
 
 def export_buttons(table, name: str) -> None:
-    first, second, _ = st.columns([1, 1, 4])
-    first.download_button(
-        f"{t('results.export')} CSV",
-        partial(exports.to_csv, table),
-        f"{name}.csv",
-        "text/csv",
-        key=f"results_{name}_csv",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "csv"),
-    )
-    second.download_button(
-        f"{t('results.export')} Excel",
-        partial(exports.to_excel, table),
-        f"{name}.xlsx",
-        key=f"results_{name}_xlsx",
-        icon=":material/download:",
-        **audit.on_export(account.email, name, "xlsx"),
-    )
+    table_downloads(table, name, email=account.email, key="results", label=f"{t('results.export')} ")
 
 
 percent = st.column_config.NumberColumn(format="percent")
