@@ -28,7 +28,7 @@ from services.models import (
     Offer,
     Program,
 )
-from services.schedule import ScheduleError, read_versioned, write_versioned
+from services.schedule import ScheduleError, changes_of, read_versioned, write_versioned
 from services.values import local_date
 
 MEETINGS = Meeting.__table__
@@ -200,18 +200,10 @@ def _check_still_free(connection: sa.Connection, meeting: dict) -> None:
 def meeting_history(meeting_ref: str, engine: Engine | None = None) -> pd.DataFrame:
     """The changes of a meeting, latest first (at, by, field, old, new)."""
     with (engine or get_engine()).connect() as connection:
-        rows = connection.execute(
-            sa.select(
-                CHANGES.c.changed_at,
-                CHANGES.c.changed_by,
-                CHANGES.c.field,
-                CHANGES.c.old_value,
-                CHANGES.c.new_value,
-            )
-            .where(CHANGES.c.meeting_ref == meeting_ref)
-            .order_by(CHANGES.c.changed_at.desc(), CHANGES.c.id.desc())
-        ).all()
-    return pd.DataFrame(rows, columns=["at", "by", "field", "old", "new"])
+        rows = changes_of(connection, CHANGES, meeting_ref)
+    frame = pd.DataFrame(rows, columns=["at", "by", "field", "old", "new"])
+    # Latest first; changes written together (one save) in the order they were written.
+    return frame.iloc[::-1].sort_values("at", ascending=False, kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- schedules sent out

@@ -726,7 +726,7 @@ def write_versioned(
     if result.rowcount != 1:
         raise ConflictError(f"{changed} : rechargez la page")
     if updated:
-        key = next(column.name for column in changes_table.columns if column.name.endswith("_ref"))
+        key = _owner_column(changes_table).name
         connection.execute(
             changes_table.insert(),
             [
@@ -744,18 +744,26 @@ def write_versioned(
     return new_version
 
 
+def _owner_column(changes_table: sa.Table) -> sa.Column:
+    """The column of a history table that names its row (``booking_ref``, ``meeting_ref``)."""
+    return next(column for column in changes_table.columns if column.name.endswith("_ref"))
+
+
+def changes_of(connection: sa.Connection, changes_table: sa.Table, ref: str) -> list[sa.Row]:
+    """The logged changes of one row (``write_versioned``): at, by, field, old, new, in the
+    order they were written."""
+    table = changes_table.c
+    return connection.execute(
+        sa.select(table.changed_at, table.changed_by, table.field, table.old_value, table.new_value)
+        .where(_owner_column(changes_table) == ref)
+        .order_by(table.id)
+    ).all()
+
+
 def history(booking_ref: str, engine: Engine | None = None) -> pd.DataFrame:
     """The changes and notes of a booking, latest first (at, by, what, old, new)."""
     with (engine or get_engine()).connect() as connection:
-        changes = connection.execute(
-            sa.select(
-                CHANGES.c.changed_at,
-                CHANGES.c.changed_by,
-                CHANGES.c.field,
-                CHANGES.c.old_value,
-                CHANGES.c.new_value,
-            ).where(CHANGES.c.booking_ref == booking_ref)
-        ).all()
+        changes = changes_of(connection, CHANGES, booking_ref)
         notes = connection.execute(
             sa.select(
                 NOTES.c.written_at, NOTES.c.written_by, sa.literal("note"), sa.null(), NOTES.c.text
