@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import html
 import io
+import re
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -18,6 +20,9 @@ from services.database import get_engine
 
 #: A cell starting with one of these is read as a formula by spreadsheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: A line inside a cell that starts a formula: a reader that takes a line break for the end of a
+#: row (a bare carriage return does that in some) would run it.
+_FORMULA_LINE = re.compile(r"(\r\n|\r|\n)(?=[=+\-@\t])")
 #: The tables the data page exports: the contract's files in their order, then the app's own.
 #: Sign-in sessions are never exported (their token hashes open sessions).
 TABLES: tuple[str, ...] = (
@@ -34,16 +39,19 @@ SECRET_COLUMNS = frozenset({"password_hash", "token_hash", "host_room_url"})
 
 
 def neutralise(value: object) -> object:
-    """The value, with a leading ``'`` when it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
+    """The value, with a ``'`` before it and before every line inside it that a spreadsheet would run."""
+    if not isinstance(value, str):
+        return value
+    value = _FORMULA_LINE.sub(r"\1'", value)
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of the table whose text cells (and headers) cannot run as formulas."""
     safe = frame.copy()
     for column in safe.columns:
+        if isinstance(safe[column].dtype, pd.CategoricalDtype):
+            safe[column] = safe[column].astype(object)
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(neutralise)
     safe.columns = [neutralise(str(name)) for name in safe.columns]
@@ -51,8 +59,17 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(frame: pd.DataFrame) -> bytes:
-    """CSV as French Excel opens it: UTF-8 with BOM, ``;`` separator, decimal comma."""
-    return safe_frame(frame).to_csv(index=False, sep=";", decimal=",").encode("utf-8-sig")
+    """CSV as French Excel opens it: UTF-8 with BOM, ``;`` separator, decimal comma, CRLF rows.
+
+    The csv module quotes a field holding any character of the line terminator: with CRLF, every
+    field holding a carriage return or a line feed is quoted (with a bare LF terminator, a bare CR
+    was written as it is, and spreadsheets read it as the end of a row).
+    """
+    return (
+        safe_frame(frame)
+        .to_csv(index=False, sep=";", decimal=",", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        .encode("utf-8-sig")
+    )
 
 
 def to_excel(frame: pd.DataFrame, sheet: str = "Données") -> bytes:

@@ -127,3 +127,67 @@ def test_every_table_exports_to_csv_and_excel(scenario):
         assert to_csv(frame) and to_excel(frame)  # Excel refuses instants with an offset
     # tests/data/scenario/sites.csv: a header and two sites.
     assert table_size("sites") == 2
+
+
+# ------------------------------------------------------ line breaks inside a cell (issue 16, item 8)
+
+FORMULA_CHARACTERS = ("=", "+", "-", "@", "\t")
+
+
+def _hostile_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"x\r=cmd|' /C calc'!A0": ["x\r=cmd|' /C calc'!A0", "a\n+1", "b\r\n-2+3", "c\r@SUM(A1)", "\r\r=1"]}
+        | {"n": [1, 2, 3, 4, 5]}
+    )
+
+
+def _lines(cell: str) -> list[str]:
+    return cell.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _assert_no_line_starts_a_formula(cell: str) -> None:
+    for number, line in enumerate(_lines(cell)):
+        if number == 0 and cell.startswith(("'\r", "'\n")):
+            continue  # the cell's own first character was a line break, quoted
+        assert not line.startswith(FORMULA_CHARACTERS), repr(cell)
+
+
+def test_a_csv_cell_holding_line_breaks_is_quoted_and_read_back_as_one_row():
+    frame = _hostile_frame()
+    text = to_csv(frame).decode("utf-8-sig")
+    # The bare carriage return field is quoted: no reader can take its CR for the end of a row.
+    assert "\"x\r'=cmd|' /C calc'!A0\";1" in text
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert len(rows) == len(frame) + 1 and all(len(row) == 2 for row in rows)
+    back = pd.read_csv(io.StringIO(text, newline=""), sep=";", dtype=str)
+    assert back.shape == frame.shape
+    for cell in [*rows[0], *(row[0] for row in rows[1:]), *back.columns, *back.iloc[:, 0]]:
+        _assert_no_line_starts_a_formula(cell)
+    assert rows[1][0] == "x\r'=cmd|' /C calc'!A0" and rows[3][0] == "b\r\n'-2+3"
+    # A reader that ends a row at every line break, quoted or not, still finds no formula.
+    for line in _lines(text):
+        assert not line.startswith(FORMULA_CHARACTERS), repr(line)
+
+
+def test_an_excel_cell_holding_line_breaks_has_no_line_starting_a_formula():
+    frame = _hostile_frame()
+    sheet = openpyxl.load_workbook(io.BytesIO(to_excel(frame))).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == len(frame) + 1
+    for cell in [rows[0][0], *(row[0] for row in rows[1:])]:
+        _assert_no_line_starts_a_formula(cell)
+    assert all(row[0].data_type == "s" for row in sheet.iter_rows())
+
+
+def test_an_anonymous_sign_in_e_mail_cannot_smuggle_a_row_into_the_audit_export(engine):
+    from services import accounts, audit
+
+    with pytest.raises(accounts.AccountError):
+        accounts.authenticate("x\r=cmd|' /C calc'!A0", "wrong password")
+    events = audit.recent_events()
+    assert len(events) == 1
+    text = to_csv(events).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    assert len(rows) == 2
+    for line in _lines(text):
+        assert not line.startswith(FORMULA_CHARACTERS), repr(line)
