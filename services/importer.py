@@ -66,7 +66,14 @@ class Problem:
     def describe(self, source: str) -> str:
         """``file:line: column: value: reason``, as the command line prints it."""
         value = self.value if len(self.value) <= _MAX_SHOWN_VALUE else self.value[:_MAX_SHOWN_VALUE] + "…"
-        return f"{source}:{self.line}: {self.column}: {value}: {self.reason}"
+        return f"{_shown(source)}:{self.line}: {_shown(self.column)}: {_shown(value)}: {self.reason}"
+
+
+def _shown(text: str) -> str:
+    """Text on one report line: control characters (CR, LF, tab…) written as ``\\r``, ``\\n``…"""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 @dataclass

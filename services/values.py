@@ -126,8 +126,14 @@ def read_email(text: str) -> str:
 
 
 def read_https_url(text: str) -> str:
-    """An https URL (video rooms): any other scheme is refused."""
+    """An https URL (video rooms): any other scheme, and any control character inside, is refused."""
     url = text.strip()
+    # urlsplit drops tabs and line breaks before parsing, but the URL is stored as written:
+    # a CR/LF kept in it would end its line of an .ics export and forge the next ones.
+    # ``isprintable`` is false for every control, format, separator and unassigned character
+    # but the plain space (refused below).
+    if not url.isprintable():
+        raise ValueError("caractère de contrôle (retour à la ligne, tabulation…) interdit dans une adresse")
     parts = urlsplit(url)
     if parts.scheme.lower() != "https" or not parts.netloc or " " in url:
         raise ValueError("adresse https:// attendue")

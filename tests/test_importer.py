@@ -459,6 +459,33 @@ REJECTIONS = [
         "https",
         id="http-url",
     ),
+    pytest.param(
+        "bookings",
+        csv_of(edit(BOOKING, meeting_url="https://visio.example.org/b1\r\nATTENDEE:mailto:x@evil.example")),
+        2,
+        "meeting_url",
+        "https://visio.example.org/b1\r\nATTENDEE:mailto:x@evil.example",
+        "caractère de contrôle",
+        id="url-with-line-break",
+    ),
+    pytest.param(
+        "meetings",
+        csv_of(edit(MEETING, meeting_url="https://visio.example.org/m1\nDESCRIPTION:x")),
+        2,
+        "meeting_url",
+        "https://visio.example.org/m1\nDESCRIPTION:x",
+        "caractère de contrôle",
+        id="meeting-url-with-line-break",
+    ),
+    pytest.param(
+        "meetings",
+        csv_of(edit(MEETING, meeting_url="javascript:alert(1)")),
+        2,
+        "meeting_url",
+        "javascript:alert(1)",
+        "https",
+        id="meeting-url-javascript",
+    ),
     # value outside its allowed set
     pytest.param(
         "bookings", csv_of(edit(BOOKING, status="maybe")), 2, "status", "maybe", "permise", id="status"
@@ -621,6 +648,19 @@ def test_rejection(
     before = snapshot(centre)
     result = run(kind, text, centre)
     assert_rejected(result, line, column, value, reason)
+    assert snapshot(centre) == before
+
+
+def test_a_room_link_with_a_line_break_is_named_on_one_report_line(centre: Engine) -> None:
+    # The .ics export writes meeting_url on one line: a CR/LF in it would forge calendar
+    # properties. The report names file, line and column, the break shown as \\r\\n.
+    url = "https://visio.example.org/b1\r\nATTENDEE:mailto:x@evil.example"
+    before = snapshot(centre)
+    result = run("bookings", csv_of(BOOKING, edit(BOOKING, ref="B2", meeting_url=url)), centre)
+    assert result.describe_problems() == [
+        "bookings.csv:3: meeting_url: https://visio.example.org/b1\\r\\nATTENDEE:mailto:x@evil.example: "
+        "caractère de contrôle (retour à la ligne, tabulation…) interdit dans une adresse"
+    ]
     assert snapshot(centre) == before
 
 

@@ -210,6 +210,26 @@ def test_read_https_url_refuses_anything_but_https(text: str) -> None:
         values.read_https_url(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A line break inside a room link would end the .ics line and start a forged one.
+        "https://centre.whereby.com/max-ba\r\nATTENDEE:mailto:x@evil.example",
+        "https://centre.whereby.com/max-ba\nDESCRIPTION:x",
+        "https://centre.whereby.com/max-ba\rX",
+        "https://centre.whereby.com/max\tba",
+        "https://centre.whereby.com/max\x00ba",
+        "https://centre.whereby.com/max\x1bba",
+        "https://centre.whereby.com/max\x7fba",
+        "https://centre.whereby.com/max\u2028ba",  # Unicode's line separator
+        "https://centre.whereby.com/max\u00a0ba",  # a non-breaking space
+    ],
+)
+def test_read_https_url_refuses_control_characters_inside(text: str) -> None:
+    with pytest.raises(ValueError, match="caractère de contrôle"):
+        values.read_https_url(text)
+
+
 # ---------------------------------------------------------------- local dates
 
 
