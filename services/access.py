@@ -3,7 +3,8 @@
 - advisor: their own interviews with the candidates' names, age and contact details; the other
   advisors' schedules without any personal data;
 - director: every figure and list, candidates' names but no contact details;
-- marketing: aggregates only; a breakdown by a personal attribute hides groups under 5;
+- marketing: aggregates only; a breakdown by a personal attribute hides groups under 5, and a
+  partner so that none is recomputed from the total, and is not shown for fewer than 20 candidates;
 - admin: everything, plus the data page and the audit log.
 
 Whatever the role, a video room's host link is seen by the interview's advisor only: it makes
@@ -29,9 +30,13 @@ PAGES: dict[str, tuple[str, ...]] = {
     "audit": ("admin",),
     "privacy": ("admin",),
 }
-#: A group of fewer candidates than this is shown as "< 5" in a breakdown by personal attribute.
+#: A group of fewer candidates than this (0 included) is hidden in a breakdown by personal attribute.
 SMALL_GROUP = 5
-SMALL_GROUP_LABEL = f"< {SMALL_GROUP}"
+#: A breakdown by personal attribute of fewer candidates than this is not shown at all
+#: (docs/privacy.md, *Petits effectifs*).
+MIN_SCOPE = 20
+#: What a hidden group reads (the page translates it): the same for a small group and its partner.
+SUPPRESSED = "suppressed"
 #: Columns of an interview that identify or reach the candidate.
 CONTACT_COLUMNS = ("email", "phone")
 IDENTITY_COLUMNS = ("candidate_ref", "candidate", "age", "minor", "meeting_url")
@@ -114,12 +119,27 @@ def names_shown(schedule: pd.DataFrame) -> bool:
 
 
 def hide_small_groups(counts: pd.DataFrame, column: str = "candidates") -> pd.DataFrame:
-    """A breakdown by personal attribute as marketing may see it: counts under 5 read "< 5".
+    """A breakdown by personal attribute as marketing may see it (docs/privacy.md, *Petits effectifs*).
 
-    The column becomes text; a group of 0 is not a group and stays 0.
+    ``counts`` holds every candidate of the scope once (its groups add up to the scope's total,
+    which marketing reads elsewhere: the results page's *booked*). The counts become text:
+
+    - fewer than ``MIN_SCOPE`` candidates in all: no row at all;
+    - a group under ``SMALL_GROUP``, 0 included, reads ``SUPPRESSED`` (a 0 that showed would
+      differ from a hidden 1);
+    - while one group alone is hidden, or the hidden ones hold fewer than ``SMALL_GROUP``
+      together, the smallest shown group (the first on a tie) is hidden as well: the total minus
+      the shown groups then never gives a hidden group back, nor says they are all small.
     """
+    values = [int(count) for count in counts[column]]
+    if sum(values) < MIN_SCOPE:
+        return counts.iloc[0:0].astype({column: object})
+    hidden = {row for row, count in enumerate(values) if count < SMALL_GROUP}
+    partners = sorted(set(range(len(values))) - hidden, key=lambda row: (values[row], row))
+    for row in partners:
+        if not hidden or (len(hidden) > 1 and sum(values[h] for h in hidden) >= SMALL_GROUP):
+            break
+        hidden.add(row)
     shown = counts.copy()
-    shown[column] = [
-        SMALL_GROUP_LABEL if 0 < count < SMALL_GROUP else str(int(count)) for count in counts[column]
-    ]
+    shown[column] = [SUPPRESSED if row in hidden else str(count) for row, count in enumerate(values)]
     return shown

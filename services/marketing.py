@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services import analytics, channels, money
+from services.access import SMALL_GROUP
 from services.attribution import (
     DIRECT,
     MODELS,
@@ -450,11 +453,14 @@ AGE_BANDS = (
     ("26_plus", 26, None),
 )
 UNKNOWN = "unknown"
+#: The departments of fewer than 5 candidates, and unknown postal codes, as one group: a department
+#: left out of the list would say it has none (docs/privacy.md, *Petits effectifs*).
+OTHER = "other"
 
 
 def department_of(postal_code: str | None) -> str:
     """The French department of a postal code: 2 digits, 3 overseas (97x, 98x); unknown otherwise."""
-    code = (postal_code or "").strip()
+    code = postal_code.strip() if isinstance(postal_code, str) else ""
     if len(code) != 5 or not code.isdigit():
         return UNKNOWN
     return code[:3] if code.startswith(("97", "98")) else code[:2]
@@ -471,12 +477,22 @@ def age_band(age: int | None) -> str:
     )
 
 
+def audience_scope(scope: Scope) -> Scope:
+    """The scope of the audience breakdown: the period widened to whole calendar months (filters
+    kept), so that two periods a few days apart cannot be subtracted to single out a few people."""
+    after_last_month = (scope.date_to.replace(day=1) + timedelta(days=31)).replace(day=1)
+    return replace(
+        scope, date_from=scope.date_from.replace(day=1), date_to=after_last_month - timedelta(days=1)
+    )
+
+
 def audience(scope: Scope, engine: Engine | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidates who booked in the scope (the funnel's *booked*), by age band at their first
-    booking in the scope and by department (from the postal code).
+    booking in the scope and by department (from the postal code; departments of fewer than 5
+    candidates and unknown codes are one group, ``OTHER``, always there).
 
-    Raw counts (columns ``group``, ``candidates``): the page hides groups under 5
-    (services.access.hide_small_groups) before anyone sees them.
+    Raw counts (columns ``group``, ``candidates``): the page hides small groups
+    (services.access.hide_small_groups) before anyone sees them, on ``audience_scope``.
     """
     first = (
         sa.select(
@@ -502,7 +518,9 @@ def audience(scope: Scope, engine: Engine | None = None) -> tuple[pd.DataFrame, 
     by_department = pd.Series(
         [department_of(code) for code in rows["postal_code"]], dtype=object
     ).value_counts()
-    by_department = by_department.sort_index(key=lambda index: index == UNKNOWN, kind="stable")
+    listed = by_department[(by_department >= SMALL_GROUP) & (by_department.index != UNKNOWN)]
+    other = pd.Series({OTHER: int(by_department.sum() - listed.sum())})
+    by_department = pd.concat([listed, other])
     return (
         pd.DataFrame({"group": by_age.index, "candidates": by_age.to_numpy()}),
         pd.DataFrame({"group": by_department.index, "candidates": by_department.to_numpy()}),

@@ -4,9 +4,10 @@ from functools import partial
 
 import streamlit as st
 
-from services import audit, cached, channels, charts, exports, marketing
+from pages.common.downloads import CSV, EXCEL, export_button
+from services import access, cached, channels, charts, exports, marketing
 from services.attribution import GOALS, MODELS
-from services.i18n import format_number, format_percent, translate
+from services.i18n import format_date, format_number, format_percent, translate
 from services.models import CHANNELS
 
 language = st.session_state.get("language", "fr")
@@ -79,22 +80,17 @@ else:
         },
     )
     first, second, _ = st.columns([1, 1, 4])
-    first.download_button(
-        "CSV",
-        partial(exports.to_csv, shown),
-        "canaux.csv",
-        "text/csv",
-        key="channels_csv",
-        icon=":material/download:",
-        **audit.on_export(account.email, "channels", "csv"),
+    export_button(
+        first, "CSV", partial(exports.to_csv, shown), "canaux.csv", CSV, target="channels", key="channels_csv"
     )
-    second.download_button(
+    export_button(
+        second,
         "Excel",
         partial(exports.to_excel, shown),
         "canaux.xlsx",
+        EXCEL,
+        target="channels",
         key="channels_xlsx",
-        icon=":material/download:",
-        **audit.on_export(account.email, "channels", "xlsx"),
     )
 
     st.subheader(t("channels.models"), help=t("channels.models.help"))
@@ -244,25 +240,37 @@ else:
                     )
     with tabs[6]:
         if tabs[6].open:  # only the chosen tab computes
-            st.caption(t("channels.audience.help"))
-            by_age, by_department = cached.audience(scope, version)
-            left, right = st.columns(2)
-            left.markdown(f"**{t('channels.audience.age')}**")
-            left.dataframe(
-                by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}"))).rename(
-                    columns=lambda c: t(f"col.{c}")
-                ),
-                hide_index=True,
-                width="stretch",
+            st.caption(t("channels.audience.help", minimum=access.MIN_SCOPE))
+            months = marketing.audience_scope(scope)
+            st.caption(
+                t(
+                    "channels.audience.period",
+                    start=format_date(months.date_from, language),
+                    end=format_date(months.date_to, language),
+                )
             )
-            right.markdown(f"**{t('channels.audience.department')}**")
-            right.dataframe(
-                by_department.replace({"group": {marketing.UNKNOWN: t("age.unknown")}}).rename(
-                    columns=lambda c: t(f"col.{c}")
-                ),
-                hide_index=True,
-                width="stretch",
-            )
+            by_age, by_department = cached.audience(months, version)
+            if by_age.empty:
+                st.info(t("channels.audience.withheld", minimum=access.MIN_SCOPE), icon=":material/lock:")
+            else:
+                hidden = {"candidates": {access.SUPPRESSED: t("channels.audience.suppressed")}}
+                left, right = st.columns(2)
+                left.markdown(f"**{t('channels.audience.age')}**")
+                left.dataframe(
+                    by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}")))
+                    .replace(hidden)
+                    .rename(columns=lambda c: t(f"col.{c}")),
+                    hide_index=True,
+                    width="stretch",
+                )
+                right.markdown(f"**{t('channels.audience.department')}**")
+                right.dataframe(
+                    by_department.replace(
+                        {"group": {marketing.OTHER: t("channels.audience.other")}, **hidden}
+                    ).rename(columns=lambda c: t(f"col.{c}")),
+                    hide_index=True,
+                    width="stretch",
+                )
             st.metric(
                 t("channels.audience.consenting"),
                 format_number(cached.consenting_candidates(version), language),
