@@ -12,7 +12,6 @@ Streamlit 1.67 still runs a ``pages/*.py`` file on its own, without this entry s
 its URL is opened or rerun; in a sub-folder only ``st.navigation`` below can reach it.
 """
 
-import secrets
 from contextlib import asynccontextmanager
 
 import streamlit as st
@@ -38,53 +37,19 @@ PAGES = {
 SCOPED_PAGES = ("results", "jobdating", "schedule", "channels")
 
 
-def _sso_available() -> bool:
-    """Whether single sign-on is configured: an ``[auth]`` section in Streamlit's secrets."""
-    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
-
-
 def _signed_in() -> tuple[accounts.SignedIn | None, str | None]:
-    """The account of this browser's live sign-in (the session's idle time refreshed), or None
-    and, for a single sign-on the store does not let in, the message key that says why.
-
-    A password sign-in's token comes from the signed cookie the sign-in page set; a single
-    sign-on's is Streamlit's identity cookie, whose first sight opens the session; either way
-    the store decides whether the sign-in still lives.
-    """
-    token = web.session_token(st.context.cookies) or st.session_state.get("sign_in_token")
-    account, problem = accounts.session_account(token), None
-    if account is None and st.user.get("is_logged_in"):
-        # AppTest has no cookies: a random token then stands for the identity cookie.
-        token = web.sso_token(st.context.cookies) or st.session_state.setdefault(
-            "sso_token", secrets.token_urlsafe(32)
-        )
-        try:
-            account = accounts.session_account(token) or accounts.sso_sign_in(
-                claims=st.user.to_dict(), token=token
-            )
-        except accounts.SessionEnded:
-            problem = "auth.sso_ended"
-        except accounts.SsoRefused as refusal:
-            problem = "auth.sso_no_email" if refusal.reason == "no_email" else "auth.sso_refused"
-    if account is None:
-        st.session_state.pop("sign_in_token", None)
-    else:
-        st.session_state["sign_in_token"] = token
-    return account, problem
+    """The account of this browser's live sign-in, read from its own cookies at every run (never
+    from the session's state, which a client reconnecting to this session could claim), or None
+    and, for a single sign-on the store does not let in, the message key that says why."""
+    account, problem = web.signed_in(st.context.cookies)
+    return account, f"auth.{problem}" if problem else None
 
 
 def _sign_out() -> None:
-    account = accounts.end_session(st.session_state.pop("sign_in_token", None))
+    account = accounts.end_session(web.browser_token(st.context.cookies))
     if account is not None:
         audit.record("sign_out", actor=account.email)
-    st.session_state.pop("sso_token", None)
     st.logout()  # sends the browser to /auth/logout, where the gate deletes the cookie
-
-
-def _sso_again() -> None:
-    # An ended single sign-on never comes back: the provider issues a new identity cookie.
-    st.session_state.pop("sso_token", None)
-    st.login()
 
 
 @asynccontextmanager
@@ -104,7 +69,7 @@ if __name__ != "__main__":
     app = st.App(
         __file__,
         lifespan=_prepared,
-        routes=web.create_routes(_sso_available),
+        routes=web.create_routes(),
         middleware=[Middleware(web.SignInGate)],
     )
 else:
@@ -141,13 +106,10 @@ else:
 
     account, problem = _signed_in()
     if account is None:
-        if problem is None and st.query_params.get("sso") == "1" and _sso_available():
-            st.login()  # the sign-in page's "Se connecter avec le compte de l'établissement"
-            st.stop()
         st.title("Rencontres")
         if problem == "auth.sso_ended":
             st.info(t(problem), icon=":material/lock_clock:")
-            st.button(t("auth.sso_again"), on_click=_sso_again, type="primary", key="sso_again")
+            st.button(t("auth.sso_again"), on_click=st.login, type="primary", key="sso_again")
         elif problem is not None:
             st.error(t(problem, email=st.user.get("email", "")), icon=":material/block:")
             st.button(t("auth.sign_out"), on_click=_sign_out, icon=":material/logout:", key="sign_out")

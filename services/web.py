@@ -4,14 +4,20 @@ A Streamlit page cannot set a cookie, so these Starlette routes and this middlew
 by ``st.App`` in ``dashboard.py``, do: the password is checked here, the browser gets a signed,
 HttpOnly, SameSite=Strict cookie holding a random session token (only its hash is stored),
 and every page of the app checks that token again against the store (idle expiry, sign-out).
+
+Nothing of the app reaches a request without a live sign-in (docs/security.md): its pages, its
+connection (checked again at every message), its media (an export only to whoever built it),
+uploads and metrics. Open: the sign-in routes, Streamlit's single sign-on routes, its health
+check and its front-end assets (the same public code for every install).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
-import time
+import threading
 from collections.abc import Callable, Mapping
 from html import escape
 from urllib.parse import quote, urlsplit
@@ -30,15 +36,21 @@ CSRF_COOKIE = "rencontres_csrf"
 SIGN_IN_PATH = "/connexion"
 #: Where st.logout() sends the browser: the gate also deletes the session cookie there.
 SIGN_OUT_PATH = "/auth/logout"
-#: Streamlit's own cookie after a single sign-on (st.login): the gate lets it through.
+#: The sign-in page's way to single sign-on: straight to Streamlit's provider redirect.
+SSO_PATH = f"{SIGN_IN_PATH}/etablissement"
+#: Streamlit's identity cookie after a single sign-on, signed with its cookie secret.
 SSO_COOKIE = "_streamlit_user"
-#: Set on the way to single sign-on (``/?sso=1``): its signed time lets that page's connection
-#: open for a short while, so that the script can send the browser to the provider (st.login).
-SSO_START_COOKIE = "rencontres_sso_start"
-SSO_START_SECONDS = 120
-#: Paths anyone may fetch: the sign-in routes, Streamlit's auth routes and assets, and its HTTP
-#: endpoints (health, host config; an upload needs the app's connection, which the gate guards).
-_OPEN_PREFIXES = (SIGN_IN_PATH, "/auth/", "/oauth2callback", "/_stcore/", "/static/", "/component/")
+#: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check.
+_OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
+#: Paths whose files are the app's, never a front-end asset, whatever their name.
+_APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
+#: The headers of every answer: no framing, no type sniffing, no address in a Referer.
+SECURITY_HEADERS = (
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+)
 
 
 def sign(token: str) -> str:
@@ -60,27 +72,89 @@ def session_token(cookies: dict[str, str]) -> str | None:
     return unsign(cookies.get(COOKIE))
 
 
-def sso_token(cookies: Mapping[str, str]) -> str | None:
-    """The sign-in token of a single sign-on: the whole of Streamlit's identity cookie.
-
-    A large cookie is split (``_streamlit_user`` then holds the chunk count, the same for two
-    sign-ins within a second): the chunks, joined, make the token unique to one sign-in.
-    """
+def _sso_cookie_parts(cookies: Mapping[str, str]) -> list[str]:
+    # A large identity cookie is split: ``_streamlit_user`` holds "chunks-N", then _1 … _N.
     parts: list[str] = []
-    # Only text counts: a test double of the cookies (AppTest) answers any name.
+    # Only text counts: a test double of the cookies may answer any name.
     while isinstance(value := cookies.get(f"{SSO_COOKIE}_{len(parts)}" if parts else SSO_COOKIE), str):
         parts.append(value)
-    return "|".join(parts) or None
+    return parts
 
 
-def _sso_start_value(now: float) -> str:
-    return sign(f"sso-start-{int(now)}")
+def _auth_settings() -> Mapping[str, object]:
+    # Streamlit's [auth] secrets (its own reading: .streamlit/secrets.toml or --secrets.files).
+    from streamlit.runtime.secrets import secrets_singleton
+
+    return secrets_singleton.get("auth", {}) if secrets_singleton.load_if_toml_exists() else {}
 
 
-def sso_started(value: str | None, now: float) -> bool:
-    """Whether a start-of-single-sign-on cookie is ours and less than two minutes old."""
-    started = (unsign(value) or "").removeprefix("sso-start-")
-    return started.isdigit() and 0 <= now - int(started) <= SSO_START_SECONDS
+def sso_available() -> bool:
+    """Whether single sign-on is configured: an ``[auth]`` section in Streamlit's secrets."""
+    return bool(_auth_settings())
+
+
+def _sso_origin() -> str | None:
+    # The app's own address, as Streamlit writes it into the identity cookies it issues.
+    parts = urlsplit(str(_auth_settings().get("redirect_uri", "")))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def sso_identity(cookies: Mapping[str, str]) -> tuple[str, dict[str, object]] | None:
+    """The sign-in token and claims of Streamlit's identity cookie, or None unless it is signed
+    with this install's cookie secret, was issued for this app's address and says signed in.
+
+    The token is the whole cookie (its chunks joined): unique to one sign-in at the provider.
+    """
+    parts, settings = _sso_cookie_parts(cookies), _auth_settings()
+    secret, origin = str(settings.get("cookie_secret", "")), _sso_origin()
+    if not parts or not secret or origin is None:
+        return None
+    # Streamlit's own reading of its cookie (itsdangerous, the cookie secret of [auth]).
+    from streamlit.auth_util import get_cookie_with_chunks
+    from streamlit.web.server.starlette.starlette_app_utils import decode_signed_value
+
+    def unsigned(name: str) -> bytes | None:
+        value = cookies.get(name)
+        return decode_signed_value(secret, name, value.encode("latin-1")) if isinstance(value, str) else None
+
+    try:
+        payload = json.loads(get_cookie_with_chunks(unsigned, SSO_COOKIE) or b"null")
+    except (UnicodeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("is_logged_in") is not True:
+        return None
+    if payload.pop("origin", None) != origin:
+        return None
+    return "|".join(parts), payload
+
+
+def browser_token(cookies: Mapping[str, str]) -> str | None:
+    """The token of the browser's sign-in (password or single sign-on), verified, for sign-out."""
+    identity = sso_identity(cookies)
+    return session_token(cookies) or (identity[0] if identity else None)
+
+
+def signed_in(cookies: Mapping[str, str]) -> tuple[accounts.SignedIn | None, str | None]:
+    """The account of a browser's live sign-in (its idle time refreshed), from its cookies only,
+    or None and, for a single sign-on the store does not let in, the reason (a notice name).
+
+    The one reading of who is signed in, for the gate and the app alike: a password sign-in is
+    our signed cookie; a single sign-on is Streamlit's signed identity cookie, whose first
+    sight opens a session; either way the store decides whether the sign-in still lives.
+    """
+    token = session_token(cookies)
+    if token:
+        return accounts.session_account(token), None
+    identity = sso_identity(cookies)
+    if identity is None:
+        return None, None
+    token, claims = identity
+    try:
+        return accounts.session_account(token) or accounts.sso_sign_in(claims=claims, token=token), None
+    except accounts.SessionEnded:
+        return None, "sso_ended"
+    except accounts.SsoRefused as refusal:
+        return None, "sso_no_email" if refusal.reason == "no_email" else "sso_refused"
 
 
 def _safe_next(target: str | None) -> str:
@@ -141,6 +215,20 @@ _NOTICES = {
     "expired": ("info", "Votre session a expiré après une période d'inactivité : reconnectez-vous."),
     "signed_out": ("info", "Vous êtes déconnecté."),
     "form": ("error", "Le formulaire a expiré : saisissez à nouveau vos identifiants."),
+    "sso_ended": (
+        "info",
+        "Votre session est terminée (déconnexion, inactivité ou changement de rôle) : reconnectez-vous.",
+    ),
+    "sso_refused": (
+        "error",
+        "Le compte de l'établissement avec lequel vous vous êtes connecté n'a pas accès au tableau "
+        "de bord ; demandez à un administrateur.",
+    ),
+    "sso_no_email": (
+        "error",
+        "Le compte de l'établissement n'a pas transmis d'adresse e-mail vérifiée : il n'a pas accès "
+        "au tableau de bord ; demandez à un administrateur.",
+    ),
 }
 
 
@@ -176,7 +264,7 @@ def _sign_in_page(
         action=escape(f"{SIGN_IN_PATH}?next={quote(next_path)}"),
         csrf=csrf,
         sso=(
-            '<a class="button" href="/?sso=1">Se connecter avec le compte de l\'établissement</a>'
+            f'<a class="button" href="{SSO_PATH}">Se connecter avec le compte de l\'établissement</a>'
             if sso_available
             else ""
         ),
@@ -198,8 +286,8 @@ def _session_cookie(response: Response, request: Request, token: str) -> None:
     )
 
 
-def create_routes(sso_available: Callable[[], bool] = lambda: False) -> list[Route]:
-    """The sign-in and sign-out routes (``sso_available`` tells whether to offer single sign-on)."""
+def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Route]:
+    """The sign-in route and the way to single sign-on (offered when ``sso_available()``)."""
 
     async def sign_in(request: Request) -> Response:
         if request.method == "GET":
@@ -222,16 +310,29 @@ def create_routes(sso_available: Callable[[], bool] = lambda: False) -> list[Rou
         response.delete_cookie(CSRF_COOKIE, path=SIGN_IN_PATH)
         return response
 
+    async def single_sign_on(request: Request) -> Response:
+        # Straight to Streamlit's provider redirect (what st.login() would send the browser to),
+        # so that no page of the app loads before the provider has said who this is.
+        if not sso_available():
+            return RedirectResponse(SIGN_IN_PATH, status_code=303)
+        from streamlit.user_info import generate_login_redirect_url
+
+        return RedirectResponse(generate_login_redirect_url("default"), status_code=303)
+
     return [
         Route(SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
+        Route(SSO_PATH, single_sign_on, methods=["GET"]),
     ]
 
 
 class SignInGate:
-    """ASGI middleware: a page or the app's connection needs a live sign-in, else the sign-in page.
+    """ASGI middleware: nothing of the app reaches a request without a live sign-in.
 
-    The app checks the session again at every run; this gate keeps anonymous visitors from
-    even loading the app, and sends an expired session to the sign-in page with a notice.
+    A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
+    anything else gets 401 and no byte of the app: the app's connection (refused at the
+    handshake, closed at the first message after the sign-in ends), media (an export is served
+    only to the account that built it), uploads, metrics. The app checks the sign-in again at
+    every run; every answer carries the security headers.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -241,44 +342,119 @@ class SignInGate:
         if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
         request = HTTPConnection(scope)
-        if request.url.path == SIGN_OUT_PATH:
+        path = request.url.path
+        if path == SIGN_OUT_PATH:
             # The app ended the session on the server; the browser's cookie goes too.
             await self.app(scope, receive, _deleting_session_cookie(send))
             return
-        if not _needs_sign_in(request.url.path, scope["type"]):
+        if not _needs_sign_in(path):
             await self.app(scope, receive, send)
             return
-        if scope["type"] == "http" and request.query_params.get("sso") == "1":
-            # On the way to single sign-on: the page loads, and its connection may open for a
-            # short while, so that the script sends the browser to the provider (st.login).
-            start = Response()
-            start.set_cookie(
-                SSO_START_COOKIE,
-                _sso_start_value(time.time()),
-                max_age=SSO_START_SECONDS,
-                httponly=True,
-                samesite="strict",
-                secure=_is_https(request),
-                path="/",
-            )
-            await self.app(scope, receive, _adding_cookie(send, start))
-            return
-        if SSO_COOKIE in request.cookies or sso_started(request.cookies.get(SSO_START_COOKIE), time.time()):
-            # Streamlit checks its own single sign-on cookie; the app maps the person to a role.
-            await self.app(scope, receive, send)
-            return
-        token = session_token(request.cookies)
-        if token and await run_in_threadpool(accounts.session_account, token):
+        cookies = request.cookies
+        account, problem = await run_in_threadpool(signed_in, cookies)
+        if account is not None and _may_fetch(account, path):
+            if scope["type"] == "websocket":
+                receive = _live_receive(receive, cookies)
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 4401})
             return
-        notice = "&notice=expired" if token else ""
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        response = RedirectResponse(f"{SIGN_IN_PATH}?next={quote(target)}{notice}", status_code=303)
+        if account is not None or not _is_page(path):
+            # An address of the app's files tells nothing and goes nowhere (a media id must not
+            # travel on in a sign-in address, a history or a log).
+            response = Response("Connexion requise.", status_code=404 if account else 401)
+        else:
+            notice = problem or ("expired" if session_token(cookies) else None)
+            target = path + (f"?{request.url.query}" if request.url.query else "")
+            query = f"next={quote(target)}" + (f"&notice={notice}" if notice else "")
+            response = RedirectResponse(f"{SIGN_IN_PATH}?{query}", status_code=303)
+            if problem:
+                _forget_identity_cookie(response, cookies)
         await response(scope, receive, send)
+
+
+#: Export files (Streamlit media ids) → the accounts that built them (``audit_export``).
+_EXPORT_OWNERS: dict[str, set[int]] = {}
+_EXPORT_OWNERS_LOCK = threading.Lock()
+
+
+def own_export(file_id: str, account_id: int) -> None:
+    """Let ``account_id`` fetch the export stored under this media id (and nobody else)."""
+    with _EXPORT_OWNERS_LOCK:
+        _EXPORT_OWNERS.setdefault(file_id, set()).add(account_id)
+
+
+def _may_fetch(account: accounts.SignedIn, path: str) -> bool:
+    # A media file that is an export goes only to the accounts that built it; other media (a
+    # chart's image) to any live sign-in.
+    if not path.startswith("/media/"):
+        return True
+    file_id = path.removeprefix("/media/").split(".", 1)[0]
+    with _EXPORT_OWNERS_LOCK:
+        owners = _EXPORT_OWNERS.get(file_id)
+    return owners is None or account.account_id in owners
+
+
+#: What a browser may not ask of the server over the app's connection: clearing every user's
+#: caches, re-running on file changes, the debugging messages, and writing agent "skills"
+#: files into the app's folder. No page needs them.
+_REFUSED_MESSAGES = frozenset(
+    {"clear_cache", "set_run_on_save", "debug_disconnect_websocket", "debug_shutdown_runtime"}
+)
+_REFUSED_OPERATIONS = frozenset({"install_skills", "dismiss_skills_nudge"})
+
+
+def _refused(data: bytes | None) -> bool:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    try:
+        message = BackMsg.FromString(data or b"")
+    except Exception:  # not a message of the protocol: Streamlit refuses it itself
+        return False
+    kind = message.WhichOneof("type")
+    if kind == "backend_operation_request":
+        return message.backend_operation_request.WhichOneof("payload") in _REFUSED_OPERATIONS
+    return kind in _REFUSED_MESSAGES
+
+
+def _live_receive(receive: Receive, cookies: Mapping[str, str]) -> Receive:
+    # Every message of the app's connection checks the sign-in again: an ended sign-in (signed
+    # out in another tab, disabled, idle) closes an open tab's connection at its next message.
+    async def receiving() -> Message:
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return message
+            account, _ = await run_in_threadpool(signed_in, cookies)
+            if account is None:
+                return {"type": "websocket.disconnect", "code": 4401}
+            if not _refused(message.get("bytes")):
+                return message
+
+    return receiving
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            for name, value in SECURITY_HEADERS:
+                headers[name] = value
+        await send(message)
+
+    return sending
+
+
+def _forget_identity_cookie(response: Response, cookies: Mapping[str, str]) -> None:
+    # A single sign-on the store refuses or has ended: its identity cookie goes, so that the
+    # next one starts at the provider.
+    for name in (SSO_COOKIE, *(name for name in cookies if name.startswith(f"{SSO_COOKIE}_"))):
+        if name in cookies:
+            response.delete_cookie(name, path="/")
 
 
 def _deleting_session_cookie(send: Send) -> Send:
@@ -297,11 +473,16 @@ def _adding_cookie(send: Send, carrier: Response) -> Send:
     return sending
 
 
-def _needs_sign_in(path: str, kind: str) -> bool:
-    # The app's connection (a websocket under /_stcore/), its pages and its media (downloads
-    # of exports) need a sign-in; assets (a file name with a dot) and open routes do not.
-    if kind == "websocket":
-        return True
-    if path.startswith(_OPEN_PREFIXES):
+def _needs_sign_in(path: str) -> bool:
+    # Open: the sign-in routes, Streamlit's single sign-on routes and health check, and its
+    # front-end assets (a file name with a dot outside the app's own paths).
+    if path in _OPEN_PATHS:
         return False
-    return path.startswith("/media/") or "." not in path.rsplit("/", 1)[-1]
+    if path.startswith(_APP_PREFIXES):
+        return True
+    return "." not in path.rsplit("/", 1)[-1]
+
+
+def _is_page(path: str) -> bool:
+    # A page of the app (a navigation a person makes), as opposed to its files and endpoints.
+    return not path.startswith(_APP_PREFIXES)

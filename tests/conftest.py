@@ -174,6 +174,38 @@ def demo_store(engine: Engine, backend: str, request: pytest.FixtureRequest, tmp
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
+#: The cookies of the browser the AppTest now running stands for (``AppTest.cookies``).
+_BROWSER_COOKIES: dict[str, str] = {}
+
+
+class _BrowserContext:
+    """What Streamlit knows of a session's browser (its ClientContext): here, only its cookies."""
+
+    headers: tuple[tuple[str, str], ...] = ()
+    remote_ip = "127.0.0.1"
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        return dict(_BROWSER_COOKIES)
+
+
+@pytest.fixture(autouse=True)
+def browser_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest has no browser: ``st.context.cookies`` reads the cookies set on the AppTest
+    (``app.cookies = {...}``) that runs, as a browser would send them with its connection."""
+    from streamlit.runtime import context
+    from streamlit.testing.v1 import AppTest
+
+    run = AppTest._run
+
+    def running(self, *args, **kwargs):
+        _BROWSER_COOKIES.clear()
+        _BROWSER_COOKIES.update(getattr(self, "cookies", {}))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppTest, "_run", running)
+    monkeypatch.setattr(context, "_get_client_context", lambda: _BrowserContext())
+
 
 def session_token(role: str, advisor_email: str | None = None, engine: Engine | None = None) -> str:
     """A live sign-in of a test account of this role (created if needed), as the cookie holds it."""
@@ -197,8 +229,10 @@ def app_as(role: str, advisor_email: str | None = None, page: str | None = None,
     """The dashboard in AppTest, signed in with this role (on a page, with these URL parameters)."""
     from streamlit.testing.v1 import AppTest
 
+    from services import web
+
     app = AppTest.from_file(APP, default_timeout=90)
-    app.session_state["sign_in_token"] = session_token(role, advisor_email)
+    app.cookies = {web.COOKIE: web.sign(session_token(role, advisor_email))}
     for name, value in params.items():
         app.query_params[name] = value
     app.run()

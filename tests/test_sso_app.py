@@ -6,8 +6,8 @@ Chromium against oidc-provider-mock on loopback.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,17 +32,77 @@ def marketing_group(engine) -> None:
     accounts.map_group(group="cfai-marketing", role="marketing", actor="cli:admin")
 
 
-# ---------------------------------------------------------------- the token and the gate
+SECRET = "a-cookie-secret-for-the-test-only-0123456789"
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture(autouse=True)
+def sso_settings(monkeypatch) -> None:
+    """Single sign-on configured as in secrets.toml's [auth] (the app's address: the test client's)."""
+    settings = {"redirect_uri": f"{ORIGIN}/oauth2callback", "cookie_secret": SECRET}
+    monkeypatch.setattr(web, "_auth_settings", lambda: settings)
+
+
+def identity_cookies(identity: dict[str, object], *, secret: str = SECRET, origin: str = ORIGIN) -> dict:
+    """The identity cookies Streamlit's callback sets after a sign-in at the provider (its own
+    code: the claims with the origin, signed with the cookie secret, split when large)."""
+    from streamlit.auth_util import set_cookie_with_chunks
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    jar: dict[str, str] = {}
+
+    def set_single(name: str, value: str) -> None:
+        jar[name] = create_signed_value(secret, name, value).decode()
+
+    value = dict(identity, origin=origin, is_logged_in=True, provider="default")
+    set_cookie_with_chunks(
+        set_single,
+        lambda name, text: create_signed_value(secret, name, text),
+        web.SSO_COOKIE,
+        value,
+        cookie_attr_size=60,
+    )
+    return jar
+
+
+# ---------------------------------------------------------------- the identity cookie
 
 
 def test_the_token_is_the_whole_identity_cookie_even_when_split():
-    assert web.sso_token({}) is None
-    assert web.sso_token({"_streamlit_user": "abc", "_streamlit_user_tokens": "zzz"}) == "abc"
-    split = {"_streamlit_user": "chunks-2", "_streamlit_user_1": "part1", "_streamlit_user_2": "part2"}
-    assert web.sso_token(split) == "chunks-2|part1|part2"
+    assert web.sso_identity({}) is None
+    small = identity_cookies(claims("paul@cfai.fr", "cfai-marketing"))
+    token, found = web.sso_identity(small)
+    assert token == small[web.SSO_COOKIE] and found["email"] == "paul@cfai.fr"
+    # An identity of many groups does not fit one cookie: Streamlit splits it, the token is
+    # every chunk, and the claims come back whole (random names: a signed value is compressed).
+    large = identity_cookies(claims("paul@cfai.fr", *(secrets.token_hex(8) for _ in range(400))))
+    assert {f"{web.SSO_COOKIE}_1", f"{web.SSO_COOKIE}_2"} <= set(large)
+    token, found = web.sso_identity(large)
+    assert token.count("|") == len(large) - 1 and len(found["groups"]) == 400
 
 
-def test_the_way_to_the_provider_opens_the_app_connection_for_two_minutes_only(engine):
+def test_an_identity_cookie_counts_only_when_streamlit_signed_it_for_this_app():
+    identity = claims("paul@cfai.fr", "cfai-marketing")
+    # Merely named like it (what the gate once let through), signed with another secret, issued
+    # for another address, or saying signed out: no identity.
+    assert web.sso_identity({web.SSO_COOKIE: "signed-by-streamlit"}) is None
+    assert web.sso_identity(identity_cookies(identity, secret="another-secret-0123456789abcdef")) is None
+    assert web.sso_identity(identity_cookies(identity, origin="http://evil.example")) is None
+    signed_out = identity_cookies(identity)
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    value = json.dumps(dict(identity, origin=ORIGIN, is_logged_in=False))
+    signed_out[web.SSO_COOKIE] = create_signed_value(SECRET, web.SSO_COOKIE, value).decode()
+    assert web.sso_identity(signed_out) is None
+    # Single sign-on not configured: no identity at all.
+    web._auth_settings = lambda: {}  # restored by the fixture's monkeypatch
+    assert web.sso_identity(identity_cookies(identity)) is None
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def _gate() -> TestClient:
     async def page(request) -> PlainTextResponse:
         return PlainTextResponse("the app")
 
@@ -53,44 +113,74 @@ def test_the_way_to_the_provider_opens_the_app_connection_for_two_minutes_only(e
 
     # The gate in front of a stand-in for Streamlit's page and connection.
     app = Starlette(
-        routes=[Route("/", page), WebSocketRoute("/_stcore/stream", stream)],
+        routes=[*web.create_routes(), Route("/", page), WebSocketRoute("/_stcore/stream", stream)],
         middleware=[Middleware(web.SignInGate)],
     )
-    client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    return TestClient(app, base_url=ORIGIN, follow_redirects=False)
 
-    def connects() -> bool:
-        try:
-            with client.websocket_connect("/_stcore/stream") as socket:
-                return socket.receive_text() == "connected"
-        except WebSocketDisconnect:
-            return False
 
-    assert not connects()
-    # The sign-in page's single sign-on link: the page loads (its script calls st.login()) and
-    # a signed, short-lived cookie lets its connection open.
-    response = client.get("/?sso=1")
-    assert response.text == "the app"
-    cookie = response.headers["set-cookie"]
-    assert cookie.startswith(web.SSO_START_COOKIE) and "HttpOnly" in cookie and "SameSite=strict" in cookie
-    assert "Max-Age=120" in cookie
-    assert connects()
-    # Forged, or older than two minutes: no connection.
-    client.cookies.set(web.SSO_START_COOKIE, f"sso-start-{int(time.time())}")
-    assert not connects()
-    client.cookies.set(web.SSO_START_COOKIE, web.sign(f"sso-start-{int(time.time()) - 121}"))
-    assert not connects()
-    # Streamlit's identity cookie lets it through: the script checks who it is.
-    client.cookies.clear()
+def _connects(client: TestClient) -> bool:
+    try:
+        with client.websocket_connect("/_stcore/stream") as socket:
+            return socket.receive_text() == "connected"
+    except WebSocketDisconnect:
+        return False
+
+
+def test_the_way_to_the_provider_opens_nothing_of_the_app(engine):
+    client = _gate()
+    # The sign-in page's link goes straight to Streamlit's provider redirect, no page between.
+    answer = client.get(web.SSO_PATH)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/auth/login?provider=")
+    # What used to open the page and its connection for two minutes opens nothing now.
+    assert client.get("/?sso=1").headers["location"].startswith(web.SIGN_IN_PATH)
+    assert "set-cookie" not in client.get("/?sso=1").headers
+    assert not _connects(client)
+
+
+def test_the_gate_lets_in_a_signed_identity_of_a_mapped_person_only(engine, marketing_group):
+    client = _gate()
     client.cookies.set(web.SSO_COOKIE, "signed-by-streamlit")
-    assert connects()
+    assert not _connects(client)
+    assert client.get("/").headers["location"].startswith(web.SIGN_IN_PATH)
+
+    client.cookies.clear()
+    client.cookies.update(identity_cookies(claims("paul@cfai.fr", "cfai-marketing")))
+    assert client.get("/").text == "the app" and _connects(client)
+    assert events("sign_in") == [("paul@cfai.fr", None, "sso")]  # opened once, found again after
+
+
+def test_the_gate_sends_a_refused_or_ended_single_sign_on_to_the_sign_in_page(engine, marketing_group):
+    client = _gate()
+    client.cookies.update(identity_cookies(claims("intrus@ailleurs.fr", "visiteurs")))
+    answer = client.get("/")
+    assert answer.status_code == 303 and "notice=sso_refused" in answer.headers["location"]
+    # The refused identity cookie goes, so that the next sign-in starts at the provider.
+    assert f'{web.SSO_COOKIE}=""' in answer.headers["set-cookie"]
+    assert not _connects(client)
+    page = client.get(answer.headers["location"])
+    assert "pas accès au tableau de bord" in page.text and 'role="alert"' in page.text
+
+    client.cookies.clear()
+    cookies = identity_cookies(claims("paul@cfai.fr", "cfai-marketing"))
+    client.cookies.update(cookies)
+    assert client.get("/").text == "the app"
+    accounts.end_session(web.sso_identity(cookies)[0])  # signed out in another tab
+    client.cookies.update(cookies)
+    answer = client.get("/")
+    assert "notice=sso_ended" in answer.headers["location"]
+    assert events("sign_in") == [("paul@cfai.fr", None, "sso")]  # no second session was opened
 
 
 # ---------------------------------------------------------------- the dashboard (AppTest)
 
 
 def dashboard(identity: dict[str, object], app: AppTest | None = None) -> AppTest:
-    """The dashboard run for a browser holding this single sign-on identity (no cookies in AppTest)."""
-    app = app or AppTest.from_file(APP, default_timeout=90)
+    """The dashboard run for a browser holding this single sign-on identity cookie (kept by the
+    browser from one run to the next)."""
+    if app is None:
+        app = AppTest.from_file(APP, default_timeout=90)
+        app.cookies = identity_cookies(identity)
     app.user = identity
     app.run()
     assert not app.exception, app.exception
@@ -118,9 +208,10 @@ def test_the_dashboard_refuses_an_unmapped_person_and_offers_to_sign_out(engine,
 
 
 def test_the_dashboard_sends_an_ended_sign_in_through_the_provider_again(engine, marketing_group):
-    app = dashboard(claims("paul@cfai.fr", "cfai-marketing"))
-    accounts.end_session(app.session_state["sign_in_token"])  # e.g. signed out in another tab
-    dashboard(claims("paul@cfai.fr", "cfai-marketing"), app)
+    identity = claims("paul@cfai.fr", "cfai-marketing")
+    app = dashboard(identity)
+    accounts.end_session(web.sso_identity(app.cookies)[0])  # e.g. signed out in another tab
+    app.run()
     assert [info.value for info in app.info][0].startswith("Votre session est terminée")
     assert [button.label for button in app.button] == ["Se reconnecter avec le compte de l'établissement"]
     assert events("sign_in") == [("paul@cfai.fr", None, "sso")]  # no second session was opened
@@ -224,15 +315,16 @@ def test_single_sign_on_in_the_browser(sso_server, chromium, engine):
     assert len(events("sign_in")) == 1  # the same session, found again
 
     # The session ends on the server (as after 30 idle minutes): the identity cookie, still in
-    # the browser, does not open another one; the person goes through the provider again.
+    # the browser, does not open another one; the gate sends the person to the sign-in page,
+    # and through the provider again.
     with engine.begin() as connection:
         connection.execute(sa.text("update sign_in_sessions set ended_at = last_seen_at"))
     page.reload()
-    settle(page)
+    page.wait_for_url("**/connexion**", timeout=30_000)
     _shot(page, "05-session-ended")
     assert "Votre session est terminée" in page.inner_text("body")
     assert len(events("sign_in")) == 1
-    page.get_by_role("button", name="Se reconnecter avec le compte de l'établissement").click()
+    page.get_by_role("link", name="Se connecter avec le compte de l'établissement").click()
     page.wait_for_selector('input[name="sub"]', timeout=30_000)
     page.fill('input[name="sub"]', "directrice")
     page.get_by_role("button", name="Authorize").click()

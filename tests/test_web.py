@@ -72,8 +72,10 @@ def test_an_anonymous_visitor_is_sent_to_the_sign_in_page(client):
     response = client.get("/schedule?event=POV-2020-04")
     assert response.status_code == 303
     assert response.headers["location"] == "/connexion?next=/schedule%3Fevent%3DPOV-2020-04"
-    # Downloads (exports served under /media/) need a sign-in too; assets and health do not.
-    assert client.get("/media/abc.csv").status_code == 303
+    # Downloads (exports served under /media/) need a sign-in too, and their address goes
+    # nowhere (no sign-in address naming it); assets and health do not.
+    media = client.get("/media/abc.csv")
+    assert (media.status_code, media.text) == (401, "Connexion requise.")
     assert client.get("/static/js/main.js").text == "the app"
     assert client.get("/_stcore/health").text == "the app"
 
@@ -81,6 +83,47 @@ def test_an_anonymous_visitor_is_sent_to_the_sign_in_page(client):
 def test_the_app_connection_is_refused_without_a_sign_in(client):
     with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
         socket.receive_text()
+
+
+def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in_ends(engine, director):
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    received: list[str] = []
+
+    async def stream(websocket: WebSocket):
+        # A stand-in for Streamlit's connection: it notes the kind of every message it gets.
+        await websocket.accept()
+        try:
+            while True:
+                received.append(BackMsg.FromString(await websocket.receive_bytes()).WhichOneof("type"))
+                await websocket.send_text("noted")
+        except WebSocketDisconnect:
+            received.append("disconnected")
+
+    app = Starlette(
+        routes=[*web.create_routes(), WebSocketRoute("/_stcore/stream", stream)],
+        middleware=[Middleware(web.SignInGate)],
+    )
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    sign_in(client, director, PASSWORD)
+
+    def message(**fields) -> bytes:
+        back = BackMsg(**fields)
+        return back.SerializeToString()
+
+    skills = BackMsg()
+    skills.backend_operation_request.install_skills.SetInParent()
+    rerun = BackMsg()
+    rerun.rerun_script.query_string = ""
+    with client.websocket_connect("/_stcore/stream") as socket:
+        for refused in (message(clear_cache=True), message(debug_shutdown_runtime=True), skills):
+            socket.send_bytes(refused if isinstance(refused, bytes) else refused.SerializeToString())
+        socket.send_bytes(rerun.SerializeToString())
+        assert socket.receive_text() == "noted"
+        assert received == ["rerun_script"]  # the three before it never reached the app
+        accounts.end_session(web.unsign(client.cookies[web.COOKIE]))  # signed out in another tab
+        socket.send_bytes(rerun.SerializeToString())
+    assert received == ["rerun_script", "disconnected"]
 
 
 def test_signing_in_sets_a_signed_http_only_strict_cookie_and_opens_the_app(client, director):

@@ -1,0 +1,201 @@
+"""Confidentiality against a hostile visitor, over real HTTP and websocket connections to the app
+run by ``streamlit run`` on loopback (docs/security.md): an anonymous visitor with curl or a raw
+client of Streamlit's protocol, and a signed-in person of a lower role, get no byte of the app
+that their live sign-in does not allow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from google.protobuf import text_format
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from services import accounts, audit, web
+from tests.browser import app_server
+
+PASSWORD = "un-mot-de-passe-solide-2026"
+
+
+@pytest.fixture
+def server(engine, tmp_path: Path) -> Iterator[str]:
+    """The app on the test's store (no demo data), with an administrator and a marketing account."""
+    for email, role in (("admin@cfai.fr", "admin"), ("marketing@cfai.fr", "marketing")):
+        accounts.add_account(email=email, role=role, password=PASSWORD, actor="test")
+    with app_server(tmp_path / "app.log", {"DEMO_DATA": "0"}) as port:
+        yield f"127.0.0.1:{port}"
+
+
+def signed_in_cookie(host: str, email: str) -> str:
+    """The signed session cookie a browser gets from the sign-in page for this account."""
+    browser = requests.Session()
+    page = browser.get(f"http://{host}{web.SIGN_IN_PATH}", timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    answer = browser.post(
+        f"http://{host}{web.SIGN_IN_PATH}",
+        data={"csrf": csrf, "email": email, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 303, answer.text
+    return browser.cookies[web.COOKIE]
+
+
+class Connection:
+    """A raw client of Streamlit's protocol: the app's websocket, binary BackMsg and ForwardMsg."""
+
+    def __init__(self, host: str, cookies: dict[str, str], session_id: str | None = None) -> None:
+        headers = (
+            {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())} if cookies else {}
+        )
+        protocols = ["streamlit", "xsrf-token-unused", session_id] if session_id else ["streamlit"]
+        self.socket = connect(
+            f"ws://{host}/_stcore/stream",
+            additional_headers=headers,
+            subprotocols=protocols,
+            open_timeout=30,
+            max_size=None,
+        )
+        self.session_id: str | None = None
+
+    def send(self, message: BackMsg) -> None:
+        self.socket.send(message.SerializeToString())
+
+    def run(self, page: str = "") -> str:
+        """Ask for a run of ``page`` and return everything the server sent until it finished."""
+        message = BackMsg()
+        message.rerun_script.query_string = ""
+        message.rerun_script.page_name = page
+        self.send(message)
+        return self.read_until("script_finished")
+
+    def read_until(self, kind: str) -> str:
+        texts = []
+        while True:
+            received = ForwardMsg.FromString(self.socket.recv(timeout=60))
+            if received.WhichOneof("type") == "new_session":
+                self.session_id = received.new_session.initialize.session_id
+            texts.append(text_format.MessageToString(received, as_utf8=True))
+            if received.WhichOneof("type") == kind:
+                return "\n".join(texts)
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+def _refused_at_handshake(host: str, cookies: dict[str, str], session_id: str | None = None) -> bool:
+    try:
+        Connection(host, cookies, session_id).close()
+    except InvalidStatus as refusal:
+        return refusal.response.status_code in {401, 403}
+    return False
+
+
+ANONYMOUS_PATHS = (
+    "/",
+    "/schedule",
+    "/?sso=1",
+    "/media/0123456789abcdef0123456789abcdef0123456789abcdef01234567.csv",
+    "/media/0123456789abcdef0123456789abcdef0123456789abcdef01234567.csv?sso=1",
+    "/_stcore/metrics",
+    "/_stcore/host-config",
+    "/_stcore/upload_file/some-session/some-file",
+    "/component/anything/index.html",
+    "/app/static/anything.png",
+)
+
+
+def test_an_anonymous_visitor_gets_no_byte_of_the_app_whatever_its_cookies(server):
+    for cookies in ({}, {web.SSO_COOKIE: "anything"}, {web.COOKIE: "forged.0000"}):
+        for path in ANONYMOUS_PATHS:
+            url = f"http://{server}{path}"
+            answer = requests.get(url, cookies=cookies, allow_redirects=False, timeout=30)
+            if path.startswith(("/", "/schedule")) and not path.startswith(web._APP_PREFIXES):
+                # A page: to the sign-in page, which names the page to come back to.
+                assert answer.status_code == 303, (path, cookies, answer.status_code)
+                assert answer.headers["location"].startswith(f"{web.SIGN_IN_PATH}?next=")
+            else:
+                # The app's files and endpoints: nothing, not even a redirect naming them.
+                assert (answer.status_code, answer.text) == (401, "Connexion requise."), (path, cookies)
+                assert "location" not in answer.headers
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        # An upload (Streamlit's PUT) is refused before its body is read into memory.
+        put = requests.put(
+            f"http://{server}/_stcore/upload_file/some-session/some-file",
+            files={"file": ("x.csv", b"a" * 100_000)},
+            cookies=cookies,
+            timeout=30,
+        )
+        assert put.status_code == 401
+    # The app's connection does not open, even to a session whose id a log gave away.
+    for cookies in ({}, {web.SSO_COOKIE: "anything"}, {web.COOKIE: "forged.0000"}):
+        assert _refused_at_handshake(server, cookies)
+    # What stays open: the health check and the sign-in page.
+    assert requests.get(f"http://{server}/_stcore/health", timeout=30).status_code == 200
+    assert requests.get(f"http://{server}{web.SIGN_IN_PATH}", timeout=30).status_code == 200
+
+
+def test_a_session_found_again_by_its_id_runs_with_the_reconnecting_browser_s_own_sign_in(server):
+    admin = Connection(server, {web.COOKIE: signed_in_cookie(server, "admin@cfai.fr")})
+    shown = admin.run()
+    assert "admin@cfai.fr" in shown and admin.session_id
+    admin.close()
+    # An anonymous visitor who found the session id (in an upload address, in a proxy log)
+    # cannot even connect to it, whatever cookie it makes up.
+    for cookies in ({}, {web.SSO_COOKIE: "anything"}):
+        assert _refused_at_handshake(server, cookies, admin.session_id)
+    # A marketing person who reconnects to the administrator's session with their own cookie
+    # gets their own sign-in, role and pages: nothing of the session's former state counts.
+    intruder = Connection(
+        server, {web.COOKIE: signed_in_cookie(server, "marketing@cfai.fr")}, admin.session_id
+    )
+    shown = intruder.run()
+    intruder.close()
+    assert "marketing@cfai.fr" in shown
+    assert "admin@cfai.fr" not in shown and "Journal d'audit" not in shown
+
+
+def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server):
+    cookie = signed_in_cookie(server, "admin@cfai.fr")
+    tab = Connection(server, {web.COOKIE: cookie})
+    shown = tab.run("audit")
+    # The audit page's CSV button: a file the browser asks the server to build when clicked.
+    file_id = re.search(r'deferred_file_id: "([0-9a-f]+)"', shown).group(1)
+
+    # The deferred download asked for over the connection, with no click: built, recorded
+    # server side, and served to this browser only.
+    request = BackMsg()
+    request.backend_operation_request.request_id = "1"
+    request.backend_operation_request.session_id = tab.session_id
+    request.backend_operation_request.deferred_file.file_id = file_id
+    tab.send(request)
+    response = tab.read_until("backend_operation_response")
+    url = re.search(r'url: "([^"]+)"', response).group(1)
+    assert audit.recent_events().query("action == 'export'")["actor"].tolist() == ["admin@cfai.fr"]
+    served = requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30)
+    assert served.status_code == 200 and "admin@cfai.fr;Connexion" in served.content.decode("utf-8-sig")
+    other = signed_in_cookie(server, "marketing@cfai.fr")
+    assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: other}, timeout=30).status_code == 404
+    # Anonymous, whatever it adds (what the gate once let through): nothing.
+    for cookies in ({}, {web.SSO_COOKIE: "anything"}):
+        anonymous = requests.get(f"http://{server}{url}?sso=1", cookies=cookies, timeout=30)
+        assert (anonymous.status_code, anonymous.text) == (401, "Connexion requise.")
+
+    # The account is disabled (or signed out in another tab, or idle): the open tab's next
+    # message closes its connection, and the file it was served is no longer served.
+    accounts.disable_account(email="admin@cfai.fr", actor="test")
+    tab.send(request)
+    with pytest.raises(ConnectionClosed):
+        tab.read_until("backend_operation_response")
+    assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30).status_code == 401
+    assert len(audit.recent_events().query("action == 'export'")) == 1
