@@ -36,16 +36,6 @@ def record(
         own.execute(EVENTS.insert().values(**row))
 
 
-def on_export(actor: str, target: str, kind: str) -> dict:
-    """The arguments that make a download button log its export: ``st.download_button(...,
-    **audit.on_export(email, "schedule", "csv"))``."""
-    return {
-        "on_click": record,
-        "args": ("export",),
-        "kwargs": {"actor": actor, "target": target, "detail": kind},
-    }
-
-
 def record_view(actor: str, page: str, detail: str, *, seen: set[tuple[str, str]]) -> None:
     """Log that ``actor`` saw personal data on ``page`` (``detail``: which period), once per
     browser session and view: ``seen`` is the session's set of views already logged."""

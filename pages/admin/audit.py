@@ -4,6 +4,7 @@ from functools import partial
 
 import streamlit as st
 
+from pages.common.downloads import CSV, export_button
 from services import audit, exports
 from services.i18n import translate
 
@@ -44,12 +45,6 @@ st.dataframe(
         t("col.action"): st.column_config.TextColumn(width="medium"),
     },
 )
-st.download_button(
-    "CSV",
-    partial(exports.to_csv, table),
-    "journal-audit.csv",
-    "text/csv",
-    key="audit_csv",
-    icon=":material/download:",
-    **audit.on_export(account.email, "audit_log", "csv"),
+export_button(
+    st, "CSV", partial(exports.to_csv, table), "journal-audit.csv", CSV, target="audit_log", key="audit_csv"
 )

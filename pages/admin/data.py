@@ -6,7 +6,8 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from services import accounts, api, audit, cached, calcom, exports, uploads, whereby
+from pages.common.downloads import CSV, EXCEL, export_button
+from services import accounts, api, cached, calcom, exports, uploads, whereby
 from services.config import LOCAL_TZ, integration_setting
 from services.i18n import format_number, translate
 from services.models import ROLES
@@ -183,18 +184,17 @@ with export_tab:
     )
     buttons = st.container(horizontal=True)
     for fmt, label, writer, mime in (
-        ("csv", "CSV", exports.to_csv, "text/csv"),
-        ("xlsx", "Excel", partial(exports.to_excel, sheet=table), None),
+        ("csv", "CSV", exports.to_csv, CSV),
+        ("xlsx", "Excel", partial(exports.to_excel, sheet=table), EXCEL),
     ):
-        buttons.download_button(
+        export_button(
+            buttons,
             label,
-            # Written when clicked, not at every rerun: a large table takes seconds to write.
             partial(lambda write, name: write(exports.table_frame(name)), writer, table),
             f"{table}.{fmt}",
             mime,
+            target=table,
             key=f"data_export_{fmt}",
-            icon=":material/download:",
-            **audit.on_export(account.email, table, fmt),
         )
 
 # ---------------------------------------------------------------- users and roles

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from pages.common.downloads import export_button
 from services import audit, privacy
 from services.i18n import format_date, format_number, translate
 
@@ -72,13 +73,14 @@ if len(query.strip()) >= 2:
             )
         )
         left, right = st.columns(2)
-        left.download_button(
+        export_button(
+            left,
             t("privacy.export"),
             lambda: privacy.candidate_json(ref, actor=account.email),  # audited as it is built
             f"candidat-{ref}.json",
             "application/json",
+            target=None,
             key="privacy_export",
-            icon=":material/download:",
         )
         with right.form("privacy_erase_form"):
             confirmed = st.checkbox(t("privacy.erase.confirm", ref=ref), key=f"privacy_erase_confirm_{ref}")

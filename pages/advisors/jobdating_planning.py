@@ -5,7 +5,7 @@ from functools import partial
 
 import streamlit as st
 
-from pages.common.downloads import table_downloads
+from pages.common.downloads import export_button, table_downloads
 from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
@@ -374,15 +374,16 @@ SENT_TIMES = {
 
 def export_buttons(schedule, name: str, calendar: str) -> None:
     table = labelled(plan_preview.sent_schedule(schedule))
-    third, _ = table_downloads(table, name, email=account.email, key="jdplan", widths=(1, 1, 1, 3))
-    third.download_button(
+    third, _ = table_downloads(table, name, key="jdplan", widths=(1, 1, 1, 3))
+    export_button(
+        third,
         "Agenda .ics",
         partial(meetings_ics, schedule, calendar),
         f"{name}.ics",
         "text/calendar",
+        target=name,
         key=f"jdplan_{name}_ics",
         icon=":material/event:",
-        **audit.on_export(account.email, name, "ics"),
     )
 
 

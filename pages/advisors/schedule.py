@@ -5,6 +5,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
+from pages.common.downloads import CSV, EXCEL, export_button
 from services import access, audit, cached, charts, exports, schedule, whereby
 from services.calendars import schedule_ics
 from services.i18n import format_date, format_number, translate
@@ -204,31 +205,33 @@ else:
             },
         )
     first, second, third, _ = st.columns([1, 1, 1.4, 2])
-    first.download_button(
+    export_button(
+        first,
         "CSV",
         lambda: exports.to_csv(whole_list()),
         f"entretiens-{first_day}.csv",
-        "text/csv",
+        CSV,
+        target="schedule",
         key="schedule_csv",
-        icon=":material/download:",
-        **audit.on_export(account.email, "schedule", "csv"),
     )
-    second.download_button(
+    export_button(
+        second,
         "Excel",
         lambda: exports.to_excel(whole_list()),
         f"entretiens-{first_day}.xlsx",
+        EXCEL,
+        target="schedule",
         key="schedule_xlsx",
-        icon=":material/download:",
-        **audit.on_export(account.email, "schedule", "xlsx"),
     )
-    third.download_button(
+    export_button(
+        third,
         t("schedule.ics"),
         advisor_calendar,
         f"agenda-{first_day}.ics",
         "text/calendar",
+        target="schedule",
         key="schedule_ics",
         icon=":material/calendar_month:",
-        **audit.on_export(account.email, "schedule", "ics"),
         help=t("schedule.ics.help"),
     )
 

@@ -52,7 +52,7 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_buttons(table: pd.DataFrame, name: str) -> None:
-    table_downloads(table, name, email=account.email, key="jobdating", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="jobdating", label=f"{t('results.export')} ")
 
 
 st.title(t("page.jobdating"))

@@ -4,8 +4,8 @@ from functools import partial
 
 import streamlit as st
 
-from pages.common.downloads import table_downloads
-from services import audit, cached, charts, exports
+from pages.common.downloads import export_button, table_downloads
+from services import cached, charts, exports
 from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
 from services.results import comparison_scope
 
@@ -122,7 +122,7 @@ funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.
 
 
 def export_buttons(table, name: str) -> None:
-    table_downloads(table, name, email=account.email, key="results", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="results", label=f"{t('results.export')} ")
 
 
 percent = st.column_config.NumberColumn(format="percent")
@@ -177,12 +177,13 @@ summary = partial(
     [(t("results.funnel"), funnel_view), (t("results.programmes"), programmes)],
     notes,
 )
-st.download_button(
+export_button(
+    st,
     t("results.summary"),
     summary,
     "synthese.html",
     "text/html",
+    target="results_summary",
     key="results_summary",
     icon=":material/print:",
-    **audit.on_export(account.email, "results_summary", "html"),
 )
