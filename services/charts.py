@@ -1,6 +1,13 @@
-"""One look for every chart: the Plotly template and one colour per channel, site and status."""
+"""One look for every chart: the Plotly template and one colour per channel, site and status.
+
+Plotly renders a subset of HTML (links, styles) in hovers, tick labels, legends and titles: every
+text given to a figure goes through ``_text``, so a name from the data is shown as it is written.
+"""
 
 from __future__ import annotations
+
+import html
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -35,6 +42,15 @@ pio.templates[TEMPLATE] = go.layout.Template(
 )
 
 
+def _text(value: object) -> object:
+    """Text as Plotly shows it literally: it renders a subset of HTML (links, styles) in every label."""
+    return html.escape(value, quote=False) if isinstance(value, str) else value
+
+
+def _texts(values: Iterable[object]) -> list[object]:
+    return [_text(value) for value in values]
+
+
 def pacing_figure(
     current: pd.DataFrame,
     comparison: pd.DataFrame | None,
@@ -47,7 +63,7 @@ def pacing_figure(
     figure.add_scatter(
         x=current["day"],
         y=current["bookings"],
-        name=names[0],
+        name=_text(names[0]),
         mode="lines",
         line={"color": PALETTE[0], "width": 3},
     )
@@ -55,12 +71,12 @@ def pacing_figure(
         figure.add_scatter(
             x=comparison["day"],
             y=comparison["bookings"],
-            name=names[1],
+            name=_text(names[1]),
             mode="lines",
             line={"color": PALETTE[7], "width": 2, "dash": "dash"},
         )
     figure.add_vline(x=0, line={"color": "#999", "dash": "dot"})
-    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=340)
+    figure.update_layout(xaxis_title=_text(x_title), yaxis_title=_text(y_title), height=340)
     return figure
 
 
@@ -70,13 +86,15 @@ def bookings_by_site_figure(long: pd.DataFrame, status_names: dict[str, str], x_
     for status, colour in STATUS_COLOURS.items():
         part = long[long["status"] == status]
         figure.add_bar(
-            y=part["site"],
+            y=_texts(part["site"]),
             x=part["bookings"],
-            name=status_names.get(status, status),
+            name=_text(status_names.get(status, status)),
             marker_color=colour,
             orientation="h",
         )
-    figure.update_layout(barmode="stack", xaxis_title=x_title, height=380, yaxis={"autorange": "reversed"})
+    figure.update_layout(
+        barmode="stack", xaxis_title=_text(x_title), height=380, yaxis={"autorange": "reversed"}
+    )
     return figure
 
 
@@ -85,13 +103,15 @@ def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_tit
     figure = go.Figure(layout={"template": TEMPLATE})
     for step in FUNNEL_STEPS:
         figure.add_bar(
-            y=table["site"],
+            y=_texts(table["site"]),
             x=table[step],
-            name=step_names.get(step, step),
+            name=_text(step_names.get(step, step)),
             marker_color=FUNNEL_COLOURS[step],
             orientation="h",
         )
-    figure.update_layout(barmode="group", xaxis_title=x_title, height=380, yaxis={"autorange": "reversed"})
+    figure.update_layout(
+        barmode="group", xaxis_title=_text(x_title), height=380, yaxis={"autorange": "reversed"}
+    )
     return figure
 
 
@@ -109,9 +129,9 @@ def timeline_figure(
         figure.add_bar(
             base=part["starts_at"].dt.tz_localize(None),
             x=durations,
-            y=part["advisor_label"],
+            y=_texts(part["advisor_label"]),
             orientation="h",
-            name=status_names.get(status, status),
+            name=_text(status_names.get(status, status)),
             marker_color=colour,
             # One colour unless some interview overlaps (plotly checks a list colour by colour).
             marker_line={
@@ -120,7 +140,7 @@ def timeline_figure(
                 else colour,
                 "width": 2,
             },
-            customdata=part[["candidate", "program_code"]].fillna("").to_numpy(),
+            customdata=part[["candidate", "program_code"]].fillna("").map(_text).to_numpy(),
             hovertemplate="%{base|%H:%M} · %{customdata[0]} · %{customdata[1]}<extra></extra>",
         )
     rows = sorted(schedule["advisor_label"].unique())
@@ -132,7 +152,7 @@ def timeline_figure(
         barmode="overlay",
         height=max(220, 60 + 36 * len(rows)),
         xaxis={"type": "date"},
-        yaxis={"categoryorder": "array", "categoryarray": rows, "autorange": "reversed"},
+        yaxis={"categoryorder": "array", "categoryarray": _texts(rows), "autorange": "reversed"},
     )
     return figure
 
@@ -145,12 +165,12 @@ def models_figure(
     for i, (model, name) in enumerate(model_names.items()):
         part = long[long["model"] == model]
         figure.add_bar(
-            x=[channel_names.get(c, c) for c in part["channel"]],
+            x=_texts(channel_names.get(c, c) for c in part["channel"]),
             y=part["credit"],
-            name=name,
+            name=_text(name),
             marker_color=PALETTE[i % len(PALETTE)],
         )
-    figure.update_layout(barmode="group", yaxis_title=y_title, height=380)
+    figure.update_layout(barmode="group", yaxis_title=_text(y_title), height=380)
     return figure
 
 
@@ -158,7 +178,7 @@ def intervals_figure(table: pd.DataFrame, channel_names: dict[str, str], y_title
     """Each channel's credit with its 90 % interval."""
     figure = go.Figure(layout={"template": TEMPLATE})
     figure.add_bar(
-        x=[channel_names.get(c, c) for c in table["channel"]],
+        x=_texts(channel_names.get(c, c) for c in table["channel"]),
         y=table["credit"],
         marker_color=[CHANNEL_COLOURS.get(c, PALETTE[0]) for c in table["channel"]],
         error_y={
@@ -170,7 +190,7 @@ def intervals_figure(table: pd.DataFrame, channel_names: dict[str, str], y_title
         },
         showlegend=False,
     )
-    figure.update_layout(yaxis_title=y_title, height=320)
+    figure.update_layout(yaxis_title=_text(y_title), height=320)
     return figure
 
 
@@ -183,10 +203,10 @@ def weekly_figure(long: pd.DataFrame, channel_names: dict[str, str], y_title: st
             figure.add_bar(
                 x=part["week"],
                 y=part["credit"],
-                name=channel_names.get(channel, channel),
+                name=_text(channel_names.get(channel, channel)),
                 marker_color=colour,
             )
-    figure.update_layout(barmode="stack", yaxis_title=y_title, height=340)
+    figure.update_layout(barmode="stack", yaxis_title=_text(y_title), height=340)
     return figure
 
 
@@ -194,19 +214,27 @@ def days_figure(days: pd.Series, x_title: str, y_title: str) -> go.Figure:
     """Histogram of the days from first touch to conversion."""
     figure = go.Figure(layout={"template": TEMPLATE})
     figure.add_histogram(x=days, xbins={"size": 1}, marker_color=PALETTE[0])
-    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=300, bargap=0.05)
+    figure.update_layout(xaxis_title=_text(x_title), yaxis_title=_text(y_title), height=300, bargap=0.05)
     return figure
 
 
 def supply_figure(by_programme: pd.DataFrame, positions_name: str, seeking_name: str) -> go.Figure:
     """Grouped horizontal bars per programme: positions offered against seeking candidates."""
     figure = go.Figure(layout={"template": TEMPLATE})
-    labels = by_programme["program_code"]
+    labels = _texts(by_programme["program_code"])
     figure.add_bar(
-        y=labels, x=by_programme["positions"], name=positions_name, marker_color=PALETTE[0], orientation="h"
+        y=labels,
+        x=by_programme["positions"],
+        name=_text(positions_name),
+        marker_color=PALETTE[0],
+        orientation="h",
     )
     figure.add_bar(
-        y=labels, x=by_programme["seeking"], name=seeking_name, marker_color=PALETTE[1], orientation="h"
+        y=labels,
+        x=by_programme["seeking"],
+        name=_text(seeking_name),
+        marker_color=PALETTE[1],
+        orientation="h",
     )
     figure.update_layout(
         barmode="group", height=max(260, 60 + 34 * len(by_programme)), yaxis={"autorange": "reversed"}
@@ -218,7 +246,7 @@ def job_dating_funnel_figure(funnel: pd.Series, step_names: list[str]) -> go.Fig
     """The job-dating funnel: meetings planned, held, with mutual interest, contracts signed."""
     figure = go.Figure(layout={"template": TEMPLATE})
     figure.add_funnel(
-        y=step_names,
+        y=_texts(step_names),
         x=[int(funnel[step]) for step in ("planned", "held", "mutual_interest", "contracts")],
         textinfo="value+percent initial",
         marker={"color": ["#B8D4EC", "#5B9BD5", "#0B5FA5", "#073B66"]},

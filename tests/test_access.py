@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -271,3 +272,30 @@ def test_every_audited_action_has_a_label_in_both_languages():
     assert {"sign_in", "export", "purge", "room.create", "calcom.mapping"} <= actions
     for language in ("fr", "en"):
         assert [a for a in sorted(actions) if f"audit.action.{a}" not in MESSAGES[language]] == []
+
+
+def test_hostile_names_are_text_in_the_charts_not_plotly_links(engine):
+    # Plotly renders <a href> in hovers and tick labels: a candidate's or an advisor's name from a
+    # file must reach the browser escaped (issue 16, item 12).
+    evil = "<a href='https://evil.example'>clic</a>"
+    load("sites", "code,name\nMAX,Maxéville\n")
+    load("programs", "code,site_code,name,level\nBTS-CRSA,MAX,BTS CRSA,BTS\n")
+    load("advisors", f"email,name,site_code\nc.roux@cfai.fr,{evil},MAX\n")
+    load("events", "code,name,kind,starts_on,ends_on\nPOV,Portes ouvertes,virtual,2020-04-14,2020-04-17\n")
+    load(
+        "candidates",
+        "ref,first_name,last_name,email,created_at\n"
+        f"C-X1,{evil},Test,x1@exemple.fr,2020-03-01 10:00\n",
+    )
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,program_code,advisor_email,starts_at,status,booked_at\n"
+        "B1,C-X1,POV,MAX,BTS-CRSA,c.roux@cfai.fr,2020-04-14 10:00,booked,2020-04-01 09:00\n",
+    )
+    app = app_as("admin", page=PAGE_FILES["schedule"], event="POV")
+    assert not app.exception
+    charts = app.get("plotly_chart")
+    specs = [json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in charts]
+    assert specs
+    assert all("<a href" not in spec for spec in specs)
+    assert any("&lt;a href='https://evil.example'&gt;clic&lt;/a&gt; Test" in spec for spec in specs)
