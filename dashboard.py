@@ -66,6 +66,10 @@ async def _prepared(_app: st.App):
 if __name__ != "__main__":
     from starlette.middleware import Middleware
 
+    from services.logs import redact_personal_data
+
+    redact_personal_data()  # no e-mail nor phone number in the server's logs, whoever logs
+
     app = st.App(
         __file__,
         lifespan=_prepared,
