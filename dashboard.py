@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from services import access, accounts, audit, web
+from services.markdown import escape_markdown
 
 #: Each page: its file, its section and icon (the roles that may open it are in services.access).
 PAGES = {
@@ -115,7 +116,7 @@ else:
             st.info(t(problem), icon=":material/lock_clock:")
             st.button(t("auth.sso_again"), on_click=st.login, type="primary", key="sso_again")
         elif problem is not None:
-            st.error(t(problem, email=st.user.get("email", "")), icon=":material/block:")
+            st.error(t(problem, email=escape_markdown(st.user.get("email", ""))), icon=":material/block:")
             st.button(t("auth.sign_out"), on_click=_sign_out, icon=":material/logout:", key="sign_out")
         else:
             st.info(t("auth.needed"), icon=":material/lock:")
@@ -230,6 +231,6 @@ else:
     if holds_demo_data:
         st.warning(t("app.demo_notice"), icon=":material/science:")
     for key, value in st.session_state.pop("filter_notices", []):
-        st.warning(t(key, value=value), icon=":material/link_off:")
+        st.warning(t(key, value=escape_markdown(value)), icon=":material/link_off:")
 
     current.run()
