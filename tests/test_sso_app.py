@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from streamlit.testing.v1 import AppTest
 
 from services import accounts, web
+from services.markdown import escape_markdown
 from tests.browser import chromium_page, free_port, screenshot, serving, settle
 from tests.conftest import APP
 from tests.test_sso import claims, events
@@ -198,8 +199,10 @@ def test_the_dashboard_signs_in_a_mapped_person_with_the_role_s_pages(engine, ma
 
 def test_the_dashboard_refuses_an_unmapped_person_and_offers_to_sign_out(engine, marketing_group):
     app = dashboard(claims("intrus@ailleurs.fr", "visiteurs"))
+    # The e-mail comes from the provider: escaped for Markdown (it reads intrus@ailleurs.fr).
+    email = escape_markdown("intrus@ailleurs.fr")
     assert [error.value for error in app.error] == [
-        "Votre compte intrus@ailleurs.fr n'a pas accès au tableau de bord ; demandez à un administrateur."
+        f"Votre compte {email} n'a pas accès au tableau de bord ; demandez à un administrateur."
     ]
     assert [button.label for button in app.button] == ["Se déconnecter"]
     assert "account" not in app.session_state

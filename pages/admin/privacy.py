@@ -5,6 +5,7 @@ import streamlit as st
 from pages.common.downloads import export_button
 from services import audit, privacy
 from services.i18n import format_date, format_number, translate
+from services.markdown import escape_markdown
 
 language = st.session_state.get("language", "fr")
 account = st.session_state["account"]
@@ -83,11 +84,13 @@ if len(query.strip()) >= 2:
             key="privacy_export",
         )
         with right.form("privacy_erase_form"):
-            confirmed = st.checkbox(t("privacy.erase.confirm", ref=ref), key=f"privacy_erase_confirm_{ref}")
+            confirmed = st.checkbox(
+                t("privacy.erase.confirm", ref=escape_markdown(ref)), key=f"privacy_erase_confirm_{ref}"
+            )
             if st.form_submit_button(t("privacy.erase"), type="primary", icon=":material/person_remove:"):
                 if confirmed:
                     privacy.erase_candidate(ref, actor=account.email)
-                    st.session_state["privacy_message"] = t("privacy.erase.done", ref=ref)
+                    st.session_state["privacy_message"] = t("privacy.erase.done", ref=escape_markdown(ref))
                     st.rerun()
                 st.warning(t("privacy.confirm_first"), icon=":material/warning:")
 elif query.strip():

@@ -10,6 +10,7 @@ from services import audit, cached, charts, meeting_plan, meetings, pairing, pla
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
 from services.i18n import format_date, format_number, translate
+from services.markdown import escape_markdown
 from services.meeting_plan import PlanInfeasible
 from services.meetings import MeetingOutcome, record_meeting_outcome
 from services.models import MEETING_OUTCOMES, MEETING_STATUSES
@@ -39,7 +40,7 @@ def when(instant) -> str:
 
 
 def problem_list(title: str, refusal: PlanInfeasible) -> str:
-    return t(title) + "\n" + "".join(f"\n- {problem}" for problem in refusal.problems)
+    return t(title) + "\n" + "".join(f"\n- {escape_markdown(problem)}" for problem in refusal.problems)
 
 
 def forget_draft() -> None:
@@ -350,7 +351,7 @@ with record.form("jdplan_outcome_form"):
                 read_version=read_version,
             )
         except ScheduleError as error:
-            st.error(str(error), icon=":material/block:")
+            st.error(escape_markdown(error), icon=":material/block:")
         else:
             st.session_state["jdplan_recorded"] = True
             st.rerun()

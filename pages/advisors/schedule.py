@@ -9,6 +9,7 @@ from pages.common.downloads import CSV, EXCEL, export_button
 from services import access, audit, cached, charts, exports, schedule, whereby
 from services.calendars import schedule_ics
 from services.i18n import format_date, format_number, translate
+from services.markdown import escape_markdown
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -175,10 +176,13 @@ else:
     overlaps = set(day_schedule.loc[day_schedule["overlap"], "ref"])
     st.subheader(t("schedule.timeline"), help=t("schedule.timeline.help"))
     if overlaps:
-        st.warning(t("schedule.overlaps", refs=", ".join(sorted(overlaps))), icon=":material/warning:")
+        st.warning(
+            t("schedule.overlaps", refs=escape_markdown(", ".join(sorted(overlaps)))),
+            icon=":material/warning:",
+        )
     if page.overlaps_elsewhere:
         others = [
-            t("schedule.overlaps.where", advisor=label, page=number)
+            t("schedule.overlaps.where", advisor=escape_markdown(label), page=number)
             for label, number in page.overlaps_elsewhere
         ]
         st.warning(
@@ -271,7 +275,7 @@ else:
                     suggestion.suggestion, suggestion.visitors, suggestion.family, language
                 )
                 text, confirm, dismiss = st.container(border=True).columns([5, 1, 1])
-                text.markdown(f"**{describe(suggestion.ref)}** — {said}")
+                text.markdown(f"**{escape_markdown(describe(suggestion.ref))}** — {said}")
                 if suggestion.conflict:
                     text.warning(
                         t("schedule.suggestion.conflict", status=status_names[suggestion.status]),
@@ -289,14 +293,14 @@ else:
                         st.session_state["schedule_message"] = t("schedule.suggestion.confirmed")
                         st.rerun()
                     except schedule.ScheduleError as error:
-                        text.error(str(error), icon=":material/block:")
+                        text.error(escape_markdown(error), icon=":material/block:")
                 if dismiss.button(t("schedule.suggestion.dismiss"), key=f"schedule_dismiss_{suggestion.ref}"):
                     try:
                         whereby.dismiss_suggestion(suggestion.ref, actor=account.email)
                         st.session_state["schedule_message"] = t("schedule.suggestion.dismissed")
                         st.rerun()
                     except schedule.ScheduleError as error:
-                        text.error(str(error), icon=":material/block:")
+                        text.error(escape_markdown(error), icon=":material/block:")
 
         ref = st.selectbox(
             t("schedule.booking"), options=list(bookings.index), format_func=describe, key="schedule_booking"
@@ -345,7 +349,7 @@ else:
                     st.session_state["schedule_message"] = t("schedule.saved")
                     st.rerun()
                 except schedule.ScheduleError as error:
-                    st.error(str(error), icon=":material/block:")
+                    st.error(escape_markdown(error), icon=":material/block:")
         with reassign.form("schedule_reassign_form"):
             st.markdown(f"**{t('schedule.reassign')}**")
             same_site = advisors[advisors["site_code"] == current["site_code"]]
@@ -363,7 +367,7 @@ else:
                     st.session_state["schedule_message"] = t("schedule.saved")
                     st.rerun()
                 except schedule.ScheduleError as error:
-                    st.error(str(error), icon=":material/block:")
+                    st.error(escape_markdown(error), icon=":material/block:")
         if message := st.session_state.pop("schedule_message", None):
             st.success(message, icon=":material/check:")
         with st.expander(t("schedule.history")):

@@ -9,6 +9,7 @@ import streamlit as st
 from pages.common.downloads import table_downloads
 from services import access, audit, cached, charts, jobdating
 from services.i18n import format_date, format_delta, format_number, format_percent, translate
+from services.markdown import escape_markdown
 from services.results import comparison_event
 
 language = st.session_state.get("language", "fr")
@@ -64,9 +65,9 @@ if job_datings.empty:
 if selection.event and selection.event not in job_datings.index:
     latest = str(job_datings.index[0])
     chosen = events.set_index("code").loc[selection.event, "name"]
-    st.info(t("jobdating.not_a_job_dating", name=chosen), icon=":material/info:")
+    st.info(t("jobdating.not_a_job_dating", name=escape_markdown(chosen)), icon=":material/info:")
     st.button(
-        t("jobdating.show", name=job_datings.loc[latest, "name"]),
+        t("jobdating.show", name=escape_markdown(job_datings.loc[latest, "name"])),
         on_click=show_job_dating,
         args=(latest,),
         type="primary",
@@ -165,9 +166,11 @@ else:
                 lines = [
                     t(
                         "jobdating.imbalance",
-                        program=f"{row.program_code} · {row.program}"
-                        if isinstance(row.program, str)
-                        else row.program_code,
+                        program=escape_markdown(
+                            f"{row.program_code} · {row.program}"
+                            if isinstance(row.program, str)
+                            else row.program_code
+                        ),
                         seeking=n(row.seeking),
                         positions=n(row.positions),
                     )

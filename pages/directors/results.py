@@ -7,6 +7,7 @@ import streamlit as st
 from pages.common.downloads import export_button, table_downloads
 from services import cached, charts, exports
 from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
+from services.markdown import escape_markdown
 from services.results import comparison_scope
 
 language = st.session_state.get("language", "fr")
@@ -37,7 +38,7 @@ comparison = None
 if selection.compare:
     compare_scope = comparison_scope(cached.default_scope(selection.compare, version), scope)
     comparison = cached.key_figures(compare_scope, version)
-    st.caption(t("results.compared_with", name=event_name(selection.compare)))
+    st.caption(t("results.compared_with", name=escape_markdown(event_name(selection.compare))))
 else:
     st.caption(t("results.no_comparison"))
 
@@ -158,7 +159,7 @@ for signal in found:
         name: format_percent(value, language) if isinstance(value, float) else format_number(value, language)
         for name, value in signal.figures.items()
     }
-    notes.append(t(f"signal.{signal.kind}", subject=signal.subject, **shown))
+    notes.append(t(f"signal.{signal.kind}", subject=escape_markdown(signal.subject), **shown))
 for note in notes:
     st.markdown(f"- {note}")
 if not notes:
