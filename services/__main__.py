@@ -302,18 +302,19 @@ def _users(args: argparse.Namespace) -> int:
     actor = f"cli:{getpass.getuser()}"
     try:
         if args.users_command == "add":
+            email = accounts.checked_email(args.email)  # before the password is asked for
             password = None if args.sso else _read_password()
             if password == "":
                 raise UsageError("mot de passe vide (pour un compte sans mot de passe, ajoutez --sso)")
             accounts.add_account(
-                email=args.email,
+                email=email,
                 role=args.role,
                 password=password,
                 actor=actor,
                 advisor_email=args.advisor,
             )
             how = ", connexion unique seulement" if args.sso else ""
-            print(f"compte créé : {args.email.strip().lower()} ({args.role}{how})")
+            print(f"compte créé : {email} ({args.role}{how})")
         elif args.users_command == "list":
             table = accounts.list_accounts()
             print(table.to_string(index=False) if not table.empty else "aucun compte")

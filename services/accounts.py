@@ -4,11 +4,17 @@ and who single sign-on (st.login) lets in.
 A refused sign-in never says whether the account exists; passwords are never logged or shown.
 A single sign-on person gets the role of the account with their e-mail, else the role of their
 provider groups mapped in ``sso_groups`` (an account is then created for them), else nothing.
+
+An account's e-mail is a valid address (``email-validator``), stored stripped and lower-case; its
+password is neither blank nor trivially weak (``check_password``). The demo's accounts (in
+``DEMO_DOMAIN``) sign in only while the store holds the demo alone: ``end_demo`` disables them in
+the transaction that first stores anything else.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,16 +24,18 @@ import pandas as pd
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Engine
 
-from services import audit, config
+from services import audit, config, database
 from services.database import get_engine, write_transaction
-from services.models import ROLES, Account, Advisor, SignInSession, SsoGroup
+from services.models import ROLES, Account, Advisor, SignInSession, SsoGroup, StoreState
 
 ACCOUNTS = Account.__table__
 SESSIONS = SignInSession.__table__
 ADVISORS = Advisor.__table__
 SSO_GROUPS = SsoGroup.__table__
+STORE = StoreState.__table__
 #: Roles from the fewest rights to the most: of several matching groups, the first one wins.
 ROLES_BY_RIGHTS = ("marketing", "advisor", "director", "admin")
 #: The actor of what single sign-on does by itself in the audit log (an account it creates).
@@ -35,6 +43,62 @@ SSO_ACTOR = "sso"
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
+#: Longer input is refused before anything is hashed or looked up: an address has at most 254
+#: characters (RFC 5321), and nobody types a password of more than 1024.
+MAX_EMAIL_LENGTH = 254
+MAX_PASSWORD_LENGTH = 1024
+#: What the audit log keeps of an e-mail that names no account (anyone can type anything there).
+AUDITED_UNKNOWN_EMAIL = 64
+#: Passwords refused whatever their case, spaces and punctuation, with or without digits at the
+#: end ("Mot de passe 2024!" is "motdepasse"): the most common ones, French and English.
+COMMON_PASSWORDS = frozenset(
+    {
+        "motdepasse",
+        "password",
+        "passw0rd",
+        "azertyuiop",
+        "azerty",
+        "qwertyuiop",
+        "qwerty",
+        "azertyui",
+        "qsdfghjklm",
+        "wxcvbn",
+        "abcdefghij",
+        "abcdef",
+        "abc",
+        "bonjour",
+        "soleil",
+        "doudou",
+        "chouchou",
+        "loulou",
+        "marseille",
+        "jetaime",
+        "iloveyou",
+        "welcome",
+        "changeme",
+        "letmein",
+        "admin",
+        "administrateur",
+        "administrator",
+        "secret",
+        "rencontres",
+        "cfai",
+        "demo",
+        "test",
+        "utilisateur",
+        "0123456789",
+        "1234567890",
+        "9876543210",
+        "0987654321",
+        "1234512345",
+        "1122334455",
+    }
+)
+#: The demo's accounts (services/demo.py) are in this domain, and only they.
+DEMO_DOMAIN = "demo.rencontres.fr"
+#: Who writes the demo (the accounts' ``actor``, the importer's ``imported_by``): what it stores
+#: is the demo; anything stored by anyone else ends it (``end_demo``).
+SEED_ACTOR = "seed"
 REFUSED = "adresse e-mail ou mot de passe incorrect, ou compte momentanément bloqué"
 _hasher = PasswordHasher()
 #: Verified when the account does not exist, so that a refusal takes the same time either way.
@@ -81,9 +145,56 @@ def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
 
 
-def _check_password(password: str) -> None:
+def checked_email(email: str) -> str:
+    """The address an account is stored under (stripped, lower-case), or ``AccountError`` saying
+    in French why it is no address."""
+    email = email.strip()
+    if not email:
+        raise AccountError("adresse e-mail vide")
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise AccountError(f"adresse e-mail trop longue (au plus {MAX_EMAIL_LENGTH} caractères)")
+    try:
+        # Syntax only: no DNS query (the server may be offline, the check must not wait).
+        normalized = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise AccountError(
+            f"adresse e-mail invalide : « {_shown(email)} » (attendu : prenom.nom@domaine.fr)"
+        ) from None
+    return normalized.lower()
+
+
+def email_key(email: str) -> str:
+    """The stored form of an address typed to find an account (sign-in, changes): that of
+    ``checked_email`` when it is an address, else the text stripped and lower-case (it then
+    finds no account created since addresses are checked, and still finds an older one)."""
+    try:
+        return checked_email(email)
+    except AccountError:
+        return email.strip().lower()
+
+
+def _shown(text: str, limit: int = AUDITED_UNKNOWN_EMAIL) -> str:
+    """At most ``limit`` characters of a text typed by anyone (an ellipsis says it was cut)."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def check_password(password: str, *, email: str | None = None) -> None:
+    """``AccountError`` (why, in French) for a password that is blank, too short or too long, one
+    character repeated, the account's e-mail, or one of the most common passwords."""
+    if not password.strip():
+        raise AccountError("mot de passe vide ou fait seulement d'espaces")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"mot de passe trop court (au moins {MIN_PASSWORD_LENGTH} caractères)")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"mot de passe trop long (au plus {MAX_PASSWORD_LENGTH} caractères)")
+    folded = password.strip().casefold()
+    if len(set(folded)) == 1:
+        raise AccountError("mot de passe trop faible : un seul caractère répété")
+    if email and folded in {email.strip().casefold(), email.strip().casefold().partition("@")[0]}:
+        raise AccountError("mot de passe trop faible : c'est l'adresse e-mail du compte")
+    letters = re.sub(r"[\W_]+", "", folded)
+    if letters in COMMON_PASSWORDS or letters.rstrip("0123456789") in COMMON_PASSWORDS:
+        raise AccountError("mot de passe trop faible : c'est l'un des plus courants, choisissez-en un autre")
 
 
 def _check_role(connection: sa.Connection, role: str, advisor_email: str | None) -> None:
@@ -110,11 +221,13 @@ def add_account(
     advisor_email: str | None = None,
     engine: Engine | None = None,
 ) -> int:
-    """Create an account; a None password means single sign-on only. Returns its id."""
-    email = email.strip().lower()
+    """Create an account; a None password means single sign-on only. Returns its id.
+
+    An account added by anyone but the demo's seeder ends the demo (``end_demo``)."""
+    email = checked_email(email)
     advisor_email = advisor_email.strip().lower() if advisor_email else None
     if password is not None:
-        _check_password(password)
+        check_password(password, email=email)
     with write_transaction(engine) as connection:
         _check_role(connection, role, advisor_email)
         if connection.execute(sa.select(ACCOUNTS.c.id).where(ACCOUNTS.c.email == email)).first():
@@ -129,7 +242,42 @@ def add_account(
             )
         ).inserted_primary_key[0]
         audit.record("account.add", actor=actor, target=email, detail=f"role={role}", connection=connection)
+        end_demo(connection, actor=actor, reason=f"account.add {email}")
     return int(account_id)
+
+
+def end_demo(connection: sa.Connection, *, actor: str | None, reason: str) -> bool:
+    """Record, in the transaction that stores something the demo's seeder did not write (an
+    import, a sync, an account added by hand), that the store no longer holds the demo alone:
+    its flag is cleared, the demo's accounts (whose passwords are public) are disabled and their
+    sessions end, all audited. Returns whether the demo ended now (False when it had already,
+    or for the seeder's own writes)."""
+    if actor == SEED_ACTOR or not database.end_demo_data(connection):
+        return False
+    who = actor or "?"
+    audit.record("demo.end", actor=who, detail=reason, connection=connection)
+    demo_accounts = ACCOUNTS.c.email.endswith(f"@{DEMO_DOMAIN}")
+    disabled = (
+        connection.execute(
+            ACCOUNTS.update()
+            .where(demo_accounts, ACCOUNTS.c.disabled.is_(False))
+            .values(disabled=True)
+            .returning(ACCOUNTS.c.email)
+        )
+        .scalars()
+        .all()
+    )
+    connection.execute(
+        SESSIONS.update()
+        .where(
+            SESSIONS.c.account_id.in_(sa.select(ACCOUNTS.c.id).where(demo_accounts)),
+            SESSIONS.c.ended_at.is_(None),
+        )
+        .values(ended_at=datetime.now(UTC))
+    )
+    for email in sorted(disabled):
+        audit.record("account.disable", actor=who, target=email, detail="demo.end", connection=connection)
+    return True
 
 
 def list_accounts(engine: Engine | None = None) -> pd.DataFrame:
@@ -159,7 +307,7 @@ def _update(
     engine: Engine | None,
     connection_check=None,
 ) -> None:
-    email = email.strip().lower()
+    email = email_key(email)
     with write_transaction(engine) as connection:
         if connection_check:
             connection_check(connection)
@@ -183,7 +331,12 @@ def disable_account(*, email: str, actor: str, engine: Engine | None = None) -> 
 
 
 def enable_account(*, email: str, actor: str, engine: Engine | None = None) -> None:
-    """Enable a disabled account again (and unlock it)."""
+    """Enable a disabled account again (and unlock it); a demo account only while the store
+    holds the demo alone (its password is public)."""
+    if email_key(email).endswith(f"@{DEMO_DOMAIN}") and not database.holds_demo_data(engine):
+        raise AccountError(
+            "un compte de démonstration reste désactivé : la base ne contient plus la démo seule"
+        )
     _update(
         email,
         {"disabled": False, "failed_attempts": 0, "locked_until": None},
@@ -196,7 +349,7 @@ def enable_account(*, email: str, actor: str, engine: Engine | None = None) -> N
 
 def set_password(*, email: str, password: str, actor: str, engine: Engine | None = None) -> None:
     """Give an account a new password (and unlock it)."""
-    _check_password(password)
+    check_password(password, email=email_key(email))
     _update(
         email,
         {"password_hash": _hasher.hash(password), "failed_attempts": 0, "locked_until": None},
@@ -228,41 +381,89 @@ def authenticate(
 ) -> SignedIn:
     """The account if the password is right; otherwise ``AccountError(REFUSED)``, whatever the reason.
 
-    Five failed attempts lock the account for 15 minutes; every attempt is in the audit log.
+    Five failed attempts lock the account for 15 minutes, even when they come all at once; every
+    attempt is in the audit log (an e-mail that names no account, by its first 64 characters).
     """
     now = _now(now)
-    email = email.strip().lower()
-    with write_transaction(engine) as connection:
+    email = email.strip()
+    if len(email) > MAX_EMAIL_LENGTH or len(password) > MAX_PASSWORD_LENGTH:
+        # Nothing is hashed nor looked up for input no account can have.
+        audit.record("sign_in.failed", actor=_shown(email), detail="too_long", engine=engine)
+        raise AccountError(REFUSED)
+    email = email_key(email)
+    with (engine or get_engine()).connect() as connection:
         account = connection.execute(sa.select(ACCOUNTS).where(ACCOUNTS.c.email == email)).mappings().first()
-        locked = account is not None and account["locked_until"] is not None and account["locked_until"] > now
-        stored_hash = (
-            account["password_hash"] if account is not None and account["password_hash"] else _DUMMY_HASH
-        )
-        try:
-            _hasher.verify(stored_hash, password)
-            valid = account is not None and account["password_hash"] is not None
-        except (VerificationError, InvalidHashError):
-            valid = False
-        if valid and not locked and not account["disabled"]:
-            connection.execute(
-                ACCOUNTS.update()
-                .where(ACCOUNTS.c.id == account["id"])
-                .values(failed_attempts=0, locked_until=None)
-            )
-            audit.record("sign_in", actor=email, connection=connection)
-            return SignedIn(account["id"], account["email"], account["role"], account["advisor_email"])
-        if account is not None and not locked:
-            attempts = account["failed_attempts"] + 1
-            lock = attempts >= MAX_FAILED_ATTEMPTS
-            connection.execute(
-                ACCOUNTS.update()
-                .where(ACCOUNTS.c.id == account["id"])
-                .values(failed_attempts=0 if lock else attempts, locked_until=now + LOCKOUT if lock else None)
-            )
-            if lock:
-                audit.record("account.locked", actor=email, connection=connection)
-        audit.record("sign_in.failed", actor=email, connection=connection)
+    stored_hash = account["password_hash"] if account is not None and account["password_hash"] else None
+    # Verified outside the write transaction (Argon2 takes tens of milliseconds: SQLite's only
+    # writer must not wait for it), against a dummy hash when there is none, so that a refusal
+    # takes the same time whether the account exists or not.
+    try:
+        valid = _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerificationError, InvalidHashError):
+        valid = False
+    with write_transaction(engine) as connection:
+        if account is None:
+            audit.record("sign_in.failed", actor=_shown(email), connection=connection)
+        else:
+            signed = _count_attempt(connection, account, stored_hash if valid else None, now)
+            if signed is not None:
+                return signed
     raise AccountError(REFUSED)
+
+
+def _demo_account_allowed() -> sa.ColumnElement[bool]:
+    """True for an account that is not the demo's, or while the store holds the demo alone."""
+    holds_demo = sa.exists(sa.select(STORE.c.id).where(STORE.c.demo_data == sa.true()))
+    return sa.or_(sa.not_(ACCOUNTS.c.email.endswith(f"@{DEMO_DOMAIN}")), holds_demo)
+
+
+def _unlocked(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.or_(ACCOUNTS.c.locked_until.is_(None), ACCOUNTS.c.locked_until <= now)
+
+
+def _count_attempt(
+    connection: sa.Connection, account: sa.RowMapping, verified_hash: str | None, now: datetime
+) -> SignedIn | None:
+    """Record a sign-in attempt on an existing account: its session's account when the password
+    was right (``verified_hash``), the account enabled and not locked; None otherwise.
+
+    Each statement reads and writes the row at once (UPDATE … RETURNING): on PostgreSQL, attempts
+    in parallel wait for each other's row lock and see each other's counts (an UPDATE sees the
+    row as committed by the one before), so that no failure is lost; SQLite has one writer.
+    """
+    email = account["email"]
+    if verified_hash is not None:
+        signed = connection.execute(
+            ACCOUNTS.update()
+            .where(
+                ACCOUNTS.c.id == account["id"],
+                ACCOUNTS.c.password_hash == verified_hash,  # not changed meanwhile
+                ACCOUNTS.c.disabled.is_(False),
+                _unlocked(now),
+                _demo_account_allowed(),
+            )
+            .values(failed_attempts=0, locked_until=None)
+            .returning(ACCOUNTS.c.id, ACCOUNTS.c.email, ACCOUNTS.c.role, ACCOUNTS.c.advisor_email)
+        ).first()
+        if signed is not None:
+            audit.record("sign_in", actor=email, connection=connection)
+            return SignedIn(signed.id, signed.email, signed.role, signed.advisor_email)
+    locks = ACCOUNTS.c.failed_attempts + 1 >= MAX_FAILED_ATTEMPTS
+    counted = connection.execute(
+        ACCOUNTS.update()
+        .where(ACCOUNTS.c.id == account["id"], _unlocked(now))
+        .values(
+            failed_attempts=sa.case((locks, 0), else_=ACCOUNTS.c.failed_attempts + 1),
+            locked_until=sa.case(
+                (locks, sa.literal(now + LOCKOUT, ACCOUNTS.c.locked_until.type)), else_=sa.null()
+            ),
+        )
+        .returning(ACCOUNTS.c.locked_until)
+    ).first()
+    if counted is not None and counted.locked_until is not None:
+        audit.record("account.locked", actor=email, connection=connection)
+    audit.record("sign_in.failed", actor=email, connection=connection)
+    return None
 
 
 def _digest(token: str) -> str:
@@ -365,6 +566,7 @@ def map_group(*, group: str, role: str, actor: str, engine: Engine | None = None
         else:
             connection.execute(SSO_GROUPS.update().where(SSO_GROUPS.c.name == group).values(role=role))
         audit.record("sso_group.map", actor=actor, target=group, detail=f"role={role}", connection=connection)
+        end_demo(connection, actor=actor, reason=f"sso_group.map {group}")
 
 
 def unmap_group(*, group: str, actor: str, engine: Engine | None = None) -> None:
@@ -390,7 +592,11 @@ def sso_email(claims: Mapping[str, object]) -> str | None:
     email = claims.get("email")
     if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is False:
         return None
-    return email.strip().lower()
+    if len(email.strip()) > MAX_EMAIL_LENGTH:
+        return None
+    # The provider verified it: not refused when the library would (an internal domain), but
+    # stored and looked up in the same form as the accounts added by hand.
+    return email_key(email)
 
 
 def _claimed_groups(claims: Mapping[str, object]) -> list[str]:

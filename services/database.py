@@ -290,10 +290,19 @@ def is_empty(engine: Engine | None = None) -> bool:
 
 
 def holds_demo_data(engine: Engine | None = None) -> bool:
-    """True when the store was filled by the demo-data seeder."""
+    """True when the store holds the demo data alone: filled by the demo-data seeder, and nothing
+    stored since by anyone else (``accounts.end_demo`` clears the flag then)."""
     with (engine or get_engine()).connect() as connection:
         value = connection.execute(sa.select(StoreState.demo_data)).scalar()
     return bool(value)
+
+
+def end_demo_data(connection: sa.Connection) -> bool:
+    """Clear the demo flag in the caller's transaction; whether it was set. Two writers at once
+    on PostgreSQL: the second waits for the first's row lock, then finds the flag cleared."""
+    table = StoreState.__table__
+    cleared = connection.execute(table.update().where(table.c.demo_data == sa.true()).values(demo_data=False))
+    return cleared.rowcount > 0
 
 
 class binary_order(sa.sql.ColumnElement):  # noqa: N801  (used like a SQL function)

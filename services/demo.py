@@ -20,17 +20,19 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts, channels
+from services import accounts, channels, database
+from services.accounts import DEMO_DOMAIN, SEED_ACTOR
 from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER, SPECS
 from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
-from services.models import Candidate, Enrollment, Meeting, StoreState, UtcDateTime
+from services.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
 
 
 @dataclass(frozen=True)
 class DemoAccount:
-    """A sign-in of the demo, listed on the sign-in page while the store holds demo data only."""
+    """A sign-in of the demo, listed on the sign-in page while the store holds demo data only:
+    once anything else is stored, ``accounts.end_demo`` disables it (its password is public)."""
 
     label: str
     email: str
@@ -40,10 +42,10 @@ class DemoAccount:
 
 #: One account per role; the advisor's is tied to the first advisor of the demo.
 DEMO_ACCOUNTS = (
-    DemoAccount("Direction", "direction@demo.rencontres.fr", "demo-direction", "director"),
-    DemoAccount("Conseiller", "conseiller@demo.rencontres.fr", "demo-conseiller", "advisor"),
-    DemoAccount("Marketing", "marketing@demo.rencontres.fr", "demo-marketing", "marketing"),
-    DemoAccount("Administration", "admin@demo.rencontres.fr", "demo-administration", "admin"),
+    DemoAccount("Direction", f"direction@{DEMO_DOMAIN}", "demo-direction", "director"),
+    DemoAccount("Conseiller", f"conseiller@{DEMO_DOMAIN}", "demo-conseiller", "advisor"),
+    DemoAccount("Marketing", f"marketing@{DEMO_DOMAIN}", "demo-marketing", "marketing"),
+    DemoAccount("Administration", f"admin@{DEMO_DOMAIN}", "demo-administration", "admin"),
 )
 DEFAULT_CANDIDATES = 3000
 DEFAULT_SEED = 2020
@@ -1060,7 +1062,7 @@ def _write_tables(
     with write_transaction(engine) as connection:
         bump_data_version(connection)
         for result in results:
-            record_result(connection, result, "seed")
+            record_result(connection, result, SEED_ACTOR)
     return results
 
 
@@ -1110,7 +1112,7 @@ def _write_through_importer(
             for line, cells in enumerate(rows, start=2)
         ]
         results.append(
-            import_rows(kind, header, raw, source=f"démo:{kind}.csv", engine=engine, imported_by="seed")
+            import_rows(kind, header, raw, source=f"démo:{kind}.csv", engine=engine, imported_by=SEED_ACTOR)
         )
     return results
 
@@ -1179,8 +1181,31 @@ def seed_demo(
                 email=account.email,
                 role=account.role,
                 password=account.password,
-                actor="seed",
+                actor=SEED_ACTOR,
                 advisor_email=first_advisor if account.role == "advisor" else None,
                 engine=engine,
             )
     return results
+
+
+def end_if_more_than_demo(engine: Engine | None = None) -> bool:
+    """End the demo of a store that holds more than it already (rows imported or synced by
+    someone else, a single sign-on group mapped: written before such writes ended the demo by
+    themselves), so that its public accounts do not stay open. Whether it ended now."""
+    engine = engine or get_engine()
+    if not database.holds_demo_data(engine):
+        return False
+    runs = ImportRun.__table__
+    stored_by_others = sa.select(runs.c.id).where(
+        runs.c.accepted == sa.true(),
+        runs.c.inserted + runs.c.updated > 0,
+        sa.or_(runs.c.imported_by.is_(None), runs.c.imported_by != SEED_ACTOR),
+    )
+    with write_transaction(engine) as connection:
+        if connection.execute(stored_by_others.limit(1)).first() is not None:
+            reason = "import before this version"
+        elif connection.execute(sa.select(SsoGroup.__table__.c.name).limit(1)).first() is not None:
+            reason = "sso_group.map before this version"
+        else:
+            return False
+        return accounts.end_demo(connection, actor="startup", reason=reason)

@@ -1,4 +1,5 @@
-"""What the app does once per process before the first page: schema, and demo data if empty."""
+"""What the app does once per process before the first page: schema, demo data if empty, and
+the end of the demo (its accounts disabled) in a store that holds more than the demo."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments", "candidates", "ad
 
 
 def prepare_store(engine: Engine | None = None) -> bool:
-    """Migrate the store and, when it is empty and demo data is allowed, seed it.
+    """Migrate the store and, when it is empty and demo data is allowed, seed it; a demo store that
+    holds more than the demo ends its demo (``demo.end_if_more_than_demo``).
 
     Returns True when the store holds demo data.
     """
@@ -29,6 +31,8 @@ def prepare_store(engine: Engine | None = None) -> bool:
         refused = [result.source for result in results if not result.accepted]
         if refused:
             raise RuntimeError(f"demo data refused by the importer: {', '.join(refused)}")
+    elif demo.end_if_more_than_demo(engine):
+        log.warning("the store holds more than the demo data: the demo accounts are disabled")
     if analytics.reads_in_duckdb(engine):
         analytics.start_workers()
         analytics.prepare_copies(ANALYTICAL_TABLES, engine).add_done_callback(_log_failed_copy)

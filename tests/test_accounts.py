@@ -166,3 +166,76 @@ def test_command_line_reads_the_password_from_standard_input(engine):
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--advisor" in refused.stderr
     assert run("disable", "boss@example.org").returncode == 0
     assert run("disable", "nobody@example.org").returncode == 2
+
+
+# ---------------------------------------------------------------- what an account may be (issue 16, item 15)
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("not-an-email", "adresse e-mail invalide"),
+        ("   ", "adresse e-mail vide"),
+        ("", "adresse e-mail vide"),
+        ("prenom@cfai", "adresse e-mail invalide"),
+        ("prenom nom@cfai-lorraine.fr", "adresse e-mail invalide"),
+        ("prenom@@cfai-lorraine.fr", "adresse e-mail invalide"),
+        ("prenom@cfai-lorraine.fr\nBcc: x@y.fr", "adresse e-mail invalide"),
+        ("a" * 250 + "@cfai-lorraine.fr", "adresse e-mail trop longue"),
+    ],
+)
+def test_an_account_needs_an_e_mail_address(engine, email, message):
+    with pytest.raises(AccountError, match=message):
+        accounts.add_account(email=email, role="admin", password=PASSWORD, actor="test")
+    assert accounts.list_accounts().empty
+
+
+def test_an_address_is_stored_stripped_and_lower_case(engine):
+    accounts.add_account(
+        email="  Prenom.Nom@CFAI-Lorraine.fr ", role="director", password=PASSWORD, actor="t"
+    )
+    assert accounts.list_accounts()["email"].tolist() == ["prenom.nom@cfai-lorraine.fr"]
+    assert (
+        accounts.authenticate("PRENOM.NOM@cfai-lorraine.fr", PASSWORD).email == "prenom.nom@cfai-lorraine.fr"
+    )
+    # Test addresses keep working (the special-use domains .test and .local are not needed).
+    accounts.add_account(email="x@test.rencontres.fr", role="marketing", password=PASSWORD, actor="t")
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (" " * 10, "vide ou fait seulement d'espaces"),
+        ("", "vide"),
+        ("court", "trop court"),
+        ("aaaaaaaaaaaa", "un seul caractère répété"),
+        ("1111111111", "un seul caractère répété"),
+        ("motdepasse", "plus courants"),
+        ("Mot de passe 2024!", "plus courants"),
+        ("password123", "plus courants"),
+        ("AZERTYUIOP", "plus courants"),
+        ("0123456789", "plus courants"),
+        ("prenom.nom@cfai-lorraine.fr", "l'adresse e-mail du compte"),
+        ("Prenom.Nom", "l'adresse e-mail du compte"),
+        ("x" * 1025, "trop long"),
+    ],
+)
+def test_blank_or_trivially_weak_passwords_are_refused(engine, password, message):
+    email = "prenom.nom@cfai-lorraine.fr"
+    with pytest.raises(AccountError, match=message):
+        accounts.add_account(email=email, role="director", password=password, actor="test")
+    assert accounts.list_accounts().empty
+    accounts.add_account(email=email, role="director", password=PASSWORD, actor="test")
+    with pytest.raises(AccountError, match=message):
+        accounts.set_password(email=email, password=password, actor="test")
+    assert accounts.authenticate(email, PASSWORD).role == "director"  # unchanged
+
+
+def test_the_command_line_refuses_what_is_not_an_address(engine):
+    # Issue 17, item 12: a blank e-mail made an admin account with an empty e-mail.
+    for email in ("   ", "not-an-email"):
+        refused = run("add", email, "--role", "admin", stdin=PASSWORD + "\n")
+        assert refused.returncode == 2 and "adresse e-mail" in refused.stderr, refused.stderr
+    refused = run("add", "boss@example.org", "--role", "admin", stdin=" " * 10 + "\n")
+    assert refused.returncode == 2 and "espaces" in refused.stderr
+    assert accounts.list_accounts().empty

@@ -278,38 +278,3 @@ def test_the_page_in_english(engine):
         "Users and roles",
         "Sync",
     ]
-
-
-# ---------------------------------------------------------------- hostile uploads (issue 16, items 9 and 11)
-
-
-def test_unknown_columns_make_one_warning_and_60000_a_single_refusal(engine):
-    app = open_page()
-    many = ("code,name," + ",".join(f"u{n}" for n in range(500)) + "\nNEW,Nouveau\n").encode()
-    app.file_uploader[0].set_value(("sites.csv", many, "text/csv"))
-    app.run()
-    assert not app.exception
-    warnings = [text for text in texts(app.warning) if "inconnue" in text]
-    assert len(warnings) == 1 and warnings[0].endswith("autres")
-
-    app = open_page()
-    huge = ("code,name," + ",".join(f"u{n}" for n in range(60_000)) + "\nNEW,Nouveau\n").encode()
-    app.file_uploader[0].set_value(("sites.csv", huge, "text/csv"))
-    app.run()
-    assert not app.exception
-    assert not [text for text in texts(app.warning) if "inconnue" in text]
-    assert texts(app.code) == [
-        "sites.csv:1: (fichier): : en-tête de 60\u202f002 colonnes : au plus 1\u202f000 colonnes par fichier"
-    ]
-
-
-def test_a_file_with_many_bad_rows_shows_the_first_problems_only(engine):
-    app = open_page()
-    rows = "".join(f"S{n},\n" for n in range(1_000))  # 1,000 rows without their name
-    app.file_uploader[0].set_value(("sites.csv", ("code,name\n" + rows).encode(), "text/csv"))
-    app.run()
-    assert not app.exception
-    [shown] = texts(app.code)
-    lines = shown.splitlines()
-    assert len(lines) == 201 and lines[0] == "sites.csv:2: name: : valeur obligatoire manquante"
-    assert lines[-1] == "… et 800 autres problèmes : corrigez d'abord ceux-ci."

@@ -7,13 +7,18 @@ import random
 from datetime import date, datetime, time, timedelta
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
-from services import bookings, demo, pairing
+from services import accounts, audit, bookings, database, demo, importer, pairing, startup, web
+from services.accounts import REFUSED, AccountError
 from services.config import LOCAL_TZ
-from services.demo import demo_rows
-from services.models import Booking, Candidate, Event, Meeting, Site
+from services.demo import DEMO_ACCOUNTS, demo_rows
+from services.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
 from services.scope import Scope
+from tests.conftest import SCENARIO
 
 
 def test_same_seed_same_rows_other_seed_other_rows():
@@ -93,3 +98,97 @@ def test_vectorised_instants_are_the_per_row_ones():
     assert demo._sqlite_instants(wall) == [demo._sqlite_instant(moment) for moment in moments]
     assert demo._server_instants(wall) == [demo._server_instant(moment) for moment in moments]
     assert [repr(m) for m in demo._local_datetimes(wall)] == [repr(m) for m in moments]
+
+
+# ---------------------------------------------------------------- the end of the demo (issue 16, item 10)
+
+
+def _sign_in_page() -> str:
+    client = TestClient(Starlette(routes=web.create_routes(lambda: False)), base_url="http://testserver")
+    return client.get(web.SIGN_IN_PATH).text
+
+
+def _demo_accounts_closed(engine) -> None:
+    """The demo's accounts are disabled, sign in no more, and the sign-in page lists none."""
+    assert not database.holds_demo_data(engine)
+    for account in DEMO_ACCOUNTS:
+        with pytest.raises(AccountError, match=REFUSED):
+            accounts.authenticate(account.email, account.password, engine=engine)
+    listed = accounts.list_accounts(engine).set_index("email")
+    assert all(listed.loc[account.email, "disabled"] for account in DEMO_ACCOUNTS)
+    page = _sign_in_page()
+    assert "Comptes de démonstration" not in page and f"@{accounts.DEMO_DOMAIN}" not in page
+
+
+@pytest.mark.postgresql
+def test_a_real_file_imported_into_the_demo_ends_the_demo_and_closes_its_accounts(demo_store):
+    admin = next(account for account in DEMO_ACCOUNTS if account.role == "admin")
+    token = accounts.open_session(accounts.authenticate(admin.email, admin.password))
+    assert "Comptes de démonstration" in _sign_in_page()
+
+    result = importer.import_path(SCENARIO / "candidates.csv", imported_by="cli")[0]
+    assert result.accepted and result.inserted > 0
+
+    _demo_accounts_closed(demo_store)
+    assert accounts.session_account(token) is None  # the admin's open session ended too
+    events = audit.recent_events()
+    ended = events[events["action"] == "demo.end"]
+    assert ended[["actor", "detail"]].values.tolist() == [["cli", "import candidates"]]
+    disabled = events[(events["action"] == "account.disable") & (events["detail"] == "demo.end")]
+    assert sorted(disabled["target"]) == sorted(account.email for account in DEMO_ACCOUNTS)
+    # An admin cannot open a demo account again: its password is on every copy of the code.
+    with pytest.raises(AccountError, match="démonstration"):
+        accounts.enable_account(email=admin.email, actor="admin@cfai-lorraine.fr")
+    # Even enabled behind the services' back, it does not sign in outside the demo.
+    with demo_store.begin() as connection:
+        connection.execute(sa.update(Account.__table__).values(disabled=False))
+    with pytest.raises(AccountError, match=REFUSED):
+        accounts.authenticate(admin.email, admin.password)
+
+
+def test_an_account_added_by_hand_ends_the_demo(demo_store):
+    accounts.add_account(
+        email="prenom.nom@cfai-lorraine.fr",
+        role="admin",
+        password="une phrase assez longue",
+        actor="cli:root",
+    )
+    _demo_accounts_closed(demo_store)
+    assert accounts.authenticate("prenom.nom@cfai-lorraine.fr", "une phrase assez longue").role == "admin"
+
+
+def test_a_sync_recorded_by_the_importer_ends_the_demo(demo_store):
+    # Cal.com's sync writes its rows and records them through importer.record_result, in its
+    # transaction: the same end as an import.
+    synced = importer.ImportResult(source="cal.com", kind="bookings", accepted=True, inserted=1)
+    with database.write_transaction(demo_store) as connection:
+        importer.record_result(connection, synced, "sync:calcom")
+    _demo_accounts_closed(demo_store)
+
+
+def test_what_stores_nothing_new_leaves_the_demo_open(demo_store):
+    # A refused file, and a file whose rows are all in the store already, store nothing.
+    refused = importer.import_bytes(b"code,name,city\nNEW\n", source="sites.csv", imported_by="cli")
+    unchanged = importer.import_path(SCENARIO / "sites.csv", imported_by="cli")[0]  # MAX, YUT as the demo's
+    assert not refused.accepted and unchanged.accepted and unchanged.inserted == unchanged.updated == 0
+    assert database.holds_demo_data(demo_store)
+    director = next(account for account in DEMO_ACCOUNTS if account.role == "director")
+    assert accounts.authenticate(director.email, director.password).role == "director"
+    assert "Comptes de démonstration" in _sign_in_page()
+
+
+def test_a_store_that_held_more_than_the_demo_before_ends_it_at_start(demo_store, monkeypatch):
+    # A store where a real file was imported before imports ended the demo: the flag is set and
+    # the demo's accounts are open. The app's start ends the demo.
+    importer.import_path(SCENARIO / "candidates.csv", imported_by="admin@cfai-lorraine.fr")
+    with demo_store.begin() as connection:
+        connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
+        connection.execute(sa.update(Account.__table__).values(disabled=False))
+    monkeypatch.setenv("DEMO_DATA", "1")
+    assert startup.prepare_store(demo_store) is False
+    _demo_accounts_closed(demo_store)
+    # A demo store with nothing else stays a demo at start.
+    with demo_store.begin() as connection:
+        connection.execute(sa.delete(importer.ImportRun.__table__).where(sa.column("imported_by") != "seed"))
+        connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
+    assert startup.prepare_store(demo_store) is True

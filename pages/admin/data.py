@@ -9,7 +9,6 @@ import streamlit as st
 from pages.common.downloads import CSV, EXCEL, export_button
 from services import accounts, api, cached, calcom, exports, uploads, whereby
 from services.config import LOCAL_TZ, integration_setting
-from services.contract import SHOWN_PROBLEMS
 from services.i18n import format_number, translate
 from services.models import ROLES
 
@@ -33,16 +32,8 @@ def report_table(results: list[uploads.ImportResult]) -> pd.DataFrame:
 
 def show_problems(result: uploads.ImportResult) -> None:
     """A refused file's problems, one ``fichier:ligne: colonne: valeur: raison`` line each."""
-    show_lines(result.describe_problems(SHOWN_PROBLEMS), len(result.problems))
-
-
-def show_lines(lines: list[str], total: int, scroll: bool = True) -> None:
-    """Problem lines as code (never Markdown: they quote the file), the first ones of ``total``;
-    ``scroll``: in a box of at most 320 pixels."""
-    if total > len(lines):
-        lines = [*lines, t("data.problems.more", count=format_number(total - len(lines), language))]
-    height = min(40 + 22 * len(lines), 320) if scroll else "content"
-    st.code("\n".join(lines), language=None, height=height, wrap_lines=True)
+    lines = result.describe_problems()
+    st.code("\n".join(lines), language=None, height=min(40 + 22 * len(lines), 320), wrap_lines=True)
 
 
 def on_import(sent: list[tuple[str, bytes]]) -> None:
@@ -173,7 +164,7 @@ with history_tab:
                         count=row.problems,
                     )
                 ):
-                    show_lines(row.reasons, row.problems, scroll=False)
+                    st.code("\n".join(row.reasons), language=None, wrap_lines=True)
 
 # ---------------------------------------------------------------- exports
 with export_tab:
