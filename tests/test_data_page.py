@@ -6,6 +6,9 @@ scenario (tests/data/scenario: two sites, MAX and YUT; two advisors, Anne and Yv
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -13,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from services import access, accounts, audit, models, uploads
 from services.accounts import AccountError
+from services.markdown import escape_markdown
 from tests.conftest import app_as
 
 PAGE = "pages/admin/data.py"
@@ -278,3 +282,76 @@ def test_the_page_in_english(engine):
         "Users and roles",
         "Sync",
     ]
+
+
+# ---------------------------------------------------------------- hostile uploads (issue 16, items 9 and 11)
+
+
+def markdown_texts(app: AppTest) -> list[str]:
+    """Every text the page renders as Markdown: messages, captions, labels of expanders."""
+    shown = [
+        element.value
+        for kind in ("error", "warning", "success", "info", "caption", "markdown", "subheader")
+        for element in getattr(app, kind)
+    ]
+    return shown + [expander.label for expander in app.expander]
+
+
+def test_unknown_columns_make_one_warning_and_60000_a_single_refusal(engine):
+    app = open_page()
+    many = ("code,name," + ",".join(f"u{n}" for n in range(500)) + "\nNEW,Nouveau\n").encode()
+    app.file_uploader[0].set_value(("sites.csv", many, "text/csv"))
+    app.run()
+    assert not app.exception
+    warnings = [text for text in texts(app.warning) if "inconnue" in text]
+    assert len(warnings) == 1 and warnings[0].endswith("autres")
+
+    app = open_page()
+    huge = ("code,name," + ",".join(f"u{n}" for n in range(60_000)) + "\nNEW,Nouveau\n").encode()
+    app.file_uploader[0].set_value(("sites.csv", huge, "text/csv"))
+    app.run()
+    assert not app.exception
+    assert not [text for text in texts(app.warning) if "inconnue" in text]
+    assert texts(app.code) == [
+        "sites.csv:1: (fichier): : en-tête de 60\u202f002 colonnes : au plus 1\u202f000 colonnes par fichier"
+    ]
+
+
+def test_a_file_with_many_bad_rows_shows_the_first_problems_only(engine):
+    app = open_page()
+    rows = "".join(f"S{n},\n" for n in range(1_000))  # 1,000 rows without their name
+    app.file_uploader[0].set_value(("sites.csv", ("code,name\n" + rows).encode(), "text/csv"))
+    app.run()
+    assert not app.exception
+    [shown] = texts(app.code)
+    lines = shown.splitlines()
+    assert len(lines) == 201 and lines[0] == "sites.csv:2: name: : valeur obligatoire manquante"
+    assert lines[-1] == "… et 800 autres problèmes : corrigez d'abord ceux-ci."
+
+
+def test_names_and_header_cells_from_files_are_not_rendered_as_links(scenario):
+    link, image = "[x](https://evil)", "![p](https://evil/p.png)"
+    sites = f"code,name,{image}\nNEW,Nouveau,1\n".encode()
+    programs = b"code,name,level,site_code\nBTS-X,BTS X,BTS,NOPE\n"  # refused: NOPE is no site
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as written:
+        written.writestr("sites.csv", sites)
+        written.writestr("programs.csv", programs)
+        written.writestr(f"{link}.csv", b"a\n1\n")  # no contract file's name: refused outright
+    upload = f"{link}.zip"
+    app = open_page()
+    app.file_uploader[0].set_value((upload, archive.getvalue(), "application/zip"))
+    app.run()
+    assert not app.exception
+    before_import = markdown_texts(app)
+    assert any(escape_markdown(image) in text for text in before_import)  # the unknown column's warning
+    assert any(escape_markdown(f"{upload}/{link}.csv") in text for text in before_import)
+
+    button(app, "Importer (1 fichier(s) accepté(s))").click().run()
+    assert not app.exception
+    after_import = markdown_texts(app)
+    assert any(escape_markdown(f"{upload}/sites.csv") in text for text in after_import)  # success
+    assert any(escape_markdown(f"{upload}/programs.csv") in text for text in after_import)  # history
+    for text in before_import + after_import:
+        assert "](" not in text.replace("\\]\\(", ""), text  # no link nor image opens
+        assert "https://evil" not in text, text  # nor a bare link

@@ -9,7 +9,9 @@ import streamlit as st
 from pages.common.downloads import CSV, EXCEL, export_button
 from services import accounts, api, cached, calcom, exports, uploads, whereby
 from services.config import LOCAL_TZ, integration_setting
+from services.contract import SHOWN_PROBLEMS
 from services.i18n import format_number, translate
+from services.markdown import escape_markdown
 from services.models import ROLES
 
 language = st.session_state.get("language", "fr")
@@ -32,8 +34,21 @@ def report_table(results: list[uploads.ImportResult]) -> pd.DataFrame:
 
 def show_problems(result: uploads.ImportResult) -> None:
     """A refused file's problems, one ``fichier:ligne: colonne: valeur: raison`` line each."""
-    lines = result.describe_problems()
-    st.code("\n".join(lines), language=None, height=min(40 + 22 * len(lines), 320), wrap_lines=True)
+    show_lines(result.describe_problems(SHOWN_PROBLEMS), len(result.problems))
+
+
+def show_lines(lines: list[str], total: int, scroll: bool = True) -> None:
+    """Problem lines as code (never Markdown: they quote the file), the first ones of ``total``;
+    ``scroll``: in a box of at most 320 pixels."""
+    if total > len(lines):
+        lines = [*lines, t("data.problems.more", count=format_number(total - len(lines), language))]
+    height = min(40 + 22 * len(lines), 320) if scroll else "content"
+    st.code("\n".join(lines), language=None, height=height, wrap_lines=True)
+
+
+def md(text: object) -> str:
+    """A name or a message that comes from a file (a zip member, a header cell), as plain Markdown."""
+    return escape_markdown(text)
 
 
 def on_import(sent: list[tuple[str, bytes]]) -> None:
@@ -74,7 +89,7 @@ with import_tab:
                 st.success(
                     t(
                         "data.import.accepted",
-                        source=result.source,
+                        source=md(result.source),
                         inserted=result.inserted,
                         updated=result.updated,
                         unchanged=result.unchanged,
@@ -83,7 +98,7 @@ with import_tab:
                 )
             else:
                 st.error(
-                    t("data.import.refused", source=result.source, count=len(result.problems)),
+                    t("data.import.refused", source=md(result.source), count=len(result.problems)),
                     icon=":material/block:",
                 )
                 show_problems(result)
@@ -107,12 +122,12 @@ with import_tab:
         for result in report:
             if not result.accepted:
                 st.error(
-                    t("data.check.refused", source=result.source, count=len(result.problems)),
+                    t("data.check.refused", source=md(result.source), count=len(result.problems)),
                     icon=":material/block:",
                 )
                 show_problems(result)
             for warning in result.warnings:
-                st.warning(t("data.check.warning", source=result.source, warning=warning))
+                st.warning(t("data.check.warning", source=md(result.source), warning=md(warning)))
         accepted = sum(result.accepted for result in report)
         if accepted == 0:
             st.info(t("data.import.none"), icon=":material/info:")
@@ -160,11 +175,11 @@ with history_tab:
                     t(
                         "data.history.refusal",
                         at=f"{row.at:%d/%m/%Y %H:%M}",
-                        source=row.source,
+                        source=md(row.source),
                         count=row.problems,
                     )
                 ):
-                    st.code("\n".join(row.reasons), language=None, wrap_lines=True)
+                    show_lines(row.reasons, row.problems, scroll=False)
 
 # ---------------------------------------------------------------- exports
 with export_tab:
