@@ -23,6 +23,33 @@ from services.models import (
     PROGRAM_LEVELS,
 )
 
+MIB = 1024 * 1024
+
+# Bounds on what one upload or one file may hold (issue 16, item 9): each is checked as the file
+# is read, before the rest of it is, and refuses the file with a French message naming what
+# and where. docs/import-formats.md lists them ("Taille des fichiers"); a test keeps both in step.
+
+#: Columns of a header (the widest contract file has 12; an export may add a few unknown ones).
+MAX_COLUMNS = 1_000
+#: Lines of a file after its header (blank lines count): M-scale touchpoints are a million.
+MAX_ROWS = 2_000_000
+#: Characters of one cell (a long landing page URL holds well under 2,000).
+MAX_CELL_CHARS = 4_000
+#: Bytes of one CSV file: a file given on the command line, or a file once out of its .zip.
+MAX_FILE_BYTES = 200 * MIB
+#: Entries of a .zip (folders and the hidden files archivers add included).
+MAX_ZIP_MEMBERS = 100
+#: Bytes of all the files of a .zip once decompressed.
+MAX_EXPANDED_BYTES = 300 * MIB
+#: Decompressed bytes per compressed byte of a file in a .zip (CSV files give 5 to 20)…
+MAX_COMPRESSION_RATIO = 100
+#: …checked once a file has given this many bytes (a tiny file may compress much better).
+RATIO_CHECKED_FROM = 1 * MIB
+#: Names shown in one grouped message (unknown columns), the others counted.
+SHOWN_NAMES = 10
+#: Problems of a file the data page lists (all of them are counted, and kept in the history).
+SHOWN_PROBLEMS = 200
+
 
 def _text(raw: str) -> str:
     return raw

@@ -31,16 +31,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts, audit, channels, values
+from services import accounts, audit, channels, contract, values
 from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER, SPECS, Column, FileSpec, Reference
 from services.database import bump_data_version, get_engine, retry_write, write_transaction
+from services.i18n import format_number
 from services.models import ImportRun, StoreState, UtcDateTime
 
 #: Keys looked up per query (well under SQLite's and PostgreSQL's limits on parameters).
@@ -51,7 +53,18 @@ _MAX_SHOWN_VALUE = 80
 
 
 class ImportFileError(Exception):
-    """A file that cannot be read as a contract CSV at all (empty, binary, unknown kind…)."""
+    """A file that cannot be read as a contract CSV at all (empty, binary, unknown kind, over a limit…).
+
+    ``line``, ``column`` and ``value`` say where, when a place in the file is the reason.
+    """
+
+    def __init__(self, message: str, *, line: int = 1, column: str = "(fichier)", value: str = "") -> None:
+        super().__init__(message)
+        self.line, self.column, self.value = line, column, value
+
+    def problem(self) -> Problem:
+        """The refusal as the one problem of its file."""
+        return Problem(self.line, self.column, self.value, str(self))
 
 
 @dataclass(frozen=True)
@@ -91,9 +104,9 @@ class ImportResult:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
-    def describe_problems(self) -> list[str]:
-        """Every problem as a ``file:line: column: value: reason`` line."""
-        return [problem.describe(self.source) for problem in self.problems]
+    def describe_problems(self, most: int | None = None) -> list[str]:
+        """Every problem (the first ``most``) as a ``file:line: column: value: reason`` line."""
+        return [problem.describe(self.source) for problem in self.problems[:most]]
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,16 @@ def _fast_thread_switches() -> Iterator[None]:
 # ---------------------------------------------------------------- reading the file
 
 
+def number(count: int) -> str:
+    """A count as the French messages write it (``40 002``)."""
+    return format_number(count, "fr")
+
+
+def size(count: int) -> str:
+    """A number of bytes as the French messages write it (``200 Mo``, ``512 octets``)."""
+    return f"{number(count // contract.MIB)} Mo" if count >= contract.MIB else f"{number(count)} octets"
+
+
 def decode(data: bytes) -> str:
     """The text of a file in UTF-8 (with or without BOM) or Windows-1252."""
     if b"\x00" in data:
@@ -212,29 +235,96 @@ def _delimiter(text: str) -> str:
 
 
 def _read_sheet(text: str) -> _Sheet:
-    """The header (trimmed, lower-cased) and the data rows of a CSV text, by column."""
+    """The header (trimmed, lower-cased) and the data rows of a CSV text, by column.
+
+    The contract's limits are checked as the text is read: the header's width before any row,
+    the number of rows before one too many is read, then the rows' widths and the cells' sizes
+    (each check one pass). Over a limit, the file is refused (ImportFileError) at its line.
+    """
     if not text.strip():
         raise ImportFileError("fichier vide")
+    quoted = '"' in text
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    most = contract.MAX_ROWS
+    line = 0  # the last line of the last record read
     try:
-        header = [name.strip().lower() for name in next(reader)]
-        after_header = reader.line_num
-        if '"' in text:
+        raw_header = next(reader)
+        if len(raw_header) > contract.MAX_COLUMNS:
+            raise ImportFileError(
+                f"en-tête de {number(len(raw_header))} colonnes : "
+                f"au plus {number(contract.MAX_COLUMNS)} colonnes par fichier"
+            )
+        header = [name.strip().lower() for name in raw_header]
+        after_header = line = reader.line_num
+        if quoted:
             # A quoted cell may span lines: each row's line is counted as it is read.
             records: list[list[str]] = []
             lines: Sequence[int] = []
-            line = after_header
             for cells in reader:
+                if len(records) == most:
+                    raise _too_many_rows(line + 1)
                 lines.append(line + 1)
                 records.append(cells)
                 line = reader.line_num
         else:
-            # Without quotes a row is one line of the file: the rows are read in one go.
-            records = list(reader)
+            # Without quotes a row is one line of the file: the rows are read in one go (one more
+            # than allowed at most).
+            records = list(islice(reader, most + 1))
+            if len(records) > most:
+                raise _too_many_rows(after_header + most + 1)
             lines = range(after_header + 1, after_header + 1 + len(records))
     except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            # Python's csv module stops at its own limit, far above ours: often an unclosed quote.
+            raise ImportFileError(
+                f"cellule de plus de {number(csv.field_size_limit())} caractères à partir de cette ligne "
+                f"(au plus {number(contract.MAX_CELL_CHARS)} ; un guillemet non fermé ?)",
+                line=line + 1 if quoted else reader.line_num,
+            ) from None
         raise ImportFileError(f"CSV illisible ligne {reader.line_num} : {error}") from None
-    return _sheet(header, records, lines)
+    _check_widths(records, lines)
+    sheet = _sheet(header, records, lines)
+    _check_cells(raw_header, sheet)
+    return sheet
+
+
+def _too_many_rows(line: int) -> ImportFileError:
+    return ImportFileError(
+        f"fichier trop long : au plus {number(contract.MAX_ROWS)} lignes après l'en-tête", line=line
+    )
+
+
+def _check_widths(records: list[list[str]], lines: Sequence[int]) -> None:
+    """Refuse a row of more values than a header may have columns."""
+    most = contract.MAX_COLUMNS
+    if records and max(map(len, records)) > most:
+        index = next(index for index, cells in enumerate(records) if len(cells) > most)
+        raise ImportFileError(
+            f"{number(len(records[index]))} valeurs : au plus {number(most)} colonnes par fichier",
+            line=lines[index],
+            column="(ligne)",
+        )
+
+
+def _check_cells(header: list[str], sheet: _Sheet) -> None:
+    """Refuse the file at its first cell (header included) longer than the contract allows."""
+    most = contract.MAX_CELL_CHARS
+    found: list[tuple[int, int, str, str]] = []  # (line, position in the header, column, cell)
+    for position, name in enumerate(header):
+        if len(name) > most:
+            found.append((1, position, "(en-tête)", name))
+    for position, (name, column) in enumerate(sheet.cells.items()):
+        if column and max(map(len, column)) > most:
+            index = next(index for index, cell in enumerate(column) if len(cell) > most)
+            found.append((sheet.lines[index], position, name, column[index]))
+    if found:
+        line, _, name, cell = min(found)
+        raise ImportFileError(
+            f"cellule de {number(len(cell))} caractères : au plus {number(most)}",
+            line=line,
+            column=name,
+            value=cell[: _MAX_SHOWN_VALUE + 1],  # what the report shows of it, no more
+        )
 
 
 def _sheet(header: list[str], records: list[list[str]], lines: Sequence[int]) -> _Sheet:
@@ -303,20 +393,39 @@ def kind_of(path: Path, kind: str | None = None) -> str:
 
 
 def _header_problems(spec: FileSpec, header: list[str]) -> tuple[list[Problem], list[str]]:
+    """The header's problems (duplicate or missing columns) and its one warning (unknown columns).
+
+    Linear in the header's width (a set of the names seen), whatever the header holds.
+    """
     known = {column.name for column in spec.columns}
-    problems = [
-        Problem(1, name, "", "colonne en double")
-        for position, name in enumerate(header)
-        if name and name in header[:position]
-    ]
+    seen: set[str] = set()
+    problems = []
+    for name in header:
+        if name and name in seen:
+            problems.append(Problem(1, name, "", "colonne en double"))
+        seen.add(name)
     problems += [
         Problem(1, column.name, "", "colonne obligatoire absente de l'en-tête")
         for column in spec.columns
-        if column.required and column.name not in header
+        if column.required and column.name not in seen
     ]
     unknown = [name for name in dict.fromkeys(header) if name not in known]
-    warnings = [f"colonne inconnue ignorée : « {name or '(sans nom)'} »" for name in unknown]
-    return problems, warnings
+    return problems, [_unknown_columns(unknown)] if unknown else []
+
+
+def _unknown_columns(names: list[str]) -> str:
+    """One warning for all the unknown columns, naming the first few (a header may have hundreds)."""
+
+    def quoted(name: str) -> str:
+        shown = name if len(name) <= _MAX_SHOWN_VALUE else name[:_MAX_SHOWN_VALUE] + "…"
+        return f"« {_shown(shown) or '(sans nom)'} »"
+
+    if len(names) == 1:
+        return f"colonne inconnue ignorée : {quoted(names[0])}"
+    shown = ", ".join(quoted(name) for name in names[: contract.SHOWN_NAMES])
+    others = len(names) - contract.SHOWN_NAMES
+    more = f" … et {number(others)} autres" if others > 0 else ""
+    return f"{number(len(names))} colonnes inconnues ignorées : {shown}{more}"
 
 
 #: The reason given for an empty cell of a required column.
@@ -1051,7 +1160,7 @@ def check_files(
             try:
                 sheet = _read_sheet(decode(data))
             except ImportFileError as error:
-                result.problems = [Problem(1, "(fichier)", "", str(error))]
+                result.problems = [error.problem()]
                 continue
             plan = _check(connection, kind, sheet, result, overlay)
             if plan is not None:
@@ -1074,16 +1183,29 @@ def import_bytes(
         try:
             sheet = _read_sheet(decode(data))
         except ImportFileError as error:
-            result = ImportResult(
-                source=source, kind=kind, problems=[Problem(1, "(fichier)", "", str(error))]
+            return _refused_file(
+                error, source=source, kind=kind, engine=engine, imported_by=imported_by, dry_run=dry_run
             )
-            if not dry_run:
-                with write_transaction(engine) as connection:
-                    _record(connection, result, imported_by)
-            return result
         return _import_sheet(
             kind, sheet, source=source, engine=engine, imported_by=imported_by, dry_run=dry_run
         )
+
+
+def _refused_file(
+    error: ImportFileError,
+    *,
+    source: str,
+    kind: str,
+    engine: Engine | None,
+    imported_by: str | None,
+    dry_run: bool = False,
+) -> ImportResult:
+    """A file refused before its rows are checked, kept in the history (unless a dry run)."""
+    result = ImportResult(source=source, kind=kind, problems=[error.problem()])
+    if not dry_run:
+        with write_transaction(engine) as connection:
+            _record(connection, result, imported_by)
+    return result
 
 
 def import_path(
@@ -1100,6 +1222,10 @@ def import_path(
     if not path.is_file():
         raise ImportFileError(f"fichier introuvable : {path}")
     kind = kind_of(path, kind)
+    length = path.stat().st_size
+    if length > contract.MAX_FILE_BYTES:  # refused before it is read
+        error = ImportFileError(f"fichier de {size(length)} : au plus {size(contract.MAX_FILE_BYTES)}")
+        return [_refused_file(error, source=str(path), kind=kind, engine=engine, imported_by=imported_by)]
     return [
         import_bytes(path.read_bytes(), source=str(path), kind=kind, engine=engine, imported_by=imported_by)
     ]
