@@ -390,7 +390,12 @@ def _candidate(args: argparse.Namespace) -> int:
 
 
 def _sync_bookings(args: argparse.Namespace) -> int:
-    summary = calcom.sync_bookings(actor=f"cli:{getpass.getuser()}", since=args.since, dry_run=args.dry_run)
+    summary = calcom.sync_bookings(
+        actor=f"cli:{getpass.getuser()}",
+        since=args.since,
+        dry_run=args.dry_run,
+        waiting=lambda message: print(message, file=sys.stderr, flush=True),  # a pause said as it starts
+    )
     for line in summary.report_lines():
         print(line)
     for line in summary.problem_lines():

@@ -2,7 +2,11 @@
 every call, retries with exponential backoff and jitter where a retry is safe, and errors that
 say what failed and where, in French, never with the key.
 
-Retried: 429 (honouring ``Retry-After``), 502, 503, 504 and connection errors. Never retried:
+Retried: 429, 502, 503, 504 and connection errors. A 429 (or a 503 saying when to come back)
+waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else the rate-limit reset
+headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no ``Retry-After``, see
+docs/configuration.md), else exponential backoff; each such wait is told to ``on_wait`` so that a
+command line or a page can say why it pauses. Never retried:
 other 4xx (401/403 say the key is refused). A request that is not idempotent (a POST that
 creates something) is retried only when the server said it did nothing (429, 503, a refused
 connection); after a timeout or a 502/504 the server may have acted, so the caller gets
@@ -11,9 +15,10 @@ connection); after a timeout or a 502/504 the server may have acted, so the call
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -24,6 +29,11 @@ TIMEOUT = (5.0, 20.0)
 MAX_ATTEMPTS = 5
 BACKOFF_SECONDS = 0.5
 MAX_WAIT_SECONDS = 60.0
+#: The longest wait a rate limit may ask for; beyond it the call fails with what the server said
+#: (Cal.com blocks a key for 60 s by default; an account with its own limits may block longer).
+MAX_RATE_LIMIT_WAIT_SECONDS = 600.0
+#: Waits shorter than this are not told to ``on_wait`` (ordinary backoff between retries).
+NOTICE_SECONDS = 1.0
 RETRIED_STATUSES = {429, 502, 503, 504}
 #: Statuses after which a non-idempotent request surely did nothing.
 NOTHING_DONE_STATUSES = {429, 503}
@@ -60,6 +70,7 @@ class ApiClient:
         max_attempts: int = MAX_ATTEMPTS,
         backoff: float = BACKOFF_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float, str], None] | None = None,
     ) -> None:
         if not key:
             raise ApiError(f"{service} : clé d'API absente (voir docs/configuration.md)")
@@ -69,6 +80,8 @@ class ApiClient:
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.sleep = sleep
+        #: Told ``(seconds, message in French)`` before each wait of a second or more.
+        self.on_wait = on_wait
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {key}", "Accept": "application/json"})
         self.session.headers.update(headers or {})
@@ -113,7 +126,7 @@ class ApiClient:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
                     raise error(f"{where} : HTTP {response.status_code} ({_reason(response)})")
-                self._wait(attempt, response.headers.get("Retry-After"))
+                self._wait_after(attempt, response, where)
                 continue
             if response.status_code in {401, 403}:
                 raise ApiAuthError(
@@ -132,6 +145,79 @@ class ApiClient:
 
     def _wait(self, attempt: int, retry_after: str | None) -> None:
         self.sleep(wait_seconds(attempt, retry_after, self.backoff))
+
+    def _wait_after(self, attempt: int, response: requests.Response, where: str) -> None:
+        """Wait before retrying an answer the server asked us to retry: what it asked, if it did."""
+        asked = requested_wait(response.headers)
+        if asked is None:
+            seconds = wait_seconds(attempt, None, self.backoff)
+            message = f"{where} : HTTP {response.status_code}, nouvel essai dans {math.ceil(seconds)} s"
+        elif asked > MAX_RATE_LIMIT_WAIT_SECONDS:
+            raise ApiError(
+                f"{where} : HTTP {response.status_code}, le service demande d'attendre "
+                f"{math.ceil(asked)} s ; relancez plus tard",
+                status=response.status_code,
+            )
+        else:
+            seconds = asked
+            limit = _rate_limit(response.headers)
+            quota = f" (limite : {limit} requêtes par fenêtre)" if limit else ""
+            message = (
+                f"{where} : limite de débit atteinte{quota}, attente de {math.ceil(seconds)} s "
+                "avant de reprendre"
+            )
+        if self.on_wait is not None and seconds >= NOTICE_SECONDS:
+            self.on_wait(seconds, message)
+        self.sleep(seconds)
+
+
+def requested_wait(headers: Mapping[str, str]) -> float | None:
+    """The seconds a server asks to wait before the next call, or None when it does not say.
+
+    ``Retry-After`` (seconds or an HTTP date) first. Else the rate-limit headers
+    ``X-RateLimit-Reset-<name>`` (seconds until the limit ``<name>`` lets calls through again):
+    Cal.com sends one trio ``Limit``/``Remaining``/``Reset`` per limit of the key (``Default``
+    unless the key has its own) and answers 429 only when every limit is spent, so the first
+    spent limit to reset lets the next call through (apps/api/v2/src/lib/throttler/
+    throttler-guard.ts in calcom/cal.com).
+    """
+    retry_after = headers.get("Retry-After")
+    if retry_after:
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            try:
+                moment = parsedate_to_datetime(retry_after)
+                return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+            except (TypeError, ValueError):
+                pass
+    resets: dict[str, float] = {}
+    spent: set[str] = set()
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(_RESET):
+            try:
+                resets[lowered.removeprefix(_RESET)] = max(0.0, float(value))
+            except ValueError:
+                continue
+        elif lowered.startswith(_REMAINING) and value.strip() == "0":
+            spent.add(lowered.removeprefix(_REMAINING))
+    chosen = [seconds for name, seconds in resets.items() if name in spent] or list(resets.values())
+    return min(chosen) if chosen else None
+
+
+_RESET = "x-ratelimit-reset-"
+_REMAINING = "x-ratelimit-remaining-"
+_LIMIT = "x-ratelimit-limit-"
+
+
+def _rate_limit(headers: Mapping[str, str]) -> str | None:
+    """The smallest ``X-RateLimit-Limit-<name>`` the answer gives, to say what was exceeded."""
+    limits = []
+    for name, value in headers.items():
+        if name.lower().startswith(_LIMIT) and value.strip().isdigit():
+            limits.append(int(value.strip()))
+    return str(min(limits)) if limits else None
 
 
 def wait_seconds(attempt: int, retry_after: str | None, backoff: float = BACKOFF_SECONDS) -> float:

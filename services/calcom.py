@@ -20,6 +20,8 @@ What the site says never silently replaces what the dashboard knows (docs/config
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +59,8 @@ PAGE_SIZE = 100
 #: in the same instant as the last one stored is not lost whether the API's ``afterUpdatedAt``
 #: is strict or not; what is read twice comes back unchanged.
 OVERLAP = timedelta(seconds=1)
+#: Passes over the list in one sync before giving up on a consistent one (``sync_bookings``).
+MAX_PASSES = 5
 #: Prefix of the refs of candidates the sync creates (the rest is a hash of the e-mail).
 CANDIDATE_PREFIX = "cal-"
 #: Cal.com booking statuses and the contract's.
@@ -135,6 +139,13 @@ class SyncSummary:
     cursor: str | None = None
     #: Why the sync stopped before its end (the pages before stay stored), if it did.
     error: str | None = None
+    #: Passes over the list (``sync_bookings``); more than one when it took several pages.
+    passes: int = 0
+    #: True when bookings kept changing during every pass: the cursor stayed where it was.
+    unsettled: bool = False
+    #: The pauses the site asked for (its rate limit), as told while waiting, and their total.
+    waits: list[str] = field(default_factory=list)
+    waited: float = 0.0
 
     def report_lines(self) -> list[str]:
         """What was read and changed, one line each (``python -m services sync bookings``)."""
@@ -144,6 +155,10 @@ class SyncSummary:
             f"{self.unchanged} inchangé(s), {len(self.problems)} refusé(s) ; "
             f"{self.candidates_inserted} candidat(s) et {self.touchpoints_inserted} visite(s) ajouté(s)",
         ]
+        if self.waits:
+            lines.append(
+                f"limite de débit du site : {len(self.waits)} pause(s), {math.ceil(self.waited)} s d'attente"
+            )
         if self.dry_run:
             lines.append("aperçu : rien n'a été écrit")
         elif self.cursor:
@@ -158,6 +173,12 @@ class SyncSummary:
             listed = ", ".join(str(number) for number in self.unknown_event_types)
             lines.append(
                 f"types d'événement sans correspondance : {listed} (ajoutez-les, puis relancez avec --since)"
+            )
+        if self.unsettled:
+            lines.append(
+                "attention : des rendez-vous changeaient encore pendant chacune des "
+                f"{self.passes} lectures ; tout ce qui a été lu est enregistré, mais le curseur "
+                "n'avance pas : la prochaine synchronisation relira depuis le même point"
             )
         if self.error:
             lines.append(f"arrêt : {self.error}")
@@ -263,55 +284,118 @@ def sync_bookings(
     client: ApiClient | None = None,
     engine: Engine | None = None,
     page_size: int = PAGE_SIZE,
+    waiting: Callable[[str], None] | None = None,
 ) -> SyncSummary:
     """Pull the bookings changed since the cursor (or ``since``) into the store, page by page.
 
+    Paging with ``skip`` over a list sorted by ``updatedAt`` shifts when a booking changes during
+    the read (it moves to the end, the next page skips one): so the list is read in passes from
+    the same start, each page stored as it comes, and the cursor moves only after a pass that is
+    a consistent picture — one page (one answer is one snapshot), or several pages in which
+    nothing new appeared and the total did not move. A booking changed during a pass shows up
+    at the end of that pass with a new ``updatedAt``, which calls for another pass; after
+    ``MAX_PASSES`` the cursor stays and the next sync reads again (nothing is lost, a little is
+    read twice). A booking already read in the run, unchanged, is not written again.
+
     An API error (refused key, invalid JSON, server down) stops the sync: the pages already
-    stored stay, with the cursor after them, and ``error`` says why. ``progress(pages, total)``
-    is called after each page.
+    stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
+    called after each page of a pass; ``waiting(message)`` before each pause the API asks for
+    (its rate limit), and the summary keeps those messages.
     """
     engine = engine or get_engine()
     summary = SyncSummary(dry_run=dry_run)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=LOCAL_TZ)
-    # Pages in ascending updatedAt order let the cursor move after each; should the API send
-    # them in another order, the cursor moves only once the whole sync is done.
-    ordered, latest = True, None
+    hooked, restore = None, None
     try:
         client = client or calcom_client()
+        hooked, restore = client, client.on_wait
+
+        def told(seconds: float, message: str) -> None:
+            summary.waits.append(message)
+            summary.waited += seconds
+            if waiting is not None:
+                waiting(message)
+            if restore is not None:
+                restore(seconds, message)
+
+        client.on_wait = told
         start = since if since is not None else stored_cursor(engine)
         if since is None and start is not None:
             start -= OVERLAP
         summary.cursor = _iso(stored_cursor(engine))
-        skip = 0
-        while True:
-            params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
-            if start is not None:
-                params["afterUpdatedAt"] = _iso(start)
-            bookings, has_next, total_pages = _read_page(client.get(BOOKINGS_PATH, params=params))
-            summary.pages += 1
-            summary.read += len(bookings)
-            moments = [moment for booking in bookings if (moment := _updated_at(booking))]
-            if moments and (moments != sorted(moments) or (latest is not None and moments[0] < latest)):
-                ordered = False
-            latest = max([*moments, *([latest] if latest else [])], default=None)
-            _store_page(engine, bookings, summary, actor=actor, dry_run=dry_run, move_cursor=ordered)
-            if progress is not None:
-                progress(summary.pages, total_pages)
-            if not has_next or not bookings:
+        seen: set[tuple[str, str]] = set()
+        for _ in range(MAX_PASSES):
+            summary.passes += 1
+            clean, latest = _read_pass(
+                client, engine, start, seen, summary, actor, dry_run, progress, page_size
+            )
+            if clean:
+                if not dry_run and latest is not None:
+                    with write_transaction(engine) as connection:
+                        summary.cursor = _iso(_move_cursor(connection, latest))
                 break
-            skip += len(bookings)
+        else:
+            summary.unsettled = True
     except ApiError as error:
         summary.error = str(error)
-    if not ordered and not dry_run and summary.error is None and latest is not None:
-        with write_transaction(engine) as connection:
-            summary.cursor = _iso(_move_cursor(connection, latest))
+    finally:
+        if hooked is not None:
+            hooked.on_wait = restore
     summary.unknown_event_types.sort()
     return summary
 
 
-def _read_page(body: object) -> tuple[list, bool, int | None]:
-    """The bookings, whether another page follows, and the number of pages of an answer."""
+def _read_pass(
+    client: ApiClient,
+    engine: Engine,
+    start: datetime | None,
+    seen: set[tuple[str, str]],
+    summary: SyncSummary,
+    actor: str,
+    dry_run: bool,
+    progress: Callable[[int, int | None], None] | None,
+    page_size: int,
+) -> tuple[bool, datetime | None]:
+    """Read every page once from ``start``, storing what the run has not seen yet; whether the
+    pass is a consistent picture (module docstring of ``sync_bookings``) and its latest
+    ``updatedAt``."""
+    skip, page, totals, latest = 0, 0, set(), None
+    fresh = False
+    while True:
+        params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
+        if start is not None:
+            params["afterUpdatedAt"] = _iso(start)
+        bookings, has_next, total_pages, total_items = _read_page(client.get(BOOKINGS_PATH, params=params))
+        page += 1
+        summary.pages += 1
+        totals.add(total_items)
+        latest = max(filter(None, [latest, *map(_updated_at, bookings)]), default=None)
+        new = [booking for booking in bookings if _version(booking) not in seen]
+        if new:
+            fresh = True
+            seen.update(_version(booking) for booking in new)
+            summary.read += len(new)
+            _store_page(engine, new, summary, actor=actor, dry_run=dry_run)
+        if progress is not None:
+            progress(page, total_pages)
+        if not has_next or not bookings:
+            break
+        skip += len(bookings)
+    # One page is one answer, a snapshot; several are one only if nothing moved between them.
+    return page == 1 or (not fresh and len(totals) == 1), latest
+
+
+def _version(booking: object) -> tuple[str, str]:
+    """What identifies one state of a booking: its uid and its ``updatedAt`` as sent."""
+    if not isinstance(booking, dict):
+        return ("", json.dumps(booking, sort_keys=True, default=str))
+    return (_uid(booking), str(booking.get("updatedAt") or booking.get("createdAt") or ""))
+
+
+def _read_page(body: object) -> tuple[list, bool, int | None, int | None]:
+    """The bookings, whether another page follows, the number of pages and of bookings of an
+    answer (``pagination`` as apps/api/v2/src/lib/pagination/pagination.ts of Cal.com builds it)."""
     if isinstance(body, dict) and body.get("status") == "error":
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else error
@@ -321,19 +405,22 @@ def _read_page(body: object) -> tuple[list, bool, int | None]:
     pagination = body.get("pagination")
     if not isinstance(pagination, dict) or not isinstance(pagination.get("hasNextPage"), bool):
         raise ApiError(f"{SERVICE} GET {BOOKINGS_PATH} : réponse inattendue (pas de « pagination »)")
-    total = pagination.get("totalPages")
-    return body["data"], pagination["hasNextPage"], total if isinstance(total, int) else None
+    pages, items = pagination.get("totalPages"), pagination.get("totalItems")
+    return (
+        body["data"],
+        pagination["hasNextPage"],
+        pages if isinstance(pages, int) else None,
+        items if isinstance(items, int) else None,
+    )
 
 
 class _DryRun(Exception):
     """Raised at the end of a dry run's page to roll it back."""
 
 
-def _store_page(
-    engine: Engine, bookings: list, summary: SyncSummary, *, actor: str, dry_run: bool, move_cursor: bool
-) -> None:
-    """Validate and write one page, and move the cursor after it, in one transaction (a dry run
-    rolls each page back: a candidate new in two pages is counted in both)."""
+def _store_page(engine: Engine, bookings: list, summary: SyncSummary, *, actor: str, dry_run: bool) -> None:
+    """Validate and write one page in one transaction (a dry run rolls each page back: a
+    candidate new in two pages is counted in both)."""
     source = f"cal.com:page {summary.pages}"
     try:
         with write_transaction(engine) as connection:
@@ -360,13 +447,10 @@ def _store_page(
             ]
             summary.unknown_event_types += sorted(context.unknown - set(summary.unknown_event_types))
             _count(summary, results)
-            latest = max(filter(None, map(_updated_at, bookings)), default=None)
             if any(result.inserted or result.updated for result in results.values()):
                 bump_data_version(connection)
             if dry_run:
                 raise _DryRun
-            if move_cursor and latest is not None:
-                summary.cursor = _iso(_move_cursor(connection, latest))
             _record(connection, results, problems, source, actor)
     except _DryRun:
         pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -39,7 +40,22 @@ def _json(body: object, status: int = 200, headers: dict | None = None) -> Respo
 
 
 class FakeCalcom:
-    """``GET /v2/bookings`` of Cal.com API v2 over the bookings it holds."""
+    """``GET /v2/bookings`` of Cal.com API v2 over the bookings it holds, as calcom/cal.com's
+    sources answer it:
+
+    - the list: ``skip``/``take`` as absolute values, 100 by default, and the envelope
+      ``{"status": "success", "data": [...], "pagination": {...}}``
+      (apps/api/v2/src/ee/bookings/2024-08-13/services/bookings.service.ts, ``getBookings``,
+      and its controller);
+    - ``pagination`` computed as apps/api/v2/src/lib/pagination/pagination.ts does (clamped
+      ``skip``, ``hasNextPage = skip + take < total``, ``itemsReturned``…);
+    - the rate limit of an API key as apps/api/v2/src/lib/throttler/throttler-guard.ts sets it:
+      every answer carries ``X-RateLimit-Limit-Default``, ``X-RateLimit-Remaining-Default`` and
+      ``X-RateLimit-Reset-Default`` (seconds); past the limit within the window the key is
+      blocked for the block duration and gets a 429 with no ``Retry-After``, whose body is what
+      apps/api/v2/src/filters/http-exception.filter.ts writes for a ``ThrottlerException``.
+      Time is the fake's ``clock``, which ``sleep`` moves on: no test really waits.
+    """
 
     def __init__(self) -> None:
         self.bookings: list[dict] = []
@@ -49,16 +65,61 @@ class FakeCalcom:
         self.queries: list[dict[str, str]] = []
         #: False: ``sortUpdatedAt`` is ignored (the bookings come in the order they were added).
         self.sorts = True
+        #: Called with the fake before it answers the n-th request (1-based): a booking that
+        #: changes on the site while the sync reads the pages.
+        self.before: dict[int, Callable[[FakeCalcom], None]] = {}
+        #: The rate limit: 120 requests a minute for an API key, then 60 s blocked (the
+        #: defaults of throttler-guard.ts); ``clock`` in seconds.
+        self.limit, self.ttl, self.block = 120, 60.0, 60.0
+        self.clock = 0.0
+        self._window_ends, self._hits, self._blocked_until = 0.0, 0, 0.0
+        #: The waits the client slept, in seconds.
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        """The client's sleep: time passes on the fake's clock only."""
+        self.slept.append(seconds)
+        self.clock += seconds
+
+    def _throttle(self) -> tuple[bool, dict[str, str]]:
+        """One hit on the key's « default » limit: whether it is blocked, and the headers."""
+        if self.clock >= self._window_ends:
+            self._window_ends, self._hits = self.clock + self.ttl, 0
+        self._hits += 1
+        if self._hits > self.limit and self.clock >= self._blocked_until:
+            self._blocked_until = self.clock + self.block
+        blocked = self.clock < self._blocked_until
+        block_left = math.ceil(self._blocked_until - self.clock) if blocked else 0
+        headers = {
+            "X-RateLimit-Limit-Default": str(self.limit),
+            "X-RateLimit-Remaining-Default": "0" if blocked else str(max(0, self.limit - self._hits)),
+            "X-RateLimit-Reset-Default": str(block_left or math.ceil(self._window_ends - self.clock)),
+        }
+        return blocked, headers
 
     def __call__(self, request: Request) -> Response:
         self.queries.append(dict(request.args))
+        if hook := self.before.get(len(self.queries)):
+            hook(self)
         if request.headers.get("Authorization") != f"Bearer {KEY}":
             return _json(
                 {"status": "error", "error": {"code": "UNAUTHORIZED", "message": "Invalid key"}}, 401
             )
+        blocked, limits = self._throttle()
+        if blocked:
+            body = {
+                "status": "error",
+                "timestamp": "2020-04-14T08:00:00.000Z",
+                "path": request.full_path,
+                "error": {
+                    "code": "ThrottlerException",
+                    "message": "Too many requests. Please try again later.",
+                },
+            }
+            return _json(body, 429, limits)
         if request.headers.get("cal-api-version") != "2024-08-13":
             return _json({"status": "error", "error": {"message": "wrong cal-api-version"}}, 400)
-        take, skip = int(request.args.get("take", 100)), int(request.args.get("skip", 0))
+        take, skip = abs(int(request.args.get("take", 100))), abs(int(request.args.get("skip", 0)))
         if self.failures.get(skip):
             return self.failures[skip].pop(0)
         items = list(self.bookings)
@@ -68,18 +129,29 @@ class FakeCalcom:
         if self.sorts and request.args.get("sortUpdatedAt") == "asc":
             items.sort(key=lambda item: _instant(item["updatedAt"]))
         page = items[skip : skip + take]
-        total = len(items)
-        pagination = {
-            "totalItems": total,
-            "remainingItems": max(0, total - (skip + len(page))),
-            "returnedItems": len(page),
-            "itemsPerPage": take,
-            "currentPage": skip // take + 1,
-            "totalPages": math.ceil(total / take),
-            "hasNextPage": skip + len(page) < total,
-            "hasPreviousPage": skip > 0,
-        }
-        return _json({"status": "success", "data": page, "pagination": pagination})
+        return _json(
+            {"status": "success", "data": page, "pagination": pagination(skip, take, len(items))}, 200, limits
+        )
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(value, high))
+
+
+def pagination(skip: int, take: int, total: int) -> dict:
+    """``getPagination`` of apps/api/v2/src/lib/pagination/pagination.ts, line for line."""
+    safe_skip = _clamp(skip, 0, total)
+    total_pages = math.ceil(total / take) if take else 0
+    return {
+        "itemsReturned": _clamp(total - safe_skip, 0, take),
+        "totalItems": total,
+        "itemsPerPage": take,
+        "remainingItems": _clamp(total - (safe_skip + take), 0, total),
+        "currentPage": 0 if total_pages == 0 else _clamp(safe_skip // take + 1, 1, total_pages),
+        "totalPages": total_pages,
+        "hasNextPage": safe_skip + take < total,
+        "hasPreviousPage": safe_skip > 0,
+    }
 
 
 def booking(
@@ -213,14 +285,17 @@ def test_pages_are_read_in_updated_order_and_mapped_to_the_contract(fake: FakeCa
     summary = sync(page_size=2, progress=lambda done, total: progress.append((done, total)))
 
     assert summary.error is None and summary.problems == []
-    assert (summary.pages, summary.read, summary.inserted, summary.updated) == (3, 5, 5, 0)
+    # Three pages are not one snapshot: a second pass reads them again, finds nothing new and
+    # the same total, and only then does the cursor move (6 pages, 5 bookings written once).
+    assert (summary.pages, summary.read, summary.inserted, summary.updated) == (6, 5, 5, 0)
+    assert (summary.passes, summary.unchanged) == (2, 0)
     assert summary.candidates_inserted == 5  # five new e-mails
-    assert progress == [(1, 3), (2, 3), (3, 3)]
+    assert progress == [(1, 3), (2, 3), (3, 3)] * 2
     assert [(q["take"], q["skip"], q["sortUpdatedAt"]) for q in fake.queries] == [
         ("2", "0", "asc"),
         ("2", "2", "asc"),
         ("2", "4", "asc"),
-    ]
+    ] * 2
     assert all("afterUpdatedAt" not in q for q in fake.queries)  # no cursor yet: everything
     # The cursor is the latest updatedAt stored: u5's, 12 April 08:00 UTC.
     assert cursor(centre) == "2020-04-12T08:00:00+00:00"
@@ -288,20 +363,19 @@ def test_a_sync_that_dies_half_way_keeps_its_pages_and_resumes(fake: FakeCalcom,
 
     assert summary.error is not None and "HTTP 502" in summary.error
     assert len(waits) == 4  # five attempts, four waits between them
-    # Page 1 (d8, d9) is stored with its candidates, and the cursor stopped after it.
+    # Page 1 (d8, d9) is stored with its candidates; the pass did not end, so the cursor did
+    # not move (a page's latest updatedAt is no safe cursor: a booking changed during the read
+    # shifts the pages, see test_calcom_pages.py).
     assert sorted(ref for ref in bookings_by_ref(centre) if ref.startswith("d")) == ["d8", "d9"]
-    assert cursor(centre) == "2020-04-09T08:00:00+00:00"
+    assert cursor(centre) is None
 
     fake.queries.clear()
     summary = sync(page_size=2)
-    # Resumes from d9's updatedAt (minus the overlap): d9 again (unchanged), d10, d11.
-    assert fake.queries[0] == {
-        "take": "2",
-        "skip": "0",
-        "sortUpdatedAt": "asc",
-        "afterUpdatedAt": "2020-04-09T07:59:59.000Z",
-    }
-    assert (summary.error, summary.inserted, summary.unchanged) == (None, 2, 1)
+    # Reads again from the start: d8, d9 (unchanged), d10, d11 (new), then a second pass that
+    # finds nothing new; the cursor moves to d11.
+    assert fake.queries[0] == {"take": "2", "skip": "0", "sortUpdatedAt": "asc"}
+    assert len(fake.queries) == 4
+    assert (summary.error, summary.inserted, summary.unchanged) == (None, 2, 2)
     assert sorted(ref for ref in bookings_by_ref(centre) if ref.startswith("d")) == ["d10", "d11", "d8", "d9"]
     assert cursor(centre) == "2020-04-11T08:00:00+00:00"
 

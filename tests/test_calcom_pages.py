@@ -1,0 +1,59 @@
+"""No booking is lost when bookings change while the sync reads the pages: the fake of
+tests/test_calcom.py pages with ``skip`` over the list sorted by ``updatedAt`` exactly as Cal.com
+does (bookings.service.ts ``getBookings``, pagination.ts), so a booking updated between two
+pages moves to the end and shifts the others by one."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+
+from services import calcom
+from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, cursor, fake, sync  # noqa: F401
+
+
+def test_a_booking_updated_between_two_pages_is_not_lost(fake: FakeCalcom, centre: Engine):  # noqa: F811
+    # a, b, c, d updated on 8, 9, 10, 11 April; two per page. Page 1 gives a, b. Then a is
+    # cancelled (updatedAt 12 April): the list is b, c, d, a and page 2 (skip 2) gives d, a —
+    # c is skipped. Moving the cursor to 12 April lost c for good; the second pass finds it.
+    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d")):
+        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+
+    def cancel_a(server: FakeCalcom) -> None:
+        server.bookings[0] |= {"status": "cancelled", "updatedAt": "2020-04-12T08:00:00.000Z"}
+
+    fake.before[2] = cancel_a
+    summary = sync(page_size=2)
+
+    stored = bookings_by_ref(centre)
+    assert {"a", "b", "c", "d"} <= set(stored)
+    assert stored["a"]["status"] == "cancelled"
+    # Pass 1: a, b | d, a(new) → something new: pass 2: b, c | d, a → c is new: pass 3 reads
+    # b, c | d, a, all already seen, same total: the cursor moves to a's 12 April.
+    assert summary.passes == 3 and summary.error is None and not summary.unsettled
+    assert cursor(centre) == "2020-04-12T08:00:00+00:00"
+    # Each version of a booking is written once: a twice (booked, then cancelled), b, c, d once.
+    assert (summary.read, summary.inserted, summary.updated) == (5, 4, 1)
+
+
+def test_bookings_that_never_stop_changing_keep_the_cursor_where_it_was(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+):
+    for day, uid in ((8, "h1"), (9, "h2"), (10, "h3")):
+        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+
+    def touch(moment: str):
+        def change(server: FakeCalcom) -> None:
+            server.bookings[0]["updatedAt"] = moment
+
+        return change
+
+    # Before every one of the 10 requests (5 passes of 2 pages), h1 changes again.
+    for number in range(1, 2 * calcom.MAX_PASSES + 1):
+        fake.before[number] = touch(f"2020-04-{10 + number:02d}T08:00:00.000Z")
+    summary = sync(page_size=2)
+
+    assert summary.error is None and summary.unsettled and summary.passes == calcom.MAX_PASSES
+    assert {"h1", "h2", "h3"} <= set(bookings_by_ref(centre))  # what was read is stored
+    assert cursor(centre) is None
+    assert any("le curseur n'avance pas" in line for line in summary.problem_lines())

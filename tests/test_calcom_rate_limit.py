@@ -1,0 +1,99 @@
+"""Cal.com's rate limit against the fake of tests/test_calcom.py, which throttles as Cal.com's
+apps/api/v2/src/lib/throttler/throttler-guard.ts does: a 429 with no ``Retry-After``, only
+``X-RateLimit-{Limit,Remaining,Reset}-Default``, and the key blocked for a while. The client's
+sleep moves the fake's clock: nothing really waits."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from services import api, calcom
+from services.__main__ import main
+from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, fake  # noqa: F401
+
+
+def sync(server: FakeCalcom, **kwargs: object) -> calcom.SyncSummary:
+    return calcom.sync_bookings(actor="admin@test", client=calcom.calcom_client(sleep=server.sleep), **kwargs)
+
+
+def test_a_429_without_retry_after_waits_the_reset_header_and_the_sync_finishes(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+):
+    # Two requests a minute, then 60 s blocked. Five bookings, two per page: three pages, then
+    # the second pass over the same three. Request 3 is the third of the first minute: 429,
+    # Reset-Default 60; after 60 s a new window opens. Request 5 (second of the second window
+    # after 4) is the third again: one more 429 and 60 s.
+    fake.limit = 2
+    for day in (8, 9, 10, 11, 12):
+        fake.bookings.append(
+            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+    told: list[str] = []
+    summary = sync(fake, page_size=2, waiting=told.append)
+
+    assert summary.error is None and summary.inserted == 5
+    assert fake.slept == [60.0, 60.0]
+    message = (
+        "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 2 requêtes par fenêtre), "
+        "attente de 60 s avant de reprendre"
+    )
+    assert told == [message, message] and summary.waits == told
+    assert "limite de débit du site : 2 pause(s), 120 s d'attente" in summary.report_lines()
+    assert set(bookings_by_ref(centre)) >= {"r8", "r9", "r10", "r11", "r12"}
+
+
+def test_the_command_line_says_it_waits_and_exits_0(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+):
+    fake.bookings.append(booking("w1", email="w1@example.org"))
+    made = calcom.calcom_client
+    monkeypatch.setattr(calcom, "calcom_client", lambda sleep=None: made(sleep=fake.sleep))
+    # Another tool spent the key's minute just before: the sync's first request is refused.
+    fake.limit = 1
+    fake._throttle()
+    assert main(["sync", "bookings"]) == 0
+    out, err = capsys.readouterr()
+    assert (
+        "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 1 requêtes par fenêtre), "
+        "attente de 60 s avant de reprendre" in err.splitlines()
+    )
+    assert fake.slept and all(wait == 60.0 for wait in fake.slept)
+    assert "Cal.com : " in out and "pause(s)" in out
+
+
+def test_a_block_longer_than_the_ceiling_stops_with_what_the_site_asked(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+):
+    # A key with its own limit blocked for an hour: waiting is not worth it, the sync says so.
+    fake.limit, fake.block = 1, 3600.0
+    fake.bookings += [booking("b1", email="b1@example.org"), booking("b2", email="b2@example.org")]
+    summary = sync(fake, page_size=1)
+    assert summary.error == (
+        "Cal.com GET /v2/bookings : HTTP 429, le service demande d'attendre 3600 s ; relancez plus tard"
+    )
+    assert fake.slept == [] and summary.inserted == 1
+
+
+def test_the_first_spent_limit_to_reset_sets_the_wait():
+    # A key with two limits (the « short » and « long » of Cal.com's global-throttler e2e spec):
+    # a 429 means both are spent; the next call goes through once the first one resets.
+    headers = {
+        "X-RateLimit-Limit-Short": "2",
+        "X-RateLimit-Remaining-Short": "0",
+        "X-RateLimit-Reset-Short": "2",
+        "X-RateLimit-Limit-Long": "3",
+        "X-RateLimit-Remaining-Long": "0",
+        "X-RateLimit-Reset-Long": "4",
+    }
+    assert api.requested_wait(headers) == 2.0
+    # A limit that is not spent does not hold the call back.
+    assert api.requested_wait({**headers, "X-RateLimit-Remaining-Short": "1"}) == 4.0
+    # Retry-After, where a vendor sends it, comes first; nothing said: None (backoff).
+    assert api.requested_wait({**headers, "Retry-After": "7"}) == 7.0
+    assert api.requested_wait({}) is None
