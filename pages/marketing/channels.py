@@ -8,6 +8,7 @@ from pages.common.downloads import CSV, EXCEL, export_button
 from services import access, cached, channels, charts, exports, marketing
 from services.attribution import GOALS, MODELS
 from services.i18n import format_date, format_number, format_percent, translate
+from services.markdown import escape_markdown
 from services.models import CHANNELS
 
 language = st.session_state.get("language", "fr")
@@ -298,7 +299,7 @@ with tools[0]:
     try:
         link = marketing.build_link(page, source, medium, campaign)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape_markdown(str(error)))
     else:
         st.code(link, language=None)
         derived, position = marketing.channel_of_link(link, rules)
@@ -340,9 +341,11 @@ with tools[1]:
         st.info(
             t(
                 "channels.rules.preview",
-                moves=", ".join(
-                    f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
-                    for (a, b), n in moves.items()
+                moves=escape_markdown(
+                    ", ".join(
+                        f"{channel_names.get(a, a)} → {channel_names.get(b, b)} : {n}"
+                        for (a, b), n in moves.items()
+                    )
                 ),
             )
         )
@@ -352,6 +355,6 @@ with tools[1]:
         try:
             changed = channels.save_rules(proposed)
         except ValueError as error:
-            st.error(str(error))
+            st.error(escape_markdown(str(error)))
         else:
             st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
