@@ -206,6 +206,30 @@ def browser_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AppTest, "_run", running)
     monkeypatch.setattr(context, "_get_client_context", lambda: _BrowserContext())
 
+    # A download button's file is built when the browser asks for it: keep what to call.
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    add_deferred = MediaFileManager.add_deferred
+
+    def adding(self, data_callable, *args, **kwargs) -> str:
+        file_id = add_deferred(self, data_callable, *args, **kwargs)
+        _DEFERRED_FILES[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", adding)
+
+
+#: Deferred downloads of the AppTests: the file id a button holds → what builds its file.
+_DEFERRED_FILES: dict[str, object] = {}
+
+
+def download(app, key: str) -> bytes:
+    """The file the download button of key ``key`` gives, built as Streamlit builds it when the
+    browser asks for it (a deferred-file request: no click, no rerun)."""
+    button = next(b for b in app.get("download_button") if b.proto.id.endswith(key))
+    data = _DEFERRED_FILES[button.proto.deferred_file_id]()
+    return data.encode("utf-8") if isinstance(data, str) else data
+
 
 def session_token(role: str, advisor_email: str | None = None, engine: Engine | None = None) -> str:
     """A live sign-in of a test account of this role (created if needed), as the cookie holds it."""

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.testing.v1 import AppTest, app_test
+from streamlit.testing.v1 import AppTest
 
 from services import audit, meetings
+from services.markdown import escape_markdown
 from services.meetings import MeetingOutcome, record_meeting_outcome
 from services.models import Meeting
-from tests.conftest import app_as, load
+from tests.conftest import app_as, download, load
 from tests.pairing_data import S1, load_job_dating
 
 PAGE = "pages/advisors/jobdating_planning.py"
@@ -42,21 +42,8 @@ def job_dating(engine):
 
 
 @pytest.fixture
-def downloads(monkeypatch):
-    """Builds a download as a click would: ``downloads(app, key)`` → the file's bytes."""
-    managers: list[MediaFileManager] = []
-
-    class Recorded(MediaFileManager):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test, "MediaFileManager", Recorded)
-
-    def download(app: AppTest, key: str) -> bytes:
-        button = next(b for b in app.get("download_button") if b.proto.id.endswith(key))
-        return managers[-1]._deferred_callables[button.proto.deferred_file_id]["callable"]()
-
+def downloads():
+    """Builds a download as the browser asks for it: ``downloads(app, key)`` → the file's bytes."""
     return download
 
 
@@ -124,7 +111,8 @@ def test_an_infeasible_build_lists_its_reasons_and_writes_nothing(job_dating):
     errors = [error.value for error in app.error]
     assert len(errors) == 1
     assert "Ce planning est impossible" in errors[0]
-    assert "candidat CB : 1 rencontre(s) déjà prévue(s) et 1 demandée(s)" in errors[0]
+    # Each reason is escaped for Markdown (it reads as written).
+    assert escape_markdown("candidat CB : 1 rencontre(s) déjà prévue(s) et 1 demandée(s)") in errors[0]
     assert not [button for button in app.button if button.label.startswith("Enregistrer (")]
     assert stored(job_dating) == BEFORE
 
@@ -239,9 +227,9 @@ def test_the_company_export_holds_first_names_and_programme_only(job_dating, dow
     calendar = downloads(app, f"jdplan_{name}_ics").decode()
     assert "Bruno" in calendar and "Berthier" not in calendar
     assert downloads(app, f"jdplan_{name}_xlsx")[:2] == b"PK"
-    next(b for b in app.get("download_button") if b.proto.id.endswith(f"{name}_ics")).click().run()
+    # Each file the browser asked for is in the audit log as it was built (newest first).
     exported = audit.recent_events().query("action == 'export'")
-    assert exported[["target", "detail"]].values.tolist() == [[name, "ics"]]
+    assert exported[["target", "detail"]].values.tolist() == [[name, "xlsx"], [name, "ics"], [name, "csv"]]
 
 
 def test_a_parents_consent_recorded_on_the_page_makes_a_child_suggested(job_dating):

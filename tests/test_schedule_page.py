@@ -12,14 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.testing.v1 import AppTest, app_test
+from streamlit.testing.v1 import AppTest
 
 from services import audit, results
 from services.events import default_scope
 from services.i18n import format_percent
 from services.models import Booking
-from tests.conftest import app_as, load
+from tests.conftest import app_as, download, load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
@@ -332,30 +331,18 @@ def test_a_page_without_interviews_and_a_day_without_any(network):
     assert len(table(app, "Créneaux libres")) == 25
 
 
-def test_the_downloads_hold_every_interview_of_the_day(network, monkeypatch):
-    managers: list[MediaFileManager] = []
-
-    class Recorded(MediaFileManager):
-        """The file manager of each run, kept to build a download as a click would."""
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)
-            managers.append(self)
-
-    monkeypatch.setattr(app_test, "MediaFileManager", Recorded)
+def test_the_downloads_hold_every_interview_of_the_day(network):
     app = open_network()
 
-    def download(key: str) -> str:
-        button = next(b for b in app.get("download_button") if b.proto.id.endswith(key))
-        data = managers[-1]._deferred_callables[button.proto.deferred_file_id]["callable"]()
-        return data.decode("utf-8-sig") if isinstance(data, bytes) else data
+    def text(key: str) -> str:
+        return download(app, key).decode("utf-8-sig")
 
     assert len(table(app, "Candidat")) == 26  # page 1
-    rows = list(csv.DictReader(io.StringIO(download("schedule_csv")), delimiter=";"))
+    rows = list(csv.DictReader(io.StringIO(text("schedule_csv")), delimiter=";"))
     assert len(rows) == 29  # every interview of 14/04
     assert {row["Conseiller"] for row in rows} == {f"Conseiller {n:02}" for n in range(1, 28)}
     # The calendar of the chosen advisor (01): his one interview of the day.
-    assert download("schedule_ics").count("BEGIN:VEVENT") == 1
+    assert text("schedule_ics").count("BEGIN:VEVENT") == 1
 
 
 def test_the_week_view_pages_the_advisors_of_the_week(network):
