@@ -29,8 +29,11 @@ def server(engine, tmp_path: Path) -> Iterator[str]:
     """The app on the test's store (no demo data), with an administrator and a marketing account."""
     for email, role in (("admin@cfai.fr", "admin"), ("marketing@cfai.fr", "marketing")):
         accounts.add_account(email=email, role=role, password=PASSWORD, actor="test")
-    with app_server(tmp_path / "app.log", {"DEMO_DATA": "0"}) as port:
+    log = tmp_path / "app.log"
+    with app_server(log, {"DEMO_DATA": "0"}) as port:
         yield f"127.0.0.1:{port}"
+    # Whatever the test did, the server's log names nobody (item 16).
+    assert "@cfai.fr" not in log.read_text()
 
 
 def signed_in_cookie(host: str, email: str) -> str:
