@@ -73,6 +73,14 @@ STATUSES = {
 }
 #: Outcomes an advisor records after the interview: the site never replaces them.
 OUTCOMES = ("attended", "no_show")
+#: Between a seated booking's uid and a seat's ``seatUid`` in the ref of that seat's booking.
+SEAT_SEPARATOR = "."
+#: Why a booking without any attendee is refused, and what to change.
+HIDDEN_ATTENDEES = (
+    "aucun participant visible : réservation à places dont Cal.com masque les participants à cette "
+    "clé d'API ; donnez une clé d'un propriétaire ou administrateur de l'équipe du type d'événement "
+    "(ou activez « afficher les participants » sur ce type d'événement), puis relancez avec --since"
+)
 #: Hidden booking questions read as a touchpoint (``bookingFieldsResponses``).
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "landing_page")
 
@@ -427,13 +435,21 @@ def _store_page(engine: Engine, bookings: list, summary: SyncSummary, *, actor: 
             context = _Context.load(connection, bookings)
             plans: list[_Plan] = []
             problems: list[tuple[int, SyncProblem]] = []
-            for index, booking in enumerate(bookings, start=1):
+            line = 0  # one line per row planned or refused: a seated booking gives several
+            for number, booking in enumerate(bookings, start=1):
                 try:
-                    plans.append(_plan(index, booking, context))
+                    planned = _plans(number, booking, context)
                 except _Refused as refused:
-                    problems.append((index, SyncProblem(refused.uid, refused.reason)))
-                    if refused.event_type_id is not None:
-                        context.unknown.add(refused.event_type_id)
+                    planned = [refused]
+                for item in planned:
+                    line += 1
+                    if isinstance(item, _Plan):
+                        item.index = line
+                        plans.append(item)
+                        continue
+                    problems.append((line, SyncProblem(item.uid, item.reason)))
+                    if item.event_type_id is not None:
+                        context.unknown.add(item.event_type_id)
             results, rejected = _write_plans(connection, plans, source)
             problems += rejected
             problems.sort(key=lambda pair: pair[0])
@@ -550,7 +566,8 @@ class _Context:
         """Read the mappings, advisors, events, and the candidates and bookings of the page."""
         items = [booking for booking in bookings if isinstance(booking, dict)]
         uids = sorted({_uid(booking) for booking in items} - {""})
-        emails = sorted({email for booking in items if (email := _attendee_email(booking))})
+        emails = sorted({email for booking in items for email in _emails(booking)})
+        seated = sorted({_uid(booking) for booking in items if _seated(booking)} - {""})
         candidates: dict[str, str] = {}
         query = (
             sa.select(Candidate.email, Candidate.ref)
@@ -559,14 +576,18 @@ class _Context:
         )
         for email, ref in connection.execute(query):
             candidates[email] = ref
+        # A seated booking's seats are stored as « uid.seatUid »: all of them, to see which left.
+        wanted = sa.or_(
+            BOOKINGS.c.ref.in_(uids),
+            *(BOOKINGS.c.ref.startswith(uid + SEAT_SEPARATOR, autoescape=True) for uid in seated),
+        )
         existing = {
-            row["ref"]: dict(row)
-            for row in connection.execute(sa.select(BOOKINGS).where(BOOKINGS.c.ref.in_(uids))).mappings()
+            row["ref"]: dict(row) for row in connection.execute(sa.select(BOOKINGS).where(wanted)).mappings()
         }
         changed: dict[str, set[str]] = {}
         changes = BookingChange.__table__
         query = sa.select(changes.c.booking_ref, changes.c.field).where(
-            changes.c.booking_ref.in_(uids), changes.c.field.in_(_DASHBOARD_FIELDS)
+            changes.c.booking_ref.in_(sorted(existing)), changes.c.field.in_(_DASHBOARD_FIELDS)
         )
         for ref, name in connection.execute(query):
             changed.setdefault(ref, set()).add(name)
@@ -589,14 +610,16 @@ class _Context:
         )
 
 
-def _plan(index: int, booking: object, context: _Context) -> _Plan:
-    """A booking's rows, with the site, the store's candidate and the precedence rules applied;
-    raises ``_Refused`` for a malformed booking or an event type without a mapping."""
+def _plans(number: int, booking: object, context: _Context) -> list[_Plan | _Refused]:
+    """A booking's rows — one per person: the attendee, or each seat of a seated event — with
+    the site, the store's candidate and the precedence rules applied, and the seats refused one
+    by one; raises ``_Refused`` when the whole booking cannot be taken (malformed, event type
+    without a mapping, attendees hidden)."""
     if not isinstance(booking, dict):
-        raise _Refused(f"(n° {index} de la page)", "rendez-vous illisible (pas un objet JSON)")
+        raise _Refused(f"(n° {number} de la page)", "rendez-vous illisible (pas un objet JSON)")
     uid = _uid(booking)
     if not uid:
-        raise _Refused(f"(n° {index} de la page)", "rendez-vous sans uid ni id")
+        raise _Refused(f"(n° {number} de la page)", "rendez-vous sans uid ni id")
     warnings: list[str] = []
 
     event_type_id = _event_type_id(booking)
@@ -613,50 +636,91 @@ def _plan(index: int, booking: object, context: _Context) -> _Plan:
     status = STATUSES.get(str(booking.get("status") or "").strip().lower())
     if status is None:
         raise _Refused(uid, f"statut inconnu : {str(booking.get('status'))[:40]}")
-    attendees = booking.get("attendees")
-    first = attendees[0] if isinstance(attendees, list) and attendees else None
-    email = _attendee_email(booking)
-    if not email:
-        raise _Refused(uid, "participant sans adresse e-mail valide")
-    if status == "booked" and isinstance(first, dict) and first.get("absent") is True:
-        status = "no_show"
+    persons = _persons(booking, uid)
     if booking.get("absentHost") is True:
         warnings.append("le site note le conseiller absent")
-
-    candidate_ref = context.candidates.get(email)
-    candidate = None
-    if candidate_ref is None:
-        candidate_ref = candidate_ref_of(email)
-        first_name, last_name = _split_name(first.get("name") if isinstance(first, dict) else None)
-        candidate = {
-            "ref": candidate_ref,
-            "first_name": first_name,
-            "last_name": last_name,
-            "email": email,
-            "created_at": booked_at.isoformat(),
-        }
-
     advisor = _advisor(booking, context, warnings)
     meeting_url = _meeting_url(booking, warnings)
-    people = _people(booking)
-    row = {
-        "ref": uid,
-        "candidate_ref": candidate_ref,
+    shared = {
         "event_code": mapping["event_code"] or _event_holding(starts_at, context.events) or "",
         "site_code": mapping["site_code"],
         "program_code": mapping["program_code"] or "",
         "advisor_email": advisor or "",
         "starts_at": starts_at.isoformat(),
         "duration_min": str(duration),
-        "status": status,
         "booked_at": booked_at.isoformat(),
-        "attendees": str(people),
         "meeting_url": meeting_url or "",
     }
-    stored = context.existing.get(uid)
-    if stored is not None:
-        _keep_dashboard_values(row, stored, context.changed.get(uid, set()), warnings)
-    return _Plan(index, uid, candidate, _touchpoint(booking, candidate_ref, booked_at), row, warnings)
+    seated = any(person.seat for person in persons)
+    legacy = context.existing.get(uid) if seated else None  # a seat stored under the uid alone
+    planned: list[_Plan | _Refused] = []
+    for person in persons:
+        if not person.email:
+            what = f"place {person.seat} : participant" if person.seat else "participant"
+            planned.append(_Refused(person.ref, f"{what} sans adresse e-mail valide"))
+            continue
+        candidate_ref = context.candidates.get(person.email)
+        candidate = None
+        if candidate_ref is None:
+            candidate_ref = candidate_ref_of(person.email)
+            first_name, last_name = _split_name(person.name)
+            candidate = {
+                "ref": candidate_ref,
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": person.email,
+                "created_at": booked_at.isoformat(),
+            }
+        ref = person.ref
+        if legacy is not None and legacy["candidate_ref"] == candidate_ref:
+            ref, legacy = uid, None  # the person the older sync stored keeps that booking
+        row = {
+            "ref": ref,
+            "candidate_ref": candidate_ref,
+            **shared,
+            "status": "no_show" if status == "booked" and person.absent else status,
+            "attendees": str(1 if person.seat else _people(booking)),
+        }
+        notes = list(warnings)
+        stored = context.existing.get(ref)
+        if stored is not None:
+            _keep_dashboard_values(row, stored, context.changed.get(ref, set()), notes)
+        touchpoint = _touchpoint(person.sources, candidate_ref, booked_at)
+        planned.append(_Plan(0, ref, candidate, touchpoint, row, notes))
+    if seated:
+        planned += _seats_left(uid, {plan.uid for plan in planned}, legacy, context)
+    return planned
+
+
+def _seats_left(
+    uid: str, present: set[str], legacy: dict | None, context: _Context
+) -> list[_Plan | _Refused]:
+    """The stored seats of a seated booking that the site no longer lists: their person cancelled
+    the seat (Cal.com removes the attendee), so they become ``cancelled`` — an outcome stays."""
+    gone = [
+        stored
+        for ref, stored in context.existing.items()
+        if ref.startswith(uid + SEAT_SEPARATOR) and ref not in present
+    ]
+    if legacy is not None:
+        gone.append(legacy)
+    plans: list[_Plan | _Refused] = []
+    for stored in sorted(gone, key=lambda row: row["ref"]):
+        if stored["status"] in (*OUTCOMES, "cancelled"):
+            continue
+        row = {name: _cell(stored[name]) for name in _BOOKING_HEADER}
+        row["status"] = "cancelled"
+        plans.append(_Plan(0, stored["ref"], None, None, row, ["place libérée sur le site : annulée"]))
+    return plans
+
+
+def _cell(value: object) -> str:
+    """A stored value as a file's cell."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return str(value)
 
 
 def _keep_dashboard_values(row: dict[str, str], stored: dict, changed: set[str], warnings: list[str]) -> None:
@@ -704,16 +768,98 @@ def _event_type_id(booking: dict) -> int | None:
     return None
 
 
-def _attendee_email(booking: dict) -> str | None:
+@dataclass(frozen=True)
+class _Person:
+    """Someone a booking brings: the attendee of an interview, or the holder of one seat."""
+
+    ref: str
+    seat: str | None
+    email: str | None
+    name: object
+    absent: bool
+    #: Where this person's hidden booking questions (UTM tags) are, first found first.
+    sources: tuple[object, ...]
+
+
+def _seated(booking: dict) -> bool:
+    """Whether the site lists the booking's attendees by seat (``seatUid``)."""
     attendees = booking.get("attendees")
-    first = attendees[0] if isinstance(attendees, list) and attendees else None
-    raw = first.get("email") if isinstance(first, dict) else None
-    if not isinstance(raw, str) or not raw.strip():
+    return isinstance(attendees, list) and any(
+        isinstance(attendee, dict) and _text(attendee.get("seatUid")) for attendee in attendees
+    )
+
+
+def seat_ref(uid: str, seat_uid: str) -> str:
+    """The contract booking of one seat of a seated Cal.com booking: ``uid.seatUid``."""
+    return f"{uid}{SEAT_SEPARATOR}{seat_uid}"
+
+
+def _persons(booking: dict, uid: str) -> list[_Person]:
+    """The people of a booking, as the API version 2024-08-13 sends them
+    (apps/api/v2/src/ee/bookings/2024-08-13/services/output.service.ts in calcom/cal.com).
+
+    A seated event lists each seat as an attendee with its ``seatUid``, its own
+    ``bookingFieldsResponses`` (without the e-mail, which the attendee carries) and
+    ``metadata``; the booking has no responses of its own. Any other booking has its attendee
+    first, and the booking form's answers in ``bookingFieldsResponses``, whose ``email`` and
+    ``name`` stand in for an attendee without them (older Cal.com versions). No attendee and no
+    e-mail in the answers is a seated event whose attendees the API hides from this key.
+    """
+    attendees = booking.get("attendees")
+    listed = [item for item in attendees if isinstance(item, dict)] if isinstance(attendees, list) else []
+    if _seated(booking):
+        return [
+            _Person(
+                seat_ref(uid, seat) if (seat := _text(attendee.get("seatUid"))) else uid,
+                seat or None,
+                _email(attendee.get("email")),
+                attendee.get("name") or _responses(attendee).get("name"),
+                attendee.get("absent") is True,
+                (_responses(attendee), attendee.get("metadata")),
+            )
+            for attendee in listed
+        ]
+    answers = _responses(booking)
+    first = listed[0] if listed else {}
+    email = _email(first.get("email"))
+    if not listed and not email:
+        raise _Refused(uid, HIDDEN_ATTENDEES)
+    return [
+        _Person(
+            uid,
+            None,
+            email,
+            first.get("name"),
+            first.get("absent") is True,
+            (answers, booking.get("metadata"), _responses(first)),
+        )
+    ]
+
+
+def _responses(item: dict) -> dict:
+    answers = item.get("bookingFieldsResponses")
+    return answers if isinstance(answers, dict) else {}
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _email(raw: object) -> str | None:
+    if not _text(raw):
         return None
     try:
         return values.read_email(raw)
     except ValueError:
         return None
+
+
+def _emails(booking: dict) -> list[str]:
+    """The e-mails of a booking's people (none when it is refused as a whole)."""
+    try:
+        return [person.email for person in _persons(booking, _uid(booking)) if person.email]
+    except _Refused:
+        return []
 
 
 def _instant(raw: object) -> datetime | None:
@@ -806,12 +952,10 @@ def _event_holding(starts_at: datetime, events: list[dict]) -> str | None:
     return holding[0]["code"] if holding else None
 
 
-def _touchpoint(booking: dict, candidate_ref: str, booked_at: datetime) -> dict[str, str] | None:
-    """The visit the booking came from, when its hidden questions carry UTM tags."""
-    sources = [booking.get("bookingFieldsResponses"), booking.get("metadata")]
-    attendees = booking.get("attendees")
-    if isinstance(attendees, list) and attendees and isinstance(attendees[0], dict):
-        sources.append(attendees[0].get("bookingFieldsResponses"))  # seated events answer per attendee
+def _touchpoint(
+    sources: tuple[object, ...], candidate_ref: str, booked_at: datetime
+) -> dict[str, str] | None:
+    """The visit the booking came from, when the person's hidden questions carry UTM tags."""
     tags = dict.fromkeys(UTM_FIELDS, "")
     for source in sources:
         if not isinstance(source, dict):
