@@ -821,7 +821,7 @@ def _persons(booking: dict, uid: str) -> list[_Person]:
         ]
     answers = _responses(booking)
     first = listed[0] if listed else {}
-    email = _email(first.get("email"))
+    email = _email(first.get("email")) or _email(answers.get("email"))
     if not listed and not email:
         raise _Refused(uid, HIDDEN_ATTENDEES)
     return [
@@ -829,7 +829,7 @@ def _persons(booking: dict, uid: str) -> list[_Person]:
             uid,
             None,
             email,
-            first.get("name"),
+            first.get("name") or answers.get("name"),
             first.get("absent") is True,
             (answers, booking.get("metadata"), _responses(first)),
         )
@@ -897,6 +897,8 @@ def _duration(booking: dict, starts_at: datetime, uid: str) -> int:
 
 def _split_name(name: object) -> tuple[str, str]:
     """First word as first name, the rest as last name (« Léa Martin-Dupont »)."""
+    if isinstance(name, dict):  # the booking form's name field split in two
+        return _text(name.get("firstName")), _text(name.get("lastName"))
     words = name.split() if isinstance(name, str) else []
     return (words[0], " ".join(words[1:])) if words else ("", "")
 

@@ -119,3 +119,26 @@ def test_hidden_attendees_are_refused_saying_what_to_change(fake: FakeCalcom, ce
     assert "propriétaire ou administrateur de l'équipe" in calcom.HIDDEN_ATTENDEES
     assert "afficher les participants" in calcom.HIDDEN_ATTENDEES
     assert "grp3" not in bookings_by_ref(centre)
+
+
+def test_an_attendee_without_e_mail_falls_back_on_the_booking_form(fake: FakeCalcom, centre: Engine):  # noqa: F811
+    # Older Cal.com versions: the attendee has no e-mail (o1), or there is no attendee list at
+    # all (o2); the booking form's answers (bookingFieldsResponses) hold the e-mail and the
+    # name, which may come as {firstName, lastName}.
+    first = booking("o1", email=None, name="")
+    first["bookingFieldsResponses"] = {"email": "Old.One@Example.org", "name": "Inès Bernard"}
+    second = booking("o2", email=None)
+    del second["attendees"]
+    second["bookingFieldsResponses"] = {
+        "email": "old.two@example.org",
+        "name": {"firstName": "Jean", "lastName": "De la Tour"},
+    }
+    fake.bookings += [first, second]
+    summary = sync()
+    assert summary.problems == []
+    stored = bookings_by_ref(centre)
+    assert stored["o1"]["candidate_ref"] == ref_of("old.one@example.org")
+    assert stored["o2"]["candidate_ref"] == ref_of("old.two@example.org")
+    names = {row["email"]: (row["first_name"], row["last_name"]) for row in rows(centre, Candidate)}
+    assert names["old.one@example.org"] == ("Inès", "Bernard")
+    assert names["old.two@example.org"] == ("Jean", "De la Tour")
