@@ -200,7 +200,8 @@ details {{ margin-top: 1.5rem; }} code {{ font-size: .85rem; }}
 <form method="post" action="{action}">
 <input type="hidden" name="csrf" value="{csrf}">
 <label for="email">Adresse e-mail</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus>
+<input id="email" name="email" type="email" autocomplete="username" maxlength="{email_max}" required
+  autofocus>
 <label for="password">Mot de passe</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Se connecter</button>
@@ -263,6 +264,7 @@ def _sign_in_page(
         notice=f'<div class="notice {kind}" role="alert">{escape(text)}</div>' if text else "",
         action=escape(f"{SIGN_IN_PATH}?next={quote(next_path)}"),
         csrf=csrf,
+        email_max=accounts.MAX_EMAIL_LENGTH,
         sso=(
             f'<a class="button" href="{SSO_PATH}">Se connecter avec le compte de l\'établissement</a>'
             if sso_available
