@@ -435,7 +435,7 @@ SYNCS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "bookings": ("rendez-vous du site de réservation (Cal.com)", _sync_bookings),
     "rooms": (
         "salles visio Whereby des entretiens à venir (création, suppression si annulé) "
-        "et des rencontres de job dating (une salle par entreprise et par jour)",
+        "et des rencontres de job dating (une salle par rencontre)",
         _sync_rooms,
     ),
     "attendance": ("présences d'après les appels Whereby, proposées aux conseillers", _sync_attendance),

@@ -30,6 +30,7 @@ from services.models import (
 )
 from services.schedule import ScheduleError, changes_of, read_versioned, write_versioned
 from services.values import local_date
+from services.whereby_links import company_link
 
 MEETINGS = Meeting.__table__
 CHANGES = MeetingChange.__table__
@@ -143,33 +144,49 @@ def record_meeting_outcome(
     now = now or datetime.now(UTC)
 
     def save(connection: sa.Connection) -> int:
-        unknown = f"rencontre inconnue : {meeting_ref}"
-        current = read_versioned(
-            connection, MEETINGS, meeting_ref, read_version, unknown=unknown, changed=CHANGED
+        return apply_meeting_outcome(
+            connection, meeting_ref, outcome=outcome, author=author, read_version=read_version, now=now
         )
-        check_meeting_outcome(current, outcome, now)
-        if current["status"] == "cancelled" and outcome.status != "cancelled":
-            take_turn(connection, MEETING_WRITES)
-            _check_still_free(connection, current)
-        changes = {
-            "status": outcome.status,
-            "outcome": outcome.outcome,
-            "contract_signed_on": outcome.contract_signed_on,
-        }
-        version = write_versioned(
-            connection, MEETINGS, CHANGES, current, changes, author=author, now=now, changed=CHANGED
-        )
-        audit.record(
-            "meeting.outcome",
-            actor=author,
-            target=meeting_ref,
-            detail=f"status={outcome.status} outcome={outcome.outcome}",
-            connection=connection,
-        )
-        bump_data_version(connection)
-        return version
 
     return retry_write(save, engine)
+
+
+def apply_meeting_outcome(
+    connection: sa.Connection,
+    meeting_ref: str,
+    *,
+    outcome: MeetingOutcome,
+    author: str,
+    read_version: int,
+    now: datetime,
+) -> int:
+    """In the caller's transaction: check the rules and the version, save the outcome with its
+    history and audit (what ``record_meeting_outcome`` and a confirmed call both do)."""
+    unknown = f"rencontre inconnue : {meeting_ref}"
+    current = read_versioned(
+        connection, MEETINGS, meeting_ref, read_version, unknown=unknown, changed=CHANGED
+    )
+    check_meeting_outcome(current, outcome, now)
+    if current["status"] == "cancelled" and outcome.status != "cancelled":
+        take_turn(connection, MEETING_WRITES)
+        _check_still_free(connection, current)
+    changes = {
+        "status": outcome.status,
+        "outcome": outcome.outcome,
+        "contract_signed_on": outcome.contract_signed_on,
+    }
+    version = write_versioned(
+        connection, MEETINGS, CHANGES, current, changes, author=author, now=now, changed=CHANGED
+    )
+    audit.record(
+        "meeting.outcome",
+        actor=author,
+        target=meeting_ref,
+        detail=f"status={outcome.status} outcome={outcome.outcome}",
+        connection=connection,
+    )
+    bump_data_version(connection)
+    return version
 
 
 def _check_still_free(connection: sa.Connection, meeting: dict) -> None:
@@ -216,9 +233,15 @@ CANDIDATE_COLUMNS = ["ref", "starts_at", "ends_at", "company", "program", "meeti
 
 
 def company_schedule(meetings: pd.DataFrame, siret: str) -> pd.DataFrame:
-    """A company's meetings of the event (not cancelled), as sent to it (``COMPANY_COLUMNS``)."""
+    """A company's meetings of the event (not cancelled), as sent to it (``COMPANY_COLUMNS``); a
+    meeting's own Whereby room comes with the company's ``externalId``, so that the call tells
+    the company from the candidate (``sync attendance``)."""
     mine = meetings[(meetings["siret"] == siret) & (meetings["status"] != "cancelled")]
-    return mine[COMPANY_COLUMNS].reset_index(drop=True)
+    mine = mine[COMPANY_COLUMNS].reset_index(drop=True)
+    mine["meeting_url"] = [
+        company_link(url, ref) for url, ref in zip(mine["meeting_url"], mine["ref"], strict=True)
+    ]
+    return mine
 
 
 def candidate_schedule(meetings: pd.DataFrame, candidate_ref: str) -> pd.DataFrame:

@@ -453,6 +453,9 @@ class RoomAttempt(SQLModel, table=True):
     room_name_prefix: str
     #: ``pending`` (asked, answer unknown), ``created``, ``deleted``.
     state: str = "pending"
+    #: The ``roomMode`` asked (``normal``: 4 people at most, or ``group``); None for the rooms
+    #: asked before revision 0010, taken as ``normal``.
+    room_mode: str | None = None
 
 
 class AttendanceSuggestion(SQLModel, table=True):
@@ -469,6 +472,27 @@ class AttendanceSuggestion(SQLModel, table=True):
     family: bool = False
     fetched_at: datetime = _instant()
     #: Set when the advisor confirmed or dismissed it; nothing is written to the booking before.
+    decided_at: datetime | None = _instant(default=None)
+    decided_by: str | None = None
+    decision: str | None = None
+
+
+class MeetingSuggestion(SQLModel, table=True):
+    """What the video call says happened in a job-dating meeting, waiting for an advisor."""
+
+    __tablename__ = "meeting_suggestions"
+    id: int | None = Field(default=None, primary_key=True)
+    #: Deleted with its meeting (a candidate's erasure or the retention purge).
+    meeting_ref: str = Field(
+        sa_column=sa.Column(
+            sa.String, sa.ForeignKey("meetings.ref", ondelete="CASCADE"), unique=True, nullable=False
+        )
+    )
+    #: ``held``, ``no_show`` or ``company_absent``.
+    suggestion: str
+    candidate_joined: bool = False
+    company_joined: bool = False
+    fetched_at: datetime = _instant()
     decided_at: datetime | None = _instant(default=None)
     decided_by: str | None = None
     decision: str | None = None

@@ -43,6 +43,7 @@ an output: the shared client (``services.api``) keeps it in the authorisation he
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -50,29 +51,52 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import pandas as pd
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import api, audit, config
+from services import api, audit, config, meetings
 from services.database import bump_data_version, get_engine, write_transaction
 from services.i18n import translate
-from services.models import AttendanceSuggestion, Booking, MeetingChange, Offer, RoomAttempt, SyncCursor
+from services.models import (
+    AttendanceSuggestion,
+    Booking,
+    BookingChange,
+    MeetingChange,
+    MeetingSuggestion,
+    Offer,
+    RoomAttempt,
+    SyncCursor,
+)
 from services.models import Meeting as JobDatingMeeting
-from services.schedule import ConflictError, Outcome, ScheduleError, apply_outcome, write_versioned
+from services.schedule import (
+    ConflictError,
+    Outcome,
+    ScheduleError,
+    apply_outcome,
+    read_versioned,
+    write_versioned,
+)
 from services.values import local_date, local_midnight, read_https_url
+from services.whereby_links import company_external_id, external_id, link_external_id, with_external_id
 
 BOOKINGS = Booking.__table__
+BOOKING_CHANGES = BookingChange.__table__
+MEETING_SUGGESTIONS = MeetingSuggestion.__table__
 ATTEMPTS = RoomAttempt.__table__
 SUGGESTIONS = AttendanceSuggestion.__table__
 MEETINGS = JobDatingMeeting.__table__
 MEETING_CHANGES = MeetingChange.__table__
 OFFERS = Offer.__table__
-#: Company days' room claims live in ``sync_cursors`` under this name, then ``:EVENT:SIRET:DAY``.
+#: Room claims of job-dating meetings live in ``sync_cursors``: ``whereby.meeting_own_room:REF``
+#: (one room per meeting); ``whereby.meeting_room:EVENT:SIRET:DAY`` are the company days' shared
+#: rooms made before, whose upcoming meetings are moved to rooms of their own.
 CLAIMS = SyncCursor.__table__
 MEETING_ROOM_CLAIM = "whereby.meeting_room"
+OWN_ROOM_CLAIM = "whereby.meeting_own_room"
 #: A company day's claim younger than this may be another run's call still under way: not taken over.
 CLAIM_IN_FLIGHT = timedelta(minutes=5)
 
@@ -87,9 +111,17 @@ PAGE_SIZE = 100
 MAX_PAGES = 500
 #: Whereby's longest room-name prefix.
 PREFIX_LENGTH = 39
-#: Participants' roles: the host link's (and the account's own people), and the visitors'.
+#: Participants' ``roleName`` (Whereby's ``RoleName``: whereby/sdk, packages/media/src/utils/types.ts:
+#: none, visitor, granted_visitor, viewer, granted_viewer, host, recorder, streamer, captioner,
+#: assistant; ``owner`` and ``member`` are the account's own people). Hosts: the host link's.
 HOST_ROLES = frozenset({"host", "owner", "member"})
-VISITOR_ROLES = frozenset({"visitor", "granted_visitor"})
+#: People who came through the room link: let in at once (``visitor``), let in after knocking or
+#: queueing before the host joined (``granted_visitor``, ``granted_viewer``), or watching without
+#: camera nor microphone (``viewer``): all were in the call.
+VISITOR_ROLES = frozenset({"visitor", "granted_visitor", "viewer", "granted_viewer"})
+#: Not a person of the call: no role yet, or Whereby's recording, streaming, captioning and
+#: assistant bots.
+IGNORED_ROLES = frozenset({"none", "recorder", "streamer", "captioner", "assistant"})
 #: Without ``since``, attendance is read for the interviews of the last 30 days.
 ATTENDANCE_LOOKBACK = timedelta(days=30)
 SUGGESTIONS_KINDS = ("attended", "no_show", "advisor_absent")
@@ -99,6 +131,11 @@ SUGGESTED_STATUS = {"attended": "attended", "no_show": "no_show", "advisor_absen
 
 class SuggestionConflict(ScheduleError):
     """The call contradicts the outcome already recorded: nothing is applied."""
+
+
+class PlanRefused(api.ApiError):
+    """Whereby refused the request for what the account's plan allows (403): not the key (Whereby
+    answers 401 for a missing or wrong key), so the run goes on with the others."""
 
 
 # ---------------------------------------------------------------- the client and the room's terms
@@ -112,6 +149,40 @@ def whereby_client(*, sleep: Callable[[float], None] = time.sleep) -> api.ApiCli
         config.integration_setting("WHEREBY_API_KEY"),
         sleep=sleep,
     )
+
+
+def _refuse_plan_limits(client: api.ApiClient) -> None:
+    """Make the client raise ``PlanRefused`` on a 403, with Whereby's reason.
+
+    Whereby's reference (OpenAPI ``ForbiddenError``) answers 403 for "not allowed to perform action,
+    check if Recording or Streaming are available in your plan", and 401 for a missing or invalid
+    key; the shared client takes any 403 for a refused key and stops everything. A response hook
+    of the client's session (documented by requests) raises before the client reads the answer.
+    """
+    if _plan_hook in client.session.hooks.setdefault("response", []):
+        return
+    client.session.hooks["response"].append(_plan_hook)
+
+
+def _plan_hook(response: requests.Response, *args: object, **kwargs: object) -> requests.Response:
+    if response.status_code != 403:
+        return response
+    path = urlsplit(response.request.url or "").path
+    raise PlanRefused(
+        f"{SERVICE} {response.request.method} {path} : HTTP 403, refusé par Whereby "
+        f"(ce que permet l'offre du compte, pas la clé) : {_vendor_reason(response)}",
+        status=403,
+    )
+
+
+def _vendor_reason(response: requests.Response) -> str:
+    # Whereby's error bodies are {"error": "..."}; the request (which holds the key) is never shown.
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason or "sans motif"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error)[:200] if error else (response.reason or "sans motif")
 
 
 def room_end(starts_at: datetime, duration_min: int) -> datetime:
@@ -143,13 +214,6 @@ def meeting_body(*, starts_at: datetime, duration_min: int, site_code: str, atte
         "roomMode": room_mode(attendees),
         "fields": ["hostRoomUrl"],
     }
-
-
-def with_external_id(url: str, booking_ref: str) -> str:
-    """A room link that tells Whereby's insights which booking its participant came for."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "externalId"]
-    return urlunsplit(parts._replace(query=urlencode([*query, ("externalId", booking_ref)])))
 
 
 def room_name(url: str | None) -> str | None:
@@ -260,6 +324,10 @@ class RoomSummary:
     deleted: list[str] = field(default_factory=list)
     #: Interviews moved to another time: old room deleted (the new one is in ``created``).
     replaced: list[str] = field(default_factory=list)
+    #: Interviews grown past 4 people: their ``normal`` room deleted (the group one in ``created``).
+    resized: list[str] = field(default_factory=list)
+    #: Links whose ``externalId`` Whereby refuses, rewritten with the one it takes.
+    relinked: list[str] = field(default_factory=list)
     #: Asked, but the answer was lost: the next run checks the listing before asking again.
     uncertain: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -284,6 +352,8 @@ class RoomSummary:
             _listed("salles retrouvées (réponse perdue, pas de doublon)", self.adopted),
             _listed("salles supprimées (entretiens annulés)", self.deleted),
             _listed("salles remplacées (entretiens déplacés)", self.replaced),
+            _listed("salles agrandies (plus de 4 personnes)", self.resized),
+            _listed("liens corrigés (externalId refusé par Whereby)", self.relinked),
         ]
         lines += [f"incertain : {ref} : {why} (vérifié au prochain passage)" for ref, why in self.uncertain]
         lines += [f"échec : {ref} : {why}" for ref, why in self.failed]
@@ -311,9 +381,13 @@ def _room_plan(now: datetime, engine: Engine) -> list[dict]:
             BOOKINGS.c.attendees,
             BOOKINGS.c.status,
             BOOKINGS.c.room_meeting_id,
+            BOOKINGS.c.meeting_url,
+            BOOKINGS.c.host_room_url,
+            BOOKINGS.c.version,
             ATTEMPTS.c.state,
             ATTEMPTS.c.end_date,
             ATTEMPTS.c.room_name_prefix,
+            ATTEMPTS.c.room_mode,
             ATTEMPTS.c.attempted_at,
         )
         .outerjoin(ATTEMPTS, ATTEMPTS.c.booking_ref == BOOKINGS.c.ref)
@@ -346,12 +420,18 @@ def _linked(engine: Engine) -> set[str]:
         )
 
 
-def _claim(engine: Engine, row: dict, end_date: str, prefix: str, now: datetime) -> bool:
+def _claim(engine: Engine, row: dict, end_date: str, prefix: str, mode: str, now: datetime) -> bool:
     """Record, committed before the call, that a room is being asked for this booking.
 
     Compare-and-set on the attempt as this run read it: two runs at once never both ask.
     """
-    values = {"attempted_at": now, "end_date": end_date, "room_name_prefix": prefix, "state": "pending"}
+    values = {
+        "attempted_at": now,
+        "end_date": end_date,
+        "room_name_prefix": prefix,
+        "room_mode": mode,
+        "state": "pending",
+    }
     read = None if row["state"] is None else {"state": row["state"], "attempted_at": row["attempted_at"]}
     return _take(engine, ATTEMPTS, {"booking_ref": row["ref"]}, read, values)
 
@@ -388,8 +468,7 @@ def _store_room(engine: Engine, ref: str, meeting: Meeting, *, actor: str, actio
             .where(BOOKINGS.c.ref == ref, BOOKINGS.c.room_meeting_id.is_(None))
             .values(
                 room_meeting_id=meeting.meeting_id,
-                meeting_url=with_external_id(meeting.room_url, ref),
-                host_room_url=with_external_id(meeting.host_room_url, ref) if meeting.host_room_url else None,
+                **_links(ref, meeting.room_url, meeting.host_room_url),
             )
         )
         if updated.rowcount != 1:
@@ -402,11 +481,38 @@ def _store_room(engine: Engine, ref: str, meeting: Meeting, *, actor: str, actio
     return True
 
 
-def _clear_room(engine: Engine, ref: str, meeting_id: str | None, *, actor: str) -> None:
+def _links(ref: str, room_url: str, host_room_url: str | None) -> dict:
+    """A booking's two links to its room, with the ``externalId`` Whereby takes for its ref."""
+    external = external_id(ref)
+    host = with_external_id(host_room_url, external) if host_room_url else None
+    return {"meeting_url": with_external_id(room_url, external), "host_room_url": host}
+
+
+def _clear_room(
+    engine: Engine,
+    ref: str,
+    meeting_id: str | None,
+    *,
+    actor: str,
+    versioned: dict | None = None,
+    now: datetime | None = None,
+) -> None:
     """Forget a deleted room (``meeting_id``, None when there was none): the booking's links and
-    meeting id if it held it; its attempt is done."""
+    meeting id if it held it; its attempt is done. ``versioned`` (the booking as read) makes the
+    link's removal a versioned change with its history (the host link never enters the history)."""
     with write_transaction(engine) as connection:
         if meeting_id is not None:
+            if versioned is not None:
+                write_versioned(
+                    connection,
+                    BOOKINGS,
+                    BOOKING_CHANGES,
+                    versioned,
+                    {"meeting_url": None},
+                    author=actor,
+                    now=now,
+                    changed=f"rendez-vous {ref} modifié entre-temps",
+                )
             connection.execute(
                 BOOKINGS.update()
                 .where(BOOKINGS.c.ref == ref, BOOKINGS.c.room_meeting_id == meeting_id)
@@ -417,6 +523,32 @@ def _clear_room(engine: Engine, ref: str, meeting_id: str | None, *, actor: str)
             )
         connection.execute(ATTEMPTS.update().where(ATTEMPTS.c.booking_ref == ref).values(state="deleted"))
         bump_data_version(connection)
+
+
+def _relink(engine: Engine, row: dict, summary: RoomSummary, *, actor: str, dry_run: bool) -> None:
+    """Rewrite a booking's links whose ``externalId`` is not the one Whereby takes for its ref (a
+    link made before the rule, with a ref such as ``RDV-2027/001``): same room, a link that works."""
+    ref = row["ref"]
+    if not row["meeting_url"] or link_external_id(row["meeting_url"]) == external_id(ref):
+        return
+    if not dry_run:
+        with write_transaction(engine) as connection:
+            updated = connection.execute(
+                BOOKINGS.update()
+                .where(BOOKINGS.c.ref == ref, BOOKINGS.c.room_meeting_id == row["room_meeting_id"])
+                .values(**_links(ref, row["meeting_url"], row["host_room_url"]))
+            )
+            if updated.rowcount != 1:
+                return
+            audit.record(
+                "room.relink",
+                actor=actor,
+                target=ref,
+                detail=f"meeting={row['room_meeting_id']}",
+                connection=connection,
+            )
+            bump_data_version(connection)
+    summary.relinked.append(ref)
 
 
 def _delete_meeting(client: api.ApiClient, meeting_id: str) -> None:
@@ -449,6 +581,7 @@ def sync_rooms(
     now = now or datetime.now(UTC)
     engine = engine or get_engine()
     client = client or whereby_client()
+    _refuse_plan_limits(client)
     summary = RoomSummary(dry_run=dry_run)
     rooms = _Rooms(client)
     plan = _room_plan(now, engine)
@@ -461,7 +594,7 @@ def sync_rooms(
             raise
         except api.ApiUncertain as error:
             summary.uncertain.append((row["ref"], str(error)))
-        except api.ApiError as error:
+        except (api.ApiError, ConflictError) as error:
             summary.failed.append((row["ref"], str(error)))
         if progress is not None:
             progress(done, len(plan))
@@ -499,14 +632,28 @@ def _sync_room(
         if meeting_id is not None:
             summary.deleted.append(ref)
         return
+    mode = room_mode(row["attendees"])
     if row["room_meeting_id"] is not None:
-        if row["end_date"] is None or _same_instant(row["end_date"], end_date):
+        moved = row["end_date"] is not None and not _same_instant(row["end_date"], end_date)
+        # A room asked before its mode was kept is taken as ``normal``; a group room still fits fewer.
+        outgrown = mode == "group" and (row["room_mode"] or "normal") != "group"
+        if not moved and not outgrown:
+            _relink(engine, row, summary, actor=actor, dry_run=dry_run)
             return  # its room is still the right one
-        # Moved to another time: the old room would close too early (or linger); a new one.
+        # Moved to another time (the old room would close too early, or linger) or grown past 4
+        # people: the old room is deleted first (never two live rooms for one booking), then a
+        # new one is asked for; a grown interview's link changes by a versioned update.
         if not dry_run:
             _delete_meeting(client, row["room_meeting_id"])
-            _clear_room(engine, ref, row["room_meeting_id"], actor=actor)
-        summary.replaced.append(ref)
+            _clear_room(
+                engine,
+                ref,
+                row["room_meeting_id"],
+                actor=actor,
+                versioned=None if moved else row,
+                now=now,
+            )
+        (summary.replaced if moved else summary.resized).append(ref)
         row = {**row, "room_meeting_id": None, "state": "deleted"}
     if row["state"] == "pending":
         found = rooms.find(row["end_date"], row["room_name_prefix"], _linked(engine))
@@ -523,7 +670,7 @@ def _sync_room(
     if dry_run:
         summary.created.append(ref)
         return
-    if not _claim(engine, row, end_date, prefix, now):
+    if not _claim(engine, row, end_date, prefix, mode, now):
         raise api.ApiError("une autre synchronisation demande déjà cette salle")
     body = meeting_body(
         starts_at=row["starts_at"],
@@ -546,162 +693,147 @@ def _sync_room(
 # ---------------------------------------------------------------- job-dating meetings' rooms
 
 
-@dataclass(frozen=True)
-class CompanyDay:
-    """A company's meetings of one (Paris) day of a job dating: they share one room."""
-
-    event_code: str
-    siret: str
-    day: date
-
-    @property
-    def key(self) -> str:
-        """The name of its claim in ``sync_cursors``."""
-        return f"{MEETING_ROOM_CLAIM}:{self.event_code}:{self.siret}:{self.day.isoformat()}"
-
-    @property
-    def label(self) -> str:
-        """How the messages name it (a SIRET, never a person)."""
-        return f"entreprise {self.siret} le {self.day:%d/%m/%Y} ({self.event_code})"
-
-    @property
-    def end_date(self) -> str:
-        """The room's end: the end of the day in Paris, whatever meetings are added later."""
-        return end_date_text(local_midnight(self.day + timedelta(days=1)))
-
-    @property
-    def prefix(self) -> str:
-        """A room-name prefix of its own: a lost answer's room is found by it (and the end)."""
-        return room_name_prefix(f"jd{self.siret}{self.day:%Y%m%d}")
-
-
 @dataclass
 class MeetingRoomSummary:
-    """What the job-dating part of a rooms sync did (or would do)."""
+    """What the job-dating part of a rooms sync did (or would do), meeting refs per outcome."""
 
     dry_run: bool = False
-    #: Company days (their labels) whose room was created, or found again after a lost answer.
+    #: Meetings whose own room was created, or found again after a lost answer.
     created: list[str] = field(default_factory=list)
     adopted: list[str] = field(default_factory=list)
-    #: Meetings (refs) whose link was written.
+    #: Meetings taken out of their company's shared room of the day (made before) into their own.
+    moved_out: list[str] = field(default_factory=list)
+    #: Meetings whose link was written.
     linked: list[str] = field(default_factory=list)
     uncertain: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """One summary line for the meetings, then one per company day that went wrong."""
+        """One summary line for the meetings, then one per meeting that went wrong."""
         created = "à créer" if self.dry_run else "créée(s)"
         written = "à écrire" if self.dry_run else "écrit(s)"
         line = (
-            f"rencontres job dating : {len(self.created)} salle(s) d'entreprise {created}, "
+            f"rencontres job dating : {len(self.created)} salle(s) de rencontre {created}, "
             f"{len(self.adopted)} retrouvée(s), {len(self.linked)} lien(s) {written}"
         )
         lines = [line + (f" ({', '.join(self.linked)})" if self.linked else "")]
+        if self.moved_out:
+            lines.append(_listed("rencontres sorties d'une salle partagée d'entreprise", self.moved_out))
         lines += [f"incertain : {who} : {why} (vérifié au prochain passage)" for who, why in self.uncertain]
         lines += [f"échec : {who} : {why}" for who, why in self.failed]
         return lines
 
 
-def _meetings_without_room(now: datetime, engine: Engine) -> dict[CompanyDay, list[str]]:
-    """Upcoming planned meetings without a link, by company day (refs in time order)."""
-    query = (
-        sa.select(MEETINGS.c.ref, MEETINGS.c.event_code, MEETINGS.c.starts_at, OFFERS.c.siret)
-        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
-        .where(MEETINGS.c.status == "planned", MEETINGS.c.starts_at > now, MEETINGS.c.meeting_url.is_(None))
-        .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
-    )
-    days: dict[CompanyDay, list[str]] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(query):
-            days.setdefault(CompanyDay(row.event_code, row.siret, local_date(row.starts_at)), []).append(
-                row.ref
-            )
-    return days
+def meeting_room_end(starts_at: datetime) -> str:
+    """A meeting's room closes at the end of its day in Paris: moved within the day, it still fits."""
+    return end_date_text(local_midnight(local_date(starts_at) + timedelta(days=1)))
 
 
-def _meeting_claims(engine: Engine) -> dict[str, dict]:
-    """The company days' claims: name → the row as read (``cursor`` JSON, ``synced_at``)."""
+def meeting_room_prefix(siret: str, starts_at: datetime, ref: str) -> str:
+    """``jd``, the SIRET, the day and 8 hex digits of the ref: a lost answer's room is found by it."""
+    digest = hashlib.sha256(ref.encode()).hexdigest()[:8]
+    return room_name_prefix(f"jd{siret}{local_date(starts_at):%Y%m%d}{digest}")
+
+
+def _own_claim_key(ref: str) -> str:
+    return f"{OWN_ROOM_CLAIM}:{ref}"
+
+
+def _claims(engine: Engine, name: str) -> dict[str, dict]:
+    """The claims under ``name``: key → the row as read (``cursor`` JSON, ``synced_at``)."""
     query = sa.select(CLAIMS.c.name, CLAIMS.c.cursor, CLAIMS.c.synced_at).where(
-        CLAIMS.c.name.startswith(f"{MEETING_ROOM_CLAIM}:")
+        CLAIMS.c.name.startswith(f"{name}:")
     )
     with engine.connect() as connection:
         return {row.name: dict(row._mapping) for row in connection.execute(query)}
 
 
-def _store_meeting_room(
-    engine: Engine,
-    company_day: CompanyDay,
-    meeting: Meeting,
-    *,
-    actor: str,
-    action: str | None,
-    now: datetime,
-) -> list[str]:
-    """In one transaction: the claim becomes ``created`` and every upcoming planned meeting of the
-    company day without a link gets the room's (a versioned update: a concurrent outcome save
-    conflicts instead of being lost); returns the meetings' refs."""
-    state = {"state": "created", "meeting_id": meeting.meeting_id, "room_url": meeting.room_url}
-    start = local_midnight(company_day.day)
+def _shared_room_paths(engine: Engine) -> set[str]:
+    """The room names of the company days' shared rooms made before one room per meeting."""
+    paths = set()
+    for claim in _claims(engine, MEETING_ROOM_CLAIM).values():
+        path = room_name(json.loads(claim["cursor"]).get("room_url"))
+        if path:
+            paths.add(path)
+    return paths
+
+
+def _meeting_room_plan(now: datetime, engine: Engine) -> list[dict]:
+    """Upcoming planned meetings without a link, holding their own room, or still in a company
+    day's shared room (in time order)."""
     query = (
-        sa.select(MEETINGS.c.ref, MEETINGS.c.version, MEETINGS.c.meeting_url)
-        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
-        .where(
-            MEETINGS.c.event_code == company_day.event_code,
-            OFFERS.c.siret == company_day.siret,
-            MEETINGS.c.status == "planned",
-            MEETINGS.c.starts_at > now,
-            MEETINGS.c.starts_at >= start,
-            MEETINGS.c.starts_at < local_midnight(company_day.day + timedelta(days=1)),
-            MEETINGS.c.meeting_url.is_(None),
+        sa.select(
+            MEETINGS.c.ref,
+            MEETINGS.c.starts_at,
+            MEETINGS.c.meeting_url,
+            MEETINGS.c.version,
+            OFFERS.c.siret,
         )
+        .join(OFFERS, OFFERS.c.ref == MEETINGS.c.offer_ref)
+        .where(MEETINGS.c.status == "planned", MEETINGS.c.starts_at > now)
         .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
     )
+    shared = _shared_room_paths(engine)
+    own = _claims(engine, OWN_ROOM_CLAIM)
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    plan = []
+    for row in rows:
+        row["claim"] = own.get(_own_claim_key(row["ref"]))
+        row["shared"] = room_name(row["meeting_url"]) in shared if row["meeting_url"] else False
+        if row["meeting_url"] is None or row["claim"] is not None or row["shared"]:
+            plan.append(row)
+    return plan
+
+
+def _held_rooms(engine: Engine) -> set[str]:
+    """Whereby meetings a booking, a meeting or a company day holds."""
+    held = set()
+    for name in (MEETING_ROOM_CLAIM, OWN_ROOM_CLAIM):
+        held |= {json.loads(claim["cursor"]).get("meeting_id") for claim in _claims(engine, name).values()}
+    return _linked(engine) | {meeting_id for meeting_id in held if meeting_id}
+
+
+def _store_meeting_room(
+    engine: Engine, row: dict, meeting: Meeting, state: dict, *, actor: str, action: str | None, now: datetime
+) -> None:
+    """In one transaction: the meeting's claim becomes ``created`` with its room, and the meeting
+    gets the room's link by a versioned update (a concurrent outcome save conflicts instead of
+    being lost; its history notes the link)."""
+    created = {**state, "state": "created", "meeting_id": meeting.meeting_id, "room_url": meeting.room_url}
     with write_transaction(engine) as connection:
-        if action is not None:
-            connection.execute(
-                CLAIMS.update()
-                .where(CLAIMS.c.name == company_day.key)
-                .values(cursor=json.dumps({**_claim_state(company_day, "pending"), **state}), synced_at=now)
-            )
-        refs = []
-        for row in connection.execute(query).mappings().all():
-            write_versioned(
-                connection,
-                MEETINGS,
-                MEETING_CHANGES,
-                dict(row),
-                {"meeting_url": with_external_id(meeting.room_url, row["ref"])},
-                author=actor,
-                now=now,
-                changed=f"rencontre {row['ref']} modifiée entre-temps",
-            )
-            refs.append(row["ref"])
+        current = read_versioned(
+            connection,
+            MEETINGS,
+            row["ref"],
+            row["version"],
+            unknown=f"rencontre inconnue : {row['ref']}",
+            changed=f"rencontre {row['ref']} modifiée entre-temps",
+        )
+        write_versioned(
+            connection,
+            MEETINGS,
+            MEETING_CHANGES,
+            current,
+            {"meeting_url": with_external_id(meeting.room_url, external_id(row["ref"]))},
+            author=actor,
+            now=now,
+            changed=f"rencontre {row['ref']} modifiée entre-temps",
+        )
+        connection.execute(
+            CLAIMS.update()
+            .where(CLAIMS.c.name == _own_claim_key(row["ref"]))
+            .values(cursor=json.dumps(created), synced_at=now)
+        )
         if action is not None:
             audit.record(
                 action,
                 actor=actor,
-                target=company_day.key.removeprefix(f"{MEETING_ROOM_CLAIM}:"),
-                detail=f"meeting={meeting.meeting_id} rencontres={len(refs)}",
+                target=row["ref"],
+                detail=f"meeting={meeting.meeting_id}",
                 connection=connection,
             )
-        if refs or action is not None:
-            bump_data_version(connection)
-    return refs
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite gives back naive UTC instants, PostgreSQL aware ones.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _claim_state(company_day: CompanyDay, state: str) -> dict:
-    return {"state": state, "end_date": company_day.end_date, "room_name_prefix": company_day.prefix}
-
-
-def _held_rooms(engine: Engine, claims: dict[str, dict]) -> set[str]:
-    """Whereby meetings a booking or a company day holds."""
-    held = {json.loads(claim["cursor"]).get("meeting_id") for claim in claims.values()}
-    return _linked(engine) | {meeting_id for meeting_id in held if meeting_id}
+        bump_data_version(connection)
 
 
 def sync_meeting_rooms(
@@ -713,46 +845,34 @@ def sync_meeting_rooms(
     engine: Engine | None = None,
     rooms: _Rooms | None = None,
 ) -> MeetingRoomSummary:
-    """Give each company day of upcoming planned job-dating meetings without a link one Whereby
-    room, and its link to each of those meetings; never two rooms for a company day.
+    """Give each upcoming planned job-dating meeting a Whereby room of its own (never two), and
+    take the meetings still in a company day's shared room (made before) out of it.
 
-    A refused key (``ApiAuthError``) stops the run; any other failure is the company day's own
-    (nothing written to its meetings), reported, and the others go on.
+    A refused key (401) stops the run; any other failure is the meeting's own (nothing written to
+    it), reported, and the others go on.
     """
     now = now or datetime.now(UTC)
     engine = engine or get_engine()
     client = client or whereby_client()
+    _refuse_plan_limits(client)
     rooms = rooms or _Rooms(client)
     summary = MeetingRoomSummary(dry_run=dry_run)
-    claims = _meeting_claims(engine)
-    for company_day, refs in _meetings_without_room(now, engine).items():
+    for row in _meeting_room_plan(now, engine):
         try:
             _sync_meeting_room(
-                company_day,
-                refs,
-                claims.get(company_day.key),
-                summary,
-                rooms,
-                client=client,
-                actor=actor,
-                dry_run=dry_run,
-                now=now,
-                engine=engine,
-                claims=claims,
+                row, summary, rooms, client=client, actor=actor, dry_run=dry_run, now=now, engine=engine
             )
         except api.ApiAuthError:
             raise
         except api.ApiUncertain as error:
-            summary.uncertain.append((company_day.label, str(error)))
-        except (api.ApiError, ConflictError) as error:
-            summary.failed.append((company_day.label, str(error)))
+            summary.uncertain.append((row["ref"], str(error)))
+        except (api.ApiError, ScheduleError) as error:
+            summary.failed.append((row["ref"], str(error)))
     return summary
 
 
 def _sync_meeting_room(
-    company_day: CompanyDay,
-    refs: list[str],
-    claim: dict | None,
+    row: dict,
     summary: MeetingRoomSummary,
     rooms: _Rooms,
     *,
@@ -761,19 +881,25 @@ def _sync_meeting_room(
     dry_run: bool,
     now: datetime,
     engine: Engine,
-    claims: dict[str, dict],
 ) -> None:
-    """One company day: reuse its room, adopt the one a lost answer made, or ask for one."""
+    """One meeting: keep its room, adopt the one a lost answer made, or ask for one."""
+    ref, claim = row["ref"], row["claim"]
+    end_date = meeting_room_end(row["starts_at"])
+    prefix = meeting_room_prefix(row["siret"], row["starts_at"], ref)
+    target = {"state": "pending", "end_date": end_date, "room_name_prefix": prefix}
     state = json.loads(claim["cursor"]) if claim else {}
     if state.get("state") == "created":
-        # Its room exists: meetings planned since it was made get its link, no new room.
-        room = Meeting(state["meeting_id"], state["room_url"], None, company_day.end_date, company_day.prefix)
-        summary.linked += (
-            refs
-            if dry_run
-            else _store_meeting_room(engine, company_day, room, actor=actor, action=None, now=now)
-        )
-        return
+        if state.get("end_date") == end_date:
+            if row["meeting_url"] is None:
+                # Its link was lost (cleared by hand): the room is still its own.
+                room = Meeting(state["meeting_id"], state["room_url"], None, end_date, prefix)
+                if not dry_run:
+                    _store_meeting_room(engine, row, room, state, actor=actor, action=None, now=now)
+                summary.linked.append(ref)
+            return
+        # Moved to another day: its room would close too early (or linger), a new one.
+        if not dry_run:
+            _delete_meeting(client, state["meeting_id"])
     if state.get("state") == "pending":
         if now - _utc(claim["synced_at"]) < CLAIM_IN_FLIGHT:
             # Another run may be waiting for Whereby's answer right now: listing could miss the
@@ -781,34 +907,45 @@ def _sync_meeting_room(
             raise api.ApiError(
                 "une autre synchronisation demande cette salle en ce moment (réessayez plus tard)"
             )
-        found = rooms.find(company_day.end_date, company_day.prefix, _held_rooms(engine, claims))
-        if found is not None:
+        found = rooms.find(state["end_date"], state["room_name_prefix"], _held_rooms(engine))
+        if found is not None and state["end_date"] == end_date and state["room_name_prefix"] == prefix:
             if not dry_run:
-                refs = _store_meeting_room(
-                    engine, company_day, found, actor=actor, action="room.adopt", now=now
-                )
-            summary.adopted.append(company_day.label)
-            summary.linked += refs
+                _store_meeting_room(engine, row, found, state, actor=actor, action="room.adopt", now=now)
+            summary.adopted.append(ref)
+            summary.linked.append(ref)
+            if row["shared"]:
+                summary.moved_out.append(ref)
             return
+        if found is not None and not dry_run:
+            _delete_meeting(client, found.meeting_id)  # made for the meeting's former day
     if dry_run:
-        summary.created.append(company_day.label)
-        summary.linked += refs
+        summary.created.append(ref)
+        summary.linked.append(ref)
+        if row["shared"]:
+            summary.moved_out.append(ref)
         return
     read = None if claim is None else {"cursor": claim["cursor"], "synced_at": claim["synced_at"]}
-    pending = {"cursor": json.dumps(_claim_state(company_day, "pending")), "synced_at": now}
-    if not _take(engine, CLAIMS, {"name": company_day.key}, read, pending):
+    pending = {"cursor": json.dumps(target), "synced_at": now}
+    if not _take(engine, CLAIMS, {"name": _own_claim_key(ref)}, read, pending):
         raise api.ApiError("une autre synchronisation demande déjà cette salle")
-    body = {"endDate": company_day.end_date, "roomNamePrefix": company_day.prefix, "roomMode": "normal"}
+    # One person a side and a parent: ``normal`` (4 at most) fits.
+    body = {"endDate": end_date, "roomNamePrefix": prefix, "roomMode": "normal"}
     # From here the claim stays pending whatever happens: the next run looks for the room first.
     answer = client.request("POST", "/v1/meetings", json=body)
     try:
         meeting = _meeting(answer)
     except api.ApiError as error:
         raise api.ApiUncertain(f"{error} (salle peut-être créée : retrouvée au prochain passage)") from None
-    summary.linked += _store_meeting_room(
-        engine, company_day, meeting, actor=actor, action="room.create", now=now
-    )
-    summary.created.append(company_day.label)
+    _store_meeting_room(engine, row, meeting, target, actor=actor, action="room.create", now=now)
+    summary.created.append(ref)
+    summary.linked.append(ref)
+    if row["shared"]:
+        summary.moved_out.append(ref)
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite gives back naive UTC instants, PostgreSQL aware ones.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- attendance
@@ -834,23 +971,33 @@ def suggest(reading: CallReading) -> tuple[str, bool]:
     return "attended", family
 
 
-def read_call(client: api.ApiClient, name: str) -> CallReading:
-    """Every session of a room and its participants: who joined, as host or as visitor."""
+def _participants(client: api.ApiClient, name: str) -> tuple[int, list[tuple[str, str, dict]]]:
+    """The sessions of a room, and each person who joined it: (``host`` or ``visitor``, who, the
+    participant as listed); Whereby's bots are left out, an unknown role fails the reading."""
     sessions = list(_pages(client, "/v1/insights/room-sessions", {"roomName": name}))
-    visitors: set[str] = set()
-    host_joined = False
+    people = []
     for session in sessions:
         session_id = session.get("roomSessionId")
         if not isinstance(session_id, str) or not session_id:
             raise api.ApiError(f"{SERVICE} : session de salle sans roomSessionId")
         participants = _pages(client, "/v1/insights/participants", {"roomSessionId": session_id})
         for number, participant in enumerate(participants):
-            role = str(participant.get("roleName") or "").lower()
-            if role in HOST_ROLES:
-                host_joined = True
-            elif role in VISITOR_ROLES:
-                visitors.add(_identity(participant, f"{session_id}:{number}"))
-    return CallReading(len(sessions), len(visitors), host_joined)
+            role = str(participant.get("roleName") or "none").lower()
+            if role in IGNORED_ROLES:
+                continue
+            if role not in HOST_ROLES | VISITOR_ROLES:
+                # A role Whereby added since: better no suggestion than a wrong one.
+                raise api.ApiError(f"{SERVICE} : rôle de participant inconnu « {role[:40]} »")
+            kind = "host" if role in HOST_ROLES else "visitor"
+            people.append((kind, _identity(participant, f"{session_id}:{number}"), participant))
+    return len(sessions), people
+
+
+def read_call(client: api.ApiClient, name: str) -> CallReading:
+    """Every session of a room and its participants: who joined, as host or as visitor."""
+    sessions, people = _participants(client, name)
+    visitors = {who for kind, who, _ in people if kind == "visitor"}
+    return CallReading(sessions, len(visitors), any(kind == "host" for kind, _, _ in people))
 
 
 def _identity(participant: dict, fallback: str) -> str:
@@ -871,6 +1018,9 @@ class AttendanceSummary:
     updated: list[tuple[str, str]] = field(default_factory=list)
     unchanged: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    #: The same for job-dating meetings: (meeting ref, suggestion).
+    meetings_suggested: list[tuple[str, str]] = field(default_factory=list)
+    meetings_updated: list[tuple[str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """The summary in French, one line per kind (what the command line prints)."""
@@ -884,6 +1034,8 @@ class AttendanceSummary:
         lines = [
             listed(f"suggestions {verb}", self.suggested),
             listed("suggestions mises à jour", self.updated),
+            listed(f"rencontres job dating : suggestions {verb}", self.meetings_suggested),
+            listed("rencontres job dating : suggestions mises à jour", self.meetings_updated),
             f"inchangées : {self.unchanged}",
         ]
         lines += [f"échec : {ref} : {why}" for ref, why in self.failed]
@@ -964,8 +1116,10 @@ def sync_attendance(
     now = now or datetime.now(UTC)
     engine = engine or get_engine()
     client = client or whereby_client()
+    _refuse_plan_limits(client)
     summary = AttendanceSummary(dry_run=dry_run)
     first_day = since or local_date(now - ATTENDANCE_LOOKBACK)
+    meeting_rows = _ended_meetings(first_day, now, engine)
     rows = _ended_interviews(first_day, now, engine)
     for done, row in enumerate(rows, start=1):
         try:
@@ -992,8 +1146,256 @@ def sync_attendance(
                     (row["ref"], kind)
                 )
         if progress is not None:
-            progress(done, len(rows))
+            progress(done, len(rows) + len(meeting_rows))
+    for done, row in enumerate(meeting_rows, start=len(rows) + 1):
+        try:
+            _read_meeting(client, row, summary, dry_run=dry_run, now=now, engine=engine)
+        except api.ApiAuthError:
+            raise
+        except api.ApiError as error:
+            summary.failed.append((row["ref"], str(error)))
+        if progress is not None:
+            progress(done, len(rows) + len(meeting_rows))
     return summary
+
+
+# ---------------------------------------------------------------- attendance of job-dating meetings
+
+#: A meeting's suggestion → the status it confirms (None: the status stays, the company was absent).
+MEETING_SUGGESTED_STATUS = {"held": "held", "no_show": "no_show", "company_absent": None}
+
+
+def suggest_meeting(candidate_joined: bool, company_joined: bool) -> str:
+    """What a meeting's call suggests: ``held`` (both joined), ``no_show`` (the company waited
+    alone) or ``company_absent`` (no one joined with the company's link)."""
+    if not company_joined:
+        return "company_absent"
+    return "held" if candidate_joined else "no_show"
+
+
+def _ended_meetings(first_day: date, now: datetime, engine: Engine) -> list[dict]:
+    """Meetings from ``first_day`` in a room of their own, not cancelled, whose end plus 15
+    minutes has passed, and whose suggestion (if any) still waits for an advisor. (Meetings of a
+    company day's shared room, made before, are not read: who came for which cannot be told.)"""
+    query = (
+        sa.select(
+            MEETINGS.c.ref,
+            MEETINGS.c.starts_at,
+            MEETINGS.c.duration_min,
+            MEETINGS.c.meeting_url,
+            MEETING_SUGGESTIONS.c.suggestion,
+            MEETING_SUGGESTIONS.c.candidate_joined,
+            MEETING_SUGGESTIONS.c.company_joined,
+            MEETING_SUGGESTIONS.c.id.label("suggestion_id"),
+        )
+        .outerjoin(MEETING_SUGGESTIONS, MEETING_SUGGESTIONS.c.meeting_ref == MEETINGS.c.ref)
+        .where(
+            MEETINGS.c.status != "cancelled",
+            MEETINGS.c.meeting_url.is_not(None),
+            MEETINGS.c.starts_at >= local_midnight(first_day),
+            MEETINGS.c.starts_at < now,
+            MEETING_SUGGESTIONS.c.decided_at.is_(None),
+        )
+        .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
+    )
+    own = {
+        key.removeprefix(f"{OWN_ROOM_CLAIM}:"): claim
+        for key, claim in _claims(engine, OWN_ROOM_CLAIM).items()
+    }
+    with engine.connect() as connection:
+        rows = [dict(row) for row in connection.execute(query).mappings()]
+    ended = []
+    for row in rows:
+        claim = own.get(row["ref"])
+        state = json.loads(claim["cursor"]) if claim else {}
+        if state.get("state") != "created" or room_name(state.get("room_url")) != room_name(
+            row["meeting_url"]
+        ):
+            continue
+        if room_end(row["starts_at"], row["duration_min"]) <= now:
+            ended.append(row)
+    return ended
+
+
+def _read_meeting(
+    client: api.ApiClient,
+    row: dict,
+    summary: AttendanceSummary,
+    *,
+    dry_run: bool,
+    now: datetime,
+    engine: Engine,
+) -> None:
+    """Read who joined a meeting's room (each side by its link's ``externalId``) and store it."""
+    ref = row["ref"]
+    _, people = _participants(client, room_name(row["meeting_url"]))
+    candidate_ids = {external_id(ref), ref}
+    company_ids = {company_external_id(ref)}
+    seen = {str(participant.get("externalId") or "") for _, _, participant in people}
+    values = {
+        "suggestion": suggest_meeting(bool(seen & candidate_ids), bool(seen & company_ids)),
+        "candidate_joined": bool(seen & candidate_ids),
+        "company_joined": bool(seen & company_ids),
+    }
+    kind = values["suggestion"]
+    if row["suggestion_id"] is not None and all(row[key] == value for key, value in values.items()):
+        summary.unchanged += 1
+        return
+    if not dry_run and not _store_meeting_suggestion(engine, row, values, now):
+        return
+    (summary.meetings_suggested if row["suggestion_id"] is None else summary.meetings_updated).append(
+        (ref, kind)
+    )
+
+
+def _store_meeting_suggestion(engine: Engine, row: dict, values: dict, now: datetime) -> bool:
+    """Insert or refresh a meeting's pending suggestion; never one an advisor already decided."""
+    with write_transaction(engine) as connection:
+        if row["suggestion_id"] is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(
+                        MEETING_SUGGESTIONS.insert().values(meeting_ref=row["ref"], fetched_at=now, **values)
+                    )
+            except sa.exc.IntegrityError:
+                return False
+        else:
+            updated = connection.execute(
+                MEETING_SUGGESTIONS.update()
+                .where(
+                    MEETING_SUGGESTIONS.c.id == row["suggestion_id"],
+                    MEETING_SUGGESTIONS.c.decided_at.is_(None),
+                )
+                .values(fetched_at=now, **values)
+            )
+            if updated.rowcount != 1:
+                return False
+        bump_data_version(connection)
+    return True
+
+
+def meeting_conflicts(status: str, suggestion: str) -> bool:
+    """Whether a meeting's suggestion contradicts the status already recorded (``planned``: none)."""
+    wanted = MEETING_SUGGESTED_STATUS[suggestion]
+    return status != "planned" and wanted is not None and status != wanted
+
+
+def pending_meeting_suggestions(refs: Iterable[str], engine: Engine | None = None) -> pd.DataFrame:
+    """The suggestions of these meetings still waiting for an advisor, in time order, with the
+    meeting's status and version and whether the call contradicts a recorded status."""
+    columns = ["ref", "suggestion", "candidate_joined", "company_joined", "fetched_at", "status", "version"]
+    refs = list(refs)
+    if not refs:
+        return pd.DataFrame(columns=[*columns, "conflict"])
+    query = (
+        sa.select(
+            MEETING_SUGGESTIONS.c.meeting_ref.label("ref"),
+            MEETING_SUGGESTIONS.c.suggestion,
+            MEETING_SUGGESTIONS.c.candidate_joined,
+            MEETING_SUGGESTIONS.c.company_joined,
+            MEETING_SUGGESTIONS.c.fetched_at,
+            MEETINGS.c.status,
+            MEETINGS.c.version,
+        )
+        .join(MEETINGS, MEETINGS.c.ref == MEETING_SUGGESTIONS.c.meeting_ref)
+        .where(MEETING_SUGGESTIONS.c.meeting_ref.in_(refs), MEETING_SUGGESTIONS.c.decided_at.is_(None))
+        .order_by(MEETINGS.c.starts_at, MEETINGS.c.ref)
+    )
+    with (engine or get_engine()).connect() as connection:
+        frame = pd.DataFrame(connection.execute(query).mappings().all(), columns=columns)
+    frame["conflict"] = [
+        meeting_conflicts(status, kind)
+        for status, kind in zip(frame["status"], frame["suggestion"], strict=True)
+    ]
+    return frame
+
+
+def confirm_meeting_suggestion(
+    meeting_ref: str,
+    *,
+    actor: str,
+    read_version: int,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> int:
+    """Record the status a meeting's call suggests through the meetings' own rules (validation,
+    version check, history, audit) and mark the suggestion confirmed, in one transaction; returns
+    the meeting's version. ``company_absent`` records nothing on the meeting (the advisor decides
+    what it becomes). Refused when the call contradicts a status already recorded."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        suggestion = (
+            connection.execute(
+                sa.select(MEETING_SUGGESTIONS).where(
+                    MEETING_SUGGESTIONS.c.meeting_ref == meeting_ref,
+                    MEETING_SUGGESTIONS.c.decided_at.is_(None),
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if suggestion is None:
+            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+        meeting = connection.execute(
+            sa.select(MEETINGS.c.status, MEETINGS.c.version).where(MEETINGS.c.ref == meeting_ref)
+        ).one()
+        if meeting.version != read_version:
+            raise ConflictError(
+                "cette rencontre vient d'être modifiée par quelqu'un d'autre : rechargez la page, "
+                "vérifiez, puis confirmez à nouveau"
+            )
+        if meeting_conflicts(meeting.status, suggestion["suggestion"]):
+            raise SuggestionConflict(
+                f"déjà noté « {meeting.status} » : l'appel dit autre chose, rien n'est changé "
+                "(corrigez le statut vous-même si besoin, puis ignorez la suggestion)"
+            )
+        status = MEETING_SUGGESTED_STATUS[suggestion["suggestion"]]
+        version = meeting.version
+        if status is not None and status != meeting.status:
+            version = meetings.apply_meeting_outcome(
+                connection,
+                meeting_ref,
+                outcome=meetings.MeetingOutcome(status),
+                author=actor,
+                read_version=read_version,
+                now=now,
+            )
+        connection.execute(
+            MEETING_SUGGESTIONS.update()
+            .where(MEETING_SUGGESTIONS.c.id == suggestion["id"])
+            .values(decided_at=now, decided_by=actor, decision="confirmed")
+        )
+        audit.record(
+            "attendance.confirm",
+            actor=actor,
+            target=meeting_ref,
+            detail=f"suggestion={suggestion['suggestion']}",
+            connection=connection,
+        )
+        bump_data_version(connection)
+    return version
+
+
+def dismiss_meeting_suggestion(
+    meeting_ref: str, *, actor: str, now: datetime | None = None, engine: Engine | None = None
+) -> None:
+    """Set a meeting's call suggestion aside: the meeting stays as it is."""
+    now = now or datetime.now(UTC)
+    with write_transaction(engine) as connection:
+        dismissed = connection.execute(
+            MEETING_SUGGESTIONS.update()
+            .where(
+                MEETING_SUGGESTIONS.c.meeting_ref == meeting_ref, MEETING_SUGGESTIONS.c.decided_at.is_(None)
+            )
+            .values(decided_at=now, decided_by=actor, decision="dismissed")
+        )
+        if dismissed.rowcount != 1:
+            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+        audit.record("attendance.dismiss", actor=actor, target=meeting_ref, connection=connection)
+        bump_data_version(connection)
+
+
+# ---------------------------------------------------------------- suggestions of interviews
 
 
 def conflicts(status: str, suggestion: str) -> bool:

@@ -7,6 +7,18 @@ last page), ``DELETE /v1/meetings/{meetingId}`` (204), ``GET /v1/insights/room-s
 and ``GET /v1/insights/participants?roomSessionId=`` (each ``results`` and ``cursor``). Its pages
 hold 2 results whatever ``limit`` asks, so that every listing here spans several pages.
 
+Sources (read in Whereby's published reference, repository whereby/docs,
+``.gitbook/assets/_api-reference-docs-openapi.json``, and its SDK, whereby/sdk):
+
+- errors: 401 ``UnauthorizedError`` "Access token is missing or invalid"; 403 ``ForbiddenError``
+  "Not allowed to perform action. Check if Recording or Streaming are available in your plan"
+  (no body schema: Whereby's error bodies are ``{"error": "..."}`` as its ``ThrottleError``);
+- ``roleName`` of a participant: the SDK's ``RoleName`` (packages/media/src/utils/types.ts):
+  none, visitor, granted_visitor, viewer, granted_viewer, host, recorder, streamer, captioner,
+  assistant; participants carry the ``externalId`` of the link they joined with;
+- a link's ``externalId`` outside ``A-Za-z0-9-_`` or longer than 36 characters is refused when
+  someone joins with it (``join``): the SDK's room-join error ``invalid_parameters``.
+
 The centre of these tests (times are Paris time, summer time, UTC+2):
 
 - B1: Maxéville (MAX), Anne, 14 April 2020 10:00, 45 min, 1 person, booked;
@@ -25,6 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -152,22 +165,34 @@ class FakeWhereby:
     def session_participants(self, request: Request) -> Response:
         return self.paged(self.participants.get(request.args["roomSessionId"], []), request)
 
-    def call(self, meeting_url: str, *sessions: list[tuple[str, str]]) -> None:
-        """Sessions of a booking's room, each a list of (role, display name) who joined."""
+    @staticmethod
+    def join(link: str) -> Response:
+        """Someone opens a room link: Whereby refuses an ``externalId`` it does not take."""
+        external = parse_qs(urlsplit(link).query).get("externalId", [""])[0]
+        if external and not re.fullmatch(r"[A-Za-z0-9_-]{1,36}", external):
+            return _json({"error": "invalid_parameters"}, 400)
+        return _json({"roomName": urlsplit(link).path}, 200)
+
+    def call(self, meeting_url: str, *sessions: list[tuple]) -> None:
+        """Sessions of a room, each a list of (role, display name[, the link they joined with]);
+        everyone joins with ``meeting_url`` unless told otherwise, and must be let in."""
         name = whereby.room_name(meeting_url)
         self.sessions[name] = []
         for number, people in enumerate(sessions, start=1):
             session_id = f"{name.strip('/')}-s{number}"
             self.sessions[name].append({"roomSessionId": session_id, "roomName": name})
-            self.participants[session_id] = [
-                {
-                    "participantId": f"{session_id}-p{n}",
-                    "roleName": role,
-                    "displayName": who,
-                    "externalId": "x",
-                }
-                for n, (role, who) in enumerate(people)
-            ]
+            self.participants[session_id] = []
+            for n, (role, who, *link) in enumerate(people):
+                link = link[0] if link else meeting_url
+                assert self.join(link).status_code == 200, f"Whereby refuses {link}"
+                self.participants[session_id].append(
+                    {
+                        "participantId": f"{session_id}-p{n}",
+                        "roleName": role,
+                        "displayName": who,
+                        "externalId": parse_qs(urlsplit(link).query).get("externalId", [None])[0],
+                    }
+                )
 
 
 def lost_answer(fake: FakeWhereby, body: dict) -> Response:

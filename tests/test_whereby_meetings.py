@@ -1,26 +1,32 @@
-"""Whereby rooms for job-dating meetings: one room per company and day, against the fake Whereby
-of tests/test_whereby.py (same fixtures: ``server``, ``fake``, ``client``, ``waits``).
+"""Whereby rooms for job-dating meetings: one room per meeting (a candidate, often a minor, who
+joins early never walks into another candidate's meeting), and attendance read from their calls,
+against the fake Whereby of tests/test_whereby.py (same fixtures: ``server``, ``fake``, ``client``,
+``waits``).
 
 The job dating of these tests, JD on 19-20 May 2020 (Paris time, summer time, UTC+2); "now" is
 19 May 08:30 in Paris:
 
 - Alpha (11111111111111): M0 19 May 08:00 (already over: left alone), M1 09:00 and M2 09:20 on
-  19 May, M3 20 May 09:00, all planned without a link: one room on the 19th, one on the 20th;
+  19 May, M3 20 May 09:00, all planned without a link: one room each;
 - Beta (22222222222222): M4 19 May 10:00 planned without a link (a room), M5 10:20 cancelled
   (left alone), M6 11:00 planned with a link of its own (left alone).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import hashlib
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import api, database, whereby
+from services import api, database, meetings, whereby
 from services.__main__ import main
 from services.models import Meeting, MeetingChange, SyncCursor
+from services.schedule import ConflictError, ScheduleError
+from services.whereby_links import company_external_id, company_link, link_external_id
 from tests import test_whereby
 from tests.conftest import load
 from tests.test_whereby import KEY, FakeWhereby, _json, audited, lost_answer
@@ -86,125 +92,124 @@ def room_of(fake: FakeWhereby, prefix: str) -> dict:
     return room
 
 
+def prefix(siret: str, day: str, ref: str) -> str:
+    return f"jd{siret}{day}{hashlib.sha256(ref.encode()).hexdigest()[:8]}"
+
+
 def sync(client: api.ApiClient, engine: Engine, **kwargs) -> whereby.RoomSummary:
     return whereby.sync_rooms(
         actor="cli:test", now=kwargs.pop("now", NOW), client=client, engine=engine, **kwargs
     )
 
 
-def test_each_company_day_gets_one_room_and_each_of_its_meetings_the_link(event, fake, client):
-    before = database.data_version(event)
+# ---------------------------------------------------------------- item 10: one room per meeting
+
+
+def test_each_meeting_gets_a_room_of_its_own(event, fake, client):
     summary = sync(client, event)
-    # Three company days: Alpha on the 19th (M1, M2), Beta on the 19th (M4), Alpha on the 20th
-    # (M3), asked in the order of their first meeting; each room closes at the end of its day.
+    # M1, M2 (Alpha, 19th), M4 (Beta, 19th), M3 (Alpha, 20th): four rooms, one each, closing at
+    # the end of the meeting's day in Paris; the prefix names the company, the day and the meeting.
     assert fake.posts == [
-        {"endDate": END_19, "roomNamePrefix": f"jd{ALPHA}20200519", "roomMode": "normal"},
-        {"endDate": END_19, "roomNamePrefix": f"jd{BETA}20200519", "roomMode": "normal"},
-        {"endDate": END_20, "roomNamePrefix": f"jd{ALPHA}20200520", "roomMode": "normal"},
+        {"endDate": END_19, "roomNamePrefix": prefix(ALPHA, "20200519", "M1"), "roomMode": "normal"},
+        {"endDate": END_19, "roomNamePrefix": prefix(ALPHA, "20200519", "M2"), "roomMode": "normal"},
+        {"endDate": END_19, "roomNamePrefix": prefix(BETA, "20200519", "M4"), "roomMode": "normal"},
+        {"endDate": END_20, "roomNamePrefix": prefix(ALPHA, "20200520", "M3"), "roomMode": "normal"},
     ]
-    alpha_19 = room_of(fake, f"jd{ALPHA}20200519")["roomUrl"]
-    alpha_20 = room_of(fake, f"jd{ALPHA}20200520")["roomUrl"]
-    beta_19 = room_of(fake, f"jd{BETA}20200519")["roomUrl"]
-    # Each meeting of a company day: the same room, its own externalId; version 0 → 1.
-    assert links(event) == {
-        "M0": (None, 0),  # over already
-        "M1": (f"{alpha_19}?externalId=M1", 1),
-        "M2": (f"{alpha_19}?externalId=M2", 1),
-        "M3": (f"{alpha_20}?externalId=M3", 1),
-        "M4": (f"{beta_19}?externalId=M4", 1),
-        "M5": (None, 0),  # cancelled
-        "M6": ("https://visio.cfai.fr/m6", 0),  # its own link stays
-    }
-    assert summary.meeting_rooms.created == [ALPHA_19, BETA_19, ALPHA_20]
-    assert summary.meeting_rooms.linked == ["M1", "M2", "M4", "M3"]
-    assert not summary.has_failures
-    assert "rencontres job dating : 3 salle(s) d'entreprise créée(s), 0 retrouvée(s), 4 lien(s) écrit(s)" in (
-        "\n".join(summary.lines())
+    urls = {ref: links(event)[ref][0] for ref in ("M1", "M2", "M3", "M4")}
+    # Two candidates of the same company and day never share a room.
+    assert len({whereby.room_name(url) for url in urls.values()}) == 4
+    assert urls["M1"] == f"{room_of(fake, prefix(ALPHA, '20200519', 'M1'))['roomUrl']}?externalId=M1"
+    assert links(event)["M0"] == (None, 0) and links(event)["M5"] == (None, 0)
+    assert links(event)["M6"] == ("https://visio.cfai.fr/m6", 0)
+    assert summary.meeting_rooms.created == ["M1", "M2", "M4", "M3"] and not summary.has_failures
+    assert {ref: version for ref, (_, version) in links(event).items() if version} == dict.fromkeys(
+        ["M1", "M2", "M3", "M4"], 1
     )
-    assert audited(event, "room.") == [
-        ("room.create", f"JD:{ALPHA}:2020-05-19", "meeting=m1 rencontres=2"),
-        ("room.create", f"JD:{BETA}:2020-05-19", "meeting=m2 rencontres=1"),
-        ("room.create", f"JD:{ALPHA}:2020-05-20", "meeting=m3 rencontres=1"),
-    ]
-    # The link is in each meeting's history, as the advisor's changes are.
     changes = MeetingChange.__table__
     with event.connect() as connection:
         logged = connection.execute(
-            sa.select(changes.c.meeting_ref, changes.c.field, changes.c.old_value, changes.c.changed_by)
+            sa.select(changes.c.meeting_ref, changes.c.field, changes.c.old_value)
         ).all()
-    assert sorted(logged) == [(ref, "meeting_url", None, "cli:test") for ref in ("M1", "M2", "M3", "M4")]
-    assert database.data_version(event) > before
-
-
-def test_a_second_run_creates_nothing_and_a_later_meeting_gets_its_days_room(event, fake, client):
-    sync(client, event)
-    first = links(event)
+    assert sorted(logged) == [(ref, "meeting_url", None) for ref in ("M1", "M2", "M3", "M4")]
+    assert ("room.create", "M1", "meeting=m1") in audited(event, "room.")
+    # Again: nothing to do.
     again = sync(client, event, now=NOW + timedelta(minutes=10))
-    assert len(fake.posts) == 3 and again.meeting_rooms.created == [] and again.meeting_rooms.linked == []
-    assert links(event) == first
-    # A meeting planned later for Alpha on the 19th: the day's room, no new one.
-    load(
-        "meetings",
-        "ref,event_code,candidate_ref,offer_ref,starts_at,status\nM7,JD,C6,O1,2020-05-19 14:00,planned\n",
-        event,
+    assert len(fake.posts) == 4 and again.meeting_rooms.created == [] and again.meeting_rooms.linked == []
+
+
+def test_the_company_gets_its_own_externalid_in_the_same_room(event, fake, client):
+    sync(client, event)
+    frame = meetings.event_meetings("JD", event).set_index("ref")
+    company = meetings.company_schedule(frame.reset_index(), ALPHA).set_index("ref")
+    candidate = meetings.candidate_schedule(frame.reset_index(), "C1").set_index("ref")
+    assert whereby.room_name(company.loc["M1", "meeting_url"]) == whereby.room_name(
+        candidate.loc["M1", "meeting_url"]
     )
-    later = sync(client, event, now=NOW + timedelta(minutes=20))
-    assert len(fake.posts) == 3 and later.meeting_rooms.linked == ["M7"]
-    alpha_19 = room_of(fake, f"jd{ALPHA}20200519")["roomUrl"]
-    assert links(event)["M7"] == (f"{alpha_19}?externalId=M7", 1)
+    assert link_external_id(candidate.loc["M1", "meeting_url"]) == "M1"
+    assert link_external_id(company.loc["M1", "meeting_url"]) == company_external_id("M1")
+    assert fake.join(company.loc["M1", "meeting_url"]).status_code == 200
 
 
-def test_a_failing_company_day_is_named_and_left_untouched_while_the_others_are_done(event, fake, client):
-    # Whereby fails Alpha's room of the 19th (the first asked), then answers the others.
-    fake.script = [_json({"error": "Internal error"}, 500)]
+def test_meetings_of_a_shared_company_room_made_before_get_their_own(event, fake, client):
+    # As the sync did before: one room for Alpha's 19th, M1 and M2 linked to it.
+    shared = fake.make_meeting({"endDate": END_19, "roomNamePrefix": f"jd{ALPHA}20200519"})
+    claim = {"state": "created", "meeting_id": shared["meetingId"], "room_url": shared["roomUrl"]}
+    with database.write_transaction(event) as connection:
+        connection.execute(
+            CLAIMS.insert().values(
+                name=f"whereby.meeting_room:JD:{ALPHA}:2020-05-19", cursor=json.dumps(claim), synced_at=NOW
+            )
+        )
+        for ref in ("M1", "M2"):
+            connection.execute(
+                MEETINGS.update()
+                .where(MEETINGS.c.ref == ref)
+                .values(meeting_url=f"{shared['roomUrl']}?externalId={ref}", version=1)
+            )
     summary = sync(client, event)
-    (failure,) = summary.meeting_rooms.failed
-    assert failure[0] == ALPHA_19 and "HTTP 500" in failure[1]
-    assert f"échec : {ALPHA_19} : " in "\n".join(summary.lines()) and summary.has_failures
-    assert summary.meeting_rooms.created == [BETA_19, ALPHA_20]
-    now = links(event)
-    assert now["M1"] == (None, 0) and now["M2"] == (None, 0)  # nothing half written
-    assert now["M3"][1] == 1 and now["M4"][1] == 1
-    # Next run (the claim is older than the in-flight delay): Whereby made no room, so one is asked.
-    retry = sync(client, event, now=NOW + whereby.CLAIM_IN_FLIGHT)
-    assert retry.meeting_rooms.created == [ALPHA_19] and len(fake.posts) == 4 and len(fake.meetings) == 3
-    assert links(event)["M1"][0].startswith(room_of(fake, f"jd{ALPHA}20200519")["roomUrl"])
+    assert summary.meeting_rooms.moved_out == ["M1", "M2"]
+    assert whereby.room_name(links(event)["M1"][0]) != whereby.room_name(links(event)["M2"][0])
+    assert links(event)["M1"][1] == 2  # a versioned update
+    assert "rencontres sorties d'une salle partagée d'entreprise : 2 (M1, M2)" in summary.lines()
 
 
 def test_a_lost_answer_is_found_again_never_asked_twice(event, fake, client):
-    fake.script = [lost_answer]  # Alpha's room of the 19th is made, its answer is lost
+    fake.script = [lost_answer]  # M1's room is made, its answer is lost
     summary = sync(client, event)
-    assert [who for who, _ in summary.meeting_rooms.uncertain] == [ALPHA_19]
+    assert [who for who, _ in summary.meeting_rooms.uncertain] == ["M1"]
     assert links(event)["M1"] == (None, 0)
-    # A run while the claim may still be in flight refuses to ask again.
     soon = sync(client, event, now=NOW + timedelta(minutes=1))
-    assert [who for who, _ in soon.meeting_rooms.failed] == [ALPHA_19] and len(fake.posts) == 3
+    assert [who for who, _ in soon.meeting_rooms.failed] == ["M1"] and len(fake.posts) == 4
     later = sync(client, event, now=NOW + whereby.CLAIM_IN_FLIGHT)
-    assert later.meeting_rooms.adopted == [ALPHA_19] and later.meeting_rooms.created == []
-    assert len(fake.posts) == 3 and len(fake.meetings) == 3  # three company days, three rooms
-    alpha_19 = room_of(fake, f"jd{ALPHA}20200519")["roomUrl"]
-    assert links(event)["M2"] == (f"{alpha_19}?externalId=M2", 1)
-    assert ("room.adopt", f"JD:{ALPHA}:2020-05-19", "meeting=m1 rencontres=2") in audited(event, "room.")
+    assert later.meeting_rooms.adopted == ["M1"] and later.meeting_rooms.created == []
+    assert len(fake.posts) == 4 and len(fake.meetings) == 4
+    assert ("room.adopt", "M1", "meeting=m1") in audited(event, "room.")
+
+
+def test_a_failing_meeting_is_named_and_the_others_are_done(event, fake, client):
+    fake.script = [_json({"error": "Your plan does not allow more rooms"}, 403)]
+    summary = sync(client, event)
+    (failure,) = summary.meeting_rooms.failed
+    assert (
+        failure[0] == "M1"
+        and "HTTP 403" in failure[1]
+        and "Your plan does not allow more rooms" in failure[1]
+    )
+    assert summary.meeting_rooms.created == ["M2", "M4", "M3"] and links(event)["M1"] == (None, 0)
 
 
 def test_a_dry_run_writes_nothing(event, fake, client):
     before = database.data_version(event)
     summary = sync(client, event, dry_run=True)
-    assert summary.meeting_rooms.created == [ALPHA_19, BETA_19, ALPHA_20]
-    assert "rencontres job dating : 3 salle(s) d'entreprise à créer, 0 retrouvée(s), 4 lien(s) à écrire" in (
+    assert summary.meeting_rooms.created == ["M1", "M2", "M4", "M3"]
+    assert "rencontres job dating : 4 salle(s) de rencontre à créer, 0 retrouvée(s), 4 lien(s) à écrire" in (
         "\n".join(summary.lines())
     )
-    assert fake.posts == [] and fake.meetings == []
-    assert all(version == 0 for _, version in links(event).values())
-    with event.connect() as connection:
-        assert connection.execute(sa.select(sa.func.count()).select_from(CLAIMS)).scalar() == 0
+    assert fake.posts == [] and all(version == 0 for _, version in links(event).values())
     assert database.data_version(event) == before
 
 
-def test_the_command_line_does_meetings_too_and_only_when_whereby_is_configured(
-    event, server, fake, capsys, monkeypatch
-):
-    # The command line runs on the real clock: a job dating in 2099 is upcoming.
+def test_the_command_line_does_meetings_too(event, server, fake, capsys, monkeypatch):
     load(
         "events",
         "code,name,kind,starts_on,ends_on\nJD99,Job dating,job_dating,2099-05-19,2099-05-19\n",
@@ -216,14 +221,66 @@ def test_the_command_line_does_meetings_too_and_only_when_whereby_is_configured(
         event,
     )
     monkeypatch.setenv("WHEREBY_API_URL", server.url_for(""))
-    monkeypatch.setenv("WHEREBY_API_KEY", "")
-    assert main(["sync", "rooms"]) == 1
-    assert "clé d'API absente" in capsys.readouterr().err and links(event)["M9"] == (None, 0)
     monkeypatch.setenv("WHEREBY_API_KEY", KEY)
     assert main(["sync", "rooms"]) == 0
     printed = capsys.readouterr().out
     assert (
-        "rencontres job dating : 1 salle(s) d'entreprise créée(s), 0 retrouvée(s), 1 lien(s) écrit(s) (M9)"
+        "rencontres job dating : 1 salle(s) de rencontre créée(s), 0 retrouvée(s), 1 lien(s) écrit(s) (M9)"
         in (printed)
     )
     assert KEY not in printed and links(event)["M9"][1] == 1
+
+
+# ---------------------------------------------------------------- item 9: attendance of meetings
+
+#: 19 May 12:00 in Paris: M1 (09:00-09:20), M2 and M4 are over, their rooms read after 15 minutes.
+LATER = datetime(2020, 5, 19, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def met(event, fake, client) -> FakeWhereby:
+    sync(client, event)
+    url = {ref: links(event)[ref][0] for ref in ("M1", "M2", "M4")}
+    company = {ref: company_link(url[ref], ref) for ref in url}
+    # M1: Alpha's recruiter (company link) and Léa (queued before the host: granted_viewer).
+    fake.call(url["M1"], [("visitor", "Recruteur", company["M1"]), ("granted_viewer", "Prénom1")])
+    # M2: Alpha waited, the candidate never came.
+    fake.call(url["M2"], [("visitor", "Recruteur", company["M2"])])
+    # M4: the candidate waited alone; Beta never joined.
+    fake.call(url["M4"], [("visitor", "Prénom4")])
+    return fake
+
+
+def meeting_status(engine: Engine, ref: str) -> tuple:
+    with engine.connect() as connection:
+        query = sa.select(MEETINGS.c.status, MEETINGS.c.version).where(MEETINGS.c.ref == ref)
+        return tuple(connection.execute(query).one())
+
+
+def test_meeting_attendance_is_suggested_and_confirmed_through_the_meetings_rules(met, event, client):
+    summary = whereby.sync_attendance(actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client)
+    assert summary.meetings_suggested == [("M1", "held"), ("M2", "no_show"), ("M4", "company_absent")]
+    pending = whereby.pending_meeting_suggestions(["M1", "M2", "M4"], event).set_index("ref")
+    assert pending.loc["M1", ["candidate_joined", "company_joined"]].tolist() == [True, True]
+    assert meeting_status(event, "M1") == ("planned", 1)  # nothing written before an advisor says so
+    again = whereby.sync_attendance(actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client)
+    assert again.meetings_suggested == [] and again.unchanged == 3
+    # Confirmed: the meetings' own save (rules, version, history, audit).
+    assert whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=1, now=LATER) == 2
+    assert meeting_status(event, "M1") == ("held", 2)
+    assert ("meeting.outcome", "M1", "status=held outcome=none") in audited(event, "meeting.")
+    with pytest.raises(ScheduleError, match="déjà été traitée"):
+        whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=2, now=LATER)
+    # A stale page cannot confirm; an absent company changes no status.
+    with pytest.raises(ConflictError):
+        whereby.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=0, now=LATER)
+    assert whereby.confirm_meeting_suggestion("M4", actor="anne@cfai.fr", read_version=1, now=LATER) == 1
+    assert meeting_status(event, "M4") == ("planned", 1)
+    # A meeting already recorded otherwise: a conflict, never applied.
+    meetings.record_meeting_outcome(
+        "M2", outcome=meetings.MeetingOutcome("held"), author="anne@cfai.fr", read_version=1, now=LATER
+    )
+    with pytest.raises(whereby.SuggestionConflict):
+        whereby.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=2, now=LATER)
+    whereby.dismiss_meeting_suggestion("M2", actor="anne@cfai.fr", now=LATER)
+    assert whereby.pending_meeting_suggestions(["M2"], event).empty
