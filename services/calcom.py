@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pandas as pd
 import sqlalchemy as sa
@@ -352,6 +353,38 @@ def sync_bookings(
             hooked.on_wait = restore
     summary.unknown_event_types.sort()
     return summary
+
+
+def sync_booking_uids(
+    uids: list[str], *, actor: str, client: ApiClient | None = None, engine: Engine | None = None
+) -> SyncSummary:
+    """Read these bookings (a webhook named them) one by one from the API and store them exactly
+    as the sync stores a page: what a webhook applied, the polling sync later finds unchanged.
+    The cursor does not move (a webhook is no complete pass)."""
+    engine = engine or get_engine()
+    summary = SyncSummary()
+    try:
+        client = client or calcom_client()
+        bookings = []
+        for uid in dict.fromkeys(uids):
+            bookings += _read_booking(client.get(f"{BOOKINGS_PATH}/{quote(uid, safe='')}"), uid)
+        summary.pages, summary.read = 1, len(bookings)
+        _store_page(engine, bookings, summary, actor=actor, dry_run=False)
+    except ApiError as error:
+        summary.error = str(error)
+    return summary
+
+
+def _read_booking(body: object, uid: str) -> list:
+    """The booking of an answer to GET /v2/bookings/{uid} (``data``: the booking, or the
+    occurrences of a recurring one), as apps/api/v2 bookings.controller.ts of Cal.com sends it."""
+    if isinstance(body, dict) and body.get("status") == "success":
+        data = body.get("data")
+        if isinstance(data, dict):
+            return [data]
+        if isinstance(data, list):
+            return data
+    raise ApiError(f"{SERVICE} GET {BOOKINGS_PATH}/{uid[:60]} : réponse inattendue (pas de « data »)")
 
 
 def _read_pass(

@@ -55,6 +55,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Whereby API key for the video rooms and attendance (environment or .streamlit/secrets.toml; "
         "never logged).",
     ),
+    "CALCOM_WEBHOOK_SECRET": (
+        "",
+        "Secret of the Cal.com webhook (POST /webhooks/calcom); unset: the route answers 404 "
+        "(environment or .streamlit/secrets.toml; never logged).",
+    ),
+    "WHEREBY_WEBHOOK_SECRET": (
+        "",
+        "Signing secret of the Whereby webhook (POST /webhooks/whereby); unset: the route answers "
+        "404 (environment or .streamlit/secrets.toml; never logged).",
+    ),
     "SQLITE_BUSY_TIMEOUT_MS": (
         "30000",
         "How long a SQLite writer waits for another writer before giving up, in milliseconds.",

@@ -440,6 +440,20 @@ class SyncCursor(SQLModel, table=True):
     synced_at: datetime = _instant()
 
 
+class WebhookDelivery(SQLModel, table=True):
+    """A vendor's webhook delivery already received (services/webhooks.py): the same delivery
+    again is answered without being applied twice. No personal data: the vendor, the delivery's
+    id (Whereby's event id, or the SHA-256 of a Cal.com body) and its event type."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (sa.UniqueConstraint("vendor", "delivery_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    vendor: str
+    delivery_id: str
+    event: str
+    received_at: datetime = _instant()
+
+
 class RoomAttempt(SQLModel, table=True):
     """A video room asked for a booking, written *before* the call: after a timeout, the next
     run lists the rooms to find the one the server may have created instead of making two."""

@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import accounts, config, database, demo
+from services import accounts, config, database, demo, webhooks
 
 COOKIE = "rencontres_session"
 CSRF_COOKIE = "rencontres_csrf"
@@ -40,7 +40,8 @@ SIGN_OUT_PATH = "/auth/logout"
 SSO_PATH = f"{SIGN_IN_PATH}/etablissement"
 #: Streamlit's identity cookie after a single sign-on, signed with its cookie secret.
 SSO_COOKIE = "_streamlit_user"
-#: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check.
+#: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check
+#: (and anyone may POST to the vendors' webhooks, each delivery checked by its signature).
 _OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
 #: Paths whose files are the app's, never a front-end asset, whatever their name.
 _APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
@@ -289,7 +290,8 @@ def _session_cookie(response: Response, request: Request, token: str) -> None:
 
 
 def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Route]:
-    """The sign-in route and the way to single sign-on (offered when ``sso_available()``)."""
+    """The sign-in route, the way to single sign-on (offered when ``sso_available()``) and the
+    vendors' webhooks."""
 
     async def sign_in(request: Request) -> Response:
         if request.method == "GET":
@@ -324,6 +326,7 @@ def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Rou
     return [
         Route(SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
         Route(SSO_PATH, single_sign_on, methods=["GET"]),
+        *webhooks.routes(),
     ]
 
 
@@ -352,7 +355,7 @@ class SignInGate:
             # The app ended the session on the server; the browser's cookie goes too.
             await self.app(scope, receive, _deleting_session_cookie(send))
             return
-        if not _needs_sign_in(path):
+        if not _needs_sign_in(path) or (path in webhooks.PATHS and scope.get("method") == "POST"):
             await self.app(scope, receive, send)
             return
         cookies = request.cookies

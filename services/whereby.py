@@ -1043,9 +1043,10 @@ class AttendanceSummary:
         return lines
 
 
-def _ended_interviews(first_day: date, now: datetime, engine: Engine) -> list[dict]:
-    """Interviews from ``first_day`` whose room has closed, that hold a room, are not cancelled,
-    and whose suggestion (if any) is still waiting for the advisor."""
+def _ended_interviews(first_day: date, now: datetime, engine: Engine, *, closed: bool = True) -> list[dict]:
+    """Interviews from ``first_day`` whose room has closed (or, not ``closed``, that have begun),
+    that hold a room, are not cancelled, and whose suggestion (if any) is still waiting for the
+    advisor."""
     query = (
         sa.select(
             BOOKINGS.c.ref,
@@ -1072,7 +1073,7 @@ def _ended_interviews(first_day: date, now: datetime, engine: Engine) -> list[di
     )
     with engine.connect() as connection:
         rows = [dict(row) for row in connection.execute(query).mappings()]
-    return [row for row in rows if room_end(row["starts_at"], row["duration_min"]) <= now]
+    return [row for row in rows if not closed or room_end(row["starts_at"], row["duration_min"]) <= now]
 
 
 def _store_suggestion(engine: Engine, row: dict, values: dict, now: datetime) -> bool:
@@ -1107,9 +1108,14 @@ def sync_attendance(
     progress: Callable[[int, int], None] | None = None,
     client: api.ApiClient | None = None,
     engine: Engine | None = None,
+    room: str | None = None,
 ) -> AttendanceSummary:
     """Read who joined the rooms of the interviews that ended (since ``since``, default the last
     30 days) and store a suggestion for each; the advisor confirms or dismisses it.
+
+    With ``room`` (a room name, ``/prefix…``: Whereby's webhook said its call ended), only the
+    interview or meeting of that room, as soon as it has begun: a later sync refreshes the
+    suggestion while it waits for the advisor, and finds it unchanged when the call said it all.
 
     ``actor`` is who ran the sync (suggestions are data, not decisions: nothing is audited).
     """
@@ -1119,8 +1125,19 @@ def sync_attendance(
     _refuse_plan_limits(client)
     summary = AttendanceSummary(dry_run=dry_run)
     first_day = since or local_date(now - ATTENDANCE_LOOKBACK)
-    meeting_rows = _ended_meetings(first_day, now, engine)
-    rows = _ended_interviews(first_day, now, engine)
+    closed = room is None
+
+    def wanted(row: dict, *links: str) -> bool:
+        return room is None or room in {room_name(row[link]) for link in links}
+
+    meeting_rows = [
+        row for row in _ended_meetings(first_day, now, engine, closed=closed) if wanted(row, "meeting_url")
+    ]
+    rows = [
+        row
+        for row in _ended_interviews(first_day, now, engine, closed=closed)
+        if wanted(row, "meeting_url", "host_room_url")
+    ]
     for done, row in enumerate(rows, start=1):
         try:
             room = room_name(row["meeting_url"]) or room_name(row["host_room_url"])
@@ -1173,7 +1190,7 @@ def suggest_meeting(candidate_joined: bool, company_joined: bool) -> str:
     return "held" if candidate_joined else "no_show"
 
 
-def _ended_meetings(first_day: date, now: datetime, engine: Engine) -> list[dict]:
+def _ended_meetings(first_day: date, now: datetime, engine: Engine, *, closed: bool = True) -> list[dict]:
     """Meetings from ``first_day`` in a room of their own, not cancelled, whose end plus 15
     minutes has passed, and whose suggestion (if any) still waits for an advisor. (Meetings of a
     company day's shared room, made before, are not read: who came for which cannot be told.)"""
@@ -1212,7 +1229,7 @@ def _ended_meetings(first_day: date, now: datetime, engine: Engine) -> list[dict
             row["meeting_url"]
         ):
             continue
-        if room_end(row["starts_at"], row["duration_min"]) <= now:
+        if not closed or room_end(row["starts_at"], row["duration_min"]) <= now:
             ended.append(row)
     return ended
 
