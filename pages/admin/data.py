@@ -458,7 +458,12 @@ with sync_tab:
             if st.form_submit_button(t("data.sync.bookings.run"), type="primary", icon=":material/sync:"):
                 start = datetime.combine(since, datetime.min.time(), LOCAL_TZ) if since else None
                 summary = run_with_progress(
-                    calcom.sync_bookings, t("data.sync.bookings"), since=start, dry_run=dry_run
+                    calcom.sync_bookings,
+                    t("data.sync.bookings"),
+                    since=start,
+                    dry_run=dry_run,
+                    # Cal.com's rate limit: the pause it asks for, said as it starts.
+                    waiting=lambda message: st.caption(escape_markdown(message)),
                 )
                 show_summary(summary.report_lines(), summary.problem_lines(), summary.error is not None)
 
