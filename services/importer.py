@@ -589,7 +589,7 @@ def _typed(spec: FileSpec, sheet: _Sheet, dialect: sa.Dialect) -> tuple[_Typed, 
     for column in spec.columns:
         if column.name not in sheet.cells:
             continue
-        typed, failures = _read_column(column, sheet.cells[column.name], instants_as_text)
+        typed, failures = values.read_cells(_read_column, spec, column, sheet.cells, instants_as_text)
         columns[column.name] = typed
         if instants_as_text and column.read is values.read_datetime:
             stored.add(column.name)
