@@ -35,6 +35,10 @@ MAX_COLUMNS = 1_000
 MAX_ROWS = 2_000_000
 #: Characters of one cell (a long landing page URL holds well under 2,000).
 MAX_CELL_CHARS = 4_000
+#: Lines of one quoted cell (issue 17, item 1). A postal address or a short note spans a few; a
+#: cell over more lines is a quote left open that swallowed the rows after it, and is refused
+#: at the line where the quote was opened.
+MAX_CELL_LINES = 20
 #: Bytes of one CSV file: a file given on the command line, or a file once out of its .zip.
 MAX_FILE_BYTES = 200 * MIB
 #: Entries of a .zip (folders and the hidden files archivers add included).

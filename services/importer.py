@@ -230,7 +230,8 @@ class _Sheet:
 def _delimiter(text: str) -> str:
     stripped = text.lstrip("\r\n")
     end = stripped.find("\n")
-    first_line = (stripped if end < 0 else stripped[: end + 1]).splitlines()[0]
+    first_lines = (stripped if end < 0 else stripped[: end + 1]).splitlines()
+    first_line = first_lines[0] if first_lines else ""
     return ";" if first_line.count(";") > first_line.count(",") else ","
 
 
@@ -240,13 +241,19 @@ def _read_sheet(text: str) -> _Sheet:
     The contract's limits are checked as the text is read: the header's width before any row,
     the number of rows before one too many is read, then the rows' widths and the cells' sizes
     (each check one pass). Over a limit, the file is refused (ImportFileError) at its line.
+    Quotes are read strictly (issue 17, item 1): a quoted cell ends with its quote followed by
+    the separator or the end of the line, closes before the end of the file and spans at most
+    ``contract.MAX_CELL_LINES`` lines; otherwise the file is refused at the line where the
+    quote was opened (``_quote_error``), never read as one cell swallowing the rows after it.
     """
     if not text.strip():
         raise ImportFileError("fichier vide")
     quoted = '"' in text
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     most = contract.MAX_ROWS
     line = 0  # the last line of the last record read
+    header: list[str] = []
     try:
         raw_header = next(reader)
         if len(raw_header) > contract.MAX_COLUMNS:
@@ -254,7 +261,14 @@ def _read_sheet(text: str) -> _Sheet:
                 f"en-tête de {number(len(raw_header))} colonnes : "
                 f"au plus {number(contract.MAX_COLUMNS)} colonnes par fichier"
             )
+        if not "".join(raw_header).strip():
+            raise ImportFileError(
+                "ligne vide avant l'en-tête : les noms des colonnes doivent être sur la première ligne",
+                column="(en-tête)",
+            )
         header = [name.strip().lower() for name in raw_header]
+        if reader.line_num > 1:
+            _check_cell_lines(raw_header, 1, ["(en-tête)"] * len(raw_header))
         after_header = line = reader.line_num
         if quoted:
             # A quoted cell may span lines: each row's line is counted as it is read.
@@ -263,6 +277,8 @@ def _read_sheet(text: str) -> _Sheet:
             for cells in reader:
                 if len(records) == most:
                     raise _too_many_rows(line + 1)
+                if reader.line_num - line > 1:
+                    _check_cell_lines(cells, line + 1, header)
                 lines.append(line + 1)
                 records.append(cells)
                 line = reader.line_num
@@ -274,18 +290,128 @@ def _read_sheet(text: str) -> _Sheet:
                 raise _too_many_rows(after_header + most + 1)
             lines = range(after_header + 1, after_header + 1 + len(records))
     except csv.Error as error:
+        start = line + 1 if quoted else reader.line_num  # where the record being read starts
+        located = _quote_error(text, start, delimiter, header) if quoted else None
+        if located is not None:
+            raise located from None
         if "field larger than field limit" in str(error):
-            # Python's csv module stops at its own limit, far above ours: often an unclosed quote.
+            # Python's csv module stops at its own limit, far above ours.
             raise ImportFileError(
                 f"cellule de plus de {number(csv.field_size_limit())} caractères à partir de cette ligne "
                 f"(au plus {number(contract.MAX_CELL_CHARS)} ; un guillemet non fermé ?)",
-                line=line + 1 if quoted else reader.line_num,
+                line=start,
             ) from None
-        raise ImportFileError(f"CSV illisible ligne {reader.line_num} : {error}") from None
+        raise ImportFileError(f"CSV illisible à partir de cette ligne ({error})", line=start) from None
     _check_widths(records, lines)
     sheet = _sheet(header, records, lines)
     _check_cells(raw_header, sheet)
     return sheet
+
+
+def _breaks(cell: str) -> int:
+    """The line breaks in a cell (CR LF counts once), as the file's lines are counted."""
+    return cell.count("\n") + cell.count("\r") - cell.count("\r\n")
+
+
+def _check_cell_lines(cells: list[str], start: int, header: list[str]) -> None:
+    """Refuse a record (from line ``start``) with a cell over ``contract.MAX_CELL_LINES`` lines."""
+    line = start
+    for position, cell in enumerate(cells):
+        breaks = _breaks(cell)
+        if breaks >= contract.MAX_CELL_LINES:
+            raise ImportFileError(
+                _too_many_lines(line, breaks + 1),
+                line=line,
+                column=_column_at(header, position),
+                value=cell[: _MAX_SHOWN_VALUE + 1],
+            )
+        line += breaks
+
+
+def _too_many_lines(line: int, count: int | None) -> str:
+    spans = f"sur {number(count)} lignes" if count else "sur des milliers de caractères"
+    return (
+        f"guillemet ouvert ligne {number(line)} : la cellule s'étend {spans} (au plus "
+        f"{number(contract.MAX_CELL_LINES)}) ; un guillemet non fermé avale les lignes qui suivent"
+    )
+
+
+def _column_at(header: list[str], position: int) -> str:
+    """The name of a header's column by position (``(colonne N)`` past its end or unnamed)."""
+    if position < len(header) and header[position]:
+        return header[position]
+    return f"(colonne {position + 1})"
+
+
+def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> ImportFileError | None:
+    """Where a record that the csv module could not read (from line ``start``) opened its bad quote.
+
+    The records are read again from that line, cell by cell: a cell that starts with a quote
+    must end with one followed by the separator or a line break (``""`` inside is a quote), and
+    within ``contract.MAX_CELL_LINES`` lines. The first cell that does not names the line where
+    its quote was opened, and its column. None when the quotes are right (another reason).
+    Called only for a file that is refused: a linear pass over the rest of the file at most.
+    """
+    position = _offset_of_line(text, start)
+    if position is None:
+        return None
+    line, column = start, 0
+    unquoted = re.compile(f"[^{re.escape(delimiter)}\r\n]*")
+    while position < len(text):
+        names = ["(en-tête)"] * (column + 1) if line == 1 and not header else header
+        if text[position] == '"':
+            closed = _QUOTED_CELL.match(text, position)
+            if closed is None:
+                return ImportFileError(
+                    f"guillemet ouvert ligne {number(line)} et jamais fermé : la cellule irait jusqu'à la "
+                    "fin du fichier et avalerait toutes les lignes qui suivent",
+                    line=line,
+                    column=_column_at(names, column),
+                    value=text[position : position + _MAX_SHOWN_VALUE + 1],
+                )
+            breaks = _breaks(closed.group())
+            if breaks >= contract.MAX_CELL_LINES:
+                return ImportFileError(
+                    _too_many_lines(line, breaks + 1),
+                    line=line,
+                    column=_column_at(names, column),
+                    value=closed.group()[: _MAX_SHOWN_VALUE + 1],
+                )
+            position = closed.end()
+            after = text[position : position + 1]
+            if after not in ("", delimiter, "\r", "\n"):
+                return ImportFileError(
+                    f"guillemet ouvert ligne {number(line)} puis fermé ligne {number(line + breaks)} "
+                    f"suivi de « {_shown(after)} » : une cellule entre guillemets finit par un guillemet "
+                    "suivi du séparateur ou de la fin de la ligne, un guillemet à l'intérieur s'écrit "
+                    '"" (un guillemet non fermé ?)',
+                    line=line,
+                    column=_column_at(names, column),
+                    value=closed.group()[: _MAX_SHOWN_VALUE + 1],
+                )
+            line += breaks
+        else:
+            position = unquoted.match(text, position).end()
+        after = text[position : position + 1]
+        if after == delimiter:
+            column += 1
+            position += 1
+        elif after:
+            position += 2 if text.startswith("\r\n", position) else 1
+            line, column = line + 1, 0
+    return None
+
+
+#: A cell in quotes: a quote, anything but a lone quote (``""`` is a quote), the closing quote.
+_QUOTED_CELL = re.compile(r'"[^"]*(?:""[^"]*)*"')
+
+
+def _offset_of_line(text: str, line: int) -> int | None:
+    """Where line ``line`` (from 1, counted as the csv module counts them) starts in the text."""
+    if line == 1:
+        return 0
+    found = re.match(f"(?:[^\r\n]*(?:\r\n|\r|\n)){{{line - 1}}}", text)
+    return None if found is None else found.end()
 
 
 def _too_many_rows(line: int) -> ImportFileError:

@@ -319,6 +319,7 @@ def test_every_limit_is_documented_with_its_value():
         "MAX_COLUMNS",
         "MAX_ROWS",
         "MAX_CELL_CHARS",
+        "MAX_CELL_LINES",
         "MAX_FILE_BYTES",
         "MAX_ZIP_MEMBERS",
         "MAX_EXPANDED_BYTES",
