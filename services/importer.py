@@ -20,6 +20,7 @@ go on) steps 2 and 3 run in the one write transaction, as before.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import io
@@ -58,13 +59,27 @@ class ImportFileError(Exception):
     ``line``, ``column`` and ``value`` say where, when a place in the file is the reason.
     """
 
-    def __init__(self, message: str, *, line: int = 1, column: str = "(fichier)", value: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int = 1,
+        column: str = "(fichier)",
+        value: str = "",
+        more: Sequence[Problem] = (),
+    ) -> None:
         super().__init__(message)
         self.line, self.column, self.value = line, column, value
+        #: The other places of the same refusal (each line of another encoding, say).
+        self.more = list(more)
 
     def problem(self) -> Problem:
-        """The refusal as the one problem of its file."""
+        """The refusal as the one problem of its file (its first place)."""
         return Problem(self.line, self.column, self.value, str(self))
+
+    def problems(self) -> list[Problem]:
+        """The refusal's problems: its first place, then the others."""
+        return [self.problem(), *self.more]
 
 
 @dataclass(frozen=True)
@@ -194,18 +209,113 @@ def size(count: int) -> str:
     return f"{number(count // contract.MIB)} Mo" if count >= contract.MIB else f"{number(count)} octets"
 
 
+#: Byte order marks of the encodings the contract does not take, longest first.
+_WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+#: A character that UTF-8 decoded from several bytes (not an undecodable byte kept as a surrogate).
+_DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
+_UNDECODED = re.compile("[\udc80-\udcff]")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
+
+
 def decode(data: bytes) -> str:
-    """The text of a file in UTF-8 (with or without BOM) or Windows-1252."""
+    """The text of a file in UTF-8 (with or without BOM) or Windows-1252, one encoding per file.
+
+    UTF-8 when the whole file is UTF-8. Windows-1252 when it is not UTF-8 and no line of it holds
+    an accented character in UTF-8 (Excel's « CSV » on Windows). A file with both, such as one
+    line pasted from another file, is refused naming each line that is not UTF-8: read as
+    Windows-1252, the UTF-8 lines would become mojibake (``Maxéville`` → ``MaxÃ©ville``) and
+    update stored rows to it. A UTF-8 BOM says UTF-8: any line that is not is refused too.
+    """
+    for bom, name in _WIDE_BOMS:
+        if data.startswith(bom):
+            raise ImportFileError(
+                f"fichier en {name} : encodage non pris en charge (attendu UTF-8 ou "
+                f"Windows-1252) ; {_ENCODING_ADVICE}"
+            )
     if b"\x00" in data:
+        wide = _wide_without_bom(data)
+        if wide:
+            raise ImportFileError(
+                f"fichier en {wide} sans BOM : encodage non pris en charge (attendu "
+                f"UTF-8 ou Windows-1252) ; {_ENCODING_ADVICE}"
+            )
         raise ImportFileError("ce n'est pas un fichier CSV (contenu binaire)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    escaped = data.decode("utf-8-sig", "surrogateescape")
+    if data.startswith(codecs.BOM_UTF8) or _DECODED_NON_ASCII.search(escaped):
+        raise _mixed_encoding(escaped)
     try:
         return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise ImportFileError("encodage illisible (attendu UTF-8 ou Windows-1252)") from None
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ImportFileError(
+            f"octet 0x{data[error.start]:02X} illisible en UTF-8 comme en Windows-1252 : "
+            f"encodage illisible (attendu UTF-8 ou Windows-1252)",
+            line=line,
+            column="(ligne)",
+        ) from None
+
+
+def _wide_without_bom(data: bytes) -> str:
+    """``UTF-16`` when the start of a file has a zero byte every other byte (ASCII text in UTF-16)."""
+    sample = data[:4096]
+    half = len(sample) // 2
+    if half < 2:
+        return ""
+    odd, even = sample[1::2].count(0), sample[0::2].count(0)
+    return "UTF-16" if max(odd, even) > half * 0.6 and min(odd, even) < half * 0.1 else ""
+
+
+def _as_windows_1252(escaped: str) -> str:
+    """Text decoded as UTF-8 with its undecodable bytes kept, those bytes read as Windows-1252."""
+    return escaped.encode("utf-8", "surrogateescape").decode("cp1252", "replace")
+
+
+def _mixed_encoding(escaped: str) -> ImportFileError:
+    """The refusal of a UTF-8 file with lines in another encoding: one problem per such line.
+
+    ``escaped``: the file decoded as UTF-8, each undecodable byte kept as a surrogate. Each
+    line is named with the column of its first such byte and that cell as Windows-1252 reads it.
+    """
+    lines = _LINE_BREAK.split(escaped)
+    delimiter = _delimiter(escaped)
+    header = [
+        _header_name(_as_windows_1252(name)) for name in next(csv.reader([lines[0]], delimiter=delimiter), [])
+    ]
+    problems = []
+    for number_, line in enumerate(lines, start=1):
+        if not _UNDECODED.search(line):
+            continue
+        cells = next(csv.reader([line], delimiter=delimiter), [])
+        position = next((at for at, cell in enumerate(cells) if _UNDECODED.search(cell)), 0)
+        cell = cells[position] if cells else line
+        if number_ == 1:
+            column = "(en-tête)"
+        else:
+            column = header[position] if position < len(header) and header[position] else "(ligne)"
+        shown = _as_windows_1252(cell)
+        problems.append(
+            Problem(
+                number_,
+                column,
+                shown[: _MAX_SHOWN_VALUE + 1],
+                "ligne qui n'est pas en UTF-8 comme le reste du fichier (Windows-1252 ?) : un fichier "
+                f"n'a qu'un encodage ; {_ENCODING_ADVICE}",
+            )
+        )
+    first = problems[0]
+    return ImportFileError(
+        first.reason, line=first.line, column=first.column, value=first.value, more=problems[1:]
+    )
 
 
 @dataclass
@@ -233,6 +343,16 @@ def _delimiter(text: str) -> str:
     first_lines = (stripped if end < 0 else stripped[: end + 1]).splitlines()
     first_line = first_lines[0] if first_lines else ""
     return ";" if first_line.count(";") > first_line.count(",") else ","
+
+
+#: What surrounds a name or a code by accident: a BOM (two files put end to end), zero-width
+#: characters (copied from a web page), white space of any kind (NBSP included).
+INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u00a0\u202f"
+
+
+def _header_name(name: str) -> str:
+    """A header cell as a column name: trimmed of spaces and invisible characters, lower-cased."""
+    return name.strip().strip(INVISIBLE).strip().lower()
 
 
 def _read_sheet(text: str) -> _Sheet:
@@ -1286,7 +1406,7 @@ def check_files(
             try:
                 sheet = _read_sheet(decode(data))
             except ImportFileError as error:
-                result.problems = [error.problem()]
+                result.problems = error.problems()
                 continue
             plan = _check(connection, kind, sheet, result, overlay)
             if plan is not None:
@@ -1327,7 +1447,7 @@ def _refused_file(
     dry_run: bool = False,
 ) -> ImportResult:
     """A file refused before its rows are checked, kept in the history (unless a dry run)."""
-    result = ImportResult(source=source, kind=kind, problems=[error.problem()])
+    result = ImportResult(source=source, kind=kind, problems=error.problems())
     if not dry_run:
         with write_transaction(engine) as connection:
             _record(connection, result, imported_by)
