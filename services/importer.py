@@ -330,6 +330,8 @@ class _Sheet:
     lines: Sequence[int]
     cells: dict[str, Sequence[str]]
     too_many: dict[int, str]
+    #: The file's separator (to show a row as it was written).
+    delimiter: str = ","
 
     def cell(self, name: str, row: int) -> str:
         """The raw cell of a column in a row (empty when the header has no such column)."""
@@ -386,7 +388,7 @@ def _read_sheet(text: str) -> _Sheet:
                 "ligne vide avant l'en-tête : les noms des colonnes doivent être sur la première ligne",
                 column="(en-tête)",
             )
-        header = [name.strip().lower() for name in raw_header]
+        header = [_header_name(name) for name in raw_header]
         if reader.line_num > 1:
             _check_cell_lines(raw_header, 1, ["(en-tête)"] * len(raw_header))
         after_header = line = reader.line_num
@@ -424,6 +426,7 @@ def _read_sheet(text: str) -> _Sheet:
         raise ImportFileError(f"CSV illisible à partir de cette ligne ({error})", line=start) from None
     _check_widths(records, lines)
     sheet = _sheet(header, records, lines)
+    sheet.delimiter = delimiter
     _check_cells(raw_header, sheet)
     return sheet
 
@@ -830,7 +833,20 @@ def _typed(spec: FileSpec, sheet: _Sheet, dialect: sa.Dialect) -> tuple[_Typed, 
         Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason)
         for index, reason in sorted(sheet.too_many.items())
     ]
-    bad = set(sheet.too_many)
+    repeated = _repeated_headers(spec, sheet)
+    problems += [
+        Problem(
+            lines[index],
+            "(ligne)",
+            sheet.delimiter.join(sheet.cell(name, index) for name in sheet.header),
+            "ligne d'en-tête répétée (deux fichiers mis bout à bout ?) : un fichier n'a qu'un en-tête, "
+            "sur sa première ligne ; supprimez cette ligne (et vérifiez que les colonnes qui suivent "
+            "sont dans le même ordre)",
+        )
+        for index in repeated
+    ]
+    skipped = set(sheet.too_many) | set(repeated)
+    bad = set(skipped)
     columns: dict[str, list] = {}
     for column in spec.columns:
         if column.name not in sheet.cells:
@@ -840,7 +856,7 @@ def _typed(spec: FileSpec, sheet: _Sheet, dialect: sa.Dialect) -> tuple[_Typed, 
         if instants_as_text and column.read is values.read_datetime:
             stored.add(column.name)
         for index, raw, reason in failures:
-            if index not in sheet.too_many:
+            if index not in skipped:
                 problems.append(Problem(lines[index], column.name, raw, reason))
                 bad.add(index)
     if spec.checks:
@@ -859,6 +875,33 @@ def _typed(spec: FileSpec, sheet: _Sheet, dialect: sa.Dialect) -> tuple[_Typed, 
     else:
         rows = list(range(len(lines)))
     return _Typed(spec, sheet, rows, columns, stored), problems
+
+
+def _repeated_headers(spec: FileSpec, sheet: _Sheet) -> list[int]:
+    """The rows that are a header line again (issue 17, item 3): two exports put end to end.
+
+    A row is one when at least two of its cells are filled and each filled cell, read as a
+    header name (trimmed of spaces and invisible characters such as a BOM, case ignored), names
+    a column of the header or of the contract's file. Such a row is refused, never skipped:
+    the file after it may have its columns in another order, and would be read wrongly under
+    the first header. Only the rows whose first named column holds a column name are looked at.
+    """
+    names = ({column.name for column in spec.columns} | set(sheet.header)) - {""}
+    first = next((name for name in sheet.header if name), None)
+    if first is None or not sheet.lines:
+        return []
+    column = sheet.cells[first]
+    suspects = {cell for cell in set(column) if _header_name(cell) in names}
+    if not suspects:
+        return []
+    repeated = []
+    for index, cell in enumerate(column):
+        if cell in suspects and index not in sheet.too_many:
+            filled = [_header_name(sheet.cell(name, index)) for name in sheet.header]
+            filled = [name for name in filled if name]
+            if len(filled) >= 2 and all(name in names for name in filled):
+                repeated.append(index)
+    return repeated
 
 
 # ---------------------------------------------------------------- checking against the store
