@@ -284,6 +284,10 @@ FILES: tuple[FileSpec, ...] = (
             Column("candidate_ref", _code, required=True),
             Column("occurred_at", values.read_datetime, required=True),
             Column("channel", _enum(CHANNELS)),
+            # Not in the exchange contract: what the data page's export writes, so that a derived
+            # channel re-imported stays derived (issue 17, item 5). Empty or absent: a channel
+            # given is explicit.
+            Column("channel_explicit", values.read_bool),
             Column("utm_source", _text, default=""),
             Column("utm_medium", _text, default=""),
             Column("utm_campaign", _text, default=""),

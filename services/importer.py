@@ -956,8 +956,33 @@ def _complete_touchpoints(typed: _Typed, rules: tuple[channels.Rule, ...]) -> di
         for name in ("utm_source", "utm_medium", "utm_campaign")
     }
     given = typed.columns["channel"] if typed.present("channel") else [None] * count
+    if typed.present("channel_explicit"):
+        # The data page's export says which channels the rules derived: those are derived again
+        # (with the rules of now, as the stored rows were when the rules changed), so that
+        # re-importing an export changes nothing (issue 17, item 5).
+        given = [
+            None if flag is False else channel
+            for channel, flag in zip(given, typed.columns["channel_explicit"], strict=True)
+        ]
     channel, explicit, rule = channels.channels_of(rules, given, columns["utm_source"], columns["utm_medium"])
     return columns | {"channel": channel, "channel_explicit": explicit, "channel_rule": rule}
+
+
+def _explicit_without_channel(typed: _Typed) -> list[Problem]:
+    """The touchpoints whose ``channel_explicit`` is true with no channel to keep."""
+    if not typed.present("channel_explicit"):
+        return []
+    given = typed.columns["channel"] if typed.present("channel") else [None] * len(typed.rows)
+    return [
+        Problem(
+            typed.line(index),
+            "channel_explicit",
+            typed.raw("channel_explicit", index),
+            "canal explicite sans valeur dans la colonne channel",
+        )
+        for index, (flag, channel) in enumerate(zip(typed.columns["channel_explicit"], given, strict=True))
+        if flag is True and not channel
+    ]
 
 
 def _prepare(typed: _Typed, rules: tuple[channels.Rule, ...], dialect: sa.Dialect) -> _Prepared:
@@ -968,9 +993,11 @@ def _prepare(typed: _Typed, rules: tuple[channels.Rule, ...], dialect: sa.Dialec
         column.name: typed.columns[column.name] if typed.present(column.name) else [column.default] * count
         for column in spec.columns
     }
+    problems = []
     if spec.kind == "touchpoints":
         values |= _complete_touchpoints(typed, rules)
-        written += ["channel_explicit", "channel_rule"]
+        written += [name for name in ("channel_explicit", "channel_rule") if name not in written]
+        problems = _explicit_without_channel(typed)
     columns = {
         name: typed_values if name in typed.stored else _driver_values(table.c[name], typed_values, dialect)
         for name, typed_values in values.items()
@@ -982,9 +1009,9 @@ def _prepare(typed: _Typed, rules: tuple[channels.Rule, ...], dialect: sa.Dialec
         for name in spec.key
     ]
     keys = list(zip(*key_columns, strict=True)) if count else []
-    prepared = _Prepared(typed, rules, columns, written, keys, [])
+    prepared = _Prepared(typed, rules, columns, written, keys, problems)
     if len(set(keys)) != len(keys):
-        prepared.problems = _duplicate_problems(typed, keys)
+        prepared.problems += _duplicate_problems(typed, keys)
     return prepared
 
 
