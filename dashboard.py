@@ -80,6 +80,8 @@ if __name__ != "__main__":
 else:
     from datetime import date
 
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
     from services import cached
     from services.filters import Selection, params_of, read_selection
     from services.i18n import LANGUAGES, translate
@@ -122,6 +124,8 @@ else:
             st.info(t("auth.needed"), icon=":material/lock:")
             st.link_button(t("auth.sign_in"), web.SIGN_IN_PATH, type="primary")
         st.stop()
+    # Only this account may resume this session from another connection (services/web.py).
+    web.bind_session(get_script_run_ctx().session_id, account.account_id)
     viewer = access.Viewer.of(account)
     st.session_state["account"], st.session_state["viewer"] = account, viewer
 

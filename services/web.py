@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from html import escape
 from urllib.parse import quote, urlsplit
@@ -43,8 +45,11 @@ SSO_COOKIE = "_streamlit_user"
 #: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check
 #: (and anyone may POST to the vendors' webhooks, each delivery checked by its signature).
 _OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
-#: Paths whose files are the app's, never a front-end asset, whatever their name.
+#: Paths whose files are the app's (not pages): without a sign-in, 401 and no redirect.
 _APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
+#: Streamlit's front-end files, the same public code for every install: open (and nothing else).
+_ASSET_PREFIX = "/static/"
+_ASSET_FILES = ("/favicon.png", "/manifest.json")
 #: The headers of every answer: no framing, no type sniffing, no address in a Referer.
 SECURITY_HEADERS = (
     ("x-frame-options", "DENY"),
@@ -65,21 +70,13 @@ def unsign(value: str | None) -> str | None:
     if not value or "." not in value:
         return None
     token, _, mac = value.rpartition(".")
-    return token if hmac.compare_digest(sign(token), f"{token}.{mac}") else None
+    expected, given = sign(token).encode("utf-8", "replace"), f"{token}.{mac}".encode("utf-8", "replace")
+    return token if hmac.compare_digest(expected, given) else None
 
 
 def session_token(cookies: dict[str, str]) -> str | None:
     """The verified session token among a request's cookies."""
     return unsign(cookies.get(COOKIE))
-
-
-def _sso_cookie_parts(cookies: Mapping[str, str]) -> list[str]:
-    # A large identity cookie is split: ``_streamlit_user`` holds "chunks-N", then _1 … _N.
-    parts: list[str] = []
-    # Only text counts: a test double of the cookies may answer any name.
-    while isinstance(value := cookies.get(f"{SSO_COOKIE}_{len(parts)}" if parts else SSO_COOKIE), str):
-        parts.append(value)
-    return parts
 
 
 def _auth_settings() -> Mapping[str, object]:
@@ -104,11 +101,13 @@ def sso_identity(cookies: Mapping[str, str]) -> tuple[str, dict[str, object]] | 
     """The sign-in token and claims of Streamlit's identity cookie, or None unless it is signed
     with this install's cookie secret, was issued for this app's address and says signed in.
 
-    The token is the whole cookie (its chunks joined): unique to one sign-in at the provider.
+    The token is the whole cookie as Streamlit set it (a large one is split: ``_streamlit_user``
+    then holds "chunks-N", the same for two sign-ins within a second, and the N chunks follow):
+    unique to one sign-in at the provider; a cookie the browser adds cannot change it.
     """
-    parts, settings = _sso_cookie_parts(cookies), _auth_settings()
+    settings = _auth_settings()
     secret, origin = str(settings.get("cookie_secret", "")), _sso_origin()
-    if not parts or not secret or origin is None:
+    if not isinstance(cookies.get(SSO_COOKIE), str) or not secret or origin is None:
         return None
     # Streamlit's own reading of its cookie (itsdangerous, the cookie secret of [auth]).
     from streamlit.auth_util import get_cookie_with_chunks
@@ -126,13 +125,17 @@ def sso_identity(cookies: Mapping[str, str]) -> tuple[str, dict[str, object]] | 
         return None
     if payload.pop("origin", None) != origin:
         return None
-    return "|".join(parts), payload
+    chunks = re.fullmatch(rb"chunks-(\d+)", unsigned(SSO_COOKIE) or b"")
+    names = [SSO_COOKIE, *(f"{SSO_COOKIE}_{n}" for n in range(1, int(chunks[1]) + 1 if chunks else 1))]
+    return "|".join(cookies[name] for name in names), payload
 
 
 def browser_token(cookies: Mapping[str, str]) -> str | None:
     """The token of the browser's sign-in (password or single sign-on), verified, for sign-out."""
+    if token := session_token(cookies):
+        return token
     identity = sso_identity(cookies)
-    return session_token(cookies) or (identity[0] if identity else None)
+    return identity[0] if identity else None
 
 
 def signed_in(cookies: Mapping[str, str]) -> tuple[accounts.SignedIn | None, str | None]:
@@ -300,7 +303,8 @@ def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Rou
             )
         form = await request.form()
         csrf = str(form.get("csrf", ""))
-        if not csrf or not hmac.compare_digest(csrf, request.cookies.get(CSRF_COOKIE, "")):
+        expected = request.cookies.get(CSRF_COOKIE, "").encode("utf-8", "replace")
+        if not csrf or not hmac.compare_digest(csrf.encode("utf-8", "replace"), expected):
             return _sign_in_page(request, notice="form", sso_available=sso_available(), status=400)
         try:
             account = await run_in_threadpool(
@@ -350,7 +354,7 @@ class SignInGate:
         if scope["type"] == "http":
             send = _with_security_headers(send)
         request = HTTPConnection(scope)
-        path = request.url.path
+        path = _app_path(request.url.path)
         if path == SIGN_OUT_PATH:
             # The app ended the session on the server; the browser's cookie goes too.
             await self.app(scope, receive, _deleting_session_cookie(send))
@@ -362,6 +366,7 @@ class SignInGate:
         account, problem = await run_in_threadpool(signed_in, cookies)
         if account is not None and _may_fetch(account, path):
             if scope["type"] == "websocket":
+                _resume_own_session_only(scope, account)
                 receive = _live_receive(receive, cookies)
             await self.app(scope, receive, send)
             return
@@ -382,26 +387,62 @@ class SignInGate:
         await response(scope, receive, send)
 
 
-#: Export files (Streamlit media ids) → the accounts that built them (``audit_export``).
-_EXPORT_OWNERS: dict[str, set[int]] = {}
-_EXPORT_OWNERS_LOCK = threading.Lock()
+#: Who may have what, in this server's memory: export files (Streamlit media ids) → the
+#: accounts that built them; Streamlit sessions → the account whose runs they serve. Bounded:
+#: the oldest entries go first (an export that old is gone from Streamlit's memory too; a
+#: session that old is then simply not resumed, a new one starts).
+_MEMORY = 20_000
+_EXPORT_OWNERS: OrderedDict[str, frozenset[int]] = OrderedDict()
+_SESSION_ACCOUNTS: OrderedDict[str, int] = OrderedDict()
+_OWNERS_LOCK = threading.Lock()
+
+
+def _remember(entries: OrderedDict, key: str, value: object) -> None:
+    with _OWNERS_LOCK:
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > _MEMORY:
+            entries.popitem(last=False)
 
 
 def own_export(file_id: str, account_id: int) -> None:
     """Let ``account_id`` fetch the export stored under this media id (and nobody else)."""
-    with _EXPORT_OWNERS_LOCK:
-        _EXPORT_OWNERS.setdefault(file_id, set()).add(account_id)
+    with _OWNERS_LOCK:
+        owners = _EXPORT_OWNERS.get(file_id, frozenset()) | {account_id}
+    _remember(_EXPORT_OWNERS, file_id, owners)
+
+
+def bind_session(session_id: str, account_id: int) -> None:
+    """Note that this Streamlit session runs for this account (the dashboard, at every run)."""
+    _remember(_SESSION_ACCOUNTS, session_id, account_id)
 
 
 def _may_fetch(account: accounts.SignedIn, path: str) -> bool:
-    # A media file that is an export goes only to the accounts that built it; other media (a
-    # chart's image) to any live sign-in.
+    # A media file goes only to the accounts that built it (every media file of the app is an
+    # export): another account, or a file this server does not know, gets nothing.
     if not path.startswith("/media/"):
         return True
     file_id = path.removeprefix("/media/").split(".", 1)[0]
-    with _EXPORT_OWNERS_LOCK:
-        owners = _EXPORT_OWNERS.get(file_id)
-    return owners is None or account.account_id in owners
+    with _OWNERS_LOCK:
+        return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+
+
+def _resume_own_session_only(scope: Scope, account: accounts.SignedIn) -> None:
+    # The browser names the Streamlit session to resume in its connection's subprotocols
+    # ("streamlit, <xsrf>, <session id>"); Streamlit resumes it for anyone with the same (empty)
+    # identity, and runs its widgets' callbacks, with the session's former state, before the
+    # page checks who is there. Only the account that session last ran for may resume it: for
+    # anyone else the id is dropped and a new session starts.
+    headers = scope["headers"]
+    for index, (name, value) in enumerate(headers):
+        if name.lower() != b"sec-websocket-protocol":
+            continue
+        entries = [entry.strip() for entry in value.decode("latin-1").split(",")]
+        if len(entries) >= 3 and entries[2]:
+            with _OWNERS_LOCK:
+                owner = _SESSION_ACCOUNTS.get(entries[2])
+            if owner != account.account_id:
+                headers[index] = (name, ", ".join(entries[:2]).encode("latin-1"))
 
 
 #: What a browser may not ask of the server over the app's connection: clearing every user's
@@ -478,14 +519,22 @@ def _adding_cookie(send: Send, carrier: Response) -> Send:
     return sending
 
 
+def _app_path(path: str) -> str:
+    # The path within the app, whatever base URL it is served under (server.baseUrlPath).
+    from streamlit import config as streamlit_config
+
+    base = "/" + str(streamlit_config.get_option("server.baseUrlPath") or "").strip("/")
+    if base != "/" and (path == base or path.startswith(f"{base}/")):
+        return path[len(base) :] or "/"
+    return path
+
+
 def _needs_sign_in(path: str) -> bool:
     # Open: the sign-in routes, Streamlit's single sign-on routes and health check, and its
-    # front-end assets (a file name with a dot outside the app's own paths).
-    if path in _OPEN_PATHS:
-        return False
-    if path.startswith(_APP_PREFIXES):
+    # front-end files; anything else (a path that climbs with "..", too) needs a sign-in.
+    if ".." in path.split("/"):
         return True
-    return "." not in path.rsplit("/", 1)[-1]
+    return not (path in _OPEN_PATHS or path in _ASSET_FILES or path.startswith(_ASSET_PREFIX))
 
 
 def _is_page(path: str) -> bool:

@@ -7,6 +7,7 @@ that their live sign-in does not allow.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from services import accounts, audit, web
-from tests.browser import app_server
+from tests.browser import app_server, free_port, serving
 
 PASSWORD = "un-mot-de-passe-solide-2026"
 
@@ -149,7 +150,8 @@ def test_an_anonymous_visitor_gets_no_byte_of_the_app_whatever_its_cookies(serve
 
 
 def test_a_session_found_again_by_its_id_runs_with_the_reconnecting_browser_s_own_sign_in(server):
-    admin = Connection(server, {web.COOKIE: signed_in_cookie(server, "admin@cfai.fr")})
+    admin_cookies = {web.COOKIE: signed_in_cookie(server, "admin@cfai.fr")}
+    admin = Connection(server, admin_cookies)
     shown = admin.run()
     assert "admin@cfai.fr" in shown and admin.session_id
     admin.close()
@@ -159,13 +161,19 @@ def test_a_session_found_again_by_its_id_runs_with_the_reconnecting_browser_s_ow
         assert _refused_at_handshake(server, cookies, admin.session_id)
     # A marketing person who reconnects to the administrator's session with their own cookie
     # gets their own sign-in, role and pages: nothing of the session's former state counts.
-    intruder = Connection(
-        server, {web.COOKIE: signed_in_cookie(server, "marketing@cfai.fr")}, admin.session_id
-    )
+    marketing = {web.COOKIE: signed_in_cookie(server, "marketing@cfai.fr")}
+    intruder = Connection(server, marketing, admin.session_id)
     shown = intruder.run()
     intruder.close()
     assert "marketing@cfai.fr" in shown
     assert "admin@cfai.fr" not in shown and "Journal d'audit" not in shown
+    # Not even the session: its widgets' callbacks (a password change on the data page) would run
+    # with the administrator's former state before the page checks who is there. A new one.
+    assert intruder.session_id and intruder.session_id != admin.session_id
+    # The administrator's own browser, reconnecting, finds its session again.
+    back = Connection(server, admin_cookies, admin.session_id)
+    assert "admin@cfai.fr" in back.run() and back.session_id == admin.session_id
+    back.close()
 
 
 def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server):
@@ -202,3 +210,22 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
         tab.read_until("backend_operation_response")
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30).status_code == 401
     assert len(audit.recent_events().query("action == 'export'")) == 1
+
+
+def test_under_a_base_url_the_app_s_files_still_need_a_sign_in(engine, tmp_path: Path):
+    # Served under /rencontres (server.baseUrlPath, behind a proxy): an export's address ends in
+    # a file name too, and must not pass as a front-end file.
+    port = free_port()
+    command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless", "true"]
+    command += ["--server.port", str(port), "--server.address", "127.0.0.1"]
+    command += ["--server.baseUrlPath", "rencontres"]
+    health = f"http://127.0.0.1:{port}/rencontres/_stcore/health"
+    with serving(command, health, tmp_path / "app.log", {"DEMO_DATA": "0"}):
+        host = f"127.0.0.1:{port}"
+        for path in ("/rencontres/media/0123abcd.csv", "/rencontres/_stcore/metrics", "/rencontres/"):
+            answer = requests.get(f"http://{host}{path}", allow_redirects=False, timeout=30)
+            assert answer.status_code in {303, 401}, path
+        for path in ("/rencontres/static/../media/0123abcd.csv", "/rencontres/static/%2e%2e/media/x.csv"):
+            answer = requests.get(f"http://{host}{path}", allow_redirects=False, timeout=30)
+            assert answer.status_code in {303, 401, 404}, path
+            assert "text/csv" not in answer.headers.get("content-type", "")

@@ -80,6 +80,11 @@ def test_the_token_is_the_whole_identity_cookie_even_when_split():
     assert {f"{web.SSO_COOKIE}_1", f"{web.SSO_COOKIE}_2"} <= set(large)
     token, found = web.sso_identity(large)
     assert token.count("|") == len(large) - 1 and len(found["groups"]) == 400
+    # A cookie the browser adds (a chunk Streamlit did not set) changes nothing: no new token,
+    # so no new session for an identity whose session has ended.
+    assert web.sso_identity({**small, f"{web.SSO_COOKIE}_1": "x"})[0] == small[web.SSO_COOKIE]
+    extra = {**large, f"{web.SSO_COOKIE}_{len(large)}": "x"}
+    assert web.sso_identity(extra)[0] == token
 
 
 def test_an_identity_cookie_counts_only_when_streamlit_signed_it_for_this_app():
