@@ -42,6 +42,8 @@ ROLES_BY_RIGHTS = ("marketing", "advisor", "director", "admin")
 SSO_ACTOR = "sso"
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
+#: A session's idle time is refreshed at most this often (its checks are reads in between).
+SEEN_EVERY = timedelta(minutes=1)
 MIN_PASSWORD_LENGTH = 10
 #: Longer input is refused before anything is hashed or looked up: an address has at most 254
 #: characters (RFC 5321), and nobody types a password of more than 1024.
@@ -491,20 +493,32 @@ def open_session(
 def session_account(
     token: str | None, *, now: datetime | None = None, engine: Engine | None = None
 ) -> SignedIn | None:
-    """The account of a live session (its idle time refreshed), or None when absent or expired."""
+    """The account of a live session (its idle time refreshed), or None when absent or expired.
+
+    Asked at every request and message of the app: a read, and a write only to end the session
+    or to refresh its idle time once a minute (``SEEN_EVERY``), so that checks do not queue
+    behind a long import for SQLite's only write lock."""
     if not token:
         return None
     now = _now(now)
     idle = timedelta(minutes=config.session_idle_minutes())
-    with write_transaction(engine) as connection:
+    engine = engine or get_engine()
+    with engine.connect() as connection:
         row = _live_session(connection, token)
-        if row is None:
-            return None
-        if row["disabled"] or now - row["last_seen_at"] > idle:
+    if row is None:
+        return None
+    if row["disabled"] or now - row["last_seen_at"] > idle:
+        with write_transaction(engine) as connection:
             connection.execute(SESSIONS.update().where(SESSIONS.c.id == row["id"]).values(ended_at=now))
-            return None
-        connection.execute(SESSIONS.update().where(SESSIONS.c.id == row["id"]).values(last_seen_at=now))
-        return SignedIn(row["account_id"], row["email"], row["role"], row["advisor_email"])
+        return None
+    if now - row["last_seen_at"] >= SEEN_EVERY:
+        with write_transaction(engine) as connection:
+            connection.execute(
+                SESSIONS.update()
+                .where(SESSIONS.c.id == row["id"], SESSIONS.c.ended_at.is_(None))
+                .values(last_seen_at=now)
+            )
+    return SignedIn(row["account_id"], row["email"], row["role"], row["advisor_email"])
 
 
 def _live_session(connection: sa.Connection, token: str) -> sa.RowMapping | None:

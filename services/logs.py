@@ -27,12 +27,17 @@ def redact_personal_data() -> None:
 
     def making(*args: object, **kwargs: object) -> logging.LogRecord:
         record = make(*args, **kwargs)
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a badly formed call: its handler reports it, as without redaction
+            return record
         if (redacted := redact(message)) != message:
             record.msg, record.args = redacted, ()
         if record.exc_info:
             # Formatters reuse exc_text when set: the traceback is written already redacted.
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return record
 
     making.redacts_personal_data = True  # type: ignore[attr-defined]

@@ -78,8 +78,9 @@ class Refused(Exception):
 def verify_calcom(body: bytes, signature: str | None, secret: str) -> None:
     """Refuse a Cal.com delivery whose ``X-Cal-Signature-256`` is not the HMAC-SHA256 (hex) of its
     body with the secret (packages/features/webhooks/lib/sendPayload.ts of Cal.com)."""
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not signature or not hmac.compare_digest(expected, signature.strip().lower()):
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    given = (signature or "").strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected, given):
         raise Refused(401, "signature Cal.com absente ou fausse")
 
 
@@ -89,10 +90,10 @@ def verify_whereby(body: bytes, header: str | None, secret: str, now: float) -> 
     (Whereby's documentation, « Validating events »)."""
     parts = dict(part.strip().partition("=")[::2] for part in (header or "").split(","))
     stamp, signature = parts.get("t", ""), parts.get("v1", "")
-    if not stamp.isdigit() or not signature:
+    if not (stamp.isascii() and stamp.isdigit()) or not signature:
         raise Refused(401, "signature Whereby absente ou illisible")
     expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not hmac.compare_digest(expected.encode(), signature.lower().encode("utf-8", "replace")):
         raise Refused(401, "signature Whereby fausse")
     if abs(now - int(stamp)) > MAX_AGE.total_seconds():
         raise Refused(401, "envoi Whereby trop ancien (rejoué ?)")

@@ -239,3 +239,25 @@ def test_the_command_line_refuses_what_is_not_an_address(engine):
     refused = run("add", "boss@example.org", "--role", "admin", stdin=" " * 10 + "\n")
     assert refused.returncode == 2 and "espaces" in refused.stderr
     assert accounts.list_accounts().empty
+
+
+def test_a_session_check_is_a_read_and_refreshes_the_idle_time_once_a_minute(engine):
+    # Checked at every request and message: in between refreshes, nothing is written.
+    from services.models import SignInSession
+
+    accounts.add_account(email="paul@cfai.fr", role="marketing", password="une-phrase-longue", actor="t")
+    start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    token = accounts.open_session(accounts.authenticate("paul@cfai.fr", "une-phrase-longue"), now=start)
+
+    def seen() -> datetime:
+        with engine.connect() as connection:
+            value = connection.execute(sa.select(SignInSession.last_seen_at)).scalar_one()
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    assert accounts.session_account(token, now=start + timedelta(seconds=59)) is not None
+    assert seen() == start  # 59 s later: read only
+    assert accounts.session_account(token, now=start + timedelta(seconds=60)) is not None
+    assert seen() == start + timedelta(seconds=60)  # a minute later: refreshed
+    # Idle for longer than the limit (30 minutes) since the last refresh (at 1 minute): at 32
+    # minutes, 31 minutes idle, ended.
+    assert accounts.session_account(token, now=start + timedelta(minutes=32)) is None
