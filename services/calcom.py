@@ -372,6 +372,9 @@ def sync_booking_uids(
         _store_page(engine, bookings, summary, actor=actor, dry_run=False)
     except ApiError as error:
         summary.error = str(error)
+    except sa.exc.IntegrityError:
+        # The polling sync stored the same new booking at the same moment: it is there.
+        summary.error = "rendez-vous écrit au même moment par une synchronisation : rien de plus à faire"
     return summary
 
 

@@ -180,6 +180,10 @@ def test_cal_com_deliveries_unsigned_badly_signed_replayed_or_oversized_are_refu
     # 300 KB: refused before it is read whole; not JSON: refused once verified.
     big = cal_delivery("BOOKING_CREATED", {"uid": "w3", "notes": "x" * 300_000})
     assert send_cal(app, big).status_code == 413
+    # The same without a length announced (chunked): refused as soon as it passes the bound.
+    chunks = (big[start : start + 65_536] for start in range(0, len(big), 65_536))
+    streamed = requests.post(f"{app}{webhooks.CALCOM_PATH}", data=chunks, timeout=30)
+    assert streamed.status_code == 413
     assert send_cal(app, b"not json").status_code == 400
     # None of them was applied nor noted; the app's pages still need a sign-in.
     time.sleep(0.5)
