@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from services import (
     api,
     attribution,
     calcom,
+    config,
     database,
     demo,
     meeting_plan,
@@ -36,21 +38,50 @@ class UsageError(Exception):
     """A user mistake: printed as one line, exit status 2."""
 
 
+#: Exit statuses (docs/configuration.md, « Codes de sortie »).
+EXIT_REFUSED, EXIT_USAGE, EXIT_STORE, EXIT_INTERNAL, EXIT_INTERRUPTED = 1, 2, 3, 70, 130
+#: The longest attribution window, in days (the channels page offers as much).
+MAX_LOOKBACK_DAYS = 365
+
+# ---------------------------------------------------------------- argument types
+# Every date and number of the command line is read here, by argparse ``type=`` functions: a
+# value out of range is a usage error (one line, exit status 2) before any command runs.
+
+
 def _date(text: str) -> date:
+    """A date of the contract (``AAAA-MM-JJ`` or ``JJ/MM/AAAA``, years 1900 to 2200)."""
     try:
         return values.read_date(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"« {text} » : {error}") from None
 
 
+def _whole_number(least: int, most: int | None = None) -> Callable[[str], int]:
+    """A whole number from ``least`` to ``most`` (inclusive; no upper bound when None)."""
+
+    def read(text: str) -> int:
+        number = int(text) if re.fullmatch(r"\s*-?[0-9]+\s*", text) else None
+        if number is None or number < least or (most is not None and number > most):
+            limits = f"de {least} à {most}" if most is not None else f"d'au moins {least}"
+            raise argparse.ArgumentTypeError(f"« {text} » : attendu un entier {limits}")
+        return number
+
+    return read
+
+
 def _instant(text: str) -> datetime:
-    """A date-time of the contract (local time unless an offset is given), or a date (midnight)."""
+    """A date-time of the contract (local time unless an offset is given), or a date (midnight),
+    in the years 1900 to 2200."""
     try:
         return values.read_datetime(text)
+    except values.OutOfRange as error:  # readable, out of range: say so, not "unreadable"
+        raise argparse.ArgumentTypeError(f"« {text} » : {error}") from None
     except ValueError:
         pass
     try:
         return values.local_midnight(values.read_date(text))
+    except values.OutOfRange as error:
+        raise argparse.ArgumentTypeError(f"« {text} » : {error}") from None
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"« {text} » : date ou date-heure illisible (attendu AAAA-MM-JJ ou AAAA-MM-JJ HH:MM)"
@@ -87,9 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--goal", choices=attribution.GOALS, default="booking", help="objectif d'attribution")
     report.add_argument(
         "--lookback",
-        type=int,
+        type=_whole_number(0, MAX_LOOKBACK_DAYS),
         default=attribution.DEFAULT_LOOKBACK_DAYS,
-        help="fenêtre d'attribution en jours (défaut 30)",
+        help=f"fenêtre d'attribution en jours (défaut 30, au plus {MAX_LOOKBACK_DAYS})",
     )
     report.add_argument("--event", help="code de l'événement")
     report.add_argument("--site", action="append", default=[], help="code de site (répétable)")
@@ -170,23 +201,13 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("event", help="code de l'opération (de type job_dating)")
     plan.add_argument(
         "--max-per-candidate",
-        type=_positive,
+        type=_whole_number(1),
         default=meeting_plan.DEFAULT_MAX_PER_CANDIDATE,
         help=f"rencontres au plus par candidat dans l'opération, existantes comprises "
         f"(défaut {meeting_plan.DEFAULT_MAX_PER_CANDIDATE})",
     )
     plan.add_argument("--dry-run", action="store_true", help="montrer le planning, sans rien écrire")
     return parser
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"« {text} » : attendu un entier d'au moins 1")
-    return value
 
 
 def _jobdating_plan(args: argparse.Namespace) -> int:
@@ -275,8 +296,6 @@ def _report(args: argparse.Namespace) -> int:
         scope = Scope(args.date_from, args.date_to, args.event, tuple(args.site), tuple(args.program))
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.lookback < 0:
-        raise UsageError("--lookback doit être ≥ 0")
     if args.event:
         _known(Event.__table__.c.code, [args.event], "événement")
     if args.site:
@@ -284,7 +303,11 @@ def _report(args: argparse.Namespace) -> int:
     if args.program:
         _known(Program.__table__.c.code, args.program, "programme")
     report = build_report(scope, args.goal, args.lookback)
-    print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else format_report(report))
+    # allow_nan=False: never ``NaN`` nor ``Infinity``, which are not JSON (build_report refuses them).
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        print(format_report(report))
     return 0
 
 
@@ -443,34 +466,71 @@ SYNCS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; user mistakes are one line on stderr and a non-zero status."""
+    """Run one command; every mistake or problem is one line on stderr and its exit status (never a
+    traceback): 2 usage, 3 store or settings, 130 interrupted (docs/configuration.md)."""
     args = _parser().parse_args(argv)
     try:
-        database.migrate()
-        if args.command == "import":
-            return _import(args)
-        if args.command == "seed":
-            return _seed(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "users":
-            return _users(args)
-        if args.command == "purge":
-            return _purge(args)
-        if args.command == "candidate":
-            return _candidate(args)
-        if args.command == "sync":
-            return SYNCS[args.sync_command][1](args)
-        if args.command == "jobdating":
-            return _jobdating_plan(args)
-        print("schéma à jour")
-        return 0
+        return _run(args)
     except (UsageError, ImportFileError) as error:
         print(f"erreur : {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (config.SettingError, database.StoreError) as error:
+        print(f"erreur : {error}", file=sys.stderr)
+        return EXIT_STORE
     except sa.exc.OperationalError as error:
-        print(f"erreur : base de données inaccessible ({error.orig})", file=sys.stderr)
-        return 3
+        print(f"erreur : base de données inaccessible ({_first_line(error.orig)})", file=sys.stderr)
+        return EXIT_STORE
+    except sa.exc.DBAPIError as error:  # not a database (a text file, a truncated copy…)
+        print(
+            f"erreur : DATABASE_URL : base de données illisible ou endommagée ({_first_line(error.orig)})",
+            file=sys.stderr,
+        )
+        return EXIT_STORE
+    except KeyboardInterrupt:
+        # A write in progress is rolled back (its transaction is never committed).
+        print(f"{_interrupted(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, never a traceback
+        print(f"erreur interne ({type(error).__name__}) : {_first_line(error)}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _first_line(error: object) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """What an interruption (Ctrl-C) left: nothing of the file being written."""
+    if args.command != "import":
+        return "interrompu : ce qui était en cours d'écriture n'a pas été enregistré"
+    if args.path.is_dir():
+        return (
+            "import interrompu : rien n'a été enregistré du fichier en cours "
+            "(les fichiers du dossier déjà importés le restent)"
+        )
+    return "import interrompu : rien n'a été enregistré"
+
+
+def _run(args: argparse.Namespace) -> int:
+    database.migrate()
+    if args.command == "import":
+        return _import(args)
+    if args.command == "seed":
+        return _seed(args)
+    if args.command == "report":
+        return _report(args)
+    if args.command == "users":
+        return _users(args)
+    if args.command == "purge":
+        return _purge(args)
+    if args.command == "candidate":
+        return _candidate(args)
+    if args.command == "sync":
+        return SYNCS[args.sync_command][1](args)
+    if args.command == "jobdating":
+        return _jobdating_plan(args)
+    print("schéma à jour")
+    return 0
 
 
 if __name__ == "__main__":

@@ -72,6 +72,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
 }
 
 
+class SettingError(ValueError):
+    """A setting that cannot be used: the message names it and says what is wrong."""
+
+
 def _setting(name: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or SETTINGS[name][0]
@@ -81,7 +85,10 @@ def database_url() -> str:
     """The store's URL, with a relative SQLite path made absolute against the project root."""
     url = _setting("DATABASE_URL")
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+    # A URI-form path (``sqlite:///file:/srv/app.db?mode=ro&uri=true``) is no path: left as given,
+    # for database.get_engine to refuse in one line (made absolute, it became a stray folder tree).
+    uri = "uri=true" in url.partition("?")[2].lower()
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url and not uri:
         path = url[len(prefix) :]
         url = prefix + str(PROJECT_ROOT / path)
     return url
@@ -92,9 +99,17 @@ def demo_data_enabled() -> bool:
     return _setting("DEMO_DATA").lower() not in {"0", "false", "no", "non", "off"}
 
 
+def _whole_number(name: str, what: str, least: int = 0) -> int:
+    text = _setting(name)
+    # At most 2**31 - 1: what SQLite's busy timeout, and a timedelta of minutes, can hold.
+    if not (text.isascii() and text.isdigit()) or not least <= int(text) < 2**31:
+        raise SettingError(f"{name} : « {text} » n'est pas un nombre entier de {what} (≥ {least})")
+    return int(text)
+
+
 def sqlite_busy_timeout_ms() -> int:
     """Milliseconds a SQLite connection waits for a lock."""
-    return int(_setting("SQLITE_BUSY_TIMEOUT_MS"))
+    return _whole_number("SQLITE_BUSY_TIMEOUT_MS", "millisecondes")
 
 
 def session_idle_minutes() -> int:

@@ -50,14 +50,37 @@ _T = TypeVar("_T")
 WRITE_ATTEMPTS = 4
 
 
+class StoreError(Exception):
+    """The store cannot be used as set (``DATABASE_URL``…): the message names the setting and
+    says what is wrong; the command line prints it as one line, exit status 3."""
+
+
+def shown_url(url: str) -> str:
+    """A store's URL as a message may show it: without its password."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except (sa.exc.ArgumentError, ValueError):
+        return "(illisible)"
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: ``DATABASE_URL``), one per URL and process."""
     url = url or config.database_url()
     if url not in _ENGINES:
-        if url.startswith("sqlite"):
-            engine = _sqlite_engine(url)
-        else:
-            engine = sa.create_engine(url, pool_pre_ping=True)
+        try:
+            if url.startswith("sqlite"):
+                engine = _sqlite_engine(url)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as error:
+            if isinstance(error, config.SettingError):
+                raise
+            # The parser's own message may quote the whole URL, password included: not shown.
+            why = f" ({error})" if isinstance(error, (sa.exc.NoSuchModuleError, ImportError)) else ""
+            raise StoreError(
+                f"DATABASE_URL : adresse de base illisible « {shown_url(url)} »{why} ; attendu par "
+                "exemple sqlite:////srv/rencontres/app.db ou postgresql+psycopg://user:pass@host/db"
+            ) from None
         _track_written_tables(engine)
         _ENGINES[url] = engine
     return _ENGINES[url]
@@ -65,8 +88,23 @@ def get_engine(url: str | None = None) -> Engine:
 
 def _sqlite_engine(url: str) -> Engine:
     in_memory = ":memory:" in url or url in {"sqlite://", "sqlite:///"}
+    parsed = sa.make_url(url)
+    if parsed.query.get("uri", "").lower() == "true":
+        # ``file:…?mode=ro&uri=true``: its text is no path (a stray ``file:`` folder used to be
+        # made in the working directory), and the analytical reads copy the store by its path.
+        raise StoreError(
+            f"DATABASE_URL : la forme URI de SQLite (« {shown_url(url)} ») n'est pas prise en charge ; "
+            "donnez le chemin du fichier, par exemple sqlite:////srv/rencontres/app.db"
+        )
     if not in_memory:
-        Path(sa.make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database or "").parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            blocked = isinstance(error, (FileExistsError, NotADirectoryError))
+            why = "un fichier porte le nom d'un de ses dossiers" if blocked else error.strerror
+            message = f"DATABASE_URL : le dossier de la base {folder} ne peut pas être créé ({why})"
+            raise StoreError(message) from None
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": config.sqlite_busy_timeout_ms() / 1000},

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy.engine import Engine
 
 from services import attribution, bookings, jobdating, money
 from services.attribution import MODELS
+from services.database import StoreError
 from services.models import CHANNELS
 from services.scope import Scope
 
@@ -21,6 +24,14 @@ def build_report(
     totals, funnel = booked.totals, booked.funnel
     credited = attribution.attribute(scope, goal, lookback_days, engine)
     spend = money.spend_by_channel(scope, engine)
+    for channel, total in spend.items():
+        # An amount stored before amounts were bounded (a 310-digit one became Infinity): the
+        # report would not be JSON. The import refuses such amounts now (values.read_decimal).
+        if not math.isfinite(total):
+            raise StoreError(
+                f"dépense non finie ({total}) enregistrée pour le canal {channel} : réimportez "
+                "campaigns.csv avec des montants d'au plus 12 chiffres avant la virgule"
+            )
     shown = [c for c in CHANNELS if c in spend or any(c in credits for credits in credited.credits.values())]
     return {
         "scope": scope.as_dict(),
