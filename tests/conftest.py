@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from services import database
 from services.importer import ImportResult, import_bytes, import_path
+from tests.apptest_browser import browser, download, signed_in_cookies  # noqa: F401 (download: for the tests)
 
 SCENARIO = Path(__file__).parent / "data" / "scenario"
 
@@ -174,61 +175,12 @@ def demo_store(engine: Engine, backend: str, request: pytest.FixtureRequest, tmp
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard.py")
 
-#: The cookies of the browser the AppTest now running stands for (``AppTest.cookies``).
-_BROWSER_COOKIES: dict[str, str] = {}
-
-
-class _BrowserContext:
-    """What Streamlit knows of a session's browser (its ClientContext): here, only its cookies."""
-
-    headers: tuple[tuple[str, str], ...] = ()
-    remote_ip = "127.0.0.1"
-
-    @property
-    def cookies(self) -> dict[str, str]:
-        return dict(_BROWSER_COOKIES)
-
 
 @pytest.fixture(autouse=True)
-def browser_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AppTest has no browser: ``st.context.cookies`` reads the cookies set on the AppTest
-    (``app.cookies = {...}``) that runs, as a browser would send them with its connection."""
-    from streamlit.runtime import context
-    from streamlit.testing.v1 import AppTest
-
-    run = AppTest._run
-
-    def running(self, *args, **kwargs):
-        _BROWSER_COOKIES.clear()
-        _BROWSER_COOKIES.update(getattr(self, "cookies", {}))
-        return run(self, *args, **kwargs)
-
-    monkeypatch.setattr(AppTest, "_run", running)
-    monkeypatch.setattr(context, "_get_client_context", lambda: _BrowserContext())
-
-    # A download button's file is built when the browser asks for it: keep what to call.
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    add_deferred = MediaFileManager.add_deferred
-
-    def adding(self, data_callable, *args, **kwargs) -> str:
-        file_id = add_deferred(self, data_callable, *args, **kwargs)
-        _DEFERRED_FILES[file_id] = data_callable
-        return file_id
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", adding)
-
-
-#: Deferred downloads of the AppTests: the file id a button holds → what builds its file.
-_DEFERRED_FILES: dict[str, object] = {}
-
-
-def download(app, key: str) -> bytes:
-    """The file the download button of key ``key`` gives, built as Streamlit builds it when the
-    browser asks for it (a deferred-file request: no click, no rerun)."""
-    button = next(b for b in app.get("download_button") if b.proto.id.endswith(key))
-    data = _DEFERRED_FILES[button.proto.deferred_file_id]()
-    return data.encode("utf-8") if isinstance(data, str) else data
+def browser_cookies() -> Iterator[None]:
+    """AppTests sign in by their cookies, as a browser does (tests/apptest_browser.py)."""
+    with browser():
+        yield
 
 
 def session_token(role: str, advisor_email: str | None = None, engine: Engine | None = None) -> str:
@@ -253,10 +205,8 @@ def app_as(role: str, advisor_email: str | None = None, page: str | None = None,
     """The dashboard in AppTest, signed in with this role (on a page, with these URL parameters)."""
     from streamlit.testing.v1 import AppTest
 
-    from services import web
-
     app = AppTest.from_file(APP, default_timeout=90)
-    app.cookies = {web.COOKIE: web.sign(session_token(role, advisor_email))}
+    app.cookies = signed_in_cookies(session_token(role, advisor_email))
     for name, value in params.items():
         app.query_params[name] = value
     app.run()
