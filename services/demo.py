@@ -27,6 +27,7 @@ from services.contract import IMPORT_ORDER, SPECS
 from services.database import bump_data_version, get_engine, write_transaction
 from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
 from services.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
+from services.values import clean_text
 
 
 @dataclass(frozen=True)
@@ -987,7 +988,8 @@ def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequen
         return [None if value is None else value.isoformat() for value in values]
     if sqlite and isinstance(kind, sa.Numeric):
         return [None if value is None else float(value) for value in values]
-    return values
+    # Text as the importer stores a file's: without spaces or invisible characters at its ends.
+    return [clean_text(value) if isinstance(value, str) else value for value in values]
 
 
 def _table_columns(
@@ -1019,8 +1021,14 @@ def _table_columns(
             columns[names.index("utm_medium")],
         )
         columns[names.index("channel")] = channel
-        names += ["channel_explicit", "channel_rule"]
-        columns += [explicit, rule]
+        # channel_explicit is a column of the touchpoints file too (an export read back): the
+        # derived value replaces its default.
+        for name, derived in (("channel_explicit", explicit), ("channel_rule", rule)):
+            if name in names:
+                columns[names.index(name)] = derived
+            else:
+                names.append(name)
+                columns.append(derived)
     return names, list(zip(*columns, strict=True)) if count else []
 
 
