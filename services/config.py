@@ -120,7 +120,7 @@ def session_idle_minutes() -> int:
 def retention_months() -> int:
     """Months without contact after which a candidate who never enrolled is anonymised (≥ 1)."""
     text = _setting("RETENTION_MONTHS")
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ValueError(f"RETENTION_MONTHS : « {text} » n'est pas un nombre entier de mois ≥ 1")
     return int(text)
 

@@ -104,7 +104,7 @@ def _characters(count: int, what: str) -> Callable[[str], str]:
 def _digits(count: int, what: str) -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
-        if len(code) != count or not code.isdigit():
+        if len(code) != count or not (code.isascii() and code.isdigit()):
             raise ValueError(f"{what} : {count} chiffres attendus")
         return code
 

@@ -461,7 +461,7 @@ OTHER = "other"
 def department_of(postal_code: str | None) -> str:
     """The French department of a postal code: 2 digits, 3 overseas (97x, 98x); unknown otherwise."""
     code = postal_code.strip() if isinstance(postal_code, str) else ""
-    if len(code) != 5 or not code.isdigit():
+    if len(code) != 5 or not (code.isascii() and code.isdigit()):
         return UNKNOWN
     return code[:3] if code.startswith(("97", "98")) else code[:2]
 

@@ -187,7 +187,7 @@ def _applying(job, *args: object) -> None:
 
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise Refused(413, f"corps trop grand (au plus {MAX_BODY_BYTES // 1024} Ko)")
     body = bytearray()
     async for chunk in request.stream():

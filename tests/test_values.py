@@ -451,6 +451,15 @@ def test_a_siret_of_ascii_digits_is_accepted(engine) -> None:
     load("companies", "siret,name\n12345678901234,Acme\n", engine)
 
 
+def test_the_siret_reader_itself_takes_ascii_digits_only() -> None:
+    # Whatever reads the cell before it (the codes' cleaning), the SIRET's own check holds.
+    from services.contract import _digits
+
+    with pytest.raises(ValueError, match="14 chiffres"):
+        _digits(14, "SIRET")("١٢٣٤٥٦٧٨٩٠١٢٣٤")
+    assert _digits(14, "SIRET")("12345678901234") == "12345678901234"
+
+
 # -- item 9: the e-mail check is linear
 
 
