@@ -17,9 +17,9 @@ from services import models
 from services.config import LOCAL_TZ
 from services.contract import IMPORT_ORDER
 from services.database import get_engine
+from services.values import FORMULA_STARTS
 
 #: A cell starting with one of these is read as a formula by spreadsheets.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: A line inside a cell that starts a formula: a reader that takes a line break for the end of a
 #: row (a bare carriage return does that in some) would run it.
 _FORMULA_LINE = re.compile(r"(\r\n|\r|\n)(?=[=+\-@\t])")

@@ -56,6 +56,10 @@ _EDGES = "".join(
 _INVISIBLE = _characters("Cc", "Cf", "Zs", "Zl", "Zp", extra=_FILLERS) - {" "}
 #: The columns the contract calls codes by their name (a key or a reference column is one too).
 _CODE_NAME = re.compile(r"^(?:code|ref|.+_code|.+_ref)$")
+#: What a spreadsheet reads as a formula at the start of a cell or of a line in it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: The ``'`` an export puts before a formula sign, at the start or after a line break.
+_QUOTED_FORMULA = re.compile(r"(^|\r\n|\r|\n)'(?=[=+\-@\t\r])")
 
 _DATE_ISO = r"(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})"
 _DATE_FR = r"(?P<d>\d{2})/(?P<m>\d{2})/(?P<y>\d{4})"
@@ -73,12 +77,18 @@ FALSE_WORDS = frozenset({"0", "false", "no", "non", "n"})
 
 
 def clean_text(text: str) -> str:
-    """A value of a file as stored: in NFC, without the spaces and invisible characters at its ends.
+    """A value of a file as stored: in NFC, without the spaces and invisible characters at its ends
+    nor the ``'`` a spreadsheet export puts before a formula sign (``'=x`` is ``=x``).
 
     A BOM, a zero-width space or a non-breaking space at an end is never meant, and would make
-    ``MAX`` and ``\\ufeffMAX`` two sites shown alike.
+    ``MAX`` and ``\\ufeffMAX`` two sites shown alike. The ``'`` before a formula sign at the
+    start of the value or of a line in it is Excel's text marker, which our exports write
+    (services/exports.py ``neutralise``) and Excel drops: a file exported then read back is
+    unchanged.
     """
     text = text.strip(_EDGES)
+    if "'" in text:
+        text = _QUOTED_FORMULA.sub(r"\1", text)
     if text.isascii():
         return text
     return unicodedata.normalize("NFC", text).strip(_EDGES)

@@ -14,6 +14,7 @@ from services import channels, exports
 from services.contract import IMPORT_ORDER
 from services.importer import import_bytes
 from services.models import SQLModel, Touchpoint
+from tests.conftest import load
 
 
 def dump(engine) -> dict[str, list[tuple]]:
@@ -99,3 +100,15 @@ def test_explicit_without_a_channel_is_refused(scenario):
     assert result.describe_problems() == [
         "touchpoints.csv:2: channel_explicit: oui: canal explicite sans valeur dans la colonne channel"
     ]
+
+
+def test_values_an_export_protects_from_spreadsheets_read_back_unchanged(engine):
+    # The export puts a ' before a cell or a line that starts a formula (=, +, -, @); read back,
+    # that ' (Excel's text marker, which Excel drops too) is not part of the value.
+    load("sites", 'code,name\nMAX,-Maxéville-\nYUT,"=Yutz\n@Thionville"\n')
+    before = dump(engine)["sites"]
+    export = exports.to_csv(exports.table_frame("sites", engine))
+    assert b"'-Max" in export and b"'=Yutz" in export and b"'@Thionville" in export
+    result = import_bytes(export, source="sites.csv", engine=engine)
+    assert (result.accepted, result.inserted, result.updated) == (True, 0, 0)
+    assert dump(engine)["sites"] == before
