@@ -104,6 +104,20 @@ def table_size(name: str, engine: Engine | None = None) -> int:
         return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
+def _local_instants(values: pd.Series) -> pd.Series:
+    """Instants in Paris time without offset, as Excel and the import files read them; those of
+    the hour that comes twice when clocks go back (02:00-03:00 in October) keep their offset as
+    text, which the import reads: without it, one of the two would come back an hour off."""
+    local = values.dt.tz_convert(LOCAL_TZ)
+    naive = local.dt.tz_localize(None)
+    twice = naive.notna() & naive.dt.tz_localize(LOCAL_TZ, ambiguous="NaT", nonexistent="NaT").isna()
+    if not twice.any():
+        return naive
+    shown = naive.astype(object)
+    shown[twice] = local[twice].map(lambda instant: instant.isoformat(sep=" "))
+    return shown
+
+
 def table_frame(name: str, engine: Engine | None = None) -> pd.DataFrame:
     """A whole table as the data page exports it, in insertion order.
 
@@ -118,7 +132,7 @@ def table_frame(name: str, engine: Engine | None = None) -> pd.DataFrame:
     for column in columns:
         values = frame[column.name]
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            frame[column.name] = values.dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+            frame[column.name] = _local_instants(values)
         elif isinstance(column.type, sa.Integer) and not isinstance(column.type, sa.Boolean):
             frame[column.name] = values.astype("Int64")  # an empty count stays empty, not 1000.0
         elif values.map(lambda value: isinstance(value, Decimal)).any():

@@ -112,3 +112,20 @@ def test_values_an_export_protects_from_spreadsheets_read_back_unchanged(engine)
     result = import_bytes(export, source="sites.csv", engine=engine)
     assert (result.accepted, result.inserted, result.updated) == (True, 0, 0)
     assert dump(engine)["sites"] == before
+
+
+def test_an_instant_of_the_hour_that_comes_twice_reads_back_unchanged(engine):
+    # 25 October 2020, clocks went back at 03:00 (CEST) to 02:00 (CET): 02:30 came twice, at
+    # 00:30 and at 01:30 UTC. Exported without offset, both would read back as one of them.
+    load("sites", "code,name\nMAX,Maxéville\n")
+    load(
+        "candidates",
+        "ref,created_at\nA,2020-10-25 00:30:00Z\nB,2020-10-25 01:30:00Z\nC,2020-10-25 12:00:00Z\n",
+    )
+    before = dump(engine)["candidates"]
+    export = exports.to_csv(exports.table_frame("candidates", engine)).decode("utf-8-sig")
+    assert "2020-10-25 02:30:00+02:00" in export and "2020-10-25 02:30:00+01:00" in export
+    assert "2020-10-25 13:00:00;" in export or "2020-10-25 13:00:00\r" in export  # no offset
+    result = import_bytes(export.encode(), source="candidates.csv", engine=engine)
+    assert (result.accepted, result.inserted, result.updated) == (True, 0, 0)
+    assert dump(engine)["candidates"] == before
