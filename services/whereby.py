@@ -1076,21 +1076,21 @@ def _ended_interviews(first_day: date, now: datetime, engine: Engine, *, closed:
     return [row for row in rows if not closed or room_end(row["starts_at"], row["duration_min"]) <= now]
 
 
-def _store_suggestion(engine: Engine, row: dict, values: dict, now: datetime) -> bool:
-    """Insert or refresh a pending suggestion; never one the advisor already decided."""
+def _store_suggestion(kind: _Suggestions, engine: Engine, row: dict, values: dict, now: datetime) -> bool:
+    """Insert or refresh a pending suggestion; never one an advisor already decided."""
+    table = kind.table
     with write_transaction(engine) as connection:
         if row["suggestion_id"] is None:
             try:
                 with connection.begin_nested():
-                    connection.execute(
-                        SUGGESTIONS.insert().values(booking_ref=row["ref"], fetched_at=now, **values)
-                    )
+                    fields = {kind.key: row["ref"], "fetched_at": now, **values}
+                    connection.execute(table.insert().values(fields))
             except sa.exc.IntegrityError:
                 return False
         else:
             updated = connection.execute(
-                SUGGESTIONS.update()
-                .where(SUGGESTIONS.c.id == row["suggestion_id"], SUGGESTIONS.c.decided_at.is_(None))
+                table.update()
+                .where(table.c.id == row["suggestion_id"], table.c.decided_at.is_(None))
                 .values(fetched_at=now, **values)
             )
             if updated.rowcount != 1:
@@ -1158,7 +1158,7 @@ def sync_attendance(
             }
             if row["suggestion_id"] is not None and all(row[key] == value for key, value in values.items()):
                 summary.unchanged += 1
-            elif dry_run or _store_suggestion(engine, row, values, now):
+            elif dry_run or _store_suggestion(_INTERVIEWS, engine, row, values, now):
                 (summary.suggested if row["suggestion_id"] is None else summary.updated).append(
                     (row["ref"], kind)
                 )
@@ -1258,37 +1258,11 @@ def _read_meeting(
     if row["suggestion_id"] is not None and all(row[key] == value for key, value in values.items()):
         summary.unchanged += 1
         return
-    if not dry_run and not _store_meeting_suggestion(engine, row, values, now):
+    if not dry_run and not _store_suggestion(_MEETINGS, engine, row, values, now):
         return
     (summary.meetings_suggested if row["suggestion_id"] is None else summary.meetings_updated).append(
         (ref, kind)
     )
-
-
-def _store_meeting_suggestion(engine: Engine, row: dict, values: dict, now: datetime) -> bool:
-    """Insert or refresh a meeting's pending suggestion; never one an advisor already decided."""
-    with write_transaction(engine) as connection:
-        if row["suggestion_id"] is None:
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        MEETING_SUGGESTIONS.insert().values(meeting_ref=row["ref"], fetched_at=now, **values)
-                    )
-            except sa.exc.IntegrityError:
-                return False
-        else:
-            updated = connection.execute(
-                MEETING_SUGGESTIONS.update()
-                .where(
-                    MEETING_SUGGESTIONS.c.id == row["suggestion_id"],
-                    MEETING_SUGGESTIONS.c.decided_at.is_(None),
-                )
-                .values(fetched_at=now, **values)
-            )
-            if updated.rowcount != 1:
-                return False
-        bump_data_version(connection)
-    return True
 
 
 def meeting_conflicts(status: str, suggestion: str) -> bool:
@@ -1341,31 +1315,7 @@ def confirm_meeting_suggestion(
     what it becomes). Refused when the call contradicts a status already recorded."""
     now = now or datetime.now(UTC)
     with write_transaction(engine) as connection:
-        suggestion = (
-            connection.execute(
-                sa.select(MEETING_SUGGESTIONS).where(
-                    MEETING_SUGGESTIONS.c.meeting_ref == meeting_ref,
-                    MEETING_SUGGESTIONS.c.decided_at.is_(None),
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if suggestion is None:
-            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
-        meeting = connection.execute(
-            sa.select(MEETINGS.c.status, MEETINGS.c.version).where(MEETINGS.c.ref == meeting_ref)
-        ).one()
-        if meeting.version != read_version:
-            raise ConflictError(
-                "cette rencontre vient d'être modifiée par quelqu'un d'autre : rechargez la page, "
-                "vérifiez, puis confirmez à nouveau"
-            )
-        if meeting_conflicts(meeting.status, suggestion["suggestion"]):
-            raise SuggestionConflict(
-                f"déjà noté « {meeting.status} » : l'appel dit autre chose, rien n'est changé "
-                "(corrigez le statut vous-même si besoin, puis ignorez la suggestion)"
-            )
+        suggestion, meeting = _pending(_MEETINGS, connection, meeting_ref, read_version)
         status = MEETING_SUGGESTED_STATUS[suggestion["suggestion"]]
         version = meeting.version
         if status is not None and status != meeting.status:
@@ -1377,19 +1327,7 @@ def confirm_meeting_suggestion(
                 read_version=read_version,
                 now=now,
             )
-        connection.execute(
-            MEETING_SUGGESTIONS.update()
-            .where(MEETING_SUGGESTIONS.c.id == suggestion["id"])
-            .values(decided_at=now, decided_by=actor, decision="confirmed")
-        )
-        audit.record(
-            "attendance.confirm",
-            actor=actor,
-            target=meeting_ref,
-            detail=f"suggestion={suggestion['suggestion']}",
-            connection=connection,
-        )
-        bump_data_version(connection)
+        _decide(_MEETINGS, connection, meeting_ref, suggestion, actor=actor, now=now)
     return version
 
 
@@ -1397,18 +1335,64 @@ def dismiss_meeting_suggestion(
     meeting_ref: str, *, actor: str, now: datetime | None = None, engine: Engine | None = None
 ) -> None:
     """Set a meeting's call suggestion aside: the meeting stays as it is."""
+    _dismiss(_MEETINGS, meeting_ref, actor=actor, now=now, engine=engine)
+
+
+def _pending(kind: _Suggestions, connection: sa.Connection, ref: str, read_version: int) -> tuple:
+    """The suggestion waiting for an advisor about ``ref`` and the item's status and version, or
+    the error that says why it cannot be confirmed (gone, changed since read, contradicted)."""
+    table = kind.table
+    suggestion = (
+        connection.execute(sa.select(table).where(table.c[kind.key] == ref, table.c.decided_at.is_(None)))
+        .mappings()
+        .first()
+    )
+    if suggestion is None:
+        raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+    item = connection.execute(
+        sa.select(kind.items.c.status, kind.items.c.version).where(kind.items.c.ref == ref)
+    ).one()
+    if item.version != read_version:
+        raise ConflictError(
+            f"{kind.item} vient d'être modifié{kind.feminine} par quelqu'un d'autre : rechargez la "
+            "page, vérifiez, puis confirmez à nouveau"
+        )
+    if kind.conflicts(item.status, suggestion["suggestion"]):
+        raise SuggestionConflict(
+            f"déjà noté « {item.status} » : l'appel dit autre chose, rien n'est changé "
+            "(corrigez le statut vous-même si besoin, puis ignorez la suggestion)"
+        )
+    return suggestion, item
+
+
+def _decide(
+    kind: _Suggestions, connection: sa.Connection, ref: str, suggestion: dict, *, actor: str, now: datetime
+) -> None:
+    # The suggestion confirmed, in the transaction that recorded what it said.
+    connection.execute(
+        kind.table.update()
+        .where(kind.table.c.id == suggestion["id"])
+        .values(decided_at=now, decided_by=actor, decision="confirmed")
+    )
+    detail = f"suggestion={suggestion['suggestion']}"
+    audit.record("attendance.confirm", actor=actor, target=ref, detail=detail, connection=connection)
+    bump_data_version(connection)
+
+
+def _dismiss(
+    kind: _Suggestions, ref: str, *, actor: str, now: datetime | None, engine: Engine | None
+) -> None:
     now = now or datetime.now(UTC)
+    table = kind.table
     with write_transaction(engine) as connection:
         dismissed = connection.execute(
-            MEETING_SUGGESTIONS.update()
-            .where(
-                MEETING_SUGGESTIONS.c.meeting_ref == meeting_ref, MEETING_SUGGESTIONS.c.decided_at.is_(None)
-            )
+            table.update()
+            .where(table.c[kind.key] == ref, table.c.decided_at.is_(None))
             .values(decided_at=now, decided_by=actor, decision="dismissed")
         )
         if dismissed.rowcount != 1:
             raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
-        audit.record("attendance.dismiss", actor=actor, target=meeting_ref, connection=connection)
+        audit.record("attendance.dismiss", actor=actor, target=ref, connection=connection)
         bump_data_version(connection)
 
 
@@ -1501,30 +1485,7 @@ def confirm_suggestion(
     new version. Refused when the call contradicts an outcome already recorded."""
     now = now or datetime.now(UTC)
     with write_transaction(engine) as connection:
-        suggestion = (
-            connection.execute(
-                sa.select(SUGGESTIONS).where(
-                    SUGGESTIONS.c.booking_ref == booking_ref, SUGGESTIONS.c.decided_at.is_(None)
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if suggestion is None:
-            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
-        booking = connection.execute(
-            sa.select(BOOKINGS.c.status, BOOKINGS.c.version).where(BOOKINGS.c.ref == booking_ref)
-        ).one()
-        if booking.version != read_version:
-            raise ConflictError(
-                "ce rendez-vous vient d'être modifié par quelqu'un d'autre : rechargez la page, "
-                "vérifiez, puis confirmez à nouveau"
-            )
-        if conflicts(booking.status, suggestion["suggestion"]):
-            raise SuggestionConflict(
-                f"déjà noté « {booking.status} » : l'appel dit autre chose, rien n'est changé "
-                "(corrigez le statut vous-même si besoin, puis ignorez la suggestion)"
-            )
+        suggestion, booking = _pending(_INTERVIEWS, connection, booking_ref, read_version)
         version = apply_outcome(
             connection,
             booking_ref,
@@ -1533,18 +1494,7 @@ def confirm_suggestion(
             read_version=read_version,
             now=now,
         )
-        connection.execute(
-            SUGGESTIONS.update()
-            .where(SUGGESTIONS.c.id == suggestion["id"])
-            .values(decided_at=now, decided_by=actor, decision="confirmed")
-        )
-        audit.record(
-            "attendance.confirm",
-            actor=actor,
-            target=booking_ref,
-            detail=f"suggestion={suggestion['suggestion']}",
-            connection=connection,
-        )
+        _decide(_INTERVIEWS, connection, booking_ref, suggestion, actor=actor, now=now)
     return version
 
 
@@ -1552,14 +1502,23 @@ def dismiss_suggestion(
     booking_ref: str, *, actor: str, now: datetime | None = None, engine: Engine | None = None
 ) -> None:
     """Set a call's suggestion aside: the booking stays as it is."""
-    now = now or datetime.now(UTC)
-    with write_transaction(engine) as connection:
-        dismissed = connection.execute(
-            SUGGESTIONS.update()
-            .where(SUGGESTIONS.c.booking_ref == booking_ref, SUGGESTIONS.c.decided_at.is_(None))
-            .values(decided_at=now, decided_by=actor, decision="dismissed")
-        )
-        if dismissed.rowcount != 1:
-            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
-        audit.record("attendance.dismiss", actor=actor, target=booking_ref, connection=connection)
-        bump_data_version(connection)
+    _dismiss(_INTERVIEWS, booking_ref, actor=actor, now=now, engine=engine)
+
+
+@dataclass(frozen=True)
+class _Suggestions:
+    """What the calls suggest about one kind of item (interviews, job-dating meetings), waiting
+    for an advisor: where it is kept, about what, and what contradicts a recorded status."""
+
+    table: sa.Table
+    key: str
+    items: sa.Table
+    item: str
+    feminine: str
+    conflicts: Callable[[str, str], bool]
+
+
+_INTERVIEWS = _Suggestions(SUGGESTIONS, "booking_ref", BOOKINGS, "ce rendez-vous", "", conflicts)
+_MEETINGS = _Suggestions(
+    MEETING_SUGGESTIONS, "meeting_ref", MEETINGS, "cette rencontre", "e", meeting_conflicts
+)
