@@ -538,5 +538,7 @@ def _needs_sign_in(path: str) -> bool:
 
 
 def _is_page(path: str) -> bool:
-    # A page of the app (a navigation a person makes), as opposed to its files and endpoints.
-    return not path.startswith(_APP_PREFIXES)
+    # A page of the app (a navigation a person makes), as opposed to its files and endpoints (a
+    # browser asks for /favicon.ico by itself: sent to the sign-in page, it would replace the
+    # form token of the page the person is filling in).
+    return not path.startswith(_APP_PREFIXES) and "." not in path.rsplit("/", 1)[-1]

@@ -76,6 +76,9 @@ def test_an_anonymous_visitor_is_sent_to_the_sign_in_page(client):
     # nowhere (no sign-in address naming it); assets and health do not.
     media = client.get("/media/abc.csv")
     assert (media.status_code, media.text) == (401, "Connexion requise.")
+    # A file the browser asks for by itself is no page either: it must not reach the sign-in page,
+    # whose new form token would replace the one of the page being filled in.
+    assert client.get("/favicon.ico").status_code == 401
     assert client.get("/static/js/main.js").text == "the app"
     assert client.get("/_stcore/health").text == "the app"
 
