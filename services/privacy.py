@@ -33,6 +33,7 @@ from services.models import (
     ImportRun,
     Meeting,
     MeetingChange,
+    MeetingSuggestion,
     RoomAttempt,
     Touchpoint,
 )
@@ -49,14 +50,16 @@ NOTES = BookingNote.__table__
 IMPORT_RUNS = ImportRun.__table__
 ROOM_ATTEMPTS = RoomAttempt.__table__
 SUGGESTIONS = AttendanceSuggestion.__table__
+MEETING_SUGGESTIONS = MeetingSuggestion.__table__
 
 #: Every table whose rows belong to a candidate (by ``candidate_ref``); a test checks none is missing.
 CANDIDATE_TABLES = (TOUCHPOINTS, BOOKINGS, ENROLLMENTS, MEETINGS)
 #: Tables whose rows belong to one of the candidate's bookings (by ``booking_ref``): history,
 #: notes, the video room asked for it and what its call said about who joined.
 BOOKING_TABLES = (CHANGES, NOTES, ROOM_ATTEMPTS, SUGGESTIONS)
-#: Tables whose rows belong to one of the candidate's job-dating meetings (by ``meeting_ref``).
-MEETING_TABLES = (MEETING_CHANGES,)
+#: Tables whose rows belong to one of the candidate's job-dating meetings (by ``meeting_ref``):
+#: history, and what its call said about who joined.
+MEETING_TABLES = (MEETING_CHANGES, MEETING_SUGGESTIONS)
 #: The tables whose rows the purge deletes (the others of a purged candidate are anonymised).
 TRAIL_TABLE_NAMES = frozenset(table.name for table in BOOKING_TABLES + MEETING_TABLES)
 #: What makes a contact with a candidate, and when: the latest one starts the retention period.
@@ -382,12 +385,14 @@ def export_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> d
             sa.select(MEETINGS).where(MEETINGS.c.candidate_ref == ref).order_by(MEETINGS.c.starts_at),
         )
         for meeting in meetings:
-            meeting["history"] = _records(
-                connection,
-                sa.select(MEETING_CHANGES)
-                .where(MEETING_CHANGES.c.meeting_ref == meeting["ref"])
-                .order_by(MEETING_CHANGES.c.changed_at),
-            )
+            for name, table, at in (
+                ("history", MEETING_CHANGES, "changed_at"),
+                ("call_attendance", MEETING_SUGGESTIONS, "fetched_at"),
+            ):
+                meeting[name] = _records(
+                    connection,
+                    sa.select(table).where(table.c.meeting_ref == meeting["ref"]).order_by(table.c[at]),
+                )
         export = {
             "ref": ref,
             "exported_at": _plain(datetime.now(UTC)),

@@ -170,13 +170,15 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
         "room_attempts": 1,
         "attendance_suggestions": 1,
         "meeting_changes": 0,
+        "meeting_suggestions": 0,  # no call of the centre's meetings was read
     }
-    assert preview.as_frame().to_dict("records")[-5:] == [
+    assert preview.as_frame().to_dict("records")[-6:] == [
         {"table": "booking_changes", "action": "deleted", "rows": 2},
         {"table": "booking_notes", "action": "deleted", "rows": 1},
         {"table": "room_attempts", "action": "deleted", "rows": 1},
         {"table": "attendance_suggestions", "action": "deleted", "rows": 1},
         {"table": "meeting_changes", "action": "deleted", "rows": 0},
+        {"table": "meeting_suggestions", "action": "deleted", "rows": 0},
     ]
     assert database.data_version(centre) == before  # a preview writes nothing
     assert _count(centre, Candidate.__table__) == 7
@@ -405,6 +407,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
         "room_attempts": 1,
         "attendance_suggestions": 1,
         "meeting_changes": 0,
+        "meeting_suggestions": 0,
     }
     # Only the audit log still names the refs (the erasure's own event is the proof it was done).
     assert _outside_audit_targets(_found(centre, needles)) == set()
@@ -413,7 +416,8 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
             "dpo@example.org",
             "CB",
             "candidates=1 touchpoints=3 bookings=1 enrollments=0 meetings=0 "
-            "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1 meeting_changes=0",
+            "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1 meeting_changes=0 "
+            "meeting_suggestions=0",
         )
     ]
     assert database.data_version(centre) == before + 1
