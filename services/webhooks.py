@@ -32,13 +32,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import config
-from services.database import get_engine, write_transaction
+from services.database import write_transaction
 from services.models import WebhookDelivery
 
 CALCOM_PATH = "/webhooks/calcom"
@@ -233,10 +232,3 @@ async def receive(request: Request) -> Response:
 def routes() -> list[Route]:
     """The webhooks' routes (no sign-in: each delivery is checked by its signature)."""
     return [Route(path, receive, methods=["POST"]) for path in PATHS]
-
-
-def deliveries(engine: Engine | None = None) -> list[tuple[str, str]]:
-    """The deliveries received: (vendor, event type), oldest first."""
-    query = sa.select(DELIVERIES.c.vendor, DELIVERIES.c.event).order_by(DELIVERIES.c.id)
-    with (engine or get_engine()).connect() as connection:
-        return [tuple(row) for row in connection.execute(query)]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from services import database
 from services.importer import ImportResult, import_bytes, import_path
-from tests.apptest_browser import browser, download, signed_in_cookies  # noqa: F401 (download: for the tests)
+from tests.apptest_browser import browser, signed_in_cookies
 
 SCENARIO = Path(__file__).parent / "data" / "scenario"
 

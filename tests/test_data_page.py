@@ -17,7 +17,8 @@ from streamlit.testing.v1 import AppTest
 from services import access, accounts, audit, models, uploads
 from services.accounts import AccountError
 from services.markdown import escape_markdown
-from tests.conftest import app_as, download
+from tests.apptest_browser import download
+from tests.conftest import app_as
 
 PAGE = "pages/admin/data.py"
 #: The account app_as("admin") signs in with (tests/conftest.py).

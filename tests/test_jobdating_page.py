@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from services import audit, jobdating
 from services.scope import Scope
-from tests.conftest import app_as, download, load
+from tests.apptest_browser import download
+from tests.conftest import app_as, load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 

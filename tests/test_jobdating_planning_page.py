@@ -16,7 +16,8 @@ from services import audit, meetings
 from services.markdown import escape_markdown
 from services.meetings import MeetingOutcome, record_meeting_outcome
 from services.models import Meeting
-from tests.conftest import app_as, download, load
+from tests.apptest_browser import download
+from tests.conftest import app_as, load
 from tests.pairing_data import S1, load_job_dating
 
 PAGE = "pages/advisors/jobdating_planning.py"

@@ -18,7 +18,8 @@ from services import audit, results
 from services.events import default_scope
 from services.i18n import format_percent
 from services.models import Booking
-from tests.conftest import app_as, download, load
+from tests.apptest_browser import download
+from tests.conftest import app_as, load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
