@@ -24,6 +24,8 @@ from services.models import (
 )
 
 MIB = 1024 * 1024
+#: What replaces a personal value in the import history.
+MASK = "•••"
 
 # Bounds on what one upload or one file may hold (issue 16, item 9): each is checked as the file
 # is read, before the rest of it is, and refuses the file with a French message naming what
@@ -121,6 +123,9 @@ class Column:
     default: Any = None
     #: Personal data: masked in the import history.
     personal: bool = False
+    #: An empty cell keeps the stored value (a new row gets the table's default), as the
+    #: contract says of the consents; a column absent from the header never changes anything.
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,12 @@ FILES: tuple[FileSpec, ...] = (
             Column("postal_code", _characters(5, "code postal"), personal=True),
             Column("marketing_consent", values.read_bool, default=False),
             Column("parent_consent", values.read_bool, default=False),
+            Column("presentation_consent", values.read_bool, kept=True),
+            Column("parent_presentation_consent", values.read_bool, kept=True),
+            Column("consent_recorded_on", values.read_date, kept=True),
+            Column("consent_source", _text, kept=True),
+            # Not in the exchange contract: where a minor's job-dating schedule goes too.
+            Column("parent_email", values.read_email, personal=True),
             Column("created_at", values.read_datetime, required=True),
         ),
     ),
@@ -344,6 +355,8 @@ FILES: tuple[FileSpec, ...] = (
             Column("name", _text, required=True),
             Column("city", _text),
             Column("sector", _text),
+            # Not in the exchange contract: where the company's job-dating schedule is sent.
+            Column("email", values.read_email, personal=True),
         ),
     ),
     FileSpec(

@@ -39,17 +39,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts, audit, channels, contract, values
+from services import accounts, audit, channels, consent, contract, values
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER, SPECS, Column, FileSpec, Reference
+from services.contract import IMPORT_ORDER, MASK, SPECS, Column, FileSpec, Reference
 from services.database import bump_data_version, get_engine, retry_write, write_transaction
 from services.i18n import format_number
 from services.models import ImportRun, StoreState, UtcDateTime
 
 #: Keys looked up per query (well under SQLite's and PostgreSQL's limits on parameters).
 _CHUNK = 2000
-#: What replaces a personal value in the import history.
-MASK = "•••"
 _MAX_SHOWN_VALUE = 80
 
 
@@ -1147,13 +1145,49 @@ class _Plan:
     updated_keys: list[tuple]
     unchanged: int
 
+    def consents_before(self) -> dict[str, tuple[bool | None, bool | None]]:
+        """The candidates whose consents to be presented to companies this plan changes, with
+        their consents before it (False for a new candidate; None for a column not written)."""
+        written = self.prepared.written
+        names = ("presentation_consent", "parent_presentation_consent")
+        if self.prepared.typed.spec.kind != "candidates" or not set(names) & set(written):
+            return {}
+        ref_at = self.insert_names.index("ref")
+        before: dict[str, tuple[bool | None, bool | None]] = {
+            row[ref_at]: (False, False)
+            for row in self.inserts
+            if any(row[self.insert_names.index(name)] for name in names)
+        }
+        shown = [name for name in names if name in written]
+        stored_at = [self.existing_names.index(name) for name in shown]
+        new_at = [written.index(name) for name in shown]
+        for key, update in zip(self.updated_keys, self.updates, strict=True):
+            current = self.existing[key]
+            was = [bool(current[at]) for at in stored_at]
+            if was != [bool(update[at]) for at in new_at]:
+                given = dict(zip(shown, was, strict=True))
+                before[key[0]] = (given.get(names[0]), given.get(names[1]))
+        return before
+
+
+def _kept(spec: FileSpec) -> set[str]:
+    """The columns whose empty cells keep the stored value (``Column.kept``)."""
+    return {column.name for column in spec.columns if column.kept}
+
 
 def _insert_columns(prepared: _Prepared, dialect: sa.Dialect) -> tuple[list[str], list[list]]:
     """Every column an insert writes: the contract's (and the derived channel's), then the
-    table's other columns that have a Python default, as SQLAlchemy's insert adds them."""
-    table, count = prepared.typed.spec.table, len(prepared.keys)
+    table's other columns that have a Python default, as SQLAlchemy's insert adds them; an
+    empty cell of a kept column gets the table's default."""
+    spec, count = prepared.typed.spec, len(prepared.keys)
+    table = spec.table
     names = list(prepared.columns)
     columns = list(prepared.columns.values())
+    for at, name in enumerate(names):
+        if name in _kept(spec) and None in columns[at]:  # a new row gets the table's default
+            default = table.c[name].default
+            fill = _driver_values(table.c[name], [default.arg], dialect)[0] if default is not None else None
+            columns[at] = [fill if value is None else value for value in columns[at]]
     for column in table.c:
         if column.name not in prepared.columns and column.default is not None and column.default.is_scalar:
             names.append(column.name)
@@ -1190,19 +1224,25 @@ def _plan(
     id_at = names.index("id")
     stored_at = [names.index(name) for name in prepared.written]
     written_at = [insert_names.index(name) for name in prepared.written]
+    kept = [(at, prepared.columns[name]) for at, name in enumerate(prepared.written) if name in _kept(spec)]
     inserts, updates, updated_keys, unchanged = [], [], [], 0
-    for key, row in zip(prepared.keys, zip(*columns, strict=True), strict=True):
+    for index, (key, row) in enumerate(zip(prepared.keys, zip(*columns, strict=True), strict=True)):
         current = existing.get(key)
         if current is None:
             inserts.append(row)
             continue
-        new = tuple(row[at] for at in written_at)
-        if new != tuple(current[at] for at in stored_at):
+        new = [row[at] for at in written_at]
+        for at, given in kept:
+            if given[index] is None:  # an empty cell: the stored value stays
+                new[at] = current[stored_at[at]]
+        stored = tuple(current[at] for at in stored_at)
+        if tuple(new) != stored:
             updates.append((*new, current[id_at]))
             updated_keys.append(key)
         else:
             unchanged += 1
-    return _Plan(prepared, existing, names, insert_names, inserts, updates, updated_keys, unchanged), []
+    plan = _Plan(prepared, existing, names, insert_names, inserts, updates, updated_keys, unchanged)
+    return plan, []
 
 
 def _add_to_overlay(overlay: _Overlay, plan: _Plan) -> None:
@@ -1220,8 +1260,9 @@ def _add_to_overlay(overlay: _Overlay, plan: _Plan) -> None:
 # ---------------------------------------------------------------- writing
 
 
-def _write(connection: sa.Connection, plan: _Plan) -> None:
-    """``executemany`` of the plan's tuples: the inserts, then the updates."""
+def _write(connection: sa.Connection, plan: _Plan, actor: str, via: str) -> None:
+    """``executemany`` of the plan's tuples: the inserts, then the updates; then what follows a
+    consent to be presented to companies given or withdrawn (``services.consent``)."""
     table = plan.prepared.typed.spec.table
     quote = connection.dialect.identifier_preparer.quote
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
@@ -1239,6 +1280,8 @@ def _write(connection: sa.Connection, plan: _Plan) -> None:
             f"UPDATE {quote(table.name)} SET {', '.join(assignments)} WHERE {quote('id')} = {mark}",
             plan.updates,
         )
+    if before := plan.consents_before():
+        consent.follow_written_consents(connection, before, actor=actor, via=via)
 
 
 def _record(connection: sa.Connection, result: ImportResult, imported_by: str | None) -> None:
@@ -1414,7 +1457,7 @@ def _write_checked_now(
 def _write_and_record(
     connection: sa.Connection, plan: _Plan, result: ImportResult, imported_by: str | None
 ) -> None:
-    _write(connection, plan)
+    _write(connection, plan, imported_by or "?", "import")
     if result.inserted or result.updated:
         bump_data_version(connection)
     _record(connection, result, imported_by)
@@ -1442,14 +1485,20 @@ def import_rows(
 
 
 def upsert_rows(
-    connection: sa.Connection, kind: str, header: Sequence[str], rows: list[RawRow], *, source: str
+    connection: sa.Connection,
+    kind: str,
+    header: Sequence[str],
+    rows: list[RawRow],
+    *,
+    source: str,
+    actor: str | None = None,
 ) -> ImportResult:
     """``import_rows`` inside the caller's transaction: validate every row, then upsert them all
     or none (``accepted`` says which); neither the history nor the data version is touched."""
     result = ImportResult(source=source, kind=kind)
     plan = _check(connection, kind, _sheet_of_rows(header, rows), result)
     if plan is not None:
-        _write(connection, plan)
+        _write(connection, plan, actor or source, source.partition(":")[0])
     return result
 
 

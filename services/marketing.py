@@ -26,8 +26,8 @@ from services.bookings import BOOKINGS, in_scope, ratio
 from services.config import LOCAL_TZ
 from services.database import get_engine
 from services.models import CHANNELS, Campaign, Candidate, Touchpoint
-from services.privacy import age_on
 from services.scope import Scope
+from services.values import age_on
 
 TOUCHPOINTS = Touchpoint.__table__
 CAMPAIGNS = Campaign.__table__

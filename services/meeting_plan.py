@@ -21,10 +21,11 @@ from sqlalchemy.engine import Engine
 
 from services import audit
 from services.config import LOCAL_TZ
+from services.consent import may_be_presented
 from services.database import bump_data_version, get_engine, retry_write, take_turn
 from services.meetings import MEETING_WRITES
 from services.models import Candidate, CompanyWindow, Meeting, Offer
-from services.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
+from services.pairing import job_dating_event, open_offers, suggested_pairs
 from services.values import local_midnight
 
 CANDIDATES = Candidate.__table__

@@ -132,10 +132,15 @@ class Candidate(SQLModel, table=True):
     #: A parent's consent to marketing too: what makes a minor under 15's consent count.
     parent_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _instant()
-    #: Accepted to be presented to companies at job datings (set by an advisor, not imported).
+    #: Accepted to be presented to companies at job datings (an advisor, an import or the booking form).
     presentation_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     #: A parent's consent to that too: needed under 15, or when the birth date is unknown.
     parent_presentation_consent: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    #: When and where those consents were collected (booking form, signed paper form…).
+    consent_recorded_on: date | None = None
+    consent_source: str | None = None
+    #: A parent's address, to whom a minor's job-dating schedule is sent too (not in the contract).
+    parent_email: str | None = None
 
 
 class Touchpoint(SQLModel, table=True):
@@ -255,6 +260,8 @@ class Company(SQLModel, table=True):
     name: str
     city: str | None = None
     sector: str | None = None
+    #: Where the company's job-dating schedule is sent (not in the exchange contract).
+    email: str | None = None
 
 
 class Offer(SQLModel, table=True):
@@ -302,6 +309,37 @@ class MeetingChange(SQLModel, table=True):
     field: str
     old_value: str | None = None
     new_value: str | None = None
+
+
+class MailSend(SQLModel, table=True):
+    """One message of a job dating sent (or tried) to one address: its send log.
+
+    ``meetings`` is the meeting set the message carried, as JSON (meeting ref → its details'
+    digest and iCalendar SEQUENCE): what the next run compares with, to send nothing, an update
+    or a cancellation. Holds addresses: in a candidate's access export, deleted by the erasure
+    and the purge (``services.privacy``).
+    """
+
+    __tablename__ = "mail_sends"
+    id: int | None = Field(default=None, primary_key=True)
+    event_code: str = _fk("events.code")
+    #: Whose schedule: ``company``, ``candidate`` or ``parent`` (a minor's parent).
+    role: str
+    #: The company (role ``company``) or the candidate (``candidate``, ``parent``).
+    siret: str | None = _fk("companies.siret", default=None)
+    candidate_ref: str | None = _fk("candidates.ref", default=None)
+    recipient: str
+    #: ``schedule``, ``update``, ``cancel`` or ``reminder``.
+    kind: str
+    #: The day a reminder is about (None for the other kinds).
+    day: date | None = None
+    meetings: str
+    sent_at: datetime = _instant()
+    message_id: str | None = None
+    #: ``sent`` or ``failed``.
+    status: str
+    error: str | None = None
+    attempts: int = 1
 
 
 class CompanyWindow(SQLModel, table=True):

@@ -3,21 +3,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit
-from services.database import binary_order, bump_data_version, get_engine, retry_write
+from services.consent import may_be_presented
+from services.database import binary_order, get_engine
 from services.jobdating import SEEKING_STATUSES, seeking_candidates
-from services.meetings import CHANGED
 from services.models import Candidate, Enrollment, Event, Meeting, MeetingChange, Offer, Site
-from services.privacy import UnknownCandidate, age_on
-from services.schedule import write_versioned
 from services.scope import Scope
+from services.values import age_on
 
 CANDIDATES = Candidate.__table__
 ENROLLMENTS = Enrollment.__table__
@@ -26,8 +24,6 @@ MEETINGS = Meeting.__table__
 MEETING_CHANGES = MeetingChange.__table__
 OFFERS = Offer.__table__
 SITES = Site.__table__
-#: Under this age on the event's first day, a parent's consent is needed as well.
-PARENT_CONSENT_UNDER = 15
 PAIR_COLUMNS = [
     "rank",
     "offer_ref",
@@ -61,87 +57,6 @@ def job_dating_event(event_code: str, engine: Engine | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- consent
-
-
-def may_be_presented(*, consent: bool, parent_consent: bool, birth_date: date | None, day: date) -> bool:
-    """Whether a candidate may be suggested to companies at an event starting on ``day``.
-
-    Their own consent always; under 15 on ``day``, a parent's as well. An unknown birth date may
-    hide a child under 15: a parent's consent is needed then too (the safe side).
-    """
-    if not consent:
-        return False
-    age = age_on(birth_date, day)
-    return bool(parent_consent) or (age is not None and age >= PARENT_CONSENT_UNDER)
-
-
-def set_presentation_consent(
-    *,
-    ref: str,
-    consent: bool,
-    parent_consent: bool,
-    actor: str,
-    now: datetime | None = None,
-    engine: Engine | None = None,
-) -> list[str]:
-    """Record a candidate's consent (and a parent's) to be presented to companies, with its audit.
-
-    A consent withdrawn cancels, in the same transaction, the candidate's planned meetings yet
-    to come for which they may no longer be presented (with their history): a company's
-    schedule never names someone who withdrew. Returns the refs of the meetings cancelled."""
-    now = now or datetime.now(UTC)
-
-    def work(connection: sa.Connection) -> list[str]:
-        updated = connection.execute(
-            CANDIDATES.update()
-            .where(CANDIDATES.c.ref == ref)
-            .values(presentation_consent=bool(consent), parent_presentation_consent=bool(parent_consent))
-        )
-        if updated.rowcount == 0:
-            raise UnknownCandidate(f"candidat inconnu : {ref}")
-        born = connection.execute(sa.select(CANDIDATES.c.birth_date).where(CANDIDATES.c.ref == ref)).scalar()
-        upcoming = connection.execute(
-            sa.select(MEETINGS.c.ref, EVENTS.c.starts_on)
-            .join(EVENTS, EVENTS.c.code == MEETINGS.c.event_code)
-            .where(
-                MEETINGS.c.candidate_ref == ref, MEETINGS.c.status == "planned", MEETINGS.c.starts_at > now
-            )
-            .order_by(MEETINGS.c.starts_at)
-        ).all()
-        cancelled = [
-            meeting_ref
-            for meeting_ref, first_day in upcoming
-            if not may_be_presented(
-                consent=consent, parent_consent=parent_consent, birth_date=born, day=first_day
-            )
-        ]
-        for meeting_ref in cancelled:
-            current = (
-                connection.execute(sa.select(MEETINGS).where(MEETINGS.c.ref == meeting_ref)).mappings().one()
-            )
-            write_versioned(
-                connection,
-                MEETINGS,
-                MEETING_CHANGES,
-                dict(current),
-                {"status": "cancelled"},
-                author=actor,
-                now=now,
-                changed=CHANGED,
-            )
-        audit.record(
-            "candidate.presentation_consent",
-            actor=actor,
-            target=ref,
-            detail=(
-                f"consent={int(bool(consent))} parent={int(bool(parent_consent))} cancelled={len(cancelled)}"
-            ),
-            connection=connection,
-        )
-        bump_data_version(connection)
-        return cancelled
-
-    return retry_write(work, engine)
 
 
 def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFrame:

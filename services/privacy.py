@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from services import analytics, audit, config
 from services.config import LOCAL_TZ
+from services.contract import MASK
 from services.database import bump_data_version, get_engine, write_transaction
-from services.importer import MASK
 from services.models import (
     ANONYMOUS_REF_PREFIX,
     AttendanceSuggestion,
@@ -31,13 +31,14 @@ from services.models import (
     Candidate,
     Enrollment,
     ImportRun,
+    MailSend,
     Meeting,
     MeetingChange,
     MeetingSuggestion,
     RoomAttempt,
     Touchpoint,
 )
-from services.values import local_date
+from services.values import age_on, local_date
 
 CANDIDATES = Candidate.__table__
 TOUCHPOINTS = Touchpoint.__table__
@@ -51,6 +52,7 @@ IMPORT_RUNS = ImportRun.__table__
 ROOM_ATTEMPTS = RoomAttempt.__table__
 SUGGESTIONS = AttendanceSuggestion.__table__
 MEETING_SUGGESTIONS = MeetingSuggestion.__table__
+MAIL_SENDS = MailSend.__table__
 
 #: Every table whose rows belong to a candidate (by ``candidate_ref``); a test checks none is missing.
 CANDIDATE_TABLES = (TOUCHPOINTS, BOOKINGS, ENROLLMENTS, MEETINGS)
@@ -60,8 +62,13 @@ BOOKING_TABLES = (CHANGES, NOTES, ROOM_ATTEMPTS, SUGGESTIONS)
 #: Tables whose rows belong to one of the candidate's job-dating meetings (by ``meeting_ref``):
 #: history, and what its call said about who joined.
 MEETING_TABLES = (MEETING_CHANGES, MEETING_SUGGESTIONS)
+#: Tables whose rows about a candidate (by ``candidate_ref``) no figure counts: deleted by the
+#: purge and the erasure. The send log of the job datings' mail holds the person's addresses.
+CANDIDATE_TRAIL_TABLES = (MAIL_SENDS,)
 #: The tables whose rows the purge deletes (the others of a purged candidate are anonymised).
-TRAIL_TABLE_NAMES = frozenset(table.name for table in BOOKING_TABLES + MEETING_TABLES)
+TRAIL_TABLE_NAMES = frozenset(
+    table.name for table in BOOKING_TABLES + MEETING_TABLES + CANDIDATE_TRAIL_TABLES
+)
 #: What makes a contact with a candidate, and when: the latest one starts the retention period.
 CONTACTS = (
     (TOUCHPOINTS, "occurred_at"),
@@ -91,13 +98,6 @@ class UnknownCandidate(LookupError):
 
 
 # ---------------------------------------------------------------- ages and consent
-
-
-def age_on(born: date | None, day: date) -> int | None:
-    """Age in whole years on ``day`` (None when the birth date is unknown)."""
-    if born is None or pd.isna(born):
-        return None
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
 def effective_marketing_consent(
@@ -186,18 +186,21 @@ def _row_counts(connection: sa.Connection, owners: sa.Select) -> dict[str, int]:
         | {table.name: count(table, table.c.candidate_ref.in_(owners)) for table in CANDIDATE_TABLES}
         | {table.name: count(table, table.c.booking_ref.in_(bookings)) for table in BOOKING_TABLES}
         | {table.name: count(table, table.c.meeting_ref.in_(meetings)) for table in MEETING_TABLES}
+        | {table.name: count(table, table.c.candidate_ref.in_(owners)) for table in CANDIDATE_TRAIL_TABLES}
     )
 
 
 def _delete_booking_trails(connection: sa.Connection, owners: sa.Select) -> None:
-    """Delete the history and notes of the bookings, and the history of the job-dating
-    meetings, of these candidates."""
+    """Delete the history and notes of the bookings, the history of the job-dating meetings,
+    and the mail sent (``CANDIDATE_TRAIL_TABLES``), of these candidates."""
     bookings = sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.candidate_ref.in_(owners))
     for table in BOOKING_TABLES:
         connection.execute(table.delete().where(table.c.booking_ref.in_(bookings)))
     meetings = sa.select(MEETINGS.c.ref).where(MEETINGS.c.candidate_ref.in_(owners))
     for table in MEETING_TABLES:
         connection.execute(table.delete().where(table.c.meeting_ref.in_(meetings)))
+    for table in CANDIDATE_TRAIL_TABLES:
+        connection.execute(table.delete().where(table.c.candidate_ref.in_(owners)))
 
 
 def purge_preview(now: datetime | None = None, engine: Engine | None = None) -> PurgeSummary:
@@ -411,6 +414,10 @@ def export_candidate(ref: str, *, actor: str, engine: Engine | None = None) -> d
                 .order_by(ENROLLMENTS.c.enrolled_at),
             ),
             "meetings": meetings,
+            "mail_sent": _records(
+                connection,
+                sa.select(MAIL_SENDS).where(MAIL_SENDS.c.candidate_ref == ref).order_by(MAIL_SENDS.c.sent_at),
+            ),
             "import_history": [
                 {"at": _plain(run.started_at), "source": run.source, "kind": run.kind} | problem
                 for run in _rejected_runs(connection)

@@ -19,8 +19,8 @@ from services import analytics, audit
 from services.config import LOCAL_TZ
 from services.database import bump_data_version, get_engine, retry_write
 from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
-from services.privacy import age_on
 from services.scope import Scope
+from services.values import age_on
 
 BOOKINGS = Booking.__table__
 ADVISORS = Advisor.__table__

@@ -340,3 +340,10 @@ def local_date(instant: datetime) -> date:
 def local_midnight(day: date) -> datetime:
     """The instant (UTC) at which a Europe/Paris date begins."""
     return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def age_on(born: date | None, day: date) -> int | None:
+    """Age in whole years on ``day`` (None when the birth date is unknown or missing)."""
+    if not isinstance(born, date) or born != born:  # None, or NaN / NaT / NA from a pandas column
+        return None
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))

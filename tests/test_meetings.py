@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from services import database, exports, jobdating, meeting_plan, meetings, pairing, privacy
 from services.calendars import meetings_ics
+from services.consent import set_presentation_consent
 from services.meetings import MeetingOutcome, record_meeting_outcome
 from services.models import Meeting, MeetingChange
 from services.schedule import ConflictError, ScheduleError
@@ -237,7 +238,7 @@ def test_a_cancelled_meeting_is_not_planned_again_over_a_meeting_given_its_time(
 def test_a_consent_withdrawn_cancels_the_meetings_to_come(event, consent, parent, cancelled):
     # Before the job dating: Léa's planned M1 (Alpha, 09:00) is to come; M3 is cancelled already.
     before = datetime(2020, 5, 1, tzinfo=UTC)
-    done = pairing.set_presentation_consent(
+    done = set_presentation_consent(
         ref="C1",
         consent=consent,
         parent_consent=parent,

@@ -9,17 +9,15 @@ import pytest
 import sqlalchemy as sa
 
 from services import database
+from services.consent import UnknownCandidates, may_be_presented, set_presentation_consent
 from services.models import AuditEvent, Candidate
 from services.pairing import (
     PairingError,
     department_of,
     job_dating_event,
-    may_be_presented,
     seeking_with_consent,
-    set_presentation_consent,
     suggested_pairs,
 )
-from services.privacy import UnknownCandidate
 from tests.conftest import load
 from tests.pairing_data import S1, S2, load_job_dating
 
@@ -95,9 +93,9 @@ def test_setting_consent_is_audited_and_changes_the_data_version(engine):
         "conseil@x.fr",
         "candidate.presentation_consent",
         "CC",
-        "consent=1 parent=1 cancelled=0",  # no meeting of CC's was cancelled
+        "consent=1 parent=1 cancelled=0 via=dashboard",  # no meeting of CC's was cancelled
     )
-    with pytest.raises(UnknownCandidate):
+    with pytest.raises(UnknownCandidates):
         set_presentation_consent(ref="NOBODY", consent=True, parent_consent=False, actor="x", engine=engine)
 
 

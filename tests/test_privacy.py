@@ -171,14 +171,16 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
         "attendance_suggestions": 1,
         "meeting_changes": 0,
         "meeting_suggestions": 0,  # no call of the centre's meetings was read
+        "mail_sends": 0,  # no job-dating mail was sent to them
     }
-    assert preview.as_frame().to_dict("records")[-6:] == [
+    assert preview.as_frame().to_dict("records")[-7:] == [
         {"table": "booking_changes", "action": "deleted", "rows": 2},
         {"table": "booking_notes", "action": "deleted", "rows": 1},
         {"table": "room_attempts", "action": "deleted", "rows": 1},
         {"table": "attendance_suggestions", "action": "deleted", "rows": 1},
         {"table": "meeting_changes", "action": "deleted", "rows": 0},
         {"table": "meeting_suggestions", "action": "deleted", "rows": 0},
+        {"table": "mail_sends", "action": "deleted", "rows": 0},
     ]
     assert database.data_version(centre) == before  # a preview writes nothing
     assert _count(centre, Candidate.__table__) == 7
@@ -326,6 +328,7 @@ def test_every_table_of_a_candidate_is_handled():
         {(t.name, "candidates") for t in privacy.CANDIDATE_TABLES}
         | {(t.name, "bookings") for t in privacy.BOOKING_TABLES}
         | {(t.name, "meetings") for t in privacy.MEETING_TABLES}
+        | {(t.name, "candidates") for t in privacy.CANDIDATE_TRAIL_TABLES}
     )
 
 
@@ -347,6 +350,9 @@ def test_export_gives_everything_stored_about_a_candidate_in_iso_dates(centre):
         "presentation_consent": False,
         "parent_presentation_consent": False,
         "created_at": "2020-04-02T09:00:00+02:00",
+        "consent_recorded_on": None,
+        "consent_source": None,
+        "parent_email": None,
     }
     # CB's three touchpoints: no utm at all → direct (twice), and one given as social.
     assert [(t["occurred_at"], t["channel"]) for t in export["touchpoints"]] == [
@@ -408,6 +414,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
         "attendance_suggestions": 1,
         "meeting_changes": 0,
         "meeting_suggestions": 0,
+        "mail_sends": 0,
     }
     # Only the audit log still names the refs (the erasure's own event is the proof it was done).
     assert _outside_audit_targets(_found(centre, needles)) == set()
@@ -417,7 +424,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
             "CB",
             "candidates=1 touchpoints=3 bookings=1 enrollments=0 meetings=0 "
             "booking_changes=2 booking_notes=1 room_attempts=1 attendance_suggestions=1 meeting_changes=0 "
-            "meeting_suggestions=0",
+            "meeting_suggestions=0 mail_sends=0",
         )
     ]
     assert database.data_version(centre) == before + 1

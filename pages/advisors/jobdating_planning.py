@@ -6,7 +6,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
-from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
+from services import audit, cached, charts, consent, meeting_plan, meetings, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
 from services.i18n import format_date, format_number, translate
@@ -143,7 +143,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 key=f"jdplan_consent_parent_{person}",
             )
             if st.form_submit_button(t("jdplan.consent.save")):
-                cancelled = pairing.set_presentation_consent(
+                cancelled = consent.set_presentation_consent(
                     ref=person, consent=own, parent_consent=parent, actor=account.email
                 )
                 st.session_state["jdplan_consent_saved"] = len(cancelled)
