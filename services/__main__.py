@@ -22,6 +22,8 @@ from services import (
     config,
     database,
     demo,
+    invitations,
+    mail,
     meeting_plan,
     privacy,
     values,
@@ -193,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
         )
 
     jobdating = commands.add_parser(
-        "jobdating", help="job datings : planifier les rencontres"
+        "jobdating", help="job datings : planifier les rencontres, envoyer les plannings par e-mail"
     ).add_subparsers(dest="jobdating_command", required=True)
     plan = jobdating.add_parser(
         "plan", help="planifier les rencontres d'un job dating à partir des paires suggérées"
@@ -207,7 +209,54 @@ def _parser() -> argparse.ArgumentParser:
         f"(défaut {meeting_plan.DEFAULT_MAX_PER_CANDIDATE})",
     )
     plan.add_argument("--dry-run", action="store_true", help="montrer le planning, sans rien écrire")
+    send = jobdating.add_parser(
+        "send",
+        help="envoyer par e-mail à chaque entreprise et chaque candidat son planning (une fois ; "
+        "mises à jour et annulations à ceux que le changement concerne)",
+    )
+    send.add_argument("event", help="code de l'opération (de type job_dating)")
+    send.add_argument("--dry-run", action="store_true", help="montrer les messages, sans rien envoyer")
+    remind = jobdating.add_parser(
+        "remind",
+        help="envoyer le rappel de la veille à chacun de ceux qui ont une rencontre le lendemain (une fois)",
+    )
+    remind.add_argument("event", help="code de l'opération (de type job_dating)")
+    remind.add_argument(
+        "--day",
+        type=_date,
+        default=None,
+        help="le jour de l'envoi (défaut : aujourd'hui, heure de Paris) ; "
+        "le rappel porte sur les rencontres du lendemain",
+    )
+    remind.add_argument("--dry-run", action="store_true", help="montrer les messages, sans rien envoyer")
     return parser
+
+
+def _jobdating_mail(args: argparse.Namespace) -> int:
+    """Send (or show) a job dating's schedules or the day-before reminders; 1 when a message failed."""
+    sender = mail.sender_address()
+    try:
+        if args.jobdating_command == "send":
+            mailing = invitations.schedules_to_send(args.event, sender=sender)
+        else:
+            day = args.day or datetime.now(config.LOCAL_TZ).date()
+            mailing = invitations.reminders_to_send(args.event, day, sender=sender)
+    except PairingError as error:
+        raise UsageError(str(error)) from None
+    for message in mailing.messages:
+        print(
+            f"{message.kind} : {message.party} : {len(message.attachments)} pièce(s) jointe(s) .ics : "
+            f"« {message.subject} »"
+        )
+    for line in mailing.summary_lines():
+        print(line)
+    if args.dry_run or not mailing.messages:
+        print("aperçu : rien n'a été envoyé" if args.dry_run else "rien de nouveau à envoyer")
+        return 0
+    report = invitations.deliver(mailing, actor=f"cli:{getpass.getuser()}")
+    for line in report.lines():
+        print(line, file=sys.stderr if line.startswith("échec") else sys.stdout)
+    return EXIT_REFUSED if report.failed else 0
 
 
 def _jobdating_plan(args: argparse.Namespace) -> int:
@@ -474,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ImportFileError) as error:
         print(f"erreur : {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (config.SettingError, database.StoreError) as error:
+    except (config.SettingError, database.StoreError, mail.MailError) as error:
         print(f"erreur : {error}", file=sys.stderr)
         return EXIT_STORE
     except sa.exc.OperationalError as error:
@@ -528,7 +577,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "sync":
         return SYNCS[args.sync_command][1](args)
     if args.command == "jobdating":
-        return _jobdating_plan(args)
+        return _jobdating_plan(args) if args.jobdating_command == "plan" else _jobdating_mail(args)
     print("schéma à jour")
     return 0
 

@@ -53,6 +53,27 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _meeting_event(row: object, who: str, stamp: datetime) -> Event:
+    """One job-dating meeting as a calendar event: who is met (the candidate's first name, or
+    the company), the programme, the time and the video link; nothing else."""
+    event = Event()
+    event.add("uid", f"meeting-{row.ref}@{UID_DOMAIN}")
+    event.add("dtstamp", stamp)
+    event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
+    event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
+    summary = ("Job dating", _text(getattr(row, who)), _text(row.program))
+    event.add("summary", " · ".join(part for part in summary if part))
+    if meeting_url := _text(row.meeting_url):
+        event.add("location", meeting_url)
+        event.add("url", meeting_url)
+        event.add("description", f"Salle visio : {meeting_url}")
+    return event
+
+
+def _who(schedule: pd.DataFrame) -> str:
+    return "first_name" if "first_name" in schedule else "company"
+
+
 def meetings_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None) -> bytes:
     """An .ics of a company's or a candidate's job-dating meetings (``meetings.company_schedule``
     or ``candidate_schedule``): each event says who is met (the candidate's first name, or the
@@ -62,18 +83,34 @@ def meetings_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | Non
     calendar.add("prodid", PRODUCT)
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", calendar_name)
-    who = "first_name" if "first_name" in schedule else "company"
+    who = _who(schedule)
     for row in schedule.itertuples():
-        event = Event()
-        event.add("uid", f"meeting-{row.ref}@{UID_DOMAIN}")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
-        event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
-        summary = ("Job dating", _text(getattr(row, who)), _text(row.program))
-        event.add("summary", " · ".join(part for part in summary if part))
-        if meeting_url := _text(row.meeting_url):
-            event.add("location", meeting_url)
-            event.add("url", meeting_url)
-            event.add("description", f"Salle visio : {meeting_url}")
-        calendar.add_component(event)
+        calendar.add_component(_meeting_event(row, who, stamp))
+    return calendar.to_ical()
+
+
+def meeting_invitation(
+    schedule: pd.DataFrame,
+    ref: str,
+    *,
+    method: str,
+    sequence: int,
+    organizer: str,
+    attendee: str,
+    now: datetime | None = None,
+) -> bytes:
+    """One meeting of a schedule as an iCalendar invitation sent by e-mail (RFC 5546):
+    ``REQUEST`` (new, or changed with ``sequence`` raised) or ``CANCEL`` (status cancelled)."""
+    stamp = now or datetime.now(UTC)
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    row = next(row for row in schedule.itertuples() if row.ref == ref)
+    event = _meeting_event(row, _who(schedule), stamp)
+    event.add("sequence", sequence)
+    event.add("organizer", f"mailto:{organizer}")
+    event.add("attendee", f"mailto:{attendee}")
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    calendar.add_component(event)
     return calendar.to_ical()

@@ -65,6 +65,26 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "Signing secret of the Whereby webhook (POST /webhooks/whereby); unset: the route answers "
         "404 (environment or .streamlit/secrets.toml; never logged).",
     ),
+    "SMTP_URL": (
+        "",
+        "Mail server of the job datings' schedules: smtp://user:password@host:587 (STARTTLS; plain "
+        "only on loopback) or smtps://user:password@host:465 (implicit TLS); unset: nothing is sent "
+        "(environment or .streamlit/secrets.toml; never logged).",
+    ),
+    "SMTP_FROM": (
+        "",
+        "Sender address of the job datings' schedules (needed with SMTP_URL).",
+    ),
+    "SMTP_PAUSE_MS": (
+        "200",
+        "Pause between two messages sent, in milliseconds (a mail server's rate limit).",
+    ),
+    "CALCOM_CONSENT_FIELDS": (
+        "",
+        "Slugs of the Cal.com booking questions holding the consents to be presented to companies: "
+        "presentation_consent=SLUG,parent_presentation_consent=SLUG,consent_source=SLUG; unset: "
+        "the sync reads no consent.",
+    ),
     "SQLITE_BUSY_TIMEOUT_MS": (
         "30000",
         "How long a SQLite writer waits for another writer before giving up, in milliseconds.",
@@ -110,6 +130,11 @@ def _whole_number(name: str, what: str, least: int = 0) -> int:
 def sqlite_busy_timeout_ms() -> int:
     """Milliseconds a SQLite connection waits for a lock."""
     return _whole_number("SQLITE_BUSY_TIMEOUT_MS", "millisecondes")
+
+
+def smtp_pause_ms() -> int:
+    """Milliseconds between two messages sent."""
+    return _whole_number("SMTP_PAUSE_MS", "millisecondes")
 
 
 def session_idle_minutes() -> int:

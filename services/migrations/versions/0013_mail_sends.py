@@ -1,8 +1,8 @@
 """mail sends
 
 ``mail_sends`` is the send log of the job datings' schedules, updates, cancellations and
-reminders: one row per message tried (recipient, whose schedule: a company or a candidate, the meeting set it carried,
-time, message id, status), so that a second run sends nothing new.
+reminders: one row per message tried (recipient, whose schedule: a company or a candidate, the
+meeting set it carried, time, message id, status), so that a second run sends nothing new.
 
 Revision ID: 0013
 Revises: 0012
