@@ -100,6 +100,14 @@ def configured_mailer(sleep: Callable[[float], None] = time.sleep) -> tuple[Mail
     return Mailer(server, sleep=sleep), sender
 
 
+def setup_problem() -> str | None:
+    """Why nothing can be sent (French), or None when ``SMTP_URL`` and ``SMTP_FROM`` are usable."""
+    try:
+        return None if configured_server() else "SMTP_URL"
+    except SettingError as error:
+        return str(error)
+
+
 def sender_address() -> str:
     """The sender the messages carry (``SMTP_FROM``), or a placeholder for a preview without it."""
     return config.integration_setting("SMTP_FROM") or "expediteur@non-configure.invalid"

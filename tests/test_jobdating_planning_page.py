@@ -247,5 +247,46 @@ def test_a_parents_consent_recorded_on_the_page_makes_a_child_suggested(job_dati
     assert (consent["actor"], consent["target"], consent["detail"]) == (
         "advisor.conseiller@test.rencontres.fr",
         "CC",
-        "consent=1 parent=1 cancelled=0",
+        "consent=1 parent=1 cancelled=0 via=dashboard",
     )
+
+
+def test_consents_of_a_selection_are_recorded_at_once_with_their_source(job_dating):
+    app = open_page()
+    # Chloé (CC, 14) and Emma (CE, no birth date) have their own consent only: not suggested.
+    suggested = app.dataframe[0].value["Réf. candidat"].tolist()
+    assert "CC" not in suggested and "CE" not in suggested
+    app.multiselect(key="jdplan_consent_many").set_value(["CC", "CE"])
+    app.selectbox(key="jdplan_consent_many_parent").set_value("yes")
+    click(app, "Enregistrer pour la sélection")
+    # No source: refused, nothing written.
+    assert any("Indiquez la source" in error.value for error in app.error)
+    assert "CC" not in app.dataframe[0].value["Réf. candidat"].tolist()
+    app.text_input(key="jdplan_consent_many_source").input("papier signé")
+    click(app, "Enregistrer pour la sélection")
+    assert any("Consentement enregistré pour 2 candidat(s)" in success.value for success in app.success)
+    suggested = app.dataframe[0].value["Réf. candidat"].tolist()
+    assert "CC" in suggested and "CE" in suggested
+    audited = audit.recent_events().query("action == 'candidate.presentation_consent'")
+    # Their own consent was left as stored ("Inchangé"), a parent's added.
+    assert sorted(audited["target"].head(2)) == ["CC", "CE"]
+    assert set(audited["detail"].head(2)) == {"consent=1 parent=1 cancelled=0 via=dashboard"}
+
+
+def test_the_mail_section_says_when_sending_is_not_set_up_and_previews_the_messages(job_dating, monkeypatch):
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    load("companies", f"siret,name,email\n{S1},Forges,forges@example.org\n", job_dating)
+    app = open_page()
+    assert any("pas réglé (SMTP_URL" in warning.value for warning in app.warning)
+    send = next(button for button in app.button if button.label.startswith("Envoyer"))
+    assert send.disabled
+    # The meetings not cancelled: M2 (Forges × Bruno) and M1 (held, Zoé with O5's company S2):
+    # Forges gets its schedule; Usinage (S2) and the candidates have no address (Bruno's was
+    # given to the page as bruno@example.org: he gets his).
+    preview = app.selectbox(key="jdplan_mail_preview")
+    assert preview.options == [
+        "planning · entreprise 11111111100011 · forges@example.org",
+        "planning · candidat CB · bruno@example.org",
+    ]
+    assert any("Bonjour," in code.value and "Bruno" in code.value for code in app.code)
+    assert not any("Berthier" in code.value or "bruno@" in code.value for code in app.code)

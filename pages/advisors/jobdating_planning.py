@@ -6,7 +6,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
-from services import audit, cached, charts, consent, meeting_plan, meetings, plan_preview
+from services import audit, cached, charts, consent, invitations, mail, meeting_plan, meetings, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
 from services.i18n import format_date, format_number, translate
@@ -148,6 +148,54 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 )
                 st.session_state["jdplan_consent_saved"] = len(cancelled)
                 st.rerun()
+        st.markdown(f"**{t('jdplan.consent.many')}**", help=t("jdplan.consent.many.help"))
+        if done := st.session_state.pop("jdplan_consent_many_saved", None):
+            st.success(t("jdplan.consent.many.saved", count=n(done[0]), cancelled=n(done[1])))
+        choices = {"unchanged": None, "yes": True, "no": False}
+        with st.form("jdplan_consent_many_form"):
+            chosen = st.multiselect(
+                t("jdplan.consent.many.who"),
+                options=list(people.index),
+                format_func=lambda ref: f"{people.loc[ref, 'candidate']} ({ref})",
+                key="jdplan_consent_many",
+            )
+            own_column, parent_column, day_column = st.columns(3)
+            own_choice = own_column.selectbox(
+                t("jdplan.consent.many.own"),
+                options=list(choices),
+                format_func=lambda choice: t(f"jdplan.consent.many.{choice}"),
+                key="jdplan_consent_many_own",
+            )
+            parent_choice = parent_column.selectbox(
+                t("jdplan.consent.many.parent"),
+                options=list(choices),
+                format_func=lambda choice: t(f"jdplan.consent.many.{choice}"),
+                key="jdplan_consent_many_parent",
+            )
+            recorded_on = day_column.date_input(
+                t("jdplan.consent.many.on"), format="DD/MM/YYYY", key="jdplan_consent_many_on"
+            )
+            source = st.text_input(
+                t("jdplan.consent.many.source"),
+                placeholder=t("jdplan.consent.many.source.placeholder"),
+                key="jdplan_consent_many_source",
+            )
+            if st.form_submit_button(t("jdplan.consent.many.save")):
+                if not chosen:
+                    st.error(t("jdplan.consent.many.none"))
+                elif not source.strip():
+                    st.error(t("jdplan.consent.many.no_source"))
+                else:
+                    cancelled = consent.record_consents(
+                        refs=chosen,
+                        consent=choices[own_choice],
+                        parent_consent=choices[parent_choice],
+                        recorded_on=recorded_on,
+                        source=source,
+                        actor=account.email,
+                    )
+                    st.session_state["jdplan_consent_many_saved"] = (len(chosen), len(cancelled))
+                    st.rerun()
 
 # -- suggested pairs and the schedule built from the chosen ones
 st.subheader(t("jdplan.pairs"), help=t("jdplan.pairs.help"))
@@ -424,3 +472,59 @@ with candidate_tab:
             column_config=SENT_TIMES,
         )
         export_buttons(schedule, f"job_dating_candidat_{candidate_ref}", "Job dating")
+
+# -- schedules sent by e-mail
+st.subheader(t("jdplan.mail"), help=t("jdplan.mail.help"))
+setup_problem = mail.setup_problem()
+if setup_problem == "SMTP_URL":
+    st.warning(t("jdplan.mail.not_configured"), icon=":material/unsubscribe:")
+elif setup_problem:
+    st.error(escape_markdown(setup_problem), icon=":material/error:")
+if report := st.session_state.pop("jdplan_mail_report", None):
+    st.success(t("jdplan.mail.sent", sent=n(report["sent"]), failed=n(len(report["failed"]))))
+    if report["failed"]:
+        st.warning(
+            t("jdplan.mail.failed") + "".join(f"\n- {escape_markdown(line)}" for line in report["failed"])
+        )
+mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
+if mailing.without_address:
+    st.caption(t("jdplan.mail.without_address", who=", ".join(mailing.without_address)))
+if not mailing.messages:
+    st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
+else:
+    audit.record_view(account.email, "jobdating_planning", f"{event_code} e-mails", seen=seen)
+    st.caption(t("jdplan.mail.count", count=n(len(mailing.messages))))
+    shown = st.selectbox(
+        t("jdplan.mail.preview"),
+        options=range(len(mailing.messages)),
+        format_func=lambda at: (
+            f"{t('jdplan.mail.kind.' + mailing.messages[at].kind)} · {mailing.messages[at].party}"
+            f" · {mailing.messages[at].recipient}"
+        ),
+        key="jdplan_mail_preview",
+    )
+    message = mailing.messages[shown]
+    st.markdown(
+        f"**{t('jdplan.mail.to')}** : {escape_markdown(message.recipient)}  \n"
+        f"**{t('jdplan.mail.subject')}** : {escape_markdown(message.subject)}  \n"
+        f"**{t('jdplan.mail.attachments')}** : "
+        + escape_markdown(", ".join(name for name, _, _ in message.attachments) or "—")
+    )
+    st.code(message.body, language=None, wrap_lines=True)
+    if st.button(
+        t("jdplan.mail.send", count=n(len(mailing.messages))),
+        type="primary",
+        disabled=setup_problem is not None,
+        key="jdplan_mail_send",
+        icon=":material/send:",
+    ):
+        try:
+            sent = invitations.deliver(mailing, actor=account.email)
+        except mail.MailError as error:
+            st.error(escape_markdown(error), icon=":material/error:")
+        else:
+            st.session_state["jdplan_mail_report"] = {
+                "sent": len(sent.sent),
+                "failed": [f"{m.party} <{m.recipient}> : {reason}" for m, reason in sent.failed],
+            }
+            st.rerun()
