@@ -32,7 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit, values
+from services import audit, config, values
 from services.api import ApiClient, ApiError
 from services.config import LOCAL_TZ, integration_setting
 from services.contract import SPECS
@@ -86,6 +86,18 @@ HIDDEN_ATTENDEES = (
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "landing_page")
 
 _CANDIDATE_HEADER = ("ref", "first_name", "last_name", "email", "created_at")
+#: A candidate's consents from the booking form: only these columns (and the key) are written,
+#: an answer left empty keeps what is stored (candidates.csv's rule).
+_CONSENT_HEADER = (
+    "ref",
+    "created_at",
+    "presentation_consent",
+    "parent_presentation_consent",
+    "consent_recorded_on",
+    "consent_source",
+)
+#: The source recorded with consents read from the booking form, unless a question gives one.
+CONSENT_SOURCE = "formulaire de réservation"
 _TOUCHPOINT_HEADER = ("candidate_ref", "occurred_at", *UTM_FIELDS)
 _BOOKING_HEADER = (
     "ref",
@@ -583,6 +595,8 @@ class _Plan:
     touchpoint: dict[str, str] | None
     booking: dict[str, str]
     warnings: list[str]
+    #: The person's consents to be presented to companies, when the booking form asks them.
+    consent: dict[str, str] | None = None
 
 
 @dataclass
@@ -596,6 +610,10 @@ class _Context:
     existing: dict[str, dict]
     changed: dict[str, set[str]]
     unknown: set[int] = field(default_factory=set)
+    #: The stored candidates' creation time (ref → ISO text), which a consent row carries.
+    created: dict[str, str] = field(default_factory=dict)
+    #: candidates.csv column → booking question slug (``CALCOM_CONSENT_FIELDS``).
+    consent_fields: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, connection: sa.Connection, bookings: list) -> _Context:
@@ -605,13 +623,15 @@ class _Context:
         emails = sorted({email for booking in items for email in _emails(booking)})
         seated = sorted({_uid(booking) for booking in items if _seated(booking)} - {""})
         candidates: dict[str, str] = {}
+        created: dict[str, str] = {}
         query = (
-            sa.select(Candidate.email, Candidate.ref)
+            sa.select(Candidate.email, Candidate.ref, Candidate.created_at)
             .where(Candidate.email.in_(emails))
             .order_by(Candidate.id.desc())  # the oldest candidate with an e-mail wins
         )
-        for email, ref in connection.execute(query):
+        for email, ref, created_at in connection.execute(query):
             candidates[email] = ref
+            created[ref] = created_at.isoformat()
         # A seated booking's seats are stored as « uid.seatUid »: all of them, to see which left.
         wanted = sa.or_(
             BOOKINGS.c.ref.in_(uids),
@@ -643,6 +663,8 @@ class _Context:
             candidates=candidates,
             existing=existing,
             changed=changed,
+            created=created,
+            consent_fields=config.calcom_consent_fields(),
         )
 
 
@@ -722,7 +744,15 @@ def _plans(number: int, booking: object, context: _Context) -> list[_Plan | _Ref
         if stored is not None:
             _keep_dashboard_values(row, stored, context.changed.get(ref, set()), notes)
         touchpoint = _touchpoint(person.sources, candidate_ref, booked_at)
-        planned.append(_Plan(0, ref, candidate, touchpoint, row, notes))
+        created = (
+            candidate["created_at"]
+            if candidate
+            else context.created.get(candidate_ref, booked_at.isoformat())
+        )
+        consent = _consent(
+            person.sources[0], context.consent_fields, candidate_ref, created, booked_at, notes
+        )
+        planned.append(_Plan(0, ref, candidate, touchpoint, row, notes, consent))
     if seated:
         planned += _seats_left(uid, {plan.uid for plan in planned}, legacy, context)
     return planned
@@ -990,6 +1020,50 @@ def _event_holding(starts_at: datetime, events: list[dict]) -> str | None:
     return holding[0]["code"] if holding else None
 
 
+def _consent_word(answer: object) -> str | None:
+    """A booking form's answer as a candidates.csv cell: a checkbox (``boolean``) gives true or
+    false, a radio or select its option's text, a multiple choice a list of one."""
+    if isinstance(answer, list) and len(answer) == 1:
+        answer = answer[0]
+    if isinstance(answer, bool):
+        return "oui" if answer else "non"
+    if isinstance(answer, str):
+        return answer.strip()
+    return None
+
+
+def _consent(
+    answers: object,
+    fields: dict[str, str],
+    candidate_ref: str,
+    created_at: str,
+    booked_at: datetime,
+    warnings: list[str],
+) -> dict[str, str] | None:
+    """The person's consents from the booking questions ``fields`` names (``CALCOM_CONSENT_FIELDS``),
+    collected on the day of the booking; None when the form asked none of them. An answer that
+    is not yes or no is left out, with a warning (the stored consent stays)."""
+    if not fields or not isinstance(answers, dict):
+        return None
+    row = {"ref": candidate_ref, "created_at": created_at}
+    for name in ("presentation_consent", "parent_presentation_consent"):
+        slug = fields.get(name)
+        word = _consent_word(answers.get(slug)) if slug else None
+        if word:
+            try:
+                values.read_bool(word)
+            except ValueError:
+                warnings.append(f"réponse « {slug} » illisible comme oui ou non : consentement inchangé")
+                word = None
+        row[name] = word or ""
+    if not (row["presentation_consent"] or row["parent_presentation_consent"]):
+        return None
+    source = _consent_word(answers.get(fields["consent_source"])) if "consent_source" in fields else None
+    row["consent_source"] = source or CONSENT_SOURCE
+    row["consent_recorded_on"] = booked_at.astimezone(LOCAL_TZ).date().isoformat()
+    return row
+
+
 def _touchpoint(
     sources: tuple[object, ...], candidate_ref: str, booked_at: datetime
 ) -> dict[str, str] | None:
@@ -1032,6 +1106,8 @@ _KINDS = (
     ("candidates", "candidate", _CANDIDATE_HEADER, ("ref",)),
     ("touchpoints", "touchpoint", _TOUCHPOINT_HEADER, _TOUCHPOINT_HEADER),
     ("bookings", "booking", _BOOKING_HEADER, ("ref",)),
+    # After the bookings: a refused booking takes its consent out with it.
+    ("candidates", "consent", _CONSENT_HEADER, ("ref",)),
 )
 
 
@@ -1055,7 +1131,7 @@ def _write_plans(
             if not rows:
                 continue
             result = upsert_rows(connection, kind, header, rows, source=source)
-            results[kind] = result
+            results["consents" if part == "consent" else kind] = result
             for problem in result.problems:
                 for index in owners.get(problem.line, {problem.line}):
                     bad.setdefault(index, _reason(kind, problem))

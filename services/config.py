@@ -132,6 +132,25 @@ def sqlite_busy_timeout_ms() -> int:
     return _whole_number("SQLITE_BUSY_TIMEOUT_MS", "millisecondes")
 
 
+#: What ``CALCOM_CONSENT_FIELDS`` may name: a candidates.csv column per booking question.
+CONSENT_FIELD_NAMES = ("presentation_consent", "parent_presentation_consent", "consent_source")
+
+
+def calcom_consent_fields() -> dict[str, str]:
+    """``CALCOM_CONSENT_FIELDS`` read: column → booking question slug (empty when unset)."""
+    text = integration_setting("CALCOM_CONSENT_FIELDS")
+    fields: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, equals, slug = (piece.strip() for piece in item.partition("="))
+        if not equals or name not in CONSENT_FIELD_NAMES or not slug:
+            raise SettingError(
+                f"CALCOM_CONSENT_FIELDS : « {item} » illisible (attendu colonne=slug, colonnes "
+                f"{', '.join(CONSENT_FIELD_NAMES)})"
+            )
+        fields[name] = slug
+    return fields
+
+
 def smtp_pause_ms() -> int:
     """Milliseconds between two messages sent."""
     return _whole_number("SMTP_PAUSE_MS", "millisecondes")

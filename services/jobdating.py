@@ -315,11 +315,14 @@ def uncovered_offers(scope: Scope, engine: Engine | None = None) -> pd.DataFrame
 
 
 def uncovered_candidates(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
-    """The seeking candidates with no meeting in scope, by name, with the programme and site of
-    each enrollment that makes them seeking (personal data: for roles that may see names)."""
+    """The seeking candidates with no meeting in scope, one row each, by name: the programmes
+    and sites of the enrollments that make them seeking (joined with « · », in the same order),
+    and their most advanced status (``enrolled`` over ``pre_registered``). Personal data: for
+    roles that may see names."""
     met = sa.select(MEETINGS.c.candidate_ref).where(*meetings_in_scope(scope))
     query = (
         sa.select(
+            ENROLLMENTS.c.candidate_ref,
             CANDIDATES.c.last_name,
             CANDIDATES.c.first_name,
             ENROLLMENTS.c.program_code,
@@ -329,19 +332,43 @@ def uncovered_candidates(scope: Scope, engine: Engine | None = None) -> pd.DataF
         .select_from(ENROLLMENTS.join(CANDIDATES, CANDIDATES.c.ref == ENROLLMENTS.c.candidate_ref))
         .where(*_seeking_enrollments(scope), ENROLLMENTS.c.candidate_ref.not_in(met))
         .order_by(
-            ENROLLMENTS.c.program_code,
-            ENROLLMENTS.c.site_code,
             CANDIDATES.c.last_name,
             CANDIDATES.c.first_name,
             ENROLLMENTS.c.candidate_ref,
+            ENROLLMENTS.c.program_code,
+            ENROLLMENTS.c.site_code,
         )
     )
     with (engine or get_engine()).connect() as connection:
         table = pd.DataFrame(
             connection.execute(query).all(),
-            columns=["last_name", "first_name", "program_code", "site_code", "enrollment_status"],
+            columns=[
+                "candidate_ref",
+                "last_name",
+                "first_name",
+                "program_code",
+                "site_code",
+                "enrollment_status",
+            ],
         )
-    return _names(table)
+    named = _names(table)
+
+    def joined(values: pd.Series) -> str:
+        return " · ".join(value if isinstance(value, str) else "" for value in values)
+
+    people = named.groupby("candidate_ref", sort=False).agg(
+        last_name=("last_name", "first"),
+        first_name=("first_name", "first"),
+        program_code=("program_code", joined),
+        program=("program", joined),
+        site_code=("site_code", joined),
+        site=("site", joined),
+        enrollment_status=(
+            "enrollment_status",
+            lambda statuses: "enrolled" if (statuses == "enrolled").any() else "pre_registered",
+        ),
+    )
+    return people.reset_index(drop=True)
 
 
 def uncovered_counts(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:

@@ -670,6 +670,54 @@ def test_utm_answers_become_a_touchpoint_whose_channel_the_rules_derive(fake: Fa
     assert new[ref_of("t2@example.org")]["channel"] == "newspaper"
 
 
+def test_consent_answers_of_the_booking_form_are_recorded(
+    fake: FakeCalcom, centre: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(
+        "CALCOM_CONSENT_FIELDS",
+        "presentation_consent=accord-entreprises, parent_presentation_consent=accord-parent",
+    )
+    fake.bookings += [
+        # A new person ticks both boxes (Cal.com's boolean field: true / false).
+        booking(
+            "k1",
+            email="k1@example.org",
+            created="2020-04-07T22:30:00Z",
+            responses={"accord-entreprises": True, "accord-parent": True},
+        ),
+        # Alice (the scenario's CA) answers a radio « Non » to the first question only.
+        booking("k2", email="alice@example.org", responses={"accord-entreprises": "Non"}),
+        # An answer that is no yes or no: the consent stays, with a warning.
+        booking("k3", email="k3@example.org", responses={"accord-entreprises": "peut-être"}),
+    ]
+    summary = sync()
+    people = {row["ref"]: row for row in rows(centre, Candidate)}
+    k1 = people[ref_of("k1@example.org")]
+    # 22:30 UTC on 7 April is 8 April in Paris: the day the consent was collected.
+    assert (k1["presentation_consent"], k1["parent_presentation_consent"]) == (True, True)
+    assert (k1["consent_recorded_on"].isoformat(), k1["consent_source"]) == (
+        "2020-04-08",
+        "formulaire de réservation",
+    )
+    alice = people["CA"]
+    assert (alice["presentation_consent"], alice["parent_presentation_consent"]) == (False, False)
+    assert alice["first_name"] == "Alice"  # her name is not touched by a consent row
+    assert alice["consent_source"] == "formulaire de réservation"
+    k3 = people[ref_of("k3@example.org")]
+    assert (k3["presentation_consent"], k3["consent_source"]) == (False, None)
+    assert ("k3", "réponse « accord-entreprises » illisible comme oui ou non : consentement inchangé") in [
+        (w.uid, w.reason) for w in summary.warnings
+    ]
+    with centre.connect() as connection:
+        audited = connection.execute(
+            sa.select(AuditEvent.__table__.c.target, AuditEvent.__table__.c.detail).where(
+                AuditEvent.__table__.c.action == "candidate.presentation_consent"
+            )
+        ).all()
+    # Only k1's consent changed what was stored (Alice had none to withdraw).
+    assert audited == [(ref_of("k1@example.org"), "consent=1 parent=1 cancelled=0 via=cal.com")]
+
+
 # ---------------------------------------------------------------- dry run, mappings, command line
 
 

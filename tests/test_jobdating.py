@@ -248,6 +248,22 @@ def test_uncovered_offers_and_candidates(scenario):
     assert counts[["program_code", "site_code", *columns]].values.tolist() == [["CAP-RI", "YUT", 1, 3, 1]]
 
 
+def test_a_candidate_seeking_in_two_programmes_is_one_row(scenario):
+    # Emma Erb (CE), enrolled in CAP-RI at Yutz, also pre-registers in BTS-MS at Maxéville: still
+    # one seeking candidate without a meeting, listed once with both programmes (code order) and
+    # her most advanced status (enrolled).
+    load(
+        "enrollments",
+        "candidate_ref,program_code,site_code,enrolled_at,status\nCE,BTS-MS,MAX,2020-04-20 10:00,pre_registered\n",
+        scenario,
+    )
+    candidates = jobdating.uncovered_candidates(APRIL, scenario)
+    assert candidates[
+        ["last_name", "first_name", "program_code", "site", "enrollment_status"]
+    ].values.tolist() == [["Erb", "Emma", "BTS-MS · CAP-RI", "Maxéville · Yutz", "enrolled"]]
+    assert jobdating.job_dating_figures(APRIL, scenario)["uncovered_candidates"] == len(candidates) == 1
+
+
 def test_uncovered_follows_the_event_and_the_period(scenario):
     # Another event has no meeting: every offer of April and every seeking candidate is uncovered.
     other = Scope(APRIL.date_from, APRIL.date_to, event="POV-2020-04")
