@@ -156,6 +156,14 @@ class FileSpec:
         """The column called ``name``."""
         return next(column for column in self.columns if column.name == name)
 
+    def new_row_default(self, column: Column) -> Any:
+        """What a new row gets for an absent or empty cell: the column's default; for a kept
+        column (``Column.kept``), the table's own default (a consent not given is « no »)."""
+        if column.kept:
+            default = self.table.c[column.name].default
+            return default.arg if default is not None and default.is_scalar else None
+        return column.default
+
 
 def _ends_after_start(row: dict[str, Any]) -> list[tuple[str, str]]:
     if row.get("starts_on") and row.get("ends_on") and row["ends_on"] < row["starts_on"]:

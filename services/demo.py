@@ -1025,7 +1025,7 @@ def _table_columns(
     for column in spec.columns:
         if column.name not in names:
             names.append(column.name)
-            columns.append([column.default] * count)
+            columns.append([spec.new_row_default(column)] * count)
     if kind == "touchpoints":
         # The channel as the importer derives it: explicit when given, else by the rules.
         channel, explicit, rule = channels.channels_of(

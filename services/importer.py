@@ -1185,8 +1185,7 @@ def _insert_columns(prepared: _Prepared, dialect: sa.Dialect) -> tuple[list[str]
     columns = list(prepared.columns.values())
     for at, name in enumerate(names):
         if name in _kept(spec) and None in columns[at]:  # a new row gets the table's default
-            default = table.c[name].default
-            fill = _driver_values(table.c[name], [default.arg], dialect)[0] if default is not None else None
+            fill = _driver_values(table.c[name], [spec.new_row_default(spec.column(name))], dialect)[0]
             columns[at] = [fill if value is None else value for value in columns[at]]
     for column in table.c:
         if column.name not in prepared.columns and column.default is not None and column.default.is_scalar:

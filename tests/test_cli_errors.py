@@ -199,8 +199,8 @@ def test_ctrl_c_during_an_import_write_writes_nothing_and_exits_130(
     (tmp_path / "sites.csv").write_text("code,name\nMAX,Maxéville\nYUT,Yutz-Thionville\n", encoding="utf-8")
     write = importer._write
 
-    def interrupted(connection, plan) -> None:  # noqa: ANN001
-        write(connection, plan)  # every row sent, then Ctrl-C before the commit
+    def interrupted(connection, plan, *who) -> None:  # noqa: ANN001, ANN002
+        write(connection, plan, *who)  # every row sent, then Ctrl-C before the commit
         raise KeyboardInterrupt
 
     monkeypatch.setattr(importer, "_write", interrupted)

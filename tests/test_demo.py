@@ -69,7 +69,7 @@ def test_the_demo_job_dating_opens_on_positions_offered_in_its_own_period(demo_s
     # days (19 and 20 May 2020) the directors' page must not show 0: the figure equals the
     # positions of the generated offers published on those days, counted here from the rows.
     days = {"19/05/2020", "20/05/2020", "2020-05-19", "2020-05-20"}
-    offers = demo_rows()["offers"]
+    offers = demo_rows(600)["offers"]  # the demo_store fixture's 600 candidates
     expected = sum(int(offer["positions"]) for offer in offers if offer["published_on"] in days)
     assert expected > 0
     figures = jobdating.job_dating_figures(Scope(date(2020, 5, 19), date(2020, 5, 20)), demo_store)

@@ -254,7 +254,8 @@ def test_a_candidate_seeking_in_two_programmes_is_one_row(scenario):
     # her most advanced status (enrolled).
     load(
         "enrollments",
-        "candidate_ref,program_code,site_code,enrolled_at,status\nCE,BTS-MS,MAX,2020-04-20 10:00,pre_registered\n",
+        "candidate_ref,program_code,site_code,enrolled_at,status\n"
+        "CE,BTS-MS,MAX,2020-04-20 10:00,pre_registered\n",
         scenario,
     )
     candidates = jobdating.uncovered_candidates(APRIL, scenario)
