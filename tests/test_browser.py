@@ -197,25 +197,35 @@ def test_an_advisor_opens_the_job_dating_planning(server, browser_page):
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
 
 
-def test_an_advisor_records_consents_in_bulk_and_previews_the_mail(server, browser_page):
-    page = browser_page
-    _sign_in(page, server, "advisor")
-    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planification job dating").click()
-    settle(page)
-    # No SMTP_URL on this server: the page says nothing will be sent, the button is disabled,
-    # and the preview shows the messages as they would go.
-    notice = page.locator('[data-testid="stAlert"]').filter(has_text="pas réglé (SMTP_URL")
-    assert notice.count() == 1
-    send = page.get_by_role("button", name=re.compile("^Envoyer"))
-    assert send.is_disabled()
-    assert "Voici le planning" in page.locator('[data-testid="stCode"]').first.inner_text()
-    page.get_by_role("heading", name="Envoi des plannings par e-mail").scroll_into_view_if_needed()
-    _check(page, "07-jobdating-mail-preview")
-    page.get_by_text("Consentement à être présenté").click()
-    settle(page)
-    assert page.get_by_text("Plusieurs candidats à la fois").count() == 1
-    page.get_by_text("Plusieurs candidats à la fois").scroll_into_view_if_needed()
-    _check(page, "08-jobdating-consent-selection")
+def test_an_advisor_records_consents_in_bulk_and_previews_the_mail(server):
+    with chromium_page(height=5200) as page:  # the whole page, its mail section at the bottom
+        _sign_in(page, server, "advisor")
+        page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Planification job dating").click()
+        settle(page)
+        # No SMTP_URL on this server: the page says nothing will be sent, the button is disabled,
+        # and the preview shows the messages as they would go.
+        notice = page.locator('[data-testid="stAlert"]').filter(has_text="pas réglé (SMTP_URL")
+        assert notice.count() == 1
+        send = page.get_by_role("button", name=re.compile("^Envoyer"))
+        assert send.is_disabled()
+        assert "Voici le planning" in page.locator('[data-testid="stCode"]').first.inner_text()
+        page.get_by_role("heading", name="Envoi des plannings par e-mail").scroll_into_view_if_needed()
+        _check(page, "07-jobdating-mail-preview")
+        page.get_by_text("Consentement à être présenté").click()
+        settle(page)
+        assert page.get_by_text("Plusieurs candidats à la fois").count() == 1
+        # Two candidates chosen in the list, a parent's consent added, with its source.
+        page.locator('[data-testid="stMultiSelect"]').first.click()
+        # (The list's first entry selects everything: two people are picked by name.)
+        page.get_by_role("option").filter(has_text="(C").first.click()
+        page.get_by_role("option").filter(has_text="(C").first.click()
+        page.keyboard.press("Escape")
+        page.get_by_label("Source").fill("papier signé")
+        _check(page, "08-jobdating-consent-selection")
+        page.get_by_role("button", name="Enregistrer pour la sélection").click()
+        settle(page)
+        assert page.get_by_text("Consentement enregistré pour 2 candidat(s)").count() == 1
+        _check(page, "09-jobdating-consent-saved")
 
 
 def test_an_advisor_records_an_outcome(server, browser_page):

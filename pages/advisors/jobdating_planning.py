@@ -157,6 +157,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 t("jdplan.consent.many.who"),
                 options=list(people.index),
                 format_func=lambda ref: f"{people.loc[ref, 'candidate']} ({ref})",
+                placeholder=t("jdplan.consent.many.placeholder"),
                 key="jdplan_consent_many",
             )
             own_column, parent_column, day_column = st.columns(3)
@@ -487,8 +488,11 @@ if report := st.session_state.pop("jdplan_mail_report", None):
             t("jdplan.mail.failed") + "".join(f"\n- {escape_markdown(line)}" for line in report["failed"])
         )
 mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
-if mailing.without_address:
-    st.caption(t("jdplan.mail.without_address", who=", ".join(mailing.without_address)))
+if unreachable := mailing.without_address:
+    who = ", ".join(unreachable[:10])
+    if len(unreachable) > 10:
+        who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
+    st.caption(t("jdplan.mail.without_address", who=who))
 if not mailing.messages:
     st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
 else:
