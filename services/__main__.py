@@ -14,24 +14,17 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import (
-    accounts,
-    api,
-    attribution,
-    calcom,
-    config,
-    database,
-    demo,
-    meeting_plan,
-    privacy,
-    values,
-    whereby,
-)
-from services.importer import ImportFileError, import_path
-from services.models import ROLES, Event, Program, Site
-from services.pairing import PairingError
-from services.report import build_report, format_report
-from services.scope import Scope
+from services import config, demo
+from services.access import accounts, privacy
+from services.imports.importer import ImportFileError, import_path
+from services.integrations import api, calcom, whereby
+from services.jobdating import meeting_plan
+from services.jobdating.pairing import PairingError
+from services.metrics import attribution
+from services.metrics.report import build_report, format_report
+from services.store import database, values
+from services.store.models import ROLES, Event, Program, Site
+from services.store.scope import Scope
 
 
 class UsageError(Exception):

@@ -22,9 +22,11 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import calcom, database, schedule
 from services.__main__ import main
-from services.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
+from services.advising import schedule
+from services.integrations import calcom
+from services.store import database
+from services.store.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
 
 KEY = "cal_test_cle-qui-ne-doit-jamais-apparaitre"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from services import calcom
-from services.models import Candidate, Touchpoint
+from services.integrations import calcom
+from services.store.models import Candidate, Touchpoint
 from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, fake, ref_of, rows, sync  # noqa: F401
 
 

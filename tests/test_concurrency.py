@@ -16,13 +16,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services import database, report, results, schedule
-from services import importer as importing
-from services.database import data_version, write_transaction
-from services.importer import import_bytes
-from services.models import Booking, BookingChange, BookingNote, Candidate, StoreState, Touchpoint
-from services.schedule import Outcome
-from services.scope import Scope
+from services.advising import schedule
+from services.advising.schedule import Outcome
+from services.imports import importer as importing
+from services.imports.importer import import_bytes
+from services.metrics import report, results
+from services.store import database
+from services.store.database import data_version, write_transaction
+from services.store.models import Booking, BookingChange, BookingNote, Candidate, StoreState, Touchpoint
+from services.store.scope import Scope
 
 #: Rows of the imported touchpoints file: about 5 s of import on a 2-core machine.
 IMPORTED_TOUCHPOINTS = 100_000

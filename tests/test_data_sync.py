@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services import calcom
-from services.models import Booking
+from services.integrations import calcom
+from services.store.models import Booking
 from tests.conftest import app_as
 from tests.test_calcom import booking, centre, fake  # noqa: F401  (fixtures)
 

@@ -12,12 +12,18 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from services import accounts, audit, bookings, database, demo, importer, pairing, startup, web
-from services.accounts import REFUSED, AccountError
+from services import demo, startup
+from services.access import accounts
+from services.access.accounts import REFUSED, AccountError
+from services.app import web
 from services.config import LOCAL_TZ
 from services.demo import DEMO_ACCOUNTS, demo_rows
-from services.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
-from services.scope import Scope
+from services.imports import importer
+from services.jobdating import pairing
+from services.metrics import bookings
+from services.store import audit, database
+from services.store.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
+from services.store.scope import Scope
 from tests.conftest import SCENARIO
 
 

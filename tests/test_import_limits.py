@@ -19,11 +19,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import contract, importer, models, uploads
 from services.__main__ import main as command_line
-from services.contract import SPECS
 from services.i18n import format_number
-from services.importer import ImportFileError, import_bytes
+from services.imports import importer, uploads
+from services.imports.importer import ImportFileError, import_bytes
+from services.store import contract, models
+from services.store.contract import SPECS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DATA_MODELS = tuple(

@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import models
-from services.importer import ImportResult, import_bytes, import_path
+from services.imports.importer import ImportResult, import_bytes, import_path
+from services.store import models
 from tests.conftest import SCENARIO, load
 
 #: Every table a contract file fills, in the contract's import order.
@@ -1037,8 +1037,9 @@ INSTANT_CELLS = [
 def test_fast_instant_reading_gives_what_read_datetime_gives(as_text: bool) -> None:
     from sqlalchemy.dialects import sqlite
 
-    from services import importer, values
-    from services.contract import SPECS
+    from services.imports import importer
+    from services.store import values
+    from services.store.contract import SPECS
 
     column = SPECS["touchpoints"].column("occurred_at")
     dialect = sqlite.dialect()
@@ -1065,7 +1066,7 @@ def test_instants_are_stored_as_sqlalchemy_stores_them() -> None:
 
     from sqlalchemy.dialects import sqlite
 
-    from services import importer
+    from services.imports import importer
 
     dialect = sqlite.dialect()
     column = models.Touchpoint.__table__.c.occurred_at
@@ -1106,7 +1107,7 @@ def _other_write(engine: Engine) -> None:
 
 @pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkeypatch) -> None:
-    from services import importer
+    from services.imports import importer
 
     checked = importer._plan
 
@@ -1123,7 +1124,7 @@ def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkey
 def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine, monkeypatch) -> None:
     # Another import adds one of the file's touchpoints after the file was checked: the file is
     # checked again under the write lock, and that row counts as unchanged, not as a new one.
-    from services import importer
+    from services.imports import importer
 
     second = edit(TOUCHPOINT, occurred_at="2020-04-02 10:00")
     retry_write = importer.retry_write
@@ -1141,7 +1142,8 @@ def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine
 
 @pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_reference_removed_before_the_write_refuses_the_file(centre: Engine, monkeypatch) -> None:
-    from services import importer, privacy
+    from services.access import privacy
+    from services.imports import importer
 
     retry_write = importer.retry_write
 

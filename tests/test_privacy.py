@@ -22,10 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from services import analytics, database, privacy, schedule
 from services.__main__ import main
-from services.importer import MASK, import_bytes
-from services.models import (
+from services.access import privacy
+from services.advising import schedule
+from services.imports.importer import import_bytes
+from services.metrics.report import build_report
+from services.store import analytics, database
+from services.store.contract import MASK
+from services.store.models import (
     ANONYMOUS_REF_PREFIX,
     AttendanceSuggestion,
     AuditEvent,
@@ -34,8 +38,7 @@ from services.models import (
     ImportRun,
     RoomAttempt,
 )
-from services.report import build_report
-from services.scope import Scope
+from services.store.scope import Scope
 from tests.conftest import load
 
 #: 1 July 2023: 36 months back is 1 July 2020, after every contact of the scenario.

@@ -9,13 +9,14 @@ import pytest
 import sqlalchemy as sa
 from icalendar import Calendar
 
-from services import schedule
-from services.calendars import schedule_ics
+from services.advising import schedule
+from services.advising.schedule import Outcome
 from services.config import LOCAL_TZ
-from services.database import data_version
-from services.models import Booking
-from services.schedule import ConflictError, Outcome, ScheduleError
-from services.scope import Scope
+from services.documents.calendars import schedule_ics
+from services.store.database import data_version
+from services.store.models import Booking
+from services.store.scope import Scope
+from services.store.versioned import ChangeRefused, ConflictError
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -194,26 +195,26 @@ def test_every_transition_after_the_interview(current, wanted):
     if current == wanted or (current, wanted) in ALLOWED:
         schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
     else:
-        with pytest.raises(ScheduleError):
+        with pytest.raises(ChangeRefused):
             schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
 
 
 @pytest.mark.parametrize("wanted", ["attended", "no_show"])
 def test_a_future_interview_cannot_get_an_outcome(wanted):
-    with pytest.raises(ScheduleError, match="pas encore commencé"):
+    with pytest.raises(ChangeRefused, match="pas encore commencé"):
         schedule.check_outcome("booked", PAST, Outcome(wanted), now=BEFORE)
     schedule.check_outcome("booked", PAST, Outcome("cancelled"), now=BEFORE)  # cancelling ahead is fine
 
 
 def test_a_cancelled_interview_must_be_reopened_first():
-    with pytest.raises(ScheduleError, match="rouvert"):
+    with pytest.raises(ChangeRefused, match="rouvert"):
         schedule.check_outcome("cancelled", PAST, Outcome("attended"), now=AFTER_APRIL)
 
 
 def test_attendees_and_note_are_checked():
-    with pytest.raises(ScheduleError):
+    with pytest.raises(ChangeRefused):
         schedule.check_outcome("booked", PAST, Outcome("attended", attendees=0), now=AFTER_APRIL)
-    with pytest.raises(ScheduleError):
+    with pytest.raises(ChangeRefused):
         schedule.check_outcome("booked", PAST, Outcome("attended", note="x" * 1001), now=AFTER_APRIL)
 
 
@@ -270,7 +271,7 @@ def test_an_import_that_changes_a_booking_makes_a_stale_save_conflict(scenario):
 
 
 def test_a_refused_outcome_writes_nothing(scenario):
-    with pytest.raises(ScheduleError):
+    with pytest.raises(ChangeRefused):
         schedule.record_outcome(
             "BD1", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
         )
@@ -280,7 +281,7 @@ def test_a_refused_outcome_writes_nothing(scenario):
 
 def test_reassign_within_the_site_only_and_to_a_free_advisor(scenario):
     load("advisors", "email,name,site_code\nzoe@example.org,Zoé,YUT\nmax@example.org,Max,MAX\n", scenario)
-    with pytest.raises(ScheduleError, match="même site"):
+    with pytest.raises(ChangeRefused, match="même site"):
         schedule.reassign("BC", advisor_email="max@example.org", author="a", read_version=0, engine=scenario)
     assert (
         schedule.reassign("BC", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
@@ -294,7 +295,7 @@ def test_reassign_within_the_site_only_and_to_a_free_advisor(scenario):
         "BZ,CE,YUT,zoe@example.org,2020-04-16 10:30,booked,2020-04-10 12:00\n",
         scenario,
     )
-    with pytest.raises(ScheduleError, match="déjà un entretien"):
+    with pytest.raises(ChangeRefused, match="déjà un entretien"):
         schedule.reassign("BD2", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
 
 

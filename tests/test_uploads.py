@@ -12,9 +12,10 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from services import database, models, uploads
 from services.__main__ import main as command_line
-from services.importer import ImportFileError
+from services.imports import uploads
+from services.imports.importer import ImportFileError
+from services.store import database, models
 from tests.conftest import load
 
 SITES = b"code,name,city\nMAX,Maxeville,Maxeville\nNEW,Nouveau site,Nancy\n"
@@ -245,7 +246,7 @@ def test_a_check_takes_no_write_lock(engine, monkeypatch):
     # A check reads: while it runs, another connection writes at once (SQLite, busy timeout 0).
     import sqlite3
 
-    from services import importer
+    from services.imports import importer
 
     typed = importer._typed
 

@@ -23,10 +23,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import calcom, webhooks, whereby
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.models import AttendanceSuggestion, Booking, ImportRun
+from services.integrations import calcom, webhooks, whereby
+from services.store.database import get_engine
+from services.store.models import AttendanceSuggestion, Booking, ImportRun
 from tests.browser import app_server
 from tests.conftest import load
 from tests.test_calcom import KEY as CALCOM_KEY

@@ -45,9 +45,21 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import access, api, database, exports, schedule, whereby
 from services.__main__ import main
-from services.models import AttendanceSuggestion, AuditEvent, Booking, BookingChange, BookingNote, RoomAttempt
+from services.access import roles
+from services.advising import schedule
+from services.documents import exports
+from services.integrations import api, whereby
+from services.store import database
+from services.store.models import (
+    AttendanceSuggestion,
+    AuditEvent,
+    Booking,
+    BookingChange,
+    BookingNote,
+    RoomAttempt,
+)
+from services.store.versioned import ChangeRefused, ConflictError
 from tests.conftest import app_as, load
 
 KEY = "whereby-test-cle-qui-ne-doit-jamais-apparaitre"
@@ -648,7 +660,7 @@ def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, cl
     assert audited(centre, "booking.outcome") == [("booking.outcome", "B1", "status=attended")]
     assert audited(centre, "attendance.") == [("attendance.confirm", "B1", "suggestion=attended")]
     # Already decided: a second click changes nothing.
-    with pytest.raises(schedule.ScheduleError, match="déjà été traitée"):
+    with pytest.raises(ChangeRefused, match="déjà été traitée"):
         whereby.confirm_suggestion("B1", actor=ANNE, read_version=1, now=AFTER)
     # B3 (3 people announced, 1 visitor seen): attended, the 3 people are kept.
     whereby.confirm_suggestion("B3", actor=ANNE, read_version=0, now=AFTER)
@@ -667,7 +679,7 @@ def test_a_stale_page_cannot_confirm(calls, centre, client):
     schedule.record_outcome(
         "B2", outcome=schedule.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
     )
-    with pytest.raises(schedule.ConflictError):
+    with pytest.raises(ConflictError):
         whereby.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
     assert booking(centre, "B2") == ("booked", 2, 1) and suggestions(centre)["B2"][-1] is None
 
@@ -765,8 +777,8 @@ def test_the_host_link_is_never_exported(centre, fake, client):
     assert "host_room_url" not in table.columns and "room_meeting_id" in table.columns
     assert host not in exports.to_csv(table).decode("utf-8-sig")
     # The schedule's own exports (its list and the calendar) hold the candidate's link only.
-    as_anne = access.interviews_for(
-        schedule.interviews(date(2020, 4, 14), date(2020, 4, 14)), access.Viewer("advisor", ANNE)
+    as_anne = roles.interviews_for(
+        schedule.interviews(date(2020, 4, 14), date(2020, 4, 14)), roles.Viewer("advisor", ANNE)
     )
     assert host in set(as_anne["host_room_url"])
     assert host not in exports.to_csv(schedule.day_list(as_anne)).decode("utf-8-sig")

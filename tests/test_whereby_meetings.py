@@ -22,11 +22,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import api, database, meetings, whereby
 from services.__main__ import main
-from services.models import Meeting, MeetingChange, SyncCursor
-from services.schedule import ConflictError, ScheduleError
-from services.whereby_links import company_external_id, company_link, link_external_id
+from services.integrations import api, whereby
+from services.jobdating import meetings
+from services.store import database
+from services.store.models import Meeting, MeetingChange, SyncCursor
+from services.store.room_links import company_external_id, company_link, link_external_id
+from services.store.versioned import ChangeRefused, ConflictError
 from tests import test_whereby
 from tests.conftest import load
 from tests.test_whereby import KEY, FakeWhereby, _json, audited, lost_answer
@@ -269,7 +271,7 @@ def test_meeting_attendance_is_suggested_and_confirmed_through_the_meetings_rule
     assert whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=1, now=LATER) == 2
     assert meeting_status(event, "M1") == ("held", 2)
     assert ("meeting.outcome", "M1", "status=held outcome=none") in audited(event, "meeting.")
-    with pytest.raises(ScheduleError, match="déjà été traitée"):
+    with pytest.raises(ChangeRefused, match="déjà été traitée"):
         whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=2, now=LATER)
     # A stale page cannot confirm; an absent company changes no status.
     with pytest.raises(ConflictError):

@@ -11,9 +11,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from services import database, schedule, whereby
-from services.models import BookingChange
-from services.whereby_links import EXTERNAL_ID, external_id, link_external_id
+from services.advising import schedule
+from services.integrations import whereby
+from services.store import database
+from services.store.models import BookingChange
+from services.store.room_links import EXTERNAL_ID, external_id, link_external_id
 from tests import test_whereby
 from tests.conftest import load
 from tests.test_whereby import (

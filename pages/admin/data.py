@@ -7,12 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
-from services import accounts, api, cached, calcom, exports, uploads, whereby
+from services.access import accounts
+from services.app import cached
+from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ, integration_setting
-from services.contract import SHOWN_PROBLEMS
+from services.documents import exports
 from services.i18n import format_number, translate
-from services.markdown import escape_markdown
-from services.models import ROLES
+from services.imports import uploads
+from services.integrations import api, calcom, whereby
+from services.store.contract import SHOWN_PROBLEMS
+from services.store.models import ROLES
 
 language = st.session_state.get("language", "fr")
 account = st.session_state["account"]

@@ -27,9 +27,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Engine
 
-from services import audit, config, database
-from services.database import get_engine, write_transaction
-from services.models import ROLES, Account, Advisor, SignInSession, SsoGroup, StoreState
+from services import config
+from services.store import audit, database
+from services.store.database import get_engine, write_transaction
+from services.store.models import ROLES, Account, Advisor, SignInSession, SsoGroup, StoreState
 
 ACCOUNTS = Account.__table__
 SESSIONS = SignInSession.__table__

@@ -18,11 +18,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics, audit, config
+from services import config
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, write_transaction
-from services.importer import MASK
-from services.models import (
+from services.store import analytics, audit
+from services.store.contract import MASK
+from services.store.database import bump_data_version, get_engine, write_transaction
+from services.store.models import (
     ANONYMOUS_REF_PREFIX,
     AttendanceSuggestion,
     Booking,
@@ -37,7 +38,7 @@ from services.models import (
     RoomAttempt,
     Touchpoint,
 )
-from services.values import local_date
+from services.store.values import local_date
 
 CANDIDATES = Candidate.__table__
 TOUCHPOINTS = Touchpoint.__table__

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from services.accounts import SignedIn
+from services.access.accounts import SignedIn
 
 #: Page → the roles that may open it (the navigation registers a page only for these).
 PAGES: dict[str, tuple[str, ...]] = {

@@ -15,12 +15,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics, audit
+from services.access.privacy import age_on
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, retry_write
-from services.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
-from services.privacy import age_on
-from services.scope import Scope
+from services.store import analytics, audit
+from services.store.database import bump_data_version, get_engine, retry_write
+from services.store.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
+from services.store.scope import Scope
+from services.store.versioned import ChangeRefused, changes_of, read_versioned, write_versioned
 
 BOOKINGS = Booking.__table__
 ADVISORS = Advisor.__table__
@@ -45,14 +46,6 @@ TRANSITIONS = {
 #: Outcomes that only make sense once the interview has started.
 OUTCOMES_AFTER_START = {"attended", "no_show"}
 MAX_NOTE_LENGTH = 1000
-
-
-class ScheduleError(ValueError):
-    """A change that the rules refuse (the message says why, in French)."""
-
-
-class ConflictError(ScheduleError):
-    """Someone else changed the booking since it was read: nothing was written."""
 
 
 def interviews(
@@ -544,17 +537,17 @@ class Outcome:
 
 
 def check_outcome(current_status: str, starts_at: datetime, outcome: Outcome, now: datetime) -> None:
-    """Raise ``ScheduleError`` when the rules refuse this outcome."""
+    """Raise ``ChangeRefused`` when the rules refuse this outcome."""
     if outcome.status != current_status and outcome.status not in TRANSITIONS.get(current_status, set()):
         if current_status == "cancelled":
-            raise ScheduleError("un entretien annulé doit d'abord être rouvert (statut « réservé »)")
-        raise ScheduleError(f"passage de « {current_status} » à « {outcome.status} » non permis")
+            raise ChangeRefused("un entretien annulé doit d'abord être rouvert (statut « réservé »)")
+        raise ChangeRefused(f"passage de « {current_status} » à « {outcome.status} » non permis")
     if outcome.status in OUTCOMES_AFTER_START and starts_at > now:
-        raise ScheduleError("l'entretien n'a pas encore commencé : il ne peut être noté venu ou absent")
+        raise ChangeRefused("l'entretien n'a pas encore commencé : il ne peut être noté venu ou absent")
     if outcome.attendees is not None and outcome.attendees < 1:
-        raise ScheduleError("il faut au moins une personne présente")
+        raise ChangeRefused("il faut au moins une personne présente")
     if len(outcome.note) > MAX_NOTE_LENGTH:
-        raise ScheduleError(f"note trop longue (au plus {MAX_NOTE_LENGTH} caractères)")
+        raise ChangeRefused(f"note trop longue (au plus {MAX_NOTE_LENGTH} caractères)")
 
 
 def record_outcome(
@@ -642,9 +635,9 @@ def _reassign(
         sa.select(ADVISORS.c.site_code).where(ADVISORS.c.email == advisor_email)
     ).scalar()
     if site is None:
-        raise ScheduleError("conseiller inconnu")
+        raise ChangeRefused("conseiller inconnu")
     if site != current["site_code"]:
-        raise ScheduleError("le conseiller doit être du même site que l'entretien")
+        raise ChangeRefused("le conseiller doit être du même site que l'entretien")
     start = current["starts_at"]
     end = start + timedelta(minutes=current["duration_min"])
     others = connection.execute(
@@ -657,7 +650,7 @@ def _reassign(
         )
     ).all()
     if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
-        raise ScheduleError("ce conseiller a déjà un entretien à ce moment-là")
+        raise ChangeRefused("ce conseiller a déjà un entretien à ce moment-là")
     version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
     audit.record("booking.reassign", actor=author, target=booking_ref, connection=connection)
     bump_data_version(connection)
@@ -686,78 +679,6 @@ def _write(connection: sa.Connection, current: dict, changes: dict, author: str,
         now=now,
         changed="ce rendez-vous vient d'être modifié par quelqu'un d'autre",
     )
-
-
-def read_versioned(
-    connection: sa.Connection, table: sa.Table, ref: str, read_version: int, *, unknown: str, changed: str
-) -> dict:
-    """The row of ``table`` (a table with ``ref`` and ``version``: bookings, meetings) if it is
-    still at the version the user read; ``ScheduleError(unknown)`` without it, ``ConflictError``
-    (``changed`` and what to do) after someone else's change."""
-    current = connection.execute(sa.select(table).where(table.c.ref == ref)).mappings().first()
-    if current is None:
-        raise ScheduleError(unknown)
-    if current["version"] != read_version:
-        raise ConflictError(f"{changed} : rechargez la page, vérifiez, puis enregistrez à nouveau")
-    return dict(current)
-
-
-def write_versioned(
-    connection: sa.Connection,
-    table: sa.Table,
-    changes_table: sa.Table,
-    current: dict,
-    changes: dict,
-    *,
-    author: str,
-    now: datetime,
-    changed: str,
-) -> int:
-    """Update the row ``current`` (read by ``read_versioned``) if it is still at its version, and
-    log each changed field in ``changes_table`` (its first column after the id names the row:
-    ``booking_ref``, ``meeting_ref``); returns the new version."""
-    updated = {name: value for name, value in changes.items() if current[name] != value}
-    new_version = current["version"] + 1
-    result = connection.execute(
-        table.update()
-        .where(table.c.ref == current["ref"], table.c.version == current["version"])
-        .values(**updated, version=new_version)
-    )
-    if result.rowcount != 1:
-        raise ConflictError(f"{changed} : rechargez la page")
-    if updated:
-        key = _owner_column(changes_table).name
-        connection.execute(
-            changes_table.insert(),
-            [
-                {
-                    key: current["ref"],
-                    "changed_at": now,
-                    "changed_by": author,
-                    "field": name,
-                    "old_value": None if current[name] is None else str(current[name]),
-                    "new_value": None if value is None else str(value),
-                }
-                for name, value in updated.items()
-            ],
-        )
-    return new_version
-
-
-def _owner_column(changes_table: sa.Table) -> sa.Column:
-    """The column of a history table that names its row (``booking_ref``, ``meeting_ref``)."""
-    return next(column for column in changes_table.columns if column.name.endswith("_ref"))
-
-
-def changes_of(connection: sa.Connection, changes_table: sa.Table, ref: str) -> list[sa.Row]:
-    """The logged changes of one row (``write_versioned``): at, by, field, old, new, in the
-    order they were written."""
-    table = changes_table.c
-    return connection.execute(
-        sa.select(table.changed_at, table.changed_by, table.field, table.old_value, table.new_value)
-        .where(_owner_column(changes_table) == ref)
-        .order_by(table.id)
-    ).all()
 
 
 def history(booking_ref: str, engine: Engine | None = None) -> pd.DataFrame:

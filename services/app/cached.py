@@ -12,24 +12,14 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from services import (
-    access,
-    attribution,
-    channels,
-    database,
-    events,
-    jobdating,
-    marketing,
-    meetings,
-    plan_preview,
-    privacy,
-    report,
-    results,
-    schedule,
-    whereby,
-)
 from services import startup as _startup
-from services.scope import Scope
+from services.access import privacy, roles
+from services.advising import schedule
+from services.integrations import whereby
+from services.jobdating import meetings, plan_preview
+from services.metrics import attribution, jobdating, marketing, report, results
+from services.store import channels, database, events
+from services.store.scope import Scope
 
 TTL = 600
 #: Shown by Streamlit while a cached read computes, once it has taken more than half a second
@@ -163,10 +153,10 @@ def uncovered_offers(scope: Scope, version: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
-def uncovered_candidates(scope: Scope, viewer: access.Viewer, version: int) -> pd.DataFrame:
+def uncovered_candidates(scope: Scope, viewer: roles.Viewer, version: int) -> pd.DataFrame:
     """The seeking candidates with no meeting in scope, by name (keyed on the viewer: a role that
     may not read names gets a PermissionError, never a cached list)."""
-    return access.candidates_for(jobdating.uncovered_candidates(scope), viewer)
+    return roles.candidates_for(jobdating.uncovered_candidates(scope), viewer)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
@@ -181,7 +171,7 @@ def interviews(
     last_day: date,
     sites: tuple[str, ...],
     programs: tuple[str, ...],
-    viewer: access.Viewer,
+    viewer: roles.Viewer,
     version: int,
     advisors: tuple[str | None, ...] | None = None,
 ) -> pd.DataFrame:
@@ -190,7 +180,7 @@ def interviews(
 
     Keyed on the viewer: people whose rights differ never share a cached result.
     """
-    return access.interviews_for(
+    return roles.interviews_for(
         schedule.interviews(first_day, last_day, sites, programs, advisors=advisors), viewer
     )
 
@@ -233,7 +223,7 @@ def free_slots(
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
-def attendance_suggestions(refs: tuple[str, ...], viewer: access.Viewer, version: int) -> pd.DataFrame:
+def attendance_suggestions(refs: tuple[str, ...], viewer: roles.Viewer, version: int) -> pd.DataFrame:
     """The call suggestions waiting for a decision, of these interviews (those the viewer may record).
 
     Keyed on the viewer too, like the interviews they come from.
@@ -333,7 +323,7 @@ def hygiene(scope: Scope, goal: str, lookback_days: int, version: int) -> dict:
 def audience(scope: Scope, version: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Who booked, by age band and department, groups under 5 hidden (the same for every role)."""
     by_age, by_department = marketing.audience(scope)
-    return access.hide_small_groups(by_age), access.hide_small_groups(by_department)
+    return roles.hide_small_groups(by_age), roles.hide_small_groups(by_department)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

@@ -8,9 +8,9 @@ from datetime import date
 
 import pandas as pd
 
-from services import values
-from services.events import latest_open_day
-from services.scope import Scope
+from services.store import values
+from services.store.events import latest_open_day
+from services.store.scope import Scope
 
 
 @dataclass(frozen=True)

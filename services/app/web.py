@@ -31,7 +31,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services import accounts, config, database, demo, webhooks
+from services import config, demo
+from services.access import accounts
+from services.integrations import webhooks
+from services.store import database
 
 COOKIE = "rencontres_session"
 CSRF_COOKIE = "rencontres_csrf"

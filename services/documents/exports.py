@@ -13,11 +13,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import models
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER
-from services.database import get_engine
-from services.values import FORMULA_STARTS
+from services.store import models
+from services.store.contract import IMPORT_ORDER
+from services.store.database import get_engine
+from services.store.values import FORMULA_STARTS
 
 #: A cell starting with one of these is read as a formula by spreadsheets.
 #: A line inside a cell that starts a formula: a reader that takes a line break for the end of a

@@ -39,17 +39,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts, audit, channels, contract, values
+from services.access import accounts
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER, SPECS, Column, FileSpec, Reference
-from services.database import bump_data_version, get_engine, retry_write, write_transaction
 from services.i18n import format_number
-from services.models import ImportRun, StoreState, UtcDateTime
+from services.store import audit, channels, contract, values
+from services.store.contract import IMPORT_ORDER, MASK, SPECS, Column, FileSpec, Reference
+from services.store.database import bump_data_version, get_engine, retry_write, write_transaction
+from services.store.models import ImportRun, StoreState, UtcDateTime
 
 #: Keys looked up per query (well under SQLite's and PostgreSQL's limits on parameters).
 _CHUNK = 2000
-#: What replaces a personal value in the import history.
-MASK = "•••"
 _MAX_SHOWN_VALUE = 80
 
 

@@ -22,12 +22,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import contract, importer
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER
-from services.database import get_engine
-from services.importer import ImportFileError, ImportResult, Problem, size
-from services.models import ImportRun
+from services.imports import importer
+from services.imports.importer import ImportFileError, ImportResult, Problem, size
+from services.store import contract
+from services.store.contract import IMPORT_ORDER
+from services.store.database import get_engine
+from services.store.models import ImportRun
 
 #: The file types the page accepts.
 UPLOAD_TYPES = ("csv", "zip")

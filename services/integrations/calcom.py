@@ -32,13 +32,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit, values
-from services.api import ApiClient, ApiError
 from services.config import LOCAL_TZ, integration_setting
-from services.contract import SPECS
-from services.database import bump_data_version, get_engine, write_transaction
-from services.importer import ImportResult, Problem, RawRow, record_result, upsert_rows
-from services.models import (
+from services.imports.importer import ImportResult, Problem, RawRow, record_result, upsert_rows
+from services.integrations.api import ApiClient, ApiError
+from services.store import audit, values
+from services.store.contract import SPECS
+from services.store.database import bump_data_version, get_engine, write_transaction
+from services.store.models import (
     Advisor,
     Booking,
     BookingChange,

@@ -37,8 +37,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import config
-from services.database import write_transaction
-from services.models import WebhookDelivery
+from services.store.database import write_transaction
+from services.store.models import WebhookDelivery
 
 CALCOM_PATH = "/webhooks/calcom"
 WHEREBY_PATH = "/webhooks/whereby"
@@ -157,7 +157,7 @@ def _first_time(vendor: str, delivery: str, kind: str) -> bool:
 
 
 def _apply_calcom(uids: list[str]) -> None:
-    from services import calcom
+    from services.integrations import calcom
 
     summary = calcom.sync_booking_uids(uids, actor=ACTOR["calcom"])
     if summary.error:
@@ -165,7 +165,7 @@ def _apply_calcom(uids: list[str]) -> None:
 
 
 def _apply_whereby(room: str) -> None:
-    from services import api, whereby
+    from services.integrations import api, whereby
 
     try:
         whereby.sync_attendance(actor=ACTOR["whereby"], room=room)

@@ -38,7 +38,7 @@ records the outcome through the schedule's rules (validation, version check, his
 dismissing sets it aside. Nothing is written to a booking before.
 
 Every write is a short transaction that bumps the data version. The API key never appears in
-an output: the shared client (``services.api``) keeps it in the authorisation header only.
+an output: the shared client (``services.integrations.api``) keeps it in the authorisation header only.
 """
 
 from __future__ import annotations
@@ -58,10 +58,14 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import api, audit, config, meetings
-from services.database import bump_data_version, get_engine, write_transaction
+from services import config
+from services.advising.schedule import Outcome, apply_outcome
 from services.i18n import translate
-from services.models import (
+from services.integrations import api
+from services.jobdating import meetings
+from services.store import audit
+from services.store.database import bump_data_version, get_engine, write_transaction
+from services.store.models import (
     AttendanceSuggestion,
     Booking,
     BookingChange,
@@ -71,17 +75,15 @@ from services.models import (
     RoomAttempt,
     SyncCursor,
 )
-from services.models import Meeting as JobDatingMeeting
-from services.schedule import (
-    ConflictError,
-    Outcome,
-    ScheduleError,
-    apply_outcome,
-    read_versioned,
-    write_versioned,
+from services.store.models import Meeting as JobDatingMeeting
+from services.store.room_links import (
+    company_external_id,
+    external_id,
+    link_external_id,
+    with_external_id,
 )
-from services.values import local_date, local_midnight, read_https_url
-from services.whereby_links import company_external_id, external_id, link_external_id, with_external_id
+from services.store.values import local_date, local_midnight, read_https_url
+from services.store.versioned import ChangeRefused, ConflictError, read_versioned, write_versioned
 
 BOOKINGS = Booking.__table__
 BOOKING_CHANGES = BookingChange.__table__
@@ -129,7 +131,7 @@ SUGGESTIONS_KINDS = ("attended", "no_show", "advisor_absent")
 SUGGESTED_STATUS = {"attended": "attended", "no_show": "no_show", "advisor_absent": None}
 
 
-class SuggestionConflict(ScheduleError):
+class SuggestionConflict(ChangeRefused):
     """The call contradicts the outcome already recorded: nothing is applied."""
 
 
@@ -866,7 +868,7 @@ def sync_meeting_rooms(
             raise
         except api.ApiUncertain as error:
             summary.uncertain.append((row["ref"], str(error)))
-        except (api.ApiError, ScheduleError) as error:
+        except (api.ApiError, ChangeRefused) as error:
             summary.failed.append((row["ref"], str(error)))
     return summary
 
@@ -1348,7 +1350,7 @@ def _pending(kind: _Suggestions, connection: sa.Connection, ref: str, read_versi
         .first()
     )
     if suggestion is None:
-        raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+        raise ChangeRefused("cette suggestion a déjà été traitée, ou n'existe pas")
     item = connection.execute(
         sa.select(kind.items.c.status, kind.items.c.version).where(kind.items.c.ref == ref)
     ).one()
@@ -1391,7 +1393,7 @@ def _dismiss(
             .values(decided_at=now, decided_by=actor, decision="dismissed")
         )
         if dismissed.rowcount != 1:
-            raise ScheduleError("cette suggestion a déjà été traitée, ou n'existe pas")
+            raise ChangeRefused("cette suggestion a déjà été traitée, ou n'existe pas")
         audit.record("attendance.dismiss", actor=actor, target=ref, connection=connection)
         bump_data_version(connection)
 

@@ -19,13 +19,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, retry_write, take_turn
-from services.meetings import MEETING_WRITES
-from services.models import Candidate, CompanyWindow, Meeting, Offer
-from services.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
-from services.values import local_midnight
+from services.jobdating.meetings import MEETING_WRITES
+from services.jobdating.pairing import job_dating_event, may_be_presented, open_offers, suggested_pairs
+from services.store import audit
+from services.store.database import bump_data_version, get_engine, retry_write, take_turn
+from services.store.models import Candidate, CompanyWindow, Meeting, Offer
+from services.store.values import local_midnight
 
 CANDIDATES = Candidate.__table__
 MEETINGS = Meeting.__table__

@@ -1,7 +1,7 @@
 """A job-dating event's meetings: who meets which company when, their outcomes with their
 history, and each company's and each candidate's schedule as they are sent out.
 
-Outcomes follow the rules of the interviews (``services.schedule``): a save that read an older
+Outcomes follow the rules of the interviews (``services.advising.schedule``): a save that read an older
 version of the meeting is refused (``ConflictError``), every changed field is kept in
 ``meeting_changes`` with who and when, and the rules below refuse what cannot be true.
 """
@@ -15,10 +15,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics, audit
 from services.config import LOCAL_TZ
-from services.database import bump_data_version, get_engine, retry_write, take_turn
-from services.models import (
+from services.store import analytics, audit
+from services.store.database import bump_data_version, get_engine, retry_write, take_turn
+from services.store.models import (
     MEETING_OUTCOMES,
     MEETING_STATUSES,
     Candidate,
@@ -28,9 +28,9 @@ from services.models import (
     Offer,
     Program,
 )
-from services.schedule import ScheduleError, changes_of, read_versioned, write_versioned
-from services.values import local_date
-from services.whereby_links import company_link
+from services.store.room_links import company_link
+from services.store.values import local_date
+from services.store.versioned import ChangeRefused, changes_of, read_versioned, write_versioned
 
 MEETINGS = Meeting.__table__
 CHANGES = MeetingChange.__table__
@@ -103,31 +103,31 @@ def event_meetings(event_code: str, engine: Engine | None = None) -> pd.DataFram
 
 
 def check_meeting_outcome(current: dict, outcome: MeetingOutcome, now: datetime) -> None:
-    """Raise ``ScheduleError`` (a French message saying why) when the rules refuse this outcome
+    """Raise ``ChangeRefused`` (a French message saying why) when the rules refuse this outcome
     for the meeting ``current`` (its stored row)."""
     if outcome.status not in MEETING_STATUSES:
-        raise ScheduleError(f"statut de rencontre inconnu : « {outcome.status} »")
+        raise ChangeRefused(f"statut de rencontre inconnu : « {outcome.status} »")
     if outcome.outcome not in MEETING_OUTCOMES:
-        raise ScheduleError(f"résultat de rencontre inconnu : « {outcome.outcome} »")
+        raise ChangeRefused(f"résultat de rencontre inconnu : « {outcome.outcome} »")
     status = current["status"]
     if outcome.status != status and outcome.status not in TRANSITIONS[status]:
         if status == "cancelled":
-            raise ScheduleError("une rencontre annulée doit d'abord être replanifiée (statut « prévue »)")
-        raise ScheduleError(f"passage de « {status} » à « {outcome.status} » non permis")
+            raise ChangeRefused("une rencontre annulée doit d'abord être replanifiée (statut « prévue »)")
+        raise ChangeRefused(f"passage de « {status} » à « {outcome.status} » non permis")
     if outcome.status in AFTER_START and current["starts_at"] > now:
-        raise ScheduleError("la rencontre n'a pas encore commencé : elle ne peut être notée tenue ou manquée")
+        raise ChangeRefused("la rencontre n'a pas encore commencé : elle ne peut être notée tenue ou manquée")
     if outcome.outcome != "none" and outcome.status != "held":
-        raise ScheduleError("un intérêt ou un contrat ne s'enregistre que pour une rencontre tenue")
+        raise ChangeRefused("un intérêt ou un contrat ne s'enregistre que pour une rencontre tenue")
     if outcome.outcome == "contract_signed":
         signed = outcome.contract_signed_on
         if signed is None:
-            raise ScheduleError("la date de signature du contrat est obligatoire")
+            raise ChangeRefused("la date de signature du contrat est obligatoire")
         if signed < local_date(current["starts_at"]):
-            raise ScheduleError("le contrat ne peut être signé avant la rencontre")
+            raise ChangeRefused("le contrat ne peut être signé avant la rencontre")
         if signed > local_date(now):
-            raise ScheduleError("la date de signature ne peut être dans le futur")
+            raise ChangeRefused("la date de signature ne peut être dans le futur")
     elif outcome.contract_signed_on is not None:
-        raise ScheduleError("une date de signature va avec le résultat « contrat signé » seulement")
+        raise ChangeRefused("une date de signature va avec le résultat « contrat signé » seulement")
 
 
 def record_meeting_outcome(
@@ -209,7 +209,7 @@ def _check_still_free(connection: sa.Connection, meeting: dict) -> None:
     for candidate_ref, other_start, minutes in others:
         if other_start + timedelta(minutes=minutes) > start:
             who = "le candidat" if candidate_ref == meeting["candidate_ref"] else "l'entreprise"
-            raise ScheduleError(
+            raise ChangeRefused(
                 f"{who} a déjà une autre rencontre à ce moment-là : la rencontre ne peut être replanifiée"
             )
 

@@ -10,14 +10,14 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import audit
-from services.database import binary_order, bump_data_version, get_engine, retry_write
-from services.jobdating import SEEKING_STATUSES, seeking_candidates
-from services.meetings import CHANGED
-from services.models import Candidate, Enrollment, Event, Meeting, MeetingChange, Offer, Site
-from services.privacy import UnknownCandidate, age_on
-from services.schedule import write_versioned
-from services.scope import Scope
+from services.access.privacy import UnknownCandidate, age_on
+from services.jobdating.meetings import CHANGED
+from services.jobdating.seekers import SEEKING_STATUSES, seeking_candidates
+from services.store import audit
+from services.store.database import binary_order, bump_data_version, get_engine, retry_write
+from services.store.models import Candidate, Enrollment, Event, Meeting, MeetingChange, Offer, Site
+from services.store.scope import Scope
+from services.store.versioned import write_versioned
 
 CANDIDATES = Candidate.__table__
 ENROLLMENTS = Enrollment.__table__

@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.meeting_plan import (
+from services.jobdating.meeting_plan import (
     Busy,
     Pair,
     PlanInfeasible,
@@ -26,8 +25,9 @@ from services.meeting_plan import (
     plan_meetings,
     stored_busy,
 )
-from services.models import Candidate, Company, Offer
-from services.pairing import job_dating_event, seeking_with_consent, suggested_pairs
+from services.jobdating.pairing import job_dating_event, seeking_with_consent, suggested_pairs
+from services.store.database import get_engine
+from services.store.models import Candidate, Company, Offer
 
 CANDIDATES = Candidate.__table__
 COMPANIES = Company.__table__

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Engine
 
-from services import analytics
-from services.database import binary_order
-from services.models import Booking, Enrollment, Touchpoint
-from services.scope import Scope
+from services.store import analytics
+from services.store.database import binary_order
+from services.store.models import Booking, Enrollment, Touchpoint
+from services.store.scope import Scope
 
 GOALS = ("booking", "enrollment")
 MODELS = ("first_touch", "last_touch", "linear", "position_based", "time_decay", "markov")

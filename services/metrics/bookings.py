@@ -8,11 +8,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.models import BOOKING_STATUSES, Booking, Candidate, Enrollment, Site, Touchpoint
-from services.scope import Scope
+from services.store import analytics
+from services.store.database import get_engine
+from services.store.models import BOOKING_STATUSES, Booking, Candidate, Enrollment, Site, Touchpoint
+from services.store.scope import Scope
 
 BOOKINGS = Booking.__table__
 ENROLLMENTS = Enrollment.__table__

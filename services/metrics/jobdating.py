@@ -8,11 +8,13 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.bookings import ratio
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.events import program_names
-from services.models import (
+from services.jobdating.seekers import seeking_candidates, seeking_enrollments
+from services.metrics.bookings import ratio
+from services.metrics.results import site_names
+from services.store.database import get_engine
+from services.store.events import program_names
+from services.store.models import (
     MEETING_OUTCOMES,
     MEETING_STATUSES,
     Candidate,
@@ -21,8 +23,7 @@ from services.models import (
     Meeting,
     Offer,
 )
-from services.results import site_names
-from services.scope import Scope
+from services.store.scope import Scope
 
 MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
@@ -30,7 +31,6 @@ ENROLLMENTS = Enrollment.__table__
 COMPANIES = Company.__table__
 CANDIDATES = Candidate.__table__
 MUTUAL_OUTCOMES = ("both_interested", "contract_signed")
-SEEKING_STATUSES = ("pre_registered", "enrolled")
 #: The steps of the job-dating funnel, in order (metrics.md, *Entonnoir du job dating*).
 FUNNEL_STEPS = ("planned", "held", "mutual_interest", "contracts")
 #: What a breakdown of the funnel groups by: the meeting's offer's programme or site.
@@ -55,21 +55,6 @@ def _offers_in_period(scope: Scope) -> list[sa.ColumnElement[bool]]:
         scope.on_dates(OFFERS.c.published_on),
         *scope.offering_filters(OFFERS.c.site_code, OFFERS.c.program_code),
     ]
-
-
-def _seeking_enrollments(scope: Scope) -> list[sa.ColumnElement[bool]]:
-    """The enrollments that make their candidate a seeking candidate (in the site/programme filters)."""
-    signed = sa.select(MEETINGS.c.candidate_ref).where(MEETINGS.c.outcome == "contract_signed")
-    return [
-        ENROLLMENTS.c.status.in_(SEEKING_STATUSES),
-        ENROLLMENTS.c.candidate_ref.not_in(signed),
-        *scope.offering_filters(ENROLLMENTS.c.site_code, ENROLLMENTS.c.program_code),
-    ]
-
-
-def seeking_candidates(scope: Scope) -> sa.Select:
-    """Candidates pre-registered or enrolled (in the site/programme filters) without a signed contract."""
-    return sa.select(ENROLLMENTS.c.candidate_ref).where(*_seeking_enrollments(scope)).distinct()
 
 
 def job_dating_figures(scope: Scope, engine: Engine | None = None) -> dict:
@@ -161,7 +146,7 @@ def _supply_and_demand(scope: Scope, keys: tuple[str, ...], engine: Engine | Non
         seeking = pd.DataFrame(
             connection.execute(
                 sa.select(*seeking_columns, sa.func.count(sa.distinct(ENROLLMENTS.c.candidate_ref)))
-                .where(*_seeking_enrollments(scope))
+                .where(*seeking_enrollments(scope))
                 .group_by(*seeking_columns)
             ).all(),
             columns=[*keys, "seeking"],
@@ -327,7 +312,7 @@ def uncovered_candidates(scope: Scope, engine: Engine | None = None) -> pd.DataF
             ENROLLMENTS.c.status,
         )
         .select_from(ENROLLMENTS.join(CANDIDATES, CANDIDATES.c.ref == ENROLLMENTS.c.candidate_ref))
-        .where(*_seeking_enrollments(scope), ENROLLMENTS.c.candidate_ref.not_in(met))
+        .where(*seeking_enrollments(scope), ENROLLMENTS.c.candidate_ref.not_in(met))
         .order_by(
             ENROLLMENTS.c.program_code,
             ENROLLMENTS.c.site_code,
@@ -367,7 +352,7 @@ def uncovered_counts(scope: Scope, engine: Engine | None = None) -> pd.DataFrame
             ENROLLMENTS.c.site_code,
             sa.func.count(sa.distinct(ENROLLMENTS.c.candidate_ref)),
         )
-        .where(*_seeking_enrollments(scope), ENROLLMENTS.c.candidate_ref.not_in(met))
+        .where(*seeking_enrollments(scope), ENROLLMENTS.c.candidate_ref.not_in(met))
         .group_by(ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code)
     )
     keys = ["program_code", "site_code"]

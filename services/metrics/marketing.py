@@ -11,9 +11,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics, channels, money
-from services.access import SMALL_GROUP
-from services.attribution import (
+from services.access.privacy import age_on
+from services.access.roles import SMALL_GROUP
+from services.config import LOCAL_TZ
+from services.metrics import money
+from services.metrics.attribution import (
     DIRECT,
     MODELS,
     JourneyData,
@@ -22,12 +24,11 @@ from services.attribution import (
     removal_credits,
     touch_credits,
 )
-from services.bookings import BOOKINGS, in_scope, ratio
-from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.models import CHANNELS, Campaign, Candidate, Touchpoint
-from services.privacy import age_on
-from services.scope import Scope
+from services.metrics.bookings import BOOKINGS, in_scope, ratio
+from services.store import analytics, channels
+from services.store.database import get_engine
+from services.store.models import CHANNELS, Campaign, Candidate, Touchpoint
+from services.store.scope import Scope
 
 TOUCHPOINTS = Touchpoint.__table__
 CAMPAIGNS = Campaign.__table__
@@ -492,7 +493,7 @@ def audience(scope: Scope, engine: Engine | None = None) -> tuple[pd.DataFrame, 
     candidates and unknown codes are one group, ``OTHER``, always there).
 
     Raw counts (columns ``group``, ``candidates``): the page hides small groups
-    (services.access.hide_small_groups) before anyone sees them, on ``audience_scope``.
+    (services.access.roles.hide_small_groups) before anyone sees them, on ``audience_scope``.
     """
     first = (
         sa.select(

@@ -6,10 +6,10 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.bookings import ratio
-from services.database import get_engine
-from services.models import Campaign
-from services.scope import Scope
+from services.metrics.bookings import ratio
+from services.store.database import get_engine
+from services.store.models import Campaign
+from services.store.scope import Scope
 
 CAMPAIGNS = Campaign.__table__
 

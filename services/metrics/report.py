@@ -6,11 +6,11 @@ import math
 
 from sqlalchemy.engine import Engine
 
-from services import attribution, bookings, jobdating, money
-from services.attribution import MODELS
-from services.database import StoreError
-from services.models import CHANNELS
-from services.scope import Scope
+from services.metrics import attribution, bookings, jobdating, money
+from services.metrics.attribution import MODELS
+from services.store.database import StoreError
+from services.store.models import CHANNELS
+from services.store.scope import Scope
 
 
 def build_report(

@@ -9,13 +9,22 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics, bookings, money, schedule
-from services.bookings import BOOKINGS, ENROLLMENTS, FUNNEL_STEPS, distinct_candidates, in_scope, ratio
+from services.advising import schedule
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.models import BOOKING_STATUSES, Advisor, Company, Event, Offer, Program, Site
-from services.scope import Scope
-from services.values import local_midnight
+from services.metrics import bookings, money
+from services.metrics.bookings import (
+    BOOKINGS,
+    ENROLLMENTS,
+    FUNNEL_STEPS,
+    distinct_candidates,
+    in_scope,
+    ratio,
+)
+from services.store import analytics
+from services.store.database import get_engine
+from services.store.models import BOOKING_STATUSES, Advisor, Company, Event, Offer, Program, Site
+from services.store.scope import Scope
+from services.store.values import local_midnight
 
 PROGRAMS = Program.__table__
 SITES = Site.__table__

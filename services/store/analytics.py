@@ -6,7 +6,7 @@ a SQLite file runs in DuckDB, on a columnar copy of the tables it reads, kept in
 process and refreshed table by table, never stale:
 
 - Every write transaction gives, in the same transaction, a new version to each table it
-  wrote (``table_versions``: an automatic listener in ``services.database``, nothing to call).
+  wrote (``table_versions``: an automatic listener in ``services.store.database``, nothing to call).
 - Before sending a read, the app reads the versions of the tables the query reads (found in the
   SQLAlchemy expression itself, subqueries included; under a millisecond). The worker copies
   again, from the SQLite file, each table whose version differs from its copy's (``CREATE OR
@@ -39,7 +39,7 @@ process, the concurrency test (tests/test_concurrency.py) corrupted the store ("
 image is malformed"); between processes, SQLite's locking works as designed.
 
 The copies are kept per file (path, device, inode): a new file at the same path is copied
-afresh. Versions are random stamps (``services.database``), so that even a new file that gets
+afresh. Versions are random stamps (``services.store.database``), so that even a new file that gets
 the old one's inode number, as the system may give, never matches an old copy unless the
 table's rows are the same. The queries are the SQLAlchemy ones of the services, compiled for
 DuckDB's dialect: one definition of each figure whatever runs it. On PostgreSQL, the same query
@@ -70,7 +70,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import visitors
 
-from services.database import get_engine, table_versions
+from services.store.database import get_engine, table_versions
 
 _SCANNER = next(
     Path(duckdb_extension_sqlite_scanner.__file__).parent.glob("extensions/*/sqlite_scanner.duckdb_extension")

@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.database import get_engine, write_transaction
 from services.i18n import MESSAGES, translate
-from services.models import AuditEvent
+from services.store.database import get_engine, write_transaction
+from services.store.models import AuditEvent
 
 EVENTS = AuditEvent.__table__
 #: How many of the latest events the audit page reads.

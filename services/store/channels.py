@@ -10,9 +10,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import analytics
-from services.database import bump_data_version, get_engine, write_transaction
-from services.models import CHANNELS, ChannelRule, Touchpoint
+from services.store import analytics
+from services.store.database import bump_data_version, get_engine, write_transaction
+from services.store.models import CHANNELS, ChannelRule, Touchpoint
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ def rederive(connection: sa.Connection, rules: tuple[Rule, ...]) -> int:
 def derived_groups(engine: Engine | None = None) -> list[tuple[str, str, str, int]]:
     """The derived (not explicit) touchpoints counted by utm_source, utm_medium and channel:
     what ``preview_rules`` works on (one read of every touchpoint, in DuckDB on a SQLite store:
-    ``services/analytics.py``)."""
+    ``services/store/analytics.py``)."""
     table = Touchpoint.__table__
     tags = (table.c.utm_source, table.c.utm_medium, table.c.channel)
     query = sa.select(*tags, sa.func.count().label("touchpoints")).where(table.c.channel_explicit.is_(False))

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services import models, values
-from services.models import (
+from services.store import models, values
+from services.store.models import (
     ANONYMOUS_REF_PREFIX,
     BOOKING_STATUSES,
     CHANNELS,
@@ -109,6 +109,10 @@ def _digits(count: int, what: str) -> Callable[[str], str]:
         return code
 
     return read
+
+
+#: What replaces a personal value (``Column.personal``) in the import history.
+MASK = "•••"
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from services import config
-from services.models import StoreState, TableVersion
+from services.store.models import StoreState, TableVersion
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -321,7 +321,7 @@ def bump_data_version(connection: sa.Connection) -> None:
 
 def is_empty(engine: Engine | None = None) -> bool:
     """True when the store holds no site: nothing has been imported or seeded yet."""
-    from services.models import Site
+    from services.store.models import Site
 
     with (engine or get_engine()).connect() as connection:
         return connection.execute(sa.select(sa.func.count()).select_from(Site)).scalar() == 0

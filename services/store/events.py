@@ -8,9 +8,9 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.database import get_engine
-from services.models import Campaign, Event, Program
-from services.scope import Scope
+from services.store.database import get_engine
+from services.store.models import Campaign, Event, Program
+from services.store.scope import Scope
 
 EVENTS = Event.__table__
 CAMPAIGNS = Campaign.__table__

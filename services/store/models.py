@@ -307,7 +307,7 @@ class MeetingChange(SQLModel, table=True):
 class CompanyWindow(SQLModel, table=True):
     """A time window when a company meets candidates at a job dating, and its meetings' length.
 
-    A company with no window for an event gets the default ones (``services.meeting_plan``).
+    A company with no window for an event gets the default ones (``services.jobdating.meeting_plan``).
     """
 
     __tablename__ = "company_windows"
@@ -367,8 +367,8 @@ class StoreState(SQLModel, table=True):
 
 class TableVersion(SQLModel, table=True):
     """Each table's version: a new random stamp at every committed write to it, given in the
-    writer's transaction (``services.database``); what keeps the analytical copies fresh
-    (``services.analytics``). A table without a row was never written (version 0)."""
+    writer's transaction (``services.store.database``); what keeps the analytical copies fresh
+    (``services.store.analytics``). A table without a row was never written (version 0)."""
 
     __tablename__ = "table_versions"
     name: str = Field(primary_key=True)
@@ -441,7 +441,7 @@ class SyncCursor(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """A vendor's webhook delivery already received (services/webhooks.py): the same delivery
+    """A vendor's webhook delivery already received (services/integrations/webhooks.py): the same delivery
     again is answered without being applied twice. No personal data: the vendor, the delivery's
     id (Whereby's event id, or the SHA-256 of a Cal.com body) and its event type."""
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from services.values import local_midnight
+from services.store.values import local_midnight
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def clean_text(text: str) -> str:
     A BOM, a zero-width space or a non-breaking space at an end is never meant, and would make
     ``MAX`` and ``\\ufeffMAX`` two sites shown alike. The ``'`` before a formula sign at the
     start of the value or of a line in it is Excel's text marker, which our exports write
-    (services/exports.py ``neutralise``) and Excel drops: a file exported then read back is
+    (services/documents/exports.py ``neutralise``) and Excel drops: a file exported then read back is
     unchanged.
     """
     text = text.strip(_EDGES)

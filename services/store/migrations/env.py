@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection handed over by ``services.database.migrate``."""
+"""Alembic environment: runs on the connection handed over by ``services.store.database.migrate``."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlmodel import SQLModel
 
-from services import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from services import models  # noqa: F401  (registers the tables on SQLModel.metadata
 
 connection = context.config.attributes["connection"]
 context.configure(

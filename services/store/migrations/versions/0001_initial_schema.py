@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
-from services.channels import DEFAULT_RULES, rule_rows
+import services.store.models
+from services.store.channels import DEFAULT_RULES, rule_rows
 
 revision = "0001"
 down_revision = None
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("postal_code", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("marketing_consent", sa.Boolean(), nullable=False),
-        sa.Column("created_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("ref"),
     )
@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_table(
         "import_runs",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("started_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("started_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("accepted", sa.Boolean(), nullable=False),
@@ -194,7 +194,7 @@ def upgrade() -> None:
         "touchpoints",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("candidate_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("occurred_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("channel_explicit", sa.Boolean(), nullable=False),
         sa.Column("channel_rule", sa.Integer(), nullable=True),
@@ -223,10 +223,10 @@ def upgrade() -> None:
         sa.Column("site_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("program_code", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("advisor_email", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-        sa.Column("starts_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("duration_min", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("booked_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("booked_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("attendees", sa.Integer(), nullable=False),
         sa.Column("meeting_url", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -264,7 +264,7 @@ def upgrade() -> None:
         sa.Column("candidate_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("program_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("site_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("enrolled_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("enrolled_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.ForeignKeyConstraint(
             ["candidate_ref"],
@@ -293,7 +293,7 @@ def upgrade() -> None:
         sa.Column("event_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("candidate_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("offer_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("starts_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("duration_min", sa.Integer(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(), nullable=False),

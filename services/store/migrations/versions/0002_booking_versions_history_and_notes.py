@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0002"
 down_revision = "0001"
@@ -29,7 +29,7 @@ def upgrade() -> None:
         "booking_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("booking_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("changed_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("changed_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("field", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("old_value", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -47,7 +47,7 @@ def upgrade() -> None:
         "booking_notes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("booking_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("written_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("written_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("written_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0003"
 down_revision = "0002"
@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("action", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("target", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -47,8 +47,8 @@ def upgrade() -> None:
         sa.Column("password_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("disabled", sa.Boolean(), nullable=False),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
-        sa.Column("locked_until", services.models.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("locked_until", services.store.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["advisor_email"],
             ["advisors.email"],
@@ -64,9 +64,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("account_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", services.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", services.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ended_at", services.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", services.store.models.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],

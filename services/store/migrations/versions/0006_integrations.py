@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0006"
 down_revision = "0005"
@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
         sa.Column("cursor", sa.String(), nullable=False),
-        sa.Column("synced_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("synced_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
@@ -50,7 +50,7 @@ def upgrade() -> None:
         "room_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("booking_ref", sa.String(), nullable=False),
-        sa.Column("attempted_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("end_date", sa.String(), nullable=False),
         sa.Column("room_name_prefix", sa.String(), nullable=False),
         sa.Column("state", sa.String(), nullable=False),
@@ -66,8 +66,8 @@ def upgrade() -> None:
         sa.Column("visitors", sa.Integer(), nullable=False),
         sa.Column("host_joined", sa.Boolean(), nullable=False),
         sa.Column("family", sa.Boolean(), nullable=False),
-        sa.Column("fetched_at", services.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", services.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("fetched_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", services.store.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("decided_by", sa.String(), nullable=True),
         sa.Column("decision", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(["booking_ref"], ["bookings.ref"]),

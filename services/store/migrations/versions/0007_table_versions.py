@@ -1,7 +1,7 @@
 """table versions
 
 A version per table, a new random stamp at every write transaction to it: the analytical
-copies of the tables (``services.analytics``) are refreshed table by table when it changes.
+copies of the tables (``services.store.analytics``) are refreshed table by table when it changes.
 The tables already there get a first stamp: two stores upgraded apart never share one.
 
 Revision ID: 0007

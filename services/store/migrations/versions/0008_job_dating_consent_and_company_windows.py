@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0008"
 down_revision = "0007"
@@ -38,8 +38,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("event_code", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("siret", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("starts_at", services.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("ends_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("starts_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("meeting_min", sa.Integer(), server_default="20", nullable=False),
         sa.ForeignKeyConstraint(["event_code"], ["events.code"]),
         sa.ForeignKeyConstraint(["siret"], ["companies.siret"]),

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0009"
 down_revision = "0008"
@@ -31,7 +31,7 @@ def upgrade() -> None:
         "meeting_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("meeting_ref", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("changed_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.Column("changed_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("field", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("old_value", sqlmodel.sql.sqltypes.AutoString(), nullable=True),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0010"
 down_revision = "0009"
@@ -33,8 +33,8 @@ def upgrade() -> None:
         sa.Column("suggestion", sa.String(), nullable=False),
         sa.Column("candidate_joined", sa.Boolean(), nullable=False),
         sa.Column("company_joined", sa.Boolean(), nullable=False),
-        sa.Column("fetched_at", services.models.UtcDateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", services.models.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("fetched_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", services.store.models.UtcDateTime(timezone=True), nullable=True),
         sa.Column("decided_by", sa.String(), nullable=True),
         sa.Column("decision", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(["meeting_ref"], ["meetings.ref"], ondelete="CASCADE"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import services.models
+import services.store.models
 
 revision = "0011"
 down_revision = "0010"
@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("vendor", sa.String(), nullable=False),
         sa.Column("delivery_id", sa.String(), nullable=False),
         sa.Column("event", sa.String(), nullable=False),
-        sa.Column("received_at", services.models.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", services.store.models.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("vendor", "delivery_id"),
     )
