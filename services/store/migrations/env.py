@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from services import models  # noqa: F401  (registers the tables on SQLModel.metadata
+from services.store import models  # noqa: F401  (registers the tables on SQLModel.metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
