@@ -49,7 +49,7 @@ from services.__main__ import main
 from services.access import roles
 from services.advising import schedule
 from services.documents import exports
-from services.integrations import api, whereby
+from services.integrations import api, whereby, whereby_attendance, whereby_rooms
 from services.store import database
 from services.store.models import (
     AttendanceSuggestion,
@@ -309,8 +309,8 @@ def booking(engine: Engine, ref: str) -> tuple:
         return tuple(connection.execute(query).one())
 
 
-def sync_rooms(client: api.ApiClient, **kwargs) -> whereby.RoomSummary:
-    return whereby.sync_rooms(actor="cli:test", now=BEFORE, client=client, **kwargs)
+def sync_rooms(client: api.ApiClient, **kwargs) -> whereby_rooms.RoomSummary:
+    return whereby_rooms.sync_rooms(actor="cli:test", now=BEFORE, client=client, **kwargs)
 
 
 # ---------------------------------------------------------------- rooms
@@ -589,8 +589,8 @@ def suggestions(engine: Engine) -> dict[str, tuple]:
         return {ref: tuple(rest) for ref, *rest in connection.execute(query)}
 
 
-def sync_attendance(client: api.ApiClient, **kwargs) -> whereby.AttendanceSummary:
-    return whereby.sync_attendance(
+def sync_attendance(client: api.ApiClient, **kwargs) -> whereby_attendance.AttendanceSummary:
+    return whereby_attendance.sync_attendance(
         actor="cli:test", now=AFTER, since=date(2020, 4, 1), client=client, **kwargs
     )
 
@@ -626,7 +626,9 @@ def test_attendance_waits_for_the_room_to_close_and_retries_a_busy_server(calls,
     # open, so B3 is not read yet.
     early = datetime(2020, 4, 15, 7, 59, tzinfo=UTC)
     calls.insight_failures = [_json({"error": "busy"}, 502)]
-    summary = whereby.sync_attendance(actor="cli:test", now=early, since=date(2020, 4, 1), client=client)
+    summary = whereby_attendance.sync_attendance(
+        actor="cli:test", now=early, since=date(2020, 4, 1), client=client
+    )
     assert "B3" not in dict(summary.suggested) and len(summary.suggested) == 4
     assert len(waits) == 1 and 0 <= waits[0] <= whereby.api.BACKOFF_SECONDS  # a GET is retried
 
@@ -642,7 +644,7 @@ def test_a_later_reading_updates_a_pending_suggestion(calls, centre, client):
 
 def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, client):
     sync_attendance(client)
-    version = whereby.confirm_suggestion("B1", actor=ANNE, read_version=0, now=AFTER)
+    version = whereby_attendance.confirm_suggestion("B1", actor=ANNE, read_version=0, now=AFTER)
     # B1 was announced for 1 person; the call saw 2 visitors: attended, 2 people.
     assert booking(centre, "B1") == ("attended", 2, 1) and version == 1
     assert suggestions(centre)["B1"][-1] == "confirmed"
@@ -661,12 +663,12 @@ def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, cl
     assert audited(centre, "attendance.") == [("attendance.confirm", "B1", "suggestion=attended")]
     # Already decided: a second click changes nothing.
     with pytest.raises(ChangeRefused, match="déjà été traitée"):
-        whereby.confirm_suggestion("B1", actor=ANNE, read_version=1, now=AFTER)
+        whereby_attendance.confirm_suggestion("B1", actor=ANNE, read_version=1, now=AFTER)
     # B3 (3 people announced, 1 visitor seen): attended, the 3 people are kept.
-    whereby.confirm_suggestion("B3", actor=ANNE, read_version=0, now=AFTER)
+    whereby_attendance.confirm_suggestion("B3", actor=ANNE, read_version=0, now=AFTER)
     assert booking(centre, "B3") == ("attended", 3, 1)
     # B7 (advisor absent): the status stays, a note says what the call showed.
-    whereby.confirm_suggestion("B7", actor=PAUL, read_version=0, now=AFTER)
+    whereby_attendance.confirm_suggestion("B7", actor=PAUL, read_version=0, now=AFTER)
     assert booking(centre, "B7") == ("booked", 1, 1)
     notes = BookingNote.__table__
     with centre.connect() as connection:
@@ -680,7 +682,7 @@ def test_a_stale_page_cannot_confirm(calls, centre, client):
         "B2", outcome=schedule.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
     )
     with pytest.raises(ConflictError):
-        whereby.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
+        whereby_attendance.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
     assert booking(centre, "B2") == ("booked", 2, 1) and suggestions(centre)["B2"][-1] is None
 
 
@@ -694,31 +696,31 @@ def test_a_suggestion_that_contradicts_a_recorded_outcome_is_never_applied(calls
     schedule.record_outcome(
         "B3", outcome=schedule.Outcome("attended", 3), author=ANNE, read_version=0, now=AFTER
     )
-    pending = whereby.pending_suggestions(["B2", "B3"]).set_index("ref")
+    pending = whereby_attendance.pending_suggestions(["B2", "B3"]).set_index("ref")
     assert pending["conflict"].to_dict() == {"B2": True, "B3": False}
-    with pytest.raises(whereby.SuggestionConflict, match="déjà noté « attended »"):
-        whereby.confirm_suggestion("B2", actor=YVES, read_version=1, now=AFTER)
+    with pytest.raises(whereby_attendance.SuggestionConflict, match="déjà noté « attended »"):
+        whereby_attendance.confirm_suggestion("B2", actor=YVES, read_version=1, now=AFTER)
     assert booking(centre, "B2") == ("attended", 4, 1)
-    whereby.dismiss_suggestion("B2", actor=YVES, now=AFTER)
+    whereby_attendance.dismiss_suggestion("B2", actor=YVES, now=AFTER)
     assert suggestions(centre)["B2"][-1] == "dismissed" and booking(centre, "B2") == ("attended", 4, 1)
     assert audited(centre, "attendance.") == [("attendance.dismiss", "B2", None)]
-    assert list(whereby.pending_suggestions(["B2"])["ref"]) == []
+    assert list(whereby_attendance.pending_suggestions(["B2"])["ref"]) == []
     # A decided suggestion is never read again or changed.
     assert sync_attendance(client).unchanged == 4
 
 
 def test_suggestion_texts():
     assert (
-        whereby.suggestion_text("attended", 2, True)
+        whereby_attendance.suggestion_text("attended", 2, True)
         == "L'appel indique : venu, avec sa famille (2 visiteurs)"
     )
-    assert whereby.suggestion_text("attended", 1, False) == "L'appel indique : venu (un visiteur)"
+    assert whereby_attendance.suggestion_text("attended", 1, False) == "L'appel indique : venu (un visiteur)"
     assert (
-        whereby.suggestion_text("no_show", 0, False, "en")
+        whereby_attendance.suggestion_text("no_show", 0, False, "en")
         == "The call says: no-show (no visitor joined the room)"
     )
     assert (
-        whereby.suggestion_text("advisor_absent", 0, False)
+        whereby_attendance.suggestion_text("advisor_absent", 0, False)
         == "L'appel indique : personne n'a rejoint la salle"
     )
 

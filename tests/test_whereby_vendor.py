@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.advising import schedule
-from services.integrations import whereby
+from services.integrations import whereby_attendance
 from services.store import database
 from services.store.models import BookingChange
 from services.store.room_links import EXTERNAL_ID, external_id, link_external_id
@@ -126,7 +126,7 @@ def test_every_documented_role_counts_for_what_it_is(calls, centre, client):
     )
     suggested = dict(sync_attendance(client).suggested)
     assert suggested["B2"] == "attended" and suggested["B3"] == "attended"
-    assert whereby.pending_suggestions(["B3"]).iloc[0]["visitors"] == 4
+    assert whereby_attendance.pending_suggestions(["B3"]).iloc[0]["visitors"] == 4
 
 
 def test_an_unknown_role_fails_the_reading_not_the_suggestion(calls, centre, client):

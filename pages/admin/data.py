@@ -14,7 +14,7 @@ from services.config import LOCAL_TZ, integration_setting
 from services.documents import exports
 from services.i18n import format_number, translate
 from services.imports import uploads
-from services.integrations import api, calcom, whereby
+from services.integrations import api, calcom, whereby_attendance, whereby_rooms
 from services.store.contract import SHOWN_PROBLEMS
 from services.store.models import ROLES
 
@@ -484,9 +484,9 @@ with sync_tab:
             if rooms.form_submit_button(
                 t("data.sync.rooms.run"), type="primary", icon=":material/video_call:"
             ):
-                chosen = (whereby.sync_rooms, t("data.sync.rooms"))
+                chosen = (whereby_rooms.sync_rooms, t("data.sync.rooms"))
             if attendance.form_submit_button(t("data.sync.attendance.run"), icon=":material/how_to_reg:"):
-                chosen = (whereby.sync_attendance, t("data.sync.attendance"))
+                chosen = (whereby_attendance.sync_attendance, t("data.sync.attendance"))
             if chosen:
                 try:
                     summary = run_with_progress(chosen[0], chosen[1], dry_run=dry_run)

@@ -13,7 +13,7 @@ from services.app.markdown import escape_markdown
 from services.documents import exports
 from services.documents.calendars import schedule_ics
 from services.i18n import format_date, format_number, translate
-from services.integrations import whereby
+from services.integrations import whereby_attendance
 from services.store import audit
 from services.store.versioned import ChangeRefused
 
@@ -277,7 +277,7 @@ else:
         if not suggestions.empty:
             st.subheader(t("schedule.suggestions"), help=t("schedule.suggestions.help"))
             for suggestion in suggestions.itertuples():
-                said = whereby.suggestion_text(
+                said = whereby_attendance.suggestion_text(
                     suggestion.suggestion, suggestion.visitors, suggestion.family, language
                 )
                 text, confirm, dismiss = st.container(border=True).columns([5, 1, 1])
@@ -291,7 +291,7 @@ else:
                     t("schedule.suggestion.confirm"), key=f"schedule_confirm_{suggestion.ref}", type="primary"
                 ):
                     try:
-                        whereby.confirm_suggestion(
+                        whereby_attendance.confirm_suggestion(
                             suggestion.ref,
                             actor=account.email,
                             read_version=int(seen_versions.get(suggestion.ref, suggestion.version)),
@@ -302,7 +302,7 @@ else:
                         text.error(escape_markdown(error), icon=":material/block:")
                 if dismiss.button(t("schedule.suggestion.dismiss"), key=f"schedule_dismiss_{suggestion.ref}"):
                     try:
-                        whereby.dismiss_suggestion(suggestion.ref, actor=account.email)
+                        whereby_attendance.dismiss_suggestion(suggestion.ref, actor=account.email)
                         st.session_state["schedule_message"] = t("schedule.suggestion.dismissed")
                         st.rerun()
                     except ChangeRefused as error:

@@ -15,7 +15,7 @@ import streamlit as st
 from services import startup as _startup
 from services.access import privacy, roles
 from services.advising import schedule
-from services.integrations import whereby
+from services.integrations import whereby_attendance
 from services.jobdating import meetings, plan_preview
 from services.metrics import attribution, jobdating, marketing, report, results
 from services.store import channels, database, events
@@ -228,7 +228,7 @@ def attendance_suggestions(refs: tuple[str, ...], viewer: roles.Viewer, version:
 
     Keyed on the viewer too, like the interviews they come from.
     """
-    return whereby.pending_suggestions(refs)
+    return whereby_attendance.pending_suggestions(refs)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

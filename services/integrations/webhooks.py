@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services import config
+from services.integrations import whereby_attendance
 from services.store.database import write_transaction
 from services.store.models import WebhookDelivery
 
@@ -165,10 +166,10 @@ def _apply_calcom(uids: list[str]) -> None:
 
 
 def _apply_whereby(room: str) -> None:
-    from services.integrations import api, whereby
+    from services.integrations import api
 
     try:
-        whereby.sync_attendance(actor=ACTOR["whereby"], room=room)
+        whereby_attendance.sync_attendance(actor=ACTOR["whereby"], room=room)
     except api.ApiError as error:
         log.warning("webhook Whereby : %s (la synchronisation suivante s'en chargera)", error)
 
