@@ -50,7 +50,7 @@ from services.access import roles
 from services.advising import schedule
 from services.documents import exports
 from services.integrations import api, whereby, whereby_attendance, whereby_rooms
-from services.store import database
+from services.store import database, room_links
 from services.store.models import (
     AttendanceSuggestion,
     AuditEvent,
@@ -325,7 +325,7 @@ def test_room_helpers_worked_by_hand():
     # 1, 2, 3 attendees + the advisor are at most 4 people: normal; 4 + 1 = 5: group.
     assert [whereby.room_mode(n) for n in (1, 2, 3, 4, 7)] == ["normal"] * 3 + ["group"] * 2
     assert (
-        whereby.with_external_id("https://c.whereby.com/r?roomKey=k", "B1")
+        room_links.with_external_id("https://c.whereby.com/r?roomKey=k", "B1")
         == "https://c.whereby.com/r?roomKey=k&externalId=B1"
     )
 
