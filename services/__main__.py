@@ -16,7 +16,8 @@ import sqlalchemy as sa
 
 from services import config, demo
 from services.access import accounts, privacy
-from services.imports.importer import ImportFileError, import_path
+from services.imports.importer import import_path
+from services.imports.problems import ImportFileError
 from services.integrations import api, calcom, whereby_attendance, whereby_rooms
 from services.jobdating import meeting_plan
 from services.jobdating.pairing import PairingError

@@ -23,7 +23,8 @@ from sqlalchemy.engine import Engine
 from services.access import accounts
 from services.access.accounts import DEMO_DOMAIN, SEED_ACTOR
 from services.config import LOCAL_TZ
-from services.imports.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
+from services.imports.importer import gc_paused, import_rows, record_result
+from services.imports.problems import ImportResult, RawRow
 from services.store import channels, database
 from services.store.contract import IMPORT_ORDER, SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction

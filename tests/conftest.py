@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from services.imports.importer import ImportResult, import_bytes, import_path
+from services.imports.importer import import_bytes, import_path
+from services.imports.problems import ImportResult
 from services.store import database
 from tests.apptest_browser import browser, signed_in_cookies
 

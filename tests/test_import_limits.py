@@ -21,8 +21,9 @@ from sqlalchemy.engine import Engine
 
 from services.__main__ import main as command_line
 from services.i18n import format_number
-from services.imports import importer, uploads
-from services.imports.importer import ImportFileError, import_bytes
+from services.imports import columns, uploads
+from services.imports.importer import import_bytes
+from services.imports.problems import ImportFileError
 from services.store import contract, models
 from services.store.contract import SPECS
 
@@ -152,7 +153,7 @@ def test_the_duplicate_column_check_is_linear():
     # two million comparisons; a set makes a few (hash collisions aside), a duplicate each.
     header = [CountedName(f"x{n % 1000}") for n in range(2_000)] + [CountedName("code"), CountedName("name")]
     CountedName.comparisons = 0
-    problems, warnings = importer._header_problems(SPECS["sites"], header)
+    problems, warnings = columns.header_problems(SPECS["sites"], header)
     assert CountedName.comparisons < 10 * len(header)
     assert len(problems) == 1_000 and {p.reason for p in problems} == {"colonne en double"}
     assert [p.column for p in problems[:2]] == ["x0", "x1"]  # in the header's order

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.__main__ import main as command_line
-from services.imports import uploads
-from services.imports.importer import ImportFileError
+from services.imports import columns, uploads
+from services.imports.problems import ImportFileError
 from services.store import database, models
 from tests.conftest import load
 
@@ -248,7 +248,7 @@ def test_a_check_takes_no_write_lock(engine, monkeypatch):
 
     from services.imports import importer
 
-    typed = importer._typed
+    typed = columns.type_columns
 
     def typed_then_write_elsewhere(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         connection = sqlite3.connect(engine.url.database, timeout=0)
@@ -259,7 +259,7 @@ def test_a_check_takes_no_write_lock(engine, monkeypatch):
             connection.close()
         return typed(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "_typed", typed_then_write_elsewhere)
+    monkeypatch.setattr(importer, "type_columns", typed_then_write_elsewhere)
     [checked] = uploads.check_upload([("sites.csv", SITES)])
     assert (checked.accepted, checked.inserted) == (True, 2)
 

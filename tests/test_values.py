@@ -246,8 +246,8 @@ def test_local_date_and_midnight_use_paris_time() -> None:
 
 import sqlalchemy as sa  # noqa: E402
 
-from services.store import contract  # noqa: E402
 from services.imports.importer import check_files, import_bytes  # noqa: E402
+from services.store import contract  # noqa: E402
 from services.store.models import Campaign, Company, ImportRun, Site  # noqa: E402
 from tests.conftest import load  # noqa: E402
 

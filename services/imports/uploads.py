@@ -23,8 +23,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.imports import importer
-from services.imports.importer import ImportFileError, ImportResult, Problem, size
+from services.imports import importer, reading
+from services.imports.problems import ImportFileError, ImportResult, Problem
+from services.imports.reading import size
 from services.store import contract
 from services.store.contract import IMPORT_ORDER
 from services.store.database import get_engine
@@ -184,7 +185,7 @@ def _contract_files(
                 refused.append(_refused(source, nested))
                 continue
             try:
-                kind = importer.kind_of(PurePosixPath(PurePosixPath(source).name))
+                kind = reading.kind_of(PurePosixPath(PurePosixPath(source).name))
             except ImportFileError as error:
                 refused.append(_refused(source, error))
                 continue

@@ -33,7 +33,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ, integration_setting
-from services.imports.importer import ImportResult, Problem, RawRow, record_result, upsert_rows
+from services.imports.importer import record_result, upsert_rows
+from services.imports.problems import ImportResult, Problem, RawRow
 from services.integrations.api import ApiClient, ApiError
 from services.store import audit, values
 from services.store.contract import SPECS
