@@ -27,7 +27,7 @@ from services import demo
 from services.access import accounts, privacy
 from services.advising import schedule
 from services.imports.importer import IMPORT_ORDER, import_bytes, import_path
-from services.integrations import calcom
+from services.integrations import calcom_event_types
 from services.store import audit, channels, database
 from tests.conftest import SCENARIO
 
@@ -237,13 +237,15 @@ def test_accounts_sessions_audit_and_integrations_bump_what_they_change(scenario
     mapping = _check(
         engine,
         guard,
-        lambda: calcom.save_event_type_mapping(
+        lambda: calcom_event_types.save_event_type_mapping(
             event_type_id=101, site_code="MAX", program_code="BTS-MS", actor="t", engine=engine
         ),
     )
     assert "event_type_mappings" in mapping
     _check(
-        engine, guard, lambda: calcom.delete_event_type_mapping(event_type_id=101, actor="t", engine=engine)
+        engine,
+        guard,
+        lambda: calcom_event_types.delete_event_type_mapping(event_type_id=101, actor="t", engine=engine),
     )
 
 

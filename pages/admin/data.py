@@ -14,7 +14,7 @@ from services.config import LOCAL_TZ, integration_setting
 from services.documents import exports
 from services.i18n import format_number, translate
 from services.imports import uploads
-from services.integrations import api, calcom, whereby_attendance, whereby_rooms
+from services.integrations import api, calcom, calcom_event_types, whereby_attendance, whereby_rooms
 from services.store.contract import SHOWN_PROBLEMS
 from services.store.models import ROLES
 
@@ -495,7 +495,7 @@ with sync_tab:
                     st.error(str(error), icon=":material/block:")
 
     st.subheader(t("data.sync.mappings"), help=t("data.sync.mappings.help"))
-    mappings = calcom.list_event_type_mappings()
+    mappings = calcom_event_types.list_event_type_mappings()
     if mappings.empty:
         st.info(t("data.sync.mappings.empty"))
     else:
@@ -535,7 +535,7 @@ with sync_tab:
         save, forget = st.columns(2)
         if save.form_submit_button(t("data.sync.mappings.save"), type="primary"):
             try:
-                calcom.save_event_type_mapping(
+                calcom_event_types.save_event_type_mapping(
                     event_type_id=int(event_type),
                     site_code=site,
                     program_code=program,
@@ -544,10 +544,12 @@ with sync_tab:
                     actor=account.email,
                 )
                 st.success(t("data.sync.mappings.saved", id=int(event_type)))
-            except calcom.MappingError as error:
+            except calcom_event_types.MappingError as error:
                 st.error(str(error), icon=":material/block:")
         if forget.form_submit_button(t("data.sync.mappings.delete")):
-            if calcom.delete_event_type_mapping(event_type_id=int(event_type), actor=account.email):
+            if calcom_event_types.delete_event_type_mapping(
+                event_type_id=int(event_type), actor=account.email
+            ):
                 st.success(t("data.sync.mappings.deleted", id=int(event_type)))
             else:
                 st.warning(t("data.sync.mappings.unknown", id=int(event_type)))
