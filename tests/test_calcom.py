@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
 from services.__main__ import main
-from services.advising import schedule
+from services.advising import outcomes
 from services.integrations import calcom, calcom_event_types
 from services.store import database
 from services.store.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
@@ -566,14 +566,14 @@ def test_the_dashboard_outcome_and_changes_are_never_overwritten_by_the_site(
     # p1: the advisor notes it attended, with 3 people; p2: given to another advisor of MAX…
     # there is only Anne at MAX, so p2 is cancelled on the schedule page instead; p3: the rooms
     # sync made it a Whereby room.
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "p1",
-        outcome=schedule.Outcome("attended", attendees=3),
+        outcome=outcomes.Outcome("attended", attendees=3),
         author="anne",
         read_version=stored["p1"]["version"],
     )
-    schedule.record_outcome(
-        "p2", outcome=schedule.Outcome("cancelled"), author="anne", read_version=stored["p2"]["version"]
+    outcomes.record_outcome(
+        "p2", outcome=outcomes.Outcome("cancelled"), author="anne", read_version=stored["p2"]["version"]
     )
     with centre.begin() as connection:
         connection.execute(

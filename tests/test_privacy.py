@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 
 from services.__main__ import main
 from services.access import privacy
-from services.advising import schedule
+from services.advising import outcomes, schedule
 from services.imports.importer import import_bytes
 from services.metrics.report import build_report
 from services.store import analytics, database
@@ -57,17 +57,17 @@ def centre(scenario: Engine) -> Engine:
     # BB (CB's, no_show) becomes attended for 2 people with a note: 2 changes (status and
     # attendees) and 1 note. BA (CA's, kept by the purge) gets a note and no change.
     after = datetime(2020, 4, 14, 12, 0, tzinfo=UTC)
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "BB",
-        outcome=schedule.Outcome("attended", 2, "Bruno est venu avec sa mère"),
+        outcome=outcomes.Outcome("attended", 2, "Bruno est venu avec sa mère"),
         author="anne.conseil@example.org",
         read_version=0,
         now=after,
         engine=scenario,
     )
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "BA",
-        outcome=schedule.Outcome("attended", None, "Alice hésite entre deux sites"),
+        outcome=outcomes.Outcome("attended", None, "Alice hésite entre deux sites"),
         author="anne.conseil@example.org",
         read_version=0,
         now=after,

@@ -143,7 +143,7 @@ def test_a_save_over_someone_elses_change_is_a_conflict(demo_store):
     app.date_input(key="schedule_day").set_value(day).run()
     app.selectbox(key="schedule_booking").set_value(ref).run()
     # Meanwhile another advisor records a no-show for the same interview.
-    from services.advising.schedule import Outcome, record_outcome
+    from services.advising.outcomes import Outcome, record_outcome
 
     record_outcome(
         ref,

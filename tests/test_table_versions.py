@@ -25,7 +25,7 @@ from sqlmodel import SQLModel
 
 from services import demo
 from services.access import accounts, privacy
-from services.advising import schedule
+from services.advising import outcomes
 from services.imports.importer import IMPORT_ORDER, import_bytes, import_path
 from services.integrations import calcom_event_types
 from services.store import audit, channels, database
@@ -187,9 +187,9 @@ def test_the_schedule_privacy_and_channel_rules_bump_what_they_change(scenario, 
     engine = scenario
 
     def outcome() -> None:
-        schedule.record_outcome(
+        outcomes.record_outcome(
             "BC",
-            outcome=schedule.Outcome("attended", attendees=2, note="Venue avec sa mère"),
+            outcome=outcomes.Outcome("attended", attendees=2, note="Venue avec sa mère"),
             author="yves.conseil@example.org",
             read_version=0,
             now=AFTER_APRIL,
@@ -204,7 +204,7 @@ def test_the_schedule_privacy_and_channel_rules_bump_what_they_change(scenario, 
     reassigned = _check(
         engine,
         guard,
-        lambda: schedule.reassign(
+        lambda: outcomes.reassign(
             "BC", advisor_email="zoe.conseil@example.org", author="a", read_version=version, engine=engine
         ),
     )

@@ -47,7 +47,7 @@ from werkzeug import Request, Response
 
 from services.__main__ import main
 from services.access import roles
-from services.advising import schedule
+from services.advising import outcomes, schedule
 from services.documents import exports
 from services.integrations import api, whereby, whereby_attendance, whereby_rooms
 from services.store import database, room_links
@@ -423,8 +423,8 @@ def test_an_interview_cancelled_while_its_answer_was_lost_leaves_no_room_behind(
     fake.script = [lost_answer]
     sync_rooms(client)
     time.sleep(0.6)
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
     )
     summary = sync_rooms(client)
     # The listing holds m1 (B1's end and prefix, held by nobody): deleted, not adopted.
@@ -509,13 +509,13 @@ def test_the_command_line_never_prints_the_key(centre, server, fake, capsys, mon
 
 def test_a_cancelled_interview_loses_its_room(centre, fake, client):
     sync_rooms(client)
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
     )
     # B3's room is already gone at Whereby (deleted by hand): the 404 is fine.
     fake.meetings = [m for m in fake.meetings if m["meetingId"] != "m3"]
-    schedule.record_outcome(
-        "B3", outcome=schedule.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B3", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
     )
     summary = sync_rooms(client)
     assert summary.deleted == ["B2", "B3"] and not summary.failed
@@ -527,7 +527,7 @@ def test_a_cancelled_interview_loses_its_room(centre, fake, client):
         ("room.delete", "B3", "meeting=m3"),
     ]
     # Reopened, B2 gets a new room (its old attempt is reused, not a second row).
-    schedule.record_outcome("B2", outcome=schedule.Outcome("booked"), author=YVES, read_version=1, now=BEFORE)
+    outcomes.record_outcome("B2", outcome=outcomes.Outcome("booked"), author=YVES, read_version=1, now=BEFORE)
     assert sync_rooms(client).created == ["B2"] and rooms(centre)["B2"][0] == "m4"
 
 
@@ -678,8 +678,8 @@ def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, cl
 
 def test_a_stale_page_cannot_confirm(calls, centre, client):
     sync_attendance(client)
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
     )
     with pytest.raises(ConflictError):
         whereby_attendance.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
@@ -689,12 +689,12 @@ def test_a_stale_page_cannot_confirm(calls, centre, client):
 def test_a_suggestion_that_contradicts_a_recorded_outcome_is_never_applied(calls, centre, client):
     sync_attendance(client)
     # Yves recorded B2 as attended; the call says nobody came (no-show): a conflict.
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("attended", 4), author=YVES, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("attended", 4), author=YVES, read_version=0, now=AFTER
     )
     # Anne recorded B3 as attended too, which the call agrees with: no conflict.
-    schedule.record_outcome(
-        "B3", outcome=schedule.Outcome("attended", 3), author=ANNE, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B3", outcome=outcomes.Outcome("attended", 3), author=ANNE, read_version=0, now=AFTER
     )
     pending = whereby_attendance.pending_suggestions(["B2", "B3"]).set_index("ref")
     assert pending["conflict"].to_dict() == {"B2": True, "B3": False}
@@ -750,7 +750,7 @@ def test_an_advisor_confirms_their_suggestion_on_the_schedule_page(calls, centre
 
 def test_a_conflicting_suggestion_shows_as_such_on_the_page(calls, centre, client):
     sync_attendance(client)
-    schedule.record_outcome("B1", outcome=schedule.Outcome("no_show"), author=ANNE, read_version=0, now=AFTER)
+    outcomes.record_outcome("B1", outcome=outcomes.Outcome("no_show"), author=ANNE, read_version=0, now=AFTER)
     app = app_as("advisor", ANNE, page=PAGE, event="POV")
     assert any("Déjà noté « Absent »" in w.value for w in app.warning), [w.value for w in app.warning]
     assert not [b for b in app.button if b.key == "schedule_confirm_B1"]

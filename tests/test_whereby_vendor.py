@@ -11,7 +11,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from services.advising import schedule
+from services.advising import outcomes
 from services.integrations import whereby_attendance
 from services.store import database
 from services.store.models import BookingChange
@@ -143,8 +143,8 @@ def test_an_interview_grown_past_four_people_gets_a_group_room_before_it_starts(
     sync_rooms(client)
     assert [post["roomMode"] for post in fake.posts] == ["normal", "group", "normal"]
     # B1 (1 person, normal room m1) now comes with 4 people: 4 + Anne = 5 > 4.
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("booked", 4), author=ANNE, read_version=0, now=test_whereby.BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("booked", 4), author=ANNE, read_version=0, now=test_whereby.BEFORE
     )
     old_url = rooms(centre)["B1"][1]
     summary = sync_rooms(client)
@@ -164,8 +164,8 @@ def test_an_interview_grown_past_four_people_gets_a_group_room_before_it_starts(
         ).all()
     assert [tuple(row) for row in logged] == [("meeting_url", old_url)]
     # A group room fits fewer people too: back to 2, nothing changes; B2 (group from the start) stays.
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("booked", 1), author=ANNE, read_version=2, now=test_whereby.BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("booked", 1), author=ANNE, read_version=2, now=test_whereby.BEFORE
     )
     again = sync_rooms(client)
     assert again.resized == [] and again.created == [] and len(fake.posts) == 4

@@ -7,7 +7,7 @@ import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
 from services.access import roles
-from services.advising import schedule
+from services.advising import outcomes, schedule
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.documents import exports
@@ -341,14 +341,14 @@ else:
                 key=f"schedule_attendees_{ref}",
             )
             note = st.text_area(
-                t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
+                t("schedule.note"), max_chars=outcomes.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
             )
             if st.form_submit_button(t("schedule.save"), type="primary"):
                 try:
                     people = int(attendees) if status == "attended" else None
-                    schedule.record_outcome(
+                    outcomes.record_outcome(
                         ref,
-                        outcome=schedule.Outcome(status, people, note),
+                        outcome=outcomes.Outcome(status, people, note),
                         author=account.email,
                         read_version=read_version,
                     )
@@ -367,7 +367,7 @@ else:
             )
             if st.form_submit_button(t("schedule.reassign.save")):
                 try:
-                    schedule.reassign(
+                    outcomes.reassign(
                         ref, advisor_email=target, author=account.email, read_version=read_version
                     )
                     st.session_state["schedule_message"] = t("schedule.saved")
@@ -377,7 +377,7 @@ else:
         if message := st.session_state.pop("schedule_message", None):
             st.success(message, icon=":material/check:")
         with st.expander(t("schedule.history")):
-            log = schedule.history(ref)
+            log = outcomes.history(ref)
             st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
 
 # The tables of this page's advisors: the caption says which, when there are several pages.

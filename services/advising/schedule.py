@@ -1,51 +1,30 @@
-"""The advisors' schedules: interviews of a day or week, conflicts, free slots, load, outcomes.
+"""The advisors' schedules: the interviews of a day or a week (as each viewer may see them), their
+conflicts, the advisors' pages, and the lists and tables the schedule page shows and exports.
 
-Every write is validated, checked against the version the advisor read (two advisors saving
-the same booking: the second is refused), recorded in the history, and bumps the data version
-so that every cached figure is recomputed.
+Availability (free slots, load) is in ``availability``, outcomes and reassignments in ``outcomes``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.access.privacy import age_on
-from services.config import LOCAL_TZ
-from services.store import analytics, audit
-from services.store.database import bump_data_version, get_engine, retry_write
-from services.store.models import Advisor, Booking, BookingChange, BookingNote, Candidate, Program, Touchpoint
+from services.advising.availability import of_advisors, with_local_times
+from services.store import analytics
+from services.store.database import get_engine
+from services.store.models import Advisor, Booking, Candidate, Program, Touchpoint
 from services.store.scope import Scope
-from services.store.versioned import ChangeRefused, changes_of, read_versioned, write_versioned
 
 BOOKINGS = Booking.__table__
 ADVISORS = Advisor.__table__
 CANDIDATES = Candidate.__table__
 PROGRAMS = Program.__table__
 TOUCHPOINTS = Touchpoint.__table__
-CHANGES = BookingChange.__table__
-NOTES = BookingNote.__table__
-
-SLOT = timedelta(minutes=45)
-#: Opening hours of the centre for interviews, Monday to Friday (local time).
-OPENING_HOURS = ((time(9, 0), time(12, 0)), (time(13, 30), time(17, 15)))
-OPEN_WEEKDAYS = range(0, 5)
-#: Which status an outcome may move to from each status. Reopening a cancelled interview
-#: (back to booked) comes before marking it attended.
-TRANSITIONS = {
-    "booked": {"attended", "no_show", "cancelled"},
-    "attended": {"no_show", "booked"},
-    "no_show": {"attended", "booked"},
-    "cancelled": {"booked"},
-}
-#: Outcomes that only make sense once the interview has started.
-OUTCOMES_AFTER_START = {"attended", "no_show"}
-MAX_NOTE_LENGTH = 1000
 
 
 def interviews(
@@ -128,7 +107,7 @@ def interviews(
     )
     if advisors is not None:
         # A page of advisors: the per-interview lookups above then run for its interviews only.
-        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
+        query = query.where(of_advisors(BOOKINGS.c.advisor_email, advisors))
     frame = analytics.read_frame(query, engine, instants=["starts_at"])
     columns = [
         "ref",
@@ -158,7 +137,7 @@ def interviews(
     ]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    frame = _with_local_times(frame)
+    frame = with_local_times(frame)
     frame["candidate"] = (frame["first_name"].fillna("") + " " + frame["last_name"].fillna("")).str.strip()
     frame["age"] = [
         age_on(born, day) for born, day in zip(frame["birth_date"], frame["starts_at"].dt.date, strict=True)
@@ -169,13 +148,6 @@ def interviews(
     frame["advisor_label"] = advisor_labels(frame)
     frame["overlap"] = frame["ref"].isin(overlapping(frame))
     return frame[columns]
-
-
-def _of_advisors(column: sa.ColumnElement, advisors: tuple[str | None, ...]) -> sa.ColumnElement[bool]:
-    """``column`` is one of these e-mails, or empty if ``None`` is among them."""
-    emails = [email for email in advisors if email is not None]
-    condition = column.in_(emails) if emails else sa.false()
-    return sa.or_(condition, column.is_(None)) if None in advisors else condition
 
 
 def advisor_labels(schedule: pd.DataFrame) -> pd.Series:
@@ -212,109 +184,6 @@ def overlapping(schedule: pd.DataFrame) -> set[str]:
             latest_end, latest_ref = end, ref
     return found
 
-
-def opening_intervals(day: date) -> list[tuple[datetime, datetime]]:
-    """The centre's opening intervals on a local day (aware datetimes), none at the weekend."""
-    if day.weekday() not in OPEN_WEEKDAYS:
-        return []
-    return [
-        (datetime.combine(day, start, LOCAL_TZ), datetime.combine(day, end, LOCAL_TZ))
-        for start, end in OPENING_HOURS
-    ]
-
-
-def free_slots(day: date, busy: list[tuple[datetime, datetime]]) -> list[datetime]:
-    """Starts of the 45-minute slots of a day's opening hours that touch no busy interval.
-
-    Slots follow each other from the opening time; times are local wall times, so a day when
-    the clocks change keeps its 09:00, 09:45… slots.
-    """
-    slots = []
-    for opening, closing in opening_intervals(day):
-        start = opening
-        while start + SLOT <= closing:
-            end = start + SLOT
-            if not any(start < busy_end and busy_start < end for busy_start, busy_end in busy):
-                slots.append(start)
-            start = end
-    return slots
-
-
-def busy_times(
-    first_day: date,
-    last_day: date,
-    sites: tuple[str, ...] = (),
-    engine: Engine | None = None,
-    *,
-    advisors: tuple[str | None, ...] | None = None,
-) -> pd.DataFrame:
-    """The interviews of these local days at these sites (of these advisors when given) with only
-    what free slots need: advisor_email, site_code, status, starts_at, ends_at (no candidate,
-    none of ``interviews``' per-interview lookups)."""
-    scope = Scope(first_day, last_day, sites=sites)
-    query = sa.select(
-        BOOKINGS.c.advisor_email,
-        BOOKINGS.c.site_code,
-        BOOKINGS.c.status,
-        BOOKINGS.c.starts_at,
-        BOOKINGS.c.duration_min,
-    ).where(
-        scope.within(BOOKINGS.c.starts_at),
-        *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
-    )
-    if advisors is not None:
-        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
-    return _with_local_times(analytics.read_frame(query, engine, instants=["starts_at"]))
-
-
-def _with_local_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """starts_at in local time and ends_at (starts_at + duration_min) added."""
-    frame["starts_at"] = pd.to_datetime(frame["starts_at"], utc=True).dt.tz_convert(LOCAL_TZ)
-    frame["ends_at"] = frame["starts_at"] + pd.to_timedelta(frame["duration_min"], unit="min")
-    return frame
-
-
-def busy_by_advisor(schedule: pd.DataFrame) -> dict[str, list[tuple[datetime, datetime]]]:
-    """Each advisor's busy intervals (interviews not cancelled), gathered in one pass rather than
-    one filter of the whole schedule per advisor."""
-    live = schedule[schedule["status"] != "cancelled"]
-    if live.empty:  # its columns may carry no datetime type
-        return {}
-    starts = np.asarray(live["starts_at"].dt.to_pydatetime(), dtype=object)
-    ends = np.asarray(live["ends_at"].dt.to_pydatetime(), dtype=object)
-    return {
-        email: list(zip(starts[rows], ends[rows], strict=True))
-        for email, rows in live.groupby("advisor_email").indices.items()
-    }
-
-
-def free_slots_by_advisor(day: date, schedule: pd.DataFrame, advisors: pd.DataFrame) -> pd.DataFrame:
-    """For each advisor (email, name, site_code), the free slots of the day."""
-    rows = []
-    busy_of = busy_by_advisor(schedule)
-    for advisor in advisors.itertuples():
-        slots = free_slots(day, busy_of.get(advisor.email, []))
-        rows.append(
-            {
-                "advisor_email": advisor.email,
-                "advisor": advisor.name,
-                "site_code": advisor.site_code,
-                "free_slots": len(slots),
-                "first_free": [s.strftime("%H:%M") for s in slots],
-            }
-        )
-    return pd.DataFrame(rows, columns=["advisor_email", "advisor", "site_code", "free_slots", "first_free"])
-
-
-def free_slots_of(day: date, advisors: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
-    """``free_slots_by_advisor`` of these advisors (email, name, site_code), busy with every
-    interview of theirs that day: at any site and for any programme, whatever the page's filters
-    (an advisor in an interview for another programme is not free)."""
-    busy = busy_times(day, day, engine=engine, advisors=tuple(advisors["email"]))
-    return free_slots_by_advisor(day, busy, advisors)
-
-
-# ---------------------------------------------------------------- pages of advisors
 
 #: Advisors on one page of the schedule. A timeline of more rows cannot be read (a network has
 #: thousands of advisors), and the page builds its figure, list and tables for these only.
@@ -385,7 +254,7 @@ def interview_times(
             *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
         )
     )
-    return _with_local_times(analytics.read_frame(query, engine, instants=["starts_at"]))
+    return with_local_times(analytics.read_frame(query, engine, instants=["starts_at"]))
 
 
 def advisor_page(
@@ -489,212 +358,6 @@ def advisors_of(sites: tuple[str, ...] = (), engine: Engine | None = None) -> pd
         query = query.where(ADVISORS.c.site_code.in_(sites))
     with (engine or get_engine()).connect() as connection:
         return pd.DataFrame(connection.execute(query).all(), columns=["email", "name", "site_code"])
-
-
-def advisor_load(
-    scope: Scope, engine: Engine | None = None, *, advisors: tuple[str | None, ...] | None = None
-) -> pd.DataFrame:
-    """Per advisor (of these advisors when given), the non-cancelled interviews of the scope and
-    their hours."""
-    query = (
-        sa.select(
-            BOOKINGS.c.advisor_email,
-            ADVISORS.c.name,
-            ADVISORS.c.site_code,
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(BOOKINGS.c.duration_min), 0),
-        )
-        .join(ADVISORS, ADVISORS.c.email == BOOKINGS.c.advisor_email)
-        .where(
-            scope.within(BOOKINGS.c.starts_at),
-            BOOKINGS.c.status != "cancelled",
-            *scope.offering_filters(BOOKINGS.c.site_code, BOOKINGS.c.program_code),
-        )
-        .group_by(BOOKINGS.c.advisor_email, ADVISORS.c.name, ADVISORS.c.site_code)
-        .order_by(ADVISORS.c.site_code, ADVISORS.c.name)
-    )
-    if advisors is not None:
-        query = query.where(_of_advisors(BOOKINGS.c.advisor_email, advisors))
-    with (engine or get_engine()).connect() as connection:
-        frame = pd.DataFrame(
-            connection.execute(query).all(),
-            columns=["advisor_email", "advisor", "site_code", "interviews", "minutes"],
-        )
-    frame["hours"] = frame["minutes"] / 60
-    return frame.drop(columns="minutes")
-
-
-# ---------------------------------------------------------------- writes
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What an advisor records after an interview."""
-
-    status: str
-    attendees: int | None = None
-    note: str = ""
-
-
-def check_outcome(current_status: str, starts_at: datetime, outcome: Outcome, now: datetime) -> None:
-    """Raise ``ChangeRefused`` when the rules refuse this outcome."""
-    if outcome.status != current_status and outcome.status not in TRANSITIONS.get(current_status, set()):
-        if current_status == "cancelled":
-            raise ChangeRefused("un entretien annulé doit d'abord être rouvert (statut « réservé »)")
-        raise ChangeRefused(f"passage de « {current_status} » à « {outcome.status} » non permis")
-    if outcome.status in OUTCOMES_AFTER_START and starts_at > now:
-        raise ChangeRefused("l'entretien n'a pas encore commencé : il ne peut être noté venu ou absent")
-    if outcome.attendees is not None and outcome.attendees < 1:
-        raise ChangeRefused("il faut au moins une personne présente")
-    if len(outcome.note) > MAX_NOTE_LENGTH:
-        raise ChangeRefused(f"note trop longue (au plus {MAX_NOTE_LENGTH} caractères)")
-
-
-def record_outcome(
-    booking_ref: str,
-    *,
-    outcome: Outcome,
-    author: str,
-    read_version: int,
-    now: datetime | None = None,
-    engine: Engine | None = None,
-) -> int:
-    """Save an interview's outcome; returns the booking's new version."""
-    now = now or datetime.now(UTC)
-    # Retried when a long import holds the store: the whole save runs again, version check included.
-    return retry_write(
-        lambda connection: apply_outcome(
-            connection, booking_ref, outcome=outcome, author=author, read_version=read_version, now=now
-        ),
-        engine,
-    )
-
-
-def apply_outcome(
-    connection: sa.Connection,
-    booking_ref: str,
-    *,
-    outcome: Outcome,
-    author: str,
-    read_version: int,
-    now: datetime,
-) -> int:
-    """``record_outcome`` inside the caller's write transaction (validation, version check,
-    history, note, audit, data version), for a caller that writes more in the same transaction."""
-    current = _read(connection, booking_ref, read_version)
-    check_outcome(current["status"], current["starts_at"], outcome, now)
-    changes = {"status": outcome.status}
-    if outcome.attendees is not None:
-        changes["attendees"] = outcome.attendees
-    version = _write(connection, current, changes, author, now)
-    audit.record(
-        "booking.outcome",
-        actor=author,
-        target=booking_ref,
-        detail=f"status={outcome.status}",
-        connection=connection,
-    )
-    if outcome.note.strip():
-        connection.execute(
-            NOTES.insert().values(
-                booking_ref=booking_ref, written_at=now, written_by=author, text=outcome.note.strip()
-            )
-        )
-    bump_data_version(connection)
-    return version
-
-
-def reassign(
-    booking_ref: str,
-    *,
-    advisor_email: str,
-    author: str,
-    read_version: int,
-    now: datetime | None = None,
-    engine: Engine | None = None,
-) -> int:
-    """Give an interview to another advisor of the same site who is free then; returns the new version."""
-    now = now or datetime.now(UTC)
-    return retry_write(
-        lambda connection: _reassign(connection, booking_ref, advisor_email, author, read_version, now),
-        engine,
-    )
-
-
-def _reassign(
-    connection: sa.Connection,
-    booking_ref: str,
-    advisor_email: str,
-    author: str,
-    read_version: int,
-    now: datetime,
-) -> int:
-    """``reassign`` inside a write transaction (run again as a whole if SQLite was busy)."""
-    current = _read(connection, booking_ref, read_version)
-    site = connection.execute(
-        sa.select(ADVISORS.c.site_code).where(ADVISORS.c.email == advisor_email)
-    ).scalar()
-    if site is None:
-        raise ChangeRefused("conseiller inconnu")
-    if site != current["site_code"]:
-        raise ChangeRefused("le conseiller doit être du même site que l'entretien")
-    start = current["starts_at"]
-    end = start + timedelta(minutes=current["duration_min"])
-    others = connection.execute(
-        sa.select(BOOKINGS.c.starts_at, BOOKINGS.c.duration_min).where(
-            BOOKINGS.c.advisor_email == advisor_email,
-            BOOKINGS.c.status != "cancelled",
-            BOOKINGS.c.ref != booking_ref,
-            BOOKINGS.c.starts_at < end,
-            BOOKINGS.c.starts_at > start - timedelta(hours=12),
-        )
-    ).all()
-    if any(other + timedelta(minutes=minutes) > start for other, minutes in others):
-        raise ChangeRefused("ce conseiller a déjà un entretien à ce moment-là")
-    version = _write(connection, current, {"advisor_email": advisor_email}, author, now)
-    audit.record("booking.reassign", actor=author, target=booking_ref, connection=connection)
-    bump_data_version(connection)
-    return version
-
-
-def _read(connection: sa.Connection, booking_ref: str, read_version: int) -> dict:
-    return read_versioned(
-        connection,
-        BOOKINGS,
-        booking_ref,
-        read_version,
-        unknown=f"rendez-vous inconnu : {booking_ref}",
-        changed="ce rendez-vous vient d'être modifié par quelqu'un d'autre",
-    )
-
-
-def _write(connection: sa.Connection, current: dict, changes: dict, author: str, now: datetime) -> int:
-    return write_versioned(
-        connection,
-        BOOKINGS,
-        CHANGES,
-        current,
-        changes,
-        author=author,
-        now=now,
-        changed="ce rendez-vous vient d'être modifié par quelqu'un d'autre",
-    )
-
-
-def history(booking_ref: str, engine: Engine | None = None) -> pd.DataFrame:
-    """The changes and notes of a booking, latest first (at, by, what, old, new)."""
-    with (engine or get_engine()).connect() as connection:
-        changes = changes_of(connection, CHANGES, booking_ref)
-        notes = connection.execute(
-            sa.select(
-                NOTES.c.written_at, NOTES.c.written_by, sa.literal("note"), sa.null(), NOTES.c.text
-            ).where(NOTES.c.booking_ref == booking_ref)
-        ).all()
-    frame = pd.DataFrame([*changes, *notes], columns=["at", "by", "what", "old", "new"])
-    if frame.empty:
-        return frame
-    frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(LOCAL_TZ)
-    return frame.sort_values("at", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def day_list(schedule: pd.DataFrame, first_advisor: str | None = None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from services import startup as _startup
 from services.access import privacy, roles
-from services.advising import schedule
+from services.advising import availability, schedule
 from services.integrations import whereby_attendance
 from services.jobdating import meetings, plan_preview
 from services.metrics import attribution, jobdating, marketing, report, results
@@ -219,7 +219,7 @@ def free_slots(
 ) -> pd.DataFrame:
     """The free slots of the day of these advisors of these sites (a page of the schedule)."""
     listed = advisors_of(sites, version)
-    return schedule.free_slots_of(day, listed[listed["email"].isin(advisors)])
+    return availability.free_slots_of(day, listed[listed["email"].isin(advisors)])
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
@@ -240,7 +240,7 @@ def advisors_of(sites: tuple[str, ...], version: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
 def advisor_load(scope: Scope, version: int, advisors: tuple[str | None, ...] | None = None) -> pd.DataFrame:
     """Interviews and hours per advisor (of these advisors when given: a page of the schedule)."""
-    return schedule.advisor_load(scope, advisors=advisors)
+    return availability.advisor_load(scope, advisors=advisors)
 
 
 @st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)

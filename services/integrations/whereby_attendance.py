@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.advising.schedule import Outcome, apply_outcome
+from services.advising.outcomes import Outcome, apply_outcome
 from services.i18n import translate
 from services.integrations import api
 from services.integrations.whereby import (

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services.advising import schedule
+from services.advising import availability
 from services.config import LOCAL_TZ
 from services.metrics import bookings, money
 from services.metrics.bookings import (
@@ -367,7 +367,7 @@ def full_days(
     scope: Scope, engine: Engine | None = None, *, names: dict[str, str] | None = None
 ) -> list[Signal]:
     """Days of the selected event, in the period, when every advisor of a site had no free slot
-    (``schedule.free_slots``: the 45-minute slots of the opening hours that no interview not
+    (``availability.free_slots``: the 45-minute slots of the opening hours that no interview not
     cancelled of the advisor touches, wherever it is, as on the advisors' page: metrics.md,
     *Créneaux libres*).
 
@@ -388,7 +388,7 @@ def full_days(
             return []
         first, last = max(event.starts_on, scope.date_from), min(event.ends_on, scope.date_to)
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-        slots = {day: len(schedule.free_slots(day, [])) for day in days}
+        slots = {day: len(availability.free_slots(day, [])) for day in days}
         days = [day for day in days if slots[day]]  # none at the weekend
         if not days:
             return []
@@ -450,9 +450,9 @@ def _has_free_slot(day: date, busy: list[tuple[datetime, datetime]], slots: int)
     An interval of d minutes touches at most ⌈d / 45⌉ + 1 slots: an advisor with too few
     interviews to touch them all has a free one, without computing them (most advisors).
     """
-    if sum(-(-(end - start) // schedule.SLOT) + 1 for start, end in busy) < slots:
+    if sum(-(-(end - start) // availability.SLOT) + 1 for start, end in busy) < slots:
         return True
-    return bool(schedule.free_slots(day, busy))
+    return bool(availability.free_slots(day, busy))
 
 
 #: Advisors whose interviews one query reads at most (bound parameters stay few).
