@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from services.consent import set_presentation_consent
+from services.access.consent import set_presentation_consent
 from tests.conftest import load
 
 S1 = "11111111100011"

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import consent
-from services.importer import import_bytes
-from services.models import AuditEvent, Candidate, Meeting, MeetingChange
+from services.access import consent
+from services.imports.importer import import_bytes
+from services.store.models import AuditEvent, Candidate, Meeting, MeetingChange
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

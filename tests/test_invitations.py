@@ -16,10 +16,11 @@ from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
-from services import invitations, privacy
 from services.__main__ import main
-from services.mail import Mailer, MailError, smtp_server
-from services.models import AuditEvent, MailSend
+from services.access import privacy
+from services.integrations import invitations
+from services.integrations.mail import Mailer, MailError, smtp_server
+from services.store.models import AuditEvent, MailSend
 from tests.conftest import load
 
 ALPHA, BETA, GAMMA = "11111111111111", "22222222222222", "33333333333333"

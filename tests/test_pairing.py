@@ -8,16 +8,16 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from services import database
-from services.consent import UnknownCandidates, may_be_presented, set_presentation_consent
-from services.models import AuditEvent, Candidate
-from services.pairing import (
+from services.access.consent import UnknownCandidates, may_be_presented, set_presentation_consent
+from services.jobdating.pairing import (
     PairingError,
     department_of,
     job_dating_event,
     seeking_with_consent,
     suggested_pairs,
 )
+from services.store import database
+from services.store.models import AuditEvent, Candidate
 from tests.conftest import load
 from tests.pairing_data import S1, S2, load_job_dating
 
