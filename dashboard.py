@@ -17,22 +17,23 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from services import access, accounts, audit, web
+from services.i18n import N_
 from services.markdown import escape_markdown
 
 #: Each page: its file, its section and icon (the roles that may open it are in services.access).
 PAGES = {
-    "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
-    "jobdating": ("pages/directors/jobdating.py", "nav.overview", ":material/handshake:"),
-    "schedule": ("pages/advisors/schedule.py", "nav.advisors", ":material/calendar_month:"),
+    "results": ("pages/directors/results.py", N_("nav.overview"), ":material/insights:"),
+    "jobdating": ("pages/directors/jobdating.py", N_("nav.overview"), ":material/handshake:"),
+    "schedule": ("pages/advisors/schedule.py", N_("nav.advisors"), ":material/calendar_month:"),
     "jobdating_planning": (
         "pages/advisors/jobdating_planning.py",
-        "nav.advisors",
+        N_("nav.advisors"),
         ":material/event_available:",
     ),
-    "channels": ("pages/marketing/channels.py", "nav.marketing", ":material/campaign:"),
-    "data": ("pages/admin/data.py", "nav.admin", ":material/database:"),
-    "audit": ("pages/admin/audit.py", "nav.admin", ":material/policy:"),
-    "privacy": ("pages/admin/privacy.py", "nav.admin", ":material/shield_person:"),
+    "channels": ("pages/marketing/channels.py", N_("nav.marketing"), ":material/campaign:"),
+    "data": ("pages/admin/data.py", N_("nav.admin"), ":material/database:"),
+    "audit": ("pages/admin/audit.py", N_("nav.admin"), ":material/policy:"),
+    "privacy": ("pages/admin/privacy.py", N_("nav.admin"), ":material/shield_person:"),
 }
 #: The pages whose figures follow the sidebar's scope filters (the others do not show them).
 SCOPED_PAGES = ("results", "jobdating", "schedule", "channels")
@@ -43,7 +44,14 @@ def _signed_in() -> tuple[accounts.SignedIn | None, str | None]:
     from the session's state, which a client reconnecting to this session could claim), or None
     and, for a single sign-on the store does not let in, the message key that says why."""
     account, problem = web.signed_in(st.context.cookies)
-    return account, f"auth.{problem}" if problem else None
+    return account, _SIGN_IN_PROBLEMS[problem] if problem else None
+
+
+_SIGN_IN_PROBLEMS = {
+    "sso_ended": N_("auth.sso_ended"),
+    "sso_refused": N_("auth.sso_refused"),
+    "sso_no_email": N_("auth.sso_no_email"),
+}
 
 
 def _sign_out() -> None:

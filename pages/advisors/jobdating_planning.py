@@ -9,7 +9,7 @@ from pages.common.downloads import export_button, table_downloads
 from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
 from services.config import LOCAL_TZ
-from services.i18n import format_date, format_number, translate
+from services.i18n import N_, format_date, format_number, translate, translate_plural
 from services.markdown import escape_markdown
 from services.meeting_plan import PlanInfeasible
 from services.meetings import MeetingOutcome, record_meeting_outcome
@@ -25,6 +25,10 @@ job_datings = plan_preview.job_dating_events(cached.event_list(version))
 
 def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
+
+
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
 
 
 def n(value: int) -> str:
@@ -67,7 +71,7 @@ def move_planned(index: int, key: str) -> None:
             plan_preview.move_meeting(draft["event"], draft["meetings"], index, st.session_state[key])
         )
     except PlanInfeasible as refusal:
-        st.session_state["jdplan_edit_error"] = problem_list("jdplan.infeasible", refusal)
+        st.session_state["jdplan_edit_error"] = problem_list(N_("jdplan.infeasible"), refusal)
 
 
 st.title(t("page.jobdating_planning"))
@@ -118,7 +122,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 + t(
                     "jdplan.consent.eligible"
                     if people.loc[ref, "eligible"]
-                    else "jdplan.consent.not_eligible"
+                    else N_("jdplan.consent.not_eligible")
                 )
             ),
             key="jdplan_consent_candidate",
@@ -172,7 +176,7 @@ else:
     )
     rows = list(picked.selection.rows)
     if st.button(
-        t("jdplan.build", count=n(len(rows))),
+        tn("jdplan.build", len(rows)),
         type="primary",
         disabled=not rows,
         key="jdplan_build",
@@ -190,12 +194,12 @@ else:
                 "revision": 0,
             }
         except PlanInfeasible as refusal:
-            st.session_state["jdplan_refusal"] = problem_list("jdplan.infeasible", refusal)
+            st.session_state["jdplan_refusal"] = problem_list(N_("jdplan.infeasible"), refusal)
 
 if refusal_text := st.session_state.get("jdplan_refusal"):
     st.error(refusal_text, icon=":material/event_busy:")
 if saved_count := st.session_state.pop("jdplan_saved", None):
-    st.success(t("jdplan.saved", count=n(saved_count)), icon=":material/check_circle:")
+    st.success(tn("jdplan.saved", saved_count), icon=":material/check_circle:")
 
 draft = st.session_state.get("jdplan_draft")
 if draft and draft["event"] == event_code:
@@ -204,7 +208,7 @@ if draft and draft["event"] == event_code:
     if not planned:
         st.info(t("jdplan.preview.empty"))
     else:
-        st.caption(t("jdplan.preview.caption", count=n(len(planned))))
+        st.caption(tn("jdplan.preview.caption", len(planned)))
         preview = plan_preview.preview_frame(planned)
         names = {"booked": t("jdplan.planned")}
         by_company, by_candidate = st.tabs([t("jdplan.by_company"), t("jdplan.by_candidate")])
@@ -263,7 +267,7 @@ if draft and draft["event"] == event_code:
             st.error(edit_error)
     save, discard, _ = st.columns([1.4, 1.2, 3])
     if save.button(
-        t("jdplan.save", count=n(len(planned))),
+        tn("jdplan.save", len(planned)),
         type="primary",
         disabled=not planned,
         key="jdplan_save",
@@ -274,7 +278,7 @@ if draft and draft["event"] == event_code:
                 event_code, planned, actor=account.email, max_per_candidate=draft["max"]
             )
         except PlanInfeasible as refusal:
-            st.error(problem_list("jdplan.save_refused", refusal), icon=":material/block:")
+            st.error(problem_list(N_("jdplan.save_refused"), refusal), icon=":material/block:")
         else:
             forget_draft()
             st.session_state["jdplan_saved"] = len(refs)
@@ -356,7 +360,7 @@ with record.form("jdplan_outcome_form"):
             st.session_state["jdplan_recorded"] = True
             st.rerun()
 with history:
-    st.markdown(f"**{t('jdplan.history')}**")
+    st.markdown("**" + t("jdplan.history") + "**")
     changes = cached.meeting_history(ref, version)
     if changes.empty:
         st.caption(t("jdplan.history.empty"))

@@ -317,7 +317,7 @@ else:
             )
         record, reassign = st.columns(2)
         with record.form("schedule_record_form"):
-            st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
+            st.markdown("**" + t("schedule.record") + "**", help=t("schedule.record.help"))
             # Keys per booking: the form opens on the chosen booking's own status and people.
             status = st.selectbox(
                 t("schedule.status"),
@@ -351,7 +351,7 @@ else:
                 except schedule.ScheduleError as error:
                     st.error(escape_markdown(error), icon=":material/block:")
         with reassign.form("schedule_reassign_form"):
-            st.markdown(f"**{t('schedule.reassign')}**")
+            st.markdown("**" + t("schedule.reassign") + "**")
             same_site = advisors[advisors["site_code"] == current["site_code"]]
             target = st.selectbox(
                 t("schedule.reassign.to"),

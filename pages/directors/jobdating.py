@@ -8,7 +8,7 @@ import streamlit as st
 
 from pages.common.downloads import table_downloads
 from services import access, audit, cached, charts, jobdating
-from services.i18n import format_date, format_delta, format_number, format_percent, translate
+from services.i18n import N_, format_date, format_delta, format_number, format_percent, translate
 from services.markdown import escape_markdown
 from services.results import comparison_event
 
@@ -53,7 +53,7 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_buttons(table: pd.DataFrame, name: str) -> None:
-    table_downloads(table, name, key="jobdating", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="jobdating", label=t("results.export") + " ")
 
 
 st.title(t("page.jobdating"))
@@ -160,7 +160,7 @@ else:
         if short.empty and surplus.empty:
             st.markdown(t("jobdating.balanced"))
         for column, (table, key) in zip(
-            st.columns(2), ((short, "jobdating.short"), (surplus, "jobdating.surplus")), strict=True
+            st.columns(2), ((short, N_("jobdating.short")), (surplus, N_("jobdating.surplus"))), strict=True
         ):
             if not table.empty:
                 lines = [

@@ -6,7 +6,15 @@ import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
 from services import cached, charts, exports
-from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
+from services.i18n import (
+    N_,
+    format_date,
+    format_delta,
+    format_money,
+    format_number,
+    format_percent,
+    translate,
+)
 from services.markdown import escape_markdown
 from services.results import comparison_scope
 
@@ -54,13 +62,13 @@ KPIS = [
 ]
 LABELS = {
     "bookings": "kpi.bookings",
-    "show_rate": "kpi.show_rate",
-    "family_attendance": "kpi.family_attendance",
-    "booked": "kpi.booked",
-    "enrolled": "kpi.enrolled",
-    "conversion_to_enrollment": "kpi.conversion",
-    "spend": "kpi.spend",
-    "cost_per_enrollment": "kpi.cost_per_enrollment",
+    "show_rate": N_("kpi.show_rate"),
+    "family_attendance": N_("kpi.family_attendance"),
+    "booked": N_("kpi.booked"),
+    "enrolled": N_("kpi.enrolled"),
+    "conversion_to_enrollment": N_("kpi.conversion"),
+    "spend": N_("kpi.spend"),
+    "cost_per_enrollment": N_("kpi.cost_per_enrollment"),
 }
 
 
@@ -123,7 +131,7 @@ funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.
 
 
 def export_buttons(table, name: str) -> None:
-    table_downloads(table, name, key="results", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="results", label=t("results.export") + " ")
 
 
 percent = st.column_config.NumberColumn(format="percent")

@@ -7,7 +7,7 @@ import streamlit as st
 from pages.common.downloads import CSV, EXCEL, export_button
 from services import access, cached, channels, charts, exports, marketing
 from services.attribution import GOALS, MODELS
-from services.i18n import format_date, format_number, format_percent, translate
+from services.i18n import N_, format_date, format_number, format_percent, translate, translate_plural
 from services.markdown import escape_markdown
 from services.models import CHANNELS
 
@@ -20,6 +20,10 @@ version = cached.data_version()
 
 def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
+
+
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
 
 
 channel_names = {channel: t(f"channel.{channel}") for channel in CHANNELS}
@@ -199,7 +203,7 @@ else:
                 hide_index=True,
                 width="stretch",
             )
-            st.markdown(f"**{t('channels.days')}**")
+            st.markdown("**" + t("channels.days") + "**")
             st.plotly_chart(
                 charts.days_figure(
                     marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")
@@ -224,9 +228,9 @@ else:
                 t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language))
             )
             for key, name in (
-                ("variants", "channels.hygiene.variants"),
-                ("unknown_campaigns", "channels.hygiene.unknown"),
-                ("rules", "channels.hygiene.rules"),
+                ("variants", N_("channels.hygiene.variants")),
+                ("unknown_campaigns", N_("channels.hygiene.unknown")),
+                ("rules", N_("channels.hygiene.rules")),
             ):
                 st.markdown(f"**{t(name)}**")
                 if checks[key].empty:
@@ -256,7 +260,7 @@ else:
             else:
                 hidden = {"candidates": {access.SUPPRESSED: t("channels.audience.suppressed")}}
                 left, right = st.columns(2)
-                left.markdown(f"**{t('channels.audience.age')}**")
+                left.markdown("**" + t("channels.audience.age") + "**")
                 left.dataframe(
                     by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}")))
                     .replace(hidden)
@@ -264,7 +268,7 @@ else:
                     hide_index=True,
                     width="stretch",
                 )
-                right.markdown(f"**{t('channels.audience.department')}**")
+                right.markdown("**" + t("channels.audience.department") + "**")
                 right.dataframe(
                     by_department.replace(
                         {"group": {marketing.OTHER: t("channels.audience.other")}, **hidden}
@@ -357,4 +361,4 @@ with tools[1]:
         except ValueError as error:
             st.error(escape_markdown(str(error)))
         else:
-            st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
+            st.success(tn("channels.rules.saved", changed), icon=":material/check:")
