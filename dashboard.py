@@ -92,7 +92,7 @@ else:
 
     from services import cached
     from services.filters import Selection, params_of, read_selection
-    from services.i18n import LANGUAGES, translate
+    from services.i18n import LANGUAGES, choose_language, translate
     from services.results import comparison_event
 
     st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
@@ -111,10 +111,25 @@ else:
 
     holds_demo_data = cached.prepared_store()
     if "language" not in st.session_state:
-        st.session_state["language"] = (
-            st.query_params.get("lang", "fr") if st.query_params.get("lang") in LANGUAGES else "fr"
+        # The address's ``lang`` (kept there below), else the language last chosen in this
+        # browser, else the browser's; French by default (the sign-in page chooses the same way).
+        st.session_state["language"] = choose_language(
+            st.query_params.get("lang"),
+            st.context.cookies.get(web.LANGUAGE_COOKIE),
+            st.context.headers.get("accept-language"),
         )
     language = st.session_state["language"]
+    remembered = st.session_state.setdefault(
+        "language_remembered", st.context.cookies.get(web.LANGUAGE_COOKIE)
+    )
+    if remembered != language:
+        # Remembered for the sign-in page (a preference, nothing secret; the browser sets it).
+        st.session_state["language_remembered"] = language
+        st.html(
+            f"<script>document.cookie = '{web.LANGUAGE_COOKIE}={language}; path=/; "
+            f"max-age={web.LANGUAGE_MAX_AGE}; SameSite=Lax'</script>",
+            unsafe_allow_javascript=True,
+        )
 
     def t(key: str, **values: object) -> str:
         return translate(key, language, **values)

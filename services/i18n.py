@@ -12,10 +12,12 @@ from __future__ import annotations
 import gettext
 import io
 import math
-from datetime import date, datetime
+from collections.abc import Mapping
+from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 from babel import Locale
 from babel.dates import format_date as babel_date
 from babel.dates import format_time as babel_time
@@ -58,6 +60,32 @@ def _language(language: str) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def choose_language(
+    asked: str | None, remembered: str | None = None, accept_language: str | None = None
+) -> str:
+    """The language to show: the one ``asked`` for, else the one ``remembered``, else the first
+    of ours the browser's ``Accept-Language`` header prefers (``en-US,en;q=0.9,fr;q=0.8``);
+    French by default."""
+    for language in (asked, remembered):
+        if language in LANGUAGES:
+            return language
+    wanted = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, parameters = part.strip().partition(";")
+        weight = 1.0
+        for parameter in parameters.split(";"):
+            name, _, value = parameter.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        language = tag.strip().lower().split("-")[0]
+        if language in LANGUAGES and weight > 0:
+            wanted.append((-weight, position, language))
+    return min(wanted)[2] if wanted else DEFAULT_LANGUAGE
+
+
 def has_message(key: str, language: str = DEFAULT_LANGUAGE) -> bool:
     """Whether the catalogue of ``language`` holds ``key``."""
     return key in _translations(_language(language))._catalog  # noqa: SLF001 - gettext keeps it there
@@ -83,7 +111,7 @@ def locale(language: str = DEFAULT_LANGUAGE) -> Locale:
 
 
 def _undefined(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    return value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
 def _pattern(kind: str, language: str, decimals: int):
@@ -137,7 +165,7 @@ def format_datetime(moment: datetime, language: str = DEFAULT_LANGUAGE) -> str:
     return f"{format_date(moment.date(), language)} {format_time(moment, language)}"
 
 
-def format_time(moment: datetime, language: str = DEFAULT_LANGUAGE) -> str:
+def format_time(moment: datetime | time, language: str = DEFAULT_LANGUAGE) -> str:
     """``09:30`` in French, ``9:30 AM`` in English."""
     return babel_time(moment, "short", locale=locale(language))
 
@@ -154,3 +182,66 @@ def format_delta(difference: float | int, kind: str, language: str = DEFAULT_LAN
     if kind == "money":
         return f"{sign}{format_money(size, language)}"
     return f"{sign}{format_number(size, language)}"
+
+
+#: How format_table writes a column: a share (0.3226 → 32,3 %), euros without or with cents,
+#: a number with one decimal (an attribution credit) or a whole number.
+TABLE_FORMATS = ("percent", "money", "money_cents", "decimal", "integer")
+
+
+def _cell_writer(kind: str, language: str):
+    return {
+        "percent": lambda value: format_percent(value, language),
+        "money": lambda value: format_money(value, language),
+        "money_cents": lambda value: format_money(value, language, 2),
+        "decimal": lambda value: format_number(value, language, 1),
+        "integer": lambda value: format_number(value, language),
+        "date": lambda value: format_date(value, language),
+        "datetime": lambda value: format_datetime(value, language),
+        "time": lambda value: format_time(value, language),
+    }[kind]
+
+
+def _kind_of(column: pd.Series) -> str | None:
+    """How a column is written when no format is given (None: left as it is)."""
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_integer_dtype(column):
+        return "integer"
+    if pd.api.types.is_float_dtype(column):
+        whole = column.dropna()
+        return "integer" if whole.empty or (whole == whole.round()).all() else "decimal"
+    if pd.api.types.is_datetime64_any_dtype(column):
+        times = column.dropna()
+        return "date" if (times == times.dt.normalize()).all() else "datetime"
+    sample = column.dropna()
+    if not sample.empty and all(isinstance(value, date) for value in sample):
+        return "datetime" if any(isinstance(value, datetime) for value in sample) else "date"
+    if not sample.empty and all(isinstance(value, time) for value in sample):
+        return "time"
+    return None
+
+
+def format_table(
+    frame: pd.DataFrame, language: str, formats: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """A copy of ``frame`` to read: every figure and date written the language's way, as text.
+
+    ``formats`` names the kind of some columns (TABLE_FORMATS); any other numeric column is a
+    whole number or a number with one decimal, a date column a date (``14 avr. 2020``).
+    Streamlit's own column formats follow the browser's language, not the one chosen in the
+    app: the pages show these texts instead (exports keep the numbers, services/exports.py).
+    """
+    shown = frame.copy()
+    for name in frame.columns:
+        kind = (formats or {}).get(name) or _kind_of(frame[name])
+        if kind is None:
+            continue
+        write = _cell_writer(kind, language)
+        shown[name] = [NOTHING if _undefined(value) else write(value) for value in frame[name]]
+    return shown
+
+
+def figure_columns(frame: pd.DataFrame, formats: Mapping[str, str] | None = None) -> list[str]:
+    """The columns format_table writes as figures (to align them right)."""
+    return [name for name in frame.columns if (formats or {}).get(name) or _kind_of(frame[name]) is not None]

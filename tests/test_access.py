@@ -309,8 +309,7 @@ def test_hostile_names_are_text_in_the_charts_not_plotly_links(engine):
     load("events", "code,name,kind,starts_on,ends_on\nPOV,Portes ouvertes,virtual,2020-04-14,2020-04-17\n")
     load(
         "candidates",
-        "ref,first_name,last_name,email,created_at\n"
-        f"C-X1,{evil},Test,x1@exemple.fr,2020-03-01 10:00\n",
+        f"ref,first_name,last_name,email,created_at\nC-X1,{evil},Test,x1@exemple.fr,2020-03-01 10:00\n",
     )
     load(
         "bookings",

@@ -586,9 +586,9 @@ def test_the_list_as_shown_and_exported():
     # Xavier's first although later; a hidden age and minor stay "—"; the programme's code
     # stands in for its missing name; no ref, no day.
     assert shown[["time", "advisor", "age", "minor", "status", "program"]].values.tolist() == [
-        ["11:00", "Xavier", "16", "mineur", "Réservé", "BTS-MS"],
-        ["10:00", "Yann", "—", "—", "Venu", "CAP RI"],
+        [time(11, 0), "Xavier", "16", "mineur", "Réservé", "BTS-MS"],
+        [time(10, 0), "Yann", "—", "—", "Venu", "CAP RI"],
     ]
     assert "ref" not in shown and "day" not in shown
     week = schedule.listing_table(rows, first_advisor=None, status_names={}, minor_label="m", with_day=True)
-    assert week["day"].tolist() == ["14/04/2020", "14/04/2020"]
+    assert week["day"].tolist() == [date(2020, 4, 14), date(2020, 4, 14)]

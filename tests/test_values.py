@@ -483,4 +483,3 @@ def test_the_email_check_is_linear_on_hostile_cells() -> None:
         with pytest.raises(ValueError, match="invalide"):
             values.read_email(cell)
     assert len(hostile[0]) == contract.MAX_CELL_CHARS
-

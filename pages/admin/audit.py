@@ -50,5 +50,11 @@ st.dataframe(
     },
 )
 export_button(
-    st, "CSV", partial(exports.to_csv, table), "journal-audit.csv", CSV, target="audit_log", key="audit_csv"
+    st,
+    "CSV",
+    partial(exports.to_csv, table, language),
+    "journal-audit.csv",
+    CSV,
+    target="audit_log",
+    key="audit_csv",
 )

@@ -203,7 +203,7 @@ with export_tab:
     )
     buttons = st.container(horizontal=True)
     for fmt, label, writer, mime in (
-        ("csv", "CSV", exports.to_csv, CSV),
+        ("csv", "CSV", partial(exports.to_csv, language=language), CSV),
         ("xlsx", "Excel", partial(exports.to_excel, sheet=table), EXCEL),
     ):
         export_button(

@@ -213,7 +213,9 @@ if draft and draft["event"] == event_code:
         names = {"booked": t("jdplan.planned")}
         by_company, by_candidate = st.tabs([t("jdplan.by_company"), t("jdplan.by_candidate")])
         for tab, by in ((by_company, "company"), (by_candidate, "candidate")):
-            figure = charts.timeline_figure(plan_preview.timeline_rows(preview, by), names, set())
+            figure = charts.timeline_figure(
+                plan_preview.timeline_rows(preview, by), names, set(), language=language
+            )
             # Back-to-back meetings of a row stay apart.
             figure.update_traces(marker_line={"color": "white", "width": 2})
             tab.plotly_chart(figure, width="stretch", key=f"jdplan_timeline_{by}")
@@ -383,7 +385,7 @@ def export_buttons(schedule, name: str, calendar: str) -> None:
     export_button(
         third,
         "Agenda .ics",
-        partial(meetings_ics, schedule, calendar),
+        partial(meetings_ics, schedule, calendar, language=language),
         f"{name}.ics",
         "text/calendar",
         target=name,

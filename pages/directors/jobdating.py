@@ -178,7 +178,9 @@ else:
                 ]
                 column.markdown(f"**{t(key)}**\n" + "".join(f"\n- {line}" for line in lines))
     st.plotly_chart(
-        charts.supply_figure(by_programme, t("jobdating.col.positions"), t("jobdating.col.seeking")),
+        charts.supply_figure(
+            by_programme, t("jobdating.col.positions"), t("jobdating.col.seeking"), language=language
+        ),
         width="stretch",
     )
     supply_view = labelled(supply)
@@ -191,7 +193,7 @@ if figures["meetings"]["total"] == 0:
     st.info(t("jobdating.funnel.empty"))
 else:
     step_names = [t(f"jobdating.step.{step}") for step in ("planned", "held", "mutual_interest", "contracts")]
-    st.plotly_chart(charts.job_dating_funnel_figure(funnel, step_names), width="stretch")
+    st.plotly_chart(charts.job_dating_funnel_figure(funnel, step_names, language=language), width="stretch")
     percent = st.column_config.NumberColumn(format="percent")
     rates = {t("jobdating.col.show_rate"): percent, t("jobdating.col.mutual_interest_rate"): percent}
     by_programme_tab, by_site_tab = st.tabs([t("jobdating.by_programme"), t("jobdating.by_site")])
