@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import streamlit as st
 
 from services import access, accounts, audit, web
-from services.i18n import N_
+from services.i18n import DATE_INPUT_FORMATS, N_
 from services.markdown import escape_markdown
 
 #: Each page: its file, its section and icon (the roles that may open it are in services.access).
@@ -214,7 +214,7 @@ else:
                 on_change=_on_event_change,
                 placeholder=t("filters.no_event"),
             )
-            st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
+            st.date_input(t("filters.period"), key="filter_period", format=DATE_INPUT_FORMATS[language])
             st.multiselect(
                 t("filters.sites"),
                 options=list(site_names),

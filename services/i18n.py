@@ -25,11 +25,15 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import parse_pattern
 
+from services.config import LOCAL_TZ
+
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "fr"
 # The Babel locale of each language: French of France, English of the United States.
 LOCALES = {"fr": "fr_FR", "en": "en_US"}
 CATALOGUES = Path(__file__).resolve().parents[1] / "locales"
+#: The day order of Streamlit's date pickers in each language (its formats are numeric).
+DATE_INPUT_FORMATS = {"fr": "DD/MM/YYYY", "en": "MM/DD/YYYY"}
 NOTHING = "—"  # what a figure without a value shows (no rate without a denominator, no cost)
 
 
@@ -158,16 +162,24 @@ def format_date(day: date, language: str = DEFAULT_LANGUAGE) -> str:
     return babel_date(day, "medium", locale=locale(language))
 
 
+def _local(moment: datetime | time) -> datetime | time:
+    """An instant with its time zone in the centre's time (Europe/Paris); others as they are."""
+    return moment.astimezone(LOCAL_TZ) if isinstance(moment, datetime) and moment.tzinfo else moment
+
+
 def format_datetime(moment: datetime, language: str = DEFAULT_LANGUAGE) -> str:
-    """``14 avr. 2020 09:30`` in French, ``Apr 14, 2020 9:30 AM`` in English (the time as given)."""
+    """``14 avr. 2020 09:30`` in French, ``Apr 14, 2020 9:30 AM`` in English (the centre's time)."""
     if _undefined(moment):
         return NOTHING
+    moment = _local(moment)
     return f"{format_date(moment.date(), language)} {format_time(moment, language)}"
 
 
 def format_time(moment: datetime | time, language: str = DEFAULT_LANGUAGE) -> str:
-    """``09:30`` in French, ``9:30 AM`` in English."""
-    return babel_time(moment, "short", locale=locale(language))
+    """``09:30`` in French, ``9:30 AM`` in English (the centre's time)."""
+    if _undefined(moment):
+        return NOTHING
+    return babel_time(_local(moment), "short", locale=locale(language))
 
 
 def format_delta(difference: float | int, kind: str, language: str = DEFAULT_LANGUAGE) -> str:
@@ -185,8 +197,19 @@ def format_delta(difference: float | int, kind: str, language: str = DEFAULT_LAN
 
 
 #: How format_table writes a column: a share (0.3226 → 32,3 %), euros without or with cents,
-#: a number with one decimal (an attribution credit) or a whole number.
-TABLE_FORMATS = ("percent", "money", "money_cents", "decimal", "integer")
+#: a number with one or two decimals (a credit, hours), a whole number, a date, a date and time,
+#: a time of day (instants in the centre's time).
+TABLE_FORMATS = (
+    "percent",
+    "money",
+    "money_cents",
+    "decimal",
+    "decimal2",
+    "integer",
+    "date",
+    "datetime",
+    "time",
+)
 
 
 def _cell_writer(kind: str, language: str):
@@ -195,6 +218,7 @@ def _cell_writer(kind: str, language: str):
         "money": lambda value: format_money(value, language),
         "money_cents": lambda value: format_money(value, language, 2),
         "decimal": lambda value: format_number(value, language, 1),
+        "decimal2": lambda value: format_number(value, language, 2),
         "integer": lambda value: format_number(value, language),
         "date": lambda value: format_date(value, language),
         "datetime": lambda value: format_datetime(value, language),

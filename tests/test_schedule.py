@@ -313,7 +313,12 @@ def test_ics_round_trips_through_a_real_parser(scenario):
     assert first["dtend"].dt == datetime(2020, 4, 14, 8, 45, tzinfo=UTC)
     assert str(first["summary"]) == "Entretien BTS-MS · Alice A."
     assert str(first["url"]) == "https://centre.whereby.com/max-ba"
-    assert "Personnes attendues : 3" in str(first["description"])
+    assert "3 personnes attendues" in str(first["description"])
+    # In English, the texts are English (BA: attendees 3 in the scenario).
+    english = Calendar.from_ical(schedule_ics(anne, "Anne Conseil", now=AFTER_APRIL, language="en"))
+    (ba,) = [event for event in english.walk("VEVENT") if str(event["uid"]).startswith("BA@")]
+    assert str(ba["summary"]) == "Interview BTS-MS · Alice A."
+    assert str(ba["description"]) == "3 people expected\nVideo room: https://centre.whereby.com/max-ba"
     text = schedule_ics(anne, "Anne Conseil").decode()
     for personal in ("Aubry", "alice@example.org", "2004-05-01", "20040501", "54000"):
         assert personal not in text

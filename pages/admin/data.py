@@ -10,7 +10,7 @@ from pages.common.downloads import CSV, EXCEL, export_button
 from services import accounts, api, cached, calcom, exports, uploads, whereby
 from services.config import LOCAL_TZ, integration_setting
 from services.contract import SHOWN_PROBLEMS
-from services.i18n import format_number, translate, translate_plural
+from services.i18n import DATE_INPUT_FORMATS, format_number, translate, translate_plural
 from services.markdown import escape_markdown
 from services.models import ROLES
 
@@ -454,7 +454,7 @@ with sync_tab:
         )
         with st.form("data_sync_bookings_form"):
             since = st.date_input(
-                t("data.sync.since"), value=None, format="DD/MM/YYYY", key="data_sync_since"
+                t("data.sync.since"), value=None, format=DATE_INPUT_FORMATS[language], key="data_sync_since"
             )
             dry_run = st.toggle(
                 t("data.sync.dry_run"), key="data_sync_dry_run", help=t("data.sync.dry_run.help")

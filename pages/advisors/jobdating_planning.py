@@ -6,10 +6,18 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.tables import show_table
 from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
-from services.config import LOCAL_TZ
-from services.i18n import N_, format_date, format_number, translate, translate_plural
+from services.i18n import (
+    DATE_INPUT_FORMATS,
+    N_,
+    format_date,
+    format_datetime,
+    format_number,
+    translate,
+    translate_plural,
+)
 from services.markdown import escape_markdown
 from services.meeting_plan import PlanInfeasible
 from services.meetings import MeetingOutcome, record_meeting_outcome
@@ -40,7 +48,11 @@ def labelled(table):
 
 
 def when(instant) -> str:
-    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    return format_datetime(instant, language)
+
+
+#: How the meetings' times read: the start as a date and time, the end as a time of day.
+SENT_TIMES = {t("jdplan.col.starts_at"): "datetime", t("jdplan.col.ends_at"): "time"}
 
 
 def problem_list(title: str, refusal: PlanInfeasible) -> str:
@@ -161,10 +173,9 @@ if pairs.empty:
 else:
     audit.record_view(account.email, "jobdating_planning", f"{event_code} paires", seen=seen)
     st.caption(t("jdplan.pairs.caption", shown=n(len(pairs)), total=n(total)))
-    picked = st.dataframe(
+    picked = show_table(
         labelled(pairs.drop(columns=["siret"])),
-        hide_index=True,
-        width="stretch",
+        language,
         height=320,
         column_config={
             t("jdplan.col.rank"): st.column_config.NumberColumn(width="small"),
@@ -219,15 +230,7 @@ if draft and draft["event"] == event_code:
             # Back-to-back meetings of a row stay apart.
             figure.update_traces(marker_line={"color": "white", "width": 2})
             tab.plotly_chart(figure, width="stretch", key=f"jdplan_timeline_{by}")
-        st.dataframe(
-            labelled(preview.drop(columns=["siret"])),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
-                t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
-            },
-        )
+        show_table(labelled(preview.drop(columns=["siret"])), language, SENT_TIMES)
         revision = draft["revision"]
         which, where, move, remove = st.columns([3, 2, 1, 1.4], vertical_alignment="bottom")
         index = which.selectbox(
@@ -301,13 +304,12 @@ st.session_state["jdplan_seen_versions"] = dict(zip(saved["ref"], saved["version
 status_names = {status: t(f"jdplan.status.{status}") for status in MEETING_STATUSES}
 outcome_names = {outcome: t(f"jdplan.outcome.{outcome}") for outcome in MEETING_OUTCOMES}
 listed = plan_preview.meeting_list(saved, status_names, outcome_names)
-st.dataframe(
+show_table(
     labelled(listed),
-    hide_index=True,
-    width="stretch",
+    language,
+    SENT_TIMES,
     height=360,
     column_config={
-        t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
         t("jdplan.col.meeting_url"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
     },
 )
@@ -345,7 +347,7 @@ with record.form("jdplan_outcome_form"):
     signed_on = st.date_input(
         t("jdplan.contract_signed_on"),
         value=plan_preview.contract_date(current["contract_signed_on"]),
-        format="DD/MM/YYYY",
+        format=DATE_INPUT_FORMATS[language],
         key=f"jdplan_signed_{ref}",
     )
     if st.form_submit_button(t("jdplan.record"), type="primary"):
@@ -367,16 +369,10 @@ with history:
     if changes.empty:
         st.caption(t("jdplan.history.empty"))
     else:
-        st.dataframe(labelled(changes), hide_index=True, width="stretch")
+        show_table(labelled(changes), language)
 
 # -- schedules to send
 st.subheader(t("jdplan.exports"), help=t("jdplan.exports.help"))
-
-
-SENT_TIMES = {
-    t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
-    t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
-}
 
 
 def export_buttons(schedule, name: str, calendar: str) -> None:
@@ -404,12 +400,7 @@ with company_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(
-            labelled(plan_preview.sent_schedule(schedule)),
-            hide_index=True,
-            width="stretch",
-            column_config=SENT_TIMES,
-        )
+        show_table(labelled(plan_preview.sent_schedule(schedule)), language, SENT_TIMES)
         export_buttons(schedule, f"job_dating_entreprise_{siret}", f"Job dating · {companies[siret]}")
 with candidate_tab:
     candidates = plan_preview.candidates_met(saved)
@@ -423,10 +414,5 @@ with candidate_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(
-            labelled(plan_preview.sent_schedule(schedule)),
-            hide_index=True,
-            width="stretch",
-            column_config=SENT_TIMES,
-        )
+        show_table(labelled(plan_preview.sent_schedule(schedule)), language, SENT_TIMES)
         export_buttons(schedule, f"job_dating_candidat_{candidate_ref}", "Job dating")

@@ -9,7 +9,7 @@ from pages.common.downloads import CSV, EXCEL, export_button
 from pages.common.tables import show_table
 from services import access, audit, cached, charts, exports, schedule, whereby
 from services.calendars import schedule_ics
-from services.i18n import format_date, format_datetime, format_number, translate
+from services.i18n import DATE_INPUT_FORMATS, format_date, format_datetime, format_number, translate
 from services.markdown import escape_markdown
 
 language = st.session_state.get("language", "fr")
@@ -58,7 +58,9 @@ view = left.segmented_control(
     format_func=lambda v: t(f"schedule.view.{v}"),
     on_change=first_page,
 )
-day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYYY", on_change=first_page)
+day = middle.date_input(
+    t("schedule.day"), key="schedule_day", format=DATE_INPUT_FORMATS[language], on_change=first_page
+)
 advisor = right.selectbox(
     t("schedule.advisor"),
     options=list(advisor_names),
@@ -393,5 +395,5 @@ load = cached.advisor_load(selection.scope, version, None if page.pages == 1 els
 show_table(
     load.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
     language,
-    {t("col.hours"): "decimal"},
+    {t("col.hours"): "decimal2"},
 )

@@ -21,11 +21,12 @@ def show_table(
     *,
     where: DeltaGenerator | None = None,
     **options: object,
-) -> None:
+) -> object:
     """``st.dataframe`` of ``frame`` with its figures as the language writes them, aligned right.
 
     ``formats``: column → kind (services.i18n.TABLE_FORMATS); ``options`` go to st.dataframe
-    (their ``column_config`` entries win over the alignment given here).
+    (their ``column_config`` entries win over the alignment given here); returns what
+    st.dataframe returns (the selection, with ``on_select``).
     """
     config: dict[str, object] = {
         name: st.column_config.TextColumn(alignment="right") for name in figure_columns(frame, formats)
@@ -33,4 +34,4 @@ def show_table(
     config.update(options.pop("column_config", None) or {})
     options.setdefault("hide_index", True)
     options.setdefault("width", "stretch")
-    (where or st).dataframe(format_table(frame, language, formats), column_config=config, **options)
+    return (where or st).dataframe(format_table(frame, language, formats), column_config=config, **options)

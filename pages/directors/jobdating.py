@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import table_downloads
+from pages.common.tables import show_table
 from services import access, audit, cached, charts, jobdating
 from services.i18n import N_, format_date, format_delta, format_number, format_percent, translate
 from services.markdown import escape_markdown
@@ -184,7 +185,7 @@ else:
         width="stretch",
     )
     supply_view = labelled(supply)
-    st.dataframe(supply_view, hide_index=True, width="stretch")
+    show_table(supply_view, language)
     export_buttons(supply_view, "offre_demande")
 
 # -- the funnel
@@ -194,23 +195,12 @@ if figures["meetings"]["total"] == 0:
 else:
     step_names = [t(f"jobdating.step.{step}") for step in ("planned", "held", "mutual_interest", "contracts")]
     st.plotly_chart(charts.job_dating_funnel_figure(funnel, step_names, language=language), width="stretch")
-    percent = st.column_config.NumberColumn(format="percent")
-    rates = {t("jobdating.col.show_rate"): percent, t("jobdating.col.mutual_interest_rate"): percent}
+    rates = {t("jobdating.col.show_rate"): "percent", t("jobdating.col.mutual_interest_rate"): "percent"}
     by_programme_tab, by_site_tab = st.tabs([t("jobdating.by_programme"), t("jobdating.by_site")])
     with by_programme_tab:
-        st.dataframe(
-            labelled(cached.job_dating_funnel(scope, "program_code", version)),
-            hide_index=True,
-            width="stretch",
-            column_config=rates,
-        )
+        show_table(labelled(cached.job_dating_funnel(scope, "program_code", version)), language, rates)
     with by_site_tab:
-        st.dataframe(
-            labelled(cached.job_dating_funnel(scope, "site_code", version)),
-            hide_index=True,
-            width="stretch",
-            column_config=rates,
-        )
+        show_table(labelled(cached.job_dating_funnel(scope, "site_code", version)), language, rates)
 
 # -- uncovered
 st.subheader(t("jobdating.uncovered"), help=t("jobdating.uncovered.help"))
@@ -239,7 +229,7 @@ if names_allowed:
         if offers.empty:
             st.caption(t("jobdating.uncovered_offers.none"))
         else:
-            st.dataframe(offers, hide_index=True, width="stretch")
+            show_table(offers, language)
             export_buttons(offers, "offres_sans_rencontre")
     with candidates_tab:
         candidates = cached.uncovered_candidates(scope, viewer, version)
@@ -259,10 +249,10 @@ if names_allowed:
                     ]
                 )
             )
-            st.dataframe(candidates, hide_index=True, width="stretch")
+            show_table(candidates, language)
             export_buttons(candidates, "candidats_sans_rencontre")
 else:
     st.caption(t("jobdating.uncovered.counts_only"))
     counts = labelled(cached.uncovered_counts(scope, version))
-    st.dataframe(counts, hide_index=True, width="stretch")
+    show_table(counts, language)
     export_buttons(counts, "sans_rencontre_par_formation")
