@@ -206,11 +206,12 @@ else:
     with tabs[3]:
         if tabs[3].open:  # only the chosen tab computes
             st.caption(t("channels.journeys.help"))
+            path_names = {**channel_names, marketing.NO_CONTACT: t("channels.journeys.no_contact")}
             show_table(
                 cached.top_paths(scope, goal, lookbacks[goal], version)
                 .assign(
                     path=lambda f: f["path"].map(
-                        lambda path: " → ".join(channel_names.get(c, c) for c in path.split(" → "))
+                        lambda path: " → ".join(path_names.get(c, c) for c in path.split(" → "))
                     )
                 )
                 .rename(columns=lambda c: t(f"col.{c}")),
