@@ -25,8 +25,6 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import parse_pattern
 
-from services.config import LOCAL_TZ
-
 LANGUAGES = {"fr": "Français", "en": "English"}
 DEFAULT_LANGUAGE = "fr"
 # The Babel locale of each language: French of France, English of the United States.
@@ -162,24 +160,19 @@ def format_date(day: date, language: str = DEFAULT_LANGUAGE) -> str:
     return babel_date(day, "medium", locale=locale(language))
 
 
-def _local(moment: datetime | time) -> datetime | time:
-    """An instant with its time zone in the centre's time (Europe/Paris); others as they are."""
-    return moment.astimezone(LOCAL_TZ) if isinstance(moment, datetime) and moment.tzinfo else moment
-
-
 def format_datetime(moment: datetime, language: str = DEFAULT_LANGUAGE) -> str:
-    """``14 avr. 2020 09:30`` in French, ``Apr 14, 2020 9:30 AM`` in English (the centre's time)."""
+    """``14 avr. 2020 09:30`` in French, ``Apr 14, 2020 9:30 AM`` in English, in the time zone
+    the instant carries (the callers give the centre's time)."""
     if _undefined(moment):
         return NOTHING
-    moment = _local(moment)
     return f"{format_date(moment.date(), language)} {format_time(moment, language)}"
 
 
 def format_time(moment: datetime | time, language: str = DEFAULT_LANGUAGE) -> str:
-    """``09:30`` in French, ``9:30 AM`` in English (the centre's time)."""
+    """``09:30`` in French, ``9:30 AM`` in English (in the time zone the instant carries)."""
     if _undefined(moment):
         return NOTHING
-    return babel_time(_local(moment), "short", locale=locale(language))
+    return babel_time(moment, "short", locale=locale(language))
 
 
 def format_delta(difference: float | int, kind: str, language: str = DEFAULT_LANGUAGE) -> str:
@@ -198,7 +191,7 @@ def format_delta(difference: float | int, kind: str, language: str = DEFAULT_LAN
 
 #: How format_table writes a column: a share (0.3226 → 32,3 %), euros without or with cents,
 #: a number with one or two decimals (a credit, hours), a whole number, a date, a date and time,
-#: a time of day (instants in the centre's time).
+#: a time of day.
 TABLE_FORMATS = (
     "percent",
     "money",

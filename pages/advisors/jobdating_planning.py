@@ -9,6 +9,7 @@ from pages.common.downloads import export_button, table_downloads
 from pages.common.tables import show_table
 from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
 from services.calendars import meetings_ics
+from services.config import LOCAL_TZ
 from services.i18n import (
     DATE_INPUT_FORMATS,
     N_,
@@ -48,7 +49,7 @@ def labelled(table):
 
 
 def when(instant) -> str:
-    return format_datetime(instant, language)
+    return format_datetime(instant.astimezone(LOCAL_TZ), language)
 
 
 #: How the meetings' times read: the start as a date and time, the end as a time of day.
