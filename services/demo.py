@@ -20,14 +20,16 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import accounts, channels, database
-from services.accounts import DEMO_DOMAIN, SEED_ACTOR
+from services.access import accounts
+from services.access.accounts import DEMO_DOMAIN, SEED_ACTOR
 from services.config import LOCAL_TZ
-from services.contract import IMPORT_ORDER, SPECS
-from services.database import bump_data_version, get_engine, write_transaction
-from services.importer import ImportResult, RawRow, gc_paused, import_rows, record_result
-from services.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
-from services.values import clean_text
+from services.imports.importer import gc_paused, import_rows, record_result
+from services.imports.problems import ImportResult, RawRow
+from services.store import channels, database
+from services.store.contract import IMPORT_ORDER, SPECS
+from services.store.database import bump_data_version, get_engine, write_transaction
+from services.store.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
+from services.store.values import clean_text
 
 
 @dataclass(frozen=True)

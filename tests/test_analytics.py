@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services import analytics, database
-from services.models import Event, Program, Site
+from services.store import analytics, database
+from services.store.models import Event, Program, Site
 
 SITES = Site.__table__
 PROGRAMS = Program.__table__
@@ -178,7 +178,7 @@ def test_a_new_file_at_the_same_path_is_read_afresh(tmp_path, migrated_template)
 
 
 def test_the_reads_run_outside_the_app_process(engine):
-    # Two copies of SQLite in one process break each other's locks (see services/analytics.py):
+    # Two copies of SQLite in one process break each other's locks (see services/store/analytics.py):
     # DuckDB, which brings its own, must only ever run in the worker.
     _sites(engine)
     assert analytics._FILES == {}  # the app process attached nothing itself

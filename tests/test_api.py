@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from services import api
+from services.integrations import api
 
 KEY = "sk-test-ne-doit-jamais-apparaitre"
 

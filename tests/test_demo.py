@@ -12,12 +12,18 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from services import accounts, audit, bookings, database, demo, importer, pairing, startup, web
-from services.accounts import REFUSED, AccountError
+from services import demo, startup
+from services.access import accounts
+from services.access.accounts import REFUSED, AccountError
+from services.app import web
 from services.config import LOCAL_TZ
 from services.demo import DEMO_ACCOUNTS, demo_rows
-from services.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
-from services.scope import Scope
+from services.imports import importer, problems
+from services.jobdating import pairing
+from services.metrics import bookings
+from services.store import audit, database
+from services.store.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
+from services.store.scope import Scope
 from tests.conftest import SCENARIO
 
 
@@ -160,7 +166,7 @@ def test_an_account_added_by_hand_ends_the_demo(demo_store):
 def test_a_sync_recorded_by_the_importer_ends_the_demo(demo_store):
     # Cal.com's sync writes its rows and records them through importer.record_result, in its
     # transaction: the same end as an import.
-    synced = importer.ImportResult(source="cal.com", kind="bookings", accepted=True, inserted=1)
+    synced = problems.ImportResult(source="cal.com", kind="bookings", accepted=True, inserted=1)
     with database.write_transaction(demo_store) as connection:
         importer.record_result(connection, synced, "sync:calcom")
     _demo_accounts_closed(demo_store)

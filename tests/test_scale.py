@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import attribution, bookings, database, demo
-from services.contract import IMPORT_ORDER, SPECS
-from services.scope import Scope
+from services import demo
+from services.metrics import attribution, bookings
+from services.store import database
+from services.store.contract import IMPORT_ORDER, SPECS
+from services.store.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
 

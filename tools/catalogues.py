@@ -25,7 +25,7 @@ TEMPLATE = LOCALES / "messages.pot"
 LANGUAGES = ("fr", "en")
 #: The functions whose first argument is a label key: the page helpers t() and tn(), the
 #: services' translate() and translate_plural() (key used as both msgid and msgid_plural), and
-#: the N_() marker of keys picked at run time (services/labels.py).
+#: the N_() marker of keys picked at run time (services/app/labels.py).
 KEYWORDS = {"t": None, "translate": None, "N_": None, "tn": (1, 1), "translate_plural": (1, 1)}
 
 

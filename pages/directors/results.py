@@ -6,7 +6,9 @@ import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
 from pages.common.tables import show_table
-from services import cached, charts, exports
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
+from services.documents import exports
 from services.i18n import (
     N_,
     format_date,
@@ -17,9 +19,8 @@ from services.i18n import (
     format_table,
     translate,
 )
-from services.markdown import escape_markdown
-from services.money import cost_to_show
-from services.results import comparison_scope
+from services.metrics.money import cost_to_show
+from services.metrics.results import comparison_scope
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
