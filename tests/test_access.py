@@ -292,7 +292,7 @@ def test_every_audited_action_has_a_label_in_both_languages():
     from services.i18n import has_message
 
     root = Path(__file__).resolve().parent.parent
-    sources = [*(root / "services").glob("*.py"), *(root / "pages").rglob("*.py")]
+    sources = [*(root / "services").rglob("*.py"), *(root / "pages").rglob("*.py")]
     text = "\n".join(source.read_text(encoding="utf-8") for source in sources)
     actions = set(re.findall(r'record\(\s*"([a-z_.]+)"', text))
     actions |= set(re.findall(r'action="([a-z_]+\.[a-z_.]+)"', text))
