@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _build(path: Path, candidates: int) -> None:
     """Seed the store in bulk and replay the same rows with plain executemany: print both."""
-    from services import demo
+    from services import demo, demo_generator
     from services.store import channels, database
 
     engine = database.get_engine(f"sqlite:///{path}")
@@ -46,7 +46,7 @@ def _build(path: Path, candidates: int) -> None:
     demo.seed_demo(candidates, engine=engine, bulk=True)
     seeding = time.perf_counter() - start
     # The reference: the same rows as plain tuples, executemany into another empty store.
-    rows = demo.generate_rows(candidates)
+    rows = demo_generator.generate_rows(candidates)
     reference = database.get_engine(f"sqlite:///{path.with_suffix('.reference.db')}")
     database.migrate(reference)
     with reference.connect() as connection:

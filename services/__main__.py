@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import config, demo
+from services import config, demo, demo_centre
 from services.access import accounts, privacy
 from services.imports.importer import import_path
 from services.imports.problems import ImportFileError
@@ -102,8 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--kind", help="type du fichier quand son nom ne le dit pas (bookings, sites…)")
 
     seed = commands.add_parser("seed", help="remplir la base avec les données de démonstration")
-    seed.add_argument("--candidates", type=int, default=demo.DEFAULT_CANDIDATES, help="nombre de candidats")
-    seed.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help="graine du générateur")
+    seed.add_argument(
+        "--candidates", type=int, default=demo_centre.DEFAULT_CANDIDATES, help="nombre de candidats"
+    )
+    seed.add_argument("--seed", type=int, default=demo_centre.DEFAULT_SEED, help="graine du générateur")
 
     report = commands.add_parser("report", help="les chiffres d'un périmètre (metrics)")
     report.add_argument("--json", action="store_true", help="imprimer l'objet JSON documenté")
@@ -272,8 +274,10 @@ def _seed(args: argparse.Namespace) -> int:
         raise UsageError("--candidates doit être ≥ 1")
     if not database.is_empty() and not database.holds_demo_data():
         raise UsageError("la base contient déjà des données réelles : seed refusé (utilisez une base vide)")
-    if args.candidates > demo.NETWORK_FROM and not database.is_empty():
-        raise UsageError(f"au-delà de {demo.NETWORK_FROM} candidats, seed écrit en masse dans une base vide")
+    if args.candidates > demo_centre.NETWORK_FROM and not database.is_empty():
+        raise UsageError(
+            f"au-delà de {demo_centre.NETWORK_FROM} candidats, seed écrit en masse dans une base vide"
+        )
     results = demo.seed_demo(args.candidates, args.seed)
     for result in results:
         print(

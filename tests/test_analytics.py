@@ -211,7 +211,7 @@ def test_the_worker_ends_when_the_app_process_is_killed(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(
         "import time\n"
-        "from services import analytics\n"
+        "from services.store import analytics\n"
         "if __name__ == '__main__':\n"
         "    analytics.start_workers()\n"
         "    print(*analytics._POOL._processes, flush=True)\n"
