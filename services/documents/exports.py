@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import re
@@ -83,10 +84,19 @@ def to_csv(frame: pd.DataFrame, language: str = "fr") -> bytes:
 
 def to_excel(frame: pd.DataFrame, sheet: str = "Données") -> bytes:
     """An .xlsx workbook of one sheet: numbers as numbers, dates and instants as Excel dates
-    (which Excel shows in its own language)."""
+    (which Excel shows in its own language), times of day as Excel times."""
     buffer = io.BytesIO()
+    safe = safe_frame(frame)
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        safe_frame(frame).to_excel(writer, sheet_name=sheet[:31], index=False)
+        safe.to_excel(writer, sheet_name=sheet[:31], index=False)
+        # pandas writes a time of day as text: openpyxl writes it as a time.
+        cells = writer.sheets[sheet[:31]]
+        for position, column in enumerate(safe.columns, start=1):
+            if safe[column].dtype != object:
+                continue
+            for row, value in enumerate(safe[column], start=2):
+                if isinstance(value, dt.time):
+                    cells.cell(row=row, column=position, value=value)
     return buffer.getvalue()
 
 
