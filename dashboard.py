@@ -19,22 +19,23 @@ import streamlit as st
 from services.access import accounts, roles
 from services.app import web
 from services.app.markdown import escape_markdown
+from services.i18n import DATE_INPUT_FORMATS, N_
 from services.store import audit
 
 #: Each page: its file, its section and icon (the roles that may open it are in services.access.roles).
 PAGES = {
-    "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
-    "jobdating": ("pages/directors/jobdating.py", "nav.overview", ":material/handshake:"),
-    "schedule": ("pages/advisors/schedule.py", "nav.advisors", ":material/calendar_month:"),
+    "results": ("pages/directors/results.py", N_("nav.overview"), ":material/insights:"),
+    "jobdating": ("pages/directors/jobdating.py", N_("nav.overview"), ":material/handshake:"),
+    "schedule": ("pages/advisors/schedule.py", N_("nav.advisors"), ":material/calendar_month:"),
     "jobdating_planning": (
         "pages/advisors/jobdating_planning.py",
-        "nav.advisors",
+        N_("nav.advisors"),
         ":material/event_available:",
     ),
-    "channels": ("pages/marketing/channels.py", "nav.marketing", ":material/campaign:"),
-    "data": ("pages/admin/data.py", "nav.admin", ":material/database:"),
-    "audit": ("pages/admin/audit.py", "nav.admin", ":material/policy:"),
-    "privacy": ("pages/admin/privacy.py", "nav.admin", ":material/shield_person:"),
+    "channels": ("pages/marketing/channels.py", N_("nav.marketing"), ":material/campaign:"),
+    "data": ("pages/admin/data.py", N_("nav.admin"), ":material/database:"),
+    "audit": ("pages/admin/audit.py", N_("nav.admin"), ":material/policy:"),
+    "privacy": ("pages/admin/privacy.py", N_("nav.admin"), ":material/shield_person:"),
 }
 #: The pages whose figures follow the sidebar's scope filters (the others do not show them).
 SCOPED_PAGES = ("results", "jobdating", "schedule", "channels")
@@ -45,7 +46,14 @@ def _signed_in() -> tuple[accounts.SignedIn | None, str | None]:
     from the session's state, which a client reconnecting to this session could claim), or None
     and, for a single sign-on the store does not let in, the message key that says why."""
     account, problem = web.signed_in(st.context.cookies)
-    return account, f"auth.{problem}" if problem else None
+    return account, _SIGN_IN_PROBLEMS[problem] if problem else None
+
+
+_SIGN_IN_PROBLEMS = {
+    "sso_ended": N_("auth.sso_ended"),
+    "sso_refused": N_("auth.sso_refused"),
+    "sso_no_email": N_("auth.sso_no_email"),
+}
 
 
 def _sign_out() -> None:
@@ -86,7 +94,7 @@ else:
 
     from services.app import cached
     from services.app.filters import Selection, params_of, read_selection
-    from services.i18n import LANGUAGES, translate
+    from services.i18n import LANGUAGES, choose_language, translate
     from services.metrics.results import comparison_event
 
     st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
@@ -105,10 +113,25 @@ else:
 
     holds_demo_data = cached.prepared_store()
     if "language" not in st.session_state:
-        st.session_state["language"] = (
-            st.query_params.get("lang", "fr") if st.query_params.get("lang") in LANGUAGES else "fr"
+        # The address's ``lang`` (kept there below), else the language last chosen in this
+        # browser, else the browser's; French by default (the sign-in page chooses the same way).
+        st.session_state["language"] = choose_language(
+            st.query_params.get("lang"),
+            st.context.cookies.get(web.LANGUAGE_COOKIE),
+            st.context.headers.get("accept-language"),
         )
     language = st.session_state["language"]
+    remembered = st.session_state.setdefault(
+        "language_remembered", st.context.cookies.get(web.LANGUAGE_COOKIE)
+    )
+    if remembered != language:
+        # Remembered for the sign-in page (a preference, nothing secret; the browser sets it).
+        st.session_state["language_remembered"] = language
+        st.html(
+            f"<script>document.cookie = '{web.LANGUAGE_COOKIE}={language}; path=/; "
+            f"max-age={web.LANGUAGE_MAX_AGE}; SameSite=Lax'</script>",
+            unsafe_allow_javascript=True,
+        )
 
     def t(key: str, **values: object) -> str:
         return translate(key, language, **values)
@@ -193,7 +216,7 @@ else:
                 on_change=_on_event_change,
                 placeholder=t("filters.no_event"),
             )
-            st.date_input(t("filters.period"), key="filter_period", format="DD/MM/YYYY")
+            st.date_input(t("filters.period"), key="filter_period", format=DATE_INPUT_FORMATS[language])
             st.multiselect(
                 t("filters.sites"),
                 options=list(site_names),

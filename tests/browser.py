@@ -71,8 +71,8 @@ def app_server(log: Path, env: dict[str, str], *options: str) -> Iterator[int]:
 
 
 @contextmanager
-def chromium_page(height: int = 1000) -> Iterator[object]:
-    """A headless Chromium page in French."""
+def chromium_page(height: int = 1000, locale: str = "fr-FR") -> Iterator[object]:
+    """A headless Chromium page in ``locale`` (French by default; its Accept-Language too)."""
     assert Path(CHROMIUM).exists(), "Chromium is missing: apt-get install chromium (tests/prepare.sh does it)"
     from playwright.sync_api import sync_playwright
 
@@ -89,7 +89,7 @@ def chromium_page(height: int = 1000) -> Iterator[object]:
             ],
         )
         try:
-            yield browser.new_page(viewport={"width": 1400, "height": height}, locale="fr-FR")
+            yield browser.new_page(viewport={"width": 1400, "height": height}, locale=locale)
         finally:
             browser.close()
 

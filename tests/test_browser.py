@@ -267,3 +267,64 @@ def test_marketing_switches_the_attribution_model(server, browser_page):
     _check(page, "05-channels-markov")
     assert model_box.locator("input").input_value() == "Markov (données)"
     assert page.get_by_text("Les six modèles côte à côte").count() == 1
+
+
+#: A figure written the other language's way, in what a page shows (table cells, KPI cards,
+#: chart labels): French has no 1,234 thousands, no 1.5 decimals, no € before an amount;
+#: English no decimal comma (1,5 or 1,2345: a comma before other than three digits), no space
+#: before %, no French narrow no-break space between digits, no space before €.
+WRONG_WAY = {
+    "fr": re.compile(r"\d,\d{3}(?!\d)|\d\.\d|€\s?\d"),
+    "en": re.compile(r"\d,(?:\d{1,2}|\d{4,})(?!\d)|\d[ \u00a0\u202f]%|\d\u202f\d|\d[ \u00a0\u202f]€"),
+}
+#: The same figure written the language's way (a share with one decimal), seen on some page:
+#: the check above cannot pass on pages that show no figure.
+RIGHT_WAY = {"fr": re.compile(r"\d,\d\u00a0%"), "en": re.compile(r"\d\.\d%")}
+FIGURES = (
+    '[data-testid="stDataFrame"] table td',
+    '[data-testid="stMetricValue"]',
+    '[data-testid="stMetricDelta"]',
+    ".js-plotly-plot svg text",
+)
+
+
+def _figures_shown(page) -> list[str]:
+    return page.locator(", ".join(FIGURES)).evaluate_all("nodes => nodes.map(node => node.textContent)")
+
+
+@pytest.mark.parametrize(("locale", "language"), [("fr-FR", "fr"), ("en-US", "en")])
+def test_every_page_writes_figures_in_the_browser_s_language(server, locale, language):
+    # The administrator sees every page. The browser asks for its language (Accept-Language):
+    # the sign-in page and then the app follow it, and no figure on any page is written the
+    # other language's way. (The other tests run in French only.)
+    with chromium_page(height=2400, locale=locale) as page:
+        page.goto(server)
+        assert page.locator("html").get_attribute("lang") == language
+        _check(page, f"10-{language}-sign-in")
+        _sign_in(page, server, "admin")
+        links = page.locator('[data-testid="stSidebarNav"] a')
+        right, wrong = 0, {}
+        for index in range(links.count()):
+            links.nth(index).click()
+            settle(page)
+            _check(page, f"11-{language}-page-{index}")
+            shown = _figures_shown(page)
+            found = [text for text in shown if WRONG_WAY[language].search(text)]
+            if found:
+                wrong[page.url] = found
+            right += sum(bool(RIGHT_WAY[language].search(text)) for text in shown)
+        assert wrong == {}
+        assert right > 10
+
+
+def test_the_figure_checks_catch_what_the_issue_saw():
+    # What issue 21 saw in French (Streamlit's and Plotly's English formats) and its French
+    # figures read in English are caught; each language's own figures are not.
+    assert all(WRONG_WAY["fr"].search(text) for text in ("€7,400.00", "€30.99", "32.26%", "1,234"))
+    assert all(
+        WRONG_WAY["en"].search(text) for text in ("78,8 %", "18\u202f200\u00a0€", "0,5", "32,3\u00a0%")
+    )
+    assert not any(
+        WRONG_WAY["fr"].search(text) for text in ("7\u202f400\u00a0€", "32,3\u00a0%", "14 avr. 2020")
+    )
+    assert not any(WRONG_WAY["en"].search(text) for text in ("€7,400", "€30.99", "32.3%", "Apr 14, 2020"))

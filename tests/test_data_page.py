@@ -124,11 +124,11 @@ def test_upload_is_checked_before_anything_is_written_then_imported(engine):
     assert texts(app.code) == ["programs.csv:3: site_code: NOPE: site inconnu"]
     assert count(engine, models.Site) == 0 and count(engine, models.ImportRun) == 0  # nothing yet
 
-    button(app, "Importer (1 fichier(s) accepté(s))").click().run()
+    button(app, "Importer (1 fichier accepté)").click().run()
     assert not app.exception
     assert count(engine, models.Site) == 2 and count(engine, models.Program) == 0
     assert texts(app.success) == ["sites.csv : 2 ajoutée(s), 0 mise(s) à jour, 0 inchangée(s)"]
-    assert "programs.csv : refusé, rien n'a été écrit (1 problème(s))" in texts(app.error)
+    assert "programs.csv : refusé, rien n'a été écrit (1 problème)" in texts(app.error)
     assert not app.file_uploader[0].value  # a fresh uploader: the same files are not sent twice
     # The history, on the same run: newest first, by the signed-in admin.
     history = table_with(app, "Par")
@@ -158,7 +158,7 @@ def test_nothing_importable_disables_the_button(engine):
     app = open_page()
     app.file_uploader[0].set_value(("sites.csv", b"", "text/csv"))
     app.run()
-    assert button(app, "Importer (0 fichier(s) accepté(s))").disabled
+    assert button(app, "Importer (0 fichier accepté)").disabled
     assert texts(app.code) == ["sites.csv:1: (fichier): : fichier vide"]
 
 
@@ -352,7 +352,7 @@ def test_names_and_header_cells_from_files_are_not_rendered_as_links(scenario):
     assert any(escape_markdown(image) in text for text in before_import)  # the unknown column's warning
     assert any(escape_markdown(f"{upload}/{link}.csv") in text for text in before_import)
 
-    button(app, "Importer (1 fichier(s) accepté(s))").click().run()
+    button(app, "Importer (1 fichier accepté)").click().run()
     assert not app.exception
     after_import = markdown_texts(app)
     assert any(escape_markdown(f"{upload}/sites.csv") in text for text in after_import)  # success

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, time
 
 import openpyxl
 import pandas as pd
@@ -41,6 +42,24 @@ def test_csv_is_french_excel_friendly_and_safe():
     assert rows[0] == ["nom", "taux"]
     assert rows[1] == ["'" + DANGEROUS[0], "0,5"]
     assert rows[2] == ["'+33 6 12", "-0,25"]  # a negative number stays a number
+
+
+def test_csv_in_english_uses_commas_and_decimal_points():
+    frame = pd.DataFrame({"nom": ["Metz, centre"], "taux": [0.5], "jour": [date(2020, 4, 14)]})
+    text = to_csv(frame, "en").decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=","))
+    # The comma inside a name is quoted; the decimal is a point; a date is ISO, which Excel
+    # reads as a date in either language.
+    assert rows == [["nom", "taux", "jour"], ["Metz, centre", "0.5", "2020-04-14"]]
+    assert text.splitlines()[1] == '"Metz, centre",0.5,2020-04-14'
+
+
+def test_excel_holds_real_numbers_and_dates():
+    frame = pd.DataFrame({"taux": [0.5], "jour": [date(2020, 4, 14)], "heure": [time(9, 30)]})
+    sheet = openpyxl.load_workbook(io.BytesIO(to_excel(frame))).active
+    taux, jour, heure = (cell.value for cell in sheet[2])
+    assert taux == 0.5 and jour.date() == date(2020, 4, 14) and heure == time(9, 30)
+    assert sheet["B2"].is_date
 
 
 def test_excel_cells_are_text_not_formulas():

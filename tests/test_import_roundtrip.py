@@ -8,6 +8,7 @@ also writes ``channel_explicit``; the import derives again the channels it says 
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from services.documents import exports
@@ -28,9 +29,10 @@ def dump(engine) -> dict[str, list[tuple]]:
         }
 
 
-def export_files(engine) -> dict[str, bytes]:
-    """Each contract table as the data page's CSV download gives it."""
-    return {name: exports.to_csv(exports.table_frame(name, engine)) for name in IMPORT_ORDER}
+def export_files(engine, language: str = "fr") -> dict[str, bytes]:
+    """Each contract table as the data page's CSV download gives it in ``language`` (French:
+    ``;`` and decimal comma; English: ``,`` and decimal point)."""
+    return {name: exports.to_csv(exports.table_frame(name, engine), language) for name in IMPORT_ORDER}
 
 
 def derived_count(engine) -> int:
@@ -40,10 +42,15 @@ def derived_count(engine) -> int:
         return connection.execute(query).scalar_one()
 
 
-def test_every_exported_contract_table_reimports_to_nothing_changed(demo_store):
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_exported_contract_table_reimports_to_nothing_changed(demo_store, language):
     before = dump(demo_store)
     assert derived_count(demo_store) > 1_000  # the demo derives most touchpoints' channels
-    files = export_files(demo_store)
+    files = export_files(demo_store, language)
+    # Each language's dialect: campaigns hold amounts (spend_eur), written 1234,5 in French.
+    header, first = files["campaigns"].decode("utf-8-sig").splitlines()[:2]
+    assert header.count(";" if language == "fr" else ",") >= 5
+    assert ("," in first and ";" in first) if language == "fr" else (";" not in first)
     results = [import_bytes(files[name], source=f"{name}.csv", engine=demo_store) for name in IMPORT_ORDER]
     assert [(r.kind, r.accepted, r.inserted, r.updated) for r in results] == [
         (name, True, 0, 0) for name in IMPORT_ORDER

@@ -188,8 +188,8 @@ def test_each_company_and_candidate_gets_their_schedule_once(event, inbox):
     assert "Voici le planning de vos rencontres au job dating « Job dating printemps »" in body
     # 09:00 and 09:20 in Paris on Wednesday 2 May 2040; first name and programme, the link (a
     # link from a file, without our externalId, is sent as it is).
-    assert "- mercredi 02/05/2040, 09:00 – 09:20 : Léa, BTS CRSA" in body
-    assert "- mercredi 02/05/2040, 09:20 – 09:40 : Tom, BTS CRSA" in body
+    assert "- mercredi 2 mai 2040, 09:00 – 09:20 : Léa, BTS CRSA" in body
+    assert "- mercredi 2 mai 2040, 09:20 – 09:40 : Tom, BTS CRSA" in body
     assert "  salle visio : https://centre.whereby.com/jd-m1\n" in body
     # Nothing else of the candidates: no last name, address, phone, birth date, nor Beta's meeting.
     for other in (
@@ -276,7 +276,7 @@ def test_a_changed_plan_sends_updates_and_cancellations_to_those_concerned_only(
     assert [_event(c) for c in _calendars(beta)] == [
         ("CANCEL", "meeting-M3@rencontres.pole-formation", 1, datetime(2040, 5, 2, 8, 0, tzinfo=UTC))
     ]
-    assert "- mercredi 02/05/2040, 10:00 – 10:20 (annulée)" in _body(beta)
+    assert "- mercredi 2 mai 2040, 10:00 – 10:20 (annulée)" in _body(beta)
     (lea,) = inbox.to("lea@example.org")[1:]
     assert [_event(c)[:3] for c in _calendars(lea)] == [("CANCEL", "meeting-M3@rencontres.pole-formation", 1)]
     # Once more: nothing new for anyone (Zoé's refused address aside).
@@ -299,7 +299,7 @@ def test_the_reminder_the_day_before_goes_once_to_everyone_with_a_meeting(event,
     assert len(report.sent) == 5 and len(report.failed) == 1
     (lea,) = inbox.to("lea@example.org")
     assert lea["Subject"] == "Rappel : job dating « Job dating printemps » demain"
-    assert "ont lieu demain, mercredi 02/05/2040" in _body(lea)
+    assert "ont lieu demain, mercredi 2 mai 2040" in _body(lea)
     # Once: the next run (the same day, or a cron run twice) has only the failure to try again;
     # the day of the event itself reminds nobody (no meeting on 3 May).
     again = invitations.reminders_to_send("JD", date(2040, 5, 1), sender=SENDER, engine=event)

@@ -131,7 +131,7 @@ def test_a_feasible_build_is_previewed_then_saved(job_dating):
     preview = app.dataframe[1].value
     assert preview[["Offre", "Réf. candidat"]].values.tolist() == [["O2", "CA"], ["O1", "CA"]]
     click(app, "Enregistrer (2")
-    assert any("2 rencontre(s) enregistrée(s)" in success.value for success in app.success)
+    assert any("2 rencontres enregistrées" in success.value for success in app.success)
     assert sorted(stored(job_dating)) == sorted(
         [
             *BEFORE,
@@ -152,8 +152,8 @@ def test_a_preview_meeting_is_removed_or_moved_to_a_free_slot_only(job_dating):
     assert app.dataframe[1].value[["Offre", "Réf. candidat"]].values.tolist() == [["O1", "CA"]]
     # Forges' free slots, Bruno's 9:00 (M2) and its own 9:20 excepted: 9:40 first, no 9:00.
     move_to = app.selectbox(key="jdplan_move_to_1_0")
-    assert "11/05/2020 09:00" not in move_to.options and "11/05/2020 09:20" not in move_to.options
-    assert move_to.options[0] == "11/05/2020 09:40"
+    assert "11 mai 2020 09:00" not in move_to.options and "11 mai 2020 09:20" not in move_to.options
+    assert move_to.options[0] == "11 mai 2020 09:40"
     click(app, "Déplacer")
     click(app, "Enregistrer (1")
     assert ("CA", "O1", datetime(2020, 5, 11, 7, 40), "planned") in stored(job_dating)

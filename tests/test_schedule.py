@@ -314,7 +314,12 @@ def test_ics_round_trips_through_a_real_parser(scenario):
     assert first["dtend"].dt == datetime(2020, 4, 14, 8, 45, tzinfo=UTC)
     assert str(first["summary"]) == "Entretien BTS-MS · Alice A."
     assert str(first["url"]) == "https://centre.whereby.com/max-ba"
-    assert "Personnes attendues : 3" in str(first["description"])
+    assert "3 personnes attendues" in str(first["description"])
+    # In English, the texts are English (BA: attendees 3 in the scenario).
+    english = Calendar.from_ical(schedule_ics(anne, "Anne Conseil", now=AFTER_APRIL, language="en"))
+    (ba,) = [event for event in english.walk("VEVENT") if str(event["uid"]).startswith("BA@")]
+    assert str(ba["summary"]) == "Interview BTS-MS · Alice A."
+    assert str(ba["description"]) == "3 people expected\nVideo room: https://centre.whereby.com/max-ba"
     text = schedule_ics(anne, "Anne Conseil").decode()
     for personal in ("Aubry", "alice@example.org", "2004-05-01", "20040501", "54000"):
         assert personal not in text
@@ -587,9 +592,9 @@ def test_the_list_as_shown_and_exported():
     # Xavier's first although later; a hidden age and minor stay "—"; the programme's code
     # stands in for its missing name; no ref, no day.
     assert shown[["time", "advisor", "age", "minor", "status", "program"]].values.tolist() == [
-        ["11:00", "Xavier", "16", "mineur", "Réservé", "BTS-MS"],
-        ["10:00", "Yann", "—", "—", "Venu", "CAP RI"],
+        [time(11, 0), "Xavier", "16", "mineur", "Réservé", "BTS-MS"],
+        [time(10, 0), "Yann", "—", "—", "Venu", "CAP RI"],
     ]
     assert "ref" not in shown and "day" not in shown
     week = schedule.listing_table(rows, first_advisor=None, status_names={}, minor_label="m", with_day=True)
-    assert week["day"].tolist() == ["14/04/2020", "14/04/2020"]
+    assert week["day"].tolist() == [date(2020, 4, 14), date(2020, 4, 14)]

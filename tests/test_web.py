@@ -238,3 +238,51 @@ def test_an_empty_production_store_says_how_to_create_the_first_admin(client):
     page = client.get(web.SIGN_IN_PATH).text
     assert "python -m services users add EMAIL --role admin" in page
     assert "démonstration" not in page
+
+
+def page_language_of(page: str) -> str:
+    return re.search(r'<html lang="(\w+)">', page).group(1)
+
+
+def test_the_sign_in_page_follows_the_browser_s_language_french_by_default(client):
+    french = client.get(web.SIGN_IN_PATH)
+    assert page_language_of(french.text) == "fr"
+    assert "Adresse e-mail" in french.text and "Mot de passe" in french.text
+    client.cookies.clear()
+    english = client.get(web.SIGN_IN_PATH, headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert page_language_of(english.text) == "en"
+    assert (
+        "E-mail address" in english.text and "Password" in english.text and "Mot de passe" not in english.text
+    )
+    # The form leads back to the app in that language, and offers the other one.
+    assert 'action="/connexion?next=/%3Flang%3Den"' in english.text
+    assert 'hreflang="fr"' in english.text and 'hreflang="en"' not in english.text
+    # A language we do not have falls back on the next one the browser accepts, else French.
+    client.cookies.clear()
+    german_first = client.get(web.SIGN_IN_PATH, headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert page_language_of(german_first.text) == "en"
+    client.cookies.clear()
+    weights = client.get(web.SIGN_IN_PATH, headers={"Accept-Language": "en;q=0.2,fr;q=0.8"})
+    assert page_language_of(weights.text) == "fr"
+    client.cookies.clear()
+    german = client.get(web.SIGN_IN_PATH, headers={"Accept-Language": "de"})
+    assert page_language_of(german.text) == "fr"
+
+
+def test_the_sign_in_page_follows_the_language_chosen_in_the_app(client, director):
+    # The app keeps its language in its address (lang=en): a visitor sent to sign in reads the
+    # page in it, whatever the browser prefers, and is remembered for the next visit.
+    sent = client.get("/schedule?event=POV-2020-04&lang=en")
+    page = client.get(sent.headers["location"], headers={"Accept-Language": "fr-FR"})
+    assert page_language_of(page.text) == "en"
+    assert client.cookies[web.LANGUAGE_COOKIE] == "en"
+    # Later, without lang anywhere, the remembered choice wins over Accept-Language.
+    again = client.get(web.SIGN_IN_PATH, headers={"Accept-Language": "fr-FR"})
+    assert page_language_of(again.text) == "en"
+    # The link to the other language switches it.
+    french = client.get(web.SIGN_IN_PATH, params={"lang": "fr"}, headers={"Accept-Language": "en"})
+    assert page_language_of(french.text) == "fr" and client.cookies[web.LANGUAGE_COOKIE] == "fr"
+    # A refusal is told in the page's language.
+    client.cookies.set(web.LANGUAGE_COOKIE, "en")
+    refused = sign_in(client, director, "pas-le-bon-mot-de-passe")
+    assert "Wrong e-mail address or password, or account locked for a while." in refused.text

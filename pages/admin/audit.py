@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common.downloads import CSV, export_button
 from services.documents import exports
-from services.i18n import translate
+from services.i18n import translate, translate_plural
 from services.store import audit
 
 language = st.session_state.get("language", "fr")
@@ -15,6 +15,10 @@ account = st.session_state["account"]
 
 def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
+
+
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
 
 
 st.title(t("page.audit"))
@@ -35,7 +39,7 @@ actions = left.multiselect(
 )
 actor = right.text_input(t("audit.actor"), key="audit_actor", placeholder="nom@exemple.fr")
 shown = audit.filter_events(events, actions=actions, actor=actor, language=language)
-st.caption(t("audit.count", count=len(shown), limit=audit.PAGE_SIZE))
+st.caption(tn("audit.count", len(shown), limit=audit.PAGE_SIZE))
 table = shown.rename(columns=lambda c: t(f"col.{c}"))
 st.dataframe(
     table,
@@ -47,5 +51,11 @@ st.dataframe(
     },
 )
 export_button(
-    st, "CSV", partial(exports.to_csv, table), "journal-audit.csv", CSV, target="audit_log", key="audit_csv"
+    st,
+    "CSV",
+    partial(exports.to_csv, table, language),
+    "journal-audit.csv",
+    CSV,
+    target="audit_log",
+    key="audit_csv",
 )

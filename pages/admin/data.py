@@ -12,7 +12,7 @@ from services.app import cached
 from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ, integration_setting
 from services.documents import exports
-from services.i18n import format_number, translate
+from services.i18n import DATE_INPUT_FORMATS, format_number, translate, translate_plural
 from services.imports import uploads
 from services.integrations import api, calcom, calcom_event_types, whereby_attendance, whereby_rooms
 from services.store.contract import SHOWN_PROBLEMS
@@ -25,6 +25,10 @@ version = cached.data_version()
 
 def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
+
+
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
 
 
 def report_table(results: list[uploads.ImportResult]) -> pd.DataFrame:
@@ -45,7 +49,7 @@ def show_lines(lines: list[str], total: int, scroll: bool = True) -> None:
     """Problem lines as code (never Markdown: they quote the file), the first ones of ``total``;
     ``scroll``: in a box of at most 320 pixels."""
     if total > len(lines):
-        lines = [*lines, t("data.problems.more", count=format_number(total - len(lines), language))]
+        lines = [*lines, tn("data.problems.more", total - len(lines))]
     height = min(40 + 22 * len(lines), 320) if scroll else "content"
     st.code("\n".join(lines), language=None, height=height, wrap_lines=True)
 
@@ -102,7 +106,7 @@ with import_tab:
                 )
             else:
                 st.error(
-                    t("data.import.refused", source=md(result.source), count=len(result.problems)),
+                    tn("data.import.refused", len(result.problems), source=md(result.source)),
                     icon=":material/block:",
                 )
                 show_problems(result)
@@ -126,7 +130,7 @@ with import_tab:
         for result in report:
             if not result.accepted:
                 st.error(
-                    t("data.check.refused", source=md(result.source), count=len(result.problems)),
+                    tn("data.check.refused", len(result.problems), source=md(result.source)),
                     icon=":material/block:",
                 )
                 show_problems(result)
@@ -138,7 +142,7 @@ with import_tab:
         elif accepted < len(report):
             st.warning(t("data.import.partial", accepted=accepted, total=len(report)))
         st.button(
-            t("data.import", count=accepted),
+            tn("data.import", accepted),
             type="primary",
             icon=":material/upload:",
             disabled=accepted == 0,
@@ -203,7 +207,7 @@ with export_tab:
     )
     buttons = st.container(horizontal=True)
     for fmt, label, writer, mime in (
-        ("csv", "CSV", exports.to_csv, CSV),
+        ("csv", "CSV", partial(exports.to_csv, language=language), CSV),
         ("xlsx", "Excel", partial(exports.to_excel, sheet=table), EXCEL),
     ):
         export_button(
@@ -357,7 +361,7 @@ with users_tab:
             options=list(staff["email"]),
             format_func=lambda email: (
                 f"{email} · {role_names.get(roles[email], roles[email])}"
-                + (f" · {t('data.users.state.disabled')}" if states[email] else "")
+                + (" · " + t("data.users.state.disabled") if states[email] else "")
             ),
             key="data_user",
         )
@@ -367,7 +371,7 @@ with users_tab:
             st.info(t("data.users.self"), icon=":material/person:")
         role_column, password_column, disable_column = st.columns(3)
         with role_column.form("data_role_form"):
-            st.markdown(f"**{t('data.users.set_role')}**")
+            st.markdown("**" + t("data.users.set_role") + "**")
             st.selectbox(
                 t("data.users.role"),
                 options=list(ROLES),
@@ -390,7 +394,7 @@ with users_tab:
                 t("data.users.set_role.submit"), on_click=on_set_role, args=(chosen,), disabled=yourself
             )
         with password_column.form("data_password_form"):
-            st.markdown(f"**{t('data.users.set_password')}**")
+            st.markdown("**" + t("data.users.set_password") + "**")
             st.text_input(
                 t("data.users.new_password"),
                 type="password",
@@ -402,7 +406,7 @@ with users_tab:
                 t("data.users.set_password.submit"), on_click=on_set_password, args=(chosen,)
             )
         with disable_column.form("data_disable_form"):
-            st.markdown(f"**{t('data.users.disable')}**")
+            st.markdown("**" + t("data.users.disable") + "**")
             if states[chosen]:
                 st.caption(t("data.users.already_disabled"))
             st.checkbox(
@@ -454,7 +458,7 @@ with sync_tab:
         )
         with st.form("data_sync_bookings_form"):
             since = st.date_input(
-                t("data.sync.since"), value=None, format="DD/MM/YYYY", key="data_sync_since"
+                t("data.sync.since"), value=None, format=DATE_INPUT_FORMATS[language], key="data_sync_since"
             )
             dry_run = st.toggle(
                 t("data.sync.dry_run"), key="data_sync_dry_run", help=t("data.sync.dry_run.help")

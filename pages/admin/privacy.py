@@ -5,7 +5,7 @@ import streamlit as st
 from pages.common.downloads import export_button
 from services.access import privacy
 from services.app.markdown import escape_markdown
-from services.i18n import format_date, format_number, translate
+from services.i18n import format_date, translate, translate_plural
 from services.store import audit
 
 language = st.session_state.get("language", "fr")
@@ -16,6 +16,10 @@ def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
 
 
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
+
+
 st.title(t("page.privacy"))
 st.caption(t("privacy.caption"))
 if message := st.session_state.pop("privacy_message", None):
@@ -24,9 +28,9 @@ if message := st.session_state.pop("privacy_message", None):
 st.subheader(t("privacy.purge"), help=t("privacy.purge.help"))
 preview = privacy.purge_preview()
 st.markdown(
-    t(
+    tn(
         "privacy.purge.next",
-        count=format_number(preview.candidates, language),
+        preview.candidates,
         cutoff=format_date(preview.cutoff.date(), language),
     )
 )
@@ -40,13 +44,11 @@ if preview.candidates:
         hide_index=True,
     )
     with st.form("privacy_purge_form"):
-        confirmed = st.checkbox(
-            t("privacy.purge.confirm", count=preview.candidates), key="privacy_purge_confirm"
-        )
+        confirmed = st.checkbox(tn("privacy.purge.confirm", preview.candidates), key="privacy_purge_confirm")
         if st.form_submit_button(t("privacy.purge.run"), type="primary", icon=":material/delete_sweep:"):
             if confirmed:
                 done = privacy.purge(actor=account.email)
-                st.session_state["privacy_message"] = t("privacy.purge.done", count=done.candidates)
+                st.session_state["privacy_message"] = tn("privacy.purge.done", done.candidates)
                 st.rerun()
             st.warning(t("privacy.confirm_first"), icon=":material/warning:")
 

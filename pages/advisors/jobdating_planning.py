@@ -6,12 +6,21 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.tables import show_table
 from services.access import consent
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ
 from services.documents.calendars import meetings_ics
-from services.i18n import format_date, format_number, translate
+from services.i18n import (
+    DATE_INPUT_FORMATS,
+    N_,
+    format_date,
+    format_datetime,
+    format_number,
+    translate,
+    translate_plural,
+)
 from services.integrations import invitations, mail
 from services.jobdating import meeting_plan, meetings, plan_preview
 from services.jobdating.meeting_plan import PlanInfeasible
@@ -31,6 +40,10 @@ def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
 
 
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
+
+
 def n(value: int) -> str:
     return format_number(value, language)
 
@@ -40,7 +53,11 @@ def labelled(table):
 
 
 def when(instant) -> str:
-    return instant.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    return format_datetime(instant.astimezone(LOCAL_TZ), language)
+
+
+#: How the meetings' times read: the start as a date and time, the end as a time of day.
+SENT_TIMES = {t("jdplan.col.starts_at"): "datetime", t("jdplan.col.ends_at"): "time"}
 
 
 def problem_list(title: str, refusal: PlanInfeasible) -> str:
@@ -71,7 +88,7 @@ def move_planned(index: int, key: str) -> None:
             plan_preview.move_meeting(draft["event"], draft["meetings"], index, st.session_state[key])
         )
     except PlanInfeasible as refusal:
-        st.session_state["jdplan_edit_error"] = problem_list("jdplan.infeasible", refusal)
+        st.session_state["jdplan_edit_error"] = problem_list(N_("jdplan.infeasible"), refusal)
 
 
 st.title(t("page.jobdating_planning"))
@@ -122,7 +139,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 + t(
                     "jdplan.consent.eligible"
                     if people.loc[ref, "eligible"]
-                    else "jdplan.consent.not_eligible"
+                    else N_("jdplan.consent.not_eligible")
                 )
             ),
             key="jdplan_consent_candidate",
@@ -152,7 +169,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 )
                 st.session_state["jdplan_consent_saved"] = len(cancelled)
                 st.rerun()
-        st.markdown(f"**{t('jdplan.consent.many')}**", help=t("jdplan.consent.many.help"))
+        st.markdown("**" + t("jdplan.consent.many") + "**", help=t("jdplan.consent.many.help"))
         if done := st.session_state.pop("jdplan_consent_many_saved", None):
             st.success(t("jdplan.consent.many.saved", count=n(done[0]), cancelled=n(done[1])))
         choices = {"unchanged": None, "yes": True, "no": False}
@@ -178,7 +195,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 key="jdplan_consent_many_parent",
             )
             recorded_on = day_column.date_input(
-                t("jdplan.consent.many.on"), format="DD/MM/YYYY", key="jdplan_consent_many_on"
+                t("jdplan.consent.many.on"), format=DATE_INPUT_FORMATS[language], key="jdplan_consent_many_on"
             )
             source = st.text_input(
                 t("jdplan.consent.many.source"),
@@ -210,10 +227,9 @@ if pairs.empty:
 else:
     audit.record_view(account.email, "jobdating_planning", f"{event_code} paires", seen=seen)
     st.caption(t("jdplan.pairs.caption", shown=n(len(pairs)), total=n(total)))
-    picked = st.dataframe(
+    picked = show_table(
         labelled(pairs.drop(columns=["siret"])),
-        hide_index=True,
-        width="stretch",
+        language,
         height=320,
         column_config={
             t("jdplan.col.rank"): st.column_config.NumberColumn(width="small"),
@@ -225,7 +241,7 @@ else:
     )
     rows = list(picked.selection.rows)
     if st.button(
-        t("jdplan.build", count=n(len(rows))),
+        tn("jdplan.build", len(rows)),
         type="primary",
         disabled=not rows,
         key="jdplan_build",
@@ -243,12 +259,12 @@ else:
                 "revision": 0,
             }
         except PlanInfeasible as refusal:
-            st.session_state["jdplan_refusal"] = problem_list("jdplan.infeasible", refusal)
+            st.session_state["jdplan_refusal"] = problem_list(N_("jdplan.infeasible"), refusal)
 
 if refusal_text := st.session_state.get("jdplan_refusal"):
     st.error(refusal_text, icon=":material/event_busy:")
 if saved_count := st.session_state.pop("jdplan_saved", None):
-    st.success(t("jdplan.saved", count=n(saved_count)), icon=":material/check_circle:")
+    st.success(tn("jdplan.saved", saved_count), icon=":material/check_circle:")
 
 draft = st.session_state.get("jdplan_draft")
 if draft and draft["event"] == event_code:
@@ -257,24 +273,18 @@ if draft and draft["event"] == event_code:
     if not planned:
         st.info(t("jdplan.preview.empty"))
     else:
-        st.caption(t("jdplan.preview.caption", count=n(len(planned))))
+        st.caption(tn("jdplan.preview.caption", len(planned)))
         preview = plan_preview.preview_frame(planned)
         names = {"booked": t("jdplan.planned")}
         by_company, by_candidate = st.tabs([t("jdplan.by_company"), t("jdplan.by_candidate")])
         for tab, by in ((by_company, "company"), (by_candidate, "candidate")):
-            figure = charts.timeline_figure(plan_preview.timeline_rows(preview, by), names, set())
+            figure = charts.timeline_figure(
+                plan_preview.timeline_rows(preview, by), names, set(), language=language
+            )
             # Back-to-back meetings of a row stay apart.
             figure.update_traces(marker_line={"color": "white", "width": 2})
             tab.plotly_chart(figure, width="stretch", key=f"jdplan_timeline_{by}")
-        st.dataframe(
-            labelled(preview.drop(columns=["siret"])),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
-                t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
-            },
-        )
+        show_table(labelled(preview.drop(columns=["siret"])), language, SENT_TIMES)
         revision = draft["revision"]
         which, where, move, remove = st.columns([3, 2, 1, 1.4], vertical_alignment="bottom")
         index = which.selectbox(
@@ -316,7 +326,7 @@ if draft and draft["event"] == event_code:
             st.error(edit_error)
     save, discard, _ = st.columns([1.4, 1.2, 3])
     if save.button(
-        t("jdplan.save", count=n(len(planned))),
+        tn("jdplan.save", len(planned)),
         type="primary",
         disabled=not planned,
         key="jdplan_save",
@@ -327,7 +337,7 @@ if draft and draft["event"] == event_code:
                 event_code, planned, actor=account.email, max_per_candidate=draft["max"]
             )
         except PlanInfeasible as refusal:
-            st.error(problem_list("jdplan.save_refused", refusal), icon=":material/block:")
+            st.error(problem_list(N_("jdplan.save_refused"), refusal), icon=":material/block:")
         else:
             forget_draft()
             st.session_state["jdplan_saved"] = len(refs)
@@ -348,13 +358,12 @@ st.session_state["jdplan_seen_versions"] = dict(zip(saved["ref"], saved["version
 status_names = {status: t(f"jdplan.status.{status}") for status in MEETING_STATUSES}
 outcome_names = {outcome: t(f"jdplan.outcome.{outcome}") for outcome in MEETING_OUTCOMES}
 listed = plan_preview.meeting_list(saved, status_names, outcome_names)
-st.dataframe(
+show_table(
     labelled(listed),
-    hide_index=True,
-    width="stretch",
+    language,
+    SENT_TIMES,
     height=360,
     column_config={
-        t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
         t("jdplan.col.meeting_url"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
     },
 )
@@ -392,7 +401,7 @@ with record.form("jdplan_outcome_form"):
     signed_on = st.date_input(
         t("jdplan.contract_signed_on"),
         value=plan_preview.contract_date(current["contract_signed_on"]),
-        format="DD/MM/YYYY",
+        format=DATE_INPUT_FORMATS[language],
         key=f"jdplan_signed_{ref}",
     )
     if st.form_submit_button(t("jdplan.record"), type="primary"):
@@ -409,21 +418,15 @@ with record.form("jdplan_outcome_form"):
             st.session_state["jdplan_recorded"] = True
             st.rerun()
 with history:
-    st.markdown(f"**{t('jdplan.history')}**")
+    st.markdown("**" + t("jdplan.history") + "**")
     changes = cached.meeting_history(ref, version)
     if changes.empty:
         st.caption(t("jdplan.history.empty"))
     else:
-        st.dataframe(labelled(changes), hide_index=True, width="stretch")
+        show_table(labelled(changes), language)
 
 # -- schedules to send
 st.subheader(t("jdplan.exports"), help=t("jdplan.exports.help"))
-
-
-SENT_TIMES = {
-    t("jdplan.col.starts_at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm"),
-    t("jdplan.col.ends_at"): st.column_config.DatetimeColumn(format="HH:mm"),
-}
 
 
 def export_buttons(schedule, name: str, calendar: str) -> None:
@@ -432,7 +435,7 @@ def export_buttons(schedule, name: str, calendar: str) -> None:
     export_button(
         third,
         "Agenda .ics",
-        partial(meetings_ics, schedule, calendar),
+        partial(meetings_ics, schedule, calendar, language=language),
         f"{name}.ics",
         "text/calendar",
         target=name,
@@ -451,12 +454,7 @@ with company_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(
-            labelled(plan_preview.sent_schedule(schedule)),
-            hide_index=True,
-            width="stretch",
-            column_config=SENT_TIMES,
-        )
+        show_table(labelled(plan_preview.sent_schedule(schedule)), language, SENT_TIMES)
         export_buttons(schedule, f"job_dating_entreprise_{siret}", f"Job dating · {companies[siret]}")
 with candidate_tab:
     candidates = plan_preview.candidates_met(saved)
@@ -470,12 +468,7 @@ with candidate_tab:
     if schedule.empty:
         st.caption(t("jdplan.export.empty"))
     else:
-        st.dataframe(
-            labelled(plan_preview.sent_schedule(schedule)),
-            hide_index=True,
-            width="stretch",
-            column_config=SENT_TIMES,
-        )
+        show_table(labelled(plan_preview.sent_schedule(schedule)), language, SENT_TIMES)
         export_buttons(schedule, f"job_dating_candidat_{candidate_ref}", "Job dating")
 
 # -- schedules sent by e-mail
@@ -506,18 +499,19 @@ else:
         t("jdplan.mail.preview"),
         options=range(len(mailing.messages)),
         format_func=lambda at: (
-            f"{t('jdplan.mail.kind.' + mailing.messages[at].kind)} · {mailing.messages[at].party}"
+            t(f"jdplan.mail.kind.{mailing.messages[at].kind}") + f" · {mailing.messages[at].party}"
             f" · {mailing.messages[at].recipient}"
         ),
         key="jdplan_mail_preview",
     )
     message = mailing.messages[shown]
-    st.markdown(
-        f"**{t('jdplan.mail.to')}** : {escape_markdown(message.recipient)}  \n"
-        f"**{t('jdplan.mail.subject')}** : {escape_markdown(message.subject)}  \n"
-        f"**{t('jdplan.mail.attachments')}** : "
-        + escape_markdown(", ".join(name for name, _, _ in message.attachments) or "—")
+    attachments = ", ".join(name for name, _, _ in message.attachments) or "—"
+    headers = (
+        (t("jdplan.mail.to"), message.recipient),
+        (t("jdplan.mail.subject"), message.subject),
+        (t("jdplan.mail.attachments"), attachments),
     )
+    st.markdown("  \n".join(f"**{label}** : {escape_markdown(value)}" for label, value in headers))
     st.code(message.body, language=None, wrap_lines=True)
     if st.button(
         t("jdplan.mail.send", count=n(len(mailing.messages))),

@@ -6,13 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.tables import show_table
 from services.access import roles
 from services.advising import outcomes, schedule
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.documents import exports
 from services.documents.calendars import schedule_ics
-from services.i18n import format_date, format_number, translate
+from services.i18n import DATE_INPUT_FORMATS, format_date, format_datetime, format_number, translate
 from services.integrations import whereby_attendance
 from services.store import audit
 from services.store.versioned import ChangeRefused
@@ -63,7 +64,9 @@ view = left.segmented_control(
     format_func=lambda v: t(f"schedule.view.{v}"),
     on_change=first_page,
 )
-day = middle.date_input(t("schedule.day"), key="schedule_day", format="DD/MM/YYYY", on_change=first_page)
+day = middle.date_input(
+    t("schedule.day"), key="schedule_day", format=DATE_INPUT_FORMATS[language], on_change=first_page
+)
 advisor = right.selectbox(
     t("schedule.advisor"),
     options=list(advisor_names),
@@ -173,7 +176,7 @@ def advisor_calendar() -> bytes:
     theirs = cached.interviews(
         first_day, last_day, selection.sites, selection.programs, viewer, version, (advisor,)
     )
-    return schedule_ics(theirs, advisor_names[advisor])
+    return schedule_ics(theirs, advisor_names[advisor], language=language)
 
 
 if page.interview_total == 0:
@@ -202,14 +205,15 @@ else:
         st.info(t("schedule.page.empty"))
     else:
         st.plotly_chart(
-            charts.timeline_figure(day_schedule, status_names, overlaps, first_advisor=advisor),
+            charts.timeline_figure(
+                day_schedule, status_names, overlaps, first_advisor=advisor, language=language
+            ),
             width="stretch",
         )
         st.subheader(t("schedule.list"), help=t("schedule.list.help"))
-        st.dataframe(
+        show_table(
             listed(day_schedule),
-            hide_index=True,
-            width="stretch",
+            language,
             column_config={
                 t("col.link"): st.column_config.LinkColumn(display_text="https://.*/(.*)"),
             },
@@ -218,7 +222,7 @@ else:
     export_button(
         first,
         "CSV",
-        lambda: exports.to_csv(whole_list()),
+        lambda: exports.to_csv(whole_list(), language),
         f"entretiens-{first_day}.csv",
         CSV,
         target="schedule",
@@ -262,7 +266,7 @@ else:
         labels = dict(
             zip(
                 bookings.index,
-                bookings["starts_at"].dt.strftime("%d/%m %H:%M")
+                bookings["starts_at"].map(lambda at: format_datetime(at, language))
                 + " · "
                 + bookings["candidate"].astype(str)
                 + " · "
@@ -323,7 +327,7 @@ else:
             )
         record, reassign = st.columns(2)
         with record.form("schedule_record_form"):
-            st.markdown(f"**{t('schedule.record')}**", help=t("schedule.record.help"))
+            st.markdown("**" + t("schedule.record") + "**", help=t("schedule.record.help"))
             # Keys per booking: the form opens on the chosen booking's own status and people.
             status = st.selectbox(
                 t("schedule.status"),
@@ -357,7 +361,7 @@ else:
                 except ChangeRefused as error:
                     st.error(escape_markdown(error), icon=":material/block:")
         with reassign.form("schedule_reassign_form"):
-            st.markdown(f"**{t('schedule.reassign')}**")
+            st.markdown("**" + t("schedule.reassign") + "**")
             same_site = advisors[advisors["site_code"] == current["site_code"]]
             target = st.selectbox(
                 t("schedule.reassign.to"),
@@ -378,7 +382,7 @@ else:
             st.success(message, icon=":material/check:")
         with st.expander(t("schedule.history")):
             log = outcomes.history(ref)
-            st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
+            show_table(log.rename(columns=lambda c: t(f"col.{c}")), language)
 
 # The tables of this page's advisors: the caption says which, when there are several pages.
 on_this_page = t("schedule.page.tables", first=n(page.first), last=n(page.last), total=n(page.total))
@@ -388,19 +392,14 @@ if view == "day":
         st.caption(on_this_page)
     slots = cached.free_slots(day, selection.sites, page.advisors, version)
     slots["first_free"] = slots["first_free"].map(", ".join)
-    st.dataframe(
-        slots.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
-        hide_index=True,
-        width="stretch",
-    )
+    show_table(slots.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")), language)
 
 st.subheader(t("schedule.load"), help=t("schedule.load.help"))
 period = f"{format_date(selection.date_from, language)} → {format_date(selection.date_to, language)}"
 st.caption(f"{period} · {on_this_page}" if page.pages > 1 else period)
 load = cached.advisor_load(selection.scope, version, None if page.pages == 1 else page.advisors)
-st.dataframe(
+show_table(
     load.drop(columns="advisor_email").rename(columns=lambda c: t(f"col.{c}")),
-    hide_index=True,
-    width="stretch",
-    column_config={t("col.hours"): st.column_config.NumberColumn(format="%.2f")},
+    language,
+    {t("col.hours"): "decimal2"},
 )

@@ -84,7 +84,7 @@ def table_downloads(
     export_button(
         columns[0],
         f"{label}CSV",
-        partial(exports.to_csv, table),
+        partial(exports.to_csv, table, st.session_state.get("language", "fr")),
         f"{name}.csv",
         CSV,
         target=name,

@@ -7,10 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import table_downloads
+from pages.common.tables import show_table
 from services.access import roles
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
-from services.i18n import format_date, format_delta, format_number, format_percent, translate
+from services.i18n import N_, format_date, format_delta, format_number, format_percent, translate
 from services.metrics import jobdating
 from services.metrics.results import comparison_event
 from services.store import audit
@@ -56,7 +57,7 @@ def labelled(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def export_buttons(table: pd.DataFrame, name: str) -> None:
-    table_downloads(table, name, key="jobdating", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="jobdating", label=t("results.export") + " ")
 
 
 st.title(t("page.jobdating"))
@@ -163,7 +164,7 @@ else:
         if short.empty and surplus.empty:
             st.markdown(t("jobdating.balanced"))
         for column, (table, key) in zip(
-            st.columns(2), ((short, "jobdating.short"), (surplus, "jobdating.surplus")), strict=True
+            st.columns(2), ((short, N_("jobdating.short")), (surplus, N_("jobdating.surplus"))), strict=True
         ):
             if not table.empty:
                 lines = [
@@ -181,11 +182,13 @@ else:
                 ]
                 column.markdown(f"**{t(key)}**\n" + "".join(f"\n- {line}" for line in lines))
     st.plotly_chart(
-        charts.supply_figure(by_programme, t("jobdating.col.positions"), t("jobdating.col.seeking")),
+        charts.supply_figure(
+            by_programme, t("jobdating.col.positions"), t("jobdating.col.seeking"), language=language
+        ),
         width="stretch",
     )
     supply_view = labelled(supply)
-    st.dataframe(supply_view, hide_index=True, width="stretch")
+    show_table(supply_view, language)
     export_buttons(supply_view, "offre_demande")
 
 # -- the funnel
@@ -194,24 +197,13 @@ if figures["meetings"]["total"] == 0:
     st.info(t("jobdating.funnel.empty"))
 else:
     step_names = [t(f"jobdating.step.{step}") for step in ("planned", "held", "mutual_interest", "contracts")]
-    st.plotly_chart(charts.job_dating_funnel_figure(funnel, step_names), width="stretch")
-    percent = st.column_config.NumberColumn(format="percent")
-    rates = {t("jobdating.col.show_rate"): percent, t("jobdating.col.mutual_interest_rate"): percent}
+    st.plotly_chart(charts.job_dating_funnel_figure(funnel, step_names, language=language), width="stretch")
+    rates = {t("jobdating.col.show_rate"): "percent", t("jobdating.col.mutual_interest_rate"): "percent"}
     by_programme_tab, by_site_tab = st.tabs([t("jobdating.by_programme"), t("jobdating.by_site")])
     with by_programme_tab:
-        st.dataframe(
-            labelled(cached.job_dating_funnel(scope, "program_code", version)),
-            hide_index=True,
-            width="stretch",
-            column_config=rates,
-        )
+        show_table(labelled(cached.job_dating_funnel(scope, "program_code", version)), language, rates)
     with by_site_tab:
-        st.dataframe(
-            labelled(cached.job_dating_funnel(scope, "site_code", version)),
-            hide_index=True,
-            width="stretch",
-            column_config=rates,
-        )
+        show_table(labelled(cached.job_dating_funnel(scope, "site_code", version)), language, rates)
 
 # -- uncovered
 st.subheader(t("jobdating.uncovered"), help=t("jobdating.uncovered.help"))
@@ -240,7 +232,7 @@ if names_allowed:
         if offers.empty:
             st.caption(t("jobdating.uncovered_offers.none"))
         else:
-            st.dataframe(offers, hide_index=True, width="stretch")
+            show_table(offers, language)
             export_buttons(offers, "offres_sans_rencontre")
     with candidates_tab:
         candidates = cached.uncovered_candidates(scope, viewer, version)
@@ -260,10 +252,10 @@ if names_allowed:
                     ]
                 )
             )
-            st.dataframe(candidates, hide_index=True, width="stretch")
+            show_table(candidates, language)
             export_buttons(candidates, "candidats_sans_rencontre")
 else:
     st.caption(t("jobdating.uncovered.counts_only"))
     counts = labelled(cached.uncovered_counts(scope, version))
-    st.dataframe(counts, hide_index=True, width="stretch")
+    show_table(counts, language)
     export_buttons(counts, "sans_rencontre_par_formation")

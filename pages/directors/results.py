@@ -5,10 +5,21 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.tables import show_table
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.documents import exports
-from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
+from services.i18n import (
+    N_,
+    format_date,
+    format_delta,
+    format_money,
+    format_number,
+    format_percent,
+    format_table,
+    translate,
+)
+from services.metrics.money import cost_to_show
 from services.metrics.results import comparison_scope
 
 language = st.session_state.get("language", "fr")
@@ -55,13 +66,13 @@ KPIS = [
 ]
 LABELS = {
     "bookings": "kpi.bookings",
-    "show_rate": "kpi.show_rate",
-    "family_attendance": "kpi.family_attendance",
-    "booked": "kpi.booked",
-    "enrolled": "kpi.enrolled",
-    "conversion_to_enrollment": "kpi.conversion",
-    "spend": "kpi.spend",
-    "cost_per_enrollment": "kpi.cost_per_enrollment",
+    "show_rate": N_("kpi.show_rate"),
+    "family_attendance": N_("kpi.family_attendance"),
+    "booked": N_("kpi.booked"),
+    "enrolled": N_("kpi.enrolled"),
+    "conversion_to_enrollment": N_("kpi.conversion"),
+    "spend": N_("kpi.spend"),
+    "cost_per_enrollment": N_("kpi.cost_per_enrollment"),
 }
 
 
@@ -70,6 +81,11 @@ def delta(name: str, kind: str) -> str | None:
         return None
     return format_delta(figures[name] - comparison[name], kind, language)
 
+
+shown_figures = {
+    **figures,
+    "cost_per_enrollment": cost_to_show(figures["cost_per_enrollment"], figures["spend"]),
+}
 
 for row in (KPIS[:4], KPIS[4:]):
     for column, (name, formatter, kind) in zip(st.columns(4), row, strict=True):
@@ -80,7 +96,7 @@ for row in (KPIS[:4], KPIS[4:]):
             help_text += " " + t("kpi.spend_scope_note")
         column.metric(
             t(LABELS[name]),
-            formatter(figures[name], language),
+            formatter(shown_figures[name], language),
             delta=delta(name, kind),
             delta_color={"cost_per_enrollment": "inverse", "spend": "off"}.get(name, "normal"),
             help=help_text,
@@ -102,6 +118,7 @@ if selection.event:
             (event_name(selection.event), event_name(selection.compare) or None),
             t("results.pacing.x"),
             t("results.pacing.y"),
+            language=language,
         ),
         width="stretch",
     )
@@ -111,45 +128,45 @@ with left:
     st.subheader(t("results.by_site"), help=t("kpi.bookings.help"))
     by_site = cached.bookings_by_site(scope, version)
     status_names = {status: t(f"status.{status}") for status in charts.STATUS_COLOURS}
-    st.plotly_chart(charts.bookings_by_site_figure(by_site, status_names, t("kpi.bookings")), width="stretch")
+    st.plotly_chart(
+        charts.bookings_by_site_figure(by_site, status_names, t("kpi.bookings"), language=language),
+        width="stretch",
+    )
 with right:
     st.subheader(t("results.funnel"), help=t("results.funnel.help"))
     funnel = cached.funnel_by_site(scope, version)
     step_names = {step: t(f"step.{step}") for step in charts.FUNNEL_STEPS}
     st.plotly_chart(
-        charts.funnel_by_site_figure(funnel, step_names, t("results.candidates")), width="stretch"
+        charts.funnel_by_site_figure(funnel, step_names, t("results.candidates"), language=language),
+        width="stretch",
     )
 
 funnel_view = funnel.drop(columns="site_code").rename(columns=lambda c: t(f"col.{c}"))
 
 
 def export_buttons(table, name: str) -> None:
-    table_downloads(table, name, key="results", label=f"{t('results.export')} ")
+    table_downloads(table, name, key="results", label=t("results.export") + " ")
 
 
-percent = st.column_config.NumberColumn(format="percent")
-st.dataframe(
-    funnel_view,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        t("col.booking_rate"): percent,
-        t("col.attendance_rate"): percent,
-        t("col.conversion_to_enrollment"): percent,
-    },
-)
+funnel_formats = {
+    t("col.booking_rate"): "percent",
+    t("col.attendance_rate"): "percent",
+    t("col.conversion_to_enrollment"): "percent",
+}
+show_table(funnel_view, language, funnel_formats)
 export_buttons(funnel_view, "entonnoir")
 
 
 st.subheader(t("results.programmes"), help=t("results.programmes.help"))
 programmes = cached.programme_table(scope, version).rename(columns=lambda c: t(f"col.{c}"))
-st.dataframe(programmes, hide_index=True, width="stretch", column_config={t("col.fill_rate"): percent})
+programme_formats = {t("col.fill_rate"): "percent"}
+show_table(programmes, language, programme_formats)
 export_buttons(programmes, "formations")
 
 year = events.loc[selection.event, "starts_on"].year if selection.event else scope.date_to.year
 st.subheader(t("results.companies"), help=t("results.companies.help"))
 companies = cached.companies_by_programme(year, scope, version).rename(columns=lambda c: t(f"col.{c}"))
-st.dataframe(companies, hide_index=True, width="stretch")
+show_table(companies, language)
 export_buttons(companies, "entreprises")
 
 st.subheader(t("results.signals"))
@@ -175,9 +192,14 @@ summary = partial(
         start=format_date(scope.date_from, language),
         end=format_date(scope.date_to, language),
     ),
-    [(t(LABELS[name]), formatter(figures[name], language)) for name, formatter, _ in KPIS],
-    [(t("results.funnel"), funnel_view), (t("results.programmes"), programmes)],
+    [(t(LABELS[name]), formatter(shown_figures[name], language)) for name, formatter, _ in KPIS],
+    [
+        (t("results.funnel"), format_table(funnel_view, language, funnel_formats)),
+        (t("results.programmes"), format_table(programmes, language, programme_formats)),
+    ],
     notes,
+    language=language,
+    notes_title=t("results.signals"),
 )
 export_button(
     st,

@@ -5,12 +5,13 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.tables import show_table
 from services.access import roles
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.documents import exports
-from services.i18n import format_date, format_number, format_percent, translate
-from services.metrics import marketing
+from services.i18n import N_, format_date, format_number, format_percent, translate, translate_plural
+from services.metrics import marketing, money
 from services.metrics.attribution import GOALS, MODELS
 from services.store import channels
 from services.store.models import CHANNELS
@@ -26,10 +27,12 @@ def t(key: str, **values: object) -> str:
     return translate(key, language, **values)
 
 
+def tn(key: str, count: int, **values: object) -> str:
+    return translate_plural(key, count, language, **values)
+
+
 channel_names = {channel: t(f"channel.{channel}") for channel in CHANNELS}
 model_names = {model: t(f"model.{model}") for model in MODELS}
-percent = st.column_config.NumberColumn(format="percent")
-money = st.column_config.NumberColumn(format="euro")
 
 st.title(t("page.channels"))
 st.caption(t("channels.caption"))
@@ -64,29 +67,40 @@ if goal == "enrollment" and selection.event:
 if attribution.conversions == 0:
     st.info(t("channels.empty"))
 else:
-    st.caption(t("channels.conversions", count=attribution.conversions, empty=attribution.empty_journeys))
+    st.caption(
+        t(
+            "channels.conversions",
+            count=format_number(attribution.conversions, language),
+            empty=format_number(attribution.empty_journeys, language),
+        )
+    )
     # The table first: it computes the model's credits under the spinner.
-    table = cached.channel_table(scope, model, goal, both, version)
+    table = money.costs_to_show(cached.channel_table(scope, model, goal, both, version))
     if model == "markov" and attribution.markov_fell_back:
         st.warning(t("channels.markov_fallback"), icon=":material/info:")
 
     st.subheader(t("channels.table"), help=t("channels.table.help"))
     shown = table.assign(channel=table["channel"].map(channel_names)).rename(columns=lambda c: t(f"col.{c}"))
-    st.dataframe(
+    show_table(
         shown,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            t("col.credit"): st.column_config.NumberColumn(format="%.1f"),
-            t("col.share"): percent,
-            t("col.spend"): money,
-            t("col.cost_per_booking"): money,
-            t("col.cost_per_enrollment"): money,
+        language,
+        {
+            t("col.credit"): "decimal",
+            t("col.share"): "percent",
+            t("col.spend"): "money",
+            t("col.cost_per_booking"): "money_cents",
+            t("col.cost_per_enrollment"): "money_cents",
         },
     )
     first, second, _ = st.columns([1, 1, 4])
     export_button(
-        first, "CSV", partial(exports.to_csv, shown), "canaux.csv", CSV, target="channels", key="channels_csv"
+        first,
+        "CSV",
+        partial(exports.to_csv, shown, language),
+        "canaux.csv",
+        CSV,
+        target="channels",
+        key="channels_csv",
     )
     export_button(
         second,
@@ -101,7 +115,11 @@ else:
     st.subheader(t("channels.models"), help=t("channels.models.help"))
     st.plotly_chart(
         charts.models_figure(
-            marketing.models_side_by_side(data), model_names, channel_names, t("col.credit")
+            marketing.models_side_by_side(data),
+            model_names,
+            channel_names,
+            t("col.credit"),
+            language=language,
         ),
         width="stretch",
     )
@@ -115,7 +133,10 @@ else:
 
     st.subheader(t("channels.sure"), help=t("channels.sure.help"))
     interval_table = cached.credit_intervals(scope, goal, lookbacks[goal], model, version)
-    st.plotly_chart(charts.intervals_figure(interval_table, channel_names, t("col.credit")), width="stretch")
+    st.plotly_chart(
+        charts.intervals_figure(interval_table, channel_names, t("col.credit"), language=language),
+        width="stretch",
+    )
     thin = [
         channel_names[c]
         for c, n in marketing.conversions_per_channel(data).items()
@@ -144,42 +165,39 @@ else:
         if tabs[0].open:  # only the chosen tab computes
             st.caption(t("channels.sources.help"))
             sources = cached.source_detail(scope, goal, lookbacks[goal], model, version)
-            st.dataframe(
+            show_table(
                 sources.assign(channel=sources["channel"].map(channel_names)).rename(
                     columns=lambda c: t(f"col.{c}")
                 ),
-                hide_index=True,
-                width="stretch",
-                column_config={t("col.credit"): st.column_config.NumberColumn(format="%.1f")},
+                language,
+                {t("col.credit"): "decimal"},
             )
     with tabs[1]:
         if tabs[1].open:  # only the chosen tab computes
             st.caption(t("channels.campaigns.help"))
-            campaigns = cached.campaign_results(scope, model, both, version)
-            st.dataframe(
+            campaigns = money.costs_to_show(cached.campaign_results(scope, model, both, version))
+            show_table(
                 campaigns.assign(channel=campaigns["channel"].map(channel_names)).rename(
                     columns=lambda c: t(f"col.{c}")
                 ),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    t("col.spend"): money,
-                    t("col.cost_per_booking"): money,
-                    t("col.cost_per_enrollment"): money,
-                    t("col.bookings"): st.column_config.NumberColumn(format="%.1f"),
-                    t("col.enrollments"): st.column_config.NumberColumn(format="%.1f"),
+                language,
+                {
+                    t("col.spend"): "money",
+                    t("col.cost_per_booking"): "money_cents",
+                    t("col.cost_per_enrollment"): "money_cents",
+                    t("col.bookings"): "decimal",
+                    t("col.enrollments"): "decimal",
                 },
             )
     with tabs[2]:
         if tabs[2].open:  # only the chosen tab computes
             st.caption(t("channels.email.help"))
             funnel = cached.email_funnel(scope, both, version)
-            st.dataframe(
+            show_table(
                 funnel.rename(columns=lambda c: t(f"col.{c}")),
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    t(f"col.{c}"): percent
+                language,
+                {
+                    t(f"col.{c}"): "percent"
                     for c in (
                         "open_rate",
                         "click_rate",
@@ -192,21 +210,24 @@ else:
     with tabs[3]:
         if tabs[3].open:  # only the chosen tab computes
             st.caption(t("channels.journeys.help"))
-            st.dataframe(
+            path_names = {**channel_names, marketing.NO_CONTACT: t("channels.journeys.no_contact")}
+            show_table(
                 cached.top_paths(scope, goal, lookbacks[goal], version)
                 .assign(
                     path=lambda f: f["path"].map(
-                        lambda path: " → ".join(channel_names.get(c, c) for c in path.split(" → "))
+                        lambda path: " → ".join(path_names.get(c, c) for c in path.split(" → "))
                     )
                 )
                 .rename(columns=lambda c: t(f"col.{c}")),
-                hide_index=True,
-                width="stretch",
+                language,
             )
-            st.markdown(f"**{t('channels.days')}**")
+            st.markdown("**" + t("channels.days") + "**")
             st.plotly_chart(
                 charts.days_figure(
-                    marketing.days_to_conversion(data), t("channels.days.x"), t("col.conversions")
+                    marketing.days_to_conversion(data),
+                    t("channels.days.x"),
+                    t("col.conversions"),
+                    language=language,
                 ),
                 width="stretch",
             )
@@ -218,6 +239,7 @@ else:
                     cached.weekly_conversions(scope, goal, lookbacks[goal], model, version),
                     channel_names,
                     t("col.conversions"),
+                    language=language,
                 ),
                 width="stretch",
             )
@@ -228,20 +250,19 @@ else:
                 t("channels.hygiene.untagged", share=format_percent(checks["untagged_share"], language))
             )
             for key, name in (
-                ("variants", "channels.hygiene.variants"),
-                ("unknown_campaigns", "channels.hygiene.unknown"),
-                ("rules", "channels.hygiene.rules"),
+                ("variants", N_("channels.hygiene.variants")),
+                ("unknown_campaigns", N_("channels.hygiene.unknown")),
+                ("rules", N_("channels.hygiene.rules")),
             ):
                 st.markdown(f"**{t(name)}**")
                 if checks[key].empty:
                     st.caption(t("channels.hygiene.clean"))
                 else:
-                    st.dataframe(
+                    show_table(
                         checks[key]
                         .replace({"channel": channel_names})
                         .rename(columns=lambda c: t(f"col.{c}")),
-                        hide_index=True,
-                        width="stretch",
+                        language,
                     )
     with tabs[6]:
         if tabs[6].open:  # only the chosen tab computes
@@ -260,21 +281,21 @@ else:
             else:
                 hidden = {"candidates": {roles.SUPPRESSED: t("channels.audience.suppressed")}}
                 left, right = st.columns(2)
-                left.markdown(f"**{t('channels.audience.age')}**")
-                left.dataframe(
+                left.markdown("**" + t("channels.audience.age") + "**")
+                show_table(
                     by_age.assign(group=by_age["group"].map(lambda band: t(f"age.{band}")))
                     .replace(hidden)
                     .rename(columns=lambda c: t(f"col.{c}")),
-                    hide_index=True,
-                    width="stretch",
+                    language,
+                    where=left,
                 )
-                right.markdown(f"**{t('channels.audience.department')}**")
-                right.dataframe(
+                right.markdown("**" + t("channels.audience.department") + "**")
+                show_table(
                     by_department.replace(
                         {"group": {marketing.OTHER: t("channels.audience.other")}, **hidden}
                     ).rename(columns=lambda c: t(f"col.{c}")),
-                    hide_index=True,
-                    width="stretch",
+                    language,
+                    where=right,
                 )
             st.metric(
                 t("channels.audience.consenting"),
@@ -361,4 +382,4 @@ with tools[1]:
         except ValueError as error:
             st.error(escape_markdown(str(error)))
         else:
-            st.success(t("channels.rules.saved", count=changed), icon=":material/check:")
+            st.success(tn("channels.rules.saved", changed), icon=":material/check:")

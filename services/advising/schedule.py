@@ -368,8 +368,10 @@ def day_list(schedule: pd.DataFrame, first_advisor: str | None = None) -> pd.Dat
     return pd.DataFrame(
         {
             "ref": ordered["ref"],
-            "day": ordered["starts_at"].dt.strftime("%d/%m/%Y"),
-            "time": ordered["starts_at"].dt.strftime("%H:%M"),
+            # A date and a time of day: real dates and times in Excel, written in the reader's
+            # language on the page (services.i18n.format_table).
+            "day": ordered["starts_at"].dt.date,
+            "time": ordered["starts_at"].dt.time,
             "advisor": ordered["advisor"],
             "candidate": ordered["candidate"],
             "age": ordered["age"],

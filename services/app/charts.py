@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+from babel.dates import format_date as babel_date
+from babel.dates import format_time as babel_time
+
+from services.i18n import LANGUAGES, format_day, format_number, format_percent, locale
 
 TEMPLATE = "rencontres"
 PALETTE = ["#0B5FA5", "#E07B00", "#2E9E5B", "#B0358C", "#6C5CE7", "#C0392B", "#00A3A3", "#7F8C8D"]
@@ -42,6 +47,31 @@ pio.templates[TEMPLATE] = go.layout.Template(
 )
 
 
+#: Plotly's decimal and thousands separators (layout.separators) in each language, as Babel
+#: (CLDR) writes them: ``1 234,5`` in French, ``1,234.5`` in English.
+SEPARATORS = {
+    language: locale(language).number_symbols["latn"]["decimal"]
+    + locale(language).number_symbols["latn"]["group"]
+    for language in LANGUAGES
+}
+
+
+def _figure(language: str) -> go.Figure:
+    """An empty figure of the house template whose numbers (ticks, hovers) follow ``language``."""
+    return go.Figure(layout={"template": TEMPLATE, "separators": SEPARATORS.get(language, SEPARATORS["fr"])})
+
+
+def _date_ticks(days: Iterable[date], language: str, pattern: str = "d MMM") -> dict[str, list]:
+    """Tick values and texts of a date axis written by Babel (``14 avr.``): Plotly's own month
+    names are English whatever the page's language."""
+    days = sorted(set(days))
+    return {
+        "tickmode": "array",
+        "tickvals": days,
+        "ticktext": [babel_date(d, pattern, locale=locale(language)) for d in days],
+    }
+
+
 def _text(value: object) -> object:
     """Text as Plotly shows it literally: it renders a subset of HTML (links, styles) in every label."""
     return html.escape(value, quote=False) if isinstance(value, str) else value
@@ -57,9 +87,11 @@ def pacing_figure(
     names: tuple[str, str | None],
     x_title: str,
     y_title: str,
+    *,
+    language: str = "fr",
 ) -> go.Figure:
     """Cumulative bookings by day relative to the event's first day, this event against the comparison."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     figure.add_scatter(
         x=current["day"],
         y=current["bookings"],
@@ -80,9 +112,11 @@ def pacing_figure(
     return figure
 
 
-def bookings_by_site_figure(long: pd.DataFrame, status_names: dict[str, str], x_title: str) -> go.Figure:
+def bookings_by_site_figure(
+    long: pd.DataFrame, status_names: dict[str, str], x_title: str, *, language: str = "fr"
+) -> go.Figure:
     """Horizontal bars of bookings per site, stacked by status."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     for status, colour in STATUS_COLOURS.items():
         part = long[long["status"] == status]
         figure.add_bar(
@@ -98,9 +132,11 @@ def bookings_by_site_figure(long: pd.DataFrame, status_names: dict[str, str], x_
     return figure
 
 
-def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_title: str) -> go.Figure:
+def funnel_by_site_figure(
+    table: pd.DataFrame, step_names: dict[str, str], x_title: str, *, language: str = "fr"
+) -> go.Figure:
     """Horizontal grouped bars of the funnel steps per site."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     for step in FUNNEL_STEPS:
         figure.add_bar(
             y=_texts(table["site"]),
@@ -116,11 +152,16 @@ def funnel_by_site_figure(table: pd.DataFrame, step_names: dict[str, str], x_tit
 
 
 def timeline_figure(
-    schedule: pd.DataFrame, status_names: dict[str, str], overlaps: set[str], first_advisor: str | None = None
+    schedule: pd.DataFrame,
+    status_names: dict[str, str],
+    overlaps: set[str],
+    first_advisor: str | None = None,
+    *,
+    language: str = "fr",
 ) -> go.Figure:
     """One row per advisor (the ``first_advisor`` e-mail on top, then by label), one bar per
     interview from its start to its end, coloured by status."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     for status, colour in STATUS_COLOURS.items():
         part = schedule[schedule["status"] == status]
         if part.empty:
@@ -151,17 +192,45 @@ def timeline_figure(
     figure.update_layout(
         barmode="overlay",
         height=max(220, 60 + 36 * len(rows)),
-        xaxis={"type": "date"},
+        xaxis={"type": "date", **_time_ticks(schedule, language)},
         yaxis={"categoryorder": "array", "categoryarray": _texts(rows), "autorange": "reversed"},
     )
     return figure
 
 
+def _time_ticks(schedule: pd.DataFrame, language: str) -> dict[str, object]:
+    """The time axis of a timeline written by Babel: hours (``09:00``, ``9:00 AM``) over one day,
+    days (``mar. 14 avr.``) over several; the day of a one-day timeline is the axis title."""
+    starts = schedule["starts_at"].dt.tz_localize(None)
+    ends = schedule["ends_at"].dt.tz_localize(None)
+    first, last = starts.min(), ends.max()
+    where = locale(language)
+    if first.date() == (last - timedelta(microseconds=1)).date():
+        hours = pd.date_range(first.floor("h"), last.ceil("h"), freq="h")
+        return {
+            "tickmode": "array",
+            "tickvals": list(hours),
+            "ticktext": [babel_time(hour.to_pydatetime(), "short", locale=where) for hour in hours],
+            "title": {"text": _text(format_day(first.date(), language))},
+        }
+    days = pd.date_range(first.normalize(), last.normalize(), freq="D")
+    return {
+        "tickmode": "array",
+        "tickvals": list(days),
+        "ticktext": [babel_date(day.date(), "EEE d MMM", locale=where) for day in days],
+    }
+
+
 def models_figure(
-    long: pd.DataFrame, model_names: dict[str, str], channel_names: dict[str, str], y_title: str
+    long: pd.DataFrame,
+    model_names: dict[str, str],
+    channel_names: dict[str, str],
+    y_title: str,
+    *,
+    language: str = "fr",
 ) -> go.Figure:
     """Grouped bars: for each channel, its credit under each model."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     for i, (model, name) in enumerate(model_names.items()):
         part = long[long["model"] == model]
         figure.add_bar(
@@ -174,9 +243,11 @@ def models_figure(
     return figure
 
 
-def intervals_figure(table: pd.DataFrame, channel_names: dict[str, str], y_title: str) -> go.Figure:
+def intervals_figure(
+    table: pd.DataFrame, channel_names: dict[str, str], y_title: str, *, language: str = "fr"
+) -> go.Figure:
     """Each channel's credit with its 90 % interval."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     figure.add_bar(
         x=_texts(channel_names.get(c, c) for c in table["channel"]),
         y=table["credit"],
@@ -194,9 +265,11 @@ def intervals_figure(table: pd.DataFrame, channel_names: dict[str, str], y_title
     return figure
 
 
-def weekly_figure(long: pd.DataFrame, channel_names: dict[str, str], y_title: str) -> go.Figure:
+def weekly_figure(
+    long: pd.DataFrame, channel_names: dict[str, str], y_title: str, *, language: str = "fr"
+) -> go.Figure:
     """Stacked bars of conversions per week, one colour per channel."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     for channel, colour in CHANNEL_COLOURS.items():
         part = long[long["channel"] == channel]
         if not part.empty:
@@ -206,21 +279,25 @@ def weekly_figure(long: pd.DataFrame, channel_names: dict[str, str], y_title: st
                 name=_text(channel_names.get(channel, channel)),
                 marker_color=colour,
             )
-    figure.update_layout(barmode="stack", yaxis_title=_text(y_title), height=340)
+    figure.update_layout(
+        barmode="stack", yaxis_title=_text(y_title), height=340, xaxis=_date_ticks(long["week"], language)
+    )
     return figure
 
 
-def days_figure(days: pd.Series, x_title: str, y_title: str) -> go.Figure:
+def days_figure(days: pd.Series, x_title: str, y_title: str, *, language: str = "fr") -> go.Figure:
     """Histogram of the days from first touch to conversion."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     figure.add_histogram(x=days, xbins={"size": 1}, marker_color=PALETTE[0])
     figure.update_layout(xaxis_title=_text(x_title), yaxis_title=_text(y_title), height=300, bargap=0.05)
     return figure
 
 
-def supply_figure(by_programme: pd.DataFrame, positions_name: str, seeking_name: str) -> go.Figure:
+def supply_figure(
+    by_programme: pd.DataFrame, positions_name: str, seeking_name: str, *, language: str = "fr"
+) -> go.Figure:
     """Grouped horizontal bars per programme: positions offered against seeking candidates."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    figure = _figure(language)
     labels = _texts(by_programme["program_code"])
     figure.add_bar(
         y=labels,
@@ -242,13 +319,22 @@ def supply_figure(by_programme: pd.DataFrame, positions_name: str, seeking_name:
     return figure
 
 
-def job_dating_funnel_figure(funnel: pd.Series, step_names: list[str]) -> go.Figure:
+def job_dating_funnel_figure(funnel: pd.Series, step_names: list[str], *, language: str = "fr") -> go.Figure:
     """The job-dating funnel: meetings planned, held, with mutual interest, contracts signed."""
-    figure = go.Figure(layout={"template": TEMPLATE})
+    counts = [int(funnel[step]) for step in ("planned", "held", "mutual_interest", "contracts")]
+    figure = _figure(language)
     figure.add_funnel(
         y=_texts(step_names),
-        x=[int(funnel[step]) for step in ("planned", "held", "mutual_interest", "contracts")],
-        textinfo="value+percent initial",
+        x=counts,
+        # The count and its share of the first step, written by Babel (Plotly's "percent initial"
+        # writes 32% whatever the language).
+        text=[
+            f"{format_number(count, language)} · {format_percent(share, language, 0)}"
+            for count, share in zip(
+                counts, [c / counts[0] if counts[0] else None for c in counts], strict=True
+            )
+        ],
+        textinfo="text",
         marker={"color": ["#B8D4EC", "#5B9BD5", "#0B5FA5", "#073B66"]},
     )
     figure.update_layout(height=320)

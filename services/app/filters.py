@@ -8,6 +8,7 @@ from datetime import date
 
 import pandas as pd
 
+from services.i18n import N_
 from services.store import values
 from services.store.events import latest_open_day
 from services.store.scope import Scope
@@ -53,28 +54,31 @@ def read_selection(
     codes = list(events["code"]) if not events.empty else []
     event = _first(params, "event")
     if event is not None and event not in codes:
-        notices.append(("filters.bad_event", event))
+        notices.append((N_("filters.bad_event"), event))
         event = None
     if event is None and not events.empty:
         event = latest_open_day(events)
     fallback = default_scope(event) if event else Scope(date(today.year, 1, 1), today)
     period = []
-    for name, default in (("from", fallback.date_from), ("to", fallback.date_to)):
+    for name, notice, default in (
+        ("from", N_("filters.bad_from"), fallback.date_from),
+        ("to", N_("filters.bad_to"), fallback.date_to),
+    ):
         text = _first(params, name)
         try:
             period.append(values.read_date(text) if text else default)
         except ValueError:
-            notices.append((f"filters.bad_{name}", text))
+            notices.append((notice, text))
             period.append(default)
     date_from, date_to = period
     if date_to < date_from:
-        notices.append(("filters.bad_period", f"{date_from} → {date_to}"))
+        notices.append((N_("filters.bad_period"), f"{date_from} → {date_to}"))
         date_from, date_to = fallback.date_from, fallback.date_to
-    chosen_sites = _known(params.get("site", []), sites, "filters.bad_site", notices)
-    chosen_programs = _known(params.get("program", []), programs, "filters.bad_program", notices)
+    chosen_sites = _known(params.get("site", []), sites, N_("filters.bad_site"), notices)
+    chosen_programs = _known(params.get("program", []), programs, N_("filters.bad_program"), notices)
     compare = _first(params, "compare")
     if compare is not None and (compare not in codes or compare == event):
-        notices.append(("filters.bad_compare", compare))
+        notices.append((N_("filters.bad_compare"), compare))
         compare = None
     if compare is None and event:
         compare = default_compare(event)

@@ -22,7 +22,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from html import escape
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -33,11 +33,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services import config, demo
 from services.access import accounts
+from services.i18n import LANGUAGES, N_, choose_language, translate
 from services.integrations import webhooks
 from services.store import database
 
 COOKIE = "rencontres_session"
 CSRF_COOKIE = "rencontres_csrf"
+#: The language last chosen in this browser (sign-in page or app), for the sign-in page.
+LANGUAGE_COOKIE = "rencontres_language"
+LANGUAGE_MAX_AGE = 365 * 24 * 3600
 SIGN_IN_PATH = "/connexion"
 #: Where st.logout() sends the browser: the gate also deletes the session cookie there.
 SIGN_OUT_PATH = "/auth/logout"
@@ -178,9 +182,9 @@ def _is_https(request: Request) -> bool:
 
 
 _PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
+<html lang="{language}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Connexion · Rencontres</title>
+<title>{title}</title>
 <style>
 body {{ font-family: "Source Sans Pro", system-ui, sans-serif; background: #F2F5F9; color: #1F2A37;
   margin: 0; display: flex; min-height: 100vh; align-items: center; justify-content: center; }}
@@ -199,65 +203,80 @@ a.button {{ background: #fff; color: #0B5FA5; border: 1px solid #0B5FA5; }}
 table {{ width: 100%; border-collapse: collapse; font-size: .9rem; margin-top: .5rem; }}
 td, th {{ text-align: left; padding: .25rem .3rem; border-bottom: 1px solid #E5E7EB; }}
 details {{ margin-top: 1.5rem; }} code {{ font-size: .85rem; }}
+nav.languages {{ float: right; font-size: .9rem; }} nav.languages a {{ color: #0B5FA5; }}
 </style></head>
 <body><main>
+<nav class="languages">{languages}</nav>
 <h1>Rencontres</h1>
-<p class="lead">Tableau de bord des journées portes ouvertes virtuelles</p>
+<p class="lead">{lead}</p>
 {notice}
 <form method="post" action="{action}">
 <input type="hidden" name="csrf" value="{csrf}">
-<label for="email">Adresse e-mail</label>
+<label for="email">{email_label}</label>
 <input id="email" name="email" type="email" autocomplete="username" maxlength="{email_max}" required
   autofocus>
-<label for="password">Mot de passe</label>
+<label for="password">{password_label}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Se connecter</button>
+<button type="submit">{submit}</button>
 </form>
 {sso}
 {extra}
 </main></body></html>
 """
 
+#: The notices of the sign-in page (``?notice=``): their kind and label.
 _NOTICES = {
-    "refused": ("error", accounts.REFUSED[0].upper() + accounts.REFUSED[1:] + "."),
-    "expired": ("info", "Votre session a expiré après une période d'inactivité : reconnectez-vous."),
-    "signed_out": ("info", "Vous êtes déconnecté."),
-    "form": ("error", "Le formulaire a expiré : saisissez à nouveau vos identifiants."),
-    "sso_ended": (
-        "info",
-        "Votre session est terminée (déconnexion, inactivité ou changement de rôle) : reconnectez-vous.",
-    ),
-    "sso_refused": (
-        "error",
-        "Le compte de l'établissement avec lequel vous vous êtes connecté n'a pas accès au tableau "
-        "de bord ; demandez à un administrateur.",
-    ),
-    "sso_no_email": (
-        "error",
-        "Le compte de l'établissement n'a pas transmis d'adresse e-mail vérifiée : il n'a pas accès "
-        "au tableau de bord ; demandez à un administrateur.",
-    ),
+    "refused": ("error", N_("signin.notice.refused")),
+    "expired": ("info", N_("signin.notice.expired")),
+    "signed_out": ("info", N_("signin.notice.signed_out")),
+    "form": ("error", N_("signin.notice.form")),
+    "sso_ended": ("info", N_("signin.notice.sso_ended")),
+    "sso_refused": ("error", N_("signin.notice.sso_refused")),
+    "sso_no_email": ("error", N_("signin.notice.sso_no_email")),
 }
 
 
-def _demo_accounts_table() -> str:
+def page_language(request: HTTPConnection) -> str:
+    """The sign-in page's language: asked for (``?lang=``, a link of the page), that of the app
+    page it leads back to (``next``, whose address keeps the app's ``lang``), the one last chosen
+    in this browser (LANGUAGE_COOKIE, written by the app), else the browser's Accept-Language;
+    French by default."""
+    next_query = parse_qs(urlsplit(request.query_params.get("next") or "").query)
+    return choose_language(
+        request.query_params.get("lang") or (next_query.get("lang") or [None])[0],
+        request.cookies.get(LANGUAGE_COOKIE),
+        request.headers.get("accept-language"),
+    )
+
+
+def _with_language(path: str, language: str) -> str:
+    """``path`` with ``lang=language`` in its query (the app then opens in that language)."""
+    parts = urlsplit(path)
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name != "lang"]
+    return parts._replace(query=urlencode([*query, ("lang", language)])).geturl()
+
+
+def _demo_accounts_table(language: str) -> str:
     rows = "".join(
-        f"<tr><td>{escape(account.label)}</td><td><code>{escape(account.email)}</code></td>"
+        f"<tr><td>{escape(translate(f'role.{account.role}', language))}</td>"
+        f"<td><code>{escape(account.email)}</code></td>"
         f"<td><code>{escape(account.password)}</code></td></tr>"
         for account in demo.DEMO_ACCOUNTS
     )
+    # (Labels outside the f-strings: pybabel extract does not look into them on Python 3.11.)
+    title, role = translate("signin.demo", language), translate("signin.demo.role", language)
+    email, password = translate("signin.demo.email", language), translate("signin.demo.password", language)
     return (
-        "<details open><summary>Comptes de démonstration</summary>"
-        "<table><tr><th>Rôle</th><th>E-mail</th><th>Mot de passe</th></tr>"
+        f"<details open><summary>{escape(title)}</summary>"
+        f"<table><tr><th>{escape(role)}</th><th>{escape(email)}</th><th>{escape(password)}</th></tr>"
         f"{rows}</table></details>"
     )
 
 
-def _first_admin_hint() -> str:
-    return (
-        '<div class="notice info">Aucun compte n\'existe encore. Créez le premier administrateur '
-        "sur le serveur : <code>python -m services users add EMAIL --role admin</code></div>"
-    )
+def _first_admin_hint(language: str) -> str:
+    hint = translate("signin.first_admin", language)
+    command = "python -m services users add EMAIL --role admin"
+    return f'<div class="notice info">{escape(hint)} <code>{command}</code></div>'
 
 
 def _sign_in_page(
@@ -265,23 +284,52 @@ def _sign_in_page(
 ) -> Response:
     csrf = secrets.token_urlsafe(24)
     holds_demo, has_accounts = database.holds_demo_data(), accounts.has_accounts()
-    kind, text = _NOTICES.get(notice or "", (None, None))
-    next_path = _safe_next(request.query_params.get("next"))
+    language = page_language(request)
+    kind, key = _NOTICES.get(notice or "", (None, None))
+    next_path = _with_language(_safe_next(request.query_params.get("next")), language)
+    links = {code: f"{SIGN_IN_PATH}?" + urlencode({"next": next_path, "lang": code}) for code in LANGUAGES}
+    other_languages = " · ".join(
+        f'<a href="{escape(links[code])}" hreflang="{code}" lang="{code}">{escape(name)}</a>'
+        for code, name in LANGUAGES.items()
+        if code != language
+    )
+    sso_label = translate("signin.sso", language)
     page = _PAGE.format(
-        notice=f'<div class="notice {kind}" role="alert">{escape(text)}</div>' if text else "",
+        language=language,
+        title=escape(translate("signin.title", language)),
+        languages=other_languages,
+        lead=escape(translate("signin.lead", language)),
+        email_label=escape(translate("signin.email", language)),
+        password_label=escape(translate("signin.password", language)),
+        submit=escape(translate("auth.sign_in", language)),
+        notice=(
+            f'<div class="notice {kind}" role="alert">{escape(translate(key, language))}</div>' if key else ""
+        ),
         action=escape(f"{SIGN_IN_PATH}?next={quote(next_path)}"),
         csrf=csrf,
         email_max=accounts.MAX_EMAIL_LENGTH,
-        sso=(
-            f'<a class="button" href="{SSO_PATH}">Se connecter avec le compte de l\'établissement</a>'
-            if sso_available
+        sso=f'<a class="button" href="{SSO_PATH}">{escape(sso_label)}</a>' if sso_available else "",
+        extra=(
+            _demo_accounts_table(language)
+            if holds_demo
             else ""
+            if has_accounts
+            else _first_admin_hint(language)
         ),
-        extra=_demo_accounts_table() if holds_demo else "" if has_accounts else _first_admin_hint(),
     )
     response = HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_is_https(request), path=SIGN_IN_PATH
+    )
+    # The language shown is remembered (a preference, nothing secret): the next sign-in page
+    # of this browser opens in it, even without ``lang`` in its address.
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        language,
+        samesite="lax",
+        secure=_is_https(request),
+        path="/",
+        max_age=LANGUAGE_MAX_AGE,
     )
     # A dead session cookie (signed out, expired) goes: the browser starts afresh.
     if COOKIE in request.cookies:

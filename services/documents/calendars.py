@@ -7,15 +7,20 @@ from datetime import UTC, datetime
 import pandas as pd
 from icalendar import Calendar, Event
 
+from services.i18n import DEFAULT_LANGUAGE, translate, translate_plural
+
 PRODUCT = "-//Rencontres//Planning des entretiens//FR"
 UID_DOMAIN = "rencontres.pole-formation"
 
 
-def schedule_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None) -> bytes:
+def schedule_ics(
+    schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None, language: str = DEFAULT_LANGUAGE
+) -> bytes:
     """An .ics of the non-cancelled interviews of ``schedule`` (rows of ``schedule.interviews``).
 
     Each event carries the time, the programme, the candidate's first name and initial, the number
-    of people and the video link; no e-mail, phone, birth date or postal code.
+    of people and the video link; no e-mail, phone, birth date or postal code. Its texts are in
+    ``language``.
     """
     stamp = now or datetime.now(UTC)
     calendar = Calendar()
@@ -28,23 +33,24 @@ def schedule_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | Non
         event.add("dtstamp", stamp)
         event.add("dtstart", row.starts_at.to_pydatetime().astimezone(UTC))
         event.add("dtend", row.ends_at.to_pydatetime().astimezone(UTC))
-        who = short_name(row.candidate)
-        event.add("summary", f"Entretien {_text(row.program_code)} · {who}".replace("  ", " "))
-        lines = [f"Personnes attendues : {row.attendees}"]
+        who = short_name(row.candidate, language)
+        summary = translate("ics.interview", language, program=_text(row.program_code), who=who)
+        event.add("summary", summary.replace("  ", " "))
+        lines = [translate_plural("ics.attendees", int(row.attendees), language)]
         if meeting_url := _text(row.meeting_url):
             event.add("location", meeting_url)
             event.add("url", meeting_url)
-            lines.append(f"Salle visio : {meeting_url}")
+            lines.append(translate("ics.room", language, url=meeting_url))
         event.add("description", "\n".join(lines))
         calendar.add_component(event)
     return calendar.to_ical()
 
 
-def short_name(full_name: str | None) -> str:
+def short_name(full_name: str | None, language: str = DEFAULT_LANGUAGE) -> str:
     """``Lucas Martin`` → ``Lucas M.``: enough for an advisor's calendar."""
     parts = (full_name or "").split()
     if not parts:
-        return "candidat"
+        return translate("ics.candidate", language)
     return parts[0] if len(parts) == 1 else f"{parts[0]} {parts[-1][0]}."
 
 
@@ -53,7 +59,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _meeting_event(row: object, who: str, stamp: datetime) -> Event:
+def _meeting_event(row: object, who: str, stamp: datetime, language: str) -> Event:
     """One job-dating meeting as a calendar event: who is met (the candidate's first name, or
     the company), the programme, the time and the video link; nothing else."""
     event = Event()
@@ -66,7 +72,7 @@ def _meeting_event(row: object, who: str, stamp: datetime) -> Event:
     if meeting_url := _text(row.meeting_url):
         event.add("location", meeting_url)
         event.add("url", meeting_url)
-        event.add("description", f"Salle visio : {meeting_url}")
+        event.add("description", translate("ics.room", language, url=meeting_url))
     return event
 
 
@@ -74,7 +80,9 @@ def _who(schedule: pd.DataFrame) -> str:
     return "first_name" if "first_name" in schedule else "company"
 
 
-def meetings_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None) -> bytes:
+def meetings_ics(
+    schedule: pd.DataFrame, calendar_name: str, now: datetime | None = None, language: str = DEFAULT_LANGUAGE
+) -> bytes:
     """An .ics of a company's or a candidate's job-dating meetings (``meetings.company_schedule``
     or ``candidate_schedule``): each event says who is met (the candidate's first name, or the
     company) and the programme, with the video link; nothing else."""
@@ -85,7 +93,7 @@ def meetings_ics(schedule: pd.DataFrame, calendar_name: str, now: datetime | Non
     calendar.add("x-wr-calname", calendar_name)
     who = _who(schedule)
     for row in schedule.itertuples():
-        calendar.add_component(_meeting_event(row, who, stamp))
+        calendar.add_component(_meeting_event(row, who, stamp, language))
     return calendar.to_ical()
 
 
@@ -98,6 +106,7 @@ def meeting_invitation(
     organizer: str,
     attendee: str,
     now: datetime | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> bytes:
     """One meeting of a schedule as an iCalendar invitation sent by e-mail (RFC 5546):
     ``REQUEST`` (new, or changed with ``sequence`` raised) or ``CANCEL`` (status cancelled)."""
@@ -107,7 +116,7 @@ def meeting_invitation(
     calendar.add("version", "2.0")
     calendar.add("method", method)
     row = next(row for row in schedule.itertuples() if row.ref == ref)
-    event = _meeting_event(row, _who(schedule), stamp)
+    event = _meeting_event(row, _who(schedule), stamp, language)
     event.add("sequence", sequence)
     event.add("organizer", f"mailto:{organizer}")
     event.add("attendee", f"mailto:{attendee}")

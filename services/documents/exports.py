@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import html
 import io
 import re
@@ -58,25 +59,44 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return safe
 
 
-def to_csv(frame: pd.DataFrame) -> bytes:
-    """CSV as French Excel opens it: UTF-8 with BOM, ``;`` separator, decimal comma, CRLF rows.
+#: The separator and decimal mark of a CSV in each language, as that language's Excel opens
+#: it: ``;`` and ``1234,5`` in French, ``,`` and ``1234.5`` in English. The importer reads both
+#: (data-contract.md): any export goes back in as it came out.
+CSV_DIALECTS = {"fr": (";", ","), "en": (",", ".")}
+
+
+def to_csv(frame: pd.DataFrame, language: str = "fr") -> bytes:
+    """CSV as Excel in ``language`` opens it: UTF-8 with BOM, CRLF rows, the language's separator
+    and decimal mark (CSV_DIALECTS); dates and instants as ISO dates (``2020-04-14 09:30:00``),
+    which Excel reads as dates in either language.
 
     The csv module quotes a field holding any character of the line terminator: with CRLF, every
     field holding a carriage return or a line feed is quoted (with a bare LF terminator, a bare CR
     was written as it is, and spreadsheets read it as the end of a row).
     """
+    separator, decimal = CSV_DIALECTS.get(language, CSV_DIALECTS["fr"])
     return (
         safe_frame(frame)
-        .to_csv(index=False, sep=";", decimal=",", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        .to_csv(index=False, sep=separator, decimal=decimal, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         .encode("utf-8-sig")
     )
 
 
 def to_excel(frame: pd.DataFrame, sheet: str = "Données") -> bytes:
-    """An .xlsx workbook of one sheet."""
+    """An .xlsx workbook of one sheet: numbers as numbers, dates and instants as Excel dates
+    (which Excel shows in its own language), times of day as Excel times."""
     buffer = io.BytesIO()
+    safe = safe_frame(frame)
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        safe_frame(frame).to_excel(writer, sheet_name=sheet[:31], index=False)
+        safe.to_excel(writer, sheet_name=sheet[:31], index=False)
+        # pandas writes a time of day as text: openpyxl writes it as a time.
+        cells = writer.sheets[sheet[:31]]
+        for position, column in enumerate(safe.columns, start=1):
+            if safe[column].dtype != object:
+                continue
+            for row, value in enumerate(safe[column], start=2):
+                if isinstance(value, dt.time):
+                    cells.cell(row=row, column=position, value=value)
     return buffer.getvalue()
 
 
@@ -148,8 +168,13 @@ def summary_html(
     figures: Iterable[tuple[str, str]],
     tables: Iterable[tuple[str, pd.DataFrame]],
     notes: Iterable[str] = (),
+    *,
+    language: str = "fr",
+    notes_title: str = "Constats",
 ) -> str:
-    """A one-page printable summary (HTML with print styles); every value is escaped."""
+    """A one-page printable summary (HTML with print styles); every value is escaped.
+
+    The figures and tables come written in ``language`` (services.i18n.format_table)."""
     cards = "".join(
         f"<div class='card'><div class='label'>{html.escape(label)}</div>"
         f"<div class='value'>{html.escape(value)}</div></div>"
@@ -161,7 +186,7 @@ def summary_html(
     )
     findings = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
     return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="{html.escape(language)}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 @page {{ size: A4; margin: 12mm; }}
 body {{ font-family: system-ui, sans-serif; color: #1F2A37; font-size: 11px; }}
@@ -176,6 +201,6 @@ th:first-child, td:first-child {{ text-align: left; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1><div class="sub">{html.escape(subtitle)}</div>
 <div class="cards">{cards}</div>
-{"<h2>Constats</h2><ul>" + findings + "</ul>" if findings else ""}
+{f"<h2>{html.escape(notes_title)}</h2><ul>{findings}</ul>" if findings else ""}
 {sections}
 </body></html>"""

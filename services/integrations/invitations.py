@@ -29,7 +29,7 @@ from services import config
 from services.access.privacy import age_on
 from services.config import LOCAL_TZ
 from services.documents.calendars import UID_DOMAIN, meeting_invitation
-from services.i18n import format_date
+from services.i18n import format_day, format_time
 from services.integrations.mail import Mailer, MessageRefused, configured_mailer
 from services.jobdating.meetings import candidate_schedule, company_schedule, event_meetings
 from services.jobdating.pairing import job_dating_event
@@ -44,7 +44,6 @@ COMPANIES = Company.__table__
 ADULT_AGE = 18
 #: Kinds of message that carry a schedule (the reminders are apart).
 SCHEDULE_KINDS = ("schedule", "update", "cancel")
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 SIGNATURE = "Le pôle formation\n(message envoyé automatiquement ; pour toute question, répondez-y)"
 
 
@@ -134,7 +133,7 @@ class SendReport:
 def _when(starts_at: pd.Timestamp, ends_at: pd.Timestamp) -> str:
     start, end = starts_at.tz_convert(LOCAL_TZ), ends_at.tz_convert(LOCAL_TZ)
     day = start.date()
-    return f"{WEEKDAYS[day.weekday()]} {format_date(day)}, {start:%H:%M} – {end:%H:%M}"
+    return f"{format_day(day)}, {format_time(start)} – {format_time(end)}"
 
 
 def _digest(row: object, who: str) -> str:
@@ -442,7 +441,7 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
             _greeting(party.role, party.first_name),
             "",
             f"Rappel : les rencontres {whose}au job dating « {event['name']} » ont lieu demain, "
-            f"{WEEKDAYS[tomorrow.weekday()]} {format_date(tomorrow)} :",
+            f"{format_day(tomorrow)} :",
             "",
             *[_line(row, party.who) for row in rows],
             "",

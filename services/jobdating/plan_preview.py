@@ -278,9 +278,9 @@ def meeting_list(
         status=saved["status"].map(status_names),
         outcome=saved["outcome"].map(outcome_names),
         program=saved["program"].fillna(saved["program_code"]),
-        # Blank rather than a grey "None" when there is no contract or no room yet.
+        # A date (written in the reader's language by the page, a date in Excel), None without.
         contract_signed_on=[
-            "" if day is None or pd.isna(day) else pd.Timestamp(day).strftime("%d/%m/%Y")
+            None if day is None or pd.isna(day) else pd.Timestamp(day).date()
             for day in saved["contract_signed_on"]
         ],
         meeting_url=saved["meeting_url"].fillna(""),

@@ -205,11 +205,15 @@ def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame
     return pd.DataFrame(samples).fillna(0.0)
 
 
+#: The path of a conversion without any known visit (the page names it in its language).
+NO_CONTACT = "(aucun contact)"
+
+
 def top_paths(data: JourneyData, limit: int = 10) -> pd.DataFrame:
     """The most frequent channel paths before conversion (``social → email``), with counts."""
     paths = data.journey.groupby("candidate_ref", sort=False)["channel"].agg(" → ".join)
     if data.empty_journeys:
-        paths = pd.concat([paths, pd.Series(["(aucun contact)"] * data.empty_journeys)])
+        paths = pd.concat([paths, pd.Series([NO_CONTACT] * data.empty_journeys)])
     counts = paths.value_counts().head(limit)
     return pd.DataFrame({"path": counts.index, "conversions": counts.to_numpy()})
 

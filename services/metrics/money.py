@@ -39,6 +39,23 @@ def cost_per_conversion(
     return {channel: ratio(spend.get(channel, 0.0), credits.get(channel, 0.0)) for channel in channels}
 
 
+COSTS = ("cost_per_booking", "cost_per_enrollment")
+
+
+def cost_to_show(cost: float | None, spend: float | None) -> float | None:
+    """A cost as shown: where nothing was spent there is no cost to speak of, undefined ("—")
+    rather than 0 €. The figure itself stays 0 by metrics.md (report --json, exports of tables)."""
+    return cost if spend else None
+
+
+def costs_to_show(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (with ``spend`` and COSTS columns) with its costs as shown (cost_to_show)."""
+    shown = table.copy()
+    for cost in COSTS:
+        shown[cost] = [cost_to_show(c, s) for c, s in zip(table[cost], table["spend"], strict=True)]
+    return shown
+
+
 def email_campaigns(scope: Scope, engine: Engine | None = None) -> pd.DataFrame:
     """E-mail campaigns starting in the period, with their open and click rates."""
     query = (

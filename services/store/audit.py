@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.i18n import MESSAGES, translate
+from services.i18n import has_message, translate
 from services.store.database import get_engine, write_transaction
 from services.store.models import AuditEvent
 
@@ -61,7 +61,7 @@ def recent_events(limit: int = 500, engine: Engine | None = None) -> pd.DataFram
 def action_label(action: str, language: str) -> str:
     """An action as the audit page names it (its code when it has no label)."""
     key = f"audit.action.{action}"
-    return translate(key, language) if key in MESSAGES[language] else action
+    return translate(key, language) if has_message(key, language) else action
 
 
 def filter_events(events: pd.DataFrame, *, actions: list[str], actor: str, language: str) -> pd.DataFrame:
