@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from services import (
     accounts,
+    analytics,
     api,
     attribution,
     calcom,
@@ -470,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     traceback): 2 usage, 3 store or settings, 130 interrupted (docs/configuration.md)."""
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        with analytics.without_copies():  # one command, one read of each table: no copy
+            return _run(args)
     except (UsageError, ImportFileError) as error:
         print(f"erreur : {error}", file=sys.stderr)
         return EXIT_USAGE
