@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Outside a Streamlit server, the caches and spinners say so on every call: quiet them.
     logger.set_log_level("error")
-    from bench import pages, render
+    from bench import commands, pages, render
     from services import analytics, database, startup
 
     database.migrate()  # a store given by --database may predate the latest revision
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     analytics.prepare_copies(startup.ANALYTICAL_TABLES).result()
     tables = ", ".join(startup.ANALYTICAL_TABLES)
     print(f"copies en colonnes pour DuckDB ({tables}) : {time.perf_counter() - start:.1f} s")
+    commands.measure(path, args.repeat)
     if not args.pages_only:
         rows = pages.measure(args.repeat)
         print()

@@ -81,12 +81,14 @@ def measure() -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """The whole pages as a Markdown table."""
+    reference = next(row["cold"] for row in rows if row["page"] == REFERENCE)
     lines = [
-        "| page entière | première fois (s) | froid (s) | chaud (ms) |",
-        "|---|---|---|---|",
+        f"| page entière | première fois (s) | froid (s) | froid / {REFERENCE} | chaud (ms) |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {row['page']} | {row['first']:.2f} | {row['cold']:.2f} | {row['warm'] * 1000:.0f} |"
+        f"| {row['page']} | {row['first']:.2f} | {row['cold']:.2f} | {row['cold'] / reference:.1f}× "
+        f"| {row['warm'] * 1000:.0f} |"
         for row in rows
     ]
     return "\n".join(lines)
