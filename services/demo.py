@@ -988,8 +988,10 @@ def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequen
         return [None if value is None else value.isoformat() for value in values]
     if sqlite and isinstance(kind, sa.Numeric):
         return [None if value is None else float(value) for value in values]
-    # Text as the importer stores a file's: without spaces or invisible characters at its ends.
-    return [clean_text(value) if isinstance(value, str) else value for value in values]
+    # Text as the importer stores a file's: without spaces or invisible characters at its ends;
+    # each distinct value cleaned once (channels, sources, codes repeat over a million rows).
+    cleaned = {value: clean_text(value) for value in set(values) if isinstance(value, str)}
+    return [cleaned.get(value, value) for value in values]
 
 
 def _table_columns(
