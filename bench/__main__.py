@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seulement les pages entières et la mémoire de l'application (sans naïf ni DuckDB, "
         "qui lisent les tables entières)",
     )
+    parser.add_argument(
+        "--pages",
+        help="pages entières mesurées, séparées par des virgules (toutes par défaut ; noms de "
+        "bench/render.py, ex. « résultats,canaux »)",
+    )
     return parser
 
 
@@ -87,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     analytics.prepare_copies(startup.ANALYTICAL_TABLES).result()
     tables = ", ".join(startup.ANALYTICAL_TABLES)
     print(f"copies en colonnes pour DuckDB ({tables}) : {time.perf_counter() - start:.1f} s")
-    commands.measure(path, args.repeat)
     if not args.pages_only:
+        commands.measure(path, args.repeat)
         rows = pages.measure(args.repeat)
         print()
         print(pages.format_table(rows))
         print()
-    print(render.format_table(render.measure()))
+    print(render.format_table(render.measure(args.pages.split(",") if args.pages else None)))
     peaks = render.peak_memory()
     print("mémoire de pointe : " + ", ".join(f"{name} {mb:.0f} Mo" for name, mb in peaks.items()))
     folder.cleanup()

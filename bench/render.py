@@ -45,14 +45,16 @@ def _token() -> str:
     return accounts.open_session(accounts.authenticate(EMAIL, password))
 
 
-def measure() -> list[dict]:
-    """Per page: seconds of its first render in the process (imports and first-time set-up
-    included, caches empty), of a render with caches emptied again (cold: what a user meets
-    after a write, on a running server), then of a rerun (warm)."""
+def measure(names: list[str] | None = None) -> list[dict]:
+    """Per page (``names``, all by default): seconds of its first render in the process (imports
+    and first-time set-up included, caches empty), of a render with caches emptied again (cold:
+    what a user meets after a write, on a running server), then of a rerun (warm)."""
     cookies = signed_in_cookies(_token())
     rows = []
     with browser():  # AppTest signs in by the browser's cookie, as the dashboard reads it
         for name, page in PAGES.items():
+            if names and name not in names:
+                continue
             app = AppTest.from_file(str(APP), default_timeout=600)
             app.cookies = cookies
             app.run()
@@ -81,7 +83,7 @@ def measure() -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """The whole pages as a Markdown table."""
-    reference = next(row["cold"] for row in rows if row["page"] == REFERENCE)
+    reference = next((row["cold"] for row in rows if row["page"] == REFERENCE), float("nan"))
     lines = [
         f"| page entière | première fois (s) | froid (s) | froid / {REFERENCE} | chaud (ms) |",
         "|---|---|---|---|---|",
