@@ -149,9 +149,12 @@ def _sqlite_file(engine: Engine) -> str | None:
     return str(Path(url.database).resolve())
 
 
-def start_workers() -> None:
-    """Start the worker process now (about a second), rather than on a page's first read."""
-    _pool().submit(int).result()
+def start_workers(wait: bool = True) -> None:
+    """Start the worker process now (about 0.3 s), rather than at the first read; without
+    ``wait``, in the background (a command starts it while it checks the schema)."""
+    started = _pool().submit(int)
+    if wait:
+        started.result()
 
 
 def prepare_copies(tables: Iterable[str], engine: Engine | None = None) -> Future[None] | None:
