@@ -18,8 +18,8 @@ process and refreshed table by table, never stale:
   than read a copy of any age.
 - The copies keep the column types the scanner gives (what the queries were written against),
   in an in-memory DuckDB database with compression (``ATTACH ':memory:' (COMPRESS)``), which
-  compresses at a checkpoint: one after each copy, or after each slice of a large table
-  (``services/columnar.py``, the worker's side, which imports DuckDB and Arrow only).
+  compresses at a checkpoint: one after each copy (``services/columnar.py``, the worker's
+  side, which imports DuckDB and Arrow only).
 - A one-shot command (the command line, ``without_copies``) reads the SQLite file itself
   through the scanner and copies nothing.
 
@@ -32,7 +32,7 @@ table only. At L, the 7 reads take 17.2 s through the scanner, 6.9 s on the copi
 (10M touchpoints), the copies of touchpoints, bookings and enrollments take 1.57 GB in memory
 as copied and 151 MB once compressed; the worker peaks at 1.7 GB while the touchpoints are
 copied and stays about 0.8 GB (at M: 0.39 GB peak, 0.27 GB, of which 0.18 GB is Python and
-its libraries; before the copies were made by slices, docs/performance.md). Hence one
+its libraries). Hence one
 worker (``WORKERS``), which holds the copies once: DuckDB runs each query on every core
 anyway; reads sent from several threads queue there.
 

@@ -5,10 +5,13 @@ This module is all the worker imports (DuckDB, Arrow, the scanner's wheel): it s
 0.3 s, against 1 s when it imported the app's services, pandas and SQLAlchemy — what a one-shot
 command (``report --json``) paid before its first figure.
 
-Memory: DuckDB's own limit and threads are set (``MEMORY_LIMIT``, ``THREADS``), and a table is
-copied in slices of ``SLICE_ROWS`` rows by rowid, a checkpoint (which compresses the copy) after
-each: the uncompressed part of a copy never exceeds one slice. Copying the 10M touchpoints of
-scale L in one statement peaked at 1.7 GB (docs/performance.md).
+Memory: copying the 10M touchpoints of scale L in one statement peaks at 1.7 GB, the copy
+uncompressed until its checkpoint. Copying by slices of rowids, a checkpoint after each, was
+tried and dropped: the scanner does not push a rowid filter down to SQLite, so each slice read
+the whole table again (the copies of scale L took 435 s instead of about 15 s; docs/performance.md).
+No memory limit is set on DuckDB: the copy must hold the table uncompressed until its
+checkpoint, and whether DuckDB would spill it rather than fail the copy (and the page) under a
+lower limit was not established.
 """
 
 from __future__ import annotations
@@ -33,12 +36,6 @@ _ATTACHED_FILES = 4
 #: The SQLite file as DuckDB attaches it, and the database of the copies.
 STORE = "store"
 COPIES = "copies"
-#: DuckDB's memory limit in the worker (its buffers and the copies; Python's own memory apart).
-MEMORY_LIMIT = "700MB"
-#: DuckDB's threads: the machine's cores (a query uses them all; reads queue in the worker).
-THREADS = os.cpu_count() or 1
-#: Rows copied per statement (then a checkpoint compresses them).
-SLICE_ROWS = 1_000_000
 
 
 def exit_with_parent() -> None:
@@ -62,7 +59,7 @@ class _Copies:
 
     def __init__(self, path: str) -> None:
         offline = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        self.connection = duckdb.connect(config=offline | {"memory_limit": MEMORY_LIMIT, "threads": THREADS})
+        self.connection = duckdb.connect(config=offline)
         self.connection.execute(f"LOAD '{_SCANNER}'")
         # Instants are stored in UTC: compare and convert them in UTC, not the machine's zone.
         self.connection.execute("SET TimeZone = 'UTC'")
@@ -78,29 +75,14 @@ class _Copies:
         for name, version in sorted(versions.items()):
             if self.versions.get(name) != version:
                 self.versions.pop(name, None)  # a failed copy is made again at the next read
-                self._copy(_quoted(name))
+                table = _quoted(name)
+                self.connection.execute(
+                    f"CREATE OR REPLACE TABLE {COPIES}.{table} AS SELECT * FROM {STORE}.{table}"
+                )
+                # Compressed at a checkpoint only: until then the copy takes ten times the room.
+                self.connection.execute(f"CHECKPOINT {COPIES}")
                 self.versions[name] = version
                 self.made[name] += 1
-
-    def _copy(self, table: str) -> None:
-        """The table copied slice by slice of rowids in one transaction (a snapshot of the
-        file: the scanner reads it in one SQLite read transaction per statement, so the slices
-        are read under one BEGIN of the attached file), compressed after each slice."""
-        source, target = f"{STORE}.{table}", f"{COPIES}.{table}"
-        q = self.connection
-        low, high = q.execute(f"SELECT min(rowid), max(rowid) FROM {source}").fetchone()
-        if low is None or high - low < SLICE_ROWS:
-            q.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
-            # Compressed at a checkpoint only: until then the copy takes ten times the room.
-            q.execute(f"CHECKPOINT {COPIES}")
-            return
-        q.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source} LIMIT 0")
-        for first in range(low, high + 1, SLICE_ROWS):
-            q.execute(
-                f"INSERT INTO {target} SELECT * FROM {source} WHERE rowid >= $1 AND rowid < $2",
-                [first, first + SLICE_ROWS],
-            )
-            q.execute(f"CHECKPOINT {COPIES}")
 
     def close(self) -> None:
         self.connection.close()

@@ -245,36 +245,3 @@ def test_text_is_ordered_by_code_points_on_every_engine():
     query = sa.select(column).order_by(database.binary_order(column))
     assert str(query.compile(dialect=postgresql.dialect())).endswith('ORDER BY utm_source COLLATE "C"')
     assert str(query.compile(dialect=sqlite.dialect())).endswith("ORDER BY utm_source")
-
-
-def test_a_large_table_is_copied_slice_by_slice_whole(tmp_path):
-    # The worker copies a table in slices of rowids, compressing after each (services/columnar.py),
-    # so that copying 10M touchpoints does not take 1.7 GB. With slices of 10 rows, 25 rows whose
-    # rowids run from 1 to 30 with a gap (21 to 25 deleted) must all be copied, once each.
-    # Run in a process of its own: DuckDB must not open a SQLite file in the tests' process.
-    import sqlite3
-
-    path = tmp_path / "slices.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
-        connection.executemany("INSERT INTO t VALUES (?, ?)", [(i, i) for i in range(1, 31)])
-        connection.execute("DELETE FROM t WHERE id BETWEEN 21 AND 25")
-    connection.close()
-    script = (
-        "from services import columnar\n"
-        "columnar.SLICE_ROWS = 10\n"
-        f"copies = columnar._Copies({str(path)!r})\n"
-        "copies.refresh({'t': 1})\n"
-        "query = 'SELECT count(*), count(DISTINCT id), sum(v) FROM copies.t'\n"
-        "print(*copies.connection.execute(query).fetchone())\n"
-    )
-    root = Path(__file__).resolve().parent.parent
-    output = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    ).stdout
-    # 1 + … + 30 = 465, less 21 + … + 25 = 115: 350.
-    assert output.split() == ["25", "25", "350"]
