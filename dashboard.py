@@ -2,7 +2,7 @@
 
 This file lives twice. ``streamlit run dashboard.py`` first imports it (``__name__`` is then
 ``dashboard``) to find ``app``: Streamlit's ASGI server with the sign-in page and the gate of
-``services/web.py``, which only Starlette routes and middleware can write cookies from. That
+``services/app/web.py``, which only Starlette routes and middleware can write cookies from. That
 server then runs this file as the script of every page (``__name__ == "__main__"``): who is
 signed in, the language, the shared scope filters (kept in the URL), and the navigation of the
 pages this person's role may open (a URL to another page does not reach it).
@@ -16,10 +16,12 @@ from contextlib import asynccontextmanager
 
 import streamlit as st
 
-from services import access, accounts, audit, web
-from services.markdown import escape_markdown
+from services.access import accounts, roles
+from services.app import web
+from services.app.markdown import escape_markdown
+from services.store import audit
 
-#: Each page: its file, its section and icon (the roles that may open it are in services.access).
+#: Each page: its file, its section and icon (the roles that may open it are in services.access.roles).
 PAGES = {
     "results": ("pages/directors/results.py", "nav.overview", ":material/insights:"),
     "jobdating": ("pages/directors/jobdating.py", "nav.overview", ":material/handshake:"),
@@ -82,10 +84,10 @@ else:
 
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    from services import cached
-    from services.filters import Selection, params_of, read_selection
+    from services.app import cached
+    from services.app.filters import Selection, params_of, read_selection
     from services.i18n import LANGUAGES, translate
-    from services.results import comparison_event
+    from services.metrics.results import comparison_event
 
     st.set_page_config(page_title="Rencontres", page_icon=":material/handshake:", layout="wide")
 
@@ -124,9 +126,9 @@ else:
             st.info(t("auth.needed"), icon=":material/lock:")
             st.link_button(t("auth.sign_in"), web.SIGN_IN_PATH, type="primary")
         st.stop()
-    # Only this account may resume this session from another connection (services/web.py).
+    # Only this account may resume this session from another connection (services/app/web.py).
     web.bind_session(get_script_run_ctx().session_id, account.account_id)
-    viewer = access.Viewer.of(account)
+    viewer = roles.Viewer.of(account)
     st.session_state["account"], st.session_state["viewer"] = account, viewer
 
     version = cached.data_version()
@@ -169,7 +171,7 @@ else:
 
     sections: dict[str, list[st.Page]] = {}
     scoped: list[st.Page] = []
-    for name in access.pages_for(account.role):
+    for name in roles.pages_for(account.role):
         path, section, icon = PAGES[name]
         page = st.Page(path, title=t(f"page.{name}"), icon=icon, default=name == "results")
         sections.setdefault(t(section), []).append(page)

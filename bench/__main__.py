@@ -2,7 +2,7 @@
 
 Builds the scale's store in a temporary SQLite file (unless ``--database`` names one), times the
 seed against plain ``executemany`` of the same rows, then, per page: our code cold (caches
-cleared) and warm (second call through services/cached.py), the naive approach (tables read
+cleared) and warm (second call through services/app/cached.py), the naive approach (tables read
 whole with ``pandas.read_sql``, figures computed in pandas) and DuckDB over a native columnar copy.
 The three approaches' figures are compared: a wrong fast path fails the run. Last, each whole
 page is run in AppTest, cold and warm (bench/render.py).
@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _build(path: Path, candidates: int) -> None:
     """Seed the store in bulk and replay the same rows with plain executemany: print both."""
-    from services import channels, database, demo
+    from services import demo, demo_generator
+    from services.store import channels, database
 
     engine = database.get_engine(f"sqlite:///{path}")
     database.migrate(engine)
@@ -50,7 +51,7 @@ def _build(path: Path, candidates: int) -> None:
     demo.seed_demo(candidates, engine=engine, bulk=True)
     seeding = time.perf_counter() - start
     # The reference: the same rows as plain tuples, executemany into another empty store.
-    rows = demo.generate_rows(candidates)
+    rows = demo_generator.generate_rows(candidates)
     reference = database.get_engine(f"sqlite:///{path.with_suffix('.reference.db')}")
     database.migrate(reference)
     with reference.connect() as connection:
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     # Outside a Streamlit server, the caches and spinners say so on every call: quiet them.
     logger.set_log_level("error")
     from bench import commands, pages, render
-    from services import analytics, database, startup
+    from services import startup
+    from services.store import analytics, database
 
     database.migrate()  # a store given by --database may predate the latest revision
     # The app copies these tables for DuckDB as it starts, in the background: timed apart, so

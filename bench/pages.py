@@ -17,10 +17,13 @@ import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
 
-from services import access, cached, database, events, marketing
-from services.attribution import MODELS, PATH_SEPARATOR, JourneyData
-from services.scope import Scope
-from services.values import local_midnight
+from services.access import roles
+from services.app import cached
+from services.metrics import marketing
+from services.metrics.attribution import MODELS, PATH_SEPARATOR, JourneyData
+from services.store import database, events
+from services.store.scope import Scope
+from services.store.values import local_midnight
 
 TABLES = (
     "bookings",
@@ -38,7 +41,7 @@ INSTANTS = {
     "touchpoints": ("occurred_at",),
     "candidates": ("created_at",),
 }
-VIEWER = access.Viewer("admin")
+VIEWER = roles.Viewer("admin")
 BOOTSTRAP_MODELS = ("linear", "markov")
 EVENT = "POV-2020-04"
 DAY_OFFSET = 1  # the second day of the virtual open days
@@ -81,7 +84,7 @@ def _same(ours: object, other: object, what: str) -> None:
 
 
 def _ours(scope: Scope, day: date) -> dict[str, Callable[[int], dict]]:
-    """Per page, a function of the data version giving its figures through services/cached.py."""
+    """Per page, a function of the data version giving its figures through services/app/cached.py."""
 
     def results(version: int) -> dict:
         figures = dict(cached.key_figures(scope, version))

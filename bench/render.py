@@ -15,7 +15,8 @@ from pathlib import Path
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from services import accounts, analytics
+from services.access import accounts
+from services.store import analytics
 from tests.apptest_browser import browser, signed_in_cookies
 
 APP = Path(__file__).resolve().parent.parent / "dashboard.py"

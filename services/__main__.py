@@ -14,25 +14,18 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from services import (
-    accounts,
-    analytics,
-    api,
-    attribution,
-    calcom,
-    config,
-    database,
-    demo,
-    meeting_plan,
-    privacy,
-    values,
-    whereby,
-)
-from services.importer import ImportFileError, import_path
-from services.models import ROLES, Event, Program, Site
-from services.pairing import PairingError
-from services.report import build_report, format_report
-from services.scope import Scope
+from services import config, demo, demo_centre
+from services.access import accounts, privacy
+from services.imports.importer import import_path
+from services.imports.problems import ImportFileError
+from services.integrations import api, calcom, whereby_attendance, whereby_rooms
+from services.jobdating import meeting_plan
+from services.jobdating.pairing import PairingError
+from services.metrics import attribution
+from services.metrics.report import build_report, format_report
+from services.store import analytics, database, values
+from services.store.models import ROLES, Event, Program, Site
+from services.store.scope import Scope
 
 
 class UsageError(Exception):
@@ -109,8 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--kind", help="type du fichier quand son nom ne le dit pas (bookings, sites…)")
 
     seed = commands.add_parser("seed", help="remplir la base avec les données de démonstration")
-    seed.add_argument("--candidates", type=int, default=demo.DEFAULT_CANDIDATES, help="nombre de candidats")
-    seed.add_argument("--seed", type=int, default=demo.DEFAULT_SEED, help="graine du générateur")
+    seed.add_argument(
+        "--candidates", type=int, default=demo_centre.DEFAULT_CANDIDATES, help="nombre de candidats"
+    )
+    seed.add_argument("--seed", type=int, default=demo_centre.DEFAULT_SEED, help="graine du générateur")
 
     report = commands.add_parser("report", help="les chiffres d'un périmètre (metrics)")
     report.add_argument("--json", action="store_true", help="imprimer l'objet JSON documenté")
@@ -279,8 +274,10 @@ def _seed(args: argparse.Namespace) -> int:
         raise UsageError("--candidates doit être ≥ 1")
     if not database.is_empty() and not database.holds_demo_data():
         raise UsageError("la base contient déjà des données réelles : seed refusé (utilisez une base vide)")
-    if args.candidates > demo.NETWORK_FROM and not database.is_empty():
-        raise UsageError(f"au-delà de {demo.NETWORK_FROM} candidats, seed écrit en masse dans une base vide")
+    if args.candidates > demo_centre.NETWORK_FROM and not database.is_empty():
+        raise UsageError(
+            f"au-delà de {demo_centre.NETWORK_FROM} candidats, seed écrit en masse dans une base vide"
+        )
     results = demo.seed_demo(args.candidates, args.seed)
     for result in results:
         print(
@@ -430,13 +427,17 @@ def _sync_bookings(args: argparse.Namespace) -> int:
 def _sync_rooms(args: argparse.Namespace) -> int:
     if args.since is not None:
         raise UsageError("--since ne vaut que pour sync bookings et sync attendance")
-    return _video_sync(lambda: whereby.sync_rooms(actor=f"cli:{getpass.getuser()}", dry_run=args.dry_run))
+    return _video_sync(
+        lambda: whereby_rooms.sync_rooms(actor=f"cli:{getpass.getuser()}", dry_run=args.dry_run)
+    )
 
 
 def _sync_attendance(args: argparse.Namespace) -> int:
     since = values.local_date(args.since) if args.since is not None else None
     return _video_sync(
-        lambda: whereby.sync_attendance(actor=f"cli:{getpass.getuser()}", since=since, dry_run=args.dry_run)
+        lambda: whereby_attendance.sync_attendance(
+            actor=f"cli:{getpass.getuser()}", since=since, dry_run=args.dry_run
+        )
     )
 
 
@@ -450,7 +451,7 @@ def _video_sync(run) -> int:  # noqa: ANN001
     for line in summary.lines():
         print(line)
     # A rooms sync fails too when a company's day of job-dating meetings did.
-    failed = summary.has_failures if isinstance(summary, whereby.RoomSummary) else summary.failed
+    failed = summary.has_failures if isinstance(summary, whereby_rooms.RoomSummary) else summary.failed
     return 1 if failed else 0
 
 

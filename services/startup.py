@@ -8,7 +8,8 @@ from concurrent.futures import Future
 
 from sqlalchemy.engine import Engine
 
-from services import analytics, config, database, demo
+from services import config, demo
+from services.store import analytics, database
 
 log = logging.getLogger(__name__)
 #: The tables the analytical reads use (channels, results, schedule), copied for DuckDB as the

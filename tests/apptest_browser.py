@@ -65,7 +65,7 @@ def browser() -> Iterator[None]:
 
 def signed_in_cookies(token: str) -> dict[str, str]:
     """The cookies of a browser signed in with this session token (as the sign-in page sets them)."""
-    from services import web
+    from services.app import web
 
     return {web.COOKIE: web.sign(token)}
 

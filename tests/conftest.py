@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from services import database
-from services.importer import ImportResult, import_bytes, import_path
+from services.imports.importer import import_bytes, import_path
+from services.imports.problems import ImportResult
+from services.store import database
 from tests.apptest_browser import browser, signed_in_cookies
 
 SCENARIO = Path(__file__).parent / "data" / "scenario"
@@ -185,7 +186,7 @@ def browser_cookies() -> Iterator[None]:
 
 def session_token(role: str, advisor_email: str | None = None, engine: Engine | None = None) -> str:
     """A live sign-in of a test account of this role (created if needed), as the cookie holds it."""
-    from services import accounts
+    from services.access import accounts
 
     email = f"{role}.{advisor_email.split('@')[0] if advisor_email else 'test'}@test.rencontres.fr"
     if email not in set(accounts.list_accounts(engine)["email"]):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from services.pairing import set_presentation_consent
+from services.jobdating.pairing import set_presentation_consent
 from tests.conftest import load
 
 S1 = "11111111100011"

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services import accounts, audit
-from services.accounts import REFUSED, AccountError
-from services.models import Account
+from services.access import accounts
+from services.access.accounts import REFUSED, AccountError
+from services.store import audit
+from services.store.models import Account
 from tests.conftest import load
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -243,7 +244,7 @@ def test_the_command_line_refuses_what_is_not_an_address(engine):
 
 def test_a_session_check_is_a_read_and_refreshes_the_idle_time_once_a_minute(engine):
     # Checked at every request and message: in between refreshes, nothing is written.
-    from services.models import SignInSession
+    from services.store.models import SignInSession
 
     accounts.add_account(email="paul@cfai.fr", role="marketing", password="une-phrase-longue", actor="t")
     start = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

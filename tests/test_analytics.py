@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services import analytics, columnar, database
-from services.models import Event, Program, Site
+from services.store import analytics, columnar, database
+from services.store.models import Event, Program, Site
 
 SITES = Site.__table__
 PROGRAMS = Program.__table__
@@ -178,7 +178,7 @@ def test_a_new_file_at_the_same_path_is_read_afresh(tmp_path, migrated_template)
 
 
 def test_the_reads_run_outside_the_app_process(engine):
-    # Two copies of SQLite in one process break each other's locks (see services/analytics.py):
+    # Two copies of SQLite in one process break each other's locks (see services/store/analytics.py):
     # DuckDB, which brings its own, must only ever run in the worker.
     _sites(engine)
     assert columnar._FILES == {}  # the app process attached nothing itself
@@ -211,7 +211,7 @@ def test_the_worker_ends_when_the_app_process_is_killed(tmp_path):
     script = tmp_path / "app.py"
     script.write_text(
         "import time\n"
-        "from services import analytics\n"
+        "from services.store import analytics\n"
         "if __name__ == '__main__':\n"
         "    analytics.start_workers()\n"
         "    print(*analytics._POOL._processes, flush=True)\n"

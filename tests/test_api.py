@@ -10,7 +10,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from services import api
+from services.integrations import api
 
 KEY = "sk-test-ne-doit-jamais-apparaitre"
 
@@ -72,7 +72,11 @@ def test_a_post_that_timed_out_is_never_repeated_blindly(httpserver: HTTPServer)
     httpserver.expect_request("/v1/meetings", method="POST").respond_with_handler(slow)
     with pytest.raises(api.ApiUncertain, match="pas de réponse"):
         client(httpserver, [], timeout=1.0).request("POST", "/v1/meetings", json={})
-    time.sleep(0.6)  # let the slow handler finish before the server stops
+    # The server logs a request once its handler has answered: wait for the slow one (the client
+    # gave up and retried nothing before raising, so nothing else can arrive after it).
+    deadline = time.monotonic() + 10
+    while not httpserver.log and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(httpserver.log) == 1
 
 

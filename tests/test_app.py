@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import cached, database, results
-from services.events import default_scope
+from services.app import cached
 from services.i18n import format_number, format_percent
-from services.results import comparison_scope
+from services.metrics import results
+from services.metrics.results import comparison_scope
+from services.store import database
+from services.store.events import default_scope
 from tests.conftest import app_as
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -69,7 +71,7 @@ def test_scope_from_the_url(demo_store):
     app = start(event="POP-2019-03", site=["MAX", "YUT"], **{"from": "2019-02-01", "to": "2019-04-30"})
     assert not app.warning[1:]  # only the demo notice
     scope = default_scope("POP-2019-03", demo_store)
-    from services.scope import Scope
+    from services.store.scope import Scope
 
     wanted = Scope(
         scope.date_from.replace(month=2, day=1),

@@ -14,8 +14,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services import database
-from services.attribution import (
+from services.metrics.attribution import (
     MODELS,
     attribute,
     chain_counts,
@@ -25,8 +24,9 @@ from services.attribution import (
     markov_paths,
     removal_credits,
 )
-from services.models import Touchpoint
-from services.scope import Scope
+from services.store import database
+from services.store.models import Touchpoint
+from services.store.scope import Scope
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from bench.pages import _DuckDB
-from services.attribution import MODELS, attribute
-from services.scope import Scope
+from services.metrics.attribution import MODELS, attribute
+from services.store.scope import Scope
 
 APRIL = Scope(date(2020, 4, 1), date(2020, 4, 30))
 

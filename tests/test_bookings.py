@@ -10,8 +10,8 @@ from datetime import date
 
 import pytest
 
-from services import bookings
-from services.scope import Scope
+from services.metrics import bookings
+from services.store.scope import Scope
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 

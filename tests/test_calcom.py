@@ -22,9 +22,11 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import calcom, database, schedule
 from services.__main__ import main
-from services.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
+from services.advising import outcomes
+from services.integrations import calcom, calcom_event_types
+from services.store import database
+from services.store.models import AuditEvent, Booking, Candidate, ImportRun, SyncCursor, Touchpoint
 
 KEY = "cal_test_cle-qui-ne-doit-jamais-apparaitre"
 
@@ -222,10 +224,10 @@ def fake(httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> FakeCalcom:
 def centre(scenario: Engine) -> Engine:
     """The scenario's centre with two event types mapped: 101 → MAX, BTS-MS (event from the
     date); 102 → YUT, CAP-RI, POV-2020-04."""
-    calcom.save_event_type_mapping(
+    calcom_event_types.save_event_type_mapping(
         event_type_id=101, site_code="MAX", program_code="BTS-MS", label="Entretien Maxéville", actor="test"
     )
-    calcom.save_event_type_mapping(
+    calcom_event_types.save_event_type_mapping(
         event_type_id=102, site_code="YUT", program_code="CAP-RI", event_code="POV-2020-04", actor="test"
     )
     return scenario
@@ -505,7 +507,9 @@ def test_unknown_event_types_and_malformed_bookings_are_reported_and_the_rest_la
     ]
 
     # Once the event type is mapped, a re-read from a date takes its booking.
-    calcom.save_event_type_mapping(event_type_id=999, site_code="YUT", program_code="BTS-MS", actor="test")
+    calcom_event_types.save_event_type_mapping(
+        event_type_id=999, site_code="YUT", program_code="BTS-MS", actor="test"
+    )
     summary = sync(since=utc(2020, 1, 1))
     assert "x-type" in bookings_by_ref(centre) and summary.inserted == 1
 
@@ -562,14 +566,14 @@ def test_the_dashboard_outcome_and_changes_are_never_overwritten_by_the_site(
     # p1: the advisor notes it attended, with 3 people; p2: given to another advisor of MAX…
     # there is only Anne at MAX, so p2 is cancelled on the schedule page instead; p3: the rooms
     # sync made it a Whereby room.
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "p1",
-        outcome=schedule.Outcome("attended", attendees=3),
+        outcome=outcomes.Outcome("attended", attendees=3),
         author="anne",
         read_version=stored["p1"]["version"],
     )
-    schedule.record_outcome(
-        "p2", outcome=schedule.Outcome("cancelled"), author="anne", read_version=stored["p2"]["version"]
+    outcomes.record_outcome(
+        "p2", outcome=outcomes.Outcome("cancelled"), author="anne", read_version=stored["p2"]["version"]
     )
     with centre.begin() as connection:
         connection.execute(
@@ -699,20 +703,22 @@ def test_a_dry_run_reports_the_same_figures_and_writes_nothing(fake: FakeCalcom,
 
 
 def test_mappings_refer_to_what_exists_and_are_audited(centre: Engine):
-    with pytest.raises(calcom.MappingError, match="site inconnu : NOPE"):
-        calcom.save_event_type_mapping(event_type_id=5, site_code="NOPE", actor="admin@test")
-    with pytest.raises(calcom.MappingError, match="programme CAP-RI non proposé sur le site MAX"):
-        calcom.save_event_type_mapping(
+    with pytest.raises(calcom_event_types.MappingError, match="site inconnu : NOPE"):
+        calcom_event_types.save_event_type_mapping(event_type_id=5, site_code="NOPE", actor="admin@test")
+    with pytest.raises(calcom_event_types.MappingError, match="programme CAP-RI non proposé sur le site MAX"):
+        calcom_event_types.save_event_type_mapping(
             event_type_id=5, site_code="MAX", program_code="CAP-RI", actor="admin@test"
         )
-    with pytest.raises(calcom.MappingError, match="événement inconnu : X"):
-        calcom.save_event_type_mapping(event_type_id=5, site_code="MAX", event_code="X", actor="admin@test")
-    with pytest.raises(calcom.MappingError, match="entier ≥ 1"):
-        calcom.save_event_type_mapping(event_type_id=0, site_code="MAX", actor="admin@test")
-    calcom.save_event_type_mapping(
+    with pytest.raises(calcom_event_types.MappingError, match="événement inconnu : X"):
+        calcom_event_types.save_event_type_mapping(
+            event_type_id=5, site_code="MAX", event_code="X", actor="admin@test"
+        )
+    with pytest.raises(calcom_event_types.MappingError, match="entier ≥ 1"):
+        calcom_event_types.save_event_type_mapping(event_type_id=0, site_code="MAX", actor="admin@test")
+    calcom_event_types.save_event_type_mapping(
         event_type_id=101, site_code="YUT", program_code="BTS-MS", actor="admin@test"
     )
-    mappings = calcom.list_event_type_mappings()
+    mappings = calcom_event_types.list_event_type_mappings()
     assert mappings.to_dict("records") == [
         {
             "event_type_id": 101,
@@ -729,8 +735,8 @@ def test_mappings_refer_to_what_exists_and_are_audited(centre: Engine):
             "event_code": "POV-2020-04",
         },
     ]
-    assert calcom.delete_event_type_mapping(event_type_id=102, actor="admin@test")
-    assert not calcom.delete_event_type_mapping(event_type_id=102, actor="admin@test")
+    assert calcom_event_types.delete_event_type_mapping(event_type_id=102, actor="admin@test")
+    assert not calcom_event_types.delete_event_type_mapping(event_type_id=102, actor="admin@test")
     actions = [
         (row["action"], row["target"])
         for row in rows(centre, AuditEvent)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from services import calcom
+from services.integrations import calcom
 from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, cursor, fake, sync  # noqa: F401
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from services import api, calcom
 from services.__main__ import main
+from services.integrations import api, calcom
 from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, fake  # noqa: F401
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from services import calcom
-from services.models import Candidate, Touchpoint
+from services.integrations import calcom_bookings
+from services.store.models import Candidate, Touchpoint
 from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, fake, ref_of, rows, sync  # noqa: F401
 
 
@@ -115,9 +115,9 @@ def test_a_seat_given_up_on_the_site_is_cancelled_and_the_older_row_kept(fake: F
 def test_hidden_attendees_are_refused_saying_what_to_change(fake: FakeCalcom, centre: Engine):  # noqa: F811
     fake.bookings.append(seated("grp3", []))
     summary = sync()
-    assert [(p.uid, p.reason) for p in summary.problems] == [("grp3", calcom.HIDDEN_ATTENDEES)]
-    assert "propriétaire ou administrateur de l'équipe" in calcom.HIDDEN_ATTENDEES
-    assert "afficher les participants" in calcom.HIDDEN_ATTENDEES
+    assert [(p.uid, p.reason) for p in summary.problems] == [("grp3", calcom_bookings.HIDDEN_ATTENDEES)]
+    assert "propriétaire ou administrateur de l'équipe" in calcom_bookings.HIDDEN_ATTENDEES
+    assert "afficher les participants" in calcom_bookings.HIDDEN_ATTENDEES
     assert "grp3" not in bookings_by_ref(centre)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from services.channels import (
+from services.store.channels import (
     DEFAULT_RULES,
     Rule,
     derive_channel,
@@ -14,8 +14,8 @@ from services.channels import (
     preview_rules,
     save_rules,
 )
-from services.database import data_version
-from services.models import Touchpoint
+from services.store.database import data_version
+from services.store.models import Touchpoint
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from services import access, marketing
-from services.attribution import MODELS, attribute
-from services.events import default_scope
+from services.access import roles
 from services.i18n import translate
-from services.models import Candidate
+from services.metrics import marketing
+from services.metrics.attribution import MODELS, attribute
+from services.store.events import default_scope
+from services.store.models import Candidate
 from tests.conftest import app_as, each_tab
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -118,7 +119,7 @@ def test_audience_of_a_narrowed_scope_under_the_minimum_shows_no_breakdown(demo_
     by_age, _ = marketing.audience(marketing.audience_scope(scope), demo_store)
     # The demo's site BLD has a handful of candidates at this event (10 when written): under 20,
     # so neither the ages nor the departments are shown, and the page says why.
-    assert 0 < by_age["candidates"].sum() < access.MIN_SCOPE
+    assert 0 < by_age["candidates"].sum() < roles.MIN_SCOPE
     app = app_as("marketing", page=PAGE, event="POV-2020-04", site="BLD")
     assert audience_tables(app) == []
     assert any(translate("channels.audience.withheld", "fr", minimum=20) in info.value for info in app.info)
@@ -128,19 +129,19 @@ def test_audience_of_a_narrowed_scope_hides_small_groups_with_a_partner(demo_sto
     scope = replace(default_scope("POV-2020-04", demo_store), sites=("LGW",))
     by_age, by_department = marketing.audience(marketing.audience_scope(scope), demo_store)
     total = int(by_age["candidates"].sum())  # what the results page shows as "booked" for the scope
-    assert total >= access.MIN_SCOPE
+    assert total >= roles.MIN_SCOPE
     app = app_as("marketing", page=PAGE, event="POV-2020-04", site="LGW")
     ages, departments = audience_tables(app)
     hidden = translate("channels.audience.suppressed", "fr")
     for raw, shown in ((by_age, ages), (by_department, departments)):
         cells = shown["Candidats"].tolist()
         # The page shows what the protection gives (groups translated, hidden cells labelled).
-        expected = access.hide_small_groups(raw)["candidates"].replace({access.SUPPRESSED: hidden})
+        expected = roles.hide_small_groups(raw)["candidates"].replace({roles.SUPPRESSED: hidden})
         assert cells == expected.tolist()
         # No "0" next to "< 5"; never exactly one hidden group (the total would give it back); the
         # hidden groups hold 5 or more together, so each may be anything from 0 to their sum.
         assert "0" not in cells
         assert cells.count(hidden) != 1
-        assert total - sum(int(c) for c in cells if c != hidden) in (0, *range(access.SMALL_GROUP, total + 1))
+        assert total - sum(int(c) for c in cells if c != hidden) in (0, *range(roles.SMALL_GROUP, total + 1))
     # On this scope some group is small, so something is hidden (LGW: 4 aged 21 to 25 when written).
     assert hidden in ages["Candidats"].tolist()

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from services import charts
+from services.app import charts
 
 #: Plotly renders <a href>, <b>, <span style> in hovers, tick labels, legends and text.
 EVIL = '<a href="https://evil.example">clic</a>'

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services import database, importer
 from services.__main__ import main
-from services.models import Campaign, ImportRun, Site
+from services.imports import importer
+from services.store import database
+from services.store.models import Campaign, ImportRun, Site
 from tests.conftest import load
 
 ROOT = Path(__file__).resolve().parent.parent

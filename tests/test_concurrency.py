@@ -16,13 +16,15 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services import database, report, results, schedule
-from services import importer as importing
-from services.database import data_version, write_transaction
-from services.importer import import_bytes
-from services.models import Booking, BookingChange, BookingNote, Candidate, StoreState, Touchpoint
-from services.schedule import Outcome
-from services.scope import Scope
+from services.advising import outcomes, schedule
+from services.advising.outcomes import Outcome
+from services.imports import importer as importing
+from services.imports.importer import import_bytes
+from services.metrics import report, results
+from services.store import database
+from services.store.database import data_version, write_transaction
+from services.store.models import Booking, BookingChange, BookingNote, Candidate, StoreState, Touchpoint
+from services.store.scope import Scope
 
 #: Rows of the imported touchpoints file: about 5 s of import on a 2-core machine.
 IMPORTED_TOUCHPOINTS = 100_000
@@ -124,7 +126,7 @@ def test_saves_and_reads_go_on_while_a_long_import_runs(demo_store, monkeypatch)
             for ref, (status, version) in mine.items():
                 new_status = TOGGLE[status]
                 started = time.perf_counter()
-                version = schedule.record_outcome(
+                version = outcomes.record_outcome(
                     ref,
                     outcome=Outcome(status=new_status, note=f"sauvegarde {saves[number][ref] + 1}"),
                     author=f"conseiller-{number}@test.rencontres.fr",
@@ -242,7 +244,7 @@ def test_a_save_waits_out_a_lock_longer_than_the_busy_timeout(demo_store, monkey
     engine = database.get_engine()
     ref, status, version = _past_outcome(engine)
     holder = _hold_write_lock(engine, 0.6, threading.Event())
-    new_version = schedule.record_outcome(
+    new_version = outcomes.record_outcome(
         ref, outcome=Outcome(status=TOGGLE[status]), author="test", read_version=version, engine=engine
     )
     holder.join()
@@ -259,7 +261,7 @@ def test_without_the_retry_the_same_save_fails_with_database_is_locked(demo_stor
     ref, status, version = _past_outcome(engine)
     holder = _hold_write_lock(engine, 0.6, threading.Event())
     with pytest.raises(sa.exc.OperationalError, match="database is locked"):
-        schedule.record_outcome(
+        outcomes.record_outcome(
             ref, outcome=Outcome(status=TOGGLE[status]), author="test", read_version=version, engine=engine
         )
     holder.join()

@@ -14,9 +14,11 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from services import access, accounts, audit, models, uploads
-from services.accounts import AccountError
-from services.markdown import escape_markdown
+from services.access import accounts, roles
+from services.access.accounts import AccountError
+from services.app.markdown import escape_markdown
+from services.imports import uploads
+from services.store import audit, models
 from tests.apptest_browser import download
 from tests.conftest import app_as
 
@@ -90,7 +92,7 @@ def test_the_page_on_the_demo_store(demo_store):
 
 @pytest.mark.parametrize("role", ["director", "marketing"])
 def test_other_roles_cannot_reach_the_page(engine, role):
-    assert "data" not in access.pages_for(role)
+    assert "data" not in roles.pages_for(role)
     app = app_as(role)
     # The page is not registered in their navigation: AppTest cannot switch to it (a browser
     # asking for /data gets Streamlit's "Page not found" and the first page instead).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services import calcom
-from services.models import Booking
+from services.integrations import calcom, calcom_event_types
+from services.store.models import Booking
 from tests.conftest import app_as
 from tests.test_calcom import booking, centre, fake  # noqa: F401  (fixtures)
 
@@ -55,11 +55,14 @@ def test_an_admin_maps_an_event_type_and_a_wrong_one_is_refused(centre):  # noqa
     app.selectbox(key="data_map_site").set_value("YUT")
     app.button(key="FormSubmitter:data_mapping_form-Enregistrer la correspondance").click().run()
     assert not app.exception, app.exception
-    mappings = calcom.list_event_type_mappings()
+    mappings = calcom_event_types.list_event_type_mappings()
     assert mappings.set_index("event_type_id").loc[303, "site_code"] == "YUT"
     # MAX does not offer CAP-RI in the scenario: the store refuses, the page says why.
     app.selectbox(key="data_map_site").set_value("MAX")
     app.selectbox(key="data_map_program").set_value("CAP-RI")
     app.button(key="FormSubmitter:data_mapping_form-Enregistrer la correspondance").click().run()
     assert any("non proposé sur le site MAX" in error.value for error in app.error)
-    assert calcom.list_event_type_mappings().set_index("event_type_id").loc[303, "site_code"] == "YUT"
+    assert (
+        calcom_event_types.list_event_type_mappings().set_index("event_type_id").loc[303, "site_code"]
+        == "YUT"
+    )

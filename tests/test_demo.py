@@ -12,12 +12,19 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from services import accounts, audit, bookings, database, demo, importer, pairing, startup, web
-from services.accounts import REFUSED, AccountError
+from services import demo, demo_generator, startup
+from services.access import accounts
+from services.access.accounts import REFUSED, AccountError
+from services.app import web
 from services.config import LOCAL_TZ
-from services.demo import DEMO_ACCOUNTS, demo_rows
-from services.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
-from services.scope import Scope
+from services.demo import DEMO_ACCOUNTS
+from services.demo_generator import demo_rows
+from services.imports import importer, problems
+from services.jobdating import pairing
+from services.metrics import bookings
+from services.store import audit, database
+from services.store.models import Account, Booking, Candidate, Event, Meeting, Site, StoreState
+from services.store.scope import Scope
 from tests.conftest import SCENARIO
 
 
@@ -71,9 +78,9 @@ def _digest(rows: dict) -> str:
 def test_the_generated_rows_are_those_of_the_first_generator(monkeypatch):
     # Digests of generate_rows as the first generator (plain random.Random calls, one datetime
     # per touch) gave them: the faster one must draw the same numbers in the same order.
-    assert _digest(demo.generate_rows(300, seed=5)) == "6a87b57117516624"
-    monkeypatch.setattr(demo, "NETWORK_FROM", 100)  # the network profile, at a small scale
-    assert _digest(demo.generate_rows(300, seed=5)) == "8aa82e1a2497411e"
+    assert _digest(demo_generator.generate_rows(300, seed=5)) == "6a87b57117516624"
+    monkeypatch.setattr(demo_generator, "NETWORK_FROM", 100)  # the network profile, at a small scale
+    assert _digest(demo_generator.generate_rows(300, seed=5)) == "8aa82e1a2497411e"
 
 
 def test_days_to_microseconds_rounds_as_timedelta():
@@ -82,7 +89,7 @@ def test_days_to_microseconds_rounds_as_timedelta():
     # Fractions whose scaled leftover is exactly half a microsecond: rounded half to even.
     days += [(whole + 0.5) / 86_400_000_000 for whole in range(64)]
     expected = [timedelta(days=value) // timedelta(microseconds=1) for value in days]
-    assert demo._days_to_us(np.array(days)).tolist() == expected
+    assert demo_generator._days_to_us(np.array(days)).tolist() == expected
 
 
 def test_vectorised_instants_are_the_per_row_ones():
@@ -94,10 +101,10 @@ def test_vectorised_instants_are_the_per_row_ones():
         moments += [
             datetime.combine(day, clock, tzinfo=LOCAL_TZ) + timedelta(minutes=m) for m in range(-90, 90)
         ]
-    wall = demo._wall_us(moments)
-    assert demo._sqlite_instants(wall) == [demo._sqlite_instant(moment) for moment in moments]
-    assert demo._server_instants(wall) == [demo._server_instant(moment) for moment in moments]
-    assert [repr(m) for m in demo._local_datetimes(wall)] == [repr(m) for m in moments]
+    wall = demo_generator.wall_microseconds(moments)
+    assert demo_generator.sqlite_instants(wall) == [demo._sqlite_instant(moment) for moment in moments]
+    assert demo_generator.server_instants(wall) == [demo._server_instant(moment) for moment in moments]
+    assert [repr(m) for m in demo_generator._local_datetimes(wall)] == [repr(m) for m in moments]
 
 
 # ---------------------------------------------------------------- the end of the demo (issue 16, item 10)
@@ -160,7 +167,7 @@ def test_an_account_added_by_hand_ends_the_demo(demo_store):
 def test_a_sync_recorded_by_the_importer_ends_the_demo(demo_store):
     # Cal.com's sync writes its rows and records them through importer.record_result, in its
     # transaction: the same end as an import.
-    synced = importer.ImportResult(source="cal.com", kind="bookings", accepted=True, inserted=1)
+    synced = problems.ImportResult(source="cal.com", kind="bookings", accepted=True, inserted=1)
     with database.write_transaction(demo_store) as connection:
         importer.record_result(connection, synced, "sync:calcom")
     _demo_accounts_closed(demo_store)

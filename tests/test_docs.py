@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from services.config import SETTINGS
-from services.contract import FILES
-from services.models import CHANNELS
-from services.report import build_report
-from services.scope import Scope
+from services.metrics.report import build_report
+from services.store.contract import FILES
+from services.store.models import CHANNELS
+from services.store.scope import Scope
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: Keys whose children are data (site codes, channel names), not metric names.

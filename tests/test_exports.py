@@ -9,7 +9,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from services.exports import (
+from services.documents.exports import (
     TABLES,
     neutralise,
     summary_html,
@@ -106,7 +106,7 @@ def test_instants_are_exported_in_paris_time_and_empty_counts_stay_empty(engine)
 
 
 def test_no_export_holds_a_password_or_a_sign_in_token(engine):
-    from services import accounts
+    from services.access import accounts
 
     accounts.add_account(email="a@example.org", role="admin", password="long enough password", actor="t")
     token = accounts.open_session(accounts.authenticate("a@example.org", "long enough password"))
@@ -180,7 +180,8 @@ def test_an_excel_cell_holding_line_breaks_has_no_line_starting_a_formula():
 
 
 def test_an_anonymous_sign_in_e_mail_cannot_smuggle_a_row_into_the_audit_export(engine):
-    from services import accounts, audit
+    from services.access import accounts
+    from services.store import audit
 
     with pytest.raises(accounts.AccountError):
         accounts.authenticate("x\r=cmd|' /C calc'!A0", "wrong password")

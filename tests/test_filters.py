@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services.filters import Selection, params_of, read_selection
-from services.scope import Scope
+from services.app.filters import Selection, params_of, read_selection
+from services.store.scope import Scope
 
 EVENTS = pd.DataFrame(
     {

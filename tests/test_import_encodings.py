@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services.importer import import_bytes
-from services.models import Site
+from services.imports.importer import import_bytes
+from services.store.models import Site
 from tests.test_import_limits import contents
 
 ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"

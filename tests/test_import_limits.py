@@ -19,11 +19,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import contract, importer, models, uploads
 from services.__main__ import main as command_line
-from services.contract import SPECS
 from services.i18n import format_number
-from services.importer import ImportFileError, import_bytes
+from services.imports import columns, uploads
+from services.imports.importer import import_bytes
+from services.imports.problems import ImportFileError
+from services.store import contract, models
+from services.store.contract import SPECS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DATA_MODELS = tuple(
@@ -151,7 +153,7 @@ def test_the_duplicate_column_check_is_linear():
     # two million comparisons; a set makes a few (hash collisions aside), a duplicate each.
     header = [CountedName(f"x{n % 1000}") for n in range(2_000)] + [CountedName("code"), CountedName("name")]
     CountedName.comparisons = 0
-    problems, warnings = importer._header_problems(SPECS["sites"], header)
+    problems, warnings = columns.header_problems(SPECS["sites"], header)
     assert CountedName.comparisons < 10 * len(header)
     assert len(problems) == 1_000 and {p.reason for p in problems} == {"colonne en double"}
     assert [p.column for p in problems[:2]] == ["x0", "x1"]  # in the header's order

@@ -26,9 +26,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from services import database
-from services.contract import IMPORT_ORDER, SPECS
-from services.importer import import_bytes
+from services.imports.importer import import_bytes
+from services.store import database
+from services.store.contract import IMPORT_ORDER, SPECS
 from tests.conftest import SCENARIO
 from tests.test_import_limits import contents
 

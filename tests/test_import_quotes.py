@@ -9,9 +9,9 @@ at the line (and column) where the quote was opened, in French, and nothing is w
 
 from __future__ import annotations
 
-from services import contract
 from services.__main__ import main as command_line
-from services.importer import import_bytes
+from services.imports.importer import import_bytes
+from services.store import contract
 from tests.test_import_limits import contents
 
 

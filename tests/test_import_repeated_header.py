@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services import exports
-from services.importer import import_bytes
-from services.models import Site
+from services.documents import exports
+from services.imports.importer import import_bytes
+from services.store.models import Site
 from tests.test_import_limits import contents
 
 REASON = (

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services import channels, exports
-from services.contract import IMPORT_ORDER
-from services.importer import import_bytes
-from services.models import SQLModel, Touchpoint
+from services.documents import exports
+from services.imports.importer import import_bytes
+from services.store import channels
+from services.store.contract import IMPORT_ORDER
+from services.store.models import SQLModel, Touchpoint
 from tests.conftest import load
 
 

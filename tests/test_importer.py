@@ -15,8 +15,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import models
-from services.importer import ImportResult, import_bytes, import_path
+from services.imports import checks, columns
+from services.imports.importer import import_bytes, import_path
+from services.imports.problems import ImportResult
+from services.store import models
 from tests.conftest import SCENARIO, load
 
 #: Every table a contract file fills, in the contract's import order.
@@ -1037,13 +1039,13 @@ INSTANT_CELLS = [
 def test_fast_instant_reading_gives_what_read_datetime_gives(as_text: bool) -> None:
     from sqlalchemy.dialects import sqlite
 
-    from services import importer, values
-    from services.contract import SPECS
+    from services.store import values
+    from services.store.contract import SPECS
 
     column = SPECS["touchpoints"].column("occurred_at")
     dialect = sqlite.dialect()
     stored_text = models.UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
-    typed, failed = importer._read_instants(column, INSTANT_CELLS, as_text)
+    typed, failed = columns._read_instants(column, INSTANT_CELLS, as_text)
     failures = {index: (raw, reason) for index, raw, reason in failed}
     for index, cell in enumerate(INSTANT_CELLS):
         if not cell.strip():
@@ -1065,8 +1067,6 @@ def test_instants_are_stored_as_sqlalchemy_stores_them() -> None:
 
     from sqlalchemy.dialects import sqlite
 
-    from services import importer
-
     dialect = sqlite.dialect()
     column = models.Touchpoint.__table__.c.occurred_at
     moments = [
@@ -1076,7 +1076,7 @@ def test_instants_are_stored_as_sqlalchemy_stores_them() -> None:
         None,
     ]
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
-    assert importer._driver_values(column, moments, dialect) == [process(moment) for moment in moments]
+    assert checks._driver_values(column, moments, dialect) == [process(moment) for moment in moments]
 
 
 def test_rows_are_numbered_by_their_line_without_quotes_too(engine: Engine) -> None:
@@ -1106,15 +1106,15 @@ def _other_write(engine: Engine) -> None:
 
 @pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkeypatch) -> None:
-    from services import importer
+    from services.imports import importer
 
-    checked = importer._plan
+    checked = checks.make_plan
 
     def plan_then_write_elsewhere(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         _other_write(centre)  # "database is locked" if the import held the lock while checking
         return checked(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "_plan", plan_then_write_elsewhere)
+    monkeypatch.setattr(importer, "make_plan", plan_then_write_elsewhere)
     result = run("touchpoints", csv_of(TOUCHPOINT), centre)
     assert (result.accepted, result.inserted) == (True, 1)
 
@@ -1123,7 +1123,7 @@ def test_a_file_is_checked_without_holding_the_write_lock(centre: Engine, monkey
 def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine, monkeypatch) -> None:
     # Another import adds one of the file's touchpoints after the file was checked: the file is
     # checked again under the write lock, and that row counts as unchanged, not as a new one.
-    from services import importer
+    from services.imports import importer
 
     second = edit(TOUCHPOINT, occurred_at="2020-04-02 10:00")
     retry_write = importer.retry_write
@@ -1141,7 +1141,8 @@ def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine
 
 @pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_reference_removed_before_the_write_refuses_the_file(centre: Engine, monkeypatch) -> None:
-    from services import importer, privacy
+    from services.access import privacy
+    from services.imports import importer
 
     retry_write = importer.retry_write
 

@@ -17,8 +17,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services import jobdating
-from services.scope import Scope
+from services.metrics import jobdating
+from services.store.scope import Scope
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

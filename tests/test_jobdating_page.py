@@ -11,8 +11,9 @@ import openpyxl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services import audit, jobdating
-from services.scope import Scope
+from services.metrics import jobdating
+from services.store import audit
+from services.store.scope import Scope
 from tests.apptest_browser import download
 from tests.conftest import app_as, load
 
@@ -159,12 +160,13 @@ def test_marketing_sees_counts_and_no_name(scenario, downloads):
 
 
 def test_the_names_are_never_served_to_marketing_from_the_cache(scenario):
-    from services import access, cached
+    from services.access import roles
+    from services.app import cached
 
     scope = Scope(date(2020, 4, 1), date(2020, 4, 30), "JD-2020-04")
-    assert len(cached.uncovered_candidates(scope, access.Viewer("director"), 1)) == 1
+    assert len(cached.uncovered_candidates(scope, roles.Viewer("director"), 1)) == 1
     with pytest.raises(PermissionError):
-        cached.uncovered_candidates(scope, access.Viewer("marketing"), 1)
+        cached.uncovered_candidates(scope, roles.Viewer("marketing"), 1)
 
 
 def test_an_open_day_operation_offers_the_latest_job_dating(scenario):

@@ -12,10 +12,11 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from services import audit, meetings
-from services.markdown import escape_markdown
-from services.meetings import MeetingOutcome, record_meeting_outcome
-from services.models import Meeting
+from services.app.markdown import escape_markdown
+from services.jobdating import meetings
+from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
+from services.store import audit
+from services.store.models import Meeting
 from tests.apptest_browser import download
 from tests.conftest import app_as, load
 from tests.pairing_data import S1, load_job_dating

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from services.markdown import escape_markdown
+from services.app.markdown import escape_markdown
 
 HOSTILE = [
     "[x](https://evil.example)",

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from services.markdown import escape_markdown
+from services.app.markdown import escape_markdown
 from tests.conftest import app_as, load
 
 EVIL = "[clic](https://evil.example) ![t](https://evil.example/p.png) <https://evil.example>"

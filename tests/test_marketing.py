@@ -7,9 +7,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services import channels, marketing
-from services.attribution import MODELS, journey_data
-from services.scope import Scope
+from services.metrics import marketing
+from services.metrics.attribution import MODELS, journey_data
+from services.store import channels
+from services.store.scope import Scope
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from services import database
 from services.config import LOCAL_TZ
-from services.meeting_plan import (
+from services.jobdating.meeting_plan import (
     Busy,
     EventPlan,
     Pair,
@@ -28,8 +27,9 @@ from services.meeting_plan import (
     shares,
     slots,
 )
-from services.models import AuditEvent, Meeting
-from services.pairing import PairingError, job_dating_event
+from services.jobdating.pairing import PairingError, job_dating_event
+from services.store import database
+from services.store.models import AuditEvent, Meeting
 from tests.pairing_data import S1, S2, load_job_dating
 
 

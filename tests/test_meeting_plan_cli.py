@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.__main__ import main
-from services.models import Meeting
+from services.store.models import Meeting
 from tests.pairing_data import S1, S2, load_job_dating
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

@@ -12,12 +12,16 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
-from services import database, exports, jobdating, meeting_plan, meetings, pairing, privacy
-from services.calendars import meetings_ics
-from services.meetings import MeetingOutcome, record_meeting_outcome
-from services.models import Meeting, MeetingChange
-from services.schedule import ConflictError, ScheduleError
-from services.scope import Scope
+from services.access import privacy
+from services.documents import exports
+from services.documents.calendars import meetings_ics
+from services.jobdating import meeting_plan, meetings, pairing
+from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
+from services.metrics import jobdating
+from services.store import database
+from services.store.models import Meeting, MeetingChange
+from services.store.scope import Scope
+from services.store.versioned import ChangeRefused, ConflictError
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -128,7 +132,7 @@ def test_a_save_on_an_old_version_is_refused_and_writes_nothing(event):
     ],
 )
 def test_the_rules_refuse_what_cannot_be_true(event, ref, outcome, now, message):
-    with pytest.raises(ScheduleError, match=message):
+    with pytest.raises(ChangeRefused, match=message):
         record_meeting_outcome(ref, outcome=outcome, author="a", read_version=0, now=now, engine=event)
     assert meetings.meeting_history(ref, event).empty
 
@@ -204,7 +208,7 @@ def test_a_cancelled_meeting_is_not_planned_again_over_a_meeting_given_its_time(
         "ref,event_code,candidate_ref,offer_ref,starts_at,status\nM5,JD,C1,O1,2020-05-19 10:10,planned\n",
         event,
     )
-    with pytest.raises(ScheduleError, match="le candidat a déjà une autre rencontre"):
+    with pytest.raises(ChangeRefused, match="le candidat a déjà une autre rencontre"):
         record_meeting_outcome(
             "M3", outcome=MeetingOutcome("planned"), author="a", read_version=0, now=AFTER, engine=event
         )
@@ -218,7 +222,7 @@ def test_a_cancelled_meeting_is_not_planned_again_over_a_meeting_given_its_time(
         "ref,event_code,candidate_ref,offer_ref,starts_at,status\nM6,JD,C2,O2,2020-05-19 09:50,planned\n",
         event,
     )
-    with pytest.raises(ScheduleError, match="l'entreprise a déjà une autre rencontre"):
+    with pytest.raises(ChangeRefused, match="l'entreprise a déjà une autre rencontre"):
         record_meeting_outcome(
             "M3", outcome=MeetingOutcome("planned"), author="a", read_version=0, now=AFTER, engine=event
         )

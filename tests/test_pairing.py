@@ -8,9 +8,8 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
-from services import database
-from services.models import AuditEvent, Candidate
-from services.pairing import (
+from services.access.privacy import UnknownCandidate
+from services.jobdating.pairing import (
     PairingError,
     department_of,
     job_dating_event,
@@ -19,7 +18,8 @@ from services.pairing import (
     set_presentation_consent,
     suggested_pairs,
 )
-from services.privacy import UnknownCandidate
+from services.store import database
+from services.store.models import AuditEvent, Candidate
 from tests.conftest import load
 from tests.pairing_data import S1, S2, load_job_dating
 

@@ -22,10 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from services import analytics, database, privacy, schedule
 from services.__main__ import main
-from services.importer import MASK, import_bytes
-from services.models import (
+from services.access import privacy
+from services.advising import outcomes, schedule
+from services.imports.importer import import_bytes
+from services.metrics.report import build_report
+from services.store import analytics, database
+from services.store.contract import MASK
+from services.store.models import (
     ANONYMOUS_REF_PREFIX,
     AttendanceSuggestion,
     AuditEvent,
@@ -34,8 +38,7 @@ from services.models import (
     ImportRun,
     RoomAttempt,
 )
-from services.report import build_report
-from services.scope import Scope
+from services.store.scope import Scope
 from tests.conftest import load
 
 #: 1 July 2023: 36 months back is 1 July 2020, after every contact of the scenario.
@@ -54,17 +57,17 @@ def centre(scenario: Engine) -> Engine:
     # BB (CB's, no_show) becomes attended for 2 people with a note: 2 changes (status and
     # attendees) and 1 note. BA (CA's, kept by the purge) gets a note and no change.
     after = datetime(2020, 4, 14, 12, 0, tzinfo=UTC)
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "BB",
-        outcome=schedule.Outcome("attended", 2, "Bruno est venu avec sa mère"),
+        outcome=outcomes.Outcome("attended", 2, "Bruno est venu avec sa mère"),
         author="anne.conseil@example.org",
         read_version=0,
         now=after,
         engine=scenario,
     )
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "BA",
-        outcome=schedule.Outcome("attended", None, "Alice hésite entre deux sites"),
+        outcome=outcomes.Outcome("attended", None, "Alice hésite entre deux sites"),
         author="anne.conseil@example.org",
         read_version=0,
         now=after,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services import audit, privacy
+from services.access import privacy
 from services.i18n import format_number
-from services.models import Candidate
+from services.store import audit
+from services.store.models import Candidate
 from tests.conftest import app_as
 
 PAGE = "pages/admin/privacy.py"

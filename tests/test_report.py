@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.money import email_campaigns
-from services.scope import Scope
+from services.metrics.money import email_campaigns
+from services.store.scope import Scope
 from tests.conftest import SCENARIO
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL

@@ -7,8 +7,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services import bookings, results
-from services.scope import Scope
+from services.metrics import bookings, results
+from services.store.scope import Scope
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -234,7 +234,7 @@ def test_bookings_by_site_in_long_form_from_the_site_figures(scenario):
 )
 def test_key_figures_in_one_query_are_the_bookings_definitions(scenario, scope):
     # The cards read statuses, family attendance, booked and enrolled in one pass: the same
-    # figures as the definitions of services.bookings, each its own query.
+    # figures as the definitions of services.metrics.bookings, each its own query.
     figures = results.key_figures(scope, scenario)
     totals = bookings.status_totals(scope, scenario)
     funnel = bookings.funnel(scope, scenario, steps=("booked", "enrolled"))

@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import attribution, bookings, database, demo
-from services.contract import IMPORT_ORDER, SPECS
-from services.scope import Scope
+from services import demo, demo_generator
+from services.metrics import attribution, bookings
+from services.store import database
+from services.store.contract import IMPORT_ORDER, SPECS
+from services.store.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +39,7 @@ def test_bulk_seed_writes_what_the_importer_writes(
     tmp_path: Path, migrated_template: Path, network: bool, monkeypatch: pytest.MonkeyPatch
 ):
     if network:  # the network's profile (more sites, longer journeys) at a small scale
-        monkeypatch.setattr(demo, "NETWORK_FROM", 100)
+        monkeypatch.setattr(demo_generator, "NETWORK_FROM", 100)
     through_importer = _store(tmp_path, "importer.db", migrated_template)
     in_bulk = _store(tmp_path, "bulk.db", migrated_template)
     assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=through_importer, bulk=False))
@@ -56,7 +58,7 @@ def test_bulk_seed_writes_what_the_importer_writes(
 
 def test_network_scale_counts_follow_the_number_of_candidates():
     # 40,000 candidates: 14 sites (one per 2,857), about five touches and 0.4 bookings each.
-    rows = demo.generate_rows(40_000, seed=3)
+    rows = demo_generator.generate_rows(40_000, seed=3)
     assert len(rows["candidates"]) == 40_000
     assert len(rows["sites"]) == 14
     assert 4.5 < len(rows["touchpoints"]) / 40_000 < 5.5

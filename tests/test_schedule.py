@@ -9,13 +9,14 @@ import pytest
 import sqlalchemy as sa
 from icalendar import Calendar
 
-from services import schedule
-from services.calendars import schedule_ics
+from services.advising import availability, outcomes, schedule
+from services.advising.outcomes import Outcome
 from services.config import LOCAL_TZ
-from services.database import data_version
-from services.models import Booking
-from services.schedule import ConflictError, Outcome, ScheduleError
-from services.scope import Scope
+from services.documents.calendars import schedule_ics
+from services.store.database import data_version
+from services.store.models import Booking
+from services.store.scope import Scope
+from services.store.versioned import ChangeRefused, ConflictError
 from tests.conftest import load
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
@@ -61,7 +62,7 @@ def test_overlapping_interviews_of_one_advisor_are_flagged():
 
 def test_free_slots_of_an_empty_weekday():
     # 09:00–12:00 gives 09:00, 09:45, 10:30, 11:15; 13:30–17:15 gives 13:30, 14:15, 15:00, 15:45, 16:30.
-    slots = [s.strftime("%H:%M") for s in schedule.free_slots(DAY, [])]
+    slots = [s.strftime("%H:%M") for s in availability.free_slots(DAY, [])]
     assert slots == ["09:00", "09:45", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
 
 
@@ -70,27 +71,27 @@ def test_busy_time_removes_the_slots_it_overlaps_only():
         (local(DAY, 10).to_pydatetime(), local(DAY, 10, 45).to_pydatetime()),  # hits 09:45 and 10:30
         (local(DAY, 14, 15).to_pydatetime(), local(DAY, 15).to_pydatetime()),
     ]  # exactly the 14:15 slot
-    slots = [s.strftime("%H:%M") for s in schedule.free_slots(DAY, busy)]
+    slots = [s.strftime("%H:%M") for s in availability.free_slots(DAY, busy)]
     assert slots == ["09:00", "11:15", "13:30", "15:00", "15:45", "16:30"]
 
 
 @pytest.mark.parametrize("day", [date(2020, 4, 18), date(2020, 4, 19)])
 def test_no_slot_at_the_weekend(day):
-    assert schedule.free_slots(day, []) == []
+    assert availability.free_slots(day, []) == []
 
 
 @pytest.mark.parametrize("day", [date(2020, 3, 30), date(2020, 10, 26)])
 def test_busy_time_across_a_clock_change_week_uses_local_times(day):
     # The Mondays after the clocks change: an interview 09:45–10:30 local takes exactly one slot.
     busy = [(local(day, 9, 45).to_pydatetime(), local(day, 10, 30).to_pydatetime())]
-    slots = [s.strftime("%H:%M") for s in schedule.free_slots(day, busy)]
+    slots = [s.strftime("%H:%M") for s in availability.free_slots(day, busy)]
     assert slots == ["09:00", "10:30", "11:15", "13:30", "14:15", "15:00", "15:45", "16:30"]
 
 
 def test_slots_on_the_monday_after_the_clocks_change_keep_local_times():
-    slots = schedule.free_slots(date(2020, 3, 30), [])
+    slots = availability.free_slots(date(2020, 3, 30), [])
     assert slots[0].strftime("%H:%M %z") == "09:00 +0200"
-    assert schedule.free_slots(date(2020, 3, 27), [])[0].strftime("%H:%M %z") == "09:00 +0100"
+    assert availability.free_slots(date(2020, 3, 27), [])[0].strftime("%H:%M %z") == "09:00 +0100"
 
 
 def test_interviews_of_a_day(scenario):
@@ -161,7 +162,7 @@ def test_interviews_on_clock_change_days_use_local_days(engine):
 
 
 def test_advisor_load(scenario):
-    load_table = schedule.advisor_load(Scope(date(2020, 4, 1), date(2020, 4, 30)), scenario).set_index(
+    load_table = availability.advisor_load(Scope(date(2020, 4, 1), date(2020, 4, 30)), scenario).set_index(
         "advisor_email"
     )
     # Anne: BA, BB, BF2 (BG is on 1 May); Yves: BC, BD2 (BD1 is cancelled). 45 minutes each.
@@ -192,29 +193,29 @@ STATUSES = ("booked", "attended", "no_show", "cancelled")
 @pytest.mark.parametrize("wanted", STATUSES)
 def test_every_transition_after_the_interview(current, wanted):
     if current == wanted or (current, wanted) in ALLOWED:
-        schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
+        outcomes.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
     else:
-        with pytest.raises(ScheduleError):
-            schedule.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
+        with pytest.raises(ChangeRefused):
+            outcomes.check_outcome(current, PAST, Outcome(wanted), now=AFTER_APRIL)
 
 
 @pytest.mark.parametrize("wanted", ["attended", "no_show"])
 def test_a_future_interview_cannot_get_an_outcome(wanted):
-    with pytest.raises(ScheduleError, match="pas encore commencé"):
-        schedule.check_outcome("booked", PAST, Outcome(wanted), now=BEFORE)
-    schedule.check_outcome("booked", PAST, Outcome("cancelled"), now=BEFORE)  # cancelling ahead is fine
+    with pytest.raises(ChangeRefused, match="pas encore commencé"):
+        outcomes.check_outcome("booked", PAST, Outcome(wanted), now=BEFORE)
+    outcomes.check_outcome("booked", PAST, Outcome("cancelled"), now=BEFORE)  # cancelling ahead is fine
 
 
 def test_a_cancelled_interview_must_be_reopened_first():
-    with pytest.raises(ScheduleError, match="rouvert"):
-        schedule.check_outcome("cancelled", PAST, Outcome("attended"), now=AFTER_APRIL)
+    with pytest.raises(ChangeRefused, match="rouvert"):
+        outcomes.check_outcome("cancelled", PAST, Outcome("attended"), now=AFTER_APRIL)
 
 
 def test_attendees_and_note_are_checked():
-    with pytest.raises(ScheduleError):
-        schedule.check_outcome("booked", PAST, Outcome("attended", attendees=0), now=AFTER_APRIL)
-    with pytest.raises(ScheduleError):
-        schedule.check_outcome("booked", PAST, Outcome("attended", note="x" * 1001), now=AFTER_APRIL)
+    with pytest.raises(ChangeRefused):
+        outcomes.check_outcome("booked", PAST, Outcome("attended", attendees=0), now=AFTER_APRIL)
+    with pytest.raises(ChangeRefused):
+        outcomes.check_outcome("booked", PAST, Outcome("attended", note="x" * 1001), now=AFTER_APRIL)
 
 
 def booking(engine, ref: str) -> dict:
@@ -225,7 +226,7 @@ def booking(engine, ref: str) -> dict:
 
 def test_recording_an_outcome_writes_history_note_and_bumps_the_data_version(scenario):
     before = data_version(scenario)
-    version = schedule.record_outcome(
+    version = outcomes.record_outcome(
         "BC",
         outcome=Outcome("attended", attendees=2, note="Venue avec sa mère"),
         author="yves.conseil@example.org",
@@ -236,7 +237,7 @@ def test_recording_an_outcome_writes_history_note_and_bumps_the_data_version(sce
     stored = booking(scenario, "BC")
     assert (stored["status"], stored["attendees"], stored["version"], version) == ("attended", 2, 1, 1)
     assert data_version(scenario) == before + 1
-    log = schedule.history("BC", scenario)
+    log = outcomes.history("BC", scenario)
     assert set(log["what"]) == {"status", "attendees", "note"}
     assert log.set_index("what").loc["status", ["old", "new"]].tolist() == ["booked", "attended"]
     assert log.set_index("what").loc["note", "new"] == "Venue avec sa mère"
@@ -245,15 +246,15 @@ def test_recording_an_outcome_writes_history_note_and_bumps_the_data_version(sce
 
 def test_the_second_of_two_concurrent_saves_is_refused(scenario):
     # Both advisors read BC at version 0; the first saves attended, the second no-show.
-    schedule.record_outcome(
+    outcomes.record_outcome(
         "BC", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
     )
     with pytest.raises(ConflictError, match="modifié"):
-        schedule.record_outcome(
+        outcomes.record_outcome(
             "BC", outcome=Outcome("no_show"), author="b", read_version=0, now=AFTER_APRIL, engine=scenario
         )
     assert booking(scenario, "BC")["status"] == "attended"
-    assert len(schedule.history("BC", scenario)) == 1
+    assert len(outcomes.history("BC", scenario)) == 1
 
 
 def test_an_import_that_changes_a_booking_makes_a_stale_save_conflict(scenario):
@@ -264,26 +265,26 @@ def test_an_import_that_changes_a_booking_makes_a_stale_save_conflict(scenario):
         scenario,
     )
     with pytest.raises(ConflictError):
-        schedule.record_outcome(
+        outcomes.record_outcome(
             "BC", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
         )
 
 
 def test_a_refused_outcome_writes_nothing(scenario):
-    with pytest.raises(ScheduleError):
-        schedule.record_outcome(
+    with pytest.raises(ChangeRefused):
+        outcomes.record_outcome(
             "BD1", outcome=Outcome("attended"), author="a", read_version=0, now=AFTER_APRIL, engine=scenario
         )
     assert booking(scenario, "BD1")["status"] == "cancelled"
-    assert schedule.history("BD1", scenario).empty
+    assert outcomes.history("BD1", scenario).empty
 
 
 def test_reassign_within_the_site_only_and_to_a_free_advisor(scenario):
     load("advisors", "email,name,site_code\nzoe@example.org,Zoé,YUT\nmax@example.org,Max,MAX\n", scenario)
-    with pytest.raises(ScheduleError, match="même site"):
-        schedule.reassign("BC", advisor_email="max@example.org", author="a", read_version=0, engine=scenario)
+    with pytest.raises(ChangeRefused, match="même site"):
+        outcomes.reassign("BC", advisor_email="max@example.org", author="a", read_version=0, engine=scenario)
     assert (
-        schedule.reassign("BC", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
+        outcomes.reassign("BC", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
         == 1
     )
     assert booking(scenario, "BC")["advisor_email"] == "zoe@example.org"
@@ -294,8 +295,8 @@ def test_reassign_within_the_site_only_and_to_a_free_advisor(scenario):
         "BZ,CE,YUT,zoe@example.org,2020-04-16 10:30,booked,2020-04-10 12:00\n",
         scenario,
     )
-    with pytest.raises(ScheduleError, match="déjà un entretien"):
-        schedule.reassign("BD2", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
+    with pytest.raises(ChangeRefused, match="déjà un entretien"):
+        outcomes.reassign("BD2", advisor_email="zoe@example.org", author="a", read_version=0, engine=scenario)
 
 
 # ---------------------------------------------------------------- iCalendar
@@ -402,7 +403,7 @@ def test_a_day_without_any_interview_has_every_slot_free(engine):
     day = date(2020, 4, 15)  # a Wednesday
     nobody = schedule.interviews(day, day)
     assert nobody.empty
-    slots = schedule.free_slots_by_advisor(day, nobody, schedule.advisors_of(()))
+    slots = availability.free_slots_by_advisor(day, nobody, schedule.advisors_of(()))
     assert slots["free_slots"].tolist() == [9]
 
 
@@ -535,7 +536,7 @@ def test_interviews_of_some_advisors_only(scenario):
     assert schedule.interviews(*march, engine=scenario, advisors=())["ref"].tolist() == []
     scope = Scope(date(2020, 4, 1), date(2020, 4, 30))
     # Yves alone: BC and BD2 (BD1 is cancelled), 45 minutes each.
-    yves = schedule.advisor_load(scope, scenario, advisors=("yves.conseil@example.org",))
+    yves = availability.advisor_load(scope, scenario, advisors=("yves.conseil@example.org",))
     assert yves[["advisor_email", "interviews", "hours"]].values.tolist() == [
         ["yves.conseil@example.org", 2, 1.5]
     ]
@@ -552,7 +553,7 @@ def test_free_slots_count_every_interview_of_the_advisor_whatever_its_site_or_pr
         scenario,
     )
     yves = schedule.advisors_of(("YUT",), scenario)
-    slots = schedule.free_slots_of(date(2020, 4, 15), yves, scenario).iloc[0]
+    slots = availability.free_slots_of(date(2020, 4, 15), yves, scenario).iloc[0]
     assert slots["free_slots"] == 6
     assert slots["first_free"] == ["09:45", "10:30", "11:15", "15:00", "15:45", "16:30"]
 

@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from services import audit, results
-from services.events import default_scope
 from services.i18n import format_percent
-from services.models import Booking
+from services.metrics import results
+from services.store import audit
+from services.store.events import default_scope
+from services.store.models import Booking
 from tests.apptest_browser import download
 from tests.conftest import app_as, load
 
@@ -142,7 +143,7 @@ def test_a_save_over_someone_elses_change_is_a_conflict(demo_store):
     app.date_input(key="schedule_day").set_value(day).run()
     app.selectbox(key="schedule_booking").set_value(ref).run()
     # Meanwhile another advisor records a no-show for the same interview.
-    from services.schedule import Outcome, record_outcome
+    from services.advising.outcomes import Outcome, record_outcome
 
     record_outcome(
         ref,

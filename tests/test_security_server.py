@@ -19,7 +19,9 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from services import accounts, audit, web
+from services.access import accounts
+from services.app import web
+from services.store import audit
 from tests.browser import app_server, free_port, serving
 
 PASSWORD = "un-mot-de-passe-solide-2026"

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from services import accounts, audit
-from services.accounts import REFUSED, AccountError
-from services.models import Account
+from services.access import accounts
+from services.access.accounts import REFUSED, AccountError
+from services.store import audit
+from services.store.models import Account
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 

@@ -8,15 +8,16 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from services import access, marketing
-from services.scope import Scope
+from services.access import roles
+from services.metrics import marketing
+from services.store.scope import Scope
 from tests.conftest import load
 
-M = access.SUPPRESSED
+M = roles.SUPPRESSED
 
 
 def protected(groups: list[str], counts: list[int]) -> list[str]:
-    return access.hide_small_groups(pd.DataFrame({"group": groups, "candidates": counts}))[
+    return roles.hide_small_groups(pd.DataFrame({"group": groups, "candidates": counts}))[
         "candidates"
     ].tolist()
 
@@ -65,7 +66,7 @@ def test_zero_reads_like_a_small_group():
 
 def test_a_scope_under_the_minimum_shows_no_breakdown():
     # 12 + 5 = 17 candidates, under 20: not a single group is shown, not even the large ones.
-    assert access.hide_small_groups(pd.DataFrame({"group": ["54", "57"], "candidates": [12, 5]})).empty
+    assert roles.hide_small_groups(pd.DataFrame({"group": ["54", "57"], "candidates": [12, 5]})).empty
     # 15 + 5 = 20: shown, nothing under 5.
     assert protected(["54", "57"], [15, 5]) == ["15", "5"]
 
@@ -116,7 +117,7 @@ def test_departments_under_5_are_one_group_that_is_always_there(engine):
     # Ages on 14 April 2020: 16 (six), 17 (two), 18 (one), unknown (one).
     assert by_age["candidates"].tolist() == [0, 8, 1, 0, 0, 1]
     # Ten candidates: under 20, marketing sees neither table.
-    assert access.hide_small_groups(by_department).empty
+    assert roles.hide_small_groups(by_department).empty
     # Even on an empty scope the "other" group is there (with 0).
     _, nobody = marketing.audience(Scope(date(2021, 4, 1), date(2021, 4, 30)), engine)
     assert nobody.to_dict("list") == {"group": [marketing.OTHER], "candidates": [0]}

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from services import accounts, audit, database
-from services.accounts import SessionEnded, SsoRefused
-from services.models import Account
+from services.access import accounts
+from services.access.accounts import SessionEnded, SsoRefused
+from services.store import audit, database
+from services.store.models import Account
 from tests.conftest import load
 from tests.test_accounts import run
 

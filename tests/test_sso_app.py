@@ -21,8 +21,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from streamlit.testing.v1 import AppTest
 
-from services import accounts, web
-from services.markdown import escape_markdown
+from services.access import accounts
+from services.app import web
+from services.app.markdown import escape_markdown
 from tests.browser import chromium_page, free_port, screenshot, serving, settle
 from tests.conftest import APP
 from tests.test_sso import claims, events

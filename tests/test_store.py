@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from services import database
-from services.models import Booking, Candidate, Site
+from services.store import database
+from services.store.models import Booking, Candidate, Site
 from tests.conftest import load
 
 
@@ -104,7 +104,7 @@ def test_upgrading_an_older_store_keeps_every_row(tmp_path):
     from alembic import command
     from alembic.config import Config
 
-    from services.importer import import_path
+    from services.imports.importer import import_path
     from tests.conftest import SCENARIO
 
     old = database.get_engine(f"sqlite:///{tmp_path / 'old.db'}")

@@ -1,5 +1,5 @@
 """Table versions are never forgotten: every write gives a new version to every table it changed,
-in its own transaction (services/database.py), which keeps the analytical copies fresh.
+in its own transaction (services/store/database.py), which keeps the analytical copies fresh.
 
 Two checks, independent of how the versions are found (the tables named by the statements):
 the content of every table before and after each write path, and SQLite triggers that record,
@@ -23,8 +23,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from services import accounts, audit, calcom, channels, database, demo, privacy, schedule
-from services.importer import IMPORT_ORDER, import_bytes, import_path
+from services import demo
+from services.access import accounts, privacy
+from services.advising import outcomes
+from services.imports.importer import IMPORT_ORDER, import_bytes, import_path
+from services.integrations import calcom_event_types
+from services.store import audit, channels, database
 from tests.conftest import SCENARIO
 
 # ---------------------------------------------------------------- the triggers' check
@@ -43,7 +47,7 @@ class VersionGuard:
 
     def install(self, engine: Engine) -> None:
         sa.event.listen(engine, "checkout", self._on_checkout)
-        # After services.database's own commit hook, which gives the versions.
+        # After services.store.database's own commit hook, which gives the versions.
         sa.event.listen(engine, "commit", self._on_commit)
 
     def _on_checkout(self, dbapi_connection, record, _proxy) -> None:  # noqa: ANN001
@@ -73,7 +77,7 @@ class VersionGuard:
         guarded = connection.connection.info.get("guarded")
         if guarded is None:
             return
-        # Through the driver: services.database must not see these statements.
+        # Through the driver: services.store.database must not see these statements.
         driver = connection.connection.driver_connection
         missing = {
             name
@@ -183,9 +187,9 @@ def test_the_schedule_privacy_and_channel_rules_bump_what_they_change(scenario, 
     engine = scenario
 
     def outcome() -> None:
-        schedule.record_outcome(
+        outcomes.record_outcome(
             "BC",
-            outcome=schedule.Outcome("attended", attendees=2, note="Venue avec sa mère"),
+            outcome=outcomes.Outcome("attended", attendees=2, note="Venue avec sa mère"),
             author="yves.conseil@example.org",
             read_version=0,
             now=AFTER_APRIL,
@@ -200,7 +204,7 @@ def test_the_schedule_privacy_and_channel_rules_bump_what_they_change(scenario, 
     reassigned = _check(
         engine,
         guard,
-        lambda: schedule.reassign(
+        lambda: outcomes.reassign(
             "BC", advisor_email="zoe.conseil@example.org", author="a", read_version=version, engine=engine
         ),
     )
@@ -233,13 +237,15 @@ def test_accounts_sessions_audit_and_integrations_bump_what_they_change(scenario
     mapping = _check(
         engine,
         guard,
-        lambda: calcom.save_event_type_mapping(
+        lambda: calcom_event_types.save_event_type_mapping(
             event_type_id=101, site_code="MAX", program_code="BTS-MS", actor="t", engine=engine
         ),
     )
     assert "event_type_mappings" in mapping
     _check(
-        engine, guard, lambda: calcom.delete_event_type_mapping(event_type_id=101, actor="t", engine=engine)
+        engine,
+        guard,
+        lambda: calcom_event_types.delete_event_type_mapping(event_type_id=101, actor="t", engine=engine),
     )
 
 

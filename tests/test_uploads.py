@@ -12,9 +12,10 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 
-from services import database, models, uploads
 from services.__main__ import main as command_line
-from services.importer import ImportFileError
+from services.imports import columns, uploads
+from services.imports.problems import ImportFileError
+from services.store import database, models
 from tests.conftest import load
 
 SITES = b"code,name,city\nMAX,Maxeville,Maxeville\nNEW,Nouveau site,Nancy\n"
@@ -245,9 +246,9 @@ def test_a_check_takes_no_write_lock(engine, monkeypatch):
     # A check reads: while it runs, another connection writes at once (SQLite, busy timeout 0).
     import sqlite3
 
-    from services import importer
+    from services.imports import importer
 
-    typed = importer._typed
+    typed = columns.type_columns
 
     def typed_then_write_elsewhere(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         connection = sqlite3.connect(engine.url.database, timeout=0)
@@ -258,7 +259,7 @@ def test_a_check_takes_no_write_lock(engine, monkeypatch):
             connection.close()
         return typed(*args, **kwargs)
 
-    monkeypatch.setattr(importer, "_typed", typed_then_write_elsewhere)
+    monkeypatch.setattr(importer, "type_columns", typed_then_write_elsewhere)
     [checked] = uploads.check_upload([("sites.csv", SITES)])
     assert (checked.accepted, checked.inserted) == (True, 2)
 

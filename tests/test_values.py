@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from services import values
 from services.config import LOCAL_TZ
+from services.store import values
 
 
 def utc(*parts: int) -> datetime:
@@ -246,9 +246,9 @@ def test_local_date_and_midnight_use_paris_time() -> None:
 
 import sqlalchemy as sa  # noqa: E402
 
-from services import contract  # noqa: E402
-from services.importer import check_files, import_bytes  # noqa: E402
-from services.models import Campaign, Company, ImportRun, Site  # noqa: E402
+from services.imports.importer import check_files, import_bytes  # noqa: E402
+from services.store import contract  # noqa: E402
+from services.store.models import Campaign, Company, ImportRun, Site  # noqa: E402
 from tests.conftest import load  # noqa: E402
 
 
@@ -453,7 +453,7 @@ def test_a_siret_of_ascii_digits_is_accepted(engine) -> None:
 
 def test_the_siret_reader_itself_takes_ascii_digits_only() -> None:
     # Whatever reads the cell before it (the codes' cleaning), the SIRET's own check holds.
-    from services.contract import _digits
+    from services.store.contract import _digits
 
     with pytest.raises(ValueError, match="14 chiffres"):
         _digits(14, "SIRET")("١٢٣٤٥٦٧٨٩٠١٢٣٤")
@@ -483,4 +483,3 @@ def test_the_email_check_is_linear_on_hostile_cells() -> None:
         with pytest.raises(ValueError, match="invalide"):
             values.read_email(cell)
     assert len(hostile[0]) == contract.MAX_CELL_CHARS
-

@@ -14,8 +14,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from services import accounts, audit, web
-from services.models import SignInSession
+from services.access import accounts
+from services.app import web
+from services.store import audit
+from services.store.models import SignInSession
 
 PASSWORD = "un-mot-de-passe-solide"
 
@@ -209,7 +211,7 @@ def test_the_idle_limit_is_a_setting(client, director, engine, monkeypatch):
 def test_sign_out_ends_the_session_on_the_server_and_deletes_the_cookie(client, director):
     sign_in(client, director, PASSWORD)
     token = web.unsign(client.cookies[web.COOKIE])
-    # The app ends the session (services.accounts.end_session), then st.logout() sends the
+    # The app ends the session (services.access.accounts.end_session), then st.logout() sends the
     # browser to /auth/logout, where the gate deletes the cookie.
     assert accounts.end_session(token).email == director
     replayed = client.cookies[web.COOKIE]

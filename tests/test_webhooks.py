@@ -23,10 +23,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import calcom, webhooks, whereby
 from services.config import LOCAL_TZ
-from services.database import get_engine
-from services.models import AttendanceSuggestion, Booking, ImportRun
+from services.integrations import calcom, webhooks, whereby, whereby_attendance
+from services.store.database import get_engine
+from services.store.models import AttendanceSuggestion, Booking, ImportRun
 from tests.browser import app_server
 from tests.conftest import load
 from tests.test_calcom import KEY as CALCOM_KEY
@@ -303,7 +303,7 @@ def test_whereby_deliveries_suggest_the_attendance_when_the_call_ends(whereby_ro
     ]
     # The polling sync, the fallback, finds the same suggestion: nothing to change. Its room
     # closes 15 minutes after the interview's end: read an hour from now.
-    summary = whereby.sync_attendance(actor="cli:test", now=datetime.now(UTC) + timedelta(hours=1))
+    summary = whereby_attendance.sync_attendance(actor="cli:test", now=datetime.now(UTC) + timedelta(hours=1))
     assert (summary.suggested, summary.updated, summary.unchanged) == ([], [], 1)
 
 

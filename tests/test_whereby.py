@@ -45,9 +45,21 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy.engine import Engine
 from werkzeug import Request, Response
 
-from services import access, api, database, exports, schedule, whereby
 from services.__main__ import main
-from services.models import AttendanceSuggestion, AuditEvent, Booking, BookingChange, BookingNote, RoomAttempt
+from services.access import roles
+from services.advising import outcomes, schedule
+from services.documents import exports
+from services.integrations import api, whereby, whereby_attendance, whereby_rooms
+from services.store import database, room_links
+from services.store.models import (
+    AttendanceSuggestion,
+    AuditEvent,
+    Booking,
+    BookingChange,
+    BookingNote,
+    RoomAttempt,
+)
+from services.store.versioned import ChangeRefused, ConflictError
 from tests.conftest import app_as, load
 
 KEY = "whereby-test-cle-qui-ne-doit-jamais-apparaitre"
@@ -297,8 +309,8 @@ def booking(engine: Engine, ref: str) -> tuple:
         return tuple(connection.execute(query).one())
 
 
-def sync_rooms(client: api.ApiClient, **kwargs) -> whereby.RoomSummary:
-    return whereby.sync_rooms(actor="cli:test", now=BEFORE, client=client, **kwargs)
+def sync_rooms(client: api.ApiClient, **kwargs) -> whereby_rooms.RoomSummary:
+    return whereby_rooms.sync_rooms(actor="cli:test", now=BEFORE, client=client, **kwargs)
 
 
 # ---------------------------------------------------------------- rooms
@@ -313,7 +325,7 @@ def test_room_helpers_worked_by_hand():
     # 1, 2, 3 attendees + the advisor are at most 4 people: normal; 4 + 1 = 5: group.
     assert [whereby.room_mode(n) for n in (1, 2, 3, 4, 7)] == ["normal"] * 3 + ["group"] * 2
     assert (
-        whereby.with_external_id("https://c.whereby.com/r?roomKey=k", "B1")
+        room_links.with_external_id("https://c.whereby.com/r?roomKey=k", "B1")
         == "https://c.whereby.com/r?roomKey=k&externalId=B1"
     )
 
@@ -411,8 +423,8 @@ def test_an_interview_cancelled_while_its_answer_was_lost_leaves_no_room_behind(
     fake.script = [lost_answer]
     sync_rooms(client)
     time.sleep(0.6)
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
     )
     summary = sync_rooms(client)
     # The listing holds m1 (B1's end and prefix, held by nobody): deleted, not adopted.
@@ -497,13 +509,13 @@ def test_the_command_line_never_prints_the_key(centre, server, fake, capsys, mon
 
 def test_a_cancelled_interview_loses_its_room(centre, fake, client):
     sync_rooms(client)
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
     )
     # B3's room is already gone at Whereby (deleted by hand): the 404 is fine.
     fake.meetings = [m for m in fake.meetings if m["meetingId"] != "m3"]
-    schedule.record_outcome(
-        "B3", outcome=schedule.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
+    outcomes.record_outcome(
+        "B3", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
     )
     summary = sync_rooms(client)
     assert summary.deleted == ["B2", "B3"] and not summary.failed
@@ -515,7 +527,7 @@ def test_a_cancelled_interview_loses_its_room(centre, fake, client):
         ("room.delete", "B3", "meeting=m3"),
     ]
     # Reopened, B2 gets a new room (its old attempt is reused, not a second row).
-    schedule.record_outcome("B2", outcome=schedule.Outcome("booked"), author=YVES, read_version=1, now=BEFORE)
+    outcomes.record_outcome("B2", outcome=outcomes.Outcome("booked"), author=YVES, read_version=1, now=BEFORE)
     assert sync_rooms(client).created == ["B2"] and rooms(centre)["B2"][0] == "m4"
 
 
@@ -577,8 +589,8 @@ def suggestions(engine: Engine) -> dict[str, tuple]:
         return {ref: tuple(rest) for ref, *rest in connection.execute(query)}
 
 
-def sync_attendance(client: api.ApiClient, **kwargs) -> whereby.AttendanceSummary:
-    return whereby.sync_attendance(
+def sync_attendance(client: api.ApiClient, **kwargs) -> whereby_attendance.AttendanceSummary:
+    return whereby_attendance.sync_attendance(
         actor="cli:test", now=AFTER, since=date(2020, 4, 1), client=client, **kwargs
     )
 
@@ -614,7 +626,9 @@ def test_attendance_waits_for_the_room_to_close_and_retries_a_busy_server(calls,
     # open, so B3 is not read yet.
     early = datetime(2020, 4, 15, 7, 59, tzinfo=UTC)
     calls.insight_failures = [_json({"error": "busy"}, 502)]
-    summary = whereby.sync_attendance(actor="cli:test", now=early, since=date(2020, 4, 1), client=client)
+    summary = whereby_attendance.sync_attendance(
+        actor="cli:test", now=early, since=date(2020, 4, 1), client=client
+    )
     assert "B3" not in dict(summary.suggested) and len(summary.suggested) == 4
     assert len(waits) == 1 and 0 <= waits[0] <= whereby.api.BACKOFF_SECONDS  # a GET is retried
 
@@ -630,7 +644,7 @@ def test_a_later_reading_updates_a_pending_suggestion(calls, centre, client):
 
 def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, client):
     sync_attendance(client)
-    version = whereby.confirm_suggestion("B1", actor=ANNE, read_version=0, now=AFTER)
+    version = whereby_attendance.confirm_suggestion("B1", actor=ANNE, read_version=0, now=AFTER)
     # B1 was announced for 1 person; the call saw 2 visitors: attended, 2 people.
     assert booking(centre, "B1") == ("attended", 2, 1) and version == 1
     assert suggestions(centre)["B1"][-1] == "confirmed"
@@ -648,13 +662,13 @@ def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, cl
     assert audited(centre, "booking.outcome") == [("booking.outcome", "B1", "status=attended")]
     assert audited(centre, "attendance.") == [("attendance.confirm", "B1", "suggestion=attended")]
     # Already decided: a second click changes nothing.
-    with pytest.raises(schedule.ScheduleError, match="déjà été traitée"):
-        whereby.confirm_suggestion("B1", actor=ANNE, read_version=1, now=AFTER)
+    with pytest.raises(ChangeRefused, match="déjà été traitée"):
+        whereby_attendance.confirm_suggestion("B1", actor=ANNE, read_version=1, now=AFTER)
     # B3 (3 people announced, 1 visitor seen): attended, the 3 people are kept.
-    whereby.confirm_suggestion("B3", actor=ANNE, read_version=0, now=AFTER)
+    whereby_attendance.confirm_suggestion("B3", actor=ANNE, read_version=0, now=AFTER)
     assert booking(centre, "B3") == ("attended", 3, 1)
     # B7 (advisor absent): the status stays, a note says what the call showed.
-    whereby.confirm_suggestion("B7", actor=PAUL, read_version=0, now=AFTER)
+    whereby_attendance.confirm_suggestion("B7", actor=PAUL, read_version=0, now=AFTER)
     assert booking(centre, "B7") == ("booked", 1, 1)
     notes = BookingNote.__table__
     with centre.connect() as connection:
@@ -664,49 +678,49 @@ def test_confirming_records_the_outcome_with_history_and_audit(calls, centre, cl
 
 def test_a_stale_page_cannot_confirm(calls, centre, client):
     sync_attendance(client)
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("booked", 2), author=YVES, read_version=0, now=AFTER
     )
-    with pytest.raises(schedule.ConflictError):
-        whereby.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
+    with pytest.raises(ConflictError):
+        whereby_attendance.confirm_suggestion("B2", actor=YVES, read_version=0, now=AFTER)
     assert booking(centre, "B2") == ("booked", 2, 1) and suggestions(centre)["B2"][-1] is None
 
 
 def test_a_suggestion_that_contradicts_a_recorded_outcome_is_never_applied(calls, centre, client):
     sync_attendance(client)
     # Yves recorded B2 as attended; the call says nobody came (no-show): a conflict.
-    schedule.record_outcome(
-        "B2", outcome=schedule.Outcome("attended", 4), author=YVES, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B2", outcome=outcomes.Outcome("attended", 4), author=YVES, read_version=0, now=AFTER
     )
     # Anne recorded B3 as attended too, which the call agrees with: no conflict.
-    schedule.record_outcome(
-        "B3", outcome=schedule.Outcome("attended", 3), author=ANNE, read_version=0, now=AFTER
+    outcomes.record_outcome(
+        "B3", outcome=outcomes.Outcome("attended", 3), author=ANNE, read_version=0, now=AFTER
     )
-    pending = whereby.pending_suggestions(["B2", "B3"]).set_index("ref")
+    pending = whereby_attendance.pending_suggestions(["B2", "B3"]).set_index("ref")
     assert pending["conflict"].to_dict() == {"B2": True, "B3": False}
-    with pytest.raises(whereby.SuggestionConflict, match="déjà noté « attended »"):
-        whereby.confirm_suggestion("B2", actor=YVES, read_version=1, now=AFTER)
+    with pytest.raises(whereby_attendance.SuggestionConflict, match="déjà noté « attended »"):
+        whereby_attendance.confirm_suggestion("B2", actor=YVES, read_version=1, now=AFTER)
     assert booking(centre, "B2") == ("attended", 4, 1)
-    whereby.dismiss_suggestion("B2", actor=YVES, now=AFTER)
+    whereby_attendance.dismiss_suggestion("B2", actor=YVES, now=AFTER)
     assert suggestions(centre)["B2"][-1] == "dismissed" and booking(centre, "B2") == ("attended", 4, 1)
     assert audited(centre, "attendance.") == [("attendance.dismiss", "B2", None)]
-    assert list(whereby.pending_suggestions(["B2"])["ref"]) == []
+    assert list(whereby_attendance.pending_suggestions(["B2"])["ref"]) == []
     # A decided suggestion is never read again or changed.
     assert sync_attendance(client).unchanged == 4
 
 
 def test_suggestion_texts():
     assert (
-        whereby.suggestion_text("attended", 2, True)
+        whereby_attendance.suggestion_text("attended", 2, True)
         == "L'appel indique : venu, avec sa famille (2 visiteurs)"
     )
-    assert whereby.suggestion_text("attended", 1, False) == "L'appel indique : venu (un visiteur)"
+    assert whereby_attendance.suggestion_text("attended", 1, False) == "L'appel indique : venu (un visiteur)"
     assert (
-        whereby.suggestion_text("no_show", 0, False, "en")
+        whereby_attendance.suggestion_text("no_show", 0, False, "en")
         == "The call says: no-show (no visitor joined the room)"
     )
     assert (
-        whereby.suggestion_text("advisor_absent", 0, False)
+        whereby_attendance.suggestion_text("advisor_absent", 0, False)
         == "L'appel indique : personne n'a rejoint la salle"
     )
 
@@ -736,7 +750,7 @@ def test_an_advisor_confirms_their_suggestion_on_the_schedule_page(calls, centre
 
 def test_a_conflicting_suggestion_shows_as_such_on_the_page(calls, centre, client):
     sync_attendance(client)
-    schedule.record_outcome("B1", outcome=schedule.Outcome("no_show"), author=ANNE, read_version=0, now=AFTER)
+    outcomes.record_outcome("B1", outcome=outcomes.Outcome("no_show"), author=ANNE, read_version=0, now=AFTER)
     app = app_as("advisor", ANNE, page=PAGE, event="POV")
     assert any("Déjà noté « Absent »" in w.value for w in app.warning), [w.value for w in app.warning]
     assert not [b for b in app.button if b.key == "schedule_confirm_B1"]
@@ -765,8 +779,8 @@ def test_the_host_link_is_never_exported(centre, fake, client):
     assert "host_room_url" not in table.columns and "room_meeting_id" in table.columns
     assert host not in exports.to_csv(table).decode("utf-8-sig")
     # The schedule's own exports (its list and the calendar) hold the candidate's link only.
-    as_anne = access.interviews_for(
-        schedule.interviews(date(2020, 4, 14), date(2020, 4, 14)), access.Viewer("advisor", ANNE)
+    as_anne = roles.interviews_for(
+        schedule.interviews(date(2020, 4, 14), date(2020, 4, 14)), roles.Viewer("advisor", ANNE)
     )
     assert host in set(as_anne["host_room_url"])
     assert host not in exports.to_csv(schedule.day_list(as_anne)).decode("utf-8-sig")

@@ -22,11 +22,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from services import api, database, meetings, whereby
 from services.__main__ import main
-from services.models import Meeting, MeetingChange, SyncCursor
-from services.schedule import ConflictError, ScheduleError
-from services.whereby_links import company_external_id, company_link, link_external_id
+from services.integrations import api, whereby, whereby_attendance, whereby_meeting_rooms, whereby_rooms
+from services.jobdating import meetings
+from services.store import database
+from services.store.models import Meeting, MeetingChange, SyncCursor
+from services.store.room_links import company_external_id, company_link, link_external_id
+from services.store.versioned import ChangeRefused, ConflictError
 from tests import test_whereby
 from tests.conftest import load
 from tests.test_whereby import KEY, FakeWhereby, _json, audited, lost_answer
@@ -96,8 +98,8 @@ def prefix(siret: str, day: str, ref: str) -> str:
     return f"jd{siret}{day}{hashlib.sha256(ref.encode()).hexdigest()[:8]}"
 
 
-def sync(client: api.ApiClient, engine: Engine, **kwargs) -> whereby.RoomSummary:
-    return whereby.sync_rooms(
+def sync(client: api.ApiClient, engine: Engine, **kwargs) -> whereby_rooms.RoomSummary:
+    return whereby_rooms.sync_rooms(
         actor="cli:test", now=kwargs.pop("now", NOW), client=client, engine=engine, **kwargs
     )
 
@@ -180,7 +182,7 @@ def test_a_lost_answer_is_found_again_never_asked_twice(event, fake, client):
     assert links(event)["M1"] == (None, 0)
     soon = sync(client, event, now=NOW + timedelta(minutes=1))
     assert [who for who, _ in soon.meeting_rooms.failed] == ["M1"] and len(fake.posts) == 4
-    later = sync(client, event, now=NOW + whereby.CLAIM_IN_FLIGHT)
+    later = sync(client, event, now=NOW + whereby_meeting_rooms.CLAIM_IN_FLIGHT)
     assert later.meeting_rooms.adopted == ["M1"] and later.meeting_rooms.created == []
     assert len(fake.posts) == 4 and len(fake.meetings) == 4
     assert ("room.adopt", "M1", "meeting=m1") in audited(event, "room.")
@@ -258,29 +260,39 @@ def meeting_status(engine: Engine, ref: str) -> tuple:
 
 
 def test_meeting_attendance_is_suggested_and_confirmed_through_the_meetings_rules(met, event, client):
-    summary = whereby.sync_attendance(actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client)
+    summary = whereby_attendance.sync_attendance(
+        actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client
+    )
     assert summary.meetings_suggested == [("M1", "held"), ("M2", "no_show"), ("M4", "company_absent")]
-    pending = whereby.pending_meeting_suggestions(["M1", "M2", "M4"], event).set_index("ref")
+    pending = whereby_attendance.pending_meeting_suggestions(["M1", "M2", "M4"], event).set_index("ref")
     assert pending.loc["M1", ["candidate_joined", "company_joined"]].tolist() == [True, True]
     assert meeting_status(event, "M1") == ("planned", 1)  # nothing written before an advisor says so
-    again = whereby.sync_attendance(actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client)
+    again = whereby_attendance.sync_attendance(
+        actor="cli:test", now=LATER, since=date(2020, 5, 19), client=client
+    )
     assert again.meetings_suggested == [] and again.unchanged == 3
     # Confirmed: the meetings' own save (rules, version, history, audit).
-    assert whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=1, now=LATER) == 2
+    assert (
+        whereby_attendance.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=1, now=LATER)
+        == 2
+    )
     assert meeting_status(event, "M1") == ("held", 2)
     assert ("meeting.outcome", "M1", "status=held outcome=none") in audited(event, "meeting.")
-    with pytest.raises(ScheduleError, match="déjà été traitée"):
-        whereby.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=2, now=LATER)
+    with pytest.raises(ChangeRefused, match="déjà été traitée"):
+        whereby_attendance.confirm_meeting_suggestion("M1", actor="anne@cfai.fr", read_version=2, now=LATER)
     # A stale page cannot confirm; an absent company changes no status.
     with pytest.raises(ConflictError):
-        whereby.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=0, now=LATER)
-    assert whereby.confirm_meeting_suggestion("M4", actor="anne@cfai.fr", read_version=1, now=LATER) == 1
+        whereby_attendance.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=0, now=LATER)
+    assert (
+        whereby_attendance.confirm_meeting_suggestion("M4", actor="anne@cfai.fr", read_version=1, now=LATER)
+        == 1
+    )
     assert meeting_status(event, "M4") == ("planned", 1)
     # A meeting already recorded otherwise: a conflict, never applied.
     meetings.record_meeting_outcome(
         "M2", outcome=meetings.MeetingOutcome("held"), author="anne@cfai.fr", read_version=1, now=LATER
     )
-    with pytest.raises(whereby.SuggestionConflict):
-        whereby.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=2, now=LATER)
-    whereby.dismiss_meeting_suggestion("M2", actor="anne@cfai.fr", now=LATER)
-    assert whereby.pending_meeting_suggestions(["M2"], event).empty
+    with pytest.raises(whereby_attendance.SuggestionConflict):
+        whereby_attendance.confirm_meeting_suggestion("M2", actor="anne@cfai.fr", read_version=2, now=LATER)
+    whereby_attendance.dismiss_meeting_suggestion("M2", actor="anne@cfai.fr", now=LATER)
+    assert whereby_attendance.pending_meeting_suggestions(["M2"], event).empty

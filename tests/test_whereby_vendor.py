@@ -11,9 +11,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from services import database, schedule, whereby
-from services.models import BookingChange
-from services.whereby_links import EXTERNAL_ID, external_id, link_external_id
+from services.advising import outcomes
+from services.integrations import whereby_attendance
+from services.store import database
+from services.store.models import BookingChange
+from services.store.room_links import EXTERNAL_ID, external_id, link_external_id
 from tests import test_whereby
 from tests.conftest import load
 from tests.test_whereby import (
@@ -124,7 +126,7 @@ def test_every_documented_role_counts_for_what_it_is(calls, centre, client):
     )
     suggested = dict(sync_attendance(client).suggested)
     assert suggested["B2"] == "attended" and suggested["B3"] == "attended"
-    assert whereby.pending_suggestions(["B3"]).iloc[0]["visitors"] == 4
+    assert whereby_attendance.pending_suggestions(["B3"]).iloc[0]["visitors"] == 4
 
 
 def test_an_unknown_role_fails_the_reading_not_the_suggestion(calls, centre, client):
@@ -141,8 +143,8 @@ def test_an_interview_grown_past_four_people_gets_a_group_room_before_it_starts(
     sync_rooms(client)
     assert [post["roomMode"] for post in fake.posts] == ["normal", "group", "normal"]
     # B1 (1 person, normal room m1) now comes with 4 people: 4 + Anne = 5 > 4.
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("booked", 4), author=ANNE, read_version=0, now=test_whereby.BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("booked", 4), author=ANNE, read_version=0, now=test_whereby.BEFORE
     )
     old_url = rooms(centre)["B1"][1]
     summary = sync_rooms(client)
@@ -162,8 +164,8 @@ def test_an_interview_grown_past_four_people_gets_a_group_room_before_it_starts(
         ).all()
     assert [tuple(row) for row in logged] == [("meeting_url", old_url)]
     # A group room fits fewer people too: back to 2, nothing changes; B2 (group from the start) stays.
-    schedule.record_outcome(
-        "B1", outcome=schedule.Outcome("booked", 1), author=ANNE, read_version=2, now=test_whereby.BEFORE
+    outcomes.record_outcome(
+        "B1", outcome=outcomes.Outcome("booked", 1), author=ANNE, read_version=2, now=test_whereby.BEFORE
     )
     again = sync_rooms(client)
     assert again.resized == [] and again.created == [] and len(fake.posts) == 4

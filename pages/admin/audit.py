@@ -5,8 +5,9 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, export_button
-from services import audit, exports
+from services.documents import exports
 from services.i18n import translate
+from services.store import audit
 
 language = st.session_state.get("language", "fr")
 account = st.session_state["account"]

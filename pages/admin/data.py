@@ -7,12 +7,16 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
-from services import accounts, api, cached, calcom, exports, uploads, whereby
+from services.access import accounts
+from services.app import cached
+from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ, integration_setting
-from services.contract import SHOWN_PROBLEMS
+from services.documents import exports
 from services.i18n import format_number, translate
-from services.markdown import escape_markdown
-from services.models import ROLES
+from services.imports import uploads
+from services.integrations import api, calcom, calcom_event_types, whereby_attendance, whereby_rooms
+from services.store.contract import SHOWN_PROBLEMS
+from services.store.models import ROLES
 
 language = st.session_state.get("language", "fr")
 account = st.session_state["account"]
@@ -480,9 +484,9 @@ with sync_tab:
             if rooms.form_submit_button(
                 t("data.sync.rooms.run"), type="primary", icon=":material/video_call:"
             ):
-                chosen = (whereby.sync_rooms, t("data.sync.rooms"))
+                chosen = (whereby_rooms.sync_rooms, t("data.sync.rooms"))
             if attendance.form_submit_button(t("data.sync.attendance.run"), icon=":material/how_to_reg:"):
-                chosen = (whereby.sync_attendance, t("data.sync.attendance"))
+                chosen = (whereby_attendance.sync_attendance, t("data.sync.attendance"))
             if chosen:
                 try:
                     summary = run_with_progress(chosen[0], chosen[1], dry_run=dry_run)
@@ -491,7 +495,7 @@ with sync_tab:
                     st.error(str(error), icon=":material/block:")
 
     st.subheader(t("data.sync.mappings"), help=t("data.sync.mappings.help"))
-    mappings = calcom.list_event_type_mappings()
+    mappings = calcom_event_types.list_event_type_mappings()
     if mappings.empty:
         st.info(t("data.sync.mappings.empty"))
     else:
@@ -531,7 +535,7 @@ with sync_tab:
         save, forget = st.columns(2)
         if save.form_submit_button(t("data.sync.mappings.save"), type="primary"):
             try:
-                calcom.save_event_type_mapping(
+                calcom_event_types.save_event_type_mapping(
                     event_type_id=int(event_type),
                     site_code=site,
                     program_code=program,
@@ -540,10 +544,12 @@ with sync_tab:
                     actor=account.email,
                 )
                 st.success(t("data.sync.mappings.saved", id=int(event_type)))
-            except calcom.MappingError as error:
+            except calcom_event_types.MappingError as error:
                 st.error(str(error), icon=":material/block:")
         if forget.form_submit_button(t("data.sync.mappings.delete")):
-            if calcom.delete_event_type_mapping(event_type_id=int(event_type), actor=account.email):
+            if calcom_event_types.delete_event_type_mapping(
+                event_type_id=int(event_type), actor=account.email
+            ):
                 st.success(t("data.sync.mappings.deleted", id=int(event_type)))
             else:
                 st.warning(t("data.sync.mappings.unknown", id=int(event_type)))

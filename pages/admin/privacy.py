@@ -3,9 +3,10 @@
 import streamlit as st
 
 from pages.common.downloads import export_button
-from services import audit, privacy
+from services.access import privacy
+from services.app.markdown import escape_markdown
 from services.i18n import format_date, format_number, translate
-from services.markdown import escape_markdown
+from services.store import audit
 
 language = st.session_state.get("language", "fr")
 account = st.session_state["account"]

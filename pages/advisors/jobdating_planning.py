@@ -6,15 +6,17 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
-from services import audit, cached, charts, meeting_plan, meetings, pairing, plan_preview
-from services.calendars import meetings_ics
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ
+from services.documents.calendars import meetings_ics
 from services.i18n import format_date, format_number, translate
-from services.markdown import escape_markdown
-from services.meeting_plan import PlanInfeasible
-from services.meetings import MeetingOutcome, record_meeting_outcome
-from services.models import MEETING_OUTCOMES, MEETING_STATUSES
-from services.schedule import ScheduleError
+from services.jobdating import meeting_plan, meetings, pairing, plan_preview
+from services.jobdating.meeting_plan import PlanInfeasible
+from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
+from services.store import audit
+from services.store.models import MEETING_OUTCOMES, MEETING_STATUSES
+from services.store.versioned import ChangeRefused
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -350,7 +352,7 @@ with record.form("jdplan_outcome_form"):
                 author=account.email,
                 read_version=read_version,
             )
-        except ScheduleError as error:
+        except ChangeRefused as error:
             st.error(escape_markdown(error), icon=":material/block:")
         else:
             st.session_state["jdplan_recorded"] = True

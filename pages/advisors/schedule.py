@@ -6,10 +6,16 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
-from services import access, audit, cached, charts, exports, schedule, whereby
-from services.calendars import schedule_ics
+from services.access import roles
+from services.advising import outcomes, schedule
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
+from services.documents import exports
+from services.documents.calendars import schedule_ics
 from services.i18n import format_date, format_number, translate
-from services.markdown import escape_markdown
+from services.integrations import whereby_attendance
+from services.store import audit
+from services.store.versioned import ChangeRefused
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -134,7 +140,7 @@ day_schedule = cached.interviews(
     version,
     None if page.whole else page.advisors,
 )
-if access.names_shown(day_schedule):
+if roles.names_shown(day_schedule):
     audit.record_view(
         account.email,
         "schedule",
@@ -242,7 +248,7 @@ else:
     # The outcomes this person may record: an advisor their own interviews, an admin any.
     # (.loc: an empty page gives an empty list, which [] would read as no columns.)
     bookings = day_schedule.loc[
-        [access.may_record_outcome(viewer, email) for email in day_schedule["advisor_email"]]
+        [roles.may_record_outcome(viewer, email) for email in day_schedule["advisor_email"]]
     ].set_index("ref")
     # The versions the advisor was shown: a save is checked against them, so a change made by
     # someone else since (another advisor, an import) is a conflict, never silently overwritten.
@@ -271,7 +277,7 @@ else:
         if not suggestions.empty:
             st.subheader(t("schedule.suggestions"), help=t("schedule.suggestions.help"))
             for suggestion in suggestions.itertuples():
-                said = whereby.suggestion_text(
+                said = whereby_attendance.suggestion_text(
                     suggestion.suggestion, suggestion.visitors, suggestion.family, language
                 )
                 text, confirm, dismiss = st.container(border=True).columns([5, 1, 1])
@@ -285,21 +291,21 @@ else:
                     t("schedule.suggestion.confirm"), key=f"schedule_confirm_{suggestion.ref}", type="primary"
                 ):
                     try:
-                        whereby.confirm_suggestion(
+                        whereby_attendance.confirm_suggestion(
                             suggestion.ref,
                             actor=account.email,
                             read_version=int(seen_versions.get(suggestion.ref, suggestion.version)),
                         )
                         st.session_state["schedule_message"] = t("schedule.suggestion.confirmed")
                         st.rerun()
-                    except schedule.ScheduleError as error:
+                    except ChangeRefused as error:
                         text.error(escape_markdown(error), icon=":material/block:")
                 if dismiss.button(t("schedule.suggestion.dismiss"), key=f"schedule_dismiss_{suggestion.ref}"):
                     try:
-                        whereby.dismiss_suggestion(suggestion.ref, actor=account.email)
+                        whereby_attendance.dismiss_suggestion(suggestion.ref, actor=account.email)
                         st.session_state["schedule_message"] = t("schedule.suggestion.dismissed")
                         st.rerun()
-                    except schedule.ScheduleError as error:
+                    except ChangeRefused as error:
                         text.error(escape_markdown(error), icon=":material/block:")
 
         ref = st.selectbox(
@@ -307,8 +313,8 @@ else:
         )
         current = bookings.loc[ref]
         read_version = int(seen_versions.get(ref, current["version"]))
-        # The room's host link: access.interviews_for leaves it to the interview's own advisor.
-        if isinstance(current["host_room_url"], str) and current["host_room_url"] != access.HIDDEN:
+        # The room's host link: roles.interviews_for leaves it to the interview's own advisor.
+        if isinstance(current["host_room_url"], str) and current["host_room_url"] != roles.HIDDEN:
             st.link_button(
                 t("schedule.host_link"),
                 current["host_room_url"],
@@ -335,20 +341,20 @@ else:
                 key=f"schedule_attendees_{ref}",
             )
             note = st.text_area(
-                t("schedule.note"), max_chars=schedule.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
+                t("schedule.note"), max_chars=outcomes.MAX_NOTE_LENGTH, key=f"schedule_note_{ref}"
             )
             if st.form_submit_button(t("schedule.save"), type="primary"):
                 try:
                     people = int(attendees) if status == "attended" else None
-                    schedule.record_outcome(
+                    outcomes.record_outcome(
                         ref,
-                        outcome=schedule.Outcome(status, people, note),
+                        outcome=outcomes.Outcome(status, people, note),
                         author=account.email,
                         read_version=read_version,
                     )
                     st.session_state["schedule_message"] = t("schedule.saved")
                     st.rerun()
-                except schedule.ScheduleError as error:
+                except ChangeRefused as error:
                     st.error(escape_markdown(error), icon=":material/block:")
         with reassign.form("schedule_reassign_form"):
             st.markdown(f"**{t('schedule.reassign')}**")
@@ -361,17 +367,17 @@ else:
             )
             if st.form_submit_button(t("schedule.reassign.save")):
                 try:
-                    schedule.reassign(
+                    outcomes.reassign(
                         ref, advisor_email=target, author=account.email, read_version=read_version
                     )
                     st.session_state["schedule_message"] = t("schedule.saved")
                     st.rerun()
-                except schedule.ScheduleError as error:
+                except ChangeRefused as error:
                     st.error(escape_markdown(error), icon=":material/block:")
         if message := st.session_state.pop("schedule_message", None):
             st.success(message, icon=":material/check:")
         with st.expander(t("schedule.history")):
-            log = schedule.history(ref)
+            log = outcomes.history(ref)
             st.dataframe(log.rename(columns=lambda c: t(f"col.{c}")), hide_index=True, width="stretch")
 
 # The tables of this page's advisors: the caption says which, when there are several pages.

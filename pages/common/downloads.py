@@ -14,7 +14,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.memory_media_file_storage import _calculate_file_id
 
-from services import audit, exports, web
+from services.app import web
+from services.documents import exports
+from services.store import audit
 
 CSV = "text/csv"
 EXCEL = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -7,10 +7,13 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import table_downloads
-from services import access, audit, cached, charts, jobdating
+from services.access import roles
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
 from services.i18n import format_date, format_delta, format_number, format_percent, translate
-from services.markdown import escape_markdown
-from services.results import comparison_event
+from services.metrics import jobdating
+from services.metrics.results import comparison_event
+from services.store import audit
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -19,7 +22,7 @@ scope = selection.scope
 version = cached.data_version()
 events = cached.event_list(version)
 job_datings = events[events["kind"] == "job_dating"].set_index("code")
-names_allowed = access.sees_personal_data(viewer)
+names_allowed = roles.sees_personal_data(viewer)
 
 
 def t(key: str, **values: object) -> str:

@@ -5,10 +5,11 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
-from services import cached, charts, exports
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
+from services.documents import exports
 from services.i18n import format_date, format_delta, format_money, format_number, format_percent, translate
-from services.markdown import escape_markdown
-from services.results import comparison_scope
+from services.metrics.results import comparison_scope
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]

@@ -5,11 +5,15 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
-from services import access, cached, channels, charts, exports, marketing
-from services.attribution import GOALS, MODELS
+from services.access import roles
+from services.app import cached, charts
+from services.app.markdown import escape_markdown
+from services.documents import exports
 from services.i18n import format_date, format_number, format_percent, translate
-from services.markdown import escape_markdown
-from services.models import CHANNELS
+from services.metrics import marketing
+from services.metrics.attribution import GOALS, MODELS
+from services.store import channels
+from services.store.models import CHANNELS
 
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
@@ -241,7 +245,7 @@ else:
                     )
     with tabs[6]:
         if tabs[6].open:  # only the chosen tab computes
-            st.caption(t("channels.audience.help", minimum=access.MIN_SCOPE))
+            st.caption(t("channels.audience.help", minimum=roles.MIN_SCOPE))
             months = marketing.audience_scope(scope)
             st.caption(
                 t(
@@ -252,9 +256,9 @@ else:
             )
             by_age, by_department = cached.audience(months, version)
             if by_age.empty:
-                st.info(t("channels.audience.withheld", minimum=access.MIN_SCOPE), icon=":material/lock:")
+                st.info(t("channels.audience.withheld", minimum=roles.MIN_SCOPE), icon=":material/lock:")
             else:
-                hidden = {"candidates": {access.SUPPRESSED: t("channels.audience.suppressed")}}
+                hidden = {"candidates": {roles.SUPPRESSED: t("channels.audience.suppressed")}}
                 left, right = st.columns(2)
                 left.markdown(f"**{t('channels.audience.age')}**")
                 left.dataframe(

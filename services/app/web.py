@@ -1,0 +1,547 @@
+"""The HTTP side of signing in: the sign-in page, the session cookie and the gate before the app.
+
+A Streamlit page cannot set a cookie, so these Starlette routes and this middleware, mounted
+by ``st.App`` in ``dashboard.py``, do: the password is checked here, the browser gets a signed,
+HttpOnly, SameSite=Strict cookie holding a random session token (only its hash is stored),
+and every page of the app checks that token again against the store (idle expiry, sign-out).
+
+Nothing of the app reaches a request without a live sign-in (docs/security.md): its pages, its
+connection (checked again at every message), its media (an export only to whoever built it),
+uploads and metrics. Open: the sign-in routes, Streamlit's single sign-on routes, its health
+check and its front-end assets (the same public code for every install).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from html import escape
+from urllib.parse import quote, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services import config, demo
+from services.access import accounts
+from services.integrations import webhooks
+from services.store import database
+
+COOKIE = "rencontres_session"
+CSRF_COOKIE = "rencontres_csrf"
+SIGN_IN_PATH = "/connexion"
+#: Where st.logout() sends the browser: the gate also deletes the session cookie there.
+SIGN_OUT_PATH = "/auth/logout"
+#: The sign-in page's way to single sign-on: straight to Streamlit's provider redirect.
+SSO_PATH = f"{SIGN_IN_PATH}/etablissement"
+#: Streamlit's identity cookie after a single sign-on, signed with its cookie secret.
+SSO_COOKIE = "_streamlit_user"
+#: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check
+#: (and anyone may POST to the vendors' webhooks, each delivery checked by its signature).
+_OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
+#: Paths whose files are the app's (not pages): without a sign-in, 401 and no redirect.
+_APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
+#: Streamlit's front-end files, the same public code for every install: open (and nothing else).
+_ASSET_PREFIX = "/static/"
+_ASSET_FILES = ("/favicon.png", "/manifest.json")
+#: The headers of every answer: no framing, no type sniffing, no address in a Referer.
+SECURITY_HEADERS = (
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+)
+
+
+def sign(token: str) -> str:
+    """The cookie value of a session token: the token and its HMAC, so a forged value is refused."""
+    mac = hmac.new(config.secret_key().encode(), token.encode(), hashlib.sha256).hexdigest()
+    return f"{token}.{mac}"
+
+
+def unsign(value: str | None) -> str | None:
+    """The session token of a cookie value, or None if absent or not signed with our key."""
+    if not value or "." not in value:
+        return None
+    token, _, mac = value.rpartition(".")
+    expected, given = sign(token).encode("utf-8", "replace"), f"{token}.{mac}".encode("utf-8", "replace")
+    return token if hmac.compare_digest(expected, given) else None
+
+
+def session_token(cookies: dict[str, str]) -> str | None:
+    """The verified session token among a request's cookies."""
+    return unsign(cookies.get(COOKIE))
+
+
+def _auth_settings() -> Mapping[str, object]:
+    # Streamlit's [auth] secrets (its own reading: .streamlit/secrets.toml or --secrets.files).
+    from streamlit.runtime.secrets import secrets_singleton
+
+    return secrets_singleton.get("auth", {}) if secrets_singleton.load_if_toml_exists() else {}
+
+
+def sso_available() -> bool:
+    """Whether single sign-on is configured: an ``[auth]`` section in Streamlit's secrets."""
+    return bool(_auth_settings())
+
+
+def _sso_origin() -> str | None:
+    # The app's own address, as Streamlit writes it into the identity cookies it issues.
+    parts = urlsplit(str(_auth_settings().get("redirect_uri", "")))
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def sso_identity(cookies: Mapping[str, str]) -> tuple[str, dict[str, object]] | None:
+    """The sign-in token and claims of Streamlit's identity cookie, or None unless it is signed
+    with this install's cookie secret, was issued for this app's address and says signed in.
+
+    The token is the whole cookie as Streamlit set it (a large one is split: ``_streamlit_user``
+    then holds "chunks-N", the same for two sign-ins within a second, and the N chunks follow):
+    unique to one sign-in at the provider; a cookie the browser adds cannot change it.
+    """
+    settings = _auth_settings()
+    secret, origin = str(settings.get("cookie_secret", "")), _sso_origin()
+    if not isinstance(cookies.get(SSO_COOKIE), str) or not secret or origin is None:
+        return None
+    # Streamlit's own reading of its cookie (itsdangerous, the cookie secret of [auth]).
+    from streamlit.auth_util import get_cookie_with_chunks
+    from streamlit.web.server.starlette.starlette_app_utils import decode_signed_value
+
+    def unsigned(name: str) -> bytes | None:
+        value = cookies.get(name)
+        return decode_signed_value(secret, name, value.encode("latin-1")) if isinstance(value, str) else None
+
+    try:
+        payload = json.loads(get_cookie_with_chunks(unsigned, SSO_COOKIE) or b"null")
+    except (UnicodeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("is_logged_in") is not True:
+        return None
+    if payload.pop("origin", None) != origin:
+        return None
+    chunks = re.fullmatch(rb"chunks-(\d+)", unsigned(SSO_COOKIE) or b"")
+    names = [SSO_COOKIE, *(f"{SSO_COOKIE}_{n}" for n in range(1, int(chunks[1]) + 1 if chunks else 1))]
+    return "|".join(cookies[name] for name in names), payload
+
+
+def browser_token(cookies: Mapping[str, str]) -> str | None:
+    """The token of the browser's sign-in (password or single sign-on), verified, for sign-out."""
+    if token := session_token(cookies):
+        return token
+    identity = sso_identity(cookies)
+    return identity[0] if identity else None
+
+
+def signed_in(cookies: Mapping[str, str]) -> tuple[accounts.SignedIn | None, str | None]:
+    """The account of a browser's live sign-in (its idle time refreshed), from its cookies only,
+    or None and, for a single sign-on the store does not let in, the reason (a notice name).
+
+    The one reading of who is signed in, for the gate and the app alike: a password sign-in is
+    our signed cookie; a single sign-on is Streamlit's signed identity cookie, whose first
+    sight opens a session; either way the store decides whether the sign-in still lives.
+    """
+    token = session_token(cookies)
+    if token:
+        return accounts.session_account(token), None
+    identity = sso_identity(cookies)
+    if identity is None:
+        return None, None
+    token, claims = identity
+    try:
+        return accounts.session_account(token) or accounts.sso_sign_in(claims=claims, token=token), None
+    except accounts.SessionEnded:
+        return None, "sso_ended"
+    except accounts.SsoRefused as refusal:
+        return None, "sso_no_email" if refusal.reason == "no_email" else "sso_refused"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only a path of this site: never an absolute URL (open redirect) nor a sign-in route.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if urlsplit(target).path.startswith((SIGN_IN_PATH, SIGN_OUT_PATH)):
+        return "/"
+    return target
+
+
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+_PAGE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Connexion · Rencontres</title>
+<style>
+body {{ font-family: "Source Sans Pro", system-ui, sans-serif; background: #F2F5F9; color: #1F2A37;
+  margin: 0; display: flex; min-height: 100vh; align-items: center; justify-content: center; }}
+main {{ background: #fff; border-radius: 12px; box-shadow: 0 2px 12px rgba(0,0,0,.08);
+  padding: 2rem 2.5rem; width: min(30rem, 90vw); }}
+h1 {{ font-size: 1.6rem; margin: 0 0 .25rem; }} p.lead {{ margin: 0 0 1.5rem; color: #4B5563; }}
+label {{ display: block; font-weight: 600; margin: .8rem 0 .3rem; }}
+input {{ width: 100%; box-sizing: border-box; padding: .6rem; border: 1px solid #CBD5E1;
+  border-radius: 8px; font-size: 1rem; }}
+button, a.button {{ display: block; width: 100%; margin-top: 1.2rem; padding: .7rem; border: 0;
+  border-radius: 8px; background: #0B5FA5; color: #fff; font-size: 1rem; font-weight: 600;
+  cursor: pointer; text-align: center; text-decoration: none; box-sizing: border-box; }}
+a.button {{ background: #fff; color: #0B5FA5; border: 1px solid #0B5FA5; }}
+.notice {{ padding: .7rem .9rem; border-radius: 8px; margin-bottom: 1rem; }}
+.error {{ background: #FDECEC; color: #8A1C1C; }} .info {{ background: #E8F1FB; color: #0B3D6B; }}
+table {{ width: 100%; border-collapse: collapse; font-size: .9rem; margin-top: .5rem; }}
+td, th {{ text-align: left; padding: .25rem .3rem; border-bottom: 1px solid #E5E7EB; }}
+details {{ margin-top: 1.5rem; }} code {{ font-size: .85rem; }}
+</style></head>
+<body><main>
+<h1>Rencontres</h1>
+<p class="lead">Tableau de bord des journées portes ouvertes virtuelles</p>
+{notice}
+<form method="post" action="{action}">
+<input type="hidden" name="csrf" value="{csrf}">
+<label for="email">Adresse e-mail</label>
+<input id="email" name="email" type="email" autocomplete="username" maxlength="{email_max}" required
+  autofocus>
+<label for="password">Mot de passe</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Se connecter</button>
+</form>
+{sso}
+{extra}
+</main></body></html>
+"""
+
+_NOTICES = {
+    "refused": ("error", accounts.REFUSED[0].upper() + accounts.REFUSED[1:] + "."),
+    "expired": ("info", "Votre session a expiré après une période d'inactivité : reconnectez-vous."),
+    "signed_out": ("info", "Vous êtes déconnecté."),
+    "form": ("error", "Le formulaire a expiré : saisissez à nouveau vos identifiants."),
+    "sso_ended": (
+        "info",
+        "Votre session est terminée (déconnexion, inactivité ou changement de rôle) : reconnectez-vous.",
+    ),
+    "sso_refused": (
+        "error",
+        "Le compte de l'établissement avec lequel vous vous êtes connecté n'a pas accès au tableau "
+        "de bord ; demandez à un administrateur.",
+    ),
+    "sso_no_email": (
+        "error",
+        "Le compte de l'établissement n'a pas transmis d'adresse e-mail vérifiée : il n'a pas accès "
+        "au tableau de bord ; demandez à un administrateur.",
+    ),
+}
+
+
+def _demo_accounts_table() -> str:
+    rows = "".join(
+        f"<tr><td>{escape(account.label)}</td><td><code>{escape(account.email)}</code></td>"
+        f"<td><code>{escape(account.password)}</code></td></tr>"
+        for account in demo.DEMO_ACCOUNTS
+    )
+    return (
+        "<details open><summary>Comptes de démonstration</summary>"
+        "<table><tr><th>Rôle</th><th>E-mail</th><th>Mot de passe</th></tr>"
+        f"{rows}</table></details>"
+    )
+
+
+def _first_admin_hint() -> str:
+    return (
+        '<div class="notice info">Aucun compte n\'existe encore. Créez le premier administrateur '
+        "sur le serveur : <code>python -m services users add EMAIL --role admin</code></div>"
+    )
+
+
+def _sign_in_page(
+    request: Request, *, notice: str | None, sso_available: bool, status: int = 200
+) -> Response:
+    csrf = secrets.token_urlsafe(24)
+    holds_demo, has_accounts = database.holds_demo_data(), accounts.has_accounts()
+    kind, text = _NOTICES.get(notice or "", (None, None))
+    next_path = _safe_next(request.query_params.get("next"))
+    page = _PAGE.format(
+        notice=f'<div class="notice {kind}" role="alert">{escape(text)}</div>' if text else "",
+        action=escape(f"{SIGN_IN_PATH}?next={quote(next_path)}"),
+        csrf=csrf,
+        email_max=accounts.MAX_EMAIL_LENGTH,
+        sso=(
+            f'<a class="button" href="{SSO_PATH}">Se connecter avec le compte de l\'établissement</a>'
+            if sso_available
+            else ""
+        ),
+        extra=_demo_accounts_table() if holds_demo else "" if has_accounts else _first_admin_hint(),
+    )
+    response = HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=_is_https(request), path=SIGN_IN_PATH
+    )
+    # A dead session cookie (signed out, expired) goes: the browser starts afresh.
+    if COOKIE in request.cookies:
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _session_cookie(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        COOKIE, sign(token), httponly=True, samesite="strict", secure=_is_https(request), path="/"
+    )
+
+
+def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Route]:
+    """The sign-in route, the way to single sign-on (offered when ``sso_available()``) and the
+    vendors' webhooks."""
+
+    async def sign_in(request: Request) -> Response:
+        if request.method == "GET":
+            return _sign_in_page(
+                request, notice=request.query_params.get("notice"), sso_available=sso_available()
+            )
+        form = await request.form()
+        csrf = str(form.get("csrf", ""))
+        expected = request.cookies.get(CSRF_COOKIE, "").encode("utf-8", "replace")
+        if not csrf or not hmac.compare_digest(csrf.encode("utf-8", "replace"), expected):
+            return _sign_in_page(request, notice="form", sso_available=sso_available(), status=400)
+        try:
+            account = await run_in_threadpool(
+                accounts.authenticate, str(form.get("email", "")), str(form.get("password", ""))
+            )
+        except accounts.AccountError:
+            return _sign_in_page(request, notice="refused", sso_available=sso_available(), status=401)
+        token = await run_in_threadpool(accounts.open_session, account)
+        response = RedirectResponse(_safe_next(request.query_params.get("next")), status_code=303)
+        _session_cookie(response, request, token)
+        response.delete_cookie(CSRF_COOKIE, path=SIGN_IN_PATH)
+        return response
+
+    async def single_sign_on(request: Request) -> Response:
+        # Straight to Streamlit's provider redirect (what st.login() would send the browser to),
+        # so that no page of the app loads before the provider has said who this is.
+        if not sso_available():
+            return RedirectResponse(SIGN_IN_PATH, status_code=303)
+        from streamlit.user_info import generate_login_redirect_url
+
+        return RedirectResponse(generate_login_redirect_url("default"), status_code=303)
+
+    return [
+        Route(SIGN_IN_PATH, sign_in, methods=["GET", "POST"]),
+        Route(SSO_PATH, single_sign_on, methods=["GET"]),
+        *webhooks.routes(),
+    ]
+
+
+class SignInGate:
+    """ASGI middleware: nothing of the app reaches a request without a live sign-in.
+
+    A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
+    anything else gets 401 and no byte of the app: the app's connection (refused at the
+    handshake, closed at the first message after the sign-in ends), media (an export is served
+    only to the account that built it), uploads, metrics. The app checks the sign-in again at
+    every run; every answer carries the security headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            send = _with_security_headers(send)
+        request = HTTPConnection(scope)
+        path = _app_path(request.url.path)
+        if path == SIGN_OUT_PATH:
+            # The app ended the session on the server; the browser's cookie goes too.
+            await self.app(scope, receive, _deleting_session_cookie(send))
+            return
+        if not _needs_sign_in(path) or (path in webhooks.PATHS and scope.get("method") == "POST"):
+            await self.app(scope, receive, send)
+            return
+        cookies = request.cookies
+        account, problem = await run_in_threadpool(signed_in, cookies)
+        if account is not None and _may_fetch(account, path):
+            if scope["type"] == "websocket":
+                _resume_own_session_only(scope, account)
+                receive = _live_receive(receive, cookies)
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4401})
+            return
+        if account is not None or not _is_page(path):
+            # An address of the app's files tells nothing and goes nowhere (a media id must not
+            # travel on in a sign-in address, a history or a log).
+            response = Response("Connexion requise.", status_code=404 if account else 401)
+        else:
+            notice = problem or ("expired" if session_token(cookies) else None)
+            target = path + (f"?{request.url.query}" if request.url.query else "")
+            query = f"next={quote(target)}" + (f"&notice={notice}" if notice else "")
+            response = RedirectResponse(f"{SIGN_IN_PATH}?{query}", status_code=303)
+            if problem:
+                _forget_identity_cookie(response, cookies)
+        await response(scope, receive, send)
+
+
+#: Who may have what, in this server's memory: export files (Streamlit media ids) → the
+#: accounts that built them; Streamlit sessions → the account whose runs they serve. Bounded:
+#: the oldest entries go first (an export that old is gone from Streamlit's memory too; a
+#: session that old is then simply not resumed, a new one starts).
+_MEMORY = 20_000
+_EXPORT_OWNERS: OrderedDict[str, frozenset[int]] = OrderedDict()
+_SESSION_ACCOUNTS: OrderedDict[str, int] = OrderedDict()
+_OWNERS_LOCK = threading.Lock()
+
+
+def _remember(entries: OrderedDict, key: str, value: object) -> None:
+    with _OWNERS_LOCK:
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > _MEMORY:
+            entries.popitem(last=False)
+
+
+def own_export(file_id: str, account_id: int) -> None:
+    """Let ``account_id`` fetch the export stored under this media id (and nobody else)."""
+    with _OWNERS_LOCK:
+        owners = _EXPORT_OWNERS.get(file_id, frozenset()) | {account_id}
+    _remember(_EXPORT_OWNERS, file_id, owners)
+
+
+def bind_session(session_id: str, account_id: int) -> None:
+    """Note that this Streamlit session runs for this account (the dashboard, at every run)."""
+    _remember(_SESSION_ACCOUNTS, session_id, account_id)
+
+
+def _may_fetch(account: accounts.SignedIn, path: str) -> bool:
+    # A media file goes only to the accounts that built it (every media file of the app is an
+    # export): another account, or a file this server does not know, gets nothing.
+    if not path.startswith("/media/"):
+        return True
+    file_id = path.removeprefix("/media/").split(".", 1)[0]
+    with _OWNERS_LOCK:
+        return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+
+
+def _resume_own_session_only(scope: Scope, account: accounts.SignedIn) -> None:
+    # The browser names the Streamlit session to resume in its connection's subprotocols
+    # ("streamlit, <xsrf>, <session id>"); Streamlit resumes it for anyone with the same (empty)
+    # identity, and runs its widgets' callbacks, with the session's former state, before the
+    # page checks who is there. Only the account that session last ran for may resume it: for
+    # anyone else the id is dropped and a new session starts.
+    headers = scope["headers"]
+    for index, (name, value) in enumerate(headers):
+        if name.lower() != b"sec-websocket-protocol":
+            continue
+        entries = [entry.strip() for entry in value.decode("latin-1").split(",")]
+        if len(entries) >= 3 and entries[2]:
+            with _OWNERS_LOCK:
+                owner = _SESSION_ACCOUNTS.get(entries[2])
+            if owner != account.account_id:
+                headers[index] = (name, ", ".join(entries[:2]).encode("latin-1"))
+
+
+#: What a browser may not ask of the server over the app's connection: clearing every user's
+#: caches, re-running on file changes, the debugging messages, and writing agent "skills"
+#: files into the app's folder. No page needs them.
+_REFUSED_MESSAGES = frozenset(
+    {"clear_cache", "set_run_on_save", "debug_disconnect_websocket", "debug_shutdown_runtime"}
+)
+_REFUSED_OPERATIONS = frozenset({"install_skills", "dismiss_skills_nudge"})
+
+
+def _refused(data: bytes | None) -> bool:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    try:
+        message = BackMsg.FromString(data or b"")
+    except Exception:  # not a message of the protocol: Streamlit refuses it itself
+        return False
+    kind = message.WhichOneof("type")
+    if kind == "backend_operation_request":
+        return message.backend_operation_request.WhichOneof("payload") in _REFUSED_OPERATIONS
+    return kind in _REFUSED_MESSAGES
+
+
+def _live_receive(receive: Receive, cookies: Mapping[str, str]) -> Receive:
+    # Every message of the app's connection checks the sign-in again: an ended sign-in (signed
+    # out in another tab, disabled, idle) closes an open tab's connection at its next message.
+    async def receiving() -> Message:
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                return message
+            account, _ = await run_in_threadpool(signed_in, cookies)
+            if account is None:
+                return {"type": "websocket.disconnect", "code": 4401}
+            if not _refused(message.get("bytes")):
+                return message
+
+    return receiving
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            for name, value in SECURITY_HEADERS:
+                headers[name] = value
+        await send(message)
+
+    return sending
+
+
+def _forget_identity_cookie(response: Response, cookies: Mapping[str, str]) -> None:
+    # A single sign-on the store refuses or has ended: its identity cookie goes, so that the
+    # next one starts at the provider.
+    for name in (SSO_COOKIE, *(name for name in cookies if name.startswith(f"{SSO_COOKIE}_"))):
+        if name in cookies:
+            response.delete_cookie(name, path="/")
+
+
+def _deleting_session_cookie(send: Send) -> Send:
+    deletion = Response()
+    deletion.delete_cookie(COOKIE, path="/")
+    return _adding_cookie(send, deletion)
+
+
+def _adding_cookie(send: Send, carrier: Response) -> Send:
+    # The app's own response, with the cookie header of ``carrier`` added.
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message).append("set-cookie", carrier.headers["set-cookie"])
+        await send(message)
+
+    return sending
+
+
+def _app_path(path: str) -> str:
+    # The path within the app, whatever base URL it is served under (server.baseUrlPath).
+    from streamlit import config as streamlit_config
+
+    base = "/" + str(streamlit_config.get_option("server.baseUrlPath") or "").strip("/")
+    if base != "/" and (path == base or path.startswith(f"{base}/")):
+        return path[len(base) :] or "/"
+    return path
+
+
+def _needs_sign_in(path: str) -> bool:
+    # Open: the sign-in routes, Streamlit's single sign-on routes and health check, and its
+    # front-end files; anything else (a path that climbs with "..", too) needs a sign-in.
+    if ".." in path.split("/"):
+        return True
+    return not (path in _OPEN_PATHS or path in _ASSET_FILES or path.startswith(_ASSET_PREFIX))
+
+
+def _is_page(path: str) -> bool:
+    # A page of the app (a navigation a person makes), as opposed to its files and endpoints (a
+    # browser asks for /favicon.ico by itself: sent to the sign-in page, it would replace the
+    # form token of the page the person is filling in).
+    return not path.startswith(_APP_PREFIXES) and "." not in path.rsplit("/", 1)[-1]

@@ -1,0 +1,706 @@
+"""The demo's rows, drawn deterministically from a seed: candidates (many minors) whose journeys
+mix social networks, local newspaper sites, e-mail campaigns, search and direct visits, each
+channel converting in its own way; their bookings, enrollments, the companies, offers and
+job-dating meetings. Instants are computed in bulk (numpy) for the large scales of the benchmark.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import accumulate
+
+import numpy as np
+
+from services.config import LOCAL_TZ
+from services.demo_centre import (
+    BOOKING_PROPENSITY,
+    CANDIDATES_PER_SITE,
+    COMPANY_WORDS,
+    DEFAULT_CANDIDATES,
+    DEFAULT_SEED,
+    DEMO_CANDIDATES_PER_SITE,
+    ENROLLMENT_PROPENSITY,
+    FIRST_NAMES,
+    JOB_DATING,
+    LAST_NAMES,
+    MORNING_SLOTS,
+    NETWORK_BOOKING_FACTOR,
+    NETWORK_FROM,
+    NETWORK_TOUCHES,
+    NEWSPAPERS,
+    NO_SHOW_FACTOR,
+    OFFERINGS,
+    OPERATIONS,
+    POSTAL_PREFIXES,
+    PROGRAMS,
+    SECTORS,
+    SITES,
+    SLOT_STARTS,
+    SOCIAL_SOURCES,
+    TOWNS,
+    UNBOOKED_OFFERINGS,
+    Operation,
+)
+from services.imports.importer import gc_paused
+from services.store.contract import IMPORT_ORDER
+
+
+def _at(day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock, tzinfo=LOCAL_TZ)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+#: Instants of the hot tables are kept as wall-clock microseconds (Europe/Paris) since this
+#: naive epoch while generating, and turned into datetimes or stored text in one pass.
+_WALL_EPOCH = datetime(1970, 1, 1)
+_LOCAL_EPOCH = _WALL_EPOCH.replace(tzinfo=LOCAL_TZ)
+_US = timedelta(microseconds=1)
+_US_PER_DAY = 86_400_000_000
+_EMAIL_LETTERS = str.maketrans("éèëïô", "eeeio")
+
+
+def _days_to_us(days: np.ndarray) -> np.ndarray:
+    """``timedelta(days=d) // 1 µs`` for each float ``d >= 0``, rounded exactly as CPython does.
+
+    CPython keeps the whole days exact, scales the fraction by the microseconds of a day,
+    keeps its whole part and rounds what is left half to even (on the running total).
+    """
+    if days.size and days.min() < 0:
+        raise ValueError("negative durations are not generated")
+    fraction, whole = np.modf(days)
+    leftover, micro = np.modf(fraction * float(_US_PER_DAY))
+    exact = whole.astype(np.int64) * _US_PER_DAY + micro.astype(np.int64)
+    half_up = np.where(leftover == 0.5, exact & 1, 0)
+    return exact + np.where(leftover > 0.5, 1, half_up)
+
+
+def wall_microseconds(moments: list[datetime]) -> np.ndarray:
+    """Wall-clock microseconds of Europe/Paris datetimes (as ``_WALL_EPOCH`` counts them)."""
+    return np.array(
+        [(moment.replace(tzinfo=None) - _WALL_EPOCH) // _US for moment in moments], dtype=np.int64
+    )
+
+
+def _utc_seconds(wall_us: np.ndarray) -> np.ndarray:
+    """The UTC instants (seconds since 1970, microseconds dropped) of Europe/Paris wall-clock
+    microseconds, read with fold=0 as ``datetime(..., tzinfo=LOCAL_TZ).astimezone(UTC)`` does.
+
+    The offset is looked up once per wall-clock hour; an hour whose offset changes inside it
+    (none in Europe/Paris: its changes fall on the hour) is read second by second.
+    """
+    wall = wall_us // 1_000_000
+    hours, inverse = np.unique(wall // 3600, return_inverse=True)
+    offsets = np.empty(len(hours), dtype=np.int64)
+    mixed = []
+    for index, hour in enumerate(hours.tolist()):
+        start = _WALL_EPOCH + timedelta(hours=hour)
+        first = LOCAL_TZ.utcoffset(start)
+        if first == LOCAL_TZ.utcoffset(start + timedelta(seconds=3599)):
+            offsets[index] = first // timedelta(seconds=1)
+        else:
+            mixed.append(index)
+    utc = wall - offsets[inverse.reshape(-1)]
+    for index in mixed:
+        (rows,) = np.nonzero(inverse.reshape(-1) == index)
+        for row in rows.tolist():
+            moment = _WALL_EPOCH + timedelta(seconds=int(wall[row]))
+            utc[row] = wall[row] - LOCAL_TZ.utcoffset(moment) // timedelta(seconds=1)
+    return utc
+
+
+def sqlite_instants(wall_us: np.ndarray) -> list[str]:
+    """SQLAlchemy's SQLite text of UtcDateTime for these wall-clock instants, to the second."""
+    if not len(wall_us):
+        return []
+    stamps = np.datetime_as_string(_utc_seconds(wall_us).astype("datetime64[s]").astype("datetime64[us]"))
+    stamps.view(np.uint32).reshape(len(stamps), -1)[:, 10] = ord(" ")  # 2019-12-16T… → 2019-12-16 …
+    return stamps.tolist()
+
+
+def server_instants(wall_us: np.ndarray) -> list[datetime]:
+    """Aware UTC datetimes (to the second) of these wall-clock instants, for PostgreSQL."""
+    naive = _utc_seconds(wall_us).astype("datetime64[s]").astype(object)
+    return [moment.replace(tzinfo=UTC) for moment in naive]
+
+
+def _local_datetimes(wall_us: np.ndarray) -> list[datetime]:
+    """Europe/Paris datetimes of wall-clock microseconds (fold=0, as datetime arithmetic gives)."""
+    epoch = _LOCAL_EPOCH
+    return [epoch + timedelta(microseconds=us) for us in wall_us.tolist()]
+
+
+def _drawn(choices: Sequence[str] | str) -> tuple[Sequence[str] | str, int, int]:
+    """A tuple to draw from with its size and bit count, or a fixed value (size 0)."""
+    if isinstance(choices, str):
+        return choices, 0, 0
+    return tuple(choices), len(choices), len(choices).bit_length()
+
+
+def _weights(population: list, weights: list) -> tuple[tuple, list, float, int]:
+    """What ``Random.choices(population, weights)`` computes before it draws, computed once."""
+    cumulative = list(accumulate(weights))
+    return tuple(population), cumulative, cumulative[-1] + 0.0, len(population) - 1
+
+
+@dataclass
+class Generated:
+    """The generator's rows per contract file, as tuples in the order of ``names``.
+
+    The instant column of a kind in ``instants`` (candidates' creation, touchpoints' time) is
+    left out of its tuples: it is kept as wall-clock microseconds, converted in one pass.
+    """
+
+    names: dict[str, tuple[str, ...]]
+    rows: dict[str, list[tuple]]
+    instants: dict[str, tuple[int, np.ndarray]]
+
+    def columns(self, kind: str) -> list[Sequence]:
+        """The kind's columns (the instant one still as wall-clock microseconds)."""
+        names, rows = self.names[kind], self.rows[kind]
+        if not rows:
+            return [[] for _ in names]
+        columns: list[Sequence] = list(zip(*rows, strict=True))
+        if kind in self.instants:
+            position, wall_us = self.instants[kind]
+            columns.insert(position, wall_us)
+        return columns
+
+    def dicts(self) -> dict[str, list[dict[str, object]]]:
+        """Rows as dicts of typed values, instants as Europe/Paris datetimes."""
+        result = {}
+        for kind, names in self.names.items():
+            columns = [
+                _local_datetimes(column) if isinstance(column, np.ndarray) else column
+                for column in self.columns(kind)
+            ]
+            result[kind] = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        return result
+
+
+class Builder:
+    """Accumulates the typed rows of every contract file (None where a cell is empty).
+
+    The candidates' journeys (most of the rows) are drawn by ``_candidates``, which inlines
+    the few ``random.Random`` methods it needs: the same draws from the same stream, so the
+    same rows for a seed, without a Python call per draw.
+    """
+
+    def __init__(self, candidates: int, seed: int) -> None:
+        self.random = random.Random(seed)
+        self.count = candidates
+        self.rows: dict[str, list[tuple]] = {kind: [] for kind in IMPORT_ORDER}
+        self.names: dict[str, tuple[str, ...]] = {kind: () for kind in IMPORT_ORDER}
+        self.network = candidates > NETWORK_FROM
+        self.sites = list(SITES)
+        self.offerings = dict(OFFERINGS)
+        codes = [code for code, _, _ in PROGRAMS]
+        for number in range(len(SITES) + 1, max(len(SITES), round(candidates / CANDIDATES_PER_SITE)) + 1):
+            town = TOWNS[number % len(TOWNS)]
+            code = f"S{number:03d}"
+            department = self.random.choice(list(POSTAL_PREFIXES))
+            self.sites.append((code, f"{town} {number}", town, department))
+            self.offerings[code] = self.random.sample(codes, k=self.random.choice([4, 4, 5]))
+        self.near: dict[str, list[str]] = {}
+        for code, *_rest, department in self.sites:
+            self.near.setdefault(department, []).append(code)
+        per_site = candidates / len(self.sites)
+        self.advisor_factor = max(1, round(per_site / DEMO_CANDIDATES_PER_SITE)) if self.network else 1
+
+    def add(self, file: str, /, **cells: object) -> None:
+        if not self.names[file]:
+            self.names[file] = tuple(cells)
+        self.rows[file].append(tuple(cells.values()))
+
+    def build(self) -> Generated:
+        self._reference_data()
+        self._campaigns()
+        instants = self._candidates()
+        self._companies_and_offers()
+        self._meetings()
+        return Generated(self.names, self.rows, instants)
+
+    # -- reference data
+    def _reference_data(self) -> None:
+        names = dict((code, name) for code, name, _ in PROGRAMS)
+        levels = dict((code, level) for code, _, level in PROGRAMS)
+        self.advisors: dict[str, list[str]] = {}
+        for code, name, city, department in self.sites:
+            self.add("sites", code=code, name=name, city=city, department=department)
+            for program in self.offerings[code]:
+                seats = self.random.choice([12, 14, 15, 16, 18, 20, 24])
+                self.add(
+                    "programs",
+                    code=program,
+                    name=names[program],
+                    level=levels[program],
+                    site_code=code,
+                    seats=seats,
+                )
+            self.advisors[code] = []
+            for number in range((6 if code in {"MAX", "YUT", "MET"} else 4) * self.advisor_factor):
+                first, last = self.random.choice(FIRST_NAMES), self.random.choice(LAST_NAMES)
+                who = f"{first}.{last}.{number + 1}" if self.network else f"{first}.{last}"
+                email = f"{who}.{code}".lower().translate(str.maketrans("éèëïô", "eeeio"))
+                email = f"{email}@pole-formation-lorraine.fr"
+                if email not in self.advisors[code]:
+                    self.advisors[code].append(email)
+                    self.add("advisors", email=email, name=f"{first} {last}", site_code=code)
+        for operation in OPERATIONS:
+            self.add(
+                "events",
+                code=operation.code,
+                name=operation.name,
+                kind=operation.kind,
+                starts_on=operation.days[0],
+                ends_on=operation.days[-1],
+            )
+        code, name, kind, first_day, last_day = JOB_DATING
+        self.add("events", code=code, name=name, kind=kind, starts_on=first_day, ends_on=last_day)
+
+    def _campaigns(self) -> None:
+        self.campaign_codes: dict[tuple[str, str], list[str]] = {}
+        plans = {
+            "POP-2019-03": [
+                ("radio", "other", 9500),
+                ("presse-papier", "other", 12800),
+                ("facebook", "social", 1800),
+                ("google", "search", 1500),
+                ("invitation", "email", 300),
+            ],
+            "POP-2020-01": [
+                ("radio", "other", 9800),
+                ("presse-papier", "other", 11500),
+                ("facebook", "social", 2600),
+                ("google", "search", 1700),
+                ("invitation", "email", 350),
+            ],
+            "POV-2020-04": [
+                ("facebook", "social", 3900),
+                ("instagram", "social", 2100),
+                ("snapchat", "social", 1400),
+                ("est-republicain", "newspaper", 3200),
+                ("republicain-lorrain", "newspaper", 2900),
+                ("vosges-matin", "newspaper", 1600),
+                ("invitation", "email", 450),
+                ("relance", "email", 250),
+                ("google", "search", 2400),
+            ],
+        }
+        for operation in OPERATIONS:
+            first = operation.days[0]
+            for label, channel, spend in plans[operation.code]:
+                code = f"{operation.code}-{label}".upper()
+                starts = first - timedelta(days=30 if channel != "email" or label == "invitation" else 8)
+                sent = opened = clicked = None
+                if channel == "email":
+                    sent = self.random.randint(5200, 7800)
+                    opened = int(sent * self.random.uniform(0.28, 0.42))
+                    clicked = int(opened * self.random.uniform(0.12, 0.24))
+                self.add(
+                    "campaigns",
+                    code=code,
+                    name=f"{operation.name} · {label}",
+                    channel=channel,
+                    event_code=operation.code,
+                    starts_on=starts,
+                    ends_on=operation.days[-1],
+                    spend_eur=Decimal(spend),
+                    sent=sent,
+                    opened=opened,
+                    clicked=clicked,
+                )
+                self.campaign_codes.setdefault((operation.code, channel), []).append(code)
+
+    # -- candidates and their journeys
+    def _candidates(self) -> dict[str, tuple[int, np.ndarray]]:
+        """Every candidate with their touchpoints, bookings and enrollments, in the order drawn.
+
+        Each inlined draw is what ``random.Random`` does: ``choice(seq)`` is
+        ``seq[_randbelow(len(seq))]`` (``getrandbits`` of the length's bit count until below
+        it); ``choices(population, weights)[0]`` is ``population[bisect(cumulative,
+        random() * total, 0, n - 1)]``; ``randint(a, b)`` is ``a + _randbelow(b - a + 1)``;
+        ``uniform(a, b)`` is ``a + (b - a) * random()``.
+        """
+        rnd = self.random
+        draw, bits = rnd.random, rnd.getrandbits
+        taken: set[tuple[str, datetime]] = set()
+        candidates, touchpoints = self.rows["candidates"], self.rows["touchpoints"]
+        add_candidate, add_touchpoint = candidates.append, touchpoints.append
+        self.names["candidates"] = (
+            "ref",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "birth_date",
+            "postal_code",
+            "marketing_consent",
+            "created_at",
+        )
+        self.names["touchpoints"] = (
+            "candidate_ref",
+            "occurred_at",
+            "channel",
+            "utm_source",
+            "utm_medium",
+            "utm_campaign",
+            "landing_page",
+        )
+        operations, operation_cumulative, operation_total, operation_hi = _weights(
+            OPERATIONS, [o.share for o in OPERATIONS]
+        )
+        departments, department_cumulative, department_total, department_hi = _weights(
+            ["54", "57", "88", "55"], [4, 4, 2, 1]
+        )
+        ages, age_cumulative, age_total, age_hi = _weights(
+            [15, 16, 17, 18, 19, 20, 22, 25], [14, 22, 20, 14, 10, 8, 7, 5]
+        )
+        touch_counts = (
+            _weights(*NETWORK_TOUCHES) if self.network else _weights([1, 2, 3, 4, 5], [30, 28, 20, 13, 9])
+        )
+        counts, count_cumulative, count_total, count_hi = touch_counts
+        mixes = {o.code: _weights(list(o.channel_mix), list(o.channel_mix.values())) for o in OPERATIONS}
+        noon = {
+            day: (datetime.combine(day, time(12)) - _WALL_EPOCH) // _US for o in OPERATIONS for day in o.days
+        }
+        postal = {department: tuple(codes) for department, codes in POSTAL_PREFIXES.items()}
+        names_at: dict[tuple[str, str], str] = {}
+        consents = (True, False, True)
+        first_names, last_names = tuple(FIRST_NAMES), tuple(LAST_NAMES)
+        first_bits, last_bits = len(first_names).bit_length(), len(last_names).bit_length()
+        first_count, last_count = len(first_names), len(last_names)
+        # Per channel: the utm_source then the utm_medium, each drawn from a tuple or fixed.
+        utm = {
+            channel: (_drawn(sources), _drawn(mediums))
+            for channel, sources, mediums in (
+                ("social", SOCIAL_SOURCES, ("social", "paid_social", "social")),
+                ("newspaper", NEWSPAPERS, ("display", "press", "referral")),
+                ("email", "newsletter", ("email", "email", "E-mail")),
+                ("search", ("google", "google", "bing", "qwant"), ("cpc", "organic")),
+                ("other", ("radio", "affiche", "salon"), "offline"),
+            )
+        }
+        campaigns = {key: tuple(code.lower() for code in codes) for key, codes in self.campaign_codes.items()}
+        landings = ("/portes-ouvertes", "/formations", "/", "/visite-virtuelle")
+        network = self.network
+        # Per candidate: the wall-clock noon of the event day and the days back to the first
+        # touch; per touch: its candidate and the days after the first touch (0 for the first).
+        bases: list[int] = []
+        leads: list[float] = []
+        owners: list[int] = []
+        offsets: list[float] = []
+        for number in range(1, self.count + 1):
+            ref = f"C{number:05d}"
+            operation = operations[bisect(operation_cumulative, draw() * operation_total, 0, operation_hi)]
+            days = operation.days
+            size = len(days)
+            width = size.bit_length()
+            pick = bits(width)
+            while pick >= size:
+                pick = bits(width)
+            event_day = days[pick]
+            department = departments[
+                bisect(department_cumulative, draw() * department_total, 0, department_hi)
+            ]
+            age = ages[bisect(age_cumulative, draw() * age_total, 0, age_hi)]
+            pick = bits(9)  # randint(0, 360)
+            while pick >= 361:
+                pick = bits(9)
+            birth = event_day - timedelta(days=int(age * 365.25) + pick)
+            pick = bits(first_bits)
+            while pick >= first_count:
+                pick = bits(first_bits)
+            first = first_names[pick]
+            pick = bits(last_bits)
+            while pick >= last_count:
+                pick = bits(last_bits)
+            last = last_names[pick]
+            mix, mix_cumulative, mix_total, mix_hi = mixes[operation.code]
+            touches = counts[bisect(count_cumulative, draw() * count_total, 0, count_hi)]
+            lead = 8 + (40 - 8) * draw()
+            after = sorted([0 + (25 - 0) * draw() for _ in range(touches)])
+            after[0] = 0.0
+            journey = [mix[bisect(mix_cumulative, draw() * mix_total, 0, mix_hi)] for _ in after]
+            # The address's name part, lower-cased and without accents, once per name.
+            person = names_at.get((first, last))
+            if person is None:
+                person = names_at[(first, last)] = f"{first}.{last}".lower().translate(_EMAIL_LETTERS)
+            phone = []
+            for _ in range(4):
+                pick = bits(7)  # randint(10, 99)
+                while pick >= 90:
+                    pick = bits(7)
+                phone.append(str(10 + pick))
+            codes = postal[department]
+            size = len(codes)
+            width = size.bit_length()
+            pick = bits(width)
+            while pick >= size:
+                pick = bits(width)
+            postal_code = codes[pick]
+            pick = bits(2)  # the marketing consent, from (True, False, True)
+            while pick >= 3:
+                pick = bits(2)
+            add_candidate(
+                (
+                    ref,
+                    first,
+                    last,
+                    f"{person}{number}@exemple.fr",
+                    "06 " + " ".join(phone),
+                    birth,
+                    postal_code,
+                    consents[pick],
+                )
+            )
+            index = number - 1
+            bases.append(noon[event_day])
+            leads.append(lead)
+            owners.extend([index] * touches)
+            offsets.extend(after)
+            for channel in journey:
+                source = medium = campaign = ""
+                plan = utm.get(channel)
+                if plan is not None:
+                    (sources, size, width), (mediums, medium_size, medium_width) = plan
+                    if size:
+                        pick = bits(width)
+                        while pick >= size:
+                            pick = bits(width)
+                        source = sources[pick]
+                    else:
+                        source = sources
+                    if medium_size:
+                        pick = bits(medium_width)
+                        while pick >= medium_size:
+                            pick = bits(medium_width)
+                        medium = mediums[pick]
+                    else:
+                        medium = mediums
+                    # Untidy tagging, as in real life: the hygiene checks show it.
+                    if channel == "social" and draw() < 0.08:
+                        pick = bits(2)
+                        while pick >= 3:
+                            pick = bits(2)
+                        source = ("Facebook ", "FB", "Instagram")[pick]
+                codes = campaigns.get((operation.code, channel))
+                if codes and channel != "direct" and draw() < 0.85:
+                    size = len(codes)
+                    width = size.bit_length()
+                    pick = bits(width)
+                    while pick >= size:
+                        pick = bits(width)
+                    campaign = codes[pick]
+                    if draw() < 0.03:  # a tag typed by hand, unknown in the campaign list
+                        pick = bits(2)
+                        while pick >= 3:
+                            pick = bits(2)
+                        campaign = ("portes-ouvertes", "po-2020", "relance_avril")[pick]
+                explicit = channel if draw() < 0.05 else None
+                pick = bits(3)
+                while pick >= 4:
+                    pick = bits(3)
+                add_touchpoint((ref, explicit, source, medium, campaign, landings[pick]))
+            propensity = max(BOOKING_PROPENSITY[c] for c in journey) * (0.85 + 0.05 * len(journey))
+            if network:
+                propensity *= NETWORK_BOOKING_FACTOR
+            if draw() < min(propensity, 0.95):
+                first_touch = _at(event_day, time(12)) - timedelta(days=lead)
+                last_touch = first_touch + timedelta(days=after[-1])
+                self._booking(ref, operation, event_day, last_touch, journey, taken, department)
+        first_touches = np.array(bases, dtype=np.int64) - _days_to_us(np.array(leads, dtype=np.float64))
+        touch_times = first_touches[np.array(owners, dtype=np.int64)] + _days_to_us(
+            np.array(offsets, dtype=np.float64)
+        )
+        return {"candidates": (8, first_touches), "touchpoints": (1, touch_times)}
+
+    def _pick(self, seq: Sequence) -> object:
+        """``self.random.choice(seq)``, the same draw without its two Python calls."""
+        size = len(seq)
+        if not size:
+            raise IndexError("Cannot choose from an empty sequence")
+        width = size.bit_length()
+        bits = self.random.getrandbits
+        pick = bits(width)
+        while pick >= size:
+            pick = bits(width)
+        return seq[pick]
+
+    def _booking(
+        self,
+        ref: str,
+        operation: Operation,
+        day: date,
+        last_touch: datetime,
+        journey: list[str],
+        taken: set[tuple[str, datetime]],
+        department: str,
+    ) -> None:
+        rnd, pick = self.random, self._pick
+        near = self.near.get(department) or [self.sites[0][0]]
+        site = pick(near) if rnd.random() < 0.8 else pick(self.sites)[0]
+        program = pick([p for p in self.offerings[site] if (site, p) not in UNBOOKED_OFFERINGS])
+        virtual = operation.kind == "virtual"
+        slots = SLOT_STARTS if virtual else MORNING_SLOTS
+        advisor, starts = None, None
+        for _ in range(12):
+            candidate_advisor = pick(self.advisors[site])
+            moment = _at(pick(operation.days) if virtual else day, pick(slots))
+            if not virtual or (candidate_advisor, moment) not in taken:
+                advisor, starts = candidate_advisor, moment
+                break
+        if starts is None:
+            return
+        if virtual:
+            taken.add((advisor, starts))
+        booked_at = min(last_touch + timedelta(minutes=rnd.randint(2, 30)), starts - timedelta(hours=2))
+        roll = rnd.random()
+        if roll < 0.08:
+            status = "cancelled"
+        elif roll < 0.1:
+            status = "booked"  # the advisor has not recorded the outcome yet
+        elif roll < 0.08 + 0.92 * (1 - (1 - operation.show_rate) * NO_SHOW_FACTOR.get(site, 1)):
+            status = "attended"
+        else:
+            status = "no_show"
+        family = rnd.random() < operation.family_rate
+        attendees = rnd.choice([2, 2, 3]) if family else 1
+        number = len(self.rows["bookings"]) + 1
+        self.add(
+            "bookings",
+            ref=f"B{number:05d}",
+            candidate_ref=ref,
+            event_code=operation.code,
+            site_code=site,
+            program_code=program,
+            advisor_email=advisor if virtual else None,
+            starts_at=starts,
+            duration_min=45,
+            status=status,
+            booked_at=booked_at,
+            attendees=attendees,
+            meeting_url=f"https://pole-formation-lorraine.whereby.com/{site.lower()}-{number:05d}"
+            if virtual
+            else None,
+        )
+        if status == "attended" and rnd.random() < ENROLLMENT_PROPENSITY[journey[0]]:
+            enrolled_at = starts + timedelta(days=rnd.uniform(14, 70))
+            state = rnd.choices(["enrolled", "pre_registered", "withdrawn"], weights=[78, 14, 8])[0]
+            self.add(
+                "enrollments",
+                candidate_ref=ref,
+                program_code=program,
+                site_code=site,
+                enrolled_at=enrolled_at,
+                status=state,
+            )
+
+    # -- companies, offers and the job dating
+    def _companies_and_offers(self) -> None:
+        rnd = self.random
+        self.offers: list[tuple[str, str, str, int]] = []
+        for number in range(1, 321):
+            siret = f"{rnd.randint(300_000_000, 899_999_999)}{number:05d}"
+            name = f"{rnd.choice(COMPANY_WORDS)} {rnd.choice(LAST_NAMES)}"
+            self.add("companies", siret=siret, name=name, city=rnd.choice(TOWNS), sector=rnd.choice(SECTORS))
+            for year in (2019, 2020):
+                if year == 2019 and rnd.random() < 0.12:
+                    continue
+                for _ in range(rnd.choices([1, 2], weights=[80, 20])[0]):
+                    site = rnd.choice(self.sites)[0]
+                    program = rnd.choice(self.offerings[site])
+                    ref = f"O{year}-{len(self.rows['offers']) + 1:04d}"
+                    positions = rnd.choices([1, 2, 3], weights=[70, 22, 8])[0]
+                    published = date(year, 2, 1) + timedelta(days=rnd.randint(0, 100))
+                    self.add(
+                        "offers",
+                        ref=ref,
+                        siret=siret,
+                        program_code=program,
+                        site_code=site,
+                        positions=positions,
+                        published_on=published,
+                    )
+                    if year == 2020:
+                        self.offers.append((ref, site, program, positions))
+
+    def _meetings(self) -> None:
+        rnd = self.random
+        code, _, _, first_day, last_day = JOB_DATING
+        names = self.names["enrollments"]
+        seekers = [
+            row[names.index("candidate_ref")]
+            for row in self.rows["enrollments"]
+            if row[names.index("status")] != "withdrawn"
+        ]
+        outcomes = [
+            "none",
+            "company_interested",
+            "candidate_interested",
+            "both_interested",
+            "contract_signed",
+        ]
+        number = 0
+        for candidate in rnd.sample(seekers, k=min(len(seekers), 160)):
+            for _ in range(rnd.choice([1, 2, 3])):
+                offer, *_ = rnd.choice(self.offers)
+                day = rnd.choice([first_day, last_day])
+                starts = _at(day, time(9)) + timedelta(minutes=20 * rnd.randint(0, 23))
+                status = rnd.choices(["held", "no_show", "cancelled", "planned"], weights=[70, 12, 10, 8])[0]
+                outcome = (
+                    rnd.choices(outcomes, weights=[30, 20, 15, 25, 10])[0] if status == "held" else "none"
+                )
+                number += 1
+                signed = (day + timedelta(days=rnd.randint(7, 40))) if outcome == "contract_signed" else None
+                self.add(
+                    "meetings",
+                    ref=f"M{number:05d}",
+                    event_code=code,
+                    candidate_ref=candidate,
+                    offer_ref=offer,
+                    starts_at=starts,
+                    duration_min=20,
+                    status=status,
+                    outcome=outcome,
+                    contract_signed_on=signed,
+                    meeting_url=f"https://pole-formation-lorraine.whereby.com/jd-{number:05d}",
+                )
+
+
+def generate_rows(
+    candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED
+) -> dict[str, list[dict[str, object]]]:
+    """The demo's typed rows per contract file (the one generator behind both writers)."""
+    with gc_paused():
+        return Builder(candidates, seed).build().dicts()
+
+
+def cell_text(value: object) -> str:
+    """A typed value as the centre's tools would write it in a contract file."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _stamp(value)
+    if isinstance(value, bool):
+        return "oui" if value else "non"
+    if isinstance(value, Decimal):
+        return f"{value:.2f}".replace(".", ",")
+    return str(value)
+
+
+def demo_rows(
+    candidates: int = DEFAULT_CANDIDATES, seed: int = DEFAULT_SEED
+) -> dict[str, list[dict[str, str]]]:
+    """The demo's raw rows per contract file, as the centre's tools would export them."""
+    return {
+        kind: [{name: cell_text(value) for name, value in row.items()} for row in rows]
+        for kind, rows in generate_rows(candidates, seed).items()
+    }
