@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
         help="seulement les pages entières et la mémoire de l'application (sans naïf ni DuckDB, "
         "qui lisent les tables entières)",
     )
+    parser.add_argument(
+        "--pages",
+        help="pages entières mesurées, séparées par des virgules (toutes par défaut ; noms de "
+        "bench/render.py, ex. « résultats,canaux »)",
+    )
     return parser
 
 
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Outside a Streamlit server, the caches and spinners say so on every call: quiet them.
     logger.set_log_level("error")
-    from bench import pages, render
+    from bench import commands, pages, render
     from services import startup
     from services.store import analytics, database
 
@@ -90,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     tables = ", ".join(startup.ANALYTICAL_TABLES)
     print(f"copies en colonnes pour DuckDB ({tables}) : {time.perf_counter() - start:.1f} s")
     if not args.pages_only:
+        commands.measure(path, args.repeat)
         rows = pages.measure(args.repeat)
         print()
         print(pages.format_table(rows))
         print()
-    print(render.format_table(render.measure()))
+    print(render.format_table(render.measure(args.pages.split(",") if args.pages else None)))
     peaks = render.peak_memory()
     print("mémoire de pointe : " + ", ".join(f"{name} {mb:.0f} Mo" for name, mb in peaks.items()))
     folder.cleanup()

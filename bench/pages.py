@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import duckdb
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
@@ -435,12 +436,14 @@ class _DuckDB:
             for ref, earlier, origin in zip(frame["ref"], frame["earlier"], frame["origin"], strict=True)
         }
 
-    def _data(self, goal: str, lookback: int) -> JourneyData:
+    def _converted_sql(self, goal: str) -> str:
+        """(candidate_ref, converted_at) of the conversions that count for the scope ($1, $2:
+        its start and end, naive UTC), as metrics.md defines them."""
         if goal == "booking":
             ranked = """SELECT candidate_ref, booked_at AS converted_at, event_code,
                 row_number() OVER (PARTITION BY candidate_ref ORDER BY booked_at, starts_at, ref) AS rank
                 FROM bookings WHERE status <> 'cancelled'"""
-            event = f"AND event_code = '{EVENT}'"
+            event = f"AND event_code = '{self.scope.event}'" if self.scope.event else ""
         else:
             ranked = """SELECT candidate_ref, enrolled_at AS converted_at,
                 row_number() OVER (
@@ -448,10 +451,21 @@ class _DuckDB:
                 ) AS rank
                 FROM enrollments WHERE status = 'enrolled'"""
             event = ""
-        converted_sql = (
+        return (
             f"SELECT candidate_ref, converted_at FROM ({ranked}) "
             f"WHERE rank = 1 AND converted_at >= $1 AND converted_at < $2 {event}"
         )
+
+    @staticmethod
+    def _converters(goal: str) -> str:
+        """Every candidate who converts for ``goal`` at any date."""
+        if goal == "booking":
+            return "SELECT candidate_ref FROM bookings WHERE status <> 'cancelled'"
+        return "SELECT candidate_ref FROM enrollments WHERE status = 'enrolled'"
+
+    def _data(self, goal: str, lookback: int) -> JourneyData:
+        """The journeys as frames, for the intervals (their bootstrap is drawn by our code)."""
+        converted_sql = self._converted_sql(goal)
         converted = self._frame(f"{converted_sql} ORDER BY candidate_ref", self.start, self.end)
         journey = self._frame(
             f"""SELECT t.candidate_ref, c.converted_at, t.occurred_at, t.channel, t.utm_source, t.utm_campaign
@@ -461,33 +475,152 @@ class _DuckDB:
             self.start,
             self.end,
         )
-        converters = ranked.split(" FROM ", 1)[1].split(" WHERE ")[0]
-        condition = "status <> 'cancelled'" if goal == "booking" else "status = 'enrolled'"
         others = self._frame(
             f"""SELECT candidate_ref, occurred_at, channel FROM touchpoints
             WHERE occurred_at >= $1 AND occurred_at < $2
-            AND candidate_ref NOT IN (SELECT candidate_ref FROM {converters} WHERE {condition})""",
+            AND candidate_ref NOT IN ({self._converters(goal)})""",
             self.start,
             self.end,
         )
         return _journey_data(goal, lookback, converted, journey, others)
 
-    def channels(self, model: str) -> dict:
-        data = {
-            goal: self._data(goal, lookback)
-            for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True)
-        }
-        reached = dict(
-            self.connection.execute(
-                "SELECT channel, count(DISTINCT candidate_ref) FROM touchpoints "
-                "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY channel",
-                [self.start, self.end],
+    def credits(self, goal: str, lookback: int, models: tuple[str, ...] = MODELS) -> dict[str, dict]:
+        """Each model's credits per channel, computed in SQL from the definitions of metrics.md
+        (Markov: its transitions counted in SQL, the absorbing chain solved in numpy), not by
+        our code: the near-limit reference of the channels page."""
+        q, period = self.connection, [self.start, self.end]
+        journeys = f"""WITH converted AS ({self._converted_sql(goal)}),
+            touches AS (
+                SELECT t.candidate_ref, t.channel, t.occurred_at, c.converted_at,
+                    row_number() OVER journey - 1 AS step,
+                    count(*) OVER (PARTITION BY t.candidate_ref) AS n
+                FROM touchpoints t JOIN converted c USING (candidate_ref)
+                WHERE t.occurred_at >= c.converted_at - INTERVAL '{lookback} days'
+                AND t.occurred_at <= c.converted_at
+                WINDOW journey AS (PARTITION BY t.candidate_ref ORDER BY t.occurred_at, t.channel)
+            )"""
+        credits: dict[str, dict] = {model: {} for model in models}
+        rule_based = [model for model in models if model != "markov"]
+        if rule_based:
+            credits |= self._rule_based(journeys, rule_based)
+        converted, with_journey = q.execute(
+            f"{journeys} SELECT (SELECT count(*) FROM converted), "
+            "(SELECT count(DISTINCT candidate_ref) FROM touches)",
+            period,
+        ).fetchone()
+        if "markov" in models:
+            # Transitions: START → first touch, touch → touch, last touch → CONVERSION for each
+            # journey; the same, last touch → NULL, for the never-converters' touches in the period.
+            transitions = q.execute(
+                f"""{journeys},
+                others AS (
+                    SELECT candidate_ref, channel, occurred_at FROM touchpoints
+                    WHERE occurred_at >= $1 AND occurred_at < $2
+                    AND candidate_ref NOT IN ({self._converters(goal)})
+                ),
+                paths AS (
+                    SELECT candidate_ref, channel, occurred_at, '(conversion)' AS ending FROM touches
+                    UNION ALL SELECT candidate_ref, channel, occurred_at, '(null)' FROM others
+                ),
+                around AS (
+                    SELECT channel, ending,
+                        lag(channel, 1, '(start)') OVER path AS previous,
+                        lead(channel) OVER path IS NULL AS last
+                    FROM paths
+                    WINDOW path AS (PARTITION BY candidate_ref ORDER BY occurred_at, channel)
+                )
+                SELECT previous, channel, count(*) FROM around GROUP BY ALL
+                UNION ALL SELECT channel, ending, count(*) FROM around WHERE last GROUP BY ALL""",
+                period,
             ).fetchall()
-        )
-        return _channel_figures(model, data, reached)
+            markov = _absorbing_chain_credits(transitions, with_journey)
+            if markov is None:  # ΣRE = 0: linear instead
+                markov = self._rule_based(journeys, ["linear"])["linear"]
+            credits["markov"] = markov
+        empty = converted - with_journey
+        for model in models:
+            if empty:
+                credits[model]["direct"] = credits[model].get("direct", 0.0) + empty
+        return credits
+
+    def _rule_based(self, journeys: str, models: list[str]) -> dict[str, dict]:
+        """The rule-based models' credits of the journeys (before the empty journeys' direct):
+        last touch, the last touch that is not direct, else the last one; time decay,
+        2^(-days/7), days fractional, over the journey's total weight."""
+        rows = self.connection.execute(
+            f"""{journeys},
+            shares AS (
+                SELECT channel, step, n,
+                    max(step) FILTER (channel <> 'direct') OVER (PARTITION BY candidate_ref) AS last_paid,
+                    pow(2.0, -(epoch(converted_at) - epoch(occurred_at)) / 86400.0 / 7) AS weight,
+                    sum(pow(2.0, -(epoch(converted_at) - epoch(occurred_at)) / 86400.0 / 7))
+                        OVER (PARTITION BY candidate_ref) AS total_weight
+                FROM touches
+            )
+            SELECT channel,
+                sum(CASE WHEN step = 0 THEN 1.0 ELSE 0.0 END) AS first_touch,
+                sum(CASE WHEN step = coalesce(last_paid, n - 1) THEN 1.0 ELSE 0.0 END) AS last_touch,
+                sum(1.0 / n) AS linear,
+                sum(CASE WHEN n = 1 THEN 1.0 WHEN n = 2 THEN 0.5
+                    WHEN step = 0 OR step = n - 1 THEN 0.4 ELSE 0.2 / (n - 2) END) AS position_based,
+                sum(weight / total_weight) AS time_decay
+            FROM shares GROUP BY channel""",
+            [self.start, self.end],
+        ).df()
+        return {model: dict(zip(rows["channel"], rows[model].astype(float), strict=True)) for model in models}
+
+    def channels(self, model: str) -> dict:
+        figures = {}
+        for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True):
+            for channel, credit in self.credits(goal, lookback, (model,))[model].items():
+                figures[(goal, channel)] = float(credit)
+        reached = self.connection.execute(
+            "SELECT channel, count(DISTINCT candidate_ref) FROM touchpoints "
+            "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY channel",
+            [self.start, self.end],
+        ).fetchall()
+        return figures | {("reached", channel): int(n) for channel, n in reached}
 
     def intervals(self, model: str) -> dict:
         return _interval_figures(self._data("booking", LOOKBACKS[0]), model)
+
+
+def _absorbing_chain_credits(transitions: list[tuple[str, str, int]], conversions: int) -> dict | None:
+    """metrics.md's Markov credits of ``conversions`` from the chain's transition counts
+    (from, to, count): P(START reaches CONVERSION) solved exactly, each channel's removal
+    effect (transitions into it sent to NULL) over their sum; None when that sum is 0."""
+    if not conversions:
+        return None
+    states = {state for pair in transitions for state in pair[:2]}
+    channels = sorted(states - {"(start)", "(conversion)", "(null)"})
+    transient = ["(start)", *channels]
+    at = {state: i for i, state in enumerate(transient)}
+    counts = np.zeros((len(transient), len(transient)))
+    into_conversion, leaving = np.zeros(len(transient)), np.zeros(len(transient))
+    for source, target, n in transitions:
+        leaving[at[source]] += n
+        if target == "(conversion)":
+            into_conversion[at[source]] += n
+        elif target != "(null)":
+            counts[at[source], at[target]] += n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.nan_to_num(counts / leaving[:, None])
+        r = np.nan_to_num(into_conversion / leaving)
+
+    def reach(removed: str | None = None) -> float:
+        chain = q.copy()
+        if removed is not None:
+            chain[:, at[removed]] = 0.0
+        return float(np.linalg.solve(np.eye(len(transient)) - chain, r)[0])
+
+    probability = reach()
+    if probability <= 0:
+        return None
+    effects = {channel: 1 - reach(channel) / probability for channel in channels}
+    total = sum(effects.values())
+    if total <= 1e-12:
+        return None
+    return {channel: effect / total * conversions for channel, effect in effects.items()}
 
 
 # ---------------------------------------------------------------- the run

@@ -23,7 +23,7 @@ from services.jobdating import meeting_plan
 from services.jobdating.pairing import PairingError
 from services.metrics import attribution
 from services.metrics.report import build_report, format_report
-from services.store import database, values
+from services.store import analytics, database, values
 from services.store.models import ROLES, Event, Program, Site
 from services.store.scope import Scope
 
@@ -519,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     traceback): 2 usage, 3 store or settings, 130 interrupted (docs/configuration.md)."""
     args = _parser().parse_args(argv)
     try:
-        return _run(args)
+        with analytics.without_copies():  # one command, one read of each table: no copy
+            return _run(args)
     except (UsageError, ImportFileError) as error:
         print(f"erreur : {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -561,6 +562,10 @@ def _interrupted(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "report" and analytics.reads_in_duckdb(database.get_engine()):
+        # Its reads run in the DuckDB process: started now, it imports DuckDB on the other
+        # core while this one checks the schema.
+        analytics.start_workers(wait=False)
     database.migrate()
     if args.command == "import":
         return _import(args)

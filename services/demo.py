@@ -91,8 +91,10 @@ def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequen
         return [None if value is None else value.isoformat() for value in values]
     if sqlite and isinstance(kind, sa.Numeric):
         return [None if value is None else float(value) for value in values]
-    # Text as the importer stores a file's: without spaces or invisible characters at its ends.
-    return [clean_text(value) if isinstance(value, str) else value for value in values]
+    # Text as the importer stores a file's: without spaces or invisible characters at its ends;
+    # each distinct value cleaned once (channels, sources, codes repeat over a million rows).
+    cleaned = {value: clean_text(value) for value in set(values) if isinstance(value, str)}
+    return [cleaned.get(value, value) for value in values]
 
 
 def _table_columns(
@@ -151,15 +153,38 @@ def table_rows(
 
 
 def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engine) -> None:
-    """``executemany`` of plain tuples, one transaction per table, in the contract's order."""
+    """``executemany`` of plain tuples, one transaction per table, in the contract's order.
+
+    On SQLite, a table's own indexes (``CREATE INDEX``, not those of its UNIQUE constraints,
+    which belong to the table) are dropped before its rows and built again after them, from the
+    very SQL the migrations stored, in the same transaction: building an index once over sorted
+    keys costs less than inserting a million rows into it one by one (docs/performance.md); the
+    store ends with the schema a migration gives (tests/test_scale.py)."""
     for kind, (names, tuples) in tables.items():
         if not tuples:
             continue
         table = SPECS[kind].table
         with write_transaction(engine) as connection:
+            indexes = _drop_indexes(connection, table.name)
             marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
             statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
             connection.exec_driver_sql(statement, tuples)
+            for definition in indexes:
+                connection.exec_driver_sql(definition)
+
+
+def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
+    """Drop a SQLite table's own indexes; their SQL, to build them again (none on PostgreSQL,
+    whose bulk load keeps its indexes)."""
+    if connection.dialect.name != "sqlite":
+        return []
+    indexes = connection.exec_driver_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,),
+    ).all()
+    for name, _ in indexes:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [definition for _, definition in indexes]
 
 
 def _write_tables(

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from services.store import analytics, database
+from services.store import analytics, columnar, database
 from services.store.models import Event, Program, Site
 
 SITES = Site.__table__
@@ -181,7 +181,7 @@ def test_the_reads_run_outside_the_app_process(engine):
     # Two copies of SQLite in one process break each other's locks (see services/store/analytics.py):
     # DuckDB, which brings its own, must only ever run in the worker.
     _sites(engine)
-    assert analytics._FILES == {}  # the app process attached nothing itself
+    assert columnar._FILES == {}  # the app process attached nothing itself
     assert analytics._POOL is not None
 
 

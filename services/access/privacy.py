@@ -168,14 +168,20 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
 
 
 def _purgeable(cutoff: datetime) -> sa.Select:
-    """Refs of candidates never enrolled, without any contact since ``cutoff``, not yet anonymised."""
+    """Refs of candidates never enrolled, without any contact since ``cutoff``, not yet anonymised.
+
+    Each exclusion is one uncorrelated ``NOT IN`` (the contacts since the cutoff, found by the
+    index on their instant, gathered once), not a probe per candidate: at scale M (200,000
+    candidates) 5.5 s → 0.3 s. Every ``candidate_ref`` is NOT NULL (a NULL would make NOT IN
+    exclude everyone), checked by tests/test_privacy.py."""
     ref = CANDIDATES.c.ref
+    enrolled = sa.select(ENROLLMENTS.c.candidate_ref).where(ENROLLMENTS.c.status == "enrolled")
     return sa.select(ref).where(
         ~ref.startswith(ANONYMOUS_REF_PREFIX, autoescape=True),
         CANDIDATES.c.created_at < cutoff,
-        ~sa.exists().where(ENROLLMENTS.c.candidate_ref == ref, ENROLLMENTS.c.status == "enrolled"),
+        ref.not_in(enrolled),
         *(
-            ~sa.exists().where(table.c.candidate_ref == ref, table.c[column] >= cutoff)
+            ref.not_in(sa.select(table.c.candidate_ref).where(table.c[column] >= cutoff))
             for table, column in CONTACTS
         ),
     )
@@ -183,18 +189,29 @@ def _purgeable(cutoff: datetime) -> sa.Select:
 
 def _row_counts(connection: sa.Connection, owners: sa.Select) -> dict[str, int]:
     """Rows per table that belong to the candidates whose refs ``owners`` selects."""
+    return dict(connection.execute(_row_counts_query(owners)).one()._mapping)
 
-    def count(table: sa.Table, condition: sa.ColumnElement[bool]) -> int:
-        return connection.execute(sa.select(sa.func.count()).select_from(table).where(condition)).scalar_one()
 
-    bookings = sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.candidate_ref.in_(owners))
-    meetings = sa.select(MEETINGS.c.ref).where(MEETINGS.c.candidate_ref.in_(owners))
-    return (
-        {"candidates": count(CANDIDATES, CANDIDATES.c.ref.in_(owners))}
-        | {table.name: count(table, table.c.candidate_ref.in_(owners)) for table in CANDIDATE_TABLES}
-        | {table.name: count(table, table.c.booking_ref.in_(bookings)) for table in BOOKING_TABLES}
-        | {table.name: count(table, table.c.meeting_ref.in_(meetings)) for table in MEETING_TABLES}
-        | {table.name: count(table, table.c.candidate_ref.in_(owners)) for table in CANDIDATE_TRAIL_TABLES}
+def _row_counts_query(owners: sa.Select) -> sa.Select:
+    """One row: per table, the rows that belong to the candidates whose refs ``owners`` selects;
+    ``owners`` computed once (a common table expression), not once per table (11 times: the
+    purge preview took 41 s at scale M)."""
+    refs = owners.cte("owners")
+    of_owners = sa.select(refs.c.ref)
+    bookings = sa.select(BOOKINGS.c.ref).where(BOOKINGS.c.candidate_ref.in_(of_owners))
+    meetings = sa.select(MEETINGS.c.ref).where(MEETINGS.c.candidate_ref.in_(of_owners))
+    conditions = (
+        {"candidates": (CANDIDATES, CANDIDATES.c.ref.in_(of_owners))}
+        | {table.name: (table, table.c.candidate_ref.in_(of_owners)) for table in CANDIDATE_TABLES}
+        | {table.name: (table, table.c.booking_ref.in_(bookings)) for table in BOOKING_TABLES}
+        | {table.name: (table, table.c.meeting_ref.in_(meetings)) for table in MEETING_TABLES}
+        | {table.name: (table, table.c.candidate_ref.in_(of_owners)) for table in CANDIDATE_TRAIL_TABLES}
+    )
+    return sa.select(
+        *(
+            sa.select(sa.func.count()).select_from(table).where(condition).scalar_subquery().label(name)
+            for name, (table, condition) in conditions.items()
+        )
     )
 
 
@@ -214,8 +231,11 @@ def _delete_booking_trails(connection: sa.Connection, owners: sa.Select) -> None
 def purge_preview(now: datetime | None = None, engine: Engine | None = None) -> PurgeSummary:
     """What ``purge`` would anonymise or delete now; writes nothing."""
     cutoff = retention_cutoff(now)
-    with (engine or get_engine()).connect() as connection:
-        rows = _row_counts(connection, _purgeable(cutoff))
+    # A heavy read like the pages' (analytics.read_frame: in DuckDB for a SQLite file): at scale M
+    # it counts the rows of 180,000 candidates in 11 tables. The purge counts again, in the store,
+    # under its write lock.
+    counts = analytics.read_frame(_row_counts_query(_purgeable(cutoff)), engine).iloc[0]
+    rows = {name: int(count) for name, count in counts.items()}
     return PurgeSummary(cutoff, rows["candidates"], rows)
 
 

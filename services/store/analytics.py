@@ -18,7 +18,10 @@ process and refreshed table by table, never stale:
   than read a copy of any age.
 - The copies keep the column types the scanner gives (what the queries were written against),
   in an in-memory DuckDB database with compression (``ATTACH ':memory:' (COMPRESS)``), which
-  compresses at a checkpoint: one after each copy.
+  compresses at a checkpoint: one after each copy (``services/store/columnar.py``, the worker's
+  side, which imports DuckDB and Arrow only).
+- A one-shot command (the command line, ``without_copies``) reads the SQLite file itself
+  through the scanner and copies nothing.
 
 Why, measured on 2 cores with the 7 reads of the channels page (README "Performances"): at scale
 M (200,000 candidates, 1M touchpoints) they take 1.66 s in DuckDB through the scanner, which
@@ -29,8 +32,9 @@ table only. At L, the 7 reads take 17.2 s through the scanner, 6.9 s on the copi
 (10M touchpoints), the copies of touchpoints, bookings and enrollments take 1.57 GB in memory
 as copied and 151 MB once compressed; the worker peaks at 1.7 GB while the touchpoints are
 copied and stays about 0.8 GB (at M: 0.39 GB peak, 0.27 GB, of which 0.18 GB is Python and
-its libraries). Hence one worker (``WORKERS``), which holds the copies once: DuckDB runs each
-query on every core anyway; reads sent from several threads queue there.
+its libraries). Hence one
+worker (``WORKERS``), which holds the copies once: DuckDB runs each query on every core
+anyway; reads sent from several threads queue there.
 
 DuckDB runs in a worker process, never in the app's: its extension carries its own copy of
 SQLite, and two copies of SQLite in one process break each other's file locks (POSIX locks
@@ -51,40 +55,31 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.connection
 import os
-import re
 import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-import duckdb
 import duckdb_engine
-import duckdb_extension_sqlite_scanner
 import pandas as pd
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import visitors
 
+from services.store import columnar
 from services.store.database import get_engine, table_versions
 
-_SCANNER = next(
-    Path(duckdb_extension_sqlite_scanner.__file__).parent.glob("extensions/*/sqlite_scanner.duckdb_extension")
-)
 _DIALECT = duckdb_engine.Dialect(paramstyle="qmark")
 #: Worker processes running DuckDB: one, which holds the copies (each query uses DuckDB's threads).
 WORKERS = 1
-#: SQLite files whose copies a worker keeps (tests open a new file per case).
-_ATTACHED_FILES = 4
 _POOL: ProcessPoolExecutor | None = None
+#: False in a one-shot command (``without_copies``): reads go to the SQLite file itself.
+_COPYING = True
 _LOCK = threading.Lock()
-#: The SQLite file as DuckDB attaches it, and the database of the copies.
-_STORE = "store"
-_COPIES = "copies"
 _T = TypeVar("_T")
 
 
@@ -102,7 +97,7 @@ def read_frame(query: sa.Select, engine: Engine | None = None, instants: Iterabl
         versions = table_versions(tables_read(query), engine)
         compiled = query.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
         parameters = [_for_duckdb(compiled.params[name]) for name in compiled.positiontup or ()]
-        frame = _in_worker(_read_in_worker, path, versions, str(compiled), parameters).to_pandas()
+        frame = _in_worker(columnar.read, path, versions, str(compiled), parameters, _COPYING).to_pandas()
         # SQLite stores booleans as 0/1, which DuckDB reads as integers.
         for column in query.selected_columns:
             if isinstance(column.type, sa.Boolean) and not frame[column.name].hasnans:
@@ -127,6 +122,20 @@ def tables_read(query: sa.Select) -> set[str]:
     return {element.name for element in visitors.iterate(query) if isinstance(element, sa.TableClause)}
 
 
+@contextmanager
+def without_copies() -> Iterator[None]:
+    """Within: the reads run in DuckDB on the SQLite file itself, through the scanner, and copy
+    nothing. For a one-shot command (the command line), which reads a table once or twice and
+    ends: copies pay off in a long-running server, which reads the same tables again and again;
+    a command would pay for them (about 1 s for the touchpoints at scale M) and use them once."""
+    global _COPYING  # noqa: PLW0603
+    before, _COPYING = _COPYING, False
+    try:
+        yield
+    finally:
+        _COPYING = before
+
+
 def reads_in_duckdb(engine: Engine) -> bool:
     """True when the analytical reads of this store run in DuckDB (a SQLite file)."""
     return _sqlite_file(engine) is not None
@@ -140,9 +149,12 @@ def _sqlite_file(engine: Engine) -> str | None:
     return str(Path(url.database).resolve())
 
 
-def start_workers() -> None:
-    """Start the worker process now (about a second), rather than on a page's first read."""
-    _pool().submit(int).result()
+def start_workers(wait: bool = True) -> None:
+    """Start the worker process now (about 0.3 s), rather than at the first read; without
+    ``wait``, in the background (a command starts it while it checks the schema)."""
+    started = _pool().submit(int)
+    if wait:
+        started.result()
 
 
 def prepare_copies(tables: Iterable[str], engine: Engine | None = None) -> Future[None] | None:
@@ -155,7 +167,7 @@ def prepare_copies(tables: Iterable[str], engine: Engine | None = None) -> Futur
         return None
     status = os.stat(path)
     attached = (path, status.st_dev, status.st_ino)
-    return _pool().submit(_refresh_in_worker, attached, table_versions(tables, engine))
+    return _pool().submit(columnar.refresh, attached, table_versions(tables, engine))
 
 
 def refresh_copies(engine: Engine | None = None) -> Future[None] | None:
@@ -164,9 +176,9 @@ def refresh_copies(engine: Engine | None = None) -> Future[None] | None:
     worker's memory until the next read asks for those tables."""
     engine = engine or get_engine()
     path = _sqlite_file(engine)
-    if path is None:
+    if path is None or _POOL is None:  # no worker in this process: no copy held by it
         return None
-    return prepare_copies(_in_worker(_held_in_worker, path), engine)
+    return prepare_copies(_in_worker(columnar.held, path), engine)
 
 
 def copies_made(engine: Engine | None = None) -> dict[str, int]:
@@ -174,7 +186,7 @@ def copies_made(engine: Engine | None = None) -> dict[str, int]:
     path = _sqlite_file(engine or get_engine())
     if path is None:
         return {}
-    return _in_worker(_copies_made_in_worker, path)
+    return _in_worker(columnar.copies_made, path)
 
 
 def _pool() -> ProcessPoolExecutor:
@@ -182,7 +194,9 @@ def _pool() -> ProcessPoolExecutor:
     with _LOCK:
         if _POOL is None:
             _POOL = ProcessPoolExecutor(
-                WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_exit_with_parent
+                WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=columnar.exit_with_parent,
             )
         return _POOL
 
@@ -205,107 +219,3 @@ def _in_worker(function: Callable[..., _T], path: str, *arguments: object) -> _T
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-# ---------------------------------------------------------------- in the worker process
-
-
-def _exit_with_parent() -> None:
-    """In the worker: end it when the app's process ends, however it ends. A worker holds its
-    own end of the task queue, so it would otherwise wait for tasks forever after a kill of the
-    app (a server stopped, a test's server killed), keeping its copies in memory."""
-
-    def watch() -> None:
-        multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-class _Copies:
-    """A SQLite file attached read-only, and the copies of its tables with their versions."""
-
-    def __init__(self, path: str) -> None:
-        offline = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-        self.connection = duckdb.connect(config=offline)
-        self.connection.execute(f"LOAD '{_SCANNER}'")
-        # Instants are stored in UTC: compare and convert them in UTC, not the machine's zone.
-        self.connection.execute("SET TimeZone = 'UTC'")
-        self.connection.execute("SET enable_progress_bar = false")  # a copy at scale takes seconds
-        quoted = path.replace("'", "''")
-        self.connection.execute(f"ATTACH '{quoted}' AS {_STORE} (TYPE sqlite, READ_ONLY)")
-        self.connection.execute(f"ATTACH ':memory:' AS {_COPIES} (COMPRESS)")
-        self.versions: dict[str, int] = {}
-        self.made: Counter[str] = Counter()
-
-    def refresh(self, versions: dict[str, int]) -> None:
-        """Copy again each table whose version is not its copy's."""
-        for name, version in sorted(versions.items()):
-            if self.versions.get(name) != version:
-                self.versions.pop(name, None)  # a failed copy is made again at the next read
-                table = '"' + name.replace('"', '""') + '"'
-                self.connection.execute(
-                    f"CREATE OR REPLACE TABLE {_COPIES}.{table} AS SELECT * FROM {_STORE}.{table}"
-                )
-                # Compressed at a checkpoint only: until then the copy takes ten times the room.
-                self.connection.execute(f"CHECKPOINT {_COPIES}")
-                self.versions[name] = version
-                self.made[name] += 1
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-_FILES: OrderedDict[tuple, _Copies] = OrderedDict()
-
-
-def _read_in_worker(
-    attached: tuple[str, int, int], versions: dict[str, int], sql: str, parameters: list
-) -> pa.Table:
-    """The rows of ``sql`` on fresh copies of the tables it reads, as an Arrow table (sent back
-    in columns)."""
-    copies = _copies(attached)
-    # Only the tables whose version the app read may be read (a table named only in text would
-    # find a copy made for another query, of any age): DuckDB's parser lists them.
-    named = copies.connection.get_table_names(_PARAMETER.sub(_null_for_parameter, sql))
-    unversioned = {name.lower() for name in named} - set(versions)
-    if unversioned:
-        raise ValueError(f"table(s) read without a version: {', '.join(sorted(unversioned))}")
-    copies.refresh(versions)
-    cursor = copies.connection.cursor()
-    try:
-        cursor.execute(f"USE {_COPIES}")  # the copies alone: a table never copied is an error too
-        return cursor.execute(sql, parameters).to_arrow_table()
-    finally:
-        cursor.close()
-
-
-#: A parameter mark outside quoted text or names (the parser takes no parameters: NULL instead).
-_PARAMETER = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?""")
-
-
-def _null_for_parameter(match: re.Match) -> str:
-    return "NULL" if match.group(0) == "?" else match.group(0)
-
-
-def _refresh_in_worker(attached: tuple[str, int, int], versions: dict[str, int]) -> None:
-    _copies(attached).refresh(versions)
-
-
-def _held_in_worker(attached: tuple[str, int, int]) -> list[str]:
-    return list(_FILES[attached].versions) if attached in _FILES else []
-
-
-def _copies_made_in_worker(attached: tuple[str, int, int]) -> dict[str, int]:
-    return dict(_FILES[attached].made) if attached in _FILES else {}
-
-
-def _copies(attached: tuple[str, int, int]) -> _Copies:
-    """The worker's copies of this SQLite file (the last few files' are kept)."""
-    if attached in _FILES:
-        _FILES.move_to_end(attached)
-        return _FILES[attached]
-    _FILES[attached] = _Copies(attached[0])
-    while len(_FILES) > _ATTACHED_FILES:
-        _FILES.popitem(last=False)[1].close()
-    return _FILES[attached]
