@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from services import config, demo, demo_centre
-from services.access import accounts, privacy
+from services.access import accounts, privacy, retention, rights
 from services.imports.importer import import_path
 from services.imports.problems import ImportFileError
 from services.integrations import api, calcom, invitations, mail, whereby_attendance, whereby_rooms
@@ -421,7 +421,9 @@ _ACTIONS = {"anonymised": "anonymisée(s)", "deleted": "supprimée(s)"}
 
 def _purge(args: argparse.Namespace) -> int:
     try:
-        summary = privacy.purge_preview() if args.dry_run else privacy.purge(actor=f"cli:{getpass.getuser()}")
+        summary = (
+            retention.purge_preview() if args.dry_run else retention.purge(actor=f"cli:{getpass.getuser()}")
+        )
     except ValueError as error:  # RETENTION_MONTHS unreadable
         raise UsageError(str(error)) from None
     cutoff = summary.cutoff.strftime("%d/%m/%Y %H:%M")
@@ -443,14 +445,14 @@ def _candidate(args: argparse.Namespace) -> int:
     actor = f"cli:{getpass.getuser()}"
     try:
         if args.candidate_command == "export":
-            print(privacy.candidate_json(args.ref, actor=actor))
+            print(rights.candidate_json(args.ref, actor=actor))
             return 0
-        rows = privacy.candidate_footprint(args.ref)
+        rows = rights.candidate_footprint(args.ref)
         listed = ", ".join(f"{table} {count}" for table, count in rows.items() if count)
         if not args.yes and not _confirmed(f"Effacer définitivement {args.ref} ({listed}) ?"):
             print("abandon : rien n'a été effacé")
             return 1
-        privacy.erase_candidate(args.ref, actor=actor)
+        rights.erase_candidate(args.ref, actor=actor)
         print(f"candidat effacé : {args.ref} ({listed})")
         return 0
     except privacy.UnknownCandidate as error:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.access import rights
 from services.imports import checks, columns
 from services.imports.importer import import_bytes, import_path
 from services.imports.problems import ImportResult
@@ -1141,13 +1142,12 @@ def test_a_write_between_the_check_and_the_write_is_checked_again(centre: Engine
 
 @pytest.mark.sqlite_only  # SQLite's single write lock
 def test_a_reference_removed_before_the_write_refuses_the_file(centre: Engine, monkeypatch) -> None:
-    from services.access import privacy
     from services.imports import importer
 
     retry_write = importer.retry_write
 
     def meanwhile(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        privacy.erase_candidate("CB", actor="test", engine=centre)
+        rights.erase_candidate("CB", actor="test", engine=centre)
         return retry_write(*args, **kwargs)
 
     monkeypatch.setattr(importer, "retry_write", meanwhile)

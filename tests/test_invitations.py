@@ -17,7 +17,7 @@ from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
 from services.__main__ import main
-from services.access import privacy
+from services.access import rights
 from services.integrations import invitations
 from services.integrations.mail import Mailer, MailError, smtp_server
 from services.store.models import AuditEvent, MailSend
@@ -383,11 +383,11 @@ def test_no_starttls_off_this_machine_and_the_url_is_read(monkeypatch):
 
 def test_the_send_log_is_in_the_access_export_and_erased(event, inbox):
     _send(event)
-    export = privacy.export_candidate("C2", actor="dpo", engine=event)
+    export = rights.export_candidate("C2", actor="dpo", engine=event)
     assert sorted(row["recipient"] for row in export["mail_sent"]) == [
         "parent.tom@example.org",
         "tom@example.org",
     ]
-    done = privacy.erase_candidate("C2", actor="dpo", engine=event)
+    done = rights.erase_candidate("C2", actor="dpo", engine=event)
     assert done["mail_sends"] == 2
     assert [row for row in _log(event) if row[2] == "C2"] == []

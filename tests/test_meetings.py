@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from icalendar import Calendar
 from sqlalchemy.engine import Engine
 
-from services.access import privacy
+from services.access import rights
 from services.access.consent import set_presentation_consent
 from services.documents import exports
 from services.documents.calendars import meetings_ics
@@ -193,7 +193,7 @@ def test_erasing_a_candidate_erases_the_history_of_their_meetings(event):
     record_meeting_outcome(
         "M1", outcome=MeetingOutcome("held"), author="a", read_version=0, now=AFTER, engine=event
     )
-    deleted = privacy.erase_candidate("C1", actor="dpo", engine=event)
+    deleted = rights.erase_candidate("C1", actor="dpo", engine=event)
     # Léa's two meetings (M1, M3) and M1's one change (its status).
     assert (deleted["meetings"], deleted["meeting_changes"]) == (2, 1)
     with event.connect() as connection:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from services.__main__ import main
-from services.access import privacy
+from services.access import privacy, retention, rights
 from services.advising import outcomes, schedule
 from services.imports.importer import import_bytes
 from services.metrics.report import build_report
@@ -158,7 +158,7 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
     # booking_changes: BB's 2; booking_notes: BB's 1 (BA's note is CA's, who enrolled);
     # room_attempts and attendance_suggestions: BB's 1 each.
     before = database.data_version(centre)
-    preview = privacy.purge_preview(now=LATE)
+    preview = retention.purge_preview(now=LATE)
     # 1 July 2023 00:00 UTC is 02:00 in Paris; 36 months back, 1 July 2020 02:00 in Paris (00:00 UTC).
     assert preview.cutoff == datetime(2020, 7, 1, 0, 0, tzinfo=UTC)
     assert preview.candidates == 4
@@ -205,18 +205,18 @@ def test_purge_preview_counts_the_rows_of_candidates_never_enrolled(centre):
     ],
 )
 def test_the_latest_contact_starts_the_retention_period(centre, now, purged):
-    assert privacy.purge_preview(now=now).candidates == purged
+    assert retention.purge_preview(now=now).candidates == purged
 
 
 def test_retention_months_are_calendar_months_of_the_centre(monkeypatch):
     # 31 March 2023 10:00 UTC is 12:00 in Paris (summer time); one month back is 28 February
     # (no 31st), 12:00 in Paris (winter time), i.e. 11:00 UTC.
     monkeypatch.setenv("RETENTION_MONTHS", "1")
-    cutoff = privacy.retention_cutoff(datetime(2023, 3, 31, 10, 0, tzinfo=UTC))
+    cutoff = retention.retention_cutoff(datetime(2023, 3, 31, 10, 0, tzinfo=UTC))
     assert cutoff == datetime(2023, 2, 28, 11, 0, tzinfo=UTC)
     monkeypatch.setenv("RETENTION_MONTHS", "0")
     with pytest.raises(ValueError, match="RETENTION_MONTHS"):
-        privacy.retention_cutoff()
+        retention.retention_cutoff()
 
 
 def test_purge_keeps_the_figures_of_past_events(centre):
@@ -238,7 +238,7 @@ def test_purge_keeps_the_figures_of_past_events(centre):
     before = reports()
     # The purged candidates are in these figures: e.g. April's funnel reached 7 candidates.
     assert before[0]["funnel"]["reached"] == 7
-    assert privacy.purge(actor="test", now=LATE, engine=centre).candidates == 4
+    assert retention.purge(actor="test", now=LATE, engine=centre).candidates == 4
     assert reports() == before
 
 
@@ -246,7 +246,7 @@ def test_purge_through_report_json_prints_the_same_object(centre, capsys):
     arguments = ["report", "--json", "--from", "2020-04-01", "--to", "2020-04-30"]
     assert main(arguments) == 0
     before = capsys.readouterr().out
-    privacy.purge(actor="test", now=LATE, engine=centre)
+    retention.purge(actor="test", now=LATE, engine=centre)
     assert main(arguments) == 0
     assert capsys.readouterr().out == before
 
@@ -263,7 +263,7 @@ def test_purge_leaves_no_personal_value_of_the_purged(centre):
         *BB_ROOM,
     )
     assert ("Bruno", "candidates", "first_name") in _found(centre, needles)  # the scan sees them
-    privacy.purge(actor="test", now=LATE, engine=centre)
+    retention.purge(actor="test", now=LATE, engine=centre)
     found = _found(centre, needles)
     assert _outside_audit_targets(found) == set()
     assert {needle for needle, _, _ in found} <= {"BB"}  # the audit of BB's outcome (centre fixture)
@@ -275,7 +275,7 @@ def test_purge_leaves_no_personal_value_of_the_purged(centre):
 
 
 def test_purged_rows_belong_to_anonymous_candidates(centre):
-    privacy.purge(actor="test", now=LATE, engine=centre)
+    retention.purge(actor="test", now=LATE, engine=centre)
     candidates, bookings = Candidate.__table__, Booking.__table__
     with centre.connect() as connection:
         anonymous = connection.execute(
@@ -302,7 +302,7 @@ def test_purged_rows_belong_to_anonymous_candidates(centre):
 
 def test_purge_records_audit_bumps_version_masks_import_history_and_runs_once(centre):
     before = database.data_version(centre)
-    done = privacy.purge(actor="cli:root", now=LATE, engine=centre)
+    done = retention.purge(actor="cli:root", now=LATE, engine=centre)
     assert (done.candidates, done.rows["touchpoints"]) == (4, 6)
     assert database.data_version(centre) == before + 1
     assert _audit(centre, "purge") == [("cli:root", None, "candidates=4")]
@@ -312,7 +312,7 @@ def test_purge_records_audit_bumps_version_masks_import_history_and_runs_once(ce
         ).scalar_one()
     assert [problem["value"] for problem in json.loads(problems)] == [MASK]
     # The anonymous candidates are never purged again; a run with nothing to do changes nothing.
-    again = privacy.purge(actor="cli:root", now=LATE + timedelta(days=3650), engine=centre)
+    again = retention.purge(actor="cli:root", now=LATE + timedelta(days=3650), engine=centre)
     assert again.candidates == 0 and set(again.rows.values()) == {0}
     assert database.data_version(centre) == before + 1
     assert _audit(centre, "purge")[-1] == ("cli:root", None, "candidates=0")
@@ -339,7 +339,7 @@ def test_every_table_of_a_candidate_is_handled():
 
 
 def test_export_gives_everything_stored_about_a_candidate_in_iso_dates(centre):
-    export = privacy.export_candidate("CB", actor="dpo@example.org", engine=centre)
+    export = rights.export_candidate("CB", actor="dpo@example.org", engine=centre)
     assert export["candidate"] == {
         "ref": "CB",
         "first_name": "Bruno",
@@ -391,7 +391,7 @@ def test_export_gives_everything_stored_about_a_candidate_in_iso_dates(centre):
 
 def test_export_of_enrollments_and_meetings(centre):
     # CC: pre-registered for CAP-RI at YUT on 2 June; meetings M2 (held) and M4 (cancelled).
-    export = privacy.export_candidate("CC", actor="dpo", engine=centre)
+    export = rights.export_candidate("CC", actor="dpo", engine=centre)
     assert [(e["program_code"], e["status"], e["enrolled_at"]) for e in export["enrollments"]] == [
         ("CAP-RI", "pre_registered", "2020-06-02T09:00:00+02:00")
     ]
@@ -404,7 +404,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
     before = database.data_version(centre)
     april = Scope(date(2020, 4, 1), date(2020, 4, 30))
     assert build_report(april, engine=centre)["bookings"]["total"] == 6
-    deleted = privacy.erase_candidate("CB", actor="dpo@example.org", engine=centre)
+    deleted = rights.erase_candidate("CB", actor="dpo@example.org", engine=centre)
     assert deleted == {
         "candidates": 1,
         "touchpoints": 3,
@@ -438,7 +438,7 @@ def test_erasure_deletes_every_trace_of_the_person(centre):
 
 def test_find_candidates_by_ref_name_or_email(centre):
     def refs(query: str, limit: int = privacy.SEARCH_LIMIT) -> list[str]:
-        return privacy.find_candidates(query, limit, engine=centre)["ref"].tolist()
+        return rights.find_candidates(query, limit, engine=centre)["ref"].tolist()
 
     # Both words, any case: only Alice Aubry.
     assert refs("ALICE aubry") == ["CA"]
@@ -448,13 +448,13 @@ def test_find_candidates_by_ref_name_or_email(centre):
     assert refs("CE") == ["CE", "CA"]
     # A LIKE wildcard is a plain character; a blank query finds nobody.
     assert refs("%") == [] and refs("  ") == []
-    privacy.purge(actor="test", now=LATE, engine=centre)
+    retention.purge(actor="test", now=LATE, engine=centre)
     assert refs("anon") == []  # anonymous candidates are nobody to look for
     assert refs("C") == ["CA", "CE", "CF"]
 
 
 def test_candidate_json_is_the_export_as_text(centre):
-    text = privacy.candidate_json("CD", actor="dpo", engine=centre)
+    text = rights.candidate_json("CD", actor="dpo", engine=centre)
     exported = json.loads(text)
     assert exported["candidate"]["last_name"] == "Durand" and '"ref": "CD"' in text
     assert [b["ref"] for b in exported["bookings"]] == ["BD1", "BD2"]
@@ -462,9 +462,9 @@ def test_candidate_json_is_the_export_as_text(centre):
 
 def test_unknown_candidate(centre):
     with pytest.raises(privacy.UnknownCandidate, match="candidat inconnu : NOPE"):
-        privacy.export_candidate("NOPE", actor="dpo", engine=centre)
+        rights.export_candidate("NOPE", actor="dpo", engine=centre)
     with pytest.raises(privacy.UnknownCandidate):
-        privacy.erase_candidate("NOPE", actor="dpo", engine=centre)
+        rights.erase_candidate("NOPE", actor="dpo", engine=centre)
     assert _audit(centre, "candidate.export") == _audit(centre, "candidate.erase") == []
 
 
@@ -478,10 +478,10 @@ def test_command_line_purge(scenario, capsys):
     assert re.search(r"jamais inscrits, sans contact depuis le .* : 4\n", printed)
     assert re.search(r"touchpoints +6 anonymisée\(s\)", printed)
     assert "rien n'a été écrit" in printed
-    assert _count(scenario, Candidate.__table__) == 7 and privacy.purge_preview().candidates == 4
+    assert _count(scenario, Candidate.__table__) == 7 and retention.purge_preview().candidates == 4
     assert main(["purge"]) == 0
     assert "purge faite" in capsys.readouterr().out
-    assert privacy.purge_preview().candidates == 0
+    assert retention.purge_preview().candidates == 0
     assert [actor.startswith("cli:") for actor, _, _ in _audit(scenario, "purge")] == [True]
 
 
@@ -499,7 +499,7 @@ def test_command_line_candidate_export_and_erase(centre, capsys):
     # Off a terminal (pytest's standard input) nobody can answer: --yes is required.
     assert main(["candidate", "erase", "CB"]) == 2
     assert "--yes" in capsys.readouterr().err
-    assert privacy.candidate_footprint("CB")["touchpoints"] == 3
+    assert rights.candidate_footprint("CB")["touchpoints"] == 3
     assert main(["candidate", "erase", "CB", "--yes"]) == 0
     assert "candidat effacé : CB" in capsys.readouterr().out
     for command in (["candidate", "export", "CB"], ["candidate", "erase", "CB", "--yes"]):
@@ -515,7 +515,7 @@ def test_command_line_erase_asks_on_a_terminal(centre, capsys, monkeypatch):
     monkeypatch.setattr("builtins.input", lambda question: "oui")
     assert main(["candidate", "erase", "CB"]) == 0
     with pytest.raises(privacy.UnknownCandidate):
-        privacy.candidate_footprint("CB")
+        rights.candidate_footprint("CB")
 
 
 # ---------------------------------------------------------------- minors' consent
@@ -594,7 +594,7 @@ def test_purge_keeps_the_figures_of_the_demo_data(demo_store):
         ]
 
     before = reports()
-    assert privacy.purge(actor="test", now=LATE, engine=demo_store).candidates > 100
+    assert retention.purge(actor="test", now=LATE, engine=demo_store).candidates > 100
     assert reports() == before
 
 
@@ -607,7 +607,7 @@ def test_erasure_leaves_no_copy_of_the_person_in_the_duckdb_worker(centre):
     schedule.interviews(date(2020, 4, 14), date(2020, 4, 14), engine=centre)
     copied = analytics.copies_made(centre)
     assert copied["candidates"] >= 1
-    privacy.erase_candidate("CB", actor="dpo@example.org", engine=centre)
+    rights.erase_candidate("CB", actor="dpo@example.org", engine=centre)
     # The worker runs one job at a time: this count comes after the copies the erasure asked for.
     after = analytics.copies_made(centre)
     for table in ("candidates", "touchpoints", "bookings"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from services.access import privacy
+from services.access import retention, rights
 from services.i18n import format_number
 from services.store import audit
 from services.store.models import Candidate
@@ -14,17 +14,17 @@ PAGE = "pages/admin/privacy.py"
 
 
 def test_the_page_shows_what_the_next_purge_would_remove_and_runs_it(demo_store):
-    expected = privacy.purge_preview()
+    expected = retention.purge_preview()
     # The demo's candidates all date from 2019–2020: years past 36 months, most never enrolled.
     assert expected.candidates > 0
     app = app_as("admin", page=PAGE)
     assert f"**{format_number(expected.candidates)}**" in app.markdown[0].value
     app.form_submit_button[0].click().run()  # not confirmed: nothing happens
-    assert app.warning and privacy.purge_preview().candidates == expected.candidates
+    assert app.warning and retention.purge_preview().candidates == expected.candidates
     app.checkbox(key="privacy_purge_confirm").check()
     app.form_submit_button[0].click().run()
     assert not app.exception, app.exception
-    assert privacy.purge_preview().candidates == 0
+    assert retention.purge_preview().candidates == 0
     assert any(f"{expected.candidates} candidats anonymisés" in s.value for s in app.success)
     assert audit.recent_events().query("action == 'purge'")["actor"].tolist() == [
         "admin.test@test.rencontres.fr"
@@ -55,6 +55,6 @@ def test_an_admin_finds_a_candidate_and_erases_them(demo_store):
 def test_the_access_export_is_json_of_everything_and_logged(demo_store):
     with demo_store.connect() as connection:
         ref = connection.execute(sa.select(Candidate.ref).order_by(Candidate.ref)).scalar()
-    text = privacy.candidate_json(ref, actor="admin@cfai.fr")
+    text = rights.candidate_json(ref, actor="admin@cfai.fr")
     assert f'"ref": "{ref}"' in text
     assert audit.recent_events().iloc[0][["action", "target"]].tolist() == ["candidate.export", ref]

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from services import demo
-from services.access import accounts, privacy
+from services.access import accounts, retention, rights
 from services.advising import outcomes
 from services.imports.importer import IMPORT_ORDER, import_bytes, import_path
 from services.integrations import calcom_event_types
@@ -211,9 +211,9 @@ def test_the_schedule_privacy_and_channel_rules_bump_what_they_change(scenario, 
     assert "bookings" in reassigned
     rules = (channels.Rule("newspaper", source_in=("lemag.fr",)), *channels.load_rules())
     assert "touchpoints" in _check(engine, guard, lambda: channels.save_rules(rules, engine))
-    erased = _check(engine, guard, lambda: privacy.erase_candidate("CB", actor="dpo", engine=engine))
+    erased = _check(engine, guard, lambda: rights.erase_candidate("CB", actor="dpo", engine=engine))
     assert {"candidates", "touchpoints", "bookings"} <= erased
-    purged = _check(engine, guard, lambda: privacy.purge(actor="test", now=LATE, engine=engine))
+    purged = _check(engine, guard, lambda: retention.purge(actor="test", now=LATE, engine=engine))
     assert {"candidates", "touchpoints"} <= purged
 
 

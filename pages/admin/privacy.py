@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages.common.downloads import export_button
-from services.access import privacy
+from services.access import retention, rights
 from services.app.markdown import escape_markdown
 from services.i18n import format_date, translate, translate_plural
 from services.store import audit
@@ -26,7 +26,7 @@ if message := st.session_state.pop("privacy_message", None):
     st.success(message, icon=":material/check:")
 
 st.subheader(t("privacy.purge"), help=t("privacy.purge.help"))
-preview = privacy.purge_preview()
+preview = retention.purge_preview()
 st.markdown(
     tn(
         "privacy.purge.next",
@@ -47,7 +47,7 @@ if preview.candidates:
         confirmed = st.checkbox(tn("privacy.purge.confirm", preview.candidates), key="privacy_purge_confirm")
         if st.form_submit_button(t("privacy.purge.run"), type="primary", icon=":material/delete_sweep:"):
             if confirmed:
-                done = privacy.purge(actor=account.email)
+                done = retention.purge(actor=account.email)
                 st.session_state["privacy_message"] = tn("privacy.purge.done", done.candidates)
                 st.rerun()
             st.warning(t("privacy.confirm_first"), icon=":material/warning:")
@@ -55,7 +55,7 @@ if preview.candidates:
 st.subheader(t("privacy.person"), help=t("privacy.person.help"))
 query = st.text_input(t("privacy.search"), key="privacy_search", placeholder=t("privacy.search.placeholder"))
 if len(query.strip()) >= 2:
-    found = privacy.find_candidates(query)
+    found = rights.find_candidates(query)
     if found.empty:
         st.info(t("privacy.search.none"))
     else:
@@ -69,7 +69,7 @@ if len(query.strip()) >= 2:
         ref = st.selectbox(
             t("privacy.person.pick"), options=list(names), format_func=names.get, key="privacy_ref"
         )
-        footprint = privacy.candidate_footprint(ref)
+        footprint = rights.candidate_footprint(ref)
         st.caption(
             t(
                 "privacy.footprint",
@@ -80,7 +80,7 @@ if len(query.strip()) >= 2:
         export_button(
             left,
             t("privacy.export"),
-            lambda: privacy.candidate_json(ref, actor=account.email),  # audited as it is built
+            lambda: rights.candidate_json(ref, actor=account.email),  # audited as it is built
             f"candidat-{ref}.json",
             "application/json",
             target=None,
@@ -92,7 +92,7 @@ if len(query.strip()) >= 2:
             )
             if st.form_submit_button(t("privacy.erase"), type="primary", icon=":material/person_remove:"):
                 if confirmed:
-                    privacy.erase_candidate(ref, actor=account.email)
+                    rights.erase_candidate(ref, actor=account.email)
                     st.session_state["privacy_message"] = t("privacy.erase.done", ref=escape_markdown(ref))
                     st.rerun()
                 st.warning(t("privacy.confirm_first"), icon=":material/warning:")
