@@ -19,7 +19,7 @@ from services.access import accounts, privacy, retention, rights
 from services.imports.importer import import_path
 from services.imports.problems import ImportFileError
 from services.integrations import api, calcom, invitations, mail, whereby_attendance, whereby_rooms
-from services.jobdating import meeting_plan
+from services.jobdating import meeting_builder, meeting_plan
 from services.jobdating.pairing import PairingError
 from services.metrics import attribution
 from services.metrics.report import build_report, format_report
@@ -198,9 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--max-per-candidate",
         type=_whole_number(1),
-        default=meeting_plan.DEFAULT_MAX_PER_CANDIDATE,
+        default=meeting_builder.DEFAULT_MAX_PER_CANDIDATE,
         help=f"rencontres au plus par candidat dans l'opération, existantes comprises "
-        f"(défaut {meeting_plan.DEFAULT_MAX_PER_CANDIDATE})",
+        f"(défaut {meeting_builder.DEFAULT_MAX_PER_CANDIDATE})",
     )
     plan.add_argument("--dry-run", action="store_true", help="montrer le planning, sans rien écrire")
     send = jobdating.add_parser(
@@ -259,7 +259,7 @@ def _jobdating_plan(args: argparse.Namespace) -> int:
         plan = meeting_plan.plan_event(args.event, max_per_candidate=args.max_per_candidate)
     except PairingError as error:
         raise UsageError(str(error)) from None
-    except meeting_plan.PlanInfeasible as error:
+    except meeting_builder.PlanInfeasible as error:
         print(f"erreur : planning impossible pour {args.event}, rien n'a été écrit :", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
@@ -276,7 +276,7 @@ def _jobdating_plan(args: argparse.Namespace) -> int:
             actor=f"cli:{getpass.getuser()}",
             max_per_candidate=args.max_per_candidate,
         )
-    except meeting_plan.PlanInfeasible as error:
+    except meeting_builder.PlanInfeasible as error:
         print(
             "erreur : le planning ne tient plus (une autre écriture entre-temps), rien n'a été écrit :",
             file=sys.stderr,

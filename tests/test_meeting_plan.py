@@ -9,23 +9,25 @@ import pytest
 import sqlalchemy as sa
 
 from services.config import LOCAL_TZ
-from services.jobdating.meeting_plan import (
+from services.jobdating.meeting_builder import (
     Busy,
-    EventPlan,
     Pair,
     PlanInfeasible,
     PlannedMeeting,
     Problem,
     Window,
     choose_pairs,
+    plan_meetings,
+    shares,
+    slots,
+)
+from services.jobdating.meeting_plan import (
+    EventPlan,
     company_windows,
     default_windows,
     plan_event,
-    plan_meetings,
     save_plan,
     set_company_windows,
-    shares,
-    slots,
 )
 from services.jobdating.pairing import PairingError, job_dating_event
 from services.store import database

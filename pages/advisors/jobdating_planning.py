@@ -22,8 +22,8 @@ from services.i18n import (
     translate_plural,
 )
 from services.integrations import invitations, mail
-from services.jobdating import meeting_plan, meetings, plan_preview
-from services.jobdating.meeting_plan import PlanInfeasible
+from services.jobdating import meeting_builder, meeting_plan, meetings, plan_preview
+from services.jobdating.meeting_builder import PlanInfeasible
 from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
 from services.store import audit
 from services.store.models import MEETING_OUTCOMES, MEETING_STATUSES
@@ -116,7 +116,7 @@ max_per_candidate = int(
         t("jdplan.max_per_candidate"),
         min_value=1,
         max_value=20,
-        value=meeting_plan.DEFAULT_MAX_PER_CANDIDATE,
+        value=meeting_builder.DEFAULT_MAX_PER_CANDIDATE,
         step=1,
         key="jdplan_max",
         help=t("jdplan.max_per_candidate.help"),

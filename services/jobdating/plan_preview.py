@@ -14,17 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.jobdating.meeting_plan import (
+from services.jobdating.meeting_builder import (
     Busy,
     Pair,
     PlanInfeasible,
     PlannedMeeting,
     Problem,
-    company_windows,
     free_slots,
     plan_meetings,
-    stored_busy,
 )
+from services.jobdating.meeting_plan import company_windows, stored_busy
 from services.jobdating.pairing import job_dating_event, seeking_with_consent, suggested_pairs
 from services.store.database import get_engine
 from services.store.models import Candidate, Company, Offer
@@ -120,7 +119,7 @@ def build_plan(
     event_code: str, pairs: Sequence[Pair], *, max_per_candidate: int, engine: Engine | None = None
 ) -> list[PlannedMeeting]:
     """A time for every chosen pair in the companies' windows, around the meetings already stored
-    (``meeting_plan.plan_meetings``); ``PlanInfeasible`` with every reason, never half a plan."""
+    (``meeting_builder.plan_meetings``); ``PlanInfeasible`` with every reason, never half a plan."""
     event = job_dating_event(event_code, engine)
     if not pairs:
         raise PlanInfeasible([Problem("opération", event_code, "aucune paire choisie")])
