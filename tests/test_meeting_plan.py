@@ -284,8 +284,8 @@ def test_summary_counts_the_companies_without_a_share_in_one_line():
         "  A : 2 (part 3)",
         "  2 autre(s) entreprise(s) : part nulle, trop peu de rencontres pour toutes",
         "par jour :",
-        "  11/05/2020 : 1",
-        "  12/05/2020 : 1",
+        "  11 mai 2020 : 1",
+        "  12 mai 2020 : 1",
         "non placé :",
         "  entreprise A : 2 rencontre(s) sur 3 prévues : plus de candidat suggéré disponible",
     ]
@@ -333,7 +333,7 @@ def test_plan_event_by_hand(engine):
         f"  {S1} : 3 (part 3)",
         f"  {S2} : 4 (part 4)",
         "par jour :",
-        "  11/05/2020 : 7",
+        "  11 mai 2020 : 7",
     ]
     # With at most 1 meeting each (CB has one already): CA, CD, CF left, 3 meetings, quotas 2, 1.
     small = plan_event("JD", max_per_candidate=1, engine=engine)
@@ -373,7 +373,7 @@ def test_save_plan_writes_everything_or_nothing(engine):
     count = _meeting_count(engine)
     with pytest.raises(PlanInfeasible) as raised:
         save_plan("JD", plan.meetings, actor="conseil@x.fr", engine=engine)
-    assert "candidat CD : déjà en rencontre le 11/05/2020 09:00" in [str(p) for p in raised.value.problems]
+    assert "candidat CD : déjà en rencontre le 11 mai 2020 09:00" in [str(p) for p in raised.value.problems]
     assert _meeting_count(engine) == count
     assert database.data_version(engine) == version + 1
 
@@ -387,7 +387,7 @@ def test_save_refuses_a_plan_with_one_clash_and_writes_none_of_it(engine):
         PlannedMeeting("O2", S2, "CA", at(11, 11), 20),
         PlannedMeeting("O2", S2, "CB", at(11, 9, 10), 20),
     ]
-    with pytest.raises(PlanInfeasible, match="candidat CB : déjà en rencontre le 11/05/2020 09:10"):
+    with pytest.raises(PlanInfeasible, match="candidat CB : déjà en rencontre le 11 mai 2020 09:10"):
         save_plan("JD", meetings, actor="x", engine=engine)
     assert _meeting_count(engine) == count
 

@@ -28,7 +28,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(engine, capsys):
         f"  {S1} : 3 (part 3)",
         f"  {S2} : 4 (part 4)",
         "par jour :",
-        "  11/05/2020 : 7",
+        "  11 mai 2020 : 7",
         "aperçu : rien n'a été écrit",
     ]
     assert _meetings(engine) == 3

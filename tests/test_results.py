@@ -164,8 +164,8 @@ def test_a_day_without_any_free_slot_is_a_finding(engine):
         engine,
     )
     found = results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30), event="E"), engine)
-    assert [(s.kind, s.subject, s.figures) for s in found] == [
-        ("full_day", "Site A · 14/04/2020", {"advisors": 1, "interviews": 9})
+    assert [(s.kind, s.subject, s.figures, s.day) for s in found] == [
+        ("full_day", "Site A", {"advisors": 1, "interviews": 9}, date(2020, 4, 14))
     ]
     assert results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30)), engine) == []  # no event chosen
 
@@ -323,14 +323,16 @@ def test_a_site_is_full_only_when_every_one_of_its_advisors_is(engine):
     found = results.full_days(Scope(date(2020, 4, 1), date(2020, 4, 30), event="E"), engine)
     # 14th: A full (3 advisors × 9 interviews); B not (the cancelled 16:30). 15th: A not (a3's
     # 16:30), B full: b1's 9 interviews and the one without advisor.
-    assert [(s.kind, s.subject, s.figures) for s in found] == [
-        ("full_day", "Site A · 14/04/2020", {"advisors": 3, "interviews": 27}),
-        ("full_day", "Site B · 15/04/2020", {"advisors": 1, "interviews": 10}),
+    assert [(s.kind, s.subject, s.figures, s.day) for s in found] == [
+        ("full_day", "Site A", {"advisors": 3, "interviews": 27}, date(2020, 4, 14)),
+        ("full_day", "Site B", {"advisors": 1, "interviews": 10}, date(2020, 4, 15)),
     ]
     only_b = Scope(date(2020, 4, 1), date(2020, 4, 30), event="E", sites=("B",))
-    assert [s.subject for s in results.full_days(only_b, engine)] == ["Site B · 15/04/2020"]
+    assert [(s.subject, s.day) for s in results.full_days(only_b, engine)] == [("Site B", date(2020, 4, 15))]
     the_14th = Scope(date(2020, 4, 14), date(2020, 4, 14), event="E")
-    assert [s.subject for s in results.full_days(the_14th, engine)] == ["Site A · 14/04/2020"]
+    assert [(s.subject, s.day) for s in results.full_days(the_14th, engine)] == [
+        ("Site A", date(2020, 4, 14))
+    ]
 
 
 def test_a_full_day_counts_long_interviews_interviews_off_the_slots_and_at_other_sites(engine):
@@ -355,12 +357,12 @@ def test_a_full_day_counts_long_interviews_interviews_off_the_slots_and_at_other
     event = Scope(date(2020, 4, 1), date(2020, 4, 30), event="E")
     found = results.full_days(event, engine)
     # Interviews not cancelled at site A that day: L1, L2, L3, L5, L6 (L4 is at site B).
-    assert [(s.subject, s.figures) for s in found] == [
-        ("Site A · 14/04/2020", {"advisors": 1, "interviews": 5})
+    assert [(s.subject, s.day, s.figures) for s in found] == [
+        ("Site A", date(2020, 4, 14), {"advisors": 1, "interviews": 5})
     ]
     # With only site A chosen, Ann's interview at B still takes her 15:00 (metrics.md, *Créneaux
     # libres*: any interview of the advisor): the day is full all the same, with A's 5 interviews.
     assert [
-        (s.subject, s.figures)
+        (s.subject, s.day, s.figures)
         for s in results.full_days(Scope(event.date_from, event.date_to, "E", ("A",)), engine)
-    ] == [("Site A · 14/04/2020", {"advisors": 1, "interviews": 5})]
+    ] == [("Site A", date(2020, 4, 14), {"advisors": 1, "interviews": 5})]

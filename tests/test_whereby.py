@@ -734,7 +734,7 @@ def test_an_advisor_confirms_their_suggestion_on_the_schedule_page(calls, centre
     # Anne's interviews of 14 April: B1 only; its suggestion is shown, Yves's and Paul's are not.
     shown = [m.value for m in app.markdown if "L'appel indique" in m.value]
     said = "L'appel indique : venu, avec sa famille (2 visiteurs)"
-    assert shown == [f"**14/04 10:00 · Prénom1 Nom1 · Anne Conseil** — {said}"]
+    assert shown == [f"**14 avr. 2020 10:00 · Prénom1 Nom1 · Anne Conseil** — {said}"]
     # Her host link to B1's room, for her only.
     (link,) = [
         button for button in app.get("link_button") if button.proto.label == "Ouvrir la salle en animateur"

@@ -5,6 +5,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, export_button
+from pages.common.tables import show_table
 from services.documents import exports
 from services.i18n import translate, translate_plural
 from services.store import audit
@@ -41,10 +42,9 @@ actor = right.text_input(t("audit.actor"), key="audit_actor", placeholder="nom@e
 shown = audit.filter_events(events, actions=actions, actor=actor, language=language)
 st.caption(tn("audit.count", len(shown), limit=audit.PAGE_SIZE))
 table = shown.rename(columns=lambda c: t(f"col.{c}"))
-st.dataframe(
+show_table(
     table,
-    hide_index=True,
-    width="stretch",
+    language,
     column_config={
         t("col.actor"): st.column_config.TextColumn(width="medium"),
         t("col.action"): st.column_config.TextColumn(width="medium"),

@@ -1,18 +1,19 @@
 """Data (admin): import contract files, the import history, exports of every table, staff accounts."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.tables import show_table
 from services.access import accounts
 from services.app import cached
 from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ, integration_setting
 from services.documents import exports
-from services.i18n import DATE_INPUT_FORMATS, format_number, translate, translate_plural
+from services.i18n import DATE_INPUT_FORMATS, format_datetime, format_number, translate, translate_plural
 from services.imports import uploads
 from services.integrations import api, calcom, calcom_event_types, whereby_attendance, whereby_rooms
 from services.store.contract import SHOWN_PROBLEMS
@@ -57,6 +58,15 @@ def show_lines(lines: list[str], total: int, scroll: bool = True) -> None:
 def md(text: object) -> str:
     """A name or a message that comes from a file (a zip member, a header cell), as plain Markdown."""
     return escape_markdown(text)
+
+
+def paris_time(at: datetime | None) -> datetime | None:
+    """An instant of the store (UTC, naive as SQLite gives it back) in the centre's time, None
+    when missing: to be written in the reader's language."""
+    if at is None or pd.isna(at):
+        return None
+    moment = pd.Timestamp(at)
+    return (moment.tz_localize(UTC) if moment.tzinfo is None else moment).tz_convert(LOCAL_TZ).to_pydatetime()
 
 
 def on_import(sent: list[tuple[str, bytes]]) -> None:
@@ -165,12 +175,11 @@ with history_tab:
                 {True: t("data.verdict.accepted"), False: t("data.verdict.refused")}
             ),
         )
-        st.dataframe(
-            shown.rename(columns=lambda c: t(f"data.col.{c}")),
-            hide_index=True,
-            width="stretch",
+        show_table(
+            shown.assign(at=shown["at"].map(paris_time)).rename(columns=lambda c: t(f"data.col.{c}")),
+            language,
+            {t("data.col.at"): "datetime"},
             column_config={
-                t("data.col.at"): st.column_config.DatetimeColumn(format="DD/MM/YYYY HH:mm:ss"),
                 t("data.col.imported_by"): st.column_config.TextColumn(width="medium"),
                 t("data.col.source"): st.column_config.TextColumn(width="medium"),
             },
@@ -182,7 +191,7 @@ with history_tab:
                 with st.expander(
                     t(
                         "data.history.refusal",
-                        at=f"{row.at:%d/%m/%Y %H:%M}",
+                        at=format_datetime(paris_time(row.at), language),
                         source=md(row.source),
                         count=row.problems,
                     )
@@ -232,9 +241,6 @@ with users_tab:
         return (
             t("data.users.advisor.none") if email is None else f"{advisor_names.get(email, email)} ({email})"
         )
-
-    def paris_time(at: datetime | None, pattern: str) -> str:
-        return "" if pd.isna(at) else at.astimezone(LOCAL_TZ).strftime(pattern)
 
     def say(slot: str, kind: str, text: str) -> None:
         st.session_state[slot] = (kind, text)
@@ -309,7 +315,7 @@ with users_tab:
     if staff.empty:
         st.info(t("data.users.empty"))
     else:
-        st.dataframe(
+        show_table(
             staff.assign(
                 role=staff["role"].map(role_names),
                 advisor_email=staff["advisor_email"].map(
@@ -318,11 +324,11 @@ with users_tab:
                 disabled=staff["disabled"].map(
                     {True: t("data.users.state.disabled"), False: t("data.users.state.active")}
                 ),
-                locked_until=staff["locked_until"].map(lambda at: paris_time(at, "%d/%m/%Y %H:%M")),
-                created_at=staff["created_at"].map(lambda at: paris_time(at, "%d/%m/%Y")),
+                locked_until=staff["locked_until"].map(paris_time),
+                created_at=staff["created_at"].map(lambda at: at and paris_time(at).date()),
             ).rename(columns=lambda c: t(f"data.col.{c}")),
-            hide_index=True,
-            width="stretch",
+            language,
+            {t("data.col.locked_until"): "datetime", t("data.col.created_at"): "date"},
         )
 
     st.subheader(t("data.users.add"))
@@ -452,7 +458,7 @@ with sync_tab:
     else:
         cursor = calcom.stored_cursor()
         st.caption(
-            t("data.sync.cursor", at=cursor.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M"))
+            t("data.sync.cursor", at=format_datetime(paris_time(cursor), language))
             if cursor
             else t("data.sync.first")
         )

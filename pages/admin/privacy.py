@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages.common.downloads import export_button
+from pages.common.tables import show_table
 from services.access import retention, rights
 from services.app.markdown import escape_markdown
 from services.i18n import format_date, translate, translate_plural
@@ -36,12 +37,13 @@ st.markdown(
 )
 if preview.candidates:
     rows = preview.as_frame()
-    st.dataframe(
+    show_table(
         rows.assign(
             table=rows["table"].map(lambda table: t(f"privacy.table.{table}")),
             action=rows["action"].map(lambda action: t(f"privacy.action.{action}")),
         ).rename(columns=lambda c: t(f"col.{c}")),
-        hide_index=True,
+        language,
+        width="content",
     )
     with st.form("privacy_purge_form"):
         confirmed = st.checkbox(tn("privacy.purge.confirm", preview.candidates), key="privacy_purge_confirm")

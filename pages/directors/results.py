@@ -177,7 +177,8 @@ for signal in found:
         name: format_percent(value, language) if isinstance(value, float) else format_number(value, language)
         for name, value in signal.figures.items()
     }
-    notes.append(t(f"signal.{signal.kind}", subject=escape_markdown(signal.subject), **shown))
+    subject = signal.subject + (f" · {format_date(signal.day, language)}" if signal.day else "")
+    notes.append(t(f"signal.{signal.kind}", subject=escape_markdown(subject), **shown))
 for note in notes:
     st.markdown(f"- {note}")
 if not notes:

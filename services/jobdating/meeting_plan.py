@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from services.access.consent import may_be_presented
 from services.config import LOCAL_TZ
+from services.i18n import format_date, format_datetime
 from services.jobdating.meeting_builder import (
     DEFAULT_MAX_PER_CANDIDATE,
     DEFAULT_MEETING_MIN,
@@ -69,7 +70,7 @@ class EventPlan:
                 f"  {left_out} autre(s) entreprise(s) : part nulle, trop peu de rencontres pour toutes"
             )
         lines.append("par jour :")
-        lines += [f"  {day.strftime('%d/%m/%Y')} : {count}" for day, count in sorted(per_day.items())]
+        lines += [f"  {format_date(day)} : {count}" for day, count in sorted(per_day.items())]
         if self.shortfalls:
             lines.append("non placé :")
             lines += [f"  {problem}" for problem in self.shortfalls]
@@ -356,7 +357,7 @@ def _clashes(
         span = (meeting.starts_at, meeting.ends_at)
         for subject, key in (("candidat", meeting.candidate_ref), ("entreprise", meeting.siret)):
             if overlaps(*span, taken[(subject, key)]):
-                when = meeting.starts_at.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+                when = format_datetime(meeting.starts_at.astimezone(LOCAL_TZ))
                 problems.append(Problem(subject, key, f"déjà en rencontre le {when}"))
             taken[(subject, key)].append(span)
     counts = Counter(meeting.candidate_ref for meeting in meetings)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
+from services.i18n import format_datetime
 from services.jobdating.meeting_builder import (
     Busy,
     Pair,
@@ -174,7 +175,7 @@ def move_meeting(
         (slot for slot in move_options(event_code, plan, index, engine) if slot[0] == starts_at), None
     )
     if slot is None:
-        when = starts_at.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+        when = format_datetime(starts_at.astimezone(LOCAL_TZ))
         raise PlanInfeasible(
             [
                 Problem(

@@ -317,6 +317,8 @@ class Signal:
     kind: str
     subject: str
     figures: dict[str, float | int]
+    #: The day the finding is about, if any (written in the reader's language by the page).
+    day: date | None = None
 
 
 def signals(
@@ -425,11 +427,12 @@ def full_days(
             found.append(
                 Signal(
                     "full_day",
-                    f"{names.get(site, site)} · {day:%d/%m/%Y}",
+                    names.get(site, site),
                     {
                         "advisors": len(advisors[site]),
                         "interviews": int(connection.execute(interviews).scalar_one()),
                     },
+                    day,
                 )
             )
     return found

@@ -66,11 +66,11 @@ def action_label(action: str, language: str) -> str:
 
 def filter_events(events: pd.DataFrame, *, actions: list[str], actor: str, language: str) -> pd.DataFrame:
     """The events of these actions (all when none) whose actor contains ``actor``, as shown:
-    local time, action labels."""
+    the centre's time (written in the reader's language by the page), action labels."""
     kept = events[events["action"].isin(actions)] if actions else events
     if actor.strip():
         kept = kept[kept["actor"].str.contains(actor.strip(), case=False, regex=False)]
     return kept.fillna({"target": "", "detail": ""}).assign(
-        at=pd.to_datetime(kept["at"], utc=True).dt.tz_convert(LOCAL_TZ).dt.strftime("%d/%m/%Y %H:%M:%S"),
+        at=pd.to_datetime(kept["at"], utc=True).dt.tz_convert(LOCAL_TZ),
         action=kept["action"].map(lambda action: action_label(action, language)),
     )
