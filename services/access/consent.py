@@ -29,8 +29,8 @@ MEETINGS = Meeting.__table__
 MEETING_CHANGES = MeetingChange.__table__
 #: Under this age on the event's first day, a parent's consent is needed as well.
 PARENT_CONSENT_UNDER = 15
-#: A meeting cancelled here that someone changed meanwhile (the writer's transaction holds it,
-#: so this is not expected): the same words as the meetings' own conflict.
+#: Why a meeting change is refused after someone else's: the meetings' own saves, and a meeting
+#: cancelled here that someone changed meanwhile (not expected: the writer's transaction holds it).
 CHANGED = "cette rencontre vient d'être modifiée par quelqu'un d'autre"
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from services.access.consent import CHANGED
 from services.config import LOCAL_TZ
 from services.store import analytics, audit
 from services.store.database import bump_data_version, get_engine, retry_write, take_turn
@@ -48,7 +49,6 @@ TRANSITIONS = {
 }
 #: Statuses that say what happened: only once the meeting has started.
 AFTER_START = {"held", "no_show"}
-CHANGED = "cette rencontre vient d'être modifiée par quelqu'un d'autre"
 #: The writers of job-dating meetings that check for clashes before they write take turns on it.
 MEETING_WRITES = "job-dating meetings"
 
