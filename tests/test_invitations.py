@@ -80,7 +80,8 @@ def event(engine: Engine) -> Engine:
     """JD « Job dating printemps » on 2 and 3 May 2040. Alpha (alpha@) meets Léa Martin (C1,
     adult) at 09:00 and Tom Petit (C2, 16 on 2 May 2040, parent's address known) at 09:20; Beta
     (beta@) meets Léa at 10:00; Gamma (no address) meets Zoé (C3, whose address the server
-    refuses) at 09:00 — all on 2 May, Paris time."""
+    refuses) at 09:00 — all on 2 May, Paris time. Each agreed to be presented to companies (Tom
+    is over 15: his own consent is enough)."""
     load("sites", "code,name\nMAX,Maxéville\n", engine)
     load("programs", "code,name,site_code,seats\nBTS-CRSA,BTS CRSA,MAX,12\nCAP-RI,CAP RI,MAX,12\n", engine)
     load(
@@ -103,10 +104,10 @@ def event(engine: Engine) -> Engine:
     )
     load(
         "candidates",
-        "ref,first_name,last_name,email,phone,birth_date,parent_email,created_at\n"
-        "C1,Léa,Martin,lea@example.org,0611111111,2001-02-03,,2040-04-01 10:00\n"
-        "C2,Tom,Petit,tom@example.org,0622222222,2023-09-10,parent.tom@example.org,2040-04-01 10:00\n"
-        f"C3,Zoé,Durand,{REFUSED},,2000-01-01,,2040-04-01 10:00\n",
+        "ref,first_name,last_name,email,phone,birth_date,parent_email,created_at,presentation_consent\n"
+        "C1,Léa,Martin,lea@example.org,0611111111,2001-02-03,,2040-04-01 10:00,oui\n"
+        "C2,Tom,Petit,tom@example.org,0622222222,2023-09-10,parent.tom@example.org,2040-04-01 10:00,oui\n"
+        f"C3,Zoé,Durand,{REFUSED},,2000-01-01,,2040-04-01 10:00,oui\n",
         engine,
     )
     load(
@@ -241,6 +242,35 @@ def test_each_company_and_candidate_gets_their_schedule_once(event, inbox):
     _send(event)
     assert len(inbox.messages) == 5
     assert again.without_address == ["entreprise 33333333333333"]
+
+
+def test_a_candidate_who_may_not_be_presented_is_never_named_to_a_company(event, inbox):
+    # Nina (C4) is 14 on 2 May 2040 and neither she nor a parent agreed to be presented; her
+    # meeting M5 with Alpha comes from a file (meetings.csv checks no consent): Alpha's mail
+    # leaves it out, the run names the meeting, Nina still gets her own schedule.
+    load(
+        "candidates",
+        "ref,first_name,last_name,email,birth_date,created_at,presentation_consent,parent_presentation_consent\n"
+        "C4,Nina,Roux,nina@example.org,2026-01-01,2040-04-01 10:00,non,non\n",
+        event,
+    )
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,status,meeting_url\n"
+        "M5,JD,C4,O1,2040-05-02 09:40,planned,https://centre.whereby.com/jd-m5\n",
+        event,
+    )
+    mailing = invitations.schedules_to_send("JD", sender=SENDER, engine=event)
+    assert mailing.withheld == ["M5"]
+    assert any("M5" in line for line in mailing.summary_lines())
+    _send(event)
+    (alpha,) = inbox.to("alpha@example.org")
+    assert "Nina" not in _body(alpha) and "jd-m5" not in _body(alpha)
+    assert all("Nina" not in str(calendar.to_ical(), "utf-8") for calendar in _calendars(alpha))
+    uids = sorted(_event(calendar)[1].split("@")[0] for calendar in _calendars(alpha))
+    assert uids == ["meeting-M1", "meeting-M2"]
+    (nina,) = inbox.to("nina@example.org")
+    assert "Alpha Usinage" in _body(nina)
 
 
 def test_a_changed_plan_sends_updates_and_cancellations_to_those_concerned_only(event, inbox):

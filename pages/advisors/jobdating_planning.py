@@ -490,6 +490,8 @@ if unreachable := mailing.without_address:
     if len(unreachable) > 10:
         who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
     st.caption(t("jdplan.mail.without_address", who=who))
+if mailing.withheld:
+    st.warning(t("jdplan.mail.withheld", meetings=", ".join(mailing.withheld)), icon=":material/lock:")
 if not mailing.messages:
     st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
 else:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services import config
+from services.access.consent import may_be_presented
 from services.access.privacy import age_on
 from services.config import LOCAL_TZ
 from services.documents.calendars import UID_DOMAIN, meeting_invitation
@@ -90,11 +91,13 @@ class Outgoing:
 
 @dataclass
 class Mailing:
-    """What a run would send for an event, and the parties it cannot reach (no address)."""
+    """What a run would send for an event, the parties it cannot reach (no address), and the
+    meetings left out of the companies' mail because their candidate may not be presented."""
 
     event: dict
     messages: list[Outgoing]
     without_address: list[str]
+    withheld: list[str] = field(default_factory=list)
 
     def summary_lines(self) -> list[str]:
         """Counts per kind, then the parties without an address (French)."""
@@ -109,6 +112,11 @@ class Mailing:
         lines += [f"  {counts[kind]} {names[kind]}" for kind in names if kind in counts]
         if self.without_address:
             lines.append(f"sans adresse e-mail (rien envoyé) : {', '.join(self.without_address)}")
+        if self.withheld:
+            lines.append(
+                "rencontres tues aux entreprises (candidat sans accord pour être présenté) : "
+                + ", ".join(self.withheld)
+            )
         return lines
 
 
@@ -222,9 +230,13 @@ class _Party:
     who: str
 
 
-def _parties(event: dict, meetings: pd.DataFrame, connection: sa.Connection) -> list[_Party]:
+def _parties(
+    event: dict, meetings: pd.DataFrame, connection: sa.Connection
+) -> tuple[list[_Party], list[str]]:
     """Every company and candidate of the event's meetings (cancelled ones too: they may need
-    a cancellation), with the address their schedule goes to (None when unknown)."""
+    a cancellation), with the address their schedule goes to (None when unknown); and the
+    meetings no company hears of because their candidate may not be presented (no consent, or
+    no parent's under 15: ``consent.may_be_presented``), whatever wrote them (a file too)."""
     sirets = sorted(set(meetings["siret"]))
     refs = sorted(set(meetings["candidate_ref"]))
     emails = dict(
@@ -241,11 +253,30 @@ def _parties(event: dict, meetings: pd.DataFrame, connection: sa.Connection) -> 
                 CANDIDATES.c.email,
                 CANDIDATES.c.parent_email,
                 CANDIDATES.c.birth_date,
+                CANDIDATES.c.presentation_consent,
+                CANDIDATES.c.parent_presentation_consent,
             ).where(CANDIDATES.c.ref.in_(refs))
         )
     }
+    presented = meetings["candidate_ref"].map(
+        lambda ref: may_be_presented(
+            consent=bool(people[ref].presentation_consent),
+            parent_consent=bool(people[ref].parent_presentation_consent),
+            birth_date=people[ref].birth_date,
+            day=event["starts_on"],
+        )
+    )
+    withheld = sorted(meetings.loc[~presented & (meetings["status"] != "cancelled"), "ref"])
     parties = [
-        _Party("company", siret, None, emails.get(siret), "", company_schedule(meetings, siret), "first_name")
+        _Party(
+            "company",
+            siret,
+            None,
+            emails.get(siret),
+            "",
+            company_schedule(meetings[presented], siret),
+            "first_name",
+        )
         for siret in sirets
     ]
     for ref in refs:
@@ -256,7 +287,7 @@ def _parties(event: dict, meetings: pd.DataFrame, connection: sa.Connection) -> 
         age = age_on(person.birth_date, event["starts_on"])
         if age is not None and age < ADULT_AGE and person.parent_email:
             parties.append(_Party("parent", None, ref, person.parent_email, first, schedule, "company"))
-    return parties
+    return parties, withheld
 
 
 def _schedule_message(
@@ -372,7 +403,7 @@ def schedules_to_send(
     meetings = event_meetings(event_code, engine)
     with engine.connect() as connection:
         sent = _last_sent(connection, event_code)
-        parties = _parties(event, meetings, connection) if not meetings.empty else []
+        parties, withheld = _parties(event, meetings, connection) if not meetings.empty else ([], [])
     messages, without = [], []
     reached = set()
     for party in parties:
@@ -396,7 +427,7 @@ def schedules_to_send(
             )
             if message := _schedule_message(event, party, previous, sender, now):
                 messages.append(message)
-    return Mailing(event, messages, without)
+    return Mailing(event, messages, without, withheld)
 
 
 def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine | None = None) -> Mailing:
@@ -424,7 +455,7 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
                 )
             )
         }
-        parties = _parties(event, meetings, connection) if not meetings.empty else []
+        parties, withheld = _parties(event, meetings, connection) if not meetings.empty else ([], [])
     messages, without = [], []
     for party in parties:
         if party.schedule.empty:
@@ -463,7 +494,7 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
                 day=tomorrow,
             )
         )
-    return Mailing(event, messages, without)
+    return Mailing(event, messages, without, withheld)
 
 
 # ---------------------------------------------------------------- sending
