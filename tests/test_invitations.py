@@ -20,6 +20,7 @@ from services.__main__ import main
 from services.access import rights
 from services.integrations import invitations
 from services.integrations.mail import Mailer, MailError, smtp_server
+from services.store import audit
 from services.store.models import AuditEvent, MailSend
 from tests.conftest import load
 
@@ -273,6 +274,40 @@ def test_a_candidate_who_may_not_be_presented_is_never_named_to_a_company(event,
     assert "Alpha Usinage" in _body(nina)
 
 
+def test_an_event_name_on_two_lines_is_sent_on_one(event, inbox):
+    # A quoted cell may hold a line break; an e-mail header may not: the subject is one line.
+    load(
+        "events",
+        'code,name,kind,starts_on,ends_on\nJD,"Job dating\nprintemps",job_dating,2040-05-02,2040-05-03\n',
+        event,
+    )
+    assert "\n" in invitations.schedules_to_send("JD", sender=SENDER, engine=event).event["name"]
+    report = _send(event)
+    assert len(report.sent) == 5  # as in the first test: none is lost to the name
+    (alpha,) = inbox.to("alpha@example.org")
+    assert alpha["Subject"] == "Job dating « Job dating printemps » : planning des rencontres"
+
+
+def test_a_message_whose_outcome_was_not_written_is_not_sent_again(event, inbox, monkeypatch):
+    # The server took the first message, then the store refused to write it down: the run
+    # stops, its audit entry is written all the same, and the message, logged "pending" before
+    # it left, is not offered again (what was not sent yet is).
+    settle = invitations._settle
+
+    def store_fails_once(engine, row_id, **values):
+        monkeypatch.setattr(invitations, "_settle", settle)
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(invitations, "_settle", store_fails_once)
+    first = invitations.schedules_to_send("JD", sender=SENDER, engine=event)
+    with pytest.raises(sa.exc.OperationalError):
+        _send(event)
+    assert len(inbox.messages) == 1
+    again = invitations.schedules_to_send("JD", sender=SENDER, engine=event)
+    assert [m.recipient for m in again.messages] == [m.recipient for m in first.messages[1:]]
+    assert audit.recent_events(engine=event).query("action == 'mail.send'").shape[0] == 1
+
+
 def test_a_changed_plan_sends_updates_and_cancellations_to_those_concerned_only(event, inbox):
     _send(event)
     delivered = len(inbox.messages)
@@ -366,7 +401,8 @@ def test_the_command_line_previews_sends_and_says_when_the_server_is_unreachable
     assert main(["jobdating", "send", "JD"]) == 1  # one failure
     captured = capsys.readouterr()
     assert "5 message(s) envoyé(s), 1 échec(s)" in captured.out
-    assert f"échec : candidat C3 <{REFUSED}> : refusé par le serveur : 550" in captured.err
+    assert "échec : candidat C3 : refusé par le serveur : 550" in captured.err
+    assert REFUSED not in captured.err  # no address in a terminal or a cron log
     port = _free_port()
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
     assert main(["jobdating", "send", "JD"]) == 3

@@ -31,11 +31,12 @@ from services.access.privacy import age_on
 from services.config import LOCAL_TZ
 from services.documents.calendars import UID_DOMAIN, meeting_invitation
 from services.i18n import format_day, format_time
-from services.integrations.mail import Mailer, MessageRefused, configured_mailer
+from services.integrations.mail import Mailer, MailError, MessageRefused, configured_mailer
 from services.jobdating.meetings import candidate_schedule, company_schedule, event_meetings
 from services.jobdating.pairing import job_dating_event
+from services.logs import redact
 from services.store import audit
-from services.store.database import get_engine, write_transaction
+from services.store.database import get_engine, retry_write
 from services.store.models import Candidate, Company, MailSend
 
 MAIL_SENDS = MailSend.__table__
@@ -129,9 +130,9 @@ class SendReport:
 
     def lines(self) -> list[str]:
         lines = [f"{len(self.sent)} message(s) envoyé(s), {len(self.failed)} échec(s)"]
-        lines += [
-            f"échec : {message.party} <{message.recipient}> : {reason}" for message, reason in self.failed
-        ]
+        # For a terminal or a cron log: the party, never an address (a minor's, a parent's), not
+        # even in the server's own words.
+        lines += [redact(f"échec : {message.party} : {reason}") for message, reason in self.failed]
         return lines
 
 
@@ -190,7 +191,13 @@ def _intro(role: str, kind: str, event_name: str, first_name: str) -> str:
     return f"Les rencontres prévues au job dating « {event_name} » sont annulées :"
 
 
+def _one_line(text: str) -> str:
+    """A name on one line, as an e-mail header needs it (a cell of a file may hold line breaks)."""
+    return " ".join(text.split())
+
+
 def _subject(kind: str, event_name: str, role: str, first_name: str) -> str:
+    event_name, first_name = _one_line(event_name), _one_line(first_name)
     whose = f" de {first_name}" if role == "parent" and first_name else ""
     return {
         "schedule": f"Job dating « {event_name} » : planning des rencontres{whose}",
@@ -211,7 +218,7 @@ def _last_sent(connection: sa.Connection, event_code: str) -> dict[tuple, dict]:
         )
         .where(
             MAIL_SENDS.c.event_code == event_code,
-            MAIL_SENDS.c.status == "sent",
+            MAIL_SENDS.c.status.in_(DELIVERED),
             MAIL_SENDS.c.kind.in_(SCHEDULE_KINDS),
         )
         .order_by(MAIL_SENDS.c.id)
@@ -451,7 +458,7 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
                     MAIL_SENDS.c.event_code == event_code,
                     MAIL_SENDS.c.kind == "reminder",
                     MAIL_SENDS.c.day == tomorrow,
-                    MAIL_SENDS.c.status == "sent",
+                    MAIL_SENDS.c.status.in_(DELIVERED),
                 )
             )
         }
@@ -488,7 +495,7 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
                 candidate_ref=party.candidate_ref,
                 recipient=party.recipient,
                 kind="reminder",
-                subject=f"Rappel : job dating « {event['name']} » demain",
+                subject=f"Rappel : job dating « {_one_line(event['name'])} » demain",
                 body="\n".join(body) + "\n",
                 meetings={row.ref: {"starts_at": row.starts_at.isoformat()} for row in rows},
                 day=tomorrow,
@@ -500,18 +507,17 @@ def reminders_to_send(event_code: str, day: date, *, sender: str, engine: Engine
 # ---------------------------------------------------------------- sending
 
 
-def _log(
-    engine: Engine,
-    message: Outgoing,
-    *,
-    status: str,
-    message_id: str | None,
-    error: str | None,
-    attempts: int,
-    now: datetime,
-) -> None:
-    with write_transaction(engine) as connection:
-        connection.execute(
+#: A message whose sending is under way or whose outcome is unknown (the log could not be
+#: written after the server took it): counted as sent, so that nothing goes twice.
+DELIVERED = ("sent", "pending")
+
+
+def _claim(engine: Engine, message: Outgoing, now: datetime) -> int:
+    """The message's row of the send log, written ``pending`` before it leaves (committed,
+    tried again while the store is busy): its id."""
+
+    def insert(connection: sa.Connection) -> int:
+        return connection.execute(
             MAIL_SENDS.insert().values(
                 event_code=message.event_code,
                 role=message.role,
@@ -522,12 +528,22 @@ def _log(
                 day=message.day,
                 meetings=json.dumps(message.meetings, sort_keys=True),
                 sent_at=now,
-                message_id=message_id,
-                status=status,
-                error=error,
-                attempts=attempts,
+                status="pending",
+                attempts=0,
             )
-        )
+        ).inserted_primary_key[0]
+
+    return retry_write(insert, engine)
+
+
+def _settle(engine: Engine, row_id: int, **values: object) -> None:
+    """The outcome of a claimed message: ``sent`` with its Message-ID, or ``failed`` with why."""
+    retry_write(
+        lambda connection: connection.execute(
+            MAIL_SENDS.update().where(MAIL_SENDS.c.id == row_id).values(**values)
+        ),
+        engine,
+    )
 
 
 def send_mailing(
@@ -540,47 +556,44 @@ def send_mailing(
     sleep: Callable[[float], None] = time.sleep,
     engine: Engine | None = None,
 ) -> SendReport:
-    """Send each message (``pause`` seconds between two), logging each one as it goes: sent
-    with its Message-ID, or failed with the reason (tried again by the next run)."""
+    """Send each message (``pause`` seconds between two). Each is logged ``pending`` before it
+    leaves, then ``sent`` with its Message-ID or ``failed`` with the reason (tried again by the
+    next run); a message that cannot even be written as an e-mail fails alone. The run is in
+    the audit log whatever stops it."""
     engine = engine or get_engine()
     report = SendReport()
-    for number, message in enumerate(mailing.messages):
-        if number and pause:
-            sleep(pause)
-        now = datetime.now(UTC)
-        email = message.email(sender, now)
-        try:
-            attempts = mailer.send(email)
-        except MessageRefused as error:
-            _log(
-                engine,
-                message,
-                status="failed",
-                message_id=None,
-                error=str(error),
-                attempts=mailer.attempts,
-                now=now,
-            )
-            report.failed.append((message, str(error)))
-            continue
-        _log(
-            engine,
-            message,
-            status="sent",
-            message_id=email["Message-ID"],
-            error=None,
-            attempts=attempts,
-            now=now,
+    try:
+        for number, message in enumerate(mailing.messages):
+            if number and pause:
+                sleep(pause)
+            now = datetime.now(UTC)
+            row_id = _claim(engine, message, now)
+            try:
+                email = message.email(sender, now)
+                attempts = mailer.send(email)
+            except MessageRefused as error:
+                _settle(engine, row_id, status="failed", error=str(error), attempts=mailer.attempts)
+                report.failed.append((message, str(error)))
+                continue
+            except MailError as error:  # the server cannot be used: this one is not sent, the run stops
+                _settle(engine, row_id, status="failed", error=str(error), attempts=mailer.attempts)
+                raise
+            except ValueError as error:  # a header the e-mail format refuses
+                reason = f"message impossible à écrire : {error}"
+                _settle(engine, row_id, status="failed", error=reason, attempts=0)
+                report.failed.append((message, reason))
+                continue
+            _settle(engine, row_id, status="sent", message_id=email["Message-ID"], attempts=attempts)
+            report.sent.append(message)
+    finally:
+        kinds = sorted({message.kind for message in mailing.messages})
+        audit.record(
+            "mail.send",
+            actor=actor,
+            target=mailing.event["code"],
+            detail=f"kinds={','.join(kinds) or '-'} sent={len(report.sent)} failed={len(report.failed)}",
+            engine=engine,
         )
-        report.sent.append(message)
-    kinds = sorted({message.kind for message in mailing.messages})
-    audit.record(
-        "mail.send",
-        actor=actor,
-        target=mailing.event["code"],
-        detail=f"kinds={','.join(kinds) or '-'} sent={len(report.sent)} failed={len(report.failed)}",
-        engine=engine,
-    )
     return report
 
 
