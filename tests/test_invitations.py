@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 
@@ -22,17 +21,12 @@ from services.integrations import invitations
 from services.integrations.mail import Mailer, MailError, smtp_server
 from services.store import audit
 from services.store.models import AuditEvent, MailSend
+from tests.browser import free_port
 from tests.conftest import load
 
 ALPHA, BETA, GAMMA = "11111111111111", "22222222222222", "33333333333333"
 SENDER = "jobdating@centre.example.org"
 REFUSED = "refuse@example.org"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Inbox:
@@ -66,7 +60,7 @@ class Inbox:
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch):
     handler = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
@@ -403,7 +397,7 @@ def test_the_command_line_previews_sends_and_says_when_the_server_is_unreachable
     assert "5 message(s) envoyé(s), 1 échec(s)" in captured.out
     assert "échec : candidat C3 : refusé par le serveur : 550" in captured.err
     assert REFUSED not in captured.err  # no address in a terminal or a cron log
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{port}")
     assert main(["jobdating", "send", "JD"]) == 3
     assert captured_line(capsys).startswith(
@@ -424,7 +418,7 @@ def captured_line(capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_no_starttls_off_this_machine_and_the_url_is_read(monkeypatch):
     # A server on another loopback address offers no STARTTLS: the password would travel in clear.
-    port = _free_port()
+    port = free_port()
     controller = Controller(Inbox(), hostname="127.0.0.2", port=port)
     controller.start()
     try:

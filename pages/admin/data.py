@@ -176,7 +176,7 @@ with history_tab:
             ),
         )
         show_table(
-            shown.assign(at=shown["at"].map(paris_time)).rename(columns=lambda c: t(f"data.col.{c}")),
+            shown.rename(columns=lambda c: t(f"data.col.{c}")),
             language,
             {t("data.col.at"): "datetime"},
             column_config={
@@ -191,7 +191,7 @@ with history_tab:
                 with st.expander(
                     t(
                         "data.history.refusal",
-                        at=format_datetime(paris_time(row.at), language),
+                        at=format_datetime(row.at, language),
                         source=md(row.source),
                         count=row.problems,
                     )
