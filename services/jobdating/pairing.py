@@ -60,10 +60,14 @@ def job_dating_event(event_code: str, engine: Engine | None = None) -> dict:
 # ---------------------------------------------------------------- consent
 
 
-def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFrame:
+def seeking_with_consent(
+    event: dict, engine: Engine | None = None, *, with_names: bool = False
+) -> pd.DataFrame:
     """The seeking candidates (metrics.md) with their consents, age on the event's first day,
-    department and whether they may be presented; ordered by ref."""
+    department and whether they may be presented (and their first and last names if
+    ``with_names``); ordered by ref."""
     seeking = seeking_candidates(Scope(event["starts_on"], event["ends_on"])).subquery()
+    names = [CANDIDATES.c.first_name, CANDIDATES.c.last_name] if with_names else []
     query = (
         sa.select(
             CANDIDATES.c.ref,
@@ -71,6 +75,7 @@ def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFr
             CANDIDATES.c.postal_code,
             CANDIDATES.c.presentation_consent,
             CANDIDATES.c.parent_presentation_consent,
+            *names,
         )
         .where(CANDIDATES.c.ref.in_(sa.select(seeking.c.candidate_ref)))
         .order_by(binary_order(CANDIDATES.c.ref))
@@ -81,17 +86,35 @@ def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFr
         rows = list(map(tuple, connection.execute(query)))
     frame = pd.DataFrame(
         rows,
-        columns=["candidate_ref", "birth_date", "postal_code", "presentation_consent", "parent_consent"],
+        columns=[
+            "candidate_ref",
+            "birth_date",
+            "postal_code",
+            "presentation_consent",
+            "parent_consent",
+            *(column.name for column in names),
+        ],
     )
     day = event["starts_on"]
-    frame["age"] = pd.array([age_on(born, day) for born in frame["birth_date"]], dtype="Int64")
-    frame["department"] = [department_of(code) for code in frame["postal_code"]]
-    frame["eligible"] = [
-        may_be_presented(consent=consent, parent_consent=parent, birth_date=born, day=day)
-        for consent, parent, born in zip(
-            frame["presentation_consent"], frame["parent_consent"], frame["birth_date"], strict=True
+    # Each distinct value once (tens of thousands of candidates, a few thousand birth dates).
+    births = frame["birth_date"].astype(object).where(frame["birth_date"].notna(), None)
+    ages = {born: age_on(born, day) for born in set(births)}
+    frame["age"] = pd.array(births.map(ages), dtype="Int64")
+    postal_codes = frame["postal_code"].astype(object)
+    frame["department"] = postal_codes.map({code: department_of(code) for code in set(postal_codes)})
+    answers = list(
+        zip(
+            frame["presentation_consent"].astype(bool),
+            frame["parent_consent"].astype(bool),
+            births,
+            strict=True,
         )
-    ]
+    )
+    eligible = {
+        answer: may_be_presented(consent=answer[0], parent_consent=answer[1], birth_date=answer[2], day=day)
+        for answer in set(answers)
+    }
+    frame["eligible"] = [eligible[answer] for answer in answers]
     return frame.drop(columns=["birth_date", "postal_code"])
 
 
@@ -203,7 +226,8 @@ class Pairing:
                     ),
                 )
             )
-        met = pd.DataFrame(met, columns=["candidate_ref", "offer_ref"])
+        # Python strings (object): pandas' Arrow strings test membership forty times slower.
+        met = pd.DataFrame(met, columns=["candidate_ref", "offer_ref"], dtype=object)
         # A candidate's meetings in the event count all of them, whatever is kept below.
         meetings_of = met["candidate_ref"].value_counts()
         if siret is not None:
@@ -213,9 +237,13 @@ class Pairing:
         self.offers = offers.reset_index(drop=True)
         self.people = people.reset_index(drop=True)
         self.n_offers, self.n_people = len(self.offers), len(self.people)
-        self.person_at = pd.Series(np.arange(self.n_people), index=self.people["candidate_ref"])
-        self.offer_at = pd.Series(np.arange(self.n_offers), index=self.offers["offer_ref"])
-        enrolled = pd.DataFrame(enrolled, columns=["candidate_ref", "program_code", "site_code"])
+        self.person_at = pd.Series(
+            np.arange(self.n_people), index=self.people["candidate_ref"].astype(object)
+        )
+        self.offer_at = pd.Series(np.arange(self.n_offers), index=self.offers["offer_ref"].astype(object))
+        enrolled = pd.DataFrame(
+            enrolled, columns=["candidate_ref", "program_code", "site_code"], dtype=object
+        )
         self.enrolled = enrolled[enrolled["candidate_ref"].isin(self.person_at.index)]
         self.meetings = meetings_of.reindex(self.people["candidate_ref"], fill_value=0).to_numpy()
         met = met[
