@@ -13,7 +13,6 @@ from services.config import LOCAL_TZ
 from services.jobdating.meeting_builder import (
     Busy,
     Pair,
-    PairsCut,
     PlanInfeasible,
     PlannedMeeting,
     Problem,
@@ -250,29 +249,6 @@ def test_a_company_short_of_candidates_takes_one_from_another_that_can_do_withou
     assert chosen == [Pair("OA", "A", "Y"), Pair("OB", "B", "X")]
     assert share == {"A": 1, "B": 1}
     assert shortfalls == []
-
-
-def test_a_choice_that_would_read_past_a_cut_list_asks_for_more():
-    """The case above with A's list cut after A-X (``pairing.PairPool``: the whole list also has
-    A-Y). A takes X; B, short, would swap X away from A, but A's rows here offer no one else and
-    A's list goes on: the choice asks for more instead of deciding wrongly. A short company whose
-    own list is cut asks as well."""
-    whole = {"candidates": {"X", "Y"}, "candidates_per_company": {"A": 2, "B": 1}}
-    choice = {
-        "capacity": {"A": 8, "B": 8},
-        "open_positions": {"A": 2, "B": 1},
-        "existing_meetings": {},
-        "max_per_candidate": 1,
-    }
-    cut_after_a_x = pd.DataFrame(
-        [("OA", "A", "X"), ("OB", "B", "X")], columns=["offer_ref", "siret", "candidate_ref"]
-    )
-    with pytest.raises(PairsCut) as raised:
-        choose_pairs(cut_after_a_x, cut={"A"}, **whole, **choice)
-    assert raised.value.sirets == ["A"]
-    with pytest.raises(PairsCut) as raised:
-        choose_pairs(cut_after_a_x, cut={"B"}, **whole, **choice)
-    assert raised.value.sirets == ["B"]
 
 
 def test_a_company_short_of_candidates_is_reported():

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from services.access.consent import UnknownCandidates, may_be_presented, set_presentation_consent
+from services.jobdating import meeting_builder
 from services.jobdating.meeting_builder import choose_pairs
-from services.jobdating.meeting_plan import choose_best_pairs
 from services.jobdating.pairing import (
     Pairing,
     PairingError,
@@ -221,44 +221,37 @@ def oracle_pairs(data: dict) -> list[tuple]:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_each_offers_best_pairs_are_the_start_of_the_whole_list(engine, seed):
-    """``Pairing.pairs`` is the oracle's list; ``Pairing.best(k)`` starts with the oracle's k
-    best, holds each company's pairs as the start of its part of the oracle's list (all of
-    them unless the company is cut), and says what the whole list holds."""
+def test_each_offers_best_pairs_in_the_order_of_the_whole_list(engine, seed):
+    """``Pairing.pairs`` is the oracle's list; ``Pairing.best(k)`` holds each offer's k first
+    pairs of it, in its order, and so starts with the oracle's k best."""
     data = load_random_job_dating(engine, seed)
-    expected = oracle_pairs(data)
+    expected = [row[3:5] for row in oracle_pairs(data)]
     pairing = Pairing("JD", engine)
     whole = pairing.pairs()
-    assert list(zip(whole["offer_ref"], whole["candidate_ref"], strict=True)) == [
-        row[3:5] for row in expected
-    ]
+    assert list(zip(whole["offer_ref"], whole["candidate_ref"], strict=True)) == expected
     assert pairing.total == len(expected)
     for k in (1, 2, 3, 5, 100):
-        pool = pairing.best(k)
-        got = list(zip(pool.pairs["offer_ref"], pool.pairs["candidate_ref"], strict=True))
-        assert got[:k] == [row[3:5] for row in expected[:k]]
-        assert pool.total == len(expected)
-        assert pool.candidates == {row[4] for row in expected}
-        per_company = {}
-        for row in expected:
-            per_company.setdefault(row[5], set()).add(row[4])
-        assert pool.candidates_per_company == {siret: len(refs) for siret, refs in per_company.items()}
-        for siret in per_company:
-            mine = [pair for pair, company in zip(got, pool.pairs["siret"], strict=True) if company == siret]
-            theirs = [row[3:5] for row in expected if row[5] == siret]
-            assert mine == theirs[: len(mine)]
-            assert siret in pool.cut or mine == theirs
-        assert list(pool.pairs["rank"]) == list(range(1, len(got) + 1))
+        best = pairing.best(k)
+        got = list(zip(best["offer_ref"], best["candidate_ref"], strict=True))
+        kept = [pair for pair in expected if [p for p in expected if p[0] == pair[0]].index(pair) < k]
+        assert got == kept
+        assert got[:k] == expected[:k]
+        assert list(best["rank"]) == list(range(1, len(got) + 1))
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_choosing_from_each_offers_best_is_choosing_from_the_whole_list(engine, seed):
-    """``choose_best_pairs`` from one pair per offer first (so that it must ask for more) gives
-    what ``choose_pairs`` gives from the whole list, for capacities and limits drawn at random
-    (short companies and swaps included)."""
+def test_swaps_read_each_companys_rows_once(engine, seed, monkeypatch):
+    """``choose_pairs``'s swaps read each company's rows from where they last stopped: the same
+    choice as reading them from the start each time, for capacities and limits drawn at random
+    so that companies run short and swap."""
     data = load_random_job_dating(engine, seed)
     rng = random.Random(seed)
-    pairing = Pairing("JD", engine)
+    pairs = Pairing("JD", engine).pairs()
+    swap = meeting_builder._swap
+
+    def from_the_start(*arguments):
+        return swap(*arguments[:-1], {})
+
     sirets = sorted({offer["siret"] for offer in data["offers"]})
     for _ in range(10):
         choice = {
@@ -267,4 +260,7 @@ def test_choosing_from_each_offers_best_is_choosing_from_the_whole_list(engine, 
             "existing_meetings": {person["ref"]: rng.randint(0, 2) for person in data["people"]},
             "max_per_candidate": rng.randint(1, 3),
         }
-        assert choose_best_pairs(pairing, per_offer=1, **choice) == choose_pairs(pairing.pairs(), **choice)
+        once = choose_pairs(pairs, **choice)
+        with monkeypatch.context() as patched:
+            patched.setattr(meeting_builder, "_swap", from_the_start)
+            assert choose_pairs(pairs, **choice) == once

@@ -6,7 +6,7 @@ and the pairs chosen (``choose_pairs``). Pure: plain values in, plain values out
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -138,8 +138,9 @@ def plan_meetings(
     leave_out_unplaced: bool = False,
 ) -> list[PlannedMeeting]:
     """A time for every pair, or ``PlanInfeasible`` listing every reason (never half a plan).
-    With ``leave_out_unplaced``, pairs that find no slot are left out of the plan instead (the
-    request's other problems still refuse it).
+    With ``leave_out_unplaced``, pairs that the greedy pass cannot place are left out of the
+    plan instead, without the search (in a network's plan, thousands of pairs ahead of them
+    would be moved first); the request's other problems still refuse it.
 
     A candidate never has two meetings at once, nor one over a meeting they already have
     (``busy_candidates``), nor more than ``max_per_candidate`` counting ``existing_meetings``; a
@@ -157,9 +158,10 @@ def plan_meetings(
     ]
     company_slots = free_slots(windows, busy_companies)
     requested = Counter(pair.siret for pair in pairs)
+    with_windows = {window.siret for window in windows}
     for siret, count in sorted(requested.items()):
         available = len(company_slots.get(siret, ()))
-        if siret not in {window.siret for window in windows}:
+        if siret not in with_windows:
             problems.append(Problem("entreprise", siret, "aucune plage horaire pour cette opération"))
         elif count > available:
             problems.append(
@@ -180,7 +182,9 @@ def plan_meetings(
     if problems:
         raise PlanInfeasible(problems)
 
-    placed, greedy, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
+    placed, greedy, failed, exhaustive = _place(
+        pairs, company_slots, busy_candidates, per_candidate, search=not leave_out_unplaced
+    )
     if placed is None and leave_out_unplaced:
         placed = greedy
     if placed is None:
@@ -211,6 +215,8 @@ def _place(
     company_slots: Mapping[str, list[tuple[datetime, datetime]]],
     busy_candidates: Sequence[Busy],
     per_candidate: Mapping[str, int],
+    *,
+    search: bool = True,
 ) -> tuple[
     list[tuple[Pair, tuple[datetime, datetime]]] | None,
     list[tuple[Pair, tuple[datetime, datetime]]],
@@ -219,7 +225,8 @@ def _place(
 ]:
     """Each pair's slot: a greedy pass (pairs of the companies with least slack, then of the
     candidates with most requests, first; each at the earliest slot free for both), then, if a
-    pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries.
+    pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries
+    (unless ``search`` is false).
 
     Returns the placement of every pair (or None), the greedy pass's placement, the pairs it
     could not place, and whether the search was exhaustive (then no placement exists at all).
@@ -235,10 +242,13 @@ def _place(
     taken_by_company: dict[str, set[tuple[datetime, datetime]]] = defaultdict(set)
     taken_by_candidate: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
 
-    def options(pair: Pair) -> list[tuple[datetime, datetime]]:
+    def free(pair: Pair) -> Iterator[tuple[datetime, datetime]]:
         taken = taken_by_company[pair.siret]
         busy = fixed[pair.candidate_ref] + taken_by_candidate[pair.candidate_ref]
-        return [slot for slot in company_slots[pair.siret] if slot not in taken and not overlaps(*slot, busy)]
+        return (slot for slot in company_slots[pair.siret] if slot not in taken and not overlaps(*slot, busy))
+
+    def options(pair: Pair) -> list[tuple[datetime, datetime]]:
+        return list(free(pair))
 
     def take(pair: Pair, slot: tuple[datetime, datetime]) -> None:
         taken_by_company[pair.siret].add(slot)
@@ -250,14 +260,16 @@ def _place(
 
     greedy, failed = [], []
     for pair in order:
-        found = options(pair)
+        found = next(free(pair), None)
         if found:
-            take(pair, found[0])
-            greedy.append((pair, found[0]))
+            take(pair, found)
+            greedy.append((pair, found))
         else:
             failed.append(pair)
     if not failed:
         return greedy, greedy, [], False
+    if not search:
+        return None, greedy, failed, False
     for pair, slot in greedy:
         give_back(pair, slot)
 
@@ -311,14 +323,6 @@ def shares(total: int, weights: Mapping[str, int], caps: Mapping[str, int]) -> d
     return result
 
 
-class PairsCut(Exception):
-    """``choose_pairs`` needs pairs beyond those it was given for these companies (``sirets``)."""
-
-    def __init__(self, sirets: Iterable[str]) -> None:
-        self.sirets = sorted(sirets)
-        super().__init__(", ".join(self.sirets))
-
-
 def choose_pairs(
     suggested: pd.DataFrame,
     *,
@@ -326,9 +330,6 @@ def choose_pairs(
     open_positions: Mapping[str, int],
     existing_meetings: Mapping[str, int],
     max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE,
-    candidates: Collection[str] | None = None,
-    candidates_per_company: Mapping[str, int] | None = None,
-    cut: Collection[str] = (),
 ) -> tuple[list[Pair], dict[str, int], list[Problem]]:
     """The pairs to plan from the suggested ones (best first): each company's share, its best
     pairs whose candidate has meetings left and does not meet it yet; and the shortfalls.
@@ -338,25 +339,15 @@ def choose_pairs(
     by its free slots and its distinct suggested candidates. A first pass takes the pairs in
     rank order; then a company short of its share may take a candidate whom another company
     took, when that company can take instead a candidate who still has meetings left.
-
-    ``suggested`` may hold only the start of the whole list for the companies in ``cut``
-    (``pairing.PairPool``); ``candidates`` and ``candidates_per_company`` then say what the
-    whole list holds, and needing a pair beyond a cut company's rows raises ``PairsCut``: the
-    choice is the one the whole list gives, or none.
     """
     if suggested.empty:
         return [], {}, []
     offers = suggested["offer_ref"].to_numpy(dtype=object)
     sirets = suggested["siret"].to_numpy(dtype=object)
     people = suggested["candidate_ref"].to_numpy(dtype=object)
-    if candidates is None:
-        candidates = set(people)
-    if candidates_per_company is None:
-        candidates_per_company = (
-            suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
-        )
-    budgets = {ref: max(0, max_per_candidate - existing_meetings.get(ref, 0)) for ref in candidates}
-    caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_per_company.items()}
+    budgets = {ref: max(0, max_per_candidate - existing_meetings.get(ref, 0)) for ref in set(people)}
+    candidates_of = suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
+    caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_of.items()}
     share = shares(sum(budgets.values()), {siret: open_positions.get(siret, 0) for siret in caps}, caps)
     chosen: set[int] = set()  # positions in ``suggested``
     given: Counter[str] = Counter()
@@ -385,12 +376,11 @@ def choose_pairs(
         if given[siret] < share[siret] and budgets[person] > 0 and (siret, person) not in met:
             take(at)
     short = [siret for siret in sorted(share) if given[siret] < share[siret]]
-    if set(short) & set(cut):  # they would read on past their rows
-        raise PairsCut(set(short) & set(cut))
     if short:
         rows_of = suggested.groupby("siret", observed=True).indices
+        looked: dict[str, int] = {}  # per company, its rows before this one offer no one (``_swap``)
         for siret in short:
-            for at in rows_of.get(siret, ()):
+            for at in rows_of[siret]:
                 if given[siret] >= share[siret]:
                     break
                 person = people[at]
@@ -399,7 +389,7 @@ def choose_pairs(
                 if budgets[person] > 0:
                     take(at)
                     continue
-                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets, cut)
+                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets, looked)
                 if swap is not None:
                     drop(swap[0])
                     take(swap[1])
@@ -426,19 +416,25 @@ def _swap(
     sirets: Sequence[str],
     people: Sequence[str],
     budgets: Mapping[str, int],
-    cut: Collection[str],
+    looked: dict[str, int],
 ) -> tuple[int, int] | None:
     """One of a candidate's chosen pairs (``taken``, positions) with a company other than
     ``short``, and that company's best other pair whose candidate still has meetings left and
-    does not meet it yet (positions), if any; ``PairsCut`` on reaching the end of a cut list."""
+    does not meet it yet (positions), if any.
+
+    A row that offers no one never does again (budgets only go down, and the only pair a swap
+    ends is that of a candidate with none left): each company's rows are read once, from where
+    ``looked`` says the last reading stopped."""
     for at in taken:
         siret = sirets[at]
         if siret == short:
             continue
-        for other in rows_of[siret]:
+        rows = rows_of[siret]
+        start = looked.get(siret, 0)
+        for offset, other in enumerate(rows[start:]):
             instead = people[other]
             if budgets[instead] > 0 and (siret, instead) not in met:
+                looked[siret] = start + offset
                 return at, other
-        if siret in cut:
-            raise PairsCut({siret})
+        looked[siret] = len(rows)
     return None

@@ -21,8 +21,6 @@ from services.jobdating.meeting_builder import (
     DEFAULT_MAX_PER_CANDIDATE,
     DEFAULT_MEETING_MIN,
     Busy,
-    Pair,
-    PairsCut,
     PlanInfeasible,
     PlannedMeeting,
     Problem,
@@ -45,8 +43,9 @@ MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
 WINDOWS = CompanyWindow.__table__
 #: A company's hours on each weekday of the event when it has no window of its own (Paris time).
-#: Pairs per offer read beyond its company's free slots before ``choose_pairs`` asks for more.
-FIRST_EXTRA_PAIRS = 16
+#: The automatic plan draws on each offer's best pairs: this many per free slot of the company
+#: that has the most (256 for two days of default windows).
+PAIRS_PER_SLOT = 8
 #: Why a chosen pair is not in the automatic plan.
 UNPLACED = "aucun créneau libre de l'entreprise où le candidat est libre, rencontre non planifiée"
 DEFAULT_HOURS = ((time(9), time(12)), (time(14), time(17)))
@@ -206,9 +205,10 @@ def stored_busy(connection: sa.Connection, event: dict) -> tuple[list[Busy], lis
 def plan_event(
     event_code: str, *, max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE, engine: Engine | None = None
 ) -> EventPlan:
-    """A plan for the job dating from its suggested pairs (``choose_pairs``), placed by
-    ``plan_meetings``: a chosen pair that finds no slot is left out and listed in the
-    shortfalls. ``PairingError`` for an unknown event or another kind, ``PlanInfeasible``."""
+    """A plan for the job dating from each offer's best suggested pairs (``choose_pairs`` over
+    ``Pairing.best``, ``PAIRS_PER_SLOT``), placed by ``plan_meetings``: a chosen pair that finds
+    no slot is left out and listed in the shortfalls. ``PairingError`` for an unknown event or
+    another kind, ``PlanInfeasible``."""
     engine = engine or get_engine()
     event = job_dating_event(event_code, engine)
     pairing = Pairing(event_code, engine)
@@ -217,9 +217,9 @@ def plan_event(
     with engine.connect() as connection:
         busy_candidates, busy_companies, existing = stored_busy(connection, event)
     capacity = {siret: len(items) for siret, items in free_slots(windows, busy_companies).items()}
-    pairs, share, shortfalls = choose_best_pairs(
-        pairing,
-        per_offer=max(capacity.values(), default=0) + FIRST_EXTRA_PAIRS,
+    # Each offer's best pairs only: a network has millions, and a company meets a few dozen.
+    pairs, share, shortfalls = choose_pairs(
+        pairing.best(PAIRS_PER_SLOT * max(capacity.values(), default=0)),
         capacity=capacity,
         open_positions=open_positions,
         existing_meetings=existing,
@@ -251,35 +251,6 @@ def plan_event(
         if (pair.offer_ref, pair.candidate_ref) not in placed
     ]
     return EventPlan(event, meetings, share, shortfalls)
-
-
-def choose_best_pairs(
-    pairing: Pairing,
-    *,
-    per_offer: int,
-    capacity: Mapping[str, int],
-    open_positions: Mapping[str, int],
-    existing_meetings: Mapping[str, int],
-    max_per_candidate: int,
-) -> tuple[list[Pair], dict[str, int], list[Problem]]:
-    """``choose_pairs`` over each offer's ``per_offer`` best pairs (``Pairing.best``), four times
-    more each time the choice needs to read past them: the choice the whole list gives, without
-    building the whole list (millions of pairs in a network)."""
-    while True:
-        pool = pairing.best(per_offer)
-        try:
-            return choose_pairs(
-                pool.pairs,
-                capacity=capacity,
-                open_positions=open_positions,
-                existing_meetings=existing_meetings,
-                max_per_candidate=max_per_candidate,
-                candidates=pool.candidates,
-                candidates_per_company=pool.candidates_per_company,
-                cut=pool.cut,
-            )
-        except PairsCut:
-            per_offer *= 4
 
 
 def save_plan(

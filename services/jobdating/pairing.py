@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -170,20 +169,6 @@ def open_offers(event: dict, engine: Engine | None = None) -> pd.DataFrame:
 _CHUNK_CELLS = 4_000_000
 
 
-@dataclass(frozen=True)
-class PairPool:
-    """Each offer's best pairs, in the order of the whole list (docs/jobdating.md), and what the
-    whole list would say: ``total`` pairs, the ``candidates`` in it, each company's distinct
-    candidates. A company in ``cut`` has pairs beyond its rows here (its rows are the start of
-    its part of the whole list); any other company's rows are all of its pairs."""
-
-    pairs: pd.DataFrame
-    total: int
-    candidates: frozenset[str]
-    candidates_per_company: dict[str, int]
-    cut: frozenset[str]
-
-
 class Pairing:
     """A job dating's open offers and the seeking candidates who may be presented, read once,
     and the pairs they make: all of them (``pairs``) or each offer's best (``best``).
@@ -265,61 +250,27 @@ class Pairing:
 
     def pairs(self) -> pd.DataFrame:
         """Every pair, best first, with its reasons (``PAIR_COLUMNS``; ``rank`` from 1)."""
-        return self.best(self.n_people).pairs
+        return self.best(self.n_people)
 
-    def best(self, per_offer: int) -> PairPool:
-        """Each offer's ``per_offer`` best pairs, ranked as in the whole list, each company's rows
-        kept only as far as they are the start of its part of the whole list (``PairPool``).
+    def best(self, per_offer: int) -> pd.DataFrame:
+        """Each offer's ``per_offer`` best pairs, in the order of the whole list, with their
+        reasons (``PAIR_COLUMNS``; ``rank``: the place in this list).
 
-        The first ``per_offer`` rows are those of the whole list: every offer's share of them is
+        Its first ``per_offer`` rows are those of the whole list: each offer's share of them is
         among its ``per_offer`` best. Offers that draw the same candidates (same programme, site
         and department) are scored together, ``(offers, candidates)`` in chunks: no list of
         every pair is built.
         """
-        o, c, tier, cut_offers = self._best_indices(per_offer)
-        pairs = self._frame(o, c, tier)
-        cut: frozenset[str] = frozenset()
-        if cut_offers.any() and not pairs.empty:
-            # A company's rows are sure up to the last row kept of its first offer to be cut.
-            offer_codes = self.offer_at[pairs["offer_ref"].astype(object)].to_numpy()
-            position = np.arange(len(pairs))
-            last = pd.Series(position).groupby(offer_codes).max()
-            last = last[cut_offers[last.index.to_numpy()]]
-            companies = self.offers["siret"].to_numpy(dtype=object)
-            limit = last.groupby(companies[last.index.to_numpy()]).min()
-            cut = frozenset(limit.index)
-            row_limit = pd.Series(companies[offer_codes]).map(limit).fillna(len(pairs)).to_numpy()
-            pairs = pairs[position <= row_limit].reset_index(drop=True)
-            pairs["rank"] = np.arange(1, len(pairs) + 1)
-        return PairPool(pairs, self.total, *self._whole_list_candidates(), cut)
+        return self._frame(*self._best_indices(per_offer))
 
-    def _whole_list_candidates(self) -> tuple[frozenset[str], dict[str, int]]:
-        """The candidates of the whole list, and each company's distinct candidates in it: all
-        but those who already meet every one of its offers."""
-        taken_offer, taken_person = np.divmod(self.taken, max(self.n_people, 1))
-        refs = self.people["candidate_ref"].to_numpy(dtype=object)
-        offers_met = np.bincount(taken_person, minlength=self.n_people)
-        candidates = frozenset(refs[offers_met < self.n_offers]) if self.n_offers else frozenset()
-        sirets = self.offers["siret"].to_numpy(dtype=object)
-        offers_of = pd.Series(sirets).value_counts()
-        met_of = pd.DataFrame({"siret": sirets[taken_offer], "person": taken_person}).value_counts()
-        every_offer = met_of[
-            met_of.to_numpy() == offers_of[met_of.index.get_level_values("siret")].to_numpy()
-        ]
-        full = every_offer.index.get_level_values("siret").value_counts()
-        per_company = {siret: self.n_people - int(full.get(siret, 0)) for siret in offers_of.index}
-        return candidates, {siret: count for siret, count in per_company.items() if count > 0}
-
-    def _best_indices(self, per_offer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _best_indices(self, per_offer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Offer and candidate positions of each offer's ``per_offer`` best pairs with their tier
-        (0 best … 7: not the same programme 4, not the same site 2, not the same department 1),
-        and for each offer whether it has more pairs than that."""
+        (0 best … 7: not the same programme 4, not the same site 2, not the same department 1)."""
         n = self.n_people
-        taken_offer = self.taken // max(n, 1)
-        cut_offers = n - np.bincount(taken_offer, minlength=self.n_offers) > per_offer
         if not self.n_offers or not n:
             empty = np.empty(0, np.int64)
-            return empty, empty, empty, cut_offers
+            return empty, empty, empty
+        taken_offer = self.taken // n
         # Within an offer the order is the tier, then the candidate's meetings and ref: a score
         # of tier × n + the candidate's place by meetings then ref.
         place = np.empty(n, np.int64)
@@ -366,7 +317,7 @@ class Pairing:
                     found_o.append(np.full(len(keep), offer, np.int64))
                     found_c.append(keep)
                     found_tier.append(tier[row][keep])
-        return np.concatenate(found_o), np.concatenate(found_c), np.concatenate(found_tier), cut_offers
+        return np.concatenate(found_o), np.concatenate(found_c), np.concatenate(found_tier)
 
     def _frame(self, o: np.ndarray, c: np.ndarray, tier: np.ndarray) -> pd.DataFrame:
         """The pairs ``(o[i], c[i])`` of tiers ``tier[i]`` as rows, best first, with their reasons."""

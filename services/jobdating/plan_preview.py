@@ -100,7 +100,7 @@ def pairs_shown(
     no job dating."""
     pairing = Pairing(event_code, engine, siret=siret)
     end = page * PAGE_SIZE
-    best = pairing.best(end).pairs.iloc[end - PAGE_SIZE : end]
+    best = pairing.best(end).iloc[end - PAGE_SIZE : end]
     best = best.astype({column: object for column in PAIR_COLUMNS if column in best.columns} | {"rank": int})
     companies, people = names(best["siret"].tolist(), best["candidate_ref"].tolist(), engine)
     shown = best.assign(
