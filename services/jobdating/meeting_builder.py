@@ -138,9 +138,9 @@ def plan_meetings(
     leave_out_unplaced: bool = False,
 ) -> list[PlannedMeeting]:
     """A time for every pair, or ``PlanInfeasible`` listing every reason (never half a plan).
-    With ``leave_out_unplaced``, pairs that the greedy pass cannot place are left out of the
-    plan instead, without the search (in a network's plan, thousands of pairs ahead of them
-    would be moved first); the request's other problems still refuse it.
+    With ``leave_out_unplaced``, when the search finds no placement of every pair, the pairs
+    the greedy pass could not place are left out of the plan instead (the request's other
+    problems still refuse it).
 
     A candidate never has two meetings at once, nor one over a meeting they already have
     (``busy_candidates``), nor more than ``max_per_candidate`` counting ``existing_meetings``; a
@@ -182,9 +182,7 @@ def plan_meetings(
     if problems:
         raise PlanInfeasible(problems)
 
-    placed, greedy, failed, exhaustive = _place(
-        pairs, company_slots, busy_candidates, per_candidate, search=not leave_out_unplaced
-    )
+    placed, greedy, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
     if placed is None and leave_out_unplaced:
         placed = greedy
     if placed is None:
@@ -215,8 +213,6 @@ def _place(
     company_slots: Mapping[str, list[tuple[datetime, datetime]]],
     busy_candidates: Sequence[Busy],
     per_candidate: Mapping[str, int],
-    *,
-    search: bool = True,
 ) -> tuple[
     list[tuple[Pair, tuple[datetime, datetime]]] | None,
     list[tuple[Pair, tuple[datetime, datetime]]],
@@ -225,8 +221,7 @@ def _place(
 ]:
     """Each pair's slot: a greedy pass (pairs of the companies with least slack, then of the
     candidates with most requests, first; each at the earliest slot free for both), then, if a
-    pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries
-    (unless ``search`` is false).
+    pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries.
 
     Returns the placement of every pair (or None), the greedy pass's placement, the pairs it
     could not place, and whether the search was exhaustive (then no placement exists at all).
@@ -268,8 +263,6 @@ def _place(
             failed.append(pair)
     if not failed:
         return greedy, greedy, [], False
-    if not search:
-        return None, greedy, failed, False
     for pair, slot in greedy:
         give_back(pair, slot)
 
