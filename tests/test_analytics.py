@@ -230,6 +230,22 @@ def test_a_one_shot_command_reads_a_small_file_in_sqlite_a_large_one_in_duckdb_s
     assert april["funnel"] == {"reached": 7, "booked": 5, "attended": 3, "enrolled": 2}
 
 
+def test_a_read_by_index_runs_in_sqlite_in_a_one_shot_command_only(engine, monkeypatch):
+    # The funnel's count, which SQLite answers from an index faster than DuckDB scans the file,
+    # runs in SQLite in a command whatever the file's size; a server reads its DuckDB copies.
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    query = sa.select(SITES.c.code, SITES.c.name).order_by(SITES.c.code)
+    analytics.read_frame(query, engine, by_index=True)
+    assert analytics.copies_made(engine) == {"sites": 1}
+    with analytics.without_copies():
+        monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", 0)  # a large file: DuckDB
+        assert analytics.reads_in_duckdb(engine)
+        with monkeypatch.context() as inside:
+            inside.setattr(analytics, "_in_worker", lambda *_: pytest.fail("read sent to DuckDB"))
+            frame = analytics.read_frame(query, engine, by_index=True)
+    assert list(frame.itertuples(index=False, name=None)) == [("MAX", "Maxéville")]
+
+
 def test_a_one_shot_command_counts_the_write_ahead_log_in_the_store_size(engine, monkeypatch):
     # Rows written since the last checkpoint are in the -wal file, and read too.
     path = Path(engine.url.database)

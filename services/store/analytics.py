@@ -96,11 +96,18 @@ _LOCK = threading.Lock()
 _T = TypeVar("_T")
 
 
-def read_frame(query: sa.Select, engine: Engine | None = None, instants: Iterable[str] = ()) -> pd.DataFrame:
+def read_frame(
+    query: sa.Select, engine: Engine | None = None, instants: Iterable[str] = (), by_index: bool = False
+) -> pd.DataFrame:
     """The rows of ``query`` as a DataFrame with the query's column names; the ``instants``
-    columns as UTC timestamps whatever the engine gave (SQLite text, DuckDB naive UTC, aware)."""
+    columns as UTC timestamps whatever the engine gave (SQLite text, DuckDB naive UTC, aware).
+
+    ``by_index``: a query SQLite answers from its indexes faster than DuckDB scans the file (the
+    funnel's candidates with a visit, found in the touchpoints' unique index): a one-shot command
+    runs it in SQLite whatever the file's size, while the worker starts for the other reads (at
+    scale M, 1.3 s in SQLite against 2.3 s in DuckDB through the scanner, plus its start)."""
     engine = engine or get_engine()
-    path = _duckdb_file(engine)
+    path = None if by_index and not _COPYING else _duckdb_file(engine)
     if path is None:
         with engine.connect() as connection:
             result = connection.execute(query)
