@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from services.access.consent import UnknownCandidates, may_be_presented, set_presentation_consent
+from services.jobdating.meeting_builder import choose_pairs
+from services.jobdating.meeting_plan import choose_best_pairs
 from services.jobdating.pairing import (
+    Pairing,
     PairingError,
     department_of,
     job_dating_event,
@@ -19,7 +23,7 @@ from services.jobdating.pairing import (
 from services.store import database
 from services.store.models import AuditEvent, Candidate
 from tests.conftest import load
-from tests.pairing_data import S1, S2, load_job_dating
+from tests.pairing_data import S1, S2, load_job_dating, load_random_job_dating
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
@@ -177,3 +181,90 @@ def test_only_job_datings_are_paired(engine):
         suggested_pairs("NOPE", engine)
     with pytest.raises(PairingError, match="pas un job dating"):
         suggested_pairs("POV", engine)
+
+
+# ---------------------------------------------------------------- each offer's best, at random
+
+
+def oracle_pairs(data: dict) -> list[tuple]:
+    """Every pair of ``load_random_job_dating``'s data, ranked straight from docs/jobdating.md:
+    same programme, same site, same department, more positions open, fewer meetings of the
+    candidate in the event, then offer ref and candidate ref; pairs with a meeting left out."""
+    department = {site["code"]: site["department"] for site in data["sites"]}
+    live = [m for m in data["meetings"] if m["status"] != "cancelled"]
+    taken = {(m["offer_ref"], m["candidate_ref"]) for m in live}
+    rows = []
+    for offer in data["offers"]:
+        for person in data["people"]:
+            if (offer["ref"], person["ref"]) in taken:
+                continue
+            active = [place for place, status in person["enrollments"].items() if status != "withdrawn"]
+            same_program = any(program == offer["program_code"] for program, _ in active)
+            same_site = any(site == offer["site_code"] for _, site in active)
+            code = person["postal_code"]
+            person_department = (code[:3] if code.startswith(("97", "98")) else code[:2]) or None
+            same_department = bool(department.get(offer["site_code"])) and (
+                department.get(offer["site_code"]) == person_department
+            )
+            meetings = sum(m["candidate_ref"] == person["ref"] for m in live)
+            rows.append(
+                (
+                    (not same_program, not same_site, not same_department),
+                    -offer["positions"],
+                    meetings,
+                    offer["ref"],
+                    person["ref"],
+                    offer["siret"],
+                )
+            )
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_each_offers_best_pairs_are_the_start_of_the_whole_list(engine, seed):
+    """``Pairing.pairs`` is the oracle's list; ``Pairing.best(k)`` starts with the oracle's k
+    best, holds each company's pairs as the start of its part of the oracle's list (all of
+    them unless the company is cut), and says what the whole list holds."""
+    data = load_random_job_dating(engine, seed)
+    expected = oracle_pairs(data)
+    pairing = Pairing("JD", engine)
+    whole = pairing.pairs()
+    assert list(zip(whole["offer_ref"], whole["candidate_ref"], strict=True)) == [
+        row[3:5] for row in expected
+    ]
+    assert pairing.total == len(expected)
+    for k in (1, 2, 3, 5, 100):
+        pool = pairing.best(k)
+        got = list(zip(pool.pairs["offer_ref"], pool.pairs["candidate_ref"], strict=True))
+        assert got[:k] == [row[3:5] for row in expected[:k]]
+        assert pool.total == len(expected)
+        assert pool.candidates == {row[4] for row in expected}
+        per_company = {}
+        for row in expected:
+            per_company.setdefault(row[5], set()).add(row[4])
+        assert pool.candidates_per_company == {siret: len(refs) for siret, refs in per_company.items()}
+        for siret in per_company:
+            mine = [pair for pair, company in zip(got, pool.pairs["siret"], strict=True) if company == siret]
+            theirs = [row[3:5] for row in expected if row[5] == siret]
+            assert mine == theirs[: len(mine)]
+            assert siret in pool.cut or mine == theirs
+        assert list(pool.pairs["rank"]) == list(range(1, len(got) + 1))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_choosing_from_each_offers_best_is_choosing_from_the_whole_list(engine, seed):
+    """``choose_best_pairs`` from one pair per offer first (so that it must ask for more) gives
+    what ``choose_pairs`` gives from the whole list, for capacities and limits drawn at random
+    (short companies and swaps included)."""
+    data = load_random_job_dating(engine, seed)
+    rng = random.Random(seed)
+    pairing = Pairing("JD", engine)
+    sirets = sorted({offer["siret"] for offer in data["offers"]})
+    for _ in range(10):
+        choice = {
+            "capacity": {siret: rng.randint(0, 6) for siret in sirets},
+            "open_positions": {siret: rng.randint(1, 4) for siret in sirets},
+            "existing_meetings": {person["ref"]: rng.randint(0, 2) for person in data["people"]},
+            "max_per_candidate": rng.randint(1, 3),
+        }
+        assert choose_best_pairs(pairing, per_offer=1, **choice) == choose_pairs(pairing.pairs(), **choice)

@@ -6,7 +6,7 @@ and the pairs chosen (``choose_pairs``). Pure: plain values in, plain values out
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -135,8 +135,11 @@ def plan_meetings(
     busy_companies: Sequence[Busy] = (),
     existing_meetings: Mapping[str, int] | None = None,
     max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE,
+    leave_out_unplaced: bool = False,
 ) -> list[PlannedMeeting]:
     """A time for every pair, or ``PlanInfeasible`` listing every reason (never half a plan).
+    With ``leave_out_unplaced``, pairs that find no slot are left out of the plan instead (the
+    request's other problems still refuse it).
 
     A candidate never has two meetings at once, nor one over a meeting they already have
     (``busy_candidates``), nor more than ``max_per_candidate`` counting ``existing_meetings``; a
@@ -177,7 +180,9 @@ def plan_meetings(
     if problems:
         raise PlanInfeasible(problems)
 
-    placed, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
+    placed, greedy, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
+    if placed is None and leave_out_unplaced:
+        placed = greedy
     if placed is None:
         why = "aucun créneau libre de l'entreprise où le candidat est libre"
         why += (
@@ -206,13 +211,18 @@ def _place(
     company_slots: Mapping[str, list[tuple[datetime, datetime]]],
     busy_candidates: Sequence[Busy],
     per_candidate: Mapping[str, int],
-) -> tuple[list[tuple[Pair, tuple[datetime, datetime]]] | None, list[Pair], bool]:
+) -> tuple[
+    list[tuple[Pair, tuple[datetime, datetime]]] | None,
+    list[tuple[Pair, tuple[datetime, datetime]]],
+    list[Pair],
+    bool,
+]:
     """Each pair's slot: a greedy pass (pairs of the companies with least slack, then of the
     candidates with most requests, first; each at the earliest slot free for both), then, if a
     pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries.
 
-    Returns the placement (or None), the pairs the greedy pass could not place, and whether the
-    search was exhaustive (then no placement exists at all).
+    Returns the placement of every pair (or None), the greedy pass's placement, the pairs it
+    could not place, and whether the search was exhaustive (then no placement exists at all).
     """
     slack = Counter({siret: len(items) for siret, items in company_slots.items()})
     slack.subtract(pair.siret for pair in pairs)
@@ -247,7 +257,7 @@ def _place(
         else:
             failed.append(pair)
     if not failed:
-        return greedy, [], False
+        return greedy, greedy, [], False
     for pair, slot in greedy:
         give_back(pair, slot)
 
@@ -270,11 +280,12 @@ def _place(
         else:
             tried[at] = None
             if tries >= SEARCH_BUDGET:
-                return None, failed, False
+                return None, greedy, failed, False
             at -= 1
     if at < 0:
-        return None, failed, True
-    return list(zip(order, chosen, strict=True)), [], False
+        return None, greedy, failed, True
+    placed = list(zip(order, chosen, strict=True))
+    return placed, placed, [], False
 
 
 def shares(total: int, weights: Mapping[str, int], caps: Mapping[str, int]) -> dict[str, int]:
@@ -300,6 +311,14 @@ def shares(total: int, weights: Mapping[str, int], caps: Mapping[str, int]) -> d
     return result
 
 
+class PairsCut(Exception):
+    """``choose_pairs`` needs pairs beyond those it was given for these companies (``sirets``)."""
+
+    def __init__(self, sirets: Iterable[str]) -> None:
+        self.sirets = sorted(sirets)
+        super().__init__(", ".join(self.sirets))
+
+
 def choose_pairs(
     suggested: pd.DataFrame,
     *,
@@ -307,6 +326,9 @@ def choose_pairs(
     open_positions: Mapping[str, int],
     existing_meetings: Mapping[str, int],
     max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE,
+    candidates: Collection[str] | None = None,
+    candidates_per_company: Mapping[str, int] | None = None,
+    cut: Collection[str] = (),
 ) -> tuple[list[Pair], dict[str, int], list[Problem]]:
     """The pairs to plan from the suggested ones (best first): each company's share, its best
     pairs whose candidate has meetings left and does not meet it yet; and the shortfalls.
@@ -316,15 +338,25 @@ def choose_pairs(
     by its free slots and its distinct suggested candidates. A first pass takes the pairs in
     rank order; then a company short of its share may take a candidate whom another company
     took, when that company can take instead a candidate who still has meetings left.
+
+    ``suggested`` may hold only the start of the whole list for the companies in ``cut``
+    (``pairing.PairPool``); ``candidates`` and ``candidates_per_company`` then say what the
+    whole list holds, and needing a pair beyond a cut company's rows raises ``PairsCut``: the
+    choice is the one the whole list gives, or none.
     """
     if suggested.empty:
         return [], {}, []
     offers = suggested["offer_ref"].to_numpy(dtype=object)
     sirets = suggested["siret"].to_numpy(dtype=object)
     people = suggested["candidate_ref"].to_numpy(dtype=object)
-    budgets = {ref: max(0, max_per_candidate - existing_meetings.get(ref, 0)) for ref in set(people)}
-    candidates_of = suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
-    caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_of.items()}
+    if candidates is None:
+        candidates = set(people)
+    if candidates_per_company is None:
+        candidates_per_company = (
+            suggested.groupby("siret", observed=True)["candidate_ref"].nunique().to_dict()
+        )
+    budgets = {ref: max(0, max_per_candidate - existing_meetings.get(ref, 0)) for ref in candidates}
+    caps = {siret: min(capacity.get(siret, 0), count) for siret, count in candidates_per_company.items()}
     share = shares(sum(budgets.values()), {siret: open_positions.get(siret, 0) for siret in caps}, caps)
     chosen: set[int] = set()  # positions in ``suggested``
     given: Counter[str] = Counter()
@@ -353,10 +385,12 @@ def choose_pairs(
         if given[siret] < share[siret] and budgets[person] > 0 and (siret, person) not in met:
             take(at)
     short = [siret for siret in sorted(share) if given[siret] < share[siret]]
+    if set(short) & set(cut):  # they would read on past their rows
+        raise PairsCut(set(short) & set(cut))
     if short:
         rows_of = suggested.groupby("siret", observed=True).indices
         for siret in short:
-            for at in rows_of[siret]:
+            for at in rows_of.get(siret, ()):
                 if given[siret] >= share[siret]:
                     break
                 person = people[at]
@@ -365,7 +399,7 @@ def choose_pairs(
                 if budgets[person] > 0:
                     take(at)
                     continue
-                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets)
+                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets, cut)
                 if swap is not None:
                     drop(swap[0])
                     take(swap[1])
@@ -392,10 +426,11 @@ def _swap(
     sirets: Sequence[str],
     people: Sequence[str],
     budgets: Mapping[str, int],
+    cut: Collection[str],
 ) -> tuple[int, int] | None:
     """One of a candidate's chosen pairs (``taken``, positions) with a company other than
     ``short``, and that company's best other pair whose candidate still has meetings left and
-    does not meet it yet (positions), if any."""
+    does not meet it yet (positions), if any; ``PairsCut`` on reaching the end of a cut list."""
     for at in taken:
         siret = sirets[at]
         if siret == short:
@@ -404,4 +439,6 @@ def _swap(
             instead = people[other]
             if budgets[instead] > 0 and (siret, instead) not in met:
                 return at, other
+        if siret in cut:
+            raise PairsCut({siret})
     return None

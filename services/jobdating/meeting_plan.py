@@ -21,6 +21,8 @@ from services.jobdating.meeting_builder import (
     DEFAULT_MAX_PER_CANDIDATE,
     DEFAULT_MEETING_MIN,
     Busy,
+    Pair,
+    PairsCut,
     PlanInfeasible,
     PlannedMeeting,
     Problem,
@@ -32,7 +34,7 @@ from services.jobdating.meeting_builder import (
     plan_meetings,
 )
 from services.jobdating.meetings import MEETING_WRITES
-from services.jobdating.pairing import job_dating_event, open_offers, suggested_pairs
+from services.jobdating.pairing import Pairing, job_dating_event
 from services.store import audit
 from services.store.database import bump_data_version, get_engine, retry_write, take_turn
 from services.store.models import Candidate, CompanyWindow, Meeting, Offer
@@ -43,6 +45,10 @@ MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
 WINDOWS = CompanyWindow.__table__
 #: A company's hours on each weekday of the event when it has no window of its own (Paris time).
+#: Pairs per offer read beyond its company's free slots before ``choose_pairs`` asks for more.
+FIRST_EXTRA_PAIRS = 16
+#: Why a chosen pair is not in the automatic plan.
+UNPLACED = "aucun créneau libre de l'entreprise où le candidat est libre, rencontre non planifiée"
 DEFAULT_HOURS = ((time(9), time(12)), (time(14), time(17)))
 
 
@@ -201,18 +207,19 @@ def plan_event(
     event_code: str, *, max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE, engine: Engine | None = None
 ) -> EventPlan:
     """A plan for the job dating from its suggested pairs (``choose_pairs``), placed by
-    ``plan_meetings``; ``PairingError`` for an unknown event or another kind, ``PlanInfeasible``."""
+    ``plan_meetings``: a chosen pair that finds no slot is left out and listed in the
+    shortfalls. ``PairingError`` for an unknown event or another kind, ``PlanInfeasible``."""
     engine = engine or get_engine()
     event = job_dating_event(event_code, engine)
-    suggested = suggested_pairs(event_code, engine)
-    offers = open_offers(event, engine)
-    open_positions = offers.groupby("siret")["open_positions"].sum().astype(int).to_dict()
+    pairing = Pairing(event_code, engine)
+    open_positions = pairing.offers.groupby("siret")["open_positions"].sum().astype(int).to_dict()
     windows = company_windows(event, open_positions, engine)
     with engine.connect() as connection:
         busy_candidates, busy_companies, existing = stored_busy(connection, event)
     capacity = {siret: len(items) for siret, items in free_slots(windows, busy_companies).items()}
-    pairs, share, shortfalls = choose_pairs(
-        suggested,
+    pairs, share, shortfalls = choose_best_pairs(
+        pairing,
+        per_offer=max(capacity.values(), default=0) + FIRST_EXTRA_PAIRS,
         capacity=capacity,
         open_positions=open_positions,
         existing_meetings=existing,
@@ -235,8 +242,44 @@ def plan_event(
         busy_companies=busy_companies,
         existing_meetings=existing,
         max_per_candidate=max_per_candidate,
+        leave_out_unplaced=True,
     )
+    placed = {(meeting.offer_ref, meeting.candidate_ref) for meeting in meetings}
+    shortfalls += [
+        Problem("paire", f"{pair.offer_ref}/{pair.candidate_ref}", UNPLACED)
+        for pair in pairs
+        if (pair.offer_ref, pair.candidate_ref) not in placed
+    ]
     return EventPlan(event, meetings, share, shortfalls)
+
+
+def choose_best_pairs(
+    pairing: Pairing,
+    *,
+    per_offer: int,
+    capacity: Mapping[str, int],
+    open_positions: Mapping[str, int],
+    existing_meetings: Mapping[str, int],
+    max_per_candidate: int,
+) -> tuple[list[Pair], dict[str, int], list[Problem]]:
+    """``choose_pairs`` over each offer's ``per_offer`` best pairs (``Pairing.best``), four times
+    more each time the choice needs to read past them: the choice the whole list gives, without
+    building the whole list (millions of pairs in a network)."""
+    while True:
+        pool = pairing.best(per_offer)
+        try:
+            return choose_pairs(
+                pool.pairs,
+                capacity=capacity,
+                open_positions=open_positions,
+                existing_meetings=existing_meetings,
+                max_per_candidate=max_per_candidate,
+                candidates=pool.candidates,
+                candidates_per_company=pool.candidates_per_company,
+                cut=pool.cut,
+            )
+        except PairsCut:
+            per_offer *= 4
 
 
 def save_plan(
