@@ -311,11 +311,14 @@ def seed_demo(
             results = _write_generated(generated, engine)
         else:
             results = _write_through_importer(generated.dicts(), engine)
+        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
+        # Freed now, by reference counting: once resumed, the collector's first passes would
+        # walk each of its million tuples, still alive.
+        del generated
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
             _record_consents(connection, seed)
-        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
         existing = set(accounts.list_accounts(engine)["email"])
         for account in (account for account in DEMO_ACCOUNTS if account.email not in existing):
             accounts.add_account(

@@ -47,7 +47,7 @@ from services.demo_centre import (
     Operation,
 )
 from services.imports.importer import gc_paused
-from services.store.contract import IMPORT_ORDER
+from services.store.contract import IMPORT_ORDER, SPECS
 
 
 def _at(day: date, clock: time) -> datetime:
@@ -483,23 +483,12 @@ class Builder:
             person = names_at.get((first, last))
             if person is None:
                 person = names_at[(first, last)] = f"{first}.{last}".lower().translate(_EMAIL_LETTERS)
-            # The phone: four randint(10, 99).
-            pick = bits(7)
-            while pick >= 90:
-                pick = bits(7)
-            phone = f"06 {two_digits[pick]}"
-            pick = bits(7)
-            while pick >= 90:
-                pick = bits(7)
-            phone = f"{phone} {two_digits[pick]}"
-            pick = bits(7)
-            while pick >= 90:
-                pick = bits(7)
-            phone = f"{phone} {two_digits[pick]}"
-            pick = bits(7)
-            while pick >= 90:
-                pick = bits(7)
-            phone = f"{phone} {two_digits[pick]}"
+            phone = "06"
+            for _ in range(4):
+                pick = bits(7)  # randint(10, 99)
+                while pick >= 90:
+                    pick = bits(7)
+                phone = f"{phone} {two_digits[pick]}"
             codes = postal[department]
             size = len(codes)
             width = size.bit_length()
@@ -595,21 +584,9 @@ class Builder:
         draw, bits = rnd.random, rnd.getrandbits
         bookings, enrollments = self.rows["bookings"], self.rows["enrollments"]
         add_booking, add_enrollment = bookings.append, enrollments.append
-        self.names["bookings"] = (
-            "ref",
-            "candidate_ref",
-            "event_code",
-            "site_code",
-            "program_code",
-            "advisor_email",
-            "starts_at",
-            "duration_min",
-            "status",
-            "booked_at",
-            "attendees",
-            "meeting_url",
-        )
-        self.names["enrollments"] = ("candidate_ref", "program_code", "site_code", "enrolled_at", "status")
+        # Their rows hold every column of the contract's files, in its order.
+        for kind in ("bookings", "enrollments"):
+            self.names[kind] = tuple(column.name for column in SPECS[kind].columns)
         near, sites, advisors = self.near, self.sites, self.advisors
         everywhere = [sites[0][0]]
         bookable = {
