@@ -39,7 +39,7 @@ from services.store import channels, database
 from services.store.contract import SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction
 from services.store.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
-from services.store.values import clean_text
+from services.store.values import changed_by_cleaning
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,15 @@ def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequen
         return [None if value is None else value.isoformat() for value in values]
     if sqlite and isinstance(kind, sa.Numeric):
         return [None if value is None else float(value) for value in values]
+    if isinstance(kind, sa.Integer | sa.Boolean):
+        return values
     # Text as the importer stores a file's: without spaces or invisible characters at its ends;
-    # each distinct value cleaned once (channels, sources, codes repeat over a million rows).
-    cleaned = {value: clean_text(value) for value in set(values) if isinstance(value, str)}
-    return [cleaned.get(value, value) for value in values]
+    # the distinct values checked at once (channels, sources, codes repeat over a million rows;
+    # references and e-mails need no cleaning), and only those the cleaning changes replaced.
+    texts = set(values)
+    texts.discard(None)
+    changed = changed_by_cleaning(texts)
+    return [changed.get(value, value) for value in values] if changed else values
 
 
 def _table_columns(
@@ -306,11 +311,14 @@ def seed_demo(
             results = _write_generated(generated, engine)
         else:
             results = _write_through_importer(generated.dicts(), engine)
+        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
+        # Freed now, by reference counting: once resumed, the collector's first passes would
+        # walk each of its million tuples, still alive.
+        del generated
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
             _record_consents(connection, seed)
-        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
         existing = set(accounts.list_accounts(engine)["email"])
         for account in (account for account in DEMO_ACCOUNTS if account.email not in existing):
             accounts.add_account(

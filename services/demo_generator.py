@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -47,7 +47,7 @@ from services.demo_centre import (
     Operation,
 )
 from services.imports.importer import gc_paused
-from services.store.contract import IMPORT_ORDER
+from services.store.contract import IMPORT_ORDER, SPECS
 
 
 def _at(day: date, clock: time) -> datetime:
@@ -116,13 +116,43 @@ def _utc_seconds(wall_us: np.ndarray) -> np.ndarray:
     return utc
 
 
+#: SQLAlchemy's SQLite text of a UtcDateTime, to the second: its characters, and where each
+#: field's digits go (the first position, the number of digits).
+_SQLITE_INSTANT = np.array([ord(character) for character in "0000-00-00 00:00:00.000000"], dtype=np.uint32)
+_SQLITE_FIELDS = ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2))
+
+
 def sqlite_instants(wall_us: np.ndarray) -> list[str]:
-    """SQLAlchemy's SQLite text of UtcDateTime for these wall-clock instants, to the second."""
+    """SQLAlchemy's SQLite text of UtcDateTime for these wall-clock instants, to the second.
+
+    The digits of each field are written into an array of the text's characters (UCS-4), read
+    back as strings in one pass.
+    """
     if not len(wall_us):
         return []
-    stamps = np.datetime_as_string(_utc_seconds(wall_us).astype("datetime64[s]").astype("datetime64[us]"))
-    stamps.view(np.uint32).reshape(len(stamps), -1)[:, 10] = ord(" ")  # 2019-12-16T… → 2019-12-16 …
-    return stamps.tolist()
+    days, clock = np.divmod(_utc_seconds(wall_us), 86_400)
+    day = days.astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    year = month.astype("datetime64[Y]")
+    years = year.astype(np.int64) + 1970
+    if years.min() < 1000 or years.max() > 9999:
+        raise ValueError("instants outside years 1000 to 9999 are not generated")
+    fields = (
+        years,
+        month.astype(np.int64) % 12 + 1,
+        (day - month).astype(np.int64) + 1,
+        clock // 3600,
+        clock // 60 % 60,
+        clock % 60,
+    )
+    # One row per character (each written whole), then one row per instant.
+    characters = np.empty((len(_SQLITE_INSTANT), len(days)), dtype=np.uint32)
+    characters[:] = _SQLITE_INSTANT[:, None]
+    for (start, width), values in zip(_SQLITE_FIELDS, fields, strict=True):
+        for position in range(start + width - 1, start - 1, -1):
+            values, digit = np.divmod(values, 10)
+            characters[position] += digit.astype(np.uint32)
+    return np.ascontiguousarray(characters.T).view(f"<U{len(_SQLITE_INSTANT)}").ravel().tolist()
 
 
 def server_instants(wall_us: np.ndarray) -> list[datetime]:
@@ -331,7 +361,6 @@ class Builder:
         """
         rnd = self.random
         draw, bits = rnd.random, rnd.getrandbits
-        taken: set[tuple[str, datetime]] = set()
         candidates, touchpoints = self.rows["candidates"], self.rows["touchpoints"]
         add_candidate, add_touchpoint = candidates.append, touchpoints.append
         self.names["candidates"] = (
@@ -379,7 +408,7 @@ class Builder:
         first_count, last_count = len(first_names), len(last_names)
         # Per channel: the utm_source then the utm_medium, each drawn from a tuple or fixed.
         utm = {
-            channel: (_drawn(sources), _drawn(mediums))
+            channel: (*_drawn(sources), *_drawn(mediums))
             for channel, sources, mediums in (
                 ("social", SOCIAL_SOURCES, ("social", "paid_social", "social")),
                 ("newspaper", NEWSPAPERS, ("display", "press", "referral")),
@@ -389,13 +418,34 @@ class Builder:
             )
         }
         campaigns = {key: tuple(code.lower() for code in codes) for key, codes in self.campaign_codes.items()}
+        # Per operation and channel, what a touch draws, in order: the utm_source, the
+        # utm_medium (each drawn from a tuple, or fixed), whether it may be mistyped (social),
+        # the campaign codes it may carry (none for direct visits).
+        touch_plans = {
+            operation.code: {
+                channel: (
+                    *utm.get(channel, ("", 0, 0, "", 0, 0)),
+                    channel == "social",
+                    _drawn(codes)
+                    if (codes := campaigns.get((operation.code, channel))) and channel != "direct"
+                    else None,
+                )
+                for channel in operation.channel_mix
+            }
+            for operation in OPERATIONS
+        }
         landings = ("/portes-ouvertes", "/formations", "/", "/visite-virtuelle")
+        two_digits = tuple(str(number) for number in range(10, 100))
+        # The booking propensity of a journey: its best channel's, scaled by its length.
+        propensity_of = BOOKING_PROPENSITY.__getitem__
+        length_scale = [0.85 + 0.05 * length for length in range(max(counts) + 1)]
         network = self.network
-        # Per candidate: the wall-clock noon of the event day and the days back to the first
-        # touch; per touch: its candidate and the days after the first touch (0 for the first).
+        booking = self._booking_drawer()
+        # Per candidate: the wall-clock noon of the event day, the days back to the first touch
+        # and the number of touches; per touch: the days after the first touch (0 for the first).
         bases: list[int] = []
         leads: list[float] = []
-        owners: list[int] = []
+        touch_numbers: list[int] = []
         offsets: list[float] = []
         for number in range(1, self.count + 1):
             ref = f"C{number:05d}"
@@ -426,19 +476,19 @@ class Builder:
             mix, mix_cumulative, mix_total, mix_hi = mixes[operation.code]
             touches = counts[bisect(count_cumulative, draw() * count_total, 0, count_hi)]
             lead = 8 + (40 - 8) * draw()
-            after = sorted([0 + (25 - 0) * draw() for _ in range(touches)])
+            after = sorted([25 * draw() for _ in range(touches)])  # uniform(0, 25)
             after[0] = 0.0
             journey = [mix[bisect(mix_cumulative, draw() * mix_total, 0, mix_hi)] for _ in after]
             # The address's name part, lower-cased and without accents, once per name.
             person = names_at.get((first, last))
             if person is None:
                 person = names_at[(first, last)] = f"{first}.{last}".lower().translate(_EMAIL_LETTERS)
-            phone = []
+            phone = "06"
             for _ in range(4):
                 pick = bits(7)  # randint(10, 99)
                 while pick >= 90:
                     pick = bits(7)
-                phone.append(str(10 + pick))
+                phone = f"{phone} {two_digits[pick]}"
             codes = postal[department]
             size = len(codes)
             width = size.bit_length()
@@ -450,51 +500,40 @@ class Builder:
             while pick >= 3:
                 pick = bits(2)
             add_candidate(
-                (
-                    ref,
-                    first,
-                    last,
-                    f"{person}{number}@exemple.fr",
-                    "06 " + " ".join(phone),
-                    birth,
-                    postal_code,
-                    consents[pick],
-                )
+                (ref, first, last, f"{person}{number}@exemple.fr", phone, birth, postal_code, consents[pick])
             )
-            index = number - 1
             bases.append(noon[event_day])
             leads.append(lead)
-            owners.extend([index] * touches)
+            touch_numbers.append(touches)
             offsets.extend(after)
+            plans = touch_plans[operation.code]
             for channel in journey:
-                source = medium = campaign = ""
-                plan = utm.get(channel)
-                if plan is not None:
-                    (sources, size, width), (mediums, medium_size, medium_width) = plan
-                    if size:
+                sources, size, width, mediums, medium_size, medium_width, social, campaign_codes = plans[
+                    channel
+                ]
+                if size:
+                    pick = bits(width)
+                    while pick >= size:
                         pick = bits(width)
-                        while pick >= size:
-                            pick = bits(width)
-                        source = sources[pick]
-                    else:
-                        source = sources
-                    if medium_size:
+                    source = sources[pick]
+                else:
+                    source = sources
+                if medium_size:
+                    pick = bits(medium_width)
+                    while pick >= medium_size:
                         pick = bits(medium_width)
-                        while pick >= medium_size:
-                            pick = bits(medium_width)
-                        medium = mediums[pick]
-                    else:
-                        medium = mediums
-                    # Untidy tagging, as in real life: the hygiene checks show it.
-                    if channel == "social" and draw() < 0.08:
+                    medium = mediums[pick]
+                else:
+                    medium = mediums
+                # Untidy tagging, as in real life: the hygiene checks show it.
+                if social and draw() < 0.08:
+                    pick = bits(2)
+                    while pick >= 3:
                         pick = bits(2)
-                        while pick >= 3:
-                            pick = bits(2)
-                        source = ("Facebook ", "FB", "Instagram")[pick]
-                codes = campaigns.get((operation.code, channel))
-                if codes and channel != "direct" and draw() < 0.85:
-                    size = len(codes)
-                    width = size.bit_length()
+                    source = ("Facebook ", "FB", "Instagram")[pick]
+                campaign = ""
+                if campaign_codes is not None and draw() < 0.85:
+                    codes, size, width = campaign_codes
                     pick = bits(width)
                     while pick >= size:
                         pick = bits(width)
@@ -509,17 +548,16 @@ class Builder:
                 while pick >= 4:
                     pick = bits(3)
                 add_touchpoint((ref, explicit, source, medium, campaign, landings[pick]))
-            propensity = max(BOOKING_PROPENSITY[c] for c in journey) * (0.85 + 0.05 * len(journey))
+            propensity = max(map(propensity_of, journey)) * length_scale[len(journey)]
             if network:
                 propensity *= NETWORK_BOOKING_FACTOR
             if draw() < min(propensity, 0.95):
                 first_touch = _at(event_day, time(12)) - timedelta(days=lead)
                 last_touch = first_touch + timedelta(days=after[-1])
-                self._booking(ref, operation, event_day, last_touch, journey, taken, department)
+                booking(ref, operation, event_day, last_touch, journey[0], department)
         first_touches = np.array(bases, dtype=np.int64) - _days_to_us(np.array(leads, dtype=np.float64))
-        touch_times = first_touches[np.array(owners, dtype=np.int64)] + _days_to_us(
-            np.array(offsets, dtype=np.float64)
-        )
+        owners = np.repeat(np.arange(self.count, dtype=np.int64), touch_numbers)
+        touch_times = first_touches[owners] + _days_to_us(np.array(offsets, dtype=np.float64))
         return {"candidates": (8, first_touches), "touchpoints": (1, touch_times)}
 
     def _pick(self, seq: Sequence) -> object:
@@ -534,74 +572,91 @@ class Builder:
             pick = bits(width)
         return seq[pick]
 
-    def _booking(
-        self,
-        ref: str,
-        operation: Operation,
-        day: date,
-        last_touch: datetime,
-        journey: list[str],
-        taken: set[tuple[str, datetime]],
-        department: str,
-    ) -> None:
+    def _booking_drawer(self) -> Callable[[str, Operation, date, datetime, str, str], None]:
+        """What adds the booking of a candidate who booked (and their enrollment, if any):
+        ``booking(ref, operation, event day, last touch, first channel, department)``, drawn
+        with the inlined ``random.Random`` methods of ``_candidates``.
+
+        An advisor's virtual slots already taken are kept as (advisor, day, start): the same
+        set as of their Europe/Paris datetimes, without computing one per attempt.
+        """
         rnd, pick = self.random, self._pick
-        near = self.near.get(department) or [self.sites[0][0]]
-        site = pick(near) if rnd.random() < 0.8 else pick(self.sites)[0]
-        program = pick([p for p in self.offerings[site] if (site, p) not in UNBOOKED_OFFERINGS])
-        virtual = operation.kind == "virtual"
-        slots = SLOT_STARTS if virtual else MORNING_SLOTS
-        advisor, starts = None, None
-        for _ in range(12):
-            candidate_advisor = pick(self.advisors[site])
-            moment = _at(pick(operation.days) if virtual else day, pick(slots))
-            if not virtual or (candidate_advisor, moment) not in taken:
-                advisor, starts = candidate_advisor, moment
-                break
-        if starts is None:
-            return
-        if virtual:
-            taken.add((advisor, starts))
-        booked_at = min(last_touch + timedelta(minutes=rnd.randint(2, 30)), starts - timedelta(hours=2))
-        roll = rnd.random()
-        if roll < 0.08:
-            status = "cancelled"
-        elif roll < 0.1:
-            status = "booked"  # the advisor has not recorded the outcome yet
-        elif roll < 0.08 + 0.92 * (1 - (1 - operation.show_rate) * NO_SHOW_FACTOR.get(site, 1)):
-            status = "attended"
-        else:
-            status = "no_show"
-        family = rnd.random() < operation.family_rate
-        attendees = rnd.choice([2, 2, 3]) if family else 1
-        number = len(self.rows["bookings"]) + 1
-        self.add(
-            "bookings",
-            ref=f"B{number:05d}",
-            candidate_ref=ref,
-            event_code=operation.code,
-            site_code=site,
-            program_code=program,
-            advisor_email=advisor if virtual else None,
-            starts_at=starts,
-            duration_min=45,
-            status=status,
-            booked_at=booked_at,
-            attendees=attendees,
-            meeting_url=f"https://pole-formation-lorraine.whereby.com/{site.lower()}-{number:05d}"
-            if virtual
-            else None,
+        draw, bits = rnd.random, rnd.getrandbits
+        bookings, enrollments = self.rows["bookings"], self.rows["enrollments"]
+        add_booking, add_enrollment = bookings.append, enrollments.append
+        # Their rows hold every column of the contract's files, in its order.
+        for kind in ("bookings", "enrollments"):
+            self.names[kind] = tuple(column.name for column in SPECS[kind].columns)
+        near, sites, advisors = self.near, self.sites, self.advisors
+        everywhere = [sites[0][0]]
+        bookable = {
+            site: [program for program in programs if (site, program) not in UNBOOKED_OFFERINGS]
+            for site, programs in self.offerings.items()
+        }
+        states, state_cumulative, state_total, state_hi = _weights(
+            ["enrolled", "pre_registered", "withdrawn"], [78, 14, 8]
         )
-        if status == "attended" and rnd.random() < ENROLLMENT_PROPENSITY[journey[0]]:
-            enrolled_at = starts + timedelta(days=rnd.uniform(14, 70))
-            state = rnd.choices(["enrolled", "pre_registered", "withdrawn"], weights=[78, 14, 8])[0]
-            self.add(
-                "enrollments",
-                candidate_ref=ref,
-                program_code=program,
-                site_code=site,
-                enrolled_at=enrolled_at,
-                status=state,
+        taken: set[tuple[str, date, time]] = set()
+        two_hours = timedelta(hours=2)
+
+        def booking(
+            ref: str, operation: Operation, day: date, last_touch: datetime, first: str, department: str
+        ) -> None:
+            site = pick(near.get(department) or everywhere) if draw() < 0.8 else pick(sites)[0]
+            program = pick(bookable[site])
+            virtual = operation.kind == "virtual"
+            slots = SLOT_STARTS if virtual else MORNING_SLOTS
+            site_advisors = advisors[site]
+            for _ in range(12):
+                advisor = pick(site_advisors)
+                slot_day = pick(operation.days) if virtual else day
+                slot = pick(slots)
+                if not virtual or (advisor, slot_day, slot) not in taken:
+                    break
+            else:
+                return
+            if virtual:
+                taken.add((advisor, slot_day, slot))
+            starts = _at(slot_day, slot)
+            pick_minutes = bits(5)  # randint(2, 30)
+            while pick_minutes >= 29:
+                pick_minutes = bits(5)
+            booked_at = min(last_touch + timedelta(minutes=2 + pick_minutes), starts - two_hours)
+            roll = draw()
+            if roll < 0.08:
+                status = "cancelled"
+            elif roll < 0.1:
+                status = "booked"  # the advisor has not recorded the outcome yet
+            elif roll < 0.08 + 0.92 * (1 - (1 - operation.show_rate) * NO_SHOW_FACTOR.get(site, 1)):
+                status = "attended"
+            else:
+                status = "no_show"
+            attendees = pick((2, 2, 3)) if draw() < operation.family_rate else 1
+            number = len(bookings) + 1
+            add_booking(
+                (
+                    f"B{number:05d}",
+                    ref,
+                    operation.code,
+                    site,
+                    program,
+                    advisor if virtual else None,
+                    starts,
+                    45,
+                    status,
+                    booked_at,
+                    attendees,
+                    f"https://pole-formation-lorraine.whereby.com/{site.lower()}-{number:05d}"
+                    if virtual
+                    else None,
+                )
             )
+            if status == "attended" and draw() < ENROLLMENT_PROPENSITY[first]:
+                enrolled_at = starts + timedelta(days=14 + (70 - 14) * draw())  # uniform(14, 70)
+                state = states[bisect(state_cumulative, draw() * state_total, 0, state_hi)]
+                add_enrollment((ref, program, site, enrolled_at, state))
+
+        return booking
 
     # -- companies, offers and the job dating
     def _companies_and_offers(self) -> None:

@@ -4,6 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.config import LOCAL_TZ
 from services.store import values
@@ -483,3 +485,25 @@ def test_the_email_check_is_linear_on_hostile_cells() -> None:
         with pytest.raises(ValueError, match="invalide"):
             values.read_email(cell)
     assert len(hostile[0]) == contract.MAX_CELL_CHARS
+
+
+# ---------------------------------------------------------------- cleaning many texts at once
+
+
+_TEXTS = st.text(alphabet=st.sampled_from("ab'= \t\n\r\x00\x1f\x0b\u00a0\ufeffé\u0301"), max_size=6)
+
+
+@given(st.sets(_TEXTS, max_size=8))
+def test_changed_by_cleaning_is_clean_text_of_each(texts):
+    # The one-pass check over the joined texts may only skip texts that clean_text leaves as they
+    # are: the texts it changes are exactly those, with clean_text's result.
+    expected = {text: values.clean_text(text) for text in texts if values.clean_text(text) != text}
+    assert values.changed_by_cleaning(texts) == expected
+
+
+def test_changed_by_cleaning_of_generated_references_is_empty():
+    # References, e-mails and phones as the generator writes them: nothing to clean, in one pass.
+    texts = {f"C{number:05d}" for number in range(1000)} | {"lea.martin1@exemple.fr", "06 12 34 56 78"}
+    assert values.changed_by_cleaning(texts) == {}
+    # One value with a space at its end among them is found.
+    assert values.changed_by_cleaning(texts | {"Facebook "}) == {"Facebook ": "Facebook"}
