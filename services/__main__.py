@@ -239,7 +239,7 @@ def _jobdating_mail(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     for message in mailing.messages:
         print(
-            f"{message.kind} : {message.party} : {len(message.attachments)} pièce(s) jointe(s) .ics : "
+            f"{message.kind} : {message.party} : {len(message.invitations)} pièce(s) jointe(s) .ics : "
             f"« {message.subject} »"
         )
     for line in mailing.summary_lines():

@@ -535,7 +535,7 @@ if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan
             key="jdplan_mail_preview",
         )
         message = mailing.messages[shown]
-        attachments = ", ".join(name for name, _, _ in message.attachments) or "—"
+        attachments = ", ".join(name for name, _, _ in message.invitations) or "—"
         headers = (
             (t("jdplan.mail.to"), message.recipient),
             (t("jdplan.mail.subject"), message.subject),

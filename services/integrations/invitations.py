@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 
 import pandas as pd
 import sqlalchemy as sa
@@ -61,8 +62,9 @@ class Outgoing:
     kind: str
     subject: str
     body: str
-    #: (file name, iCalendar bytes, METHOD) per meeting.
-    attachments: list[tuple[str, bytes, str]] = field(default_factory=list)
+    #: (file name, METHOD, how to build its iCalendar bytes) per meeting: built as the message
+    #: is (a network's run has thousands of invitations, a preview shows one message).
+    invitations: list[tuple[str, str, Callable[[], bytes]]] = field(default_factory=list)
     meetings: dict[str, dict] = field(default_factory=dict)
     day: date | None = None
 
@@ -83,9 +85,9 @@ class Outgoing:
         message["Message-ID"] = make_msgid(domain=UID_DOMAIN)
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(self.body)
-        for name, data, method in self.attachments:
+        for name, method, build in self.invitations:
             message.add_attachment(
-                data, maintype="text", subtype="calendar", filename=name, params={"method": method}
+                build(), maintype="text", subtype="calendar", filename=name, params={"method": method}
             )
         return message
 
@@ -274,6 +276,10 @@ def _parties(
         )
     )
     withheld = sorted(meetings.loc[~presented & (meetings["status"] != "cancelled"), "ref"])
+    # Each party's meetings found once (a network's job dating has thousands of parties).
+    of_company = dict(list(meetings[presented].groupby("siret")))
+    of_candidate = dict(list(meetings.groupby("candidate_ref")))
+    none = meetings.iloc[:0]
     parties = [
         _Party(
             "company",
@@ -281,14 +287,14 @@ def _parties(
             None,
             emails.get(siret),
             "",
-            company_schedule(meetings[presented], siret),
+            company_schedule(of_company.get(siret, none), siret),
             "first_name",
         )
         for siret in sirets
     ]
     for ref in refs:
         person = people[ref]
-        schedule = candidate_schedule(meetings, ref)
+        schedule = candidate_schedule(of_candidate[ref], ref)
         first = person.first_name or ""
         parties.append(_Party("candidate", None, ref, person.email, first, schedule, "company"))
         age = age_on(person.birth_date, event["starts_on"])
@@ -313,7 +319,7 @@ def _schedule_message(
     else:
         kind = "update" if current else "cancel"
     meetings: dict[str, dict] = {}
-    attachments = []
+    invitations = []
     for row in rows:
         old = previous.get(row.ref)
         sequence = old["sequence"] + (row.ref in changed) if old else 0
@@ -324,7 +330,8 @@ def _schedule_message(
             "ends_at": row.ends_at.isoformat(),
         }
         if row.ref in changed:
-            ics = meeting_invitation(
+            build = partial(
+                meeting_invitation,
                 party.schedule,
                 row.ref,
                 method="REQUEST",
@@ -333,7 +340,7 @@ def _schedule_message(
                 attendee=party.recipient,
                 now=now,
             )
-            attachments.append((f"rencontre-{row.ref}.ics", ics, "REQUEST"))
+            invitations.append((f"rencontre-{row.ref}.ics", "REQUEST", build))
     cancelled_lines = []
     for ref in removed:
         details = previous[ref]
@@ -351,10 +358,17 @@ def _schedule_message(
                 }
             ]
         )
-        ics = meeting_invitation(
-            gone, ref, method="CANCEL", sequence=sequence, organizer=sender, attendee=party.recipient, now=now
+        build = partial(
+            meeting_invitation,
+            gone,
+            ref,
+            method="CANCEL",
+            sequence=sequence,
+            organizer=sender,
+            attendee=party.recipient,
+            now=now,
         )
-        attachments.append((f"rencontre-{ref}-annulee.ics", ics, "CANCEL"))
+        invitations.append((f"rencontre-{ref}-annulee.ics", "CANCEL", build))
         meetings[ref] = {
             "digest": None,
             "sequence": sequence,
@@ -388,7 +402,7 @@ def _schedule_message(
         kind=kind,
         subject=_subject(kind, name, party.role, party.first_name),
         body="\n".join(body) + "\n",
-        attachments=attachments,
+        invitations=invitations,
         meetings=meetings,
     )
 
