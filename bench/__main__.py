@@ -37,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         help="pages entières mesurées, séparées par des virgules (toutes par défaut ; noms de "
         "bench/render.py, ex. « résultats,canaux »)",
     )
+    parser.add_argument(
+        "--jobdating",
+        type=int,
+        metavar="F",
+        help="seulement la planification job dating d'un réseau de F × (320 entreprises, 500 offres, "
+        "1 700 candidats) : bench/jobdating.py",
+    )
     return parser
 
 
@@ -76,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     path = args.database or Path(folder.name) / "bench.db"
     os.environ["DATABASE_URL"] = f"sqlite:///{path}"
     os.environ["DEMO_DATA"] = "0"
-    if args.database is None:
+    if args.jobdating:
+        from bench import jobdating
+
+        if args.database is None:
+            jobdating.build(path, args.jobdating)
+    elif args.database is None:
         _build(path, candidates)
     from streamlit import logger
 
@@ -94,7 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     analytics.prepare_copies(startup.ANALYTICAL_TABLES).result()
     tables = ", ".join(startup.ANALYTICAL_TABLES)
     print(f"copies en colonnes pour DuckDB ({tables}) : {time.perf_counter() - start:.1f} s")
-    if not args.pages_only:
+    if args.jobdating:
+        jobdating.measure(args.jobdating)
+        args.pages = args.pages or "planification job dating"
+    elif not args.pages_only:
         commands.measure(path, args.repeat)
         rows = pages.measure(args.repeat)
         print()

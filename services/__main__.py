@@ -565,8 +565,8 @@ def _interrupted(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "report" and analytics.reads_in_duckdb(database.get_engine()):
-        # Its reads run in the DuckDB process: started now, it imports DuckDB on the other
-        # core while this one checks the schema.
+        # Its reads run in the DuckDB process (a large store: a small one is read in SQLite):
+        # started now, it imports DuckDB on the other core while this one checks the schema.
         analytics.start_workers(wait=False)
     database.migrate()
     if args.command == "import":

@@ -19,6 +19,8 @@ them is open. Candidates, on 11 May 2020:
 
 from __future__ import annotations
 
+import random
+
 from sqlalchemy.engine import Engine
 
 from services.access.consent import set_presentation_consent
@@ -103,3 +105,103 @@ def load_job_dating(engine: Engine) -> None:
     }
     for ref, (consent, parent) in consents.items():
         set_presentation_consent(ref=ref, consent=consent, parent_consent=parent, actor="test", engine=engine)
+
+
+def load_random_job_dating(engine: Engine, seed: int) -> dict[str, list[dict]]:
+    """A random job dating JD (11–12 May 2020) of every variant the contract allows for pairing:
+    offers without programme or site, a site without department, candidates without postal code
+    or with two enrollments (one withdrawn), meetings planned or cancelled on the event's offers.
+    Every candidate is an adult who consents and has an active enrollment: all are suggested.
+    Returns the rows loaded, for an oracle written from docs/jobdating.md."""
+    rng = random.Random(seed)
+    sites = [
+        {"code": code, "department": department}
+        for code, department in (("SA", "54"), ("SB", "57"), ("SC", "54"), ("SD", ""))
+    ]
+    programs = ["PA", "PB", "PC"]
+    companies = [str(digit) * 9 + "000" + str(digit) * 2 for digit in range(1, rng.randint(2, 6))]
+    people = [
+        {
+            "ref": f"C{number:02d}",
+            "postal_code": rng.choice(["54000", "57100", "88000", "97110", ""]),
+            # (programme, site) → status; a withdrawn one at the same place is not added
+            "enrollments": {
+                (rng.choice(programs), rng.choice(sites)["code"]): rng.choice(["enrolled", "pre_registered"])
+            },
+        }
+        for number in range(rng.randint(3, 14))
+    ]
+    for person in people:
+        if rng.random() < 0.3:
+            person["enrollments"].setdefault((rng.choice(programs), rng.choice(sites)["code"]), "withdrawn")
+    offers = [
+        {
+            "ref": f"O{number:02d}",
+            "siret": rng.choice(companies),
+            "program_code": rng.choice([*programs, ""]),
+            "site_code": rng.choice([*(site["code"] for site in sites), ""]),
+            "positions": rng.randint(1, 3),
+        }
+        for number in range(rng.randint(2, 9))
+    ]
+    meetings = [
+        {
+            "candidate_ref": rng.choice(people)["ref"],
+            "offer_ref": rng.choice(offers)["ref"],
+            "status": rng.choice(["planned", "planned", "cancelled"]),
+        }
+        for _ in range(rng.randint(0, 8))
+    ]
+    load(
+        "sites",
+        "code,name,department\n" + "".join(f"{s['code']},{s['code']},{s['department']}\n" for s in sites),
+        engine,
+    )
+    load(
+        "programs",
+        "code,name,level,site_code,seats\n"
+        + "".join(f"{p},{p},BTS,{s['code']},10\n" for p in programs for s in sites),
+        engine,
+    )
+    load(
+        "events", "code,name,kind,starts_on,ends_on\nJD,Job dating,job_dating,2020-05-11,2020-05-12\n", engine
+    )
+    load(
+        "companies", "siret,name\n" + "".join(f"{siret},Entreprise {siret}\n" for siret in companies), engine
+    )
+    load(
+        "candidates",
+        "ref,birth_date,postal_code,presentation_consent,created_at\n"
+        + "".join(f"{p['ref']},2000-01-01,{p['postal_code']},oui,2020-04-01 10:00\n" for p in people),
+        engine,
+    )
+    load(
+        "enrollments",
+        "candidate_ref,program_code,site_code,enrolled_at,status\n"
+        + "".join(
+            f"{p['ref']},{program},{site},2020-04-02 09:00,{status}\n"
+            for p in people
+            for (program, site), status in p["enrollments"].items()
+        ),
+        engine,
+    )
+    load(
+        "offers",
+        "ref,siret,program_code,site_code,positions,published_on\n"
+        + "".join(
+            f"{o['ref']},{o['siret']},{o['program_code']},{o['site_code']},{o['positions']},2020-03-01\n"
+            for o in offers
+        ),
+        engine,
+    )
+    if meetings:
+        load(
+            "meetings",
+            "ref,event_code,candidate_ref,offer_ref,starts_at,duration_min,status\n"
+            + "".join(
+                f"M{n},JD,{m['candidate_ref']},{m['offer_ref']},2020-05-11 {8 + n:02d}:00,20,{m['status']}\n"
+                for n, m in enumerate(meetings)
+            ),
+            engine,
+        )
+    return {"sites": sites, "people": people, "offers": offers, "meetings": meetings}

@@ -1,5 +1,6 @@
 """Analytical reads: DuckDB in a worker process on copies of the SQLite file's tables, refreshed
-table by table from their versions; the store itself otherwise."""
+table by table from their versions; the store itself otherwise (and in a one-shot command, a small
+SQLite file)."""
 
 from __future__ import annotations
 
@@ -175,6 +176,89 @@ def test_a_new_file_at_the_same_path_is_read_afresh(tmp_path, migrated_template)
         assert analytics.reads_in_duckdb(engine)
         assert _sites(engine) == [(code, code)]
     database.reset_engines()
+
+
+def _store_bytes(engine) -> int:  # noqa: ANN001
+    """The SQLite file's size with its write-ahead log, as the engine choice counts it."""
+    path = Path(engine.url.database)
+    return sum(name.stat().st_size for name in (path, Path(f"{path}-wal")) if name.exists())
+
+
+def test_a_one_shot_command_reads_a_small_file_in_sqlite_a_large_one_in_duckdb_same_figures(
+    scenario, monkeypatch
+):
+    # A server always reads in DuckDB, on its copies; a command, on the file itself: in SQLite
+    # under ONE_SHOT_IN_DUCKDB_FROM bytes (file and write-ahead log), in DuckDB from it.
+    from services.metrics.report import build_report
+    from services.store.scope import Scope
+
+    size = _store_bytes(scenario)
+    assert 0 < size < analytics.ONE_SHOT_IN_DUCKDB_FROM  # the hand-made centre is a small store
+    assert analytics.reads_in_duckdb(scenario)
+    scopes = [
+        Scope(date(2020, 4, 1), date(2020, 4, 30)),
+        Scope(date(2000, 1, 1), date(2099, 12, 31), sites=("MAX",)),
+    ]
+
+    def reports() -> list[dict]:
+        return [
+            build_report(scope, goal, engine=scenario)
+            for scope in scopes
+            for goal in ("booking", "enrollment")
+        ]
+
+    with analytics.without_copies():
+        monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", size + 1)
+        assert not analytics.reads_in_duckdb(scenario)
+        with monkeypatch.context() as inside:
+            # Proof that SQLite answered: the worker cannot.
+            inside.setattr(analytics, "_in_worker", lambda *_: pytest.fail("read sent to DuckDB"))
+            in_sqlite = reports()
+        monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", size)
+        assert analytics.reads_in_duckdb(scenario)
+        in_duckdb = reports()
+    assert analytics.copies_made(scenario) == {}  # the command's reads copied nothing
+    assert in_sqlite == in_duckdb
+    # And both are the figures worked out by hand in tests/test_bookings.py (April 2020: six
+    # bookings, MAX three, YUT three; candidates reached 7, booked 5, attended 3, enrolled 2).
+    april = in_sqlite[0]
+    assert april["bookings"] == {
+        "total": 6,
+        "by_status": {"booked": 1, "attended": 3, "no_show": 1, "cancelled": 1},
+        "by_site": {"MAX": 3, "YUT": 3},
+    }
+    assert april["funnel"] == {"reached": 7, "booked": 5, "attended": 3, "enrolled": 2}
+
+
+def test_a_read_by_index_runs_in_sqlite_in_a_one_shot_command_only(engine, monkeypatch):
+    # The funnel's count, which SQLite answers from an index faster than DuckDB scans the file,
+    # runs in SQLite in a command whatever the file's size; a server reads its DuckDB copies.
+    _write(engine, SITES.insert().values(code="MAX", name="Maxéville"))
+    query = sa.select(SITES.c.code, SITES.c.name).order_by(SITES.c.code)
+    analytics.read_frame(query, engine, by_index=True)
+    assert analytics.copies_made(engine) == {"sites": 1}
+    with analytics.without_copies():
+        monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", 0)  # a large file: DuckDB
+        assert analytics.reads_in_duckdb(engine)
+        with monkeypatch.context() as inside:
+            inside.setattr(analytics, "_in_worker", lambda *_: pytest.fail("read sent to DuckDB"))
+            frame = analytics.read_frame(query, engine, by_index=True)
+    assert list(frame.itertuples(index=False, name=None)) == [("MAX", "Maxéville")]
+
+
+def test_a_one_shot_command_counts_the_write_ahead_log_in_the_store_size(engine, monkeypatch):
+    # Rows written since the last checkpoint are in the -wal file, and read too.
+    path = Path(engine.url.database)
+    with engine.connect() as connection:  # a reader holds the log open: no checkpoint empties it
+        connection.execute(sa.select(sa.func.count()).select_from(SITES)).all()  # its snapshot
+        _write(engine, *(SITES.insert().values(code=f"S{n:03}", name="x" * 500) for n in range(200)))
+        log = Path(f"{path}-wal").stat().st_size
+        assert log > 0
+        with analytics.without_copies():
+            monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", path.stat().st_size + log)
+            assert analytics.reads_in_duckdb(engine)
+            monkeypatch.setattr(analytics, "ONE_SHOT_IN_DUCKDB_FROM", path.stat().st_size + log + 1)
+            assert not analytics.reads_in_duckdb(engine)
 
 
 def test_the_reads_run_outside_the_app_process(engine):

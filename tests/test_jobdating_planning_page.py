@@ -55,7 +55,7 @@ def open_page() -> AppTest:
 
 def choose(app: AppTest, rows: list[int]) -> None:
     """Tick these rows of the suggested pairs, as a click in the table does."""
-    app.session_state["jdplan_pairs"] = {"selection": {"rows": rows, "columns": []}}
+    app.session_state["jdplan_pairs_all_1"] = {"selection": {"rows": rows, "columns": []}}
     app.run()
     assert not app.exception, app.exception
 
@@ -279,6 +279,8 @@ def test_the_mail_section_says_when_sending_is_not_set_up_and_previews_the_messa
     load("companies", f"siret,name,email\n{S1},Forges,forges@example.org\n", job_dating)
     app = open_page()
     assert any("pas réglé (SMTP_URL" in warning.value for warning in app.warning)
+    assert not app.code  # the messages are built when asked for
+    app.toggle(key="jdplan_mail_prepare").set_value(True).run()
     send = next(button for button in app.button if button.label.startswith("Envoyer"))
     assert send.disabled
     # The meetings not cancelled: M2 (Forges × Bruno) and M1 (held, Zoé with O5's company S2):

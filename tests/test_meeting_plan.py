@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from services.access.consent import set_presentation_consent
 from services.config import LOCAL_TZ
 from services.jobdating.meeting_builder import (
     Busy,
@@ -22,6 +23,7 @@ from services.jobdating.meeting_builder import (
     slots,
 )
 from services.jobdating.meeting_plan import (
+    UNPLACED,
     EventPlan,
     company_windows,
     default_windows,
@@ -343,6 +345,33 @@ def test_plan_event_by_hand(engine):
         ("O1", "CA"),
         ("O1", "CF"),
     ]
+
+
+@pytestmark_db
+def test_plan_event_leaves_out_a_pair_with_no_common_slot(engine):
+    """tests/pairing_data.py with CA the only one who may be presented (the others withdraw),
+    and one slot each for S1 and S2, both 11 May 9:20–9:40. CA may meet 3 times, the caps are
+    1 and 1: 2 meetings, by 2:1 quotas 4/3 and 2/3 → S1 1, S2 1 (the larger remainder). In rank
+    order S1 takes O1-CA, S2 takes O2-CA. Both at 9:20: the greedy pass places S1's first (no
+    slack either, S1 < S2), then O2-CA finds no slot and no placement of both exists. The plan
+    keeps O1-CA at 9:20 and lists O2/CA as not planned, rather than refusing everything."""
+    load_job_dating(engine)
+    for ref in ("CB", "CD", "CF"):
+        set_presentation_consent(ref=ref, consent=False, parent_consent=False, actor="test", engine=engine)
+    for siret in (S1, S2):
+        set_company_windows(
+            event_code="JD",
+            siret=siret,
+            windows=[(at(11, 9, 20), at(11, 9, 40))],
+            actor="test",
+            engine=engine,
+        )
+    plan = plan_event("JD", engine=engine)
+    assert plan.shares == {S1: 1, S2: 1}
+    assert [(m.offer_ref, m.candidate_ref, m.starts_at) for m in plan.meetings] == [
+        ("O1", "CA", at(11, 9, 20))
+    ]
+    assert [str(problem) for problem in plan.shortfalls] == [f"paire O2/CA : {UNPLACED}"]
 
 
 @pytestmark_db

@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
 from services.access.consent import UnknownCandidates, may_be_presented, set_presentation_consent
+from services.jobdating import meeting_builder
+from services.jobdating.meeting_builder import choose_pairs
 from services.jobdating.pairing import (
+    Pairing,
     PairingError,
     department_of,
     job_dating_event,
@@ -19,7 +23,7 @@ from services.jobdating.pairing import (
 from services.store import database
 from services.store.models import AuditEvent, Candidate
 from tests.conftest import load
-from tests.pairing_data import S1, S2, load_job_dating
+from tests.pairing_data import S1, S2, load_job_dating, load_random_job_dating
 
 pytestmark = pytest.mark.postgresql  # these tests run on SQLite and on PostgreSQL
 
@@ -177,3 +181,86 @@ def test_only_job_datings_are_paired(engine):
         suggested_pairs("NOPE", engine)
     with pytest.raises(PairingError, match="pas un job dating"):
         suggested_pairs("POV", engine)
+
+
+# ---------------------------------------------------------------- each offer's best, at random
+
+
+def oracle_pairs(data: dict) -> list[tuple]:
+    """Every pair of ``load_random_job_dating``'s data, ranked straight from docs/jobdating.md:
+    same programme, same site, same department, more positions open, fewer meetings of the
+    candidate in the event, then offer ref and candidate ref; pairs with a meeting left out."""
+    department = {site["code"]: site["department"] for site in data["sites"]}
+    live = [m for m in data["meetings"] if m["status"] != "cancelled"]
+    taken = {(m["offer_ref"], m["candidate_ref"]) for m in live}
+    rows = []
+    for offer in data["offers"]:
+        for person in data["people"]:
+            if (offer["ref"], person["ref"]) in taken:
+                continue
+            active = [place for place, status in person["enrollments"].items() if status != "withdrawn"]
+            same_program = any(program == offer["program_code"] for program, _ in active)
+            same_site = any(site == offer["site_code"] for _, site in active)
+            code = person["postal_code"]
+            person_department = (code[:3] if code.startswith(("97", "98")) else code[:2]) or None
+            same_department = bool(department.get(offer["site_code"])) and (
+                department.get(offer["site_code"]) == person_department
+            )
+            meetings = sum(m["candidate_ref"] == person["ref"] for m in live)
+            rows.append(
+                (
+                    (not same_program, not same_site, not same_department),
+                    -offer["positions"],
+                    meetings,
+                    offer["ref"],
+                    person["ref"],
+                    offer["siret"],
+                )
+            )
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_each_offers_best_pairs_in_the_order_of_the_whole_list(engine, seed):
+    """``Pairing.pairs`` is the oracle's list; ``Pairing.best(k)`` holds each offer's k first
+    pairs of it, in its order, and so starts with the oracle's k best."""
+    data = load_random_job_dating(engine, seed)
+    expected = [row[3:5] for row in oracle_pairs(data)]
+    pairing = Pairing("JD", engine)
+    whole = pairing.pairs()
+    assert list(zip(whole["offer_ref"], whole["candidate_ref"], strict=True)) == expected
+    assert pairing.total == len(expected)
+    for k in (1, 2, 3, 5, 100):
+        best = pairing.best(k)
+        got = list(zip(best["offer_ref"], best["candidate_ref"], strict=True))
+        kept = [pair for pair in expected if [p for p in expected if p[0] == pair[0]].index(pair) < k]
+        assert got == kept
+        assert got[:k] == expected[:k]
+        assert list(best["rank"]) == list(range(1, len(got) + 1))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_swaps_read_each_companys_rows_once(engine, seed, monkeypatch):
+    """``choose_pairs``'s swaps read each company's rows from where they last stopped: the same
+    choice as reading them from the start each time, for capacities and limits drawn at random
+    so that companies run short and swap."""
+    data = load_random_job_dating(engine, seed)
+    rng = random.Random(seed)
+    pairs = Pairing("JD", engine).pairs()
+    swap = meeting_builder._swap
+
+    def from_the_start(*arguments):
+        return swap(*arguments[:-1], {})
+
+    sirets = sorted({offer["siret"] for offer in data["offers"]})
+    for _ in range(10):
+        choice = {
+            "capacity": {siret: rng.randint(0, 6) for siret in sirets},
+            "open_positions": {siret: rng.randint(1, 4) for siret in sirets},
+            "existing_meetings": {person["ref"]: rng.randint(0, 2) for person in data["people"]},
+            "max_per_candidate": rng.randint(1, 3),
+        }
+        once = choose_pairs(pairs, **choice)
+        with monkeypatch.context() as patched:
+            patched.setattr(meeting_builder, "_swap", from_the_start)
+            assert choose_pairs(pairs, **choice) == once

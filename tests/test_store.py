@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -97,6 +101,57 @@ def test_data_version_grows_on_writes_only(engine):
     load("sites", "code,name\nMAX,Maxéville\n", engine)  # unchanged: no bump
     assert after_insert == before + 1
     assert database.data_version(engine) == after_insert
+
+
+def test_the_head_revision_read_from_the_files_is_alembics():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(database.MIGRATIONS_DIR))
+    assert database.head_revision() == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_the_revision_lines_are_read_as_alembic_writes_them(tmp_path, monkeypatch):
+    # Two branches from 0001 (a merge to come): no single head, Alembic decides.
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for name, text in {
+        "0001_first.py": 'revision = "0001"\ndown_revision = None\n',
+        "0002_second.py": "revision: str = '0002'\ndown_revision: Union[str, None] = '0001'\n",
+    }.items():
+        (versions / name).write_text(f'"""Revision ID: x\nRevises: y\n"""\n{text}')
+    monkeypatch.setattr(database, "MIGRATIONS_DIR", tmp_path)
+    assert database.head_revision() == "0002"
+    (versions / "0003_branch.py").write_text('revision = "0003"\ndown_revision = "0001"\n')
+    assert database.head_revision() is None
+    (versions / "0003_branch.py").write_text('revision = make_revision()\ndown_revision = "0002"\n')
+    assert database.head_revision() is None
+
+
+@pytest.mark.postgresql
+def test_a_store_at_the_latest_revision_is_checked_without_alembic(engine):
+    # Every command checks the schema; a store already at the head needs no import of Alembic
+    # (0.2 to 0.6 s a command): a new process tells which modules the check loaded.
+    script = (
+        "import sys\n"
+        "from services.store import database\n"
+        "database.migrate()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    checked = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False)},
+        timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "False"
+    with database.write_transaction(engine) as connection:  # a store one revision behind
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0012'")
+    assert not database._at_head(engine)  # noqa: SLF001
 
 
 def test_upgrading_an_older_store_keeps_every_row(tmp_path):

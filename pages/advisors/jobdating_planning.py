@@ -131,17 +131,14 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
     if people.empty:
         st.info(t("jdplan.consent.empty"))
     else:
+        # Labels built once: a network has tens of thousands of seeking candidates.
+        named = dict(zip(people.index, people["candidate"] + " (" + people.index + ")", strict=True))
+        may = {True: t("jdplan.consent.eligible"), False: t(N_("jdplan.consent.not_eligible"))}
+        eligible = dict(zip(people.index, people["eligible"].astype(bool), strict=True))
         person = st.selectbox(
             t("jdplan.candidate"),
             options=list(people.index),
-            format_func=lambda ref: (
-                f"{people.loc[ref, 'candidate']} ({ref}) · "
-                + t(
-                    "jdplan.consent.eligible"
-                    if people.loc[ref, "eligible"]
-                    else N_("jdplan.consent.not_eligible")
-                )
-            ),
+            format_func=lambda ref: f"{named[ref]} · {may[eligible[ref]]}",
             key="jdplan_consent_candidate",
         )
         cancelled = st.session_state.pop("jdplan_consent_saved", None)
@@ -177,7 +174,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
             chosen = st.multiselect(
                 t("jdplan.consent.many.who"),
                 options=list(people.index),
-                format_func=lambda ref: f"{people.loc[ref, 'candidate']} ({ref})",
+                format_func=named.get,
                 placeholder=t("jdplan.consent.many.placeholder"),
                 key="jdplan_consent_many",
             )
@@ -221,12 +218,36 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
 
 # -- suggested pairs and the schedule built from the chosen ones
 st.subheader(t("jdplan.pairs"), help=t("jdplan.pairs.help"))
-pairs, total = cached.suggested_pairs_shown(event_code, plan_preview.PAIR_LIMIT, version)
+companies = cached.offering_companies(event_code, version)
+company_column, page_column = st.columns([3, 1])
+siret = company_column.selectbox(
+    t("jdplan.pairs.company"),
+    options=[None, *companies],
+    format_func=lambda choice: t("jdplan.pairs.all_companies") if choice is None else companies[choice],
+    key="jdplan_pairs_company",
+    help=t("jdplan.pairs.company.help"),
+)
+page_key = f"jdplan_pairs_page_{siret or 'all'}"
+page = int(st.session_state.get(page_key, 1))
+pairs, total = cached.suggested_pairs_shown(event_code, page, siret, version)
+pages = plan_preview.page_count(total, siret)
+if page > pages:  # the list got shorter since
+    st.session_state[page_key] = page = pages
+    pairs, total = cached.suggested_pairs_shown(event_code, page, siret, version)
+page_column.number_input(t("jdplan.pairs.page", pages=n(pages)), min_value=1, max_value=pages, key=page_key)
 if pairs.empty:
     st.info(t("jdplan.pairs.empty"), icon=":material/group_off:")
 else:
     audit.record_view(account.email, "jobdating_planning", f"{event_code} paires", seen=seen)
-    st.caption(t("jdplan.pairs.caption", shown=n(len(pairs)), total=n(total)))
+    first = (page - 1) * plan_preview.PAGE_SIZE + 1
+    st.caption(
+        t("jdplan.pairs.caption", first=n(first), last=n(first + len(pairs) - 1), total=n(total))
+        + (
+            ""
+            if siret is not None or pages * plan_preview.PAGE_SIZE >= total
+            else " " + t("jdplan.pairs.more")
+        )
+    )
     picked = show_table(
         labelled(pairs.drop(columns=["siret"])),
         language,
@@ -237,7 +258,7 @@ else:
         },
         on_select="rerun",
         selection_mode="multi-row",
-        key="jdplan_pairs",
+        key=f"jdplan_pairs_{siret or 'all'}_{page}",  # a selection belongs to its page
     )
     rows = list(picked.selection.rows)
     if st.button(
@@ -368,15 +389,20 @@ show_table(
     },
 )
 by_ref = saved.set_index("ref")
+meeting_labels = {  # built in one pass: a network's job dating has thousands of meetings
+    code: f"{when(start)} · {company} · {plan_preview.full_name(first, last)} · {status_names[status]}"
+    for code, start, company, first, last, status in zip(
+        by_ref.index,
+        by_ref["starts_at"],
+        by_ref["company"],
+        by_ref["first_name"],
+        by_ref["last_name"],
+        by_ref["status"],
+        strict=True,
+    )
+}
 ref = st.selectbox(
-    t("jdplan.meeting"),
-    options=list(by_ref.index),
-    format_func=lambda code: (
-        f"{when(by_ref.loc[code, 'starts_at'])} · {by_ref.loc[code, 'company']} · "
-        f"{' '.join(n for n in by_ref.loc[code, ['first_name', 'last_name']] if isinstance(n, str))} · "
-        f"{status_names[by_ref.loc[code, 'status']]}"
-    ),
-    key="jdplan_meeting",
+    t("jdplan.meeting"), options=list(by_ref.index), format_func=meeting_labels.get, key="jdplan_meeting"
 )
 current = by_ref.loc[ref]
 read_version = int(seen_versions.get(ref, current["version"]))
@@ -484,51 +510,53 @@ if report := st.session_state.pop("jdplan_mail_report", None):
         st.warning(
             t("jdplan.mail.failed") + "".join(f"\n- {escape_markdown(line)}" for line in report["failed"])
         )
-mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
-if unreachable := mailing.without_address:
-    who = ", ".join(unreachable[:10])
-    if len(unreachable) > 10:
-        who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
-    st.caption(t("jdplan.mail.without_address", who=who))
-if mailing.withheld:
-    st.warning(t("jdplan.mail.withheld", meetings=", ".join(mailing.withheld)), icon=":material/lock:")
-if not mailing.messages:
-    st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
-else:
-    audit.record_view(account.email, "jobdating_planning", f"{event_code} e-mails", seen=seen)
-    st.caption(t("jdplan.mail.count", count=n(len(mailing.messages))))
-    shown = st.selectbox(
-        t("jdplan.mail.preview"),
-        options=range(len(mailing.messages)),
-        format_func=lambda at: (
-            t(f"jdplan.mail.kind.{mailing.messages[at].kind}") + f" · {mailing.messages[at].party}"
-            f" · {mailing.messages[at].recipient}"
-        ),
-        key="jdplan_mail_preview",
-    )
-    message = mailing.messages[shown]
-    attachments = ", ".join(name for name, _, _ in message.attachments) or "—"
-    headers = (
-        (t("jdplan.mail.to"), message.recipient),
-        (t("jdplan.mail.subject"), message.subject),
-        (t("jdplan.mail.attachments"), attachments),
-    )
-    st.markdown("  \n".join(f"**{label}** : {escape_markdown(value)}" for label, value in headers))
-    st.code(message.body, language=None, wrap_lines=True)
-    if st.button(
-        t("jdplan.mail.send", count=n(len(mailing.messages))),
-        type="primary",
-        disabled=setup_problem is not None,
-        key="jdplan_mail_send",
-        icon=":material/send:",
-    ):
-        try:
-            sent = invitations.deliver(mailing, actor=account.email)
-        except mail.MailError as error:
-            st.error(escape_markdown(error), icon=":material/error:")
-        else:
-            st.session_state["jdplan_mail_report"] = {
-                "sent": len(sent.sent),
-                "failed": [f"{m.party} <{m.recipient}> : {reason}" for m, reason in sent.failed],
-            }
-            st.rerun()
+# Building every schedule and invitation takes seconds in a network: only when asked for.
+if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan.mail.prepare.help")):
+    mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
+    if unreachable := mailing.without_address:
+        who = ", ".join(unreachable[:10])
+        if len(unreachable) > 10:
+            who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
+        st.caption(t("jdplan.mail.without_address", who=who))
+    if mailing.withheld:
+        st.warning(t("jdplan.mail.withheld", meetings=", ".join(mailing.withheld)), icon=":material/lock:")
+    if not mailing.messages:
+        st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
+    else:
+        audit.record_view(account.email, "jobdating_planning", f"{event_code} e-mails", seen=seen)
+        st.caption(t("jdplan.mail.count", count=n(len(mailing.messages))))
+        shown = st.selectbox(
+            t("jdplan.mail.preview"),
+            options=range(len(mailing.messages)),
+            format_func=lambda at: (
+                t(f"jdplan.mail.kind.{mailing.messages[at].kind}") + f" · {mailing.messages[at].party}"
+                f" · {mailing.messages[at].recipient}"
+            ),
+            key="jdplan_mail_preview",
+        )
+        message = mailing.messages[shown]
+        attachments = ", ".join(name for name, _, _ in message.attachments) or "—"
+        headers = (
+            (t("jdplan.mail.to"), message.recipient),
+            (t("jdplan.mail.subject"), message.subject),
+            (t("jdplan.mail.attachments"), attachments),
+        )
+        st.markdown("  \n".join(f"**{label}** : {escape_markdown(value)}" for label, value in headers))
+        st.code(message.body, language=None, wrap_lines=True)
+        if st.button(
+            t("jdplan.mail.send", count=n(len(mailing.messages))),
+            type="primary",
+            disabled=setup_problem is not None,
+            key="jdplan_mail_send",
+            icon=":material/send:",
+        ):
+            try:
+                sent = invitations.deliver(mailing, actor=account.email)
+            except mail.MailError as error:
+                st.error(escape_markdown(error), icon=":material/error:")
+            else:
+                st.session_state["jdplan_mail_report"] = {
+                    "sent": len(sent.sent),
+                    "failed": [f"{m.party} <{m.recipient}> : {reason}" for m, reason in sent.failed],
+                }
+                st.rerun()

@@ -345,9 +345,18 @@ def channel_rules(version: int) -> tuple:
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
-def suggested_pairs_shown(event_code: str, limit: int, version: int) -> tuple[pd.DataFrame, int]:
-    """The best suggested pairs of a job dating with names, and how many are suggested in all."""
-    return plan_preview.pairs_shown(event_code, limit)
+def suggested_pairs_shown(
+    event_code: str, page: int, siret: str | None, version: int
+) -> tuple[pd.DataFrame, int]:
+    """A page of a job dating's suggested pairs (of all companies or one) with names, and how
+    many pairs that list has."""
+    return plan_preview.pairs_shown(event_code, page, siret)
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def offering_companies(event_code: str, version: int) -> dict[str, str]:
+    """The companies with an offer open for a job dating, siret → name, by name."""
+    return plan_preview.offering_companies(event_code)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

@@ -6,7 +6,7 @@ and the pairs chosen (``choose_pairs``). Pure: plain values in, plain values out
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -135,8 +135,12 @@ def plan_meetings(
     busy_companies: Sequence[Busy] = (),
     existing_meetings: Mapping[str, int] | None = None,
     max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE,
+    leave_out_unplaced: bool = False,
 ) -> list[PlannedMeeting]:
     """A time for every pair, or ``PlanInfeasible`` listing every reason (never half a plan).
+    With ``leave_out_unplaced``, when the search finds no placement of every pair, the pairs
+    the greedy pass could not place are left out of the plan instead (the request's other
+    problems still refuse it).
 
     A candidate never has two meetings at once, nor one over a meeting they already have
     (``busy_candidates``), nor more than ``max_per_candidate`` counting ``existing_meetings``; a
@@ -154,9 +158,10 @@ def plan_meetings(
     ]
     company_slots = free_slots(windows, busy_companies)
     requested = Counter(pair.siret for pair in pairs)
+    with_windows = {window.siret for window in windows}
     for siret, count in sorted(requested.items()):
         available = len(company_slots.get(siret, ()))
-        if siret not in {window.siret for window in windows}:
+        if siret not in with_windows:
             problems.append(Problem("entreprise", siret, "aucune plage horaire pour cette opération"))
         elif count > available:
             problems.append(
@@ -177,7 +182,9 @@ def plan_meetings(
     if problems:
         raise PlanInfeasible(problems)
 
-    placed, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
+    placed, greedy, failed, exhaustive = _place(pairs, company_slots, busy_candidates, per_candidate)
+    if placed is None and leave_out_unplaced:
+        placed = greedy
     if placed is None:
         why = "aucun créneau libre de l'entreprise où le candidat est libre"
         why += (
@@ -206,13 +213,18 @@ def _place(
     company_slots: Mapping[str, list[tuple[datetime, datetime]]],
     busy_candidates: Sequence[Busy],
     per_candidate: Mapping[str, int],
-) -> tuple[list[tuple[Pair, tuple[datetime, datetime]]] | None, list[Pair], bool]:
+) -> tuple[
+    list[tuple[Pair, tuple[datetime, datetime]]] | None,
+    list[tuple[Pair, tuple[datetime, datetime]]],
+    list[Pair],
+    bool,
+]:
     """Each pair's slot: a greedy pass (pairs of the companies with least slack, then of the
     candidates with most requests, first; each at the earliest slot free for both), then, if a
     pair found no slot, a depth-first search over the same order with ``SEARCH_BUDGET`` tries.
 
-    Returns the placement (or None), the pairs the greedy pass could not place, and whether the
-    search was exhaustive (then no placement exists at all).
+    Returns the placement of every pair (or None), the greedy pass's placement, the pairs it
+    could not place, and whether the search was exhaustive (then no placement exists at all).
     """
     slack = Counter({siret: len(items) for siret, items in company_slots.items()})
     slack.subtract(pair.siret for pair in pairs)
@@ -225,10 +237,13 @@ def _place(
     taken_by_company: dict[str, set[tuple[datetime, datetime]]] = defaultdict(set)
     taken_by_candidate: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
 
-    def options(pair: Pair) -> list[tuple[datetime, datetime]]:
+    def free(pair: Pair) -> Iterator[tuple[datetime, datetime]]:
         taken = taken_by_company[pair.siret]
         busy = fixed[pair.candidate_ref] + taken_by_candidate[pair.candidate_ref]
-        return [slot for slot in company_slots[pair.siret] if slot not in taken and not overlaps(*slot, busy)]
+        return (slot for slot in company_slots[pair.siret] if slot not in taken and not overlaps(*slot, busy))
+
+    def options(pair: Pair) -> list[tuple[datetime, datetime]]:
+        return list(free(pair))
 
     def take(pair: Pair, slot: tuple[datetime, datetime]) -> None:
         taken_by_company[pair.siret].add(slot)
@@ -240,14 +255,14 @@ def _place(
 
     greedy, failed = [], []
     for pair in order:
-        found = options(pair)
+        found = next(free(pair), None)
         if found:
-            take(pair, found[0])
-            greedy.append((pair, found[0]))
+            take(pair, found)
+            greedy.append((pair, found))
         else:
             failed.append(pair)
     if not failed:
-        return greedy, [], False
+        return greedy, greedy, [], False
     for pair, slot in greedy:
         give_back(pair, slot)
 
@@ -270,11 +285,12 @@ def _place(
         else:
             tried[at] = None
             if tries >= SEARCH_BUDGET:
-                return None, failed, False
+                return None, greedy, failed, False
             at -= 1
     if at < 0:
-        return None, failed, True
-    return list(zip(order, chosen, strict=True)), [], False
+        return None, greedy, failed, True
+    placed = list(zip(order, chosen, strict=True))
+    return placed, placed, [], False
 
 
 def shares(total: int, weights: Mapping[str, int], caps: Mapping[str, int]) -> dict[str, int]:
@@ -355,6 +371,7 @@ def choose_pairs(
     short = [siret for siret in sorted(share) if given[siret] < share[siret]]
     if short:
         rows_of = suggested.groupby("siret", observed=True).indices
+        looked: dict[str, int] = {}  # per company, its rows before this one offer no one (``_swap``)
         for siret in short:
             for at in rows_of[siret]:
                 if given[siret] >= share[siret]:
@@ -365,7 +382,7 @@ def choose_pairs(
                 if budgets[person] > 0:
                     take(at)
                     continue
-                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets)
+                swap = _swap(sorted(chosen_of[person]), siret, met, rows_of, sirets, people, budgets, looked)
                 if swap is not None:
                     drop(swap[0])
                     take(swap[1])
@@ -392,16 +409,25 @@ def _swap(
     sirets: Sequence[str],
     people: Sequence[str],
     budgets: Mapping[str, int],
+    looked: dict[str, int],
 ) -> tuple[int, int] | None:
     """One of a candidate's chosen pairs (``taken``, positions) with a company other than
     ``short``, and that company's best other pair whose candidate still has meetings left and
-    does not meet it yet (positions), if any."""
+    does not meet it yet (positions), if any.
+
+    A row that offers no one never does again (budgets only go down, and the only pair a swap
+    ends is that of a candidate with none left): each company's rows are read once, from where
+    ``looked`` says the last reading stopped."""
     for at in taken:
         siret = sirets[at]
         if siret == short:
             continue
-        for other in rows_of[siret]:
+        rows = rows_of[siret]
+        start = looked.get(siret, 0)
+        for offset, other in enumerate(rows[start:]):
             instead = people[other]
             if budgets[instead] > 0 and (siret, instead) not in met:
+                looked[siret] = start + offset
                 return at, other
+        looked[siret] = len(rows)
     return None

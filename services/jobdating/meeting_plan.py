@@ -32,7 +32,7 @@ from services.jobdating.meeting_builder import (
     plan_meetings,
 )
 from services.jobdating.meetings import MEETING_WRITES
-from services.jobdating.pairing import job_dating_event, open_offers, suggested_pairs
+from services.jobdating.pairing import Pairing, job_dating_event
 from services.store import audit
 from services.store.database import bump_data_version, get_engine, retry_write, take_turn
 from services.store.models import Candidate, CompanyWindow, Meeting, Offer
@@ -43,6 +43,11 @@ MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
 WINDOWS = CompanyWindow.__table__
 #: A company's hours on each weekday of the event when it has no window of its own (Paris time).
+#: The automatic plan draws on each offer's best pairs: this many per free slot of the company
+#: that has the most (512 for two days of default windows).
+PAIRS_PER_SLOT = 16
+#: Why a chosen pair is not in the automatic plan.
+UNPLACED = "aucun créneau libre de l'entreprise où le candidat est libre, rencontre non planifiée"
 DEFAULT_HOURS = ((time(9), time(12)), (time(14), time(17)))
 
 
@@ -200,19 +205,21 @@ def stored_busy(connection: sa.Connection, event: dict) -> tuple[list[Busy], lis
 def plan_event(
     event_code: str, *, max_per_candidate: int = DEFAULT_MAX_PER_CANDIDATE, engine: Engine | None = None
 ) -> EventPlan:
-    """A plan for the job dating from its suggested pairs (``choose_pairs``), placed by
-    ``plan_meetings``; ``PairingError`` for an unknown event or another kind, ``PlanInfeasible``."""
+    """A plan for the job dating from each offer's best suggested pairs (``choose_pairs`` over
+    ``Pairing.best``, ``PAIRS_PER_SLOT``), placed by ``plan_meetings``: a chosen pair that finds
+    no slot is left out and listed in the shortfalls. ``PairingError`` for an unknown event or
+    another kind, ``PlanInfeasible``."""
     engine = engine or get_engine()
     event = job_dating_event(event_code, engine)
-    suggested = suggested_pairs(event_code, engine)
-    offers = open_offers(event, engine)
-    open_positions = offers.groupby("siret")["open_positions"].sum().astype(int).to_dict()
+    pairing = Pairing(event_code, engine)
+    open_positions = pairing.offers.groupby("siret")["open_positions"].sum().astype(int).to_dict()
     windows = company_windows(event, open_positions, engine)
     with engine.connect() as connection:
         busy_candidates, busy_companies, existing = stored_busy(connection, event)
     capacity = {siret: len(items) for siret, items in free_slots(windows, busy_companies).items()}
+    # Each offer's best pairs only: a network has millions, and a company meets a few dozen.
     pairs, share, shortfalls = choose_pairs(
-        suggested,
+        pairing.best(PAIRS_PER_SLOT * max(capacity.values(), default=0)),
         capacity=capacity,
         open_positions=open_positions,
         existing_meetings=existing,
@@ -235,7 +242,14 @@ def plan_event(
         busy_companies=busy_companies,
         existing_meetings=existing,
         max_per_candidate=max_per_candidate,
+        leave_out_unplaced=True,
     )
+    placed = {(meeting.offer_ref, meeting.candidate_ref) for meeting in meetings}
+    shortfalls += [
+        Problem("paire", f"{pair.offer_ref}/{pair.candidate_ref}", UNPLACED)
+        for pair in pairs
+        if (pair.offer_ref, pair.candidate_ref) not in placed
+    ]
     return EventPlan(event, meetings, share, shortfalls)
 
 

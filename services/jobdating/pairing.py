@@ -59,10 +59,14 @@ def job_dating_event(event_code: str, engine: Engine | None = None) -> dict:
 # ---------------------------------------------------------------- consent
 
 
-def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFrame:
+def seeking_with_consent(
+    event: dict, engine: Engine | None = None, *, with_names: bool = False
+) -> pd.DataFrame:
     """The seeking candidates (metrics.md) with their consents, age on the event's first day,
-    department and whether they may be presented; ordered by ref."""
+    department and whether they may be presented (and their first and last names if
+    ``with_names``); ordered by ref."""
     seeking = seeking_candidates(Scope(event["starts_on"], event["ends_on"])).subquery()
+    names = [CANDIDATES.c.first_name, CANDIDATES.c.last_name] if with_names else []
     query = (
         sa.select(
             CANDIDATES.c.ref,
@@ -70,6 +74,7 @@ def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFr
             CANDIDATES.c.postal_code,
             CANDIDATES.c.presentation_consent,
             CANDIDATES.c.parent_presentation_consent,
+            *names,
         )
         .where(CANDIDATES.c.ref.in_(sa.select(seeking.c.candidate_ref)))
         .order_by(binary_order(CANDIDATES.c.ref))
@@ -80,17 +85,35 @@ def seeking_with_consent(event: dict, engine: Engine | None = None) -> pd.DataFr
         rows = list(map(tuple, connection.execute(query)))
     frame = pd.DataFrame(
         rows,
-        columns=["candidate_ref", "birth_date", "postal_code", "presentation_consent", "parent_consent"],
+        columns=[
+            "candidate_ref",
+            "birth_date",
+            "postal_code",
+            "presentation_consent",
+            "parent_consent",
+            *(column.name for column in names),
+        ],
     )
     day = event["starts_on"]
-    frame["age"] = pd.array([age_on(born, day) for born in frame["birth_date"]], dtype="Int64")
-    frame["department"] = [department_of(code) for code in frame["postal_code"]]
-    frame["eligible"] = [
-        may_be_presented(consent=consent, parent_consent=parent, birth_date=born, day=day)
-        for consent, parent, born in zip(
-            frame["presentation_consent"], frame["parent_consent"], frame["birth_date"], strict=True
+    # Each distinct value once (tens of thousands of candidates, a few thousand birth dates).
+    births = frame["birth_date"].astype(object).where(frame["birth_date"].notna(), None)
+    ages = {born: age_on(born, day) for born in set(births)}
+    frame["age"] = pd.array(births.map(ages), dtype="Int64")
+    postal_codes = frame["postal_code"].astype(object)
+    frame["department"] = postal_codes.map({code: department_of(code) for code in set(postal_codes)})
+    answers = list(
+        zip(
+            frame["presentation_consent"].astype(bool),
+            frame["parent_consent"].astype(bool),
+            births,
+            strict=True,
         )
-    ]
+    )
+    eligible = {
+        answer: may_be_presented(consent=answer[0], parent_consent=answer[1], birth_date=answer[2], day=day)
+        for answer in set(answers)
+    }
+    frame["eligible"] = [eligible[answer] for answer in answers]
     return frame.drop(columns=["birth_date", "postal_code"])
 
 
@@ -142,110 +165,223 @@ def open_offers(event: dict, engine: Engine | None = None) -> pd.DataFrame:
     return frame
 
 
+#: Rows of the ``(offers, candidates)`` score matrix computed at once by ``Pairing.best``.
+_CHUNK_CELLS = 4_000_000
+
+
+class Pairing:
+    """A job dating's open offers and the seeking candidates who may be presented, read once,
+    and the pairs they make: all of them (``pairs``) or each offer's best (``best``).
+
+    ``siret`` keeps that company's offers only; ``candidate_ref`` that candidate only.
+    ``PairingError`` for an unknown event or one that is no job dating.
+    """
+
+    def __init__(
+        self,
+        event_code: str,
+        engine: Engine | None = None,
+        *,
+        siret: str | None = None,
+        candidate_ref: str | None = None,
+    ) -> None:
+        engine = engine or get_engine()
+        event = job_dating_event(event_code, engine)
+        offers = open_offers(event, engine)
+        people = seeking_with_consent(event, engine)
+        people = people[people["eligible"]]
+        with engine.connect() as connection:
+            enrolled = list(
+                map(
+                    tuple,
+                    connection.execute(
+                        sa.select(
+                            ENROLLMENTS.c.candidate_ref, ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code
+                        ).where(ENROLLMENTS.c.status.in_(SEEKING_STATUSES))
+                    ),
+                )
+            )
+            met = list(
+                map(
+                    tuple,
+                    connection.execute(
+                        sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.offer_ref).where(
+                            MEETINGS.c.event_code == event_code, MEETINGS.c.status != "cancelled"
+                        )
+                    ),
+                )
+            )
+        # Python strings (object): pandas' Arrow strings test membership forty times slower.
+        met = pd.DataFrame(met, columns=["candidate_ref", "offer_ref"], dtype=object)
+        # A candidate's meetings in the event count all of them, whatever is kept below.
+        meetings_of = met["candidate_ref"].value_counts()
+        if siret is not None:
+            offers = offers[offers["siret"] == siret]
+        if candidate_ref is not None:
+            people = people[people["candidate_ref"] == candidate_ref]
+        self.offers = offers.reset_index(drop=True)
+        self.people = people.reset_index(drop=True)
+        self.n_offers, self.n_people = len(self.offers), len(self.people)
+        self.person_at = pd.Series(
+            np.arange(self.n_people), index=self.people["candidate_ref"].astype(object)
+        )
+        self.offer_at = pd.Series(np.arange(self.n_offers), index=self.offers["offer_ref"].astype(object))
+        enrolled = pd.DataFrame(
+            enrolled, columns=["candidate_ref", "program_code", "site_code"], dtype=object
+        )
+        self.enrolled = enrolled[enrolled["candidate_ref"].isin(self.person_at.index)]
+        self.meetings = meetings_of.reindex(self.people["candidate_ref"], fill_value=0).to_numpy()
+        met = met[
+            met["candidate_ref"].isin(self.person_at.index) & met["offer_ref"].isin(self.offer_at.index)
+        ]
+        #: The pairs left out (a meeting already), as ``offer × n_people + candidate``, each once.
+        self.taken = np.unique(
+            self.offer_at[met["offer_ref"]].to_numpy() * self.n_people
+            + self.person_at[met["candidate_ref"]].to_numpy()
+        )
+        departments = pd.concat([self.offers["department"], self.people["department"]]).astype(object)
+        codes, self.department_names = pd.factorize(departments, use_na_sentinel=True)
+        self.offer_department, self.person_department = codes[: self.n_offers], codes[self.n_offers :]
+
+    @property
+    def total(self) -> int:
+        """How many pairs the whole list has."""
+        return self.n_offers * self.n_people - len(self.taken)
+
+    def pairs(self) -> pd.DataFrame:
+        """Every pair, best first, with its reasons (``PAIR_COLUMNS``; ``rank`` from 1)."""
+        return self.best(self.n_people)
+
+    def best(self, per_offer: int) -> pd.DataFrame:
+        """Each offer's ``per_offer`` best pairs, in the order of the whole list, with their
+        reasons (``PAIR_COLUMNS``; ``rank``: the place in this list).
+
+        Its first ``per_offer`` rows are those of the whole list: each offer's share of them is
+        among its ``per_offer`` best. Offers that draw the same candidates (same programme, site
+        and department) are scored together, ``(offers, candidates)`` in chunks: no list of
+        every pair is built.
+        """
+        return self._frame(*self._best_indices(per_offer))
+
+    def _best_indices(self, per_offer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Offer and candidate positions of each offer's ``per_offer`` best pairs with their tier
+        (0 best … 7: not the same programme 4, not the same site 2, not the same department 1)."""
+        n = self.n_people
+        if not self.n_offers or not n:
+            empty = np.empty(0, np.int64)
+            return empty, empty, empty
+        taken_offer = self.taken // n
+        # Within an offer the order is the tier, then the candidate's meetings and ref: a score
+        # of tier × n + the candidate's place by meetings then ref.
+        place = np.empty(n, np.int64)
+        place[np.lexsort((np.arange(n), self.meetings))] = np.arange(n)
+        # Offers of the same programme, site and department draw the same candidates.
+        groups, group_keys = pd.factorize(
+            pd.MultiIndex.from_arrays(
+                [
+                    self.offers["program_code"].astype(object),
+                    self.offers["site_code"].astype(object),
+                    self.offer_department,
+                ]
+            )
+        )
+        enrolled_people = self.person_at[self.enrolled["candidate_ref"]].to_numpy()
+        people_of = {  # a programme's (a site's) candidates: an active enrollment there
+            column: dict(list(pd.Series(enrolled_people).groupby(self.enrolled[column].to_numpy())))
+            for column in ("program_code", "site_code")
+        }
+        taken_of = dict(list(pd.Series(self.taken).groupby(taken_offer)))
+        offers_of = dict(list(pd.Series(np.arange(self.n_offers)).groupby(groups)))
+        found_o, found_c, found_tier = [], [], []
+        rows = max(1, _CHUNK_CELLS // n)
+        for first in range(0, len(group_keys), rows):
+            chunk = group_keys[first : first + rows]
+            department = np.array([key[2] for key in chunk])
+            tier = 7 - ((self.person_department[None, :] == department[:, None]) & (department[:, None] >= 0))
+            for row, (program, site, _) in enumerate(chunk):
+                for weight, column, value in ((4, "program_code", program), (2, "site_code", site)):
+                    if value in people_of[column]:
+                        tier[row, people_of[column][value].to_numpy()] -= weight
+            score = tier * n + place[None, :]
+            for row in range(len(chunk)):
+                members = offers_of[first + row].to_numpy()
+                most_taken = max(len(taken_of[o]) if o in taken_of else 0 for o in members)
+                depth = min(n, per_offer + most_taken)
+                best = np.argpartition(score[row], depth - 1)[:depth] if depth < n else np.arange(n)
+                best = best[np.argsort(score[row][best], kind="stable")]
+                for offer in members:
+                    keep = best
+                    if offer in taken_of:
+                        keep = best[~np.isin(offer * n + best, taken_of[offer].to_numpy())]
+                    keep = keep[:per_offer]
+                    found_o.append(np.full(len(keep), offer, np.int64))
+                    found_c.append(keep)
+                    found_tier.append(tier[row][keep])
+        return np.concatenate(found_o), np.concatenate(found_c), np.concatenate(found_tier)
+
+    def _frame(self, o: np.ndarray, c: np.ndarray, tier: np.ndarray) -> pd.DataFrame:
+        """The pairs ``(o[i], c[i])`` of tiers ``tier[i]`` as rows, best first, with their reasons."""
+        if not len(o):
+            return pd.DataFrame(columns=PAIR_COLUMNS)
+        offers, people = self.offers, self.people
+        same_program, same_site, same_department = tier < 4, tier % 4 < 2, tier % 2 == 0
+        person_department = self.person_department
+        open_positions = offers["open_positions"].to_numpy(dtype=np.int64)[o]
+        meetings = self.meetings[c]
+        # Refs come in code-point order (binary_order), so the indices break ties by ref.
+        order = np.lexsort((c, o, meetings, -open_positions, tier))
+        o, c = o[order], c[order]
+        same_program, same_site, same_department = (
+            same_program[order],
+            same_site[order],
+            same_department[order],
+        )
+        open_positions, meetings = open_positions[order], meetings[order]
+        # Text columns as categories taken by position: building 500 000 strings costs most of a second.
+        pairs = pd.DataFrame(
+            {
+                "rank": np.arange(1, len(order) + 1),
+                "offer_ref": _taken(offers["offer_ref"], o),
+                "siret": _taken(offers["siret"], o),
+                "program_code": _taken(offers["program_code"], o),
+                "site_code": _taken(offers["site_code"], o),
+                "candidate_ref": _taken(people["candidate_ref"], c),
+                "same_program": same_program,
+                "same_site": same_site,
+                "same_department": same_department,
+                "department": _taken(people["department"], c),
+                "open_positions": open_positions,
+                "candidate_meetings": meetings,
+            }
+        )
+        # The reasons depend on few distinct combinations: each is written once, then taken by code.
+        department_names = self.department_names
+        shown_department = np.where(same_department, person_department[c], -1)
+        # One integer per combination (mixed radix), factorized by hashing: no sort of 500 000 rows.
+        radices = (len(department_names) + 1, int(open_positions.max()) + 1, int(meetings.max()) + 1)
+        key = (same_program.astype(np.int64) * 2 + same_site) * 2 + same_department
+        for values, radix in zip((shown_department + 1, open_positions, meetings), radices, strict=True):
+            key = key * radix + values
+        codes, distinct = pd.factorize(key)
+        combos = [_unmix(int(value), *radices) for value in distinct]
+        texts = [
+            _reason_text(bool(p), bool(s), bool(d), department_names[k] if k >= 0 else "", int(n), int(m))
+            for p, s, d, k, n, m in combos
+        ]
+        text_codes, distinct_texts = pd.factorize(np.array(texts, dtype=object))
+        pairs["reasons"] = pd.Categorical.from_codes(text_codes[codes], categories=distinct_texts)
+        return pairs
+
+
 def suggested_pairs(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
     """Every offer × eligible seeking candidate pair of a job dating, best first, with reasons.
 
     Order: same programme, same site, same department, more positions still open, fewer
     meetings of the candidate in the event, then offer and candidate refs. A pair whose
     candidate already has a non-cancelled meeting on that offer in the event is left out.
+    A network has millions: ``Pairing(...).best`` gives each offer's best only.
     """
-    engine = engine or get_engine()
-    event = job_dating_event(event_code, engine)
-    offers = open_offers(event, engine).reset_index(drop=True)
-    people = seeking_with_consent(event, engine)
-    people = people[people["eligible"]].reset_index(drop=True)
-    with engine.connect() as connection:
-        enrolled = list(
-            map(
-                tuple,
-                connection.execute(
-                    sa.select(
-                        ENROLLMENTS.c.candidate_ref, ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code
-                    ).where(ENROLLMENTS.c.status.in_(SEEKING_STATUSES))
-                ),
-            )
-        )
-        met = list(
-            map(
-                tuple,
-                connection.execute(
-                    sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.offer_ref).where(
-                        MEETINGS.c.event_code == event_code, MEETINGS.c.status != "cancelled"
-                    )
-                ),
-            )
-        )
-    if offers.empty or people.empty:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    n_offers, n_people = len(offers), len(people)
-    person_at = pd.Series(np.arange(n_people), index=people["candidate_ref"])
-    offer_at = pd.Series(np.arange(n_offers), index=offers["offer_ref"])
-    enrolled = pd.DataFrame(enrolled, columns=["candidate_ref", "program_code", "site_code"])
-    enrolled = enrolled[enrolled["candidate_ref"].isin(person_at.index)]
-    met = pd.DataFrame(met, columns=["candidate_ref", "offer_ref"])
-    meetings_of = (
-        met["candidate_ref"].value_counts().reindex(people["candidate_ref"], fill_value=0).to_numpy()
-    )
-    met = met[met["candidate_ref"].isin(person_at.index) & met["offer_ref"].isin(offer_at.index)]
-
-    # Every pair as two index arrays; matches are membership tests of integer keys (no loop).
-    o = np.repeat(np.arange(n_offers), n_people)
-    c = np.tile(np.arange(n_people), n_offers)
-    same_program = _shared(offers["program_code"], enrolled, "program_code", person_at, o, c)
-    same_site = _shared(offers["site_code"], enrolled, "site_code", person_at, o, c)
-    departments = pd.concat([offers["department"], people["department"]]).astype(object)
-    department_codes, department_names = pd.factorize(departments, use_na_sentinel=True)
-    offer_department, person_department = department_codes[:n_offers], department_codes[n_offers:]
-    same_department = (offer_department[o] == person_department[c]) & (offer_department[o] >= 0)
-    taken = np.isin(
-        o * n_people + c,
-        offer_at[met["offer_ref"]].to_numpy() * n_people + person_at[met["candidate_ref"]].to_numpy(),
-    )
-    keep = ~taken
-    o, c = o[keep], c[keep]
-    same_program, same_site, same_department = same_program[keep], same_site[keep], same_department[keep]
-    if not len(o):  # every pair has its meeting already
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    open_positions = offers["open_positions"].to_numpy(dtype=np.int64)[o]
-    meetings = meetings_of[c]
-    # Refs come in code-point order (binary_order), so the indices break ties by ref.
-    order = np.lexsort((c, o, meetings, -open_positions, ~same_department, ~same_site, ~same_program))
-    o, c = o[order], c[order]
-    same_program, same_site, same_department = same_program[order], same_site[order], same_department[order]
-    open_positions, meetings = open_positions[order], meetings[order]
-    # Text columns as categories taken by position: building 500 000 strings costs most of a second.
-    pairs = pd.DataFrame(
-        {
-            "rank": np.arange(1, len(order) + 1),
-            "offer_ref": _taken(offers["offer_ref"], o),
-            "siret": _taken(offers["siret"], o),
-            "program_code": _taken(offers["program_code"], o),
-            "site_code": _taken(offers["site_code"], o),
-            "candidate_ref": _taken(people["candidate_ref"], c),
-            "same_program": same_program,
-            "same_site": same_site,
-            "same_department": same_department,
-            "department": _taken(people["department"], c),
-            "open_positions": open_positions,
-            "candidate_meetings": meetings,
-        }
-    )
-    # The reasons depend on few distinct combinations: each is written once, then taken by code.
-    shown_department = np.where(same_department, person_department[c], -1)
-    # One integer per combination (mixed radix), factorized by hashing: no sort of 500 000 rows.
-    radices = (len(department_names) + 1, int(open_positions.max()) + 1, int(meetings.max()) + 1)
-    key = (same_program.astype(np.int64) * 2 + same_site) * 2 + same_department
-    for values, radix in zip((shown_department + 1, open_positions, meetings), radices, strict=True):
-        key = key * radix + values
-    codes, distinct = pd.factorize(key)
-    combos = [_unmix(int(value), *radices) for value in distinct]
-    texts = [
-        _reason_text(bool(p), bool(s), bool(d), department_names[k] if k >= 0 else "", int(n), int(m))
-        for p, s, d, k, n, m in combos
-    ]
-    text_codes, distinct_texts = pd.factorize(np.array(texts, dtype=object))
-    pairs["reasons"] = pd.Categorical.from_codes(text_codes[codes], categories=distinct_texts)
-    return pairs
+    return Pairing(event_code, engine).pairs()
 
 
 def _unmix(key: int, departments: int, positions: int, meetings: int) -> tuple[int, ...]:
@@ -262,24 +398,6 @@ def _taken(values: pd.Series, at: np.ndarray) -> pd.Categorical:
     """``values`` at positions ``at``, as a categorical column (missing values stay missing)."""
     categories = pd.Categorical(values.astype(object))
     return pd.Categorical.from_codes(categories.codes[at], categories=categories.categories)
-
-
-def _shared(
-    offer_values: pd.Series,
-    enrolled: pd.DataFrame,
-    column: str,
-    person_at: pd.Series,
-    o: np.ndarray,
-    c: np.ndarray,
-) -> np.ndarray:
-    """For each pair, whether one of the candidate's active enrollments has the offer's value."""
-    codes, uniques = pd.factorize(pd.concat([offer_values, enrolled[column]]).astype(object))
-    width = len(uniques) + 1
-    offer_codes = codes[: len(offer_values)]
-    enrolled_codes = codes[len(offer_values) :]
-    known = enrolled_codes >= 0
-    keys = person_at[enrolled["candidate_ref"]].to_numpy()[known] * width + enrolled_codes[known]
-    return (offer_codes[o] >= 0) & np.isin(c * width + offer_codes[o], keys)
 
 
 def _reason_text(

@@ -25,15 +25,17 @@ from services.jobdating.meeting_builder import (
     plan_meetings,
 )
 from services.jobdating.meeting_plan import company_windows, stored_busy
-from services.jobdating.pairing import job_dating_event, seeking_with_consent, suggested_pairs
+from services.jobdating.pairing import Pairing, job_dating_event, open_offers, seeking_with_consent
 from services.store.database import get_engine
 from services.store.models import Candidate, Company, Offer
 
 CANDIDATES = Candidate.__table__
 COMPANIES = Company.__table__
 OFFERS = Offer.__table__
-#: The page lists this many of the best suggested pairs (a network has hundreds of thousands).
-PAIR_LIMIT = 300
+#: The page lists the suggested pairs this many at a time.
+PAGE_SIZE = 100
+#: The pairs of all companies are paged this far (a network has millions: choose a company).
+MAX_PAGES = 20
 PAIR_COLUMNS = [
     "rank",
     "company",
@@ -62,6 +64,11 @@ def job_dating_events(events: pd.DataFrame) -> pd.DataFrame:
     return events[events["kind"] == "job_dating"].set_index("code")
 
 
+def full_name(first: object, last: object) -> str:
+    """« First Last », leaving out a missing part."""
+    return " ".join(part for part in (first, last) if isinstance(part, str) and part)
+
+
 def names(
     sirets: Sequence[str], candidate_refs: Sequence[str], engine: Engine | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -73,7 +80,7 @@ def names(
             ).all()
         )
         people = {
-            ref: " ".join(part for part in (first, last) if part)
+            ref: full_name(first, last)
             for ref, first, last in connection.execute(
                 sa.select(CANDIDATES.c.ref, CANDIDATES.c.first_name, CANDIDATES.c.last_name).where(
                     CANDIDATES.c.ref.in_(set(candidate_refs))
@@ -84,19 +91,40 @@ def names(
 
 
 def pairs_shown(
-    event_code: str, limit: int = PAIR_LIMIT, engine: Engine | None = None
+    event_code: str, page: int = 1, siret: str | None = None, engine: Engine | None = None
 ) -> tuple[pd.DataFrame, int]:
-    """The ``limit`` best suggested pairs with company and candidate names (``PAIR_COLUMNS``),
-    and how many pairs are suggested in all. ``PairingError`` for an event that is no job dating."""
-    suggested = suggested_pairs(event_code, engine)
-    best = suggested.head(limit).astype({column: object for column in suggested.columns[1:6]})
-    best = best.astype({"candidate_ref": object, "reasons": object})
+    """Page ``page`` (from 1, ``PAGE_SIZE`` rows) of the suggested pairs, best first, of every
+    company or of one (``siret``), with company and candidate names (``PAIR_COLUMNS``; ``rank``
+    is the place in that list), and how many pairs the list has in all. Only each offer's best
+    pairs down to that page are built (``Pairing.best``). ``PairingError`` for an event that is
+    no job dating."""
+    pairing = Pairing(event_code, engine, siret=siret)
+    end = page * PAGE_SIZE
+    best = pairing.best(end).iloc[end - PAGE_SIZE : end]
+    best = best.astype({column: object for column in PAIR_COLUMNS if column in best.columns} | {"rank": int})
     companies, people = names(best["siret"].tolist(), best["candidate_ref"].tolist(), engine)
     shown = best.assign(
         company=best["siret"].map(companies).fillna(best["siret"]),
         candidate=best["candidate_ref"].map(people).fillna(""),
     )
-    return shown.reindex(columns=PAIR_COLUMNS).reset_index(drop=True), len(suggested)
+    return shown.reindex(columns=PAIR_COLUMNS).reset_index(drop=True), pairing.total
+
+
+def page_count(total: int, siret: str | None) -> int:
+    """How many pages of pairs may be shown: all of a company's, the first ``MAX_PAGES`` of all."""
+    pages = max(1, -(-total // PAGE_SIZE))
+    return pages if siret is not None else min(pages, MAX_PAGES)
+
+
+def offering_companies(event_code: str, engine: Engine | None = None) -> dict[str, str]:
+    """The companies with an offer open for the job dating: siret → name, by name."""
+    sirets = open_offers(job_dating_event(event_code, engine), engine)["siret"].unique().tolist()
+    companies, _ = names(sirets, [], engine)
+    return dict(
+        sorted(
+            ((siret, companies.get(siret, siret)) for siret in sirets), key=lambda item: (item[1], item[0])
+        )
+    )
 
 
 def chosen_pairs(shown: pd.DataFrame, rows: Sequence[int]) -> list[Pair]:
@@ -317,9 +345,13 @@ def candidates_met(saved: pd.DataFrame) -> dict[str, str]:
 def consents(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
     """The job dating's seeking candidates with their name, age on its first day, consents and
     whether they may be presented (``pairing.seeking_with_consent``), by name."""
-    people = seeking_with_consent(job_dating_event(event_code, engine), engine)
-    _, full_names = names([], people["candidate_ref"].tolist(), engine)
-    named = people.assign(candidate=people["candidate_ref"].map(full_names).fillna(""))
+    people = seeking_with_consent(job_dating_event(event_code, engine), engine, with_names=True)
+    named = people.assign(
+        candidate=[
+            full_name(first, last)
+            for first, last in zip(people["first_name"], people["last_name"], strict=True)
+        ]
+    )
     return named.sort_values(["candidate", "candidate_ref"]).reset_index(drop=True)[
         ["candidate_ref", "candidate", "age", "presentation_consent", "parent_consent", "eligible"]
     ]

@@ -189,7 +189,7 @@ def summary(scope: Scope, steps: tuple[str, ...] = FUNNEL_STEPS, engine: Engine 
         *(count_where(status == name).label(f"status_{name}") for name in BOOKING_STATUSES),
         count_where(status == "attended", BOOKINGS.c.attendees >= 2).label("with_family"),
     )
-    row = analytics.read_frame(query, engine).iloc[0]
+    row = analytics.read_frame(query, engine, by_index=True).iloc[0]
     totals = {name: int(row[f"status_{name}"]) for name in BOOKING_STATUSES}
     totals["total"] = sum(totals.values())
     return Summary(

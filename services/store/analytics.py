@@ -20,8 +20,9 @@ process and refreshed table by table, never stale:
   in an in-memory DuckDB database with compression (``ATTACH ':memory:' (COMPRESS)``), which
   compresses at a checkpoint: one after each copy (``services/store/columnar.py``, the worker's
   side, which imports DuckDB and Arrow only).
-- A one-shot command (the command line, ``without_copies``) reads the SQLite file itself
-  through the scanner and copies nothing.
+- A one-shot command (the command line, ``without_copies``) copies nothing: it reads a large
+  SQLite file in DuckDB through the scanner, and a small one in SQLite itself, where the reads
+  cost less than starting the worker (``ONE_SHOT_IN_DUCKDB_FROM``).
 
 Why, measured on 2 cores with the 7 reads of the channels page (README "Performances"): at scale
 M (200,000 candidates, 1M touchpoints) they take 1.66 s in DuckDB through the scanner, which
@@ -79,15 +80,34 @@ WORKERS = 1
 _POOL: ProcessPoolExecutor | None = None
 #: False in a one-shot command (``without_copies``): reads go to the SQLite file itself.
 _COPYING = True
+#: In a one-shot command, the size of a SQLite file (with its write-ahead log) from which its
+#: reads run in DuckDB through the scanner; below it, in SQLite itself. DuckDB pays for starting
+#: the worker (a process that imports DuckDB, Arrow and the scanner: 0.3 s on a quiet machine,
+#: 0.6 to 2 s under load) and reads faster. ``report --json`` over the whole range, the command
+#: alone (after its imports), SQLite against DuckDB, 7/12/2026, 2 shared cores, load 4.5 to 6:
+#: 3 MB (demo, 3,000 candidates) 0.29 s against 2.27 s; 9 MB (10,000) 0.74 against 2.27 s;
+#: 34 MB (25,000) 1.88 against 2.65 s; 67 MB (50,000) 3.73 against 2.91 s; 133 MB (100,000)
+#: 10.4 against 5.0 s. The crossover, about 50 MB there, comes lower on a quieter machine, where
+#: the worker starts faster: hence 40 MB. A file's size is known without a query (the schema
+#: may not be there yet); rows of tables no report reads (audit, sessions) only make it choose
+#: DuckDB sooner, never other figures: the two engines give the same (tests/test_analytics.py).
+ONE_SHOT_IN_DUCKDB_FROM = 40_000_000
 _LOCK = threading.Lock()
 _T = TypeVar("_T")
 
 
-def read_frame(query: sa.Select, engine: Engine | None = None, instants: Iterable[str] = ()) -> pd.DataFrame:
+def read_frame(
+    query: sa.Select, engine: Engine | None = None, instants: Iterable[str] = (), by_index: bool = False
+) -> pd.DataFrame:
     """The rows of ``query`` as a DataFrame with the query's column names; the ``instants``
-    columns as UTC timestamps whatever the engine gave (SQLite text, DuckDB naive UTC, aware)."""
+    columns as UTC timestamps whatever the engine gave (SQLite text, DuckDB naive UTC, aware).
+
+    ``by_index``: a query SQLite answers from its indexes faster than DuckDB scans the file (the
+    funnel's candidates with a visit, found in the touchpoints' unique index): a one-shot command
+    runs it in SQLite whatever the file's size, while the worker starts for the other reads (at
+    scale M, 1.3 s in SQLite against 2.3 s in DuckDB through the scanner, plus its start)."""
     engine = engine or get_engine()
-    path = _sqlite_file(engine)
+    path = None if by_index and not _COPYING else _duckdb_file(engine)
     if path is None:
         with engine.connect() as connection:
             result = connection.execute(query)
@@ -124,10 +144,12 @@ def tables_read(query: sa.Select) -> set[str]:
 
 @contextmanager
 def without_copies() -> Iterator[None]:
-    """Within: the reads run in DuckDB on the SQLite file itself, through the scanner, and copy
-    nothing. For a one-shot command (the command line), which reads a table once or twice and
+    """Within: the reads copy nothing; they run on the SQLite file itself, in DuckDB through the
+    scanner, or in SQLite for a file under ``ONE_SHOT_IN_DUCKDB_FROM`` bytes (the same figures
+    either way). For a one-shot command (the command line), which reads a table once or twice and
     ends: copies pay off in a long-running server, which reads the same tables again and again;
-    a command would pay for them (about 1 s for the touchpoints at scale M) and use them once."""
+    a command would pay for them (about 1 s for the touchpoints at scale M) and use them once,
+    and on a small store, for the worker's start too."""
     global _COPYING  # noqa: PLW0603
     before, _COPYING = _COPYING, False
     try:
@@ -137,8 +159,20 @@ def without_copies() -> Iterator[None]:
 
 
 def reads_in_duckdb(engine: Engine) -> bool:
-    """True when the analytical reads of this store run in DuckDB (a SQLite file)."""
-    return _sqlite_file(engine) is not None
+    """True when the analytical reads of this store run in DuckDB: a SQLite file, unless a
+    one-shot command reads it in SQLite (a small file)."""
+    return _duckdb_file(engine) is not None
+
+
+def _duckdb_file(engine: Engine) -> str | None:
+    """The path of the SQLite file whose reads run in DuckDB; None when they run in the store."""
+    path = _sqlite_file(engine)
+    if path is None or _COPYING:
+        return path
+    # Decided by the file's size, without a query (the schema may not be there yet); the
+    # write-ahead log counts: rows written since the last checkpoint are read too.
+    size = sum(os.path.getsize(name) for name in (path, f"{path}-wal") if os.path.exists(name))
+    return path if size >= ONE_SHOT_IN_DUCKDB_FROM else None
 
 
 def _sqlite_file(engine: Engine) -> str | None:

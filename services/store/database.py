@@ -179,16 +179,57 @@ def _sqlite_busy(error: sa.exc.OperationalError) -> bool:
 
 
 def migrate(engine: Engine | None = None) -> None:
-    """Bring the store's schema up to the latest Alembic revision (creates it when empty)."""
+    """Bring the store's schema up to the latest Alembic revision (creates it when empty).
+
+    A store already at the latest revision, as every command but the first finds it, is told
+    by its ``alembic_version`` row and the revisions' files, without importing Alembic: its
+    import and the reading of the scripts cost every command 0.2 to 0.6 s (``report --json``
+    on the demo store; docs/performance.md)."""
+    engine = engine or get_engine()
+    if _at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
-    engine = engine or get_engine()
     alembic_cfg = Config()
     alembic_cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with write_transaction(engine) as connection:
         alembic_cfg.attributes["connection"] = connection
         command.upgrade(alembic_cfg, "head")
+
+
+#: ``revision = "0013"`` and ``down_revision = "0012"`` (or None) in a migration's file.
+_REVISION_LINE = re.compile(
+    r"""^(down_)?revision\s*(?::[^=\n]*)?=\s*(?:["']([^"'\n]+)["']|None)\s*$""", re.MULTILINE
+)
+
+
+def head_revision() -> str | None:
+    """The latest revision of the migrations, read from their files; None when the files do not
+    say it plainly (a merge, a revision not written as one string): then Alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {bool(down): name for down, name in _REVISION_LINE.findall(script.read_text("utf-8"))}
+        if False not in found or True not in found:
+            return None
+        revisions.add(found[False])
+        if found[True]:
+            parents.add(found[True])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """True when the store's schema is at the latest revision (nothing to migrate)."""
+    head = head_revision()
+    if head is None:
+        return False
+    with engine.connect() as connection:
+        if not sa.inspect(connection).has_table("alembic_version"):
+            return False
+        stored = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return stored == [head]
 
 
 def data_version(engine: Engine | None = None) -> int:
