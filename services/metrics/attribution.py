@@ -246,13 +246,14 @@ def touch_credits(journey: pd.DataFrame, model: str) -> pd.Series:
     raise ValueError(f"modèle inconnu « {model} »")
 
 
-def _sum_by_channel(journey: pd.DataFrame, shares: pd.Series) -> dict[str, float]:
+def _sum_by_channel(data: JourneyData, shares: pd.Series) -> dict[str, float]:
     # fsum is exact, so the credits do not depend on the order of the journeys (candidate refs):
-    # the purge's anonymous refs leave every figure as it was. Each channel's shares picked by
-    # its code (a groupby calling fsum per group took 0.12 s per model at scale L).
-    codes, channels = pd.factorize(journey["channel"], sort=True)
-    values = shares.to_numpy()
-    return {channel: math.fsum(values[codes == code]) for code, channel in enumerate(channels)}
+    # the purge's anonymous refs leave every figure as it was. Each channel's shares are a slice
+    # of the shares ordered by channel (``JourneyData.touches_by_channel``, found once for the
+    # six models: factorising the channels took 0.1 s per model at scale L).
+    channels, order, bounds = data.touches_by_channel
+    values = shares.to_numpy()[order]
+    return {channel: math.fsum(values[bounds[i] : bounds[i + 1]]) for i, channel in enumerate(channels)}
 
 
 # ---------------------------------------------------------------- Markov
@@ -461,6 +462,14 @@ class JourneyData:
         """Distinct paths of the candidates who never converted, with their number of candidates."""
         return self.read_non_converters()
 
+    @functools.cached_property
+    def touches_by_channel(self) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+        """The journeys' channels (sorted), the touches' positions grouped by channel, and where
+        each channel's positions start and end in them (``bounds[i]:bounds[i + 1]``)."""
+        codes, channels = pd.factorize(self.journey["channel"], sort=True)
+        order = np.argsort(codes, kind="stable")
+        return channels, order, np.searchsorted(codes[order], np.arange(len(channels) + 1))
+
     @property
     def empty_journeys(self) -> int:
         """Conversions whose journey has no touch."""
@@ -527,7 +536,7 @@ class _Credits(Mapping[str, dict[str, float]]):
                 return dict(self["linear"])
             credits = markov
         else:
-            credits = _sum_by_channel(journey, touch_credits(journey, model))
+            credits = _sum_by_channel(self._data, touch_credits(journey, model))
         if self._empty:
             credits[DIRECT] = credits.get(DIRECT, 0.0) + self._empty
         return credits

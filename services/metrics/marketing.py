@@ -119,8 +119,14 @@ def opener_and_closer(data: JourneyData) -> tuple[str, str] | None:
 
 def conversions_per_channel(data: JourneyData) -> dict[str, int]:
     """How many conversions have each channel in their journey (empty journeys count for direct)."""
-    journeys = pd.Series(journey_numbers(data.journey), index=data.journey.index)
-    counts = journeys.groupby(data.journey["channel"]).nunique().to_dict()
+    channels, order, bounds = data.touches_by_channel
+    # A journey's touches are contiguous, so within a channel its journeys' numbers never
+    # decrease: each channel's count is its first touch and each change of number after it.
+    journeys = journey_numbers(data.journey)[order]
+    new = np.r_[True, journeys[1:] != journeys[:-1]] if len(journeys) else np.zeros(0, dtype=bool)
+    new[bounds[:-1][bounds[:-1] < len(new)]] = True
+    per_channel = np.add.reduceat(new, bounds[:-1]) if len(journeys) else []
+    counts = dict(zip(channels, per_channel, strict=True))
     if data.empty_journeys:
         counts[DIRECT] = counts.get(DIRECT, 0) + data.empty_journeys
     return {channel: int(count) for channel, count in counts.items()}

@@ -31,9 +31,9 @@ uncompressed). A copy costs about 1 s for the touchpoints, 0.1 s for the booking
 the enrollments (at L, the three about 12 s), paid by the first read after a write to that
 table only. At L, the 7 reads take 17.2 s through the scanner, 6.9 s on the copies. Memory: at scale L
 (10M touchpoints), the copies of touchpoints, bookings and enrollments take 1.57 GB in memory
-as copied and 151 MB once compressed; the worker peaks at 1.7 GB while the touchpoints are
-copied and stays about 0.8 GB (at M: 0.39 GB peak, 0.27 GB, of which 0.18 GB is Python and
-its libraries). Hence one
+as copied and 151 MB once compressed; the worker peaked at 1.7–1.9 GB while the touchpoints
+were copied, 0.6–0.9 GB since each copy runs under a memory limit (``columnar.COPY_MEMORY_LIMIT``;
+at M: 0.39 GB peak, 0.27 GB, of which 0.18 GB is Python and its libraries). Hence one
 worker (``WORKERS``), which holds the copies once: DuckDB runs each query on every core
 anyway; reads sent from several threads queue there.
 
