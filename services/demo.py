@@ -96,8 +96,7 @@ def _storage_column(column: sa.Column, values: Sequence, sqlite: bool) -> Sequen
     # Text as the importer stores a file's: without spaces or invisible characters at its ends;
     # the distinct values checked at once (channels, sources, codes repeat over a million rows;
     # references and e-mails need no cleaning), and only those the cleaning changes replaced.
-    texts = set(values)
-    texts.discard(None)
+    texts = {value for value in set(values) if isinstance(value, str)}  # dates, decimals stay as they are
     changed = changed_by_cleaning(texts)
     return [changed.get(value, value) for value in values] if changed else values
 

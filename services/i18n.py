@@ -12,6 +12,7 @@ from __future__ import annotations
 import gettext
 import io
 import math
+import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from functools import cache
@@ -127,6 +128,13 @@ def _pattern(kind: str, language: str, decimals: int):
     )
     pattern.frac_prec = (decimals, decimals)
     return pattern, where
+
+
+def reading_order(text: str) -> tuple[str, str]:
+    """A sort key for names as a French reader looks them up: accents and case ignored first
+    (« Électro » with the E's, not after « Usinage »), then the text itself to break ties."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return bare.casefold(), text
 
 
 def format_number(value: float | int | None, language: str = DEFAULT_LANGUAGE, decimals: int = 0) -> str:

@@ -195,7 +195,7 @@ def test_an_advisor_opens_the_job_dating_planning(server, browser_page):
     # presented: pairs are suggested, and its saved meetings can be sent out.
     for title in ("Paires suggérées", "Plannings à envoyer"):
         assert page.get_by_role("heading", name=title).count() == 1
-    assert "Les 300 meilleures paires" in page.content()
+    assert "Paires 1 à 100 sur" in page.content()  # the first page of the suggested pairs
     assert page.locator('[data-testid="stDataFrame"]').count() >= 1
 
 
@@ -208,6 +208,8 @@ def test_an_advisor_records_consents_in_bulk_and_previews_the_mail(server):
         # and the preview shows the messages as they would go.
         notice = page.locator('[data-testid="stAlert"]').filter(has_text="pas réglé (SMTP_URL")
         assert notice.count() == 1
+        page.get_by_text("Préparer les messages").click()  # the messages are built on request
+        settle(page)
         send = page.get_by_role("button", name=re.compile("^Envoyer"))
         assert send.is_disabled()
         assert "Voici le planning" in page.locator('[data-testid="stCode"]').first.inner_text()

@@ -144,3 +144,16 @@ def test_signed_differences():
 def test_times_of_day():
     assert i18n.format_datetime(datetime(2020, 4, 14, 9, 30), "fr") == "14 avr. 2020 09:30"
     assert i18n.format_datetime(datetime(2020, 4, 14, 9, 30), "en") == "Apr 14, 2020 9:30\u202fAM"
+
+
+def test_names_sort_as_a_french_reader_looks_them_up():
+    # Accents and case ignored first: « Électro » with the E's, not after « Usinage » (code
+    # point order puts « É » after every plain letter); exact ties are kept apart by the text.
+    names = ["Usinage Petit", "Électro Bonnet", "acier Lorrain", "Eclairage Nord", "Électro bonnet"]
+    assert sorted(names, key=i18n.reading_order) == [
+        "acier Lorrain",
+        "Eclairage Nord",
+        "Électro Bonnet",
+        "Électro bonnet",
+        "Usinage Petit",
+    ]

@@ -223,7 +223,7 @@ def oracle_pairs(data: dict) -> list[tuple]:
 @pytest.mark.parametrize("seed", range(12))
 def test_each_offers_best_pairs_in_the_order_of_the_whole_list(engine, seed):
     """``Pairing.pairs`` is the oracle's list; ``Pairing.best(k)`` holds each offer's k first
-    pairs of it, in its order, and so starts with the oracle's k best."""
+    pairs of it, in its order, and so starts with the oracle's k best; ``rows`` keeps its start."""
     data = load_random_job_dating(engine, seed)
     expected = [row[3:5] for row in oracle_pairs(data)]
     pairing = Pairing("JD", engine)
@@ -237,6 +237,10 @@ def test_each_offers_best_pairs_in_the_order_of_the_whole_list(engine, seed):
         assert got == kept
         assert got[:k] == expected[:k]
         assert list(best["rank"]) == list(range(1, len(got) + 1))
+        for rows in (1, 3, k):  # a page's end: only the first rows, picked without a whole sort
+            first = pairing.best(k, rows=rows)
+            assert list(zip(first["offer_ref"], first["candidate_ref"], strict=True)) == kept[:rows]
+            assert list(first["reasons"]) == list(best["reasons"][:rows])
 
 
 @pytest.mark.parametrize("seed", range(12))

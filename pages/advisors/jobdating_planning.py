@@ -223,7 +223,10 @@ company_column, page_column = st.columns([3, 1])
 siret = company_column.selectbox(
     t("jdplan.pairs.company"),
     options=[None, *companies],
-    format_func=lambda choice: t("jdplan.pairs.all_companies") if choice is None else companies[choice],
+    format_func=lambda choice: (
+        t("jdplan.pairs.all_companies") if choice is None else f"{companies[choice]} · {choice}"
+    ),
+    placeholder=t("jdplan.pairs.all_companies"),  # what clearing the box comes back to
     key="jdplan_pairs_company",
     help=t("jdplan.pairs.company.help"),
 )
@@ -253,7 +256,6 @@ else:
         language,
         height=320,
         column_config={
-            t("jdplan.col.rank"): st.column_config.NumberColumn(width="small"),
             t("jdplan.col.reasons"): st.column_config.TextColumn(width="large"),
         },
         on_select="rerun",
@@ -474,7 +476,10 @@ company_tab, candidate_tab = st.tabs([t("jdplan.company"), t("jdplan.candidate")
 with company_tab:
     companies = plan_preview.companies_met(saved)
     siret = st.selectbox(
-        t("jdplan.company"), options=list(companies), format_func=companies.get, key="jdplan_export_company"
+        t("jdplan.company"),
+        options=list(companies),
+        format_func=lambda choice: f"{companies[choice]} · {choice}",  # two companies may share a name
+        key="jdplan_export_company",
     )
     schedule = meetings.company_schedule(saved, siret)
     if schedule.empty:

@@ -133,6 +133,7 @@ JDPLAN_COL = (
     N_("jdplan.col.outcome"),
     N_("jdplan.col.program"),
     N_("jdplan.col.program_code"),
+    N_("jdplan.col.rank"),
     N_("jdplan.col.ref"),
     N_("jdplan.col.site_code"),
     N_("jdplan.col.status"),

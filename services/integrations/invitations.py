@@ -581,9 +581,16 @@ def send_mailing(
             if number and pause:
                 sleep(pause)
             now = datetime.now(UTC)
+            try:  # written (its invitations built) before it is logged as leaving
+                email, unwritable = message.email(sender, now), None
+            except ValueError as error:  # a header the e-mail format refuses
+                email, unwritable = None, f"message impossible à écrire : {error}"
             row_id = _claim(engine, message, now)
+            if unwritable:
+                _settle(engine, row_id, status="failed", error=unwritable, attempts=0)
+                report.failed.append((message, unwritable))
+                continue
             try:
-                email = message.email(sender, now)
                 attempts = mailer.send(email)
             except MessageRefused as error:
                 _settle(engine, row_id, status="failed", error=str(error), attempts=mailer.attempts)
@@ -592,11 +599,6 @@ def send_mailing(
             except MailError as error:  # the server cannot be used: this one is not sent, the run stops
                 _settle(engine, row_id, status="failed", error=str(error), attempts=mailer.attempts)
                 raise
-            except ValueError as error:  # a header the e-mail format refuses
-                reason = f"message impossible à écrire : {error}"
-                _settle(engine, row_id, status="failed", error=reason, attempts=0)
-                report.failed.append((message, reason))
-                continue
             _settle(engine, row_id, status="sent", message_id=email["Message-ID"], attempts=attempts)
             report.sent.append(message)
     finally:

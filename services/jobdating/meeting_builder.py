@@ -263,6 +263,8 @@ def _place(
             failed.append(pair)
     if not failed:
         return greedy, greedy, [], False
+    if len(order) > SEARCH_BUDGET:  # each pair takes a try at least: the search cannot succeed
+        return None, greedy, failed, False
     for pair, slot in greedy:
         give_back(pair, slot)
 
@@ -391,8 +393,8 @@ def choose_pairs(
         Problem(
             "entreprise",
             siret,
-            f"{given[siret]} rencontre(s) sur {count} prévues : plus de candidat suggéré disponible "
-            f"(limite de {max_per_candidate} rencontres par candidat atteinte)",
+            f"{given[siret]} rencontre(s) sur {count} prévues : plus de candidat disponible parmi ses "
+            f"paires retenues (limite de {max_per_candidate} rencontres par candidat atteinte)",
         )
         for siret, count in sorted(share.items())
         if given[siret] < count

@@ -42,12 +42,12 @@ CANDIDATES = Candidate.__table__
 MEETINGS = Meeting.__table__
 OFFERS = Offer.__table__
 WINDOWS = CompanyWindow.__table__
-#: A company's hours on each weekday of the event when it has no window of its own (Paris time).
 #: The automatic plan draws on each offer's best pairs: this many per free slot of the company
 #: that has the most (512 for two days of default windows).
 PAIRS_PER_SLOT = 16
 #: Why a chosen pair is not in the automatic plan.
 UNPLACED = "aucun créneau libre de l'entreprise où le candidat est libre, rencontre non planifiée"
+#: A company's hours on each weekday of the event when it has no window of its own (Paris time).
 DEFAULT_HOURS = ((time(9), time(12)), (time(14), time(17)))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import numpy as np
@@ -173,8 +174,8 @@ class Pairing:
     """A job dating's open offers and the seeking candidates who may be presented, read once,
     and the pairs they make: all of them (``pairs``) or each offer's best (``best``).
 
-    ``siret`` keeps that company's offers only; ``candidate_ref`` that candidate only.
-    ``PairingError`` for an unknown event or one that is no job dating.
+    ``siret`` keeps that company's offers only. ``PairingError`` for an unknown event or one
+    that is no job dating.
     """
 
     def __init__(
@@ -183,7 +184,6 @@ class Pairing:
         engine: Engine | None = None,
         *,
         siret: str | None = None,
-        candidate_ref: str | None = None,
     ) -> None:
         engine = engine or get_engine()
         event = job_dating_event(event_code, engine)
@@ -217,8 +217,6 @@ class Pairing:
         meetings_of = met["candidate_ref"].value_counts()
         if siret is not None:
             offers = offers[offers["siret"] == siret]
-        if candidate_ref is not None:
-            people = people[people["candidate_ref"] == candidate_ref]
         self.offers = offers.reset_index(drop=True)
         self.people = people.reset_index(drop=True)
         self.n_offers, self.n_people = len(self.offers), len(self.people)
@@ -252,16 +250,17 @@ class Pairing:
         """Every pair, best first, with its reasons (``PAIR_COLUMNS``; ``rank`` from 1)."""
         return self.best(self.n_people)
 
-    def best(self, per_offer: int) -> pd.DataFrame:
+    def best(self, per_offer: int, rows: int | None = None) -> pd.DataFrame:
         """Each offer's ``per_offer`` best pairs, in the order of the whole list, with their
-        reasons (``PAIR_COLUMNS``; ``rank``: the place in this list).
+        reasons (``PAIR_COLUMNS``; ``rank``: the place in this list); only its first ``rows``
+        if given (a page of the whole list: ``best(end, rows=end)``).
 
         Its first ``per_offer`` rows are those of the whole list: each offer's share of them is
         among its ``per_offer`` best. Offers that draw the same candidates (same programme, site
         and department) are scored together, ``(offers, candidates)`` in chunks: no list of
         every pair is built.
         """
-        return self._frame(*self._best_indices(per_offer))
+        return self._frame(*self._best_indices(per_offer), rows=rows)
 
     def _best_indices(self, per_offer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Offer and candidate positions of each offer's ``per_offer`` best pairs with their tier
@@ -319,17 +318,42 @@ class Pairing:
                     found_tier.append(tier[row][keep])
         return np.concatenate(found_o), np.concatenate(found_c), np.concatenate(found_tier)
 
-    def _frame(self, o: np.ndarray, c: np.ndarray, tier: np.ndarray) -> pd.DataFrame:
-        """The pairs ``(o[i], c[i])`` of tiers ``tier[i]`` as rows, best first, with their reasons."""
+    def _frame(self, o: np.ndarray, c: np.ndarray, tier: np.ndarray, rows: int | None = None) -> pd.DataFrame:
+        """The pairs ``(o[i], c[i])`` of tiers ``tier[i]`` as rows, best first, with their
+        reasons; the first ``rows`` only if given."""
         if not len(o):
             return pd.DataFrame(columns=PAIR_COLUMNS)
         offers, people = self.offers, self.people
-        same_program, same_site, same_department = tier < 4, tier % 4 < 2, tier % 2 == 0
-        person_department = self.person_department
         open_positions = offers["open_positions"].to_numpy(dtype=np.int64)[o]
         meetings = self.meetings[c]
+        if rows is not None and rows < len(o):
+            # The first rows picked without sorting them all (a deep page of a network: 10
+            # million pairs), by the order below packed in one integer when it fits.
+            radices = [
+                8,
+                int(np.ptp(open_positions)) + 1,
+                int(meetings.max()) + 1,
+                self.n_offers,
+                self.n_people,
+            ]
+            if math.prod(radices) < 2**62:
+                key = tier.astype(np.int64)
+                for values, radix in zip(
+                    (open_positions.max() - open_positions, meetings, o, c), radices[1:], strict=True
+                ):
+                    key = key * radix + values
+                first = np.argpartition(key, rows - 1)[:rows]
+                o, c, tier, open_positions, meetings = (
+                    o[first],
+                    c[first],
+                    tier[first],
+                    open_positions[first],
+                    meetings[first],
+                )
+        same_program, same_site, same_department = tier < 4, tier % 4 < 2, tier % 2 == 0
+        person_department = self.person_department
         # Refs come in code-point order (binary_order), so the indices break ties by ref.
-        order = np.lexsort((c, o, meetings, -open_positions, tier))
+        order = np.lexsort((c, o, meetings, -open_positions, tier))[:rows]
         o, c = o[order], c[order]
         same_program, same_site, same_department = (
             same_program[order],

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.i18n import format_datetime
+from services.i18n import format_datetime, reading_order
 from services.jobdating.meeting_builder import (
     Busy,
     Pair,
@@ -35,7 +35,7 @@ OFFERS = Offer.__table__
 #: The page lists the suggested pairs this many at a time.
 PAGE_SIZE = 100
 #: The pairs of all companies are paged this far (a network has millions: choose a company).
-MAX_PAGES = 20
+MAX_PAGES = 10
 PAIR_COLUMNS = [
     "rank",
     "company",
@@ -100,7 +100,7 @@ def pairs_shown(
     no job dating."""
     pairing = Pairing(event_code, engine, siret=siret)
     end = page * PAGE_SIZE
-    best = pairing.best(end).iloc[end - PAGE_SIZE : end]
+    best = pairing.best(end, rows=end).iloc[end - PAGE_SIZE : end]
     best = best.astype({column: object for column in PAIR_COLUMNS if column in best.columns} | {"rank": int})
     companies, people = names(best["siret"].tolist(), best["candidate_ref"].tolist(), engine)
     shown = best.assign(
@@ -120,11 +120,8 @@ def offering_companies(event_code: str, engine: Engine | None = None) -> dict[st
     """The companies with an offer open for the job dating: siret → name, by name."""
     sirets = open_offers(job_dating_event(event_code, engine), engine)["siret"].unique().tolist()
     companies, _ = names(sirets, [], engine)
-    return dict(
-        sorted(
-            ((siret, companies.get(siret, siret)) for siret in sirets), key=lambda item: (item[1], item[0])
-        )
-    )
+    named = ((siret, companies.get(siret, siret)) for siret in sirets)
+    return dict(sorted(named, key=lambda item: (reading_order(item[1]), item[0])))
 
 
 def chosen_pairs(shown: pd.DataFrame, rows: Sequence[int]) -> list[Pair]:
@@ -324,8 +321,9 @@ def contract_date(value: object) -> date | None:
 
 def companies_met(saved: pd.DataFrame) -> dict[str, str]:
     """The companies of an event's meetings: siret → name, by name."""
-    pairs = saved[["siret", "company"]].drop_duplicates().sort_values(["company", "siret"])
-    return dict(zip(pairs["siret"], pairs["company"], strict=True))
+    pairs = saved[["siret", "company"]].drop_duplicates()
+    named = zip(pairs["siret"], pairs["company"], strict=True)
+    return dict(sorted(named, key=lambda item: (reading_order(item[1]), item[0])))
 
 
 def candidates_met(saved: pd.DataFrame) -> dict[str, str]:
@@ -339,7 +337,9 @@ def candidates_met(saved: pd.DataFrame) -> dict[str, str]:
         + people["candidate_ref"]
         + ")"
     ).str.strip()
-    return dict(sorted(zip(people["candidate_ref"], labels, strict=True), key=lambda item: item[1]))
+    return dict(
+        sorted(zip(people["candidate_ref"], labels, strict=True), key=lambda item: reading_order(item[1]))
+    )
 
 
 def consents(event_code: str, engine: Engine | None = None) -> pd.DataFrame:

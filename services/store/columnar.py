@@ -52,8 +52,10 @@ def exit_with_parent() -> None:
 
     def watch() -> None:
         multiprocessing.connection.wait([multiprocessing.parent_process().sentinel])
-        _remove_spill_folders()
-        os._exit(0)
+        try:
+            _remove_spill_folders()
+        finally:  # the worker ends whatever the cleaning meets
+            os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
     # The worker may also end on its own once the app is gone (its task queue broken): the
