@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from services.app.markdown import escape_markdown
-from services.jobdating import meetings
+from services.jobdating import meetings, plan_preview
 from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
 from services.store import audit
 from services.store.models import Meeting
@@ -250,6 +250,31 @@ def test_a_parents_consent_recorded_on_the_page_makes_a_child_suggested(job_dati
         "CC",
         "consent=1 parent=1 cancelled=0 via=dashboard",
     )
+
+
+def test_a_candidate_is_found_by_name_accents_aside_and_the_list_stays_short(job_dating, monkeypatch):
+    """The seeking candidates of tests/pairing_data.py, by name: Alice (CA), Bruno Berthier (CB),
+    Chloé (CC), David (CD), Emma (CE), Fanny (CF), Gaël (CG) — CH and CZ are not seeking."""
+    app = open_page()
+    assert app.selectbox(key="jdplan_consent_candidate").options[:3] == [
+        "Alice (CA) · Peut être présenté",
+        "Bruno Berthier (CB) · Peut être présenté",
+        "Chloé (CC) · Ne peut pas être présenté",
+    ]
+    app.text_input(key="jdplan_consent_search").input("chloe").run()  # é found from e
+    assert app.selectbox(key="jdplan_consent_candidate").options == ["Chloé (CC) · Ne peut pas être présenté"]
+    app.text_input(key="jdplan_consent_search").input("cf").run()  # a ref
+    assert [option.split(" · ")[0] for option in app.selectbox(key="jdplan_consent_candidate").options] == [
+        "Fanny (CF)"
+    ]
+    app.text_input(key="jdplan_consent_search").input("zzz").run()
+    assert any("Aucun candidat en recherche ne correspond" in info.value for info in app.info)
+    assert not any(button.label == "Enregistrer le consentement" for button in app.button)
+    # A network's list is cut, and says by how much.
+    monkeypatch.setattr(plan_preview, "CANDIDATES_LISTED", 2)
+    app.text_input(key="jdplan_consent_search").input("").run()
+    assert len(app.selectbox(key="jdplan_consent_candidate").options) == 2
+    assert any("2 candidats listés sur 7 trouvés" in caption.value for caption in app.caption)
 
 
 def test_consents_of_a_selection_are_recorded_at_once_with_their_source(job_dating):

@@ -131,14 +131,29 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
     if people.empty:
         st.info(t("jdplan.consent.empty"))
     else:
-        # Labels built once: a network has tens of thousands of seeking candidates.
-        named = dict(zip(people.index, people["candidate"] + " (" + people.index + ")", strict=True))
+        # A network has 200,000 seeking candidates: a search, and a short list of those found.
+        search = st.text_input(
+            t("jdplan.consent.search"),
+            placeholder=t("jdplan.consent.search.placeholder"),
+            key="jdplan_consent_search",
+        )
+        found = plan_preview.matching(people, search)
+        listed = found[: plan_preview.CANDIDATES_LISTED]
+        if len(found) > len(listed):
+            st.caption(t("jdplan.consent.search.more", shown=n(len(listed)), total=n(len(found))))
+        picked = st.session_state.get("jdplan_consent_many", [])
+        # Labels of those listed only (and of those already picked for the selection).
+        labelled_refs = list(dict.fromkeys([*listed, *picked]))
+        named = {
+            ref: f"{people.at[ref, 'candidate']} ({ref})" for ref in labelled_refs if ref in people.index
+        }
         may = {True: t("jdplan.consent.eligible"), False: t(N_("jdplan.consent.not_eligible"))}
-        eligible = dict(zip(people.index, people["eligible"].astype(bool), strict=True))
+        if not listed:
+            st.info(t("jdplan.consent.search.none"))
         person = st.selectbox(
             t("jdplan.candidate"),
-            options=list(people.index),
-            format_func=lambda ref: f"{named[ref]} · {may[eligible[ref]]}",
+            options=listed,
+            format_func=lambda ref: f"{named[ref]} · {may[bool(people.at[ref, 'eligible'])]}",
             key="jdplan_consent_candidate",
         )
         cancelled = st.session_state.pop("jdplan_consent_saved", None)
@@ -149,23 +164,24 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
                 else t("jdplan.consent.saved")
             )
             st.success(saved, icon=":material/check_circle:")
-        with st.form("jdplan_consent_form"):
-            own = st.checkbox(
-                t("jdplan.consent.own"),
-                value=bool(people.loc[person, "presentation_consent"]),
-                key=f"jdplan_consent_own_{person}",
-            )
-            parent = st.checkbox(
-                t("jdplan.consent.parent"),
-                value=bool(people.loc[person, "parent_consent"]),
-                key=f"jdplan_consent_parent_{person}",
-            )
-            if st.form_submit_button(t("jdplan.consent.save")):
-                cancelled = consent.set_presentation_consent(
-                    ref=person, consent=own, parent_consent=parent, actor=account.email
+        if person is not None:
+            with st.form("jdplan_consent_form"):
+                own = st.checkbox(
+                    t("jdplan.consent.own"),
+                    value=bool(people.loc[person, "presentation_consent"]),
+                    key=f"jdplan_consent_own_{person}",
                 )
-                st.session_state["jdplan_consent_saved"] = len(cancelled)
-                st.rerun()
+                parent = st.checkbox(
+                    t("jdplan.consent.parent"),
+                    value=bool(people.loc[person, "parent_consent"]),
+                    key=f"jdplan_consent_parent_{person}",
+                )
+                if st.form_submit_button(t("jdplan.consent.save")):
+                    cancelled = consent.set_presentation_consent(
+                        ref=person, consent=own, parent_consent=parent, actor=account.email
+                    )
+                    st.session_state["jdplan_consent_saved"] = len(cancelled)
+                    st.rerun()
         st.markdown("**" + t("jdplan.consent.many") + "**", help=t("jdplan.consent.many.help"))
         if done := st.session_state.pop("jdplan_consent_many_saved", None):
             st.success(t("jdplan.consent.many.saved", count=n(done[0]), cancelled=n(done[1])))
@@ -173,7 +189,7 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
         with st.form("jdplan_consent_many_form"):
             chosen = st.multiselect(
                 t("jdplan.consent.many.who"),
-                options=list(people.index),
+                options=list(named),
                 format_func=named.get,
                 placeholder=t("jdplan.consent.many.placeholder"),
                 key="jdplan_consent_many",

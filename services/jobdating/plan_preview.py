@@ -342,6 +342,24 @@ def candidates_met(saved: pd.DataFrame) -> dict[str, str]:
     )
 
 
+#: The consent section lists this many candidates at most (a network has 200,000): a search
+#: narrows them down.
+CANDIDATES_LISTED = 200
+
+
+def matching(people: pd.DataFrame, search: str) -> list[str]:
+    """The refs of ``people`` (``consents``, indexed by ref, in its order) whose name or ref
+    holds ``search``, accents and case aside; all of them for an empty search."""
+    wanted = reading_order(search.strip())[0]
+    if not wanted:
+        return list(people.index)
+    return [
+        ref
+        for ref, name in zip(people.index, people["candidate"], strict=True)
+        if wanted in reading_order(f"{name} {ref}")[0]
+    ]
+
+
 def consents(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
     """The job dating's seeking candidates with their name, age on its first day, consents and
     whether they may be presented (``pairing.seeking_with_consent``), by name."""
