@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.access.consent import UnknownCandidates, may_be_presented, set_presentation_consent
-from services.jobdating import meeting_builder
+from services.jobdating import meeting_builder, plan_preview
 from services.jobdating.meeting_builder import choose_pairs
 from services.jobdating.pairing import (
     Pairing,
@@ -230,6 +230,9 @@ def test_each_offers_best_pairs_in_the_order_of_the_whole_list(engine, seed):
     whole = pairing.pairs()
     assert list(zip(whole["offer_ref"], whole["candidate_ref"], strict=True)) == expected
     assert pairing.total == len(expected)
+    # The page reads the seekers once for its consents and its pairs: the same pairs.
+    shared = Pairing("JD", engine, seekers=plan_preview.seekers("JD", engine)).pairs()
+    assert shared.astype(object).equals(whole.astype(object))
     for k in (1, 2, 3, 5, 100):
         best = pairing.best(k)
         got = list(zip(best["offer_ref"], best["candidate_ref"], strict=True))

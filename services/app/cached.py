@@ -350,7 +350,14 @@ def suggested_pairs_shown(
 ) -> tuple[pd.DataFrame, int]:
     """A page of a job dating's suggested pairs (of all companies or one) with names, and how
     many pairs that list has."""
-    return plan_preview.pairs_shown(event_code, page, siret)
+    return plan_preview.pairs_shown(event_code, page, siret, seekers=job_dating_seekers(event_code, version))
+
+
+@st.cache_data(ttl=TTL, show_spinner=WAITING)
+def job_dating_seekers(event_code: str, version: int) -> pd.DataFrame:
+    """A job dating's seeking candidates with consents and names, read once for the planning
+    page's consents and pairs (200,000 in a network)."""
+    return plan_preview.seekers(event_code)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
@@ -375,4 +382,4 @@ def meeting_history(meeting_ref: str, version: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
 def presentation_consents(event_code: str, version: int) -> pd.DataFrame:
     """A job dating's seeking candidates with their consents to be presented to companies."""
-    return plan_preview.consents(event_code)
+    return plan_preview.consents(event_code, people=job_dating_seekers(event_code, version))

@@ -174,8 +174,9 @@ class Pairing:
     """A job dating's open offers and the seeking candidates who may be presented, read once,
     and the pairs they make: all of them (``pairs``) or each offer's best (``best``).
 
-    ``siret`` keeps that company's offers only. ``PairingError`` for an unknown event or one
-    that is no job dating.
+    ``siret`` keeps that company's offers only; ``seekers``, the event's
+    ``seeking_with_consent`` already read (in its order, by ref). ``PairingError`` for an
+    unknown event or one that is no job dating.
     """
 
     def __init__(
@@ -184,11 +185,12 @@ class Pairing:
         engine: Engine | None = None,
         *,
         siret: str | None = None,
+        seekers: pd.DataFrame | None = None,
     ) -> None:
         engine = engine or get_engine()
         event = job_dating_event(event_code, engine)
         offers = open_offers(event, engine)
-        people = seeking_with_consent(event, engine)
+        people = seeking_with_consent(event, engine) if seekers is None else seekers
         people = people[people["eligible"]]
         with engine.connect() as connection:
             enrolled = list(

@@ -91,14 +91,18 @@ def names(
 
 
 def pairs_shown(
-    event_code: str, page: int = 1, siret: str | None = None, engine: Engine | None = None
+    event_code: str,
+    page: int = 1,
+    siret: str | None = None,
+    engine: Engine | None = None,
+    seekers: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Page ``page`` (from 1, ``PAGE_SIZE`` rows) of the suggested pairs, best first, of every
     company or of one (``siret``), with company and candidate names (``PAIR_COLUMNS``; ``rank``
     is the place in that list), and how many pairs the list has in all. Only each offer's best
-    pairs down to that page are built (``Pairing.best``). ``PairingError`` for an event that is
-    no job dating."""
-    pairing = Pairing(event_code, engine, siret=siret)
+    pairs down to that page are built (``Pairing.best``); ``seekers`` as ``seekers`` gives them,
+    if already read. ``PairingError`` for an event that is no job dating."""
+    pairing = Pairing(event_code, engine, siret=siret, seekers=seekers)
     end = page * PAGE_SIZE
     best = pairing.best(end, rows=end).iloc[end - PAGE_SIZE : end]
     best = best.astype({column: object for column in PAIR_COLUMNS if column in best.columns} | {"rank": int})
@@ -352,7 +356,7 @@ def matching(people: pd.DataFrame, search: str) -> list[str]:
     holds ``search``, accents and case aside; all of them for an empty search."""
     wanted = reading_order(search.strip())[0]
     if not wanted:
-        return list(people.index)
+        return people.index.tolist()
     return [
         ref
         for ref, name in zip(people.index, people["candidate"], strict=True)
@@ -360,10 +364,20 @@ def matching(people: pd.DataFrame, search: str) -> list[str]:
     ]
 
 
-def consents(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
+def seekers(event_code: str, engine: Engine | None = None) -> pd.DataFrame:
+    """The job dating's seeking candidates with their consents and names, by ref
+    (``pairing.seeking_with_consent``): read once for the page's consents and its pairs."""
+    return seeking_with_consent(job_dating_event(event_code, engine), engine, with_names=True)
+
+
+def consents(
+    event_code: str, engine: Engine | None = None, people: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The job dating's seeking candidates with their name, age on its first day, consents and
-    whether they may be presented (``pairing.seeking_with_consent``), by name."""
-    people = seeking_with_consent(job_dating_event(event_code, engine), engine, with_names=True)
+    whether they may be presented, by name; ``people`` as ``seekers`` gives them, if already read."""
+    people = seekers(event_code, engine) if people is None else people
+    # Python strings (object): iterating pandas' Arrow strings costs seconds for 200,000 names.
+    people = people.astype({"candidate_ref": object, "first_name": object, "last_name": object})
     named = people.assign(
         candidate=[
             full_name(first, last)
