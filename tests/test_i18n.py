@@ -157,3 +157,16 @@ def test_names_sort_as_a_french_reader_looks_them_up():
         "Électro bonnet",
         "Usinage Petit",
     ]
+
+
+def test_each_number_of_decimals_keeps_its_own_pattern():
+    # Babel's patterns are made once per kind, language and decimals: writing with 2, then 0,
+    # then 1 decimal again must not leak one's precision into another's (1 234,567 → 1 234,57,
+    # 1 235, 1 234,6; the spaces are French narrow no-break spaces).
+    assert [i18n.format_number(1234.567, "fr", decimals) for decimals in (2, 0, 1, 2)] == [
+        "1\u202f234,57",
+        "1\u202f235",
+        "1\u202f234,6",
+        "1\u202f234,57",
+    ]
+    assert [i18n.format_money(12.4, "en", decimals) for decimals in (2, 0)] == ["€12.40", "€12"]
