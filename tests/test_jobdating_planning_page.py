@@ -270,6 +270,7 @@ def test_a_candidate_is_found_by_name_accents_aside_and_the_list_stays_short(job
     app.text_input(key="jdplan_consent_search").input("zzz").run()
     assert any("Aucun candidat en recherche ne correspond" in info.value for info in app.info)
     assert not any(button.label == "Enregistrer le consentement" for button in app.button)
+    assert not any(box.key == "jdplan_consent_candidate" for box in app.selectbox)  # no empty list
     # A network's list is cut, and says by how much.
     monkeypatch.setattr(plan_preview, "CANDIDATES_LISTED", 2)
     app.text_input(key="jdplan_consent_search").input("").run()

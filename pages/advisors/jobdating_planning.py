@@ -148,14 +148,16 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
             ref: f"{people.at[ref, 'candidate']} ({ref})" for ref in labelled_refs if ref in people.index
         }
         may = {True: t("jdplan.consent.eligible"), False: t(N_("jdplan.consent.not_eligible"))}
+        person = None
         if not listed:
             st.info(t("jdplan.consent.search.none"))
-        person = st.selectbox(
-            t("jdplan.candidate"),
-            options=listed,
-            format_func=lambda ref: f"{named[ref]} · {may[bool(people.at[ref, 'eligible'])]}",
-            key="jdplan_consent_candidate",
-        )
+        else:
+            person = st.selectbox(
+                t("jdplan.candidate"),
+                options=listed,
+                format_func=lambda ref: f"{named[ref]} · {may[bool(people.at[ref, 'eligible'])]}",
+                key="jdplan_consent_candidate",
+            )
         cancelled = st.session_state.pop("jdplan_consent_saved", None)
         if cancelled is not None:
             saved = (
