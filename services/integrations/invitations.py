@@ -320,6 +320,21 @@ def _schedule_message(
         kind = "update" if current else "cancel"
     meetings: dict[str, dict] = {}
     invitations = []
+
+    def invite(name: str, schedule: pd.DataFrame, ref: str, method: str, sequence: int) -> None:
+        """An invitation to attach, built when the message is written."""
+        build = partial(
+            meeting_invitation,
+            schedule,
+            ref,
+            method=method,
+            sequence=sequence,
+            organizer=sender,
+            attendee=party.recipient,
+            now=now,
+        )
+        invitations.append((name, method, build))
+
     for row in rows:
         old = previous.get(row.ref)
         sequence = old["sequence"] + (row.ref in changed) if old else 0
@@ -330,17 +345,7 @@ def _schedule_message(
             "ends_at": row.ends_at.isoformat(),
         }
         if row.ref in changed:
-            build = partial(
-                meeting_invitation,
-                party.schedule,
-                row.ref,
-                method="REQUEST",
-                sequence=sequence,
-                organizer=sender,
-                attendee=party.recipient,
-                now=now,
-            )
-            invitations.append((f"rencontre-{row.ref}.ics", "REQUEST", build))
+            invite(f"rencontre-{row.ref}.ics", party.schedule, row.ref, "REQUEST", sequence)
     cancelled_lines = []
     for ref in removed:
         details = previous[ref]
@@ -358,17 +363,7 @@ def _schedule_message(
                 }
             ]
         )
-        build = partial(
-            meeting_invitation,
-            gone,
-            ref,
-            method="CANCEL",
-            sequence=sequence,
-            organizer=sender,
-            attendee=party.recipient,
-            now=now,
-        )
-        invitations.append((f"rencontre-{ref}-annulee.ics", "CANCEL", build))
+        invite(f"rencontre-{ref}-annulee.ics", gone, ref, "CANCEL", sequence)
         meetings[ref] = {
             "digest": None,
             "sequence": sequence,
