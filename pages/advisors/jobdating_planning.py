@@ -141,9 +141,9 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
         listed = found[: plan_preview.CANDIDATES_LISTED]
         if len(found) > len(listed):
             st.caption(t("jdplan.consent.search.more", shown=n(len(listed)), total=n(len(found))))
-        picked = st.session_state.get("jdplan_consent_many", [])
+        already_picked = st.session_state.get("jdplan_consent_many", [])
         # Labels of those listed only (and of those already picked for the selection).
-        labelled_refs = list(dict.fromkeys([*listed, *picked]))
+        labelled_refs = list(dict.fromkeys([*listed, *already_picked]))
         named = {
             ref: f"{people.at[ref, 'candidate']} ({ref})" for ref in labelled_refs if ref in people.index
         }
@@ -236,25 +236,25 @@ with st.expander(t("jdplan.consent"), icon=":material/how_to_reg:"):
 
 # -- suggested pairs and the schedule built from the chosen ones
 st.subheader(t("jdplan.pairs"), help=t("jdplan.pairs.help"))
-companies = cached.offering_companies(event_code, version)
+offering = cached.offering_companies(event_code, version)
 company_column, page_column = st.columns([3, 1])
-siret = company_column.selectbox(
+pairs_of = company_column.selectbox(
     t("jdplan.pairs.company"),
-    options=[None, *companies],
+    options=[None, *offering],
     format_func=lambda choice: (
-        t("jdplan.pairs.all_companies") if choice is None else f"{companies[choice]} · {choice}"
+        t("jdplan.pairs.all_companies") if choice is None else f"{offering[choice]} · {choice}"
     ),
     placeholder=t("jdplan.pairs.all_companies"),  # what clearing the box comes back to
     key="jdplan_pairs_company",
     help=t("jdplan.pairs.company.help"),
 )
-page_key = f"jdplan_pairs_page_{siret or 'all'}"
+page_key = f"jdplan_pairs_page_{pairs_of or 'all'}"
 page = int(st.session_state.get(page_key, 1))
-pairs, total = cached.suggested_pairs_shown(event_code, page, siret, version)
-pages = plan_preview.page_count(total, siret)
+pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version)
+pages = plan_preview.page_count(total, pairs_of)
 if page > pages:  # the list got shorter since
     st.session_state[page_key] = page = pages
-    pairs, total = cached.suggested_pairs_shown(event_code, page, siret, version)
+    pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version)
 page_column.number_input(t("jdplan.pairs.page", pages=n(pages)), min_value=1, max_value=pages, key=page_key)
 if pairs.empty:
     st.info(t("jdplan.pairs.empty"), icon=":material/group_off:")
@@ -265,7 +265,7 @@ else:
         t("jdplan.pairs.caption", first=n(first), last=n(first + len(pairs) - 1), total=n(total))
         + (
             ""
-            if siret is not None or pages * plan_preview.PAGE_SIZE >= total
+            if pairs_of is not None or pages * plan_preview.PAGE_SIZE >= total
             else " " + t("jdplan.pairs.more")
         )
     )
@@ -278,7 +278,7 @@ else:
         },
         on_select="rerun",
         selection_mode="multi-row",
-        key=f"jdplan_pairs_{siret or 'all'}_{page}",  # a selection belongs to its page
+        key=f"jdplan_pairs_{pairs_of or 'all'}_{page}",  # a selection belongs to its page
     )
     rows = list(picked.selection.rows)
     if st.button(
