@@ -12,10 +12,18 @@ from services import config, demo
 from services.store import analytics, database
 
 log = logging.getLogger(__name__)
-#: The tables the analytical reads use (channels, results, schedule), copied for DuckDB as the
-#: app starts (in the background: pages render meanwhile; an analytical read waits for these
-#: copies, the worker running one job at a time).
-ANALYTICAL_TABLES = ("touchpoints", "bookings", "enrollments", "candidates", "advisors", "programs")
+#: The tables the analytical reads use (channels, results, schedule, the job dating's seekers),
+#: copied for DuckDB as the app starts (in the background: pages render meanwhile; an analytical
+#: read waits for these copies, the worker running one job at a time).
+ANALYTICAL_TABLES = (
+    "touchpoints",
+    "bookings",
+    "enrollments",
+    "candidates",
+    "advisors",
+    "programs",
+    "meetings",
+)
 
 
 def prepare_store(engine: Engine | None = None) -> bool:

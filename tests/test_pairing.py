@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import UTC, date, datetime
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -21,7 +22,7 @@ from services.jobdating.pairing import (
     suggested_pairs,
 )
 from services.store import database
-from services.store.models import AuditEvent, Candidate
+from services.store.models import AuditEvent, Candidate, Enrollment
 from tests.conftest import load
 from tests.pairing_data import S1, S2, load_job_dating, load_random_job_dating
 
@@ -74,6 +75,84 @@ def test_eligible_candidates_follow_the_consent_rules(engine):
     }
     assert frame.loc["CB", "age"] == 15 and frame.loc["CC", "age"] == 14
     assert frame.loc["CF", "department"] == "971"
+
+
+def test_seekers_of_every_stored_form(engine):
+    """``seeking_with_consent`` works age, department and eligibility out once per distinct value,
+    and ``consents`` names everyone at once: each form a stored candidate may take, by hand, on
+    JD's first day (11 May 2020). Stored as an older import or another client may have left them."""
+    load_job_dating(engine)
+    people = [
+        # ref, first name, last name, birth date, postal code, own consent, parent's consent
+        ("D1", "Anaïs", None, None, "08000", True, True),
+        ("D2", None, "Roy", None, " 57100", True, False),
+        ("D3", "", "", date(2005, 5, 11), "98800", True, False),
+        ("D4", "Zoé", "Bas", date(2005, 5, 12), "97", True, False),
+        ("D5", "Léo", "Nuñez", date(2005, 5, 12), "5", False, True),
+        ("D6", "Max", "Ode", date(1990, 12, 31), None, True, False),
+        ("D7", "Max", "Ode", date(1990, 12, 31), "", False, False),
+    ]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(Candidate.__table__),
+            [
+                {
+                    "ref": ref,
+                    "first_name": first,
+                    "last_name": last,
+                    "birth_date": born,
+                    "postal_code": code,
+                    "presentation_consent": own,
+                    "parent_presentation_consent": parent,
+                    "created_at": datetime(2020, 4, 1, 8, tzinfo=UTC),
+                }
+                for ref, first, last, born, code, own, parent in people
+            ],
+        )
+        connection.execute(
+            sa.insert(Enrollment.__table__),
+            [
+                {
+                    "candidate_ref": ref,
+                    "program_code": "BTS-MS",
+                    "site_code": "MAX",
+                    "enrolled_at": datetime(2020, 4, 2, 7, tzinfo=UTC),
+                    "status": "enrolled",
+                }
+                for ref, *_ in people
+            ],
+        )
+    event = job_dating_event("JD", engine)
+    frame = seeking_with_consent(event, engine, with_names=True).set_index("candidate_ref")
+    got = frame.loc[[ref for ref, *_ in people]]
+    # Ages: 30 - 1 for D6/D7 (31 December not reached by 11 May), 15 for D3 (born 11 May 2005),
+    # 14 for D4/D5 (15 the next day), none without a birth date.
+    assert [None if pd.isna(age) else int(age) for age in got["age"]] == [None, None, 15, 14, 14, 29, 29]
+    # Departments: two first digits, three overseas (97x, 98x), around spaces; "97" has no third
+    # digit; "5", empty and missing give none.
+    assert [None if pd.isna(code) else code for code in got["department"]] == [
+        "08",
+        "57",
+        "988",
+        "97",
+        None,
+        None,
+        None,
+    ]
+    # Own consent always; a parent's under 15 or without a birth date (D2: own only, no birth
+    # date; D4: 14, own only; D5: the parent's only; D7: none).
+    assert got["eligible"].tolist() == [True, False, True, False, False, True, False]
+    assert got["presentation_consent"].tolist() == [own for *_, own, _ in people]
+    assert got["parent_consent"].tolist() == [parent for *_, parent in people]
+    # Names as « first last », a missing or empty part left out; by name then ref.
+    listed = plan_preview.consents("JD", engine).set_index("candidate_ref").loc[[r for r, *_ in people]]
+    assert listed["candidate"].tolist() == ["Anaïs", "Roy", "", "Zoé Bas", "Léo Nuñez", "Max Ode", "Max Ode"]
+    order = plan_preview.consents("JD", engine)["candidate_ref"].tolist()
+    assert [ref for ref in order if ref.startswith("D")] == ["D3", "D1", "D5", "D6", "D7", "D2", "D4"]
+    # The same names one at a time (the page's other lists).
+    assert listed["candidate"].tolist() == [
+        plan_preview.full_name(first, last) for _, first, last, *_ in people
+    ]
 
 
 def test_setting_consent_is_audited_and_changes_the_data_version(engine):

@@ -8,12 +8,15 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.access.consent import may_be_presented
 from services.access.privacy import age_on
 from services.jobdating.seekers import SEEKING_STATUSES, seeking_candidates
+from services.store import analytics
 from services.store.database import binary_order, get_engine
 from services.store.models import Candidate, Enrollment, Event, Meeting, MeetingChange, Offer, Site
 from services.store.scope import Scope
@@ -65,56 +68,51 @@ def seeking_with_consent(
 ) -> pd.DataFrame:
     """The seeking candidates (metrics.md) with their consents, age on the event's first day,
     department and whether they may be presented (and their first and last names if
-    ``with_names``); ordered by ref."""
+    ``with_names``); ordered by ref.
+
+    Read as the other heavy reads (``analytics.read_frame``: in DuckDB on a SQLite file, 216,000
+    candidates at scale L), each birth date, postal code and answer worked out once."""
     seeking = seeking_candidates(Scope(event["starts_on"], event["ends_on"])).subquery()
     names = [CANDIDATES.c.first_name, CANDIDATES.c.last_name] if with_names else []
     query = (
         sa.select(
-            CANDIDATES.c.ref,
+            CANDIDATES.c.ref.label("candidate_ref"),
             CANDIDATES.c.birth_date,
             CANDIDATES.c.postal_code,
             CANDIDATES.c.presentation_consent,
-            CANDIDATES.c.parent_presentation_consent,
+            CANDIDATES.c.parent_presentation_consent.label("parent_consent"),
             *names,
         )
         .where(CANDIDATES.c.ref.in_(sa.select(seeking.c.candidate_ref)))
         .order_by(binary_order(CANDIDATES.c.ref))
     )
-    with (engine or get_engine()).connect() as connection:
-        # Plain tuples: pandas asks each SQLAlchemy row for attributes it lacks, each miss an
-        # exception (2 s for the 21,000 seekers of scale M).
-        rows = list(map(tuple, connection.execute(query)))
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "candidate_ref",
-            "birth_date",
-            "postal_code",
-            "presentation_consent",
-            "parent_consent",
-            *(column.name for column in names),
-        ],
-    )
+    frame = analytics.read_frame(query, engine)
     day = event["starts_on"]
-    # Each distinct value once (tens of thousands of candidates, a few thousand birth dates).
-    births = frame["birth_date"].astype(object).where(frame["birth_date"].notna(), None)
-    ages = {born: age_on(born, day) for born in set(births)}
-    frame["age"] = pd.array(births.map(ages), dtype="Int64")
-    postal_codes = frame["postal_code"].astype(object)
-    frame["department"] = postal_codes.map({code: department_of(code) for code in set(postal_codes)})
-    answers = list(
-        zip(
-            frame["presentation_consent"].astype(bool),
-            frame["parent_consent"].astype(bool),
-            births,
-            strict=True,
-        )
+    # Each distinct value once (hundreds of thousands of candidates, far fewer birth dates and
+    # postal codes); a missing birth date as None, whatever the engine gave (None, NaT).
+    births, born = pd.factorize(frame["birth_date"].astype(object), use_na_sentinel=True)
+    ages = np.array([age_on(value, day) for value in born] + [None], dtype=object)
+    frame["age"] = pd.array(ages[births], dtype="Int64")
+    postal_codes, codes = pd.factorize(frame["postal_code"].astype(object), use_na_sentinel=True)
+    departments = np.array([department_of(code) for code in codes] + [None], dtype=object)
+    frame["department"] = departments[postal_codes]
+    # One answer per (own consent, parent's consent, birth date) combination.
+    consent = frame["presentation_consent"].fillna(False).to_numpy(dtype=bool)
+    parent = frame["parent_consent"].fillna(False).to_numpy(dtype=bool)
+    answers, combinations = pd.factorize(
+        (births.astype(np.int64) + 1) * 4 + consent * 2 + parent, use_na_sentinel=False
     )
-    eligible = {
-        answer: may_be_presented(consent=answer[0], parent_consent=answer[1], birth_date=answer[2], day=day)
-        for answer in set(answers)
-    }
-    frame["eligible"] = [eligible[answer] for answer in answers]
+    eligible = [
+        may_be_presented(
+            consent=bool(key // 2 % 2),
+            parent_consent=bool(key % 2),
+            birth_date=None if key // 4 == 0 else born[key // 4 - 1],
+            day=day,
+        )
+        for key in combinations
+    ]
+    frame["eligible"] = np.array(eligible, dtype=bool)[answers]
+    frame["presentation_consent"], frame["parent_consent"] = consent, parent
     return frame.drop(columns=["birth_date", "postal_code"])
 
 
@@ -166,10 +164,6 @@ def open_offers(event: dict, engine: Engine | None = None) -> pd.DataFrame:
     return frame
 
 
-#: Rows of the ``(offers, candidates)`` score matrix computed at once by ``Pairing.best``.
-_CHUNK_CELLS = 4_000_000
-
-
 class Pairing:
     """A job dating's open offers and the seeking candidates who may be presented, read once,
     and the pairs they make: all of them (``pairs``) or each offer's best (``best``).
@@ -192,53 +186,36 @@ class Pairing:
         offers = open_offers(event, engine)
         people = seeking_with_consent(event, engine) if seekers is None else seekers
         people = people[people["eligible"]]
-        with engine.connect() as connection:
-            enrolled = list(
-                map(
-                    tuple,
-                    connection.execute(
-                        sa.select(
-                            ENROLLMENTS.c.candidate_ref, ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code
-                        ).where(ENROLLMENTS.c.status.in_(SEEKING_STATUSES))
-                    ),
-                )
-            )
-            met = list(
-                map(
-                    tuple,
-                    connection.execute(
-                        sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.offer_ref).where(
-                            MEETINGS.c.event_code == event_code, MEETINGS.c.status != "cancelled"
-                        )
-                    ),
-                )
-            )
-        # Python strings (object): pandas' Arrow strings test membership forty times slower.
-        met = pd.DataFrame(met, columns=["candidate_ref", "offer_ref"], dtype=object)
-        # A candidate's meetings in the event count all of them, whatever is kept below.
-        meetings_of = met["candidate_ref"].value_counts()
+        # Heavy reads as the others (``analytics.read_frame``): a network's seekers have 216,000
+        # enrollments.
+        enrolled = analytics.read_frame(
+            sa.select(ENROLLMENTS.c.candidate_ref, ENROLLMENTS.c.program_code, ENROLLMENTS.c.site_code).where(
+                ENROLLMENTS.c.status.in_(SEEKING_STATUSES)
+            ),
+            engine,
+        )
+        met = analytics.read_frame(
+            sa.select(MEETINGS.c.candidate_ref, MEETINGS.c.offer_ref).where(
+                MEETINGS.c.event_code == event_code, MEETINGS.c.status != "cancelled"
+            ),
+            engine,
+        )
         if siret is not None:
             offers = offers[offers["siret"] == siret]
         self.offers = offers.reset_index(drop=True)
         self.people = people.reset_index(drop=True)
         self.n_offers, self.n_people = len(self.offers), len(self.people)
-        self.person_at = pd.Series(
-            np.arange(self.n_people), index=self.people["candidate_ref"].astype(object)
-        )
-        self.offer_at = pd.Series(np.arange(self.n_offers), index=self.offers["offer_ref"].astype(object))
-        enrolled = pd.DataFrame(
-            enrolled, columns=["candidate_ref", "program_code", "site_code"], dtype=object
-        )
-        self.enrolled = enrolled[enrolled["candidate_ref"].isin(self.person_at.index)]
-        self.meetings = meetings_of.reindex(self.people["candidate_ref"], fill_value=0).to_numpy()
-        met = met[
-            met["candidate_ref"].isin(self.person_at.index) & met["offer_ref"].isin(self.offer_at.index)
-        ]
+        enrolled_people = _positions(enrolled["candidate_ref"], self.people["candidate_ref"])
+        self.enrolled = enrolled[enrolled_people >= 0]
+        #: The position among ``people`` of each of ``enrolled``'s rows.
+        self.enrolled_people = enrolled_people[enrolled_people >= 0]
+        met_people = _positions(met["candidate_ref"], self.people["candidate_ref"])
+        met_offers = _positions(met["offer_ref"], self.offers["offer_ref"])
+        # A candidate's meetings in the event count all of them, whatever offer they are on.
+        self.meetings = np.bincount(met_people[met_people >= 0], minlength=self.n_people)
+        kept = (met_people >= 0) & (met_offers >= 0)
         #: The pairs left out (a meeting already), as ``offer × n_people + candidate``, each once.
-        self.taken = np.unique(
-            self.offer_at[met["offer_ref"]].to_numpy() * self.n_people
-            + self.person_at[met["candidate_ref"]].to_numpy()
-        )
+        self.taken = np.unique(met_offers[kept] * self.n_people + met_people[kept])
         departments = pd.concat([self.offers["department"], self.people["department"]]).astype(object)
         codes, self.department_names = pd.factorize(departments, use_na_sentinel=True)
         self.offer_department, self.person_department = codes[: self.n_offers], codes[self.n_offers :]
@@ -259,8 +236,8 @@ class Pairing:
 
         Its first ``per_offer`` rows are those of the whole list: each offer's share of them is
         among its ``per_offer`` best. Offers that draw the same candidates (same programme, site
-        and department) are scored together, ``(offers, candidates)`` in chunks: no list of
-        every pair is built.
+        and department) are ranked together, from the candidates of their programme, site and
+        department first: no list of every pair is built, nor a score of every candidate.
         """
         return self._frame(*self._best_indices(per_offer), rows=rows)
 
@@ -272,10 +249,10 @@ class Pairing:
             empty = np.empty(0, np.int64)
             return empty, empty, empty
         taken_offer = self.taken // n
-        # Within an offer the order is the tier, then the candidate's meetings and ref: a score
-        # of tier × n + the candidate's place by meetings then ref.
+        # Within an offer the order is the tier, then the candidate's place by meetings then ref.
+        by_place = np.lexsort((np.arange(n), self.meetings))
         place = np.empty(n, np.int64)
-        place[np.lexsort((np.arange(n), self.meetings))] = np.arange(n)
+        place[by_place] = np.arange(n)
         # Offers of the same programme, site and department draw the same candidates.
         groups, group_keys = pd.factorize(
             pd.MultiIndex.from_arrays(
@@ -286,39 +263,69 @@ class Pairing:
                 ]
             )
         )
-        enrolled_people = self.person_at[self.enrolled["candidate_ref"]].to_numpy()
-        people_of = {  # a programme's (a site's) candidates: an active enrollment there
-            column: dict(list(pd.Series(enrolled_people).groupby(self.enrolled[column].to_numpy())))
+        enrolled_people = self.enrolled_people
+        # A programme's (a site's, a department's) candidates, in the order of their place: an
+        # active enrollment there (living there).
+        program_people, site_people = (
+            _in_place_order(self.enrolled[column].to_numpy(), enrolled_people, place)
             for column in ("program_code", "site_code")
-        }
+        )
+        located = self.person_department >= 0
+        department_people = _in_place_order(self.person_department[located], np.flatnonzero(located), place)
         taken_of = dict(list(pd.Series(self.taken).groupby(taken_offer)))
         offers_of = dict(list(pd.Series(np.arange(self.n_offers)).groupby(groups)))
+        none = np.empty(0, np.int64)
+        # Who is of the group's programme, of its site: marked for a group, then cleared.
+        in_program, in_site = np.zeros(n, bool), np.zeros(n, bool)
         found_o, found_c, found_tier = [], [], []
-        rows = max(1, _CHUNK_CELLS // n)
-        for first in range(0, len(group_keys), rows):
-            chunk = group_keys[first : first + rows]
-            department = np.array([key[2] for key in chunk])
-            tier = 7 - ((self.person_department[None, :] == department[:, None]) & (department[:, None] >= 0))
-            for row, (program, site, _) in enumerate(chunk):
-                for weight, column, value in ((4, "program_code", program), (2, "site_code", site)):
-                    if value in people_of[column]:
-                        tier[row, people_of[column][value].to_numpy()] -= weight
-            score = tier * n + place[None, :]
-            for row in range(len(chunk)):
-                members = offers_of[first + row].to_numpy()
-                most_taken = max(len(taken_of[o]) if o in taken_of else 0 for o in members)
-                depth = min(n, per_offer + most_taken)
-                best = np.argpartition(score[row], depth - 1)[:depth] if depth < n else np.arange(n)
-                best = best[np.argsort(score[row][best], kind="stable")]
-                for offer in members:
-                    keep = best
-                    if offer in taken_of:
-                        keep = best[~np.isin(offer * n + best, taken_of[offer].to_numpy())]
-                    keep = keep[:per_offer]
-                    found_o.append(np.full(len(keep), offer, np.int64))
-                    found_c.append(keep)
-                    found_tier.append(tier[row][keep])
+        for group, (program, site, department) in enumerate(group_keys):
+            members = offers_of[group].to_numpy()
+            most_taken = max(len(taken_of[o]) if o in taken_of else 0 for o in members)
+            depth = min(n, per_offer + most_taken)
+            of_program = program_people.get(program, none)
+            of_site = site_people.get(site, none)
+            of_department = department_people.get(department, none)
+            in_program[of_program], in_site[of_site] = True, True
+            ranked, tiers = [], []
+            # Tiers 0 to 3: the programme's; 4 and 5: the site's others; 6: the department's
+            # others; 7: everyone else. Programme and site are in the order of places: a stable
+            # sort by tier gives the order of the list.
+            site_only = of_site[~in_program[of_site]]
+            for people, tier in (
+                (of_program, 3 - 2 * in_site[of_program] - self._lives_in(of_program, department)),
+                (site_only, 5 - self._lives_in(site_only, department)),
+            ):
+                order = np.argsort(tier, kind="stable")[:depth]
+                ranked.append(people[order])
+                tiers.append(tier[order])
+                depth -= len(order)
+            if depth > 0:  # the department's others (among its first, at most the above are not)
+                first = of_department[: depth + len(of_program) + len(of_site)]
+                others = first[~(in_program[first] | in_site[first])][:depth]
+                ranked.append(others)
+                tiers.append(np.full(len(others), 6))
+                depth -= len(others)
+            if depth > 0:  # everyone else
+                elsewhere = ~(in_program | in_site)
+                elsewhere[of_department] = False
+                others = by_place[elsewhere[by_place]][:depth]
+                ranked.append(others)
+                tiers.append(np.full(len(others), 7))
+            in_program[of_program], in_site[of_site] = False, False
+            best, tier = np.concatenate(ranked), np.concatenate(tiers)
+            for offer in members:
+                keep = slice(None)
+                if offer in taken_of:
+                    keep = ~np.isin(offer * n + best, taken_of[offer].to_numpy())
+                kept = best[keep][:per_offer]
+                found_o.append(np.full(len(kept), offer, np.int64))
+                found_c.append(kept)
+                found_tier.append(tier[keep][:per_offer])
         return np.concatenate(found_o), np.concatenate(found_c), np.concatenate(found_tier)
+
+    def _lives_in(self, people: np.ndarray, department: int) -> np.ndarray:
+        """Whether each of ``people`` (positions) lives in ``department`` (a code; -1: none)."""
+        return (self.person_department[people] == department) & (department >= 0)
 
     def _frame(self, o: np.ndarray, c: np.ndarray, tier: np.ndarray, rows: int | None = None) -> pd.DataFrame:
         """The pairs ``(o[i], c[i])`` of tiers ``tier[i]`` as rows, best first, with their
@@ -418,6 +425,26 @@ def _unmix(key: int, departments: int, positions: int, meetings: int) -> tuple[i
     key, same_department = divmod(key, 2)
     same_program, same_site = divmod(key, 2)
     return same_program, same_site, same_department, department - 1, open_count, meeting_count
+
+
+def _positions(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """The position of each of ``values`` in ``among`` (distinct), -1 where it is not: hashed by
+    Arrow (pandas took 0.5 s for a network's 216,000 enrollments, Arrow 0.05 s)."""
+    found = pc.index_in(pa.array(values, pa.string()), value_set=pa.array(among, pa.string()))
+    return pc.fill_null(found, -1).to_numpy().astype(np.int64)
+
+
+def _in_place_order(values: np.ndarray, people: np.ndarray, place: np.ndarray) -> dict[object, np.ndarray]:
+    """Each value's ``people`` (positions, as many as ``values``), each once, in the order of
+    their ``place``: one sort for all values."""
+    codes, distinct = pd.factorize(values)
+    order = np.lexsort((place[people], codes))
+    codes, people = codes[order], people[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (codes[1:] != codes[:-1]) | (people[1:] != people[:-1])
+    codes, people = codes[first], people[first]
+    bounds = np.searchsorted(codes, np.arange(len(distinct) + 1))
+    return {value: people[bounds[at] : bounds[at + 1]] for at, value in enumerate(distinct)}
 
 
 def _taken(values: pd.Series, at: np.ndarray) -> pd.Categorical:

@@ -69,6 +69,13 @@ def full_name(first: object, last: object) -> str:
     return " ".join(part for part in (first, last) if isinstance(part, str) and part)
 
 
+def full_names(first: pd.Series, last: pd.Series) -> pd.Series:
+    """``full_name`` of each row of two text columns (text or missing), at once: a network's
+    216,000 seekers one at a time took 0.6 s."""
+    first, last = (part.astype("str").fillna("") for part in (first, last))
+    return (first + " " + last).where((first != "") & (last != ""), first + last)
+
+
 def names(
     sirets: Sequence[str], candidate_refs: Sequence[str], engine: Engine | None = None
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -376,14 +383,9 @@ def consents(
     """The job dating's seeking candidates with their name, age on its first day, consents and
     whether they may be presented, by name; ``people`` as ``seekers`` gives them, if already read."""
     people = seekers(event_code, engine) if people is None else people
-    # Python strings (object): iterating pandas' Arrow strings costs seconds for 200,000 names.
-    people = people.astype({"candidate_ref": object, "first_name": object, "last_name": object})
-    named = people.assign(
-        candidate=[
-            full_name(first, last)
-            for first, last in zip(people["first_name"], people["last_name"], strict=True)
-        ]
-    )
-    return named.sort_values(["candidate", "candidate_ref"]).reset_index(drop=True)[
+    named = people.assign(candidate=full_names(people["first_name"], people["last_name"]))
+    ordered = named.sort_values(["candidate", "candidate_ref"]).reset_index(drop=True)
+    # Refs as Python strings (object): the page's index, looked up one ref at a time.
+    return ordered[
         ["candidate_ref", "candidate", "age", "presentation_consent", "parent_consent", "eligible"]
-    ]
+    ].astype({"candidate_ref": object})
