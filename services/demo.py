@@ -12,8 +12,10 @@ and ending the demo when real data arrives.
 
 from __future__ import annotations
 
+import queue
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,7 +35,7 @@ from services.demo_generator import (
     sqlite_instants,
     wall_microseconds,
 )
-from services.imports.importer import gc_paused, import_rows, record_result
+from services.imports.importer import fast_thread_switches, gc_paused, import_rows, record_result
 from services.imports.problems import ImportResult, RawRow
 from services.store import channels, database
 from services.store.contract import SPECS
@@ -156,25 +158,72 @@ def table_rows(
     return _table_columns(kind, names, columns, len(rows), dialect, rules)
 
 
-def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engine) -> None:
-    """``executemany`` of plain tuples, one transaction per table, in the contract's order.
+Table = tuple[str, tuple[list[str], list[tuple]]]
+
+
+def insert_tables(tables: Iterable[Table], engine: Engine) -> None:
+    """``executemany`` of plain tuples, table after table in the order given, in one write
+    transaction: every table or none.
 
     On SQLite, a table's own indexes (``CREATE INDEX``, not those of its UNIQUE constraints,
     which belong to the table) are dropped before its rows and built again after them, from the
     very SQL the migrations stored, in the same transaction: building an index once over sorted
     keys costs less than inserting a million rows into it one by one (docs/performance.md); the
     store ends with the schema a migration gives (tests/test_scale.py)."""
-    for kind, (names, tuples) in tables.items():
-        if not tuples:
-            continue
-        table = SPECS[kind].table
-        with write_transaction(engine) as connection:
-            indexes = _drop_indexes(connection, table.name)
-            marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
-            statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
-            connection.exec_driver_sql(statement, tuples)
-            for definition in indexes:
-                connection.exec_driver_sql(definition)
+    with write_transaction(engine) as connection:
+        for kind, (names, tuples) in tables:
+            if not tuples:
+                continue
+            table = SPECS[kind].table
+            try:
+                indexes = _drop_indexes(connection, table.name)
+                marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
+                statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+                connection.exec_driver_sql(statement, tuples)
+                for definition in indexes:
+                    connection.exec_driver_sql(definition)
+            except Exception as error:
+                error.add_note(f"écriture en masse de la table {table.name} : échouée, rien n'est écrit")
+                raise
+
+
+class SeedAbandoned(RuntimeError):
+    """Raised in the seed's writer thread to roll its transaction back when the conversion of a
+    table failed (that failure is the one the seed raises)."""
+
+
+#: What the converting thread hands the writer after the last table, or when it failed.
+_END, _ABANDON = object(), object()
+
+
+def _insert_as_converted(tables: Iterator[Table], engine: Engine) -> None:
+    """``insert_tables`` in a writer thread, handed each table as soon as this thread has
+    converted it: the conversion of the next table overlaps the load of the last
+    (``executemany`` lets go of the GIL while SQLite steps through each row, ``CREATE INDEX``
+    for its whole build; docs/performance.md). Still one transaction: when a conversion fails,
+    the writer rolls back before that error is raised here; when the load fails, the
+    conversions stop and the load's error is raised here."""
+    handed: queue.SimpleQueue = queue.SimpleQueue()
+
+    def received() -> Iterator[Table]:
+        while (table := handed.get()) is not _END:
+            if table is _ABANDON:
+                raise SeedAbandoned("conversion d'une table échouée : rien n'est écrit")
+            yield table
+
+    with fast_thread_switches(), ThreadPoolExecutor(1, thread_name_prefix="seed-writer") as writer:
+        writing = writer.submit(insert_tables, received(), engine)
+        try:
+            for table in tables:
+                if writing.done():  # the load failed: its error is raised below
+                    break
+                handed.put(table)
+        except BaseException:
+            handed.put(_ABANDON)
+            wait([writing])  # rolled back before this error goes up
+            raise
+        handed.put(_END)
+        writing.result()
 
 
 def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
@@ -191,10 +240,13 @@ def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
     return [definition for _, definition in indexes]
 
 
-def _write_tables(
-    tables: dict[str, tuple[list[str], list[tuple]]], counts: dict[str, int], engine: Engine
-) -> list[ImportResult]:
-    insert_tables(tables, engine)
+def _write_tables(tables: Iterable[Table], counts: dict[str, int], engine: Engine) -> list[ImportResult]:
+    """Write the tables (``tables`` may be an iterator converting each one as it is asked: then
+    loaded by a writer thread, ``_insert_as_converted``), then record them as imported."""
+    if isinstance(tables, Iterator):
+        _insert_as_converted(tables, engine)
+    else:
+        insert_tables(tables, engine)
     results = [
         ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=count, inserted=count)
         for kind, count in counts.items()
@@ -217,7 +269,7 @@ def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine)
     """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
     rules = _check_empty(rows_by_kind, engine)
     dialect = engine.dialect.name
-    tables = {kind: table_rows(kind, rows, dialect, rules) for kind, rows in rows_by_kind.items()}
+    tables = [(kind, table_rows(kind, rows, dialect, rules)) for kind, rows in rows_by_kind.items()]
     return _write_tables(tables, {kind: len(rows) for kind, rows in rows_by_kind.items()}, engine)
 
 
@@ -225,14 +277,13 @@ def _write_generated(generated: Generated, engine: Engine) -> list[ImportResult]
     """``write_bulk`` straight from the generator's columns (no dict per row on the way)."""
     rules = _check_empty(generated.rows, engine)
     dialect = engine.dialect.name
-    tables = {
-        kind: _table_columns(
-            kind, list(generated.names[kind]), generated.columns(kind), len(rows), dialect, rules
-        )
-        if rows
-        else ([], [])
+    # Converted one at a time, each handed to the writer thread as soon as it is ready.
+    names = generated.names
+    tables = (
+        (kind, _table_columns(kind, list(names[kind]), generated.columns(kind), len(rows), dialect, rules))
         for kind, rows in generated.rows.items()
-    }
+        if rows
+    )
     return _write_tables(tables, {kind: len(rows) for kind, rows in generated.rows.items()}, engine)
 
 
@@ -304,16 +355,21 @@ def seed_demo(
     engine = engine or get_engine()
     if bulk is None:
         bulk = candidates > NETWORK_FROM
-    with gc_paused():  # millions of rows built: see gc_paused
-        generated = Builder(candidates, seed).build()
-        if bulk:
-            results = _write_generated(generated, engine)
-        else:
-            results = _write_through_importer(generated.dicts(), engine)
-        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
-        # Freed now, by reference counting: once resumed, the collector's first passes would
-        # walk each of its million tuples, still alive.
-        del generated
+    # The accounts' passwords are hashed (Argon2, about a second for the four) in another thread
+    # while the rows are drawn; a failure there is raised before anything is written.
+    with ThreadPoolExecutor(1, thread_name_prefix="seed-passwords") as hasher:
+        hashing = hasher.submit(_hashed_passwords)
+        with gc_paused():  # millions of rows built: see gc_paused
+            generated = Builder(candidates, seed).build()
+            passwords = hashing.result()
+            if bulk:
+                results = _write_generated(generated, engine)
+            else:
+                results = _write_through_importer(generated.dicts(), engine)
+            first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
+            # Freed now, by reference counting: once resumed, the collector's first passes would
+            # walk each of its million tuples, still alive.
+            del generated
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
@@ -323,12 +379,19 @@ def seed_demo(
             accounts.add_account(
                 email=account.email,
                 role=account.role,
-                password=account.password,
+                password=passwords[account.email],
                 actor=SEED_ACTOR,
                 advisor_email=first_advisor if account.role == "advisor" else None,
                 engine=engine,
             )
     return results
+
+
+def _hashed_passwords() -> dict[str, accounts.HashedPassword]:
+    return {
+        account.email: accounts.hashed_password(account.password, email=account.email)
+        for account in DEMO_ACCOUNTS
+    }
 
 
 def end_if_more_than_demo(engine: Engine | None = None) -> bool:
