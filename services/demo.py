@@ -35,7 +35,7 @@ from services.demo_generator import (
     sqlite_instants,
     wall_microseconds,
 )
-from services.imports.importer import fast_thread_switches, gc_paused, import_rows, record_result
+from services.imports.importer import gc_paused, import_rows, record_result
 from services.imports.problems import ImportResult, RawRow
 from services.store import channels, database
 from services.store.contract import SPECS
@@ -211,7 +211,9 @@ def _insert_as_converted(tables: Iterator[Table], engine: Engine) -> None:
                 raise SeedAbandoned("conversion d'une table échouée : rien n'est écrit")
             yield table
 
-    with fast_thread_switches(), ThreadPoolExecutor(1, thread_name_prefix="seed-writer") as writer:
+    # The interpreter's default switch interval (5 ms) is kept: a shorter one (the importer's
+    # 0.1 ms) made the seed slower on a machine whose cores were all busy (docs/performance.md).
+    with ThreadPoolExecutor(1, thread_name_prefix="seed-writer") as writer:
         writing = writer.submit(insert_tables, received(), engine)
         try:
             for table in tables:

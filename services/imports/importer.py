@@ -79,7 +79,7 @@ _SWITCH_INTERVAL = 0.005
 
 
 @contextmanager
-def fast_thread_switches() -> Iterator[None]:
+def _fast_thread_switches() -> Iterator[None]:
     """Shorten the interpreter's thread switch interval while the write lock is held.
 
     ``executemany`` lets go of the GIL for each row it steps through SQLite; when other
@@ -271,7 +271,7 @@ def _import_sheet(
 def _write_checked(
     connection: sa.Connection, plan: Plan, version: int | None, result: ImportResult, imported_by: str | None
 ) -> None:
-    with fast_thread_switches():
+    with _fast_thread_switches():
         _write_checked_now(connection, plan, version, result, imported_by)
 
 
