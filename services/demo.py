@@ -12,10 +12,9 @@ and ending the demo when real data arrives.
 
 from __future__ import annotations
 
-import queue
 import random
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -187,47 +186,6 @@ def insert_tables(tables: Iterable[Table], engine: Engine) -> None:
                 raise
 
 
-class SeedAbandoned(RuntimeError):
-    """Raised in the seed's writer thread to roll its transaction back when the conversion of a
-    table failed (that failure is the one the seed raises)."""
-
-
-#: What the converting thread hands the writer after the last table, or when it failed.
-_END, _ABANDON = object(), object()
-
-
-def _insert_as_converted(tables: Iterator[Table], engine: Engine) -> None:
-    """``insert_tables`` in a writer thread, handed each table as soon as this thread has
-    converted it: the conversion of the next table overlaps the load of the last
-    (``executemany`` lets go of the GIL while SQLite steps through each row, ``CREATE INDEX``
-    for its whole build; docs/performance.md). Still one transaction: when a conversion fails,
-    the writer rolls back before that error is raised here; when the load fails, the
-    conversions stop and the load's error is raised here."""
-    handed: queue.SimpleQueue = queue.SimpleQueue()
-
-    def received() -> Iterator[Table]:
-        while (table := handed.get()) is not _END:
-            if table is _ABANDON:
-                raise SeedAbandoned("conversion d'une table échouée : rien n'est écrit")
-            yield table
-
-    # The interpreter's default switch interval (5 ms) is kept: a shorter one (the importer's
-    # 0.1 ms) made the seed slower on a machine whose cores were all busy (docs/performance.md).
-    with ThreadPoolExecutor(1, thread_name_prefix="seed-writer") as writer:
-        writing = writer.submit(insert_tables, received(), engine)
-        try:
-            for table in tables:
-                if writing.done():  # the load failed: its error is raised below
-                    break
-                handed.put(table)
-        except BaseException:
-            handed.put(_ABANDON)
-            wait([writing])  # rolled back before this error goes up
-            raise
-        handed.put(_END)
-        writing.result()
-
-
 def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
     """Drop a SQLite table's own indexes; their SQL, to build them again (none on PostgreSQL,
     whose bulk load keeps its indexes)."""
@@ -243,12 +201,7 @@ def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
 
 
 def _write_tables(tables: Iterable[Table], counts: dict[str, int], engine: Engine) -> list[ImportResult]:
-    """Write the tables (``tables`` may be an iterator converting each one as it is asked: then
-    loaded by a writer thread, ``_insert_as_converted``), then record them as imported."""
-    if isinstance(tables, Iterator):
-        _insert_as_converted(tables, engine)
-    else:
-        insert_tables(tables, engine)
+    insert_tables(tables, engine)
     results = [
         ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=count, inserted=count)
         for kind, count in counts.items()
@@ -279,13 +232,12 @@ def _write_generated(generated: Generated, engine: Engine) -> list[ImportResult]
     """``write_bulk`` straight from the generator's columns (no dict per row on the way)."""
     rules = _check_empty(generated.rows, engine)
     dialect = engine.dialect.name
-    # Converted one at a time, each handed to the writer thread as soon as it is ready.
     names = generated.names
-    tables = (
+    tables = [
         (kind, _table_columns(kind, list(names[kind]), generated.columns(kind), len(rows), dialect, rules))
         for kind, rows in generated.rows.items()
         if rows
-    )
+    ]
     return _write_tables(tables, {kind: len(rows) for kind, rows in generated.rows.items()}, engine)
 
 
