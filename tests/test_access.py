@@ -325,3 +325,11 @@ def test_hostile_names_are_text_in_the_charts_not_plotly_links(engine):
     assert specs
     assert all("<a href" not in spec for spec in specs)
     assert any("&lt;a href='https://evil.example'&gt;clic&lt;/a&gt; Test" in spec for spec in specs)
+
+
+def test_a_bare_expression_in_a_page_shows_nothing():
+    # The project's .streamlit/config.toml turns Streamlit's "magic" off: a value left alone on a
+    # line of a page (here a candidate's name) is not written to the page.
+    app = AppTest.from_string('name = "Léa Martin"\nname\n{"candidate": name}\n').run()
+    assert not app.exception
+    assert not app.markdown and not app.json and not app.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from services.access import roles
 from services.i18n import translate
 from services.metrics import marketing
 from services.metrics.attribution import MODELS, attribute
+from services.store import channels
 from services.store.events import default_scope
 from services.store.models import Candidate
 from tests.conftest import app_as, each_tab
@@ -100,6 +102,26 @@ def test_the_link_builder_and_the_rules_work_before_any_data(engine):
     # Intended channel is social (the default), the rules say newspaper: a warning says so.
     assert any("Sites de presse" in warning.value for warning in app.warning)
     assert "utm_source=estrepublicain.fr" in app.code[0].value
+
+
+def test_unedited_rules_preview_no_move_without_reading_every_touchpoint(demo_store):
+    reads = []
+
+    def counted(*arguments, **keywords):
+        reads.append(1)
+        return derived_groups(*arguments, **keywords)
+
+    derived_groups = channels.derived_groups
+    with mock.patch.object(channels, "derived_groups", counted):
+        app = open_channels()
+    assert not app.exception
+    assert any(caption.value == "Aperçu : aucune visite ne changerait de canal." for caption in app.caption)
+    assert reads == []
+    # The stored rules as the editor gives them back are the stored rules (compared there).
+    stored = channels.load_rules(None)
+    assert channels.rules_from_frame(channels.rules_frame(stored)) == stored
+    # And under them, every derived touchpoint of the demo keeps its channel: nothing to preview.
+    assert channels.preview_rules(stored, derived_groups()) == {}
 
 
 def test_only_the_chosen_tab_computes_and_each_one_shows_its_figures(demo_store):

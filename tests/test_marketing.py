@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
+import math
+from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from services.metrics import marketing
-from services.metrics.attribution import MODELS, journey_data
+from services.metrics.attribution import MODELS, JourneyData, journey_data
 from services.store import channels
 from services.store.scope import Scope
 from tests.conftest import load
@@ -30,6 +32,80 @@ def test_bootstrap_intervals_are_seeded_and_hold_the_estimate(demo_store, model)
     for row in first.itertuples():
         assert row.low <= point.get(row.channel, 0.0) <= row.high
         assert row.high > row.low  # hundreds of conversions: the interval is not a point
+
+
+def _hand_made(journeys: list[list[tuple[str, float]]]) -> JourneyData:
+    """Booking conversions on 15/04/2020 at noon, one per journey of (channel, days before the
+    conversion) touches, in order; no non-converter (no Markov here)."""
+    converted_at = datetime(2020, 4, 15, 12, tzinfo=UTC)
+    refs = [f"C{number:03d}" for number in range(len(journeys))]
+    touches = [
+        (ref, converted_at, converted_at - timedelta(days=days), channel, step, len(journey), None, None)
+        for ref, journey in zip(refs, journeys, strict=True)
+        for step, (channel, days) in enumerate(journey)
+    ]
+    columns = ["candidate_ref", "converted_at", "occurred_at", "channel", "step", "n"]
+    columns += ["utm_source", "utm_campaign"]
+    return JourneyData(
+        "booking",
+        30,
+        pd.DataFrame({"candidate_ref": refs, "converted_at": [converted_at] * len(refs)}),
+        pd.DataFrame(touches, columns=columns),
+        pd.DataFrame,
+        pd.DataFrame,
+    )
+
+
+def test_bootstrap_of_shared_paths_draws_each_conversion_with_replacement():
+    # 100 conversions: 50 by one social touch, 50 by one e-mail touch (linear: 1 to its channel).
+    # Resampling 100 conversions with replacement, the social credit of a sample is how many
+    # social conversions it draws: Binomial(100, 1/2), mean 50, standard deviation 5; its 5th and
+    # 95th percentiles are 50 ∓ 1.645 × 5 ≈ 41.8 and 58.2. 200 samples estimate them within
+    # about ±2: a law other than drawing each conversion with replacement (no resampling, or
+    # drawing the two paths with equal odds whatever their conversions) would not land there.
+    data = _hand_made([[("social", 1.0)]] * 50 + [[("email", 1.0)]] * 50)
+    table = marketing.intervals(data, "linear").set_index("channel")
+    for channel in ("social", "email"):
+        assert table.loc[channel, "credit"] == 50.0
+        assert 38.0 <= table.loc[channel, "low"] <= 46.0
+        assert 54.0 <= table.loc[channel, "high"] <= 62.0
+    # Skewed odds: 90 social and 10 e-mail conversions → the e-mail credit is Binomial(100, 0.1),
+    # standard deviation 3: 10 ∓ 1.645 × 3 ≈ 5.1 and 14.9.
+    skewed = marketing.intervals(_hand_made([[("social", 1.0)]] * 90 + [[("email", 1.0)]] * 10), "linear")
+    email = skewed.set_index("channel").loc["email"]
+    assert 3.0 <= email["low"] <= 7.0
+    assert 13.0 <= email["high"] <= 17.0
+    # One path for all: every sample gives the same credits, the interval is the figure itself.
+    one = marketing.intervals(_hand_made([[("social", 2.0), ("email", 1.0)]] * 40), "linear")
+    assert one.set_index("channel")[["credit", "low", "high"]].to_dict("index") == {
+        "email": {"credit": 20.0, "low": 20.0, "high": 20.0},
+        "social": {"credit": 20.0, "low": 20.0, "high": 20.0},
+    }
+
+
+def test_bootstrap_of_conversions_with_credits_of_their_own():
+    # Time decay, 200 conversions each with a social touch k/10 days and an e-mail touch 1 day
+    # before the conversion (k = 1 … 200, so no two conversions share their credits): conversion
+    # k gives social 2^(-k/70) / (2^(-k/70) + 2^(-1/7)) (metrics: weight 2^(-d/7), d in days).
+    # The social credit of a resample of n conversions has a standard deviation of √n·σ, σ the
+    # spread of those shares, so its 90 % interval is about 2 × 1.645 × √n·σ wide.
+    n = 200
+    shares = [2 ** (-k / 70) / (2 ** (-k / 70) + 2 ** (-1 / 7)) for k in range(1, n + 1)]
+    mean = math.fsum(shares) / n
+    sigma = math.sqrt(math.fsum((share - mean) ** 2 for share in shares) / n)
+    data = _hand_made([[("social", k / 10), ("email", 1.0)] for k in range(1, n + 1)])
+    social = marketing.intervals(data, "time_decay").set_index("channel").loc["social"]
+    assert social["credit"] == pytest.approx(math.fsum(shares))
+    assert social["high"] - social["low"] == pytest.approx(2 * 1.645 * math.sqrt(n) * sigma, rel=0.25)
+    assert social["low"] < social["credit"] < social["high"]
+
+
+def test_distinct_rows_are_found_bit_for_bit():
+    values = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 2 / 3, 0.0]])
+    distinct, row_of = marketing._distinct_rows(values)
+    assert distinct.tolist() == [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 2 / 3, 0.0]]
+    assert row_of.tolist() == [0, 1, 0, 2]
+    assert (distinct[row_of] == values).all()
 
 
 def test_credit_matrix_rows_are_conversions_and_sum_to_one(scenario):

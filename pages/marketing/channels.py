@@ -361,7 +361,10 @@ with tools[1]:
         },
     )
     proposed = channels.rules_from_frame(edited)
-    moves = channels.preview_rules(proposed, cached.derived_groups(version))
+    # Unedited, the rules are those every derived touchpoint was given (saving rules re-derives
+    # them in the same transaction): nothing moves, and every touchpoint need not be read.
+    unedited = proposed == channels.rules_from_frame(channels.rules_frame(rules))
+    moves = {} if unedited else channels.preview_rules(proposed, cached.derived_groups(version))
     if moves:
         st.info(
             t(

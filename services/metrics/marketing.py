@@ -171,14 +171,24 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
         if n == 0:
             return pd.DataFrame(columns=["channel", "credit", "low", "high"])
         # Each sample sums n conversions drawn with replacement: how many times each is drawn
-        # (from drawn indices: multinomial counts took 6 times longer at scale M) times its
-        # credits, a matrix product (gathering the drawn rows took 5 times longer at scale L).
+        # times its credits, a matrix product (gathering the drawn rows took 5 times longer at
+        # scale L). Conversions with the same credits (the same path, for every model but time
+        # decay) are one row of the product, and how many times each row is drawn follows the
+        # multinomial law of n draws among the rows weighted by their conversions: drawn
+        # directly, at scale L 1,316 counts per sample instead of 344,139 indices (linear, the 200
+        # samples: 4.3 s → 0.1 s under load). Where most conversions have credits of their own
+        # (time decay), the conversions themselves are drawn: a multinomial count over as many
+        # rows costs more than drawing their indices (6 times more at scale M).
         values = matrix.to_numpy()
-        drawn = (
-            np.bincount(rng.integers(0, n, size=n), minlength=n).astype(float) @ values
-            for _ in range(BOOTSTRAP_SAMPLES)
-        )
-        samples = pd.DataFrame(list(drawn), columns=matrix.columns)
+        credits, row_of = _distinct_rows(values)
+        if len(credits) <= n // 2:
+            weights = np.bincount(row_of, minlength=len(credits)) / n
+            counts = rng.multinomial(n, weights, size=BOOTSTRAP_SAMPLES)
+        else:
+            credits = values
+            counts = (np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(BOOTSTRAP_SAMPLES))
+        drawn = [row.astype(float) @ credits for row in counts]
+        samples = pd.DataFrame(drawn, columns=matrix.columns)
     low, high = np.percentile(samples.to_numpy(), INTERVAL, axis=0) if len(samples) else ([], [])
     table = pd.DataFrame({"channel": samples.columns, "low": low, "high": high})
     table["credit"] = table["channel"].map(point).fillna(0.0)
@@ -186,6 +196,16 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
     table["low"] = np.minimum(table["low"], table["credit"])
     table["high"] = np.maximum(table["high"], table["credit"])
     return table[["channel", "credit", "low", "high"]]
+
+
+def _distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of a matrix, and for each row the number of its own among them: rows
+    compared bit for bit, by factorising their bytes (``np.unique(axis=0)`` sorts them, ten times
+    slower)."""
+    values = np.ascontiguousarray(values, dtype=float)
+    rows = values.view(np.dtype((np.void, values.itemsize * values.shape[1]))).ravel()
+    row_of, distinct = pd.factorize(rows)
+    return np.asarray(distinct).view(float).reshape(len(distinct), values.shape[1]), row_of
 
 
 def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame:
