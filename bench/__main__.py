@@ -65,7 +65,7 @@ def _build(path: Path, candidates: int) -> None:
         rules = channels.load_rules(connection)
     tables = {kind: demo.table_rows(kind, kind_rows, "sqlite", rules) for kind, kind_rows in rows.items()}
     start, processor = time.perf_counter(), time.process_time()
-    demo.insert_tables(tables, reference)
+    demo.insert_tables(tables.items(), reference)
     plain, plain_processor = time.perf_counter() - start, time.process_time() - processor
     counts = {kind: len(kind_rows) for kind, kind_rows in rows.items()}
     print(f"données : {counts}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -156,25 +157,33 @@ def table_rows(
     return _table_columns(kind, names, columns, len(rows), dialect, rules)
 
 
-def insert_tables(tables: dict[str, tuple[list[str], list[tuple]]], engine: Engine) -> None:
-    """``executemany`` of plain tuples, one transaction per table, in the contract's order.
+Table = tuple[str, tuple[list[str], list[tuple]]]
+
+
+def insert_tables(tables: Iterable[Table], engine: Engine) -> None:
+    """``executemany`` of plain tuples, table after table in the order given, in one write
+    transaction: every table or none.
 
     On SQLite, a table's own indexes (``CREATE INDEX``, not those of its UNIQUE constraints,
     which belong to the table) are dropped before its rows and built again after them, from the
     very SQL the migrations stored, in the same transaction: building an index once over sorted
     keys costs less than inserting a million rows into it one by one (docs/performance.md); the
     store ends with the schema a migration gives (tests/test_scale.py)."""
-    for kind, (names, tuples) in tables.items():
-        if not tuples:
-            continue
-        table = SPECS[kind].table
-        with write_transaction(engine) as connection:
-            indexes = _drop_indexes(connection, table.name)
-            marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
-            statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
-            connection.exec_driver_sql(statement, tuples)
-            for definition in indexes:
-                connection.exec_driver_sql(definition)
+    with write_transaction(engine) as connection:
+        for kind, (names, tuples) in tables:
+            if not tuples:
+                continue
+            table = SPECS[kind].table
+            try:
+                indexes = _drop_indexes(connection, table.name)
+                marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
+                statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
+                connection.exec_driver_sql(statement, tuples)
+                for definition in indexes:
+                    connection.exec_driver_sql(definition)
+            except Exception as error:
+                error.add_note(f"écriture en masse de la table {table.name} : échouée, rien n'est écrit")
+                raise
 
 
 def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
@@ -191,9 +200,7 @@ def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
     return [definition for _, definition in indexes]
 
 
-def _write_tables(
-    tables: dict[str, tuple[list[str], list[tuple]]], counts: dict[str, int], engine: Engine
-) -> list[ImportResult]:
+def _write_tables(tables: Iterable[Table], counts: dict[str, int], engine: Engine) -> list[ImportResult]:
     insert_tables(tables, engine)
     results = [
         ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=count, inserted=count)
@@ -217,7 +224,7 @@ def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine)
     """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
     rules = _check_empty(rows_by_kind, engine)
     dialect = engine.dialect.name
-    tables = {kind: table_rows(kind, rows, dialect, rules) for kind, rows in rows_by_kind.items()}
+    tables = [(kind, table_rows(kind, rows, dialect, rules)) for kind, rows in rows_by_kind.items()]
     return _write_tables(tables, {kind: len(rows) for kind, rows in rows_by_kind.items()}, engine)
 
 
@@ -225,14 +232,12 @@ def _write_generated(generated: Generated, engine: Engine) -> list[ImportResult]
     """``write_bulk`` straight from the generator's columns (no dict per row on the way)."""
     rules = _check_empty(generated.rows, engine)
     dialect = engine.dialect.name
-    tables = {
-        kind: _table_columns(
-            kind, list(generated.names[kind]), generated.columns(kind), len(rows), dialect, rules
-        )
-        if rows
-        else ([], [])
+    names = generated.names
+    tables = [
+        (kind, _table_columns(kind, list(names[kind]), generated.columns(kind), len(rows), dialect, rules))
         for kind, rows in generated.rows.items()
-    }
+        if rows
+    ]
     return _write_tables(tables, {kind: len(rows) for kind, rows in generated.rows.items()}, engine)
 
 
@@ -304,16 +309,21 @@ def seed_demo(
     engine = engine or get_engine()
     if bulk is None:
         bulk = candidates > NETWORK_FROM
-    with gc_paused():  # millions of rows built: see gc_paused
-        generated = Builder(candidates, seed).build()
-        if bulk:
-            results = _write_generated(generated, engine)
-        else:
-            results = _write_through_importer(generated.dicts(), engine)
-        first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
-        # Freed now, by reference counting: once resumed, the collector's first passes would
-        # walk each of its million tuples, still alive.
-        del generated
+    # The accounts' passwords are hashed (Argon2, about a second for the four) in another thread
+    # while the rows are drawn; a failure there is raised before anything is written.
+    with ThreadPoolExecutor(1, thread_name_prefix="seed-passwords") as hasher:
+        hashing = hasher.submit(_hashed_passwords)
+        with gc_paused():  # millions of rows built: see gc_paused
+            generated = Builder(candidates, seed).build()
+            passwords = hashing.result()
+            if bulk:
+                results = _write_generated(generated, engine)
+            else:
+                results = _write_through_importer(generated.dicts(), engine)
+            first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
+            # Freed now, by reference counting: once resumed, the collector's first passes would
+            # walk each of its million tuples, still alive.
+            del generated
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
@@ -323,12 +333,19 @@ def seed_demo(
             accounts.add_account(
                 email=account.email,
                 role=account.role,
-                password=account.password,
+                password=passwords[account.email],
                 actor=SEED_ACTOR,
                 advisor_email=first_advisor if account.role == "advisor" else None,
                 engine=engine,
             )
     return results
+
+
+def _hashed_passwords() -> dict[str, accounts.HashedPassword]:
+    return {
+        account.email: accounts.hashed_password(account.password, email=account.email)
+        for account in DEMO_ACCOUNTS
+    }
 
 
 def end_if_more_than_demo(engine: Engine | None = None) -> bool:

@@ -262,3 +262,17 @@ def test_a_session_check_is_a_read_and_refreshes_the_idle_time_once_a_minute(eng
     # Idle for longer than the limit (30 minutes) since the last refresh (at 1 minute): at 32
     # minutes, 31 minutes idle, ended.
     assert accounts.session_account(token, now=start + timedelta(minutes=32)) is None
+
+
+def test_a_password_hashed_ahead_signs_in_only_on_the_account_it_was_checked_for(engine):
+    # The demo's seed hashes its accounts' passwords in another thread (services/demo.py): the
+    # hash made ahead is stored as is, and the checks of check_password ran against its e-mail.
+    hashed = accounts.hashed_password(PASSWORD, email=" Anne@Example.org")
+    assert hashed.email == "anne@example.org" and hashed.hash.startswith("$argon2")
+    with pytest.raises(AccountError, match="l'adresse e-mail du compte"):
+        accounts.hashed_password("anne.martin", email="anne.martin@example.org")
+    with pytest.raises(AccountError, match="un autre compte"):
+        accounts.add_account(email="paul@example.org", role="director", password=hashed, actor="test")
+    assert accounts.list_accounts().empty
+    accounts.add_account(email="anne@example.org", role="director", password=hashed, actor="test")
+    assert accounts.authenticate("anne@example.org", PASSWORD).role == "director"

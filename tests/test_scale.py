@@ -12,9 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services import demo, demo_generator
+from services.access import accounts
+from services.access.accounts import AccountError
 from services.metrics import attribution, bookings
 from services.store import database
 from services.store.contract import IMPORT_ORDER, SPECS
+from services.store.models import Account, ImportRun, StoreState
 from services.store.scope import Scope
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,3 +111,56 @@ def test_the_bulk_seed_writes_on_every_engine(engine: Engine):
         for kind in ("candidates", "touchpoints", "bookings", "campaigns"):
             count = connection.execute(sa.select(sa.func.count()).select_from(SPECS[kind].table)).scalar_one()
             assert count == len(rows[kind]), kind
+
+
+def _nothing_written(engine: Engine) -> bool:
+    """No row in any contract table, no import recorded, no account, the store not marked demo."""
+    with engine.connect() as connection:
+        tables = [SPECS[kind].table for kind in IMPORT_ORDER] + [ImportRun.__table__, Account.__table__]
+        counts = [connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in tables]
+        demo_data = connection.execute(sa.select(StoreState.__table__.c.demo_data)).scalar()
+    return not any(counts) and not demo_data
+
+
+def _with_a_duplicate_booking(build):
+    def built(self):
+        generated = build(self)
+        generated.rows["bookings"].append(generated.rows["bookings"][0])  # the same ref twice
+        return generated
+
+    return built
+
+
+def test_a_bulk_load_that_fails_raises_and_leaves_nothing_written(
+    tmp_path: Path, migrated_template: Path, monkeypatch
+):
+    # The bulk seed loads its tables in one transaction: a booking written twice breaks the
+    # unique ref after the sites, candidates and touchpoints were loaded; the seed raises the
+    # driver's error, naming the table, and none of those rows stays (one transaction per
+    # table kept them, and the store, no longer empty, could not be seeded again).
+    seeded = _store(tmp_path, "seeded.db", migrated_template)
+    monkeypatch.setattr(demo.Builder, "build", _with_a_duplicate_booking(demo.Builder.build))
+    with pytest.raises(sa.exc.IntegrityError, match="bookings.ref") as raised:
+        demo.seed_demo(300, engine=seeded, bulk=True)
+    assert "écriture en masse de la table bookings" in "".join(raised.value.__notes__)
+    assert _nothing_written(seeded)
+    monkeypatch.undo()
+    demo.seed_demo(300, engine=seeded, bulk=True)  # the empty store can be seeded again
+    assert database.holds_demo_data(seeded)
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "importer"])
+def test_a_password_failing_in_the_hashing_thread_stops_the_seed_before_any_write(
+    tmp_path: Path, migrated_template: Path, monkeypatch, bulk: bool
+):
+    # The demo accounts' passwords are hashed in another thread while the rows are drawn: its
+    # error is the seed's, raised before any row or account is written.
+    seeded = _store(tmp_path, "seeded.db", migrated_template)
+
+    def refused(password: str, *, email: str):
+        raise AccountError(f"mot de passe refusé pour {email}")
+
+    monkeypatch.setattr(accounts, "hashed_password", refused)
+    with pytest.raises(AccountError, match="mot de passe refusé pour direction@"):
+        demo.seed_demo(60, engine=seeded, bulk=bulk)
+    assert _nothing_written(seeded)

@@ -215,22 +215,42 @@ def _check_role(connection: sa.Connection, role: str, advisor_email: str | None)
         raise AccountError("seul un compte conseiller est lié à un conseiller")
 
 
+@dataclass(frozen=True)
+class HashedPassword:
+    """A password checked and hashed ahead of the account it is for (``hashed_password``)."""
+
+    email: str
+    hash: str
+
+
+def hashed_password(password: str, *, email: str) -> HashedPassword:
+    """Check a new account's password (``check_password``) and hash it (Argon2, a quarter of a
+    second of one core): done before the write transaction, or ahead in another thread (the
+    demo's seed hashes its accounts' passwords while it draws its rows; Argon2 lets go of the GIL)."""
+    email = checked_email(email)
+    check_password(password, email=email)
+    return HashedPassword(email, _hasher.hash(password))
+
+
 def add_account(
     *,
     email: str,
     role: str,
-    password: str | None,
+    password: str | HashedPassword | None,
     actor: str,
     advisor_email: str | None = None,
     engine: Engine | None = None,
 ) -> int:
-    """Create an account; a None password means single sign-on only. Returns its id.
+    """Create an account; a None password means single sign-on only; a ``HashedPassword`` is one
+    checked and hashed already (for this e-mail). Returns its id.
 
     An account added by anyone but the demo's seeder ends the demo (``end_demo``)."""
     email = checked_email(email)
     advisor_email = advisor_email.strip().lower() if advisor_email else None
-    if password is not None:
-        check_password(password, email=email)
+    if isinstance(password, str):
+        password = hashed_password(password, email=email)
+    elif password is not None and password.email != email:
+        raise AccountError(f"mot de passe préparé pour un autre compte que {email}")
     with write_transaction(engine) as connection:
         _check_role(connection, role, advisor_email)
         if connection.execute(sa.select(ACCOUNTS.c.id).where(ACCOUNTS.c.email == email)).first():
@@ -241,7 +261,7 @@ def add_account(
                 role=role,
                 advisor_email=advisor_email,
                 created_at=datetime.now(UTC),
-                password_hash=_hasher.hash(password) if password is not None else None,
+                password_hash=password.hash if password is not None else None,
             )
         ).inserted_primary_key[0]
         audit.record("account.add", actor=actor, target=email, detail=f"role={role}", connection=connection)
