@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -98,14 +97,6 @@ def test_bootstrap_of_conversions_with_credits_of_their_own():
     assert social["credit"] == pytest.approx(math.fsum(shares))
     assert social["high"] - social["low"] == pytest.approx(2 * 1.645 * math.sqrt(n) * sigma, rel=0.25)
     assert social["low"] < social["credit"] < social["high"]
-
-
-def test_distinct_rows_are_found_bit_for_bit():
-    values = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [1 / 3, 2 / 3, 0.0]])
-    distinct, row_of = marketing._distinct_rows(values)
-    assert distinct.tolist() == [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 2 / 3, 0.0]]
-    assert row_of.tolist() == [0, 1, 0, 2]
-    assert (distinct[row_of] == values).all()
 
 
 def test_credit_matrix_rows_are_conversions_and_sum_to_one(scenario):

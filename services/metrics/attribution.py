@@ -140,7 +140,9 @@ def journeys(
     if not within.all():  # filtering copies every column (a third of a second at scale L)
         frame = frame[within].reset_index(drop=True)
     # Each journey's rows are contiguous: its first row starts a run of the same candidate.
-    refs = frame["candidate_ref"].to_numpy()
+    # Compared by their codes: the refs as Python strings took 0.2 s and a hundred megabytes at
+    # scale L (1.4 million touches).
+    refs = pd.factorize(frame["candidate_ref"])[0]
     first = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]]) if len(refs) else np.zeros(0, int)
     journey_of_row = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(refs)]))
     frame["step"] = np.arange(len(refs)) - first[journey_of_row]
@@ -335,7 +337,10 @@ def _transitions(
     size = len(states)
     if not len(path_id):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    state = states.get_indexer(channel)
+    # Each distinct channel looked up once: looking up every touch's made a Python string of each
+    # (a hundred megabytes at scale L).
+    codes, names = pd.factorize(channel)
+    state = states.get_indexer(names)[codes]
     first = np.r_[True, path_id[1:] != path_id[:-1]]
     previous = np.where(first, 0, np.r_[0, state[:-1]])
     last = np.r_[path_id[1:] != path_id[:-1], True]
@@ -358,14 +363,14 @@ def _distinct_count_rows(
         lo, hi = np.searchsorted(path_id, [first, last])
         flat = (path_id[lo:hi] - first) * width + transition[lo:hi]
         dense = np.bincount(flat, minlength=(last - first) * width).astype(np.int32).reshape(-1, width)
-        chunk_rows, chunk_of_path = _unique_rows(dense)
+        chunk_rows, chunk_of_path = unique_rows(dense)
         rows.append(chunk_of_path + sum(len(d) for d in distinct))
         distinct.append(chunk_rows)
-    counts, of_chunk_row = _unique_rows(np.concatenate(distinct))
+    counts, of_chunk_row = unique_rows(np.concatenate(distinct))
     return counts.astype(float), of_chunk_row[np.concatenate(rows)]
 
 
-def _unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def unique_rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the distinct rows, each row's index among them), comparing rows as raw bytes."""
     matrix = np.ascontiguousarray(matrix)
     as_bytes = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()

@@ -23,6 +23,7 @@ from services.metrics.attribution import (
     markov_paths,
     removal_credits,
     touch_credits,
+    unique_rows,
 )
 from services.metrics.bookings import BOOKINGS, in_scope, ratio
 from services.store import analytics, channels
@@ -180,7 +181,7 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
         # (time decay), the conversions themselves are drawn: a multinomial count over as many
         # rows costs more than drawing their indices (6 times more at scale M).
         values = matrix.to_numpy()
-        credits, row_of = _distinct_rows(values)
+        credits, row_of = unique_rows(values)
         if len(credits) <= n // 2:
             weights = np.bincount(row_of, minlength=len(credits)) / n
             counts = rng.multinomial(n, weights, size=BOOTSTRAP_SAMPLES)
@@ -196,16 +197,6 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
     table["low"] = np.minimum(table["low"], table["credit"])
     table["high"] = np.maximum(table["high"], table["credit"])
     return table[["channel", "credit", "low", "high"]]
-
-
-def _distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows of a matrix, and for each row the number of its own among them: rows
-    compared bit for bit, by factorising their bytes (``np.unique(axis=0)`` sorts them, ten times
-    slower)."""
-    values = np.ascontiguousarray(values, dtype=float)
-    rows = values.view(np.dtype((np.void, values.itemsize * values.shape[1]))).ravel()
-    row_of, distinct = pd.factorize(rows)
-    return np.asarray(distinct).view(float).reshape(len(distinct), values.shape[1]), row_of
 
 
 def _markov_samples(data: JourneyData, rng: np.random.Generator) -> pd.DataFrame:
@@ -297,7 +288,7 @@ def source_detail(scope: Scope, data: JourneyData, model: str, engine: Engine | 
         # The detailed channels' touches only: at scale L, normalising and grouping every touch's
         # source took a third of a second, for rows the table leaves out.
         detailed = data.journey["channel"].isin(DETAILED_CHANNELS).to_numpy()
-        touches = data.journey[detailed]
+        touches = data.journey.loc[detailed, ["channel", "utm_source"]]
         shares = _shares(data, model)[detailed]
         credited = shares.groupby([touches["channel"], _normal(touches["utm_source"])]).sum()
     seen["credit"] = credited.reindex(seen.index).fillna(0.0) if len(seen) else []
