@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,17 @@ def test_every_cached_read_shows_a_spinner_when_it_computes():
     }
     assert len(reads) > 20
     assert {name: spinner for name, spinner in reads.items() if spinner != cached.WAITING} == {}
+
+
+def test_journeys_of_an_older_data_version_are_let_go(demo_store):
+    # The journeys are shared from the cache (140 MB for the bookings' at scale L): asked for a
+    # new data version, the cache forgets the older versions' at once rather than keep them
+    # until their time runs out.
+    scope = default_scope("POV-2020-04", demo_store)
+    first = cached.journey_data(scope, "booking", 30, -1)
+    assert cached.journey_data(scope, "booking", 30, -1) is first
+    gone = weakref.ref(first)
+    del first
+    newer = cached.journey_data(scope, "booking", 30, -2)
+    assert gone() is None
+    assert newer.attribution.conversions > 0

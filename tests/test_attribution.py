@@ -10,6 +10,8 @@ Conversions in April (first non-cancelled booking by booked_at, booked_at in the
 Not conversions: CF converted on 20/03 (BF1); CE never books (a Markov NULL path).
 """
 
+import gc
+import weakref
 from datetime import UTC, date, datetime
 
 import pytest
@@ -126,6 +128,23 @@ def test_only_markov_reads_the_non_converters(scenario):
     ]
     assert "non_converters" not in data.__dict__
     assert data.non_converters.to_dict("records") == [{"path": "social>social>newspaper", "candidates": 1}]
+
+
+def test_each_model_is_computed_once_and_dropped_data_is_freed_at_once(scenario):
+    data = journey_data(APRIL, "booking", 30, scenario)
+    credits = {model: data.attribution.credits[model] for model in MODELS}
+    # Asked again through a new Attribution: the same dicts, computed once and kept by the data.
+    assert all(data.attribution.credits[model] is credits[model] for model in MODELS)
+    attribution = data.attribution
+    gone = weakref.ref(data)
+    # No reference cycle between the data and their credits: once nothing holds them (a cache
+    # entry dropped, a page's variables gone), they are freed without the garbage collector.
+    gc.disable()
+    try:
+        del data, attribution
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_chain_counts_from_transitions_are_those_of_the_paths(scenario):

@@ -243,7 +243,6 @@ def advisor_load(scope: Scope, version: int, advisors: tuple[str | None, ...] | 
     return availability.advisor_load(scope, advisors=advisors)
 
 
-@st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=8)
 def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
     """Conversions and journeys of a goal (the non-converters' read when Markov needs them).
 
@@ -251,7 +250,21 @@ def journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> a
     of touches at scale) and recompute the credits, which the object keeps once computed, model
     by model (``JourneyData.attribution``; computed under the spinner of the cached reads that
     ask for them). Readers must not modify it; nobody does.
+
+    Only the current data version's are kept (140 MB for the bookings' at scale L): asked for a
+    new version, the cache forgets the others, which no page can ask for any more.
     """
+    if _journeys_version[0] != version:
+        _journey_data.clear()
+        _journeys_version[0] = version
+    return _journey_data(scope, goal, lookback_days, version)
+
+
+_journeys_version: list[int | None] = [None]
+
+
+@st.cache_resource(ttl=TTL, show_spinner=WAITING, max_entries=4)
+def _journey_data(scope: Scope, goal: str, lookback_days: int, version: int) -> attribution.JourneyData:
     return attribution.journey_data(scope, goal, lookback_days)
 
 

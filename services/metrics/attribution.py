@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -440,6 +440,14 @@ def _chain_credits(channels: list[str], totals: np.ndarray, converted: float) ->
 # ---------------------------------------------------------------- all models
 
 
+@dataclass
+class _Computed:
+    """What ``Attribution.credits`` computed for one ``JourneyData``."""
+
+    credits: dict[str, dict[str, float]] = field(default_factory=dict)
+    markov_fell_back: bool = False
+
+
 @dataclass(frozen=True)
 class JourneyData:
     """What every model works on: the conversions, their journeys, and (read when a model needs
@@ -475,12 +483,19 @@ class JourneyData:
         order = np.argsort(codes, kind="stable")
         return channels, order, np.searchsorted(codes[order], np.arange(len(channels) + 1))
 
-    @property
+    @functools.cached_property
     def empty_journeys(self) -> int:
         """Conversions whose journey has no touch."""
         return len(self.converted) - int((self.journey["step"] == 0).sum())
 
-    @functools.cached_property
+    #: The models' credits once computed (``Attribution.credits``). Kept here, not in an
+    #: Attribution these data would hold: the Attribution points to the data, and a reference
+    #: cycle would keep data dropped from the cache alive until the garbage collector's next
+    #: pass, which the journeys' arrays do not hasten (at scale L, 140 MB held twice while a
+    #: page read newer ones).
+    computed: _Computed = field(default_factory=_Computed, init=False, repr=False, compare=False)
+
+    @property
     def attribution(self) -> Attribution:
         """The credits of the models for these data, each computed once, when first asked for."""
         return Attribution(self)
@@ -514,8 +529,11 @@ class _Credits(Mapping[str, dict[str, float]]):
 
     def __init__(self, data: JourneyData, empty_journeys: int) -> None:
         self._data, self._empty = data, empty_journeys
-        self._computed: dict[str, dict[str, float]] = {}
-        self.markov_fell_back = False
+        self._computed = data.computed.credits
+
+    @property
+    def markov_fell_back(self) -> bool:
+        return self._data.computed.markov_fell_back
 
     def __getitem__(self, model: str) -> dict[str, float]:
         if model not in MODELS:
@@ -537,7 +555,7 @@ class _Credits(Mapping[str, dict[str, float]]):
         elif model == "markov":
             markov = markov_credits(journey, self._data.non_converter_transitions)
             if markov is None:
-                self.markov_fell_back = True
+                self._data.computed.markov_fell_back = True
                 return dict(self["linear"])
             credits = markov
         else:
