@@ -177,7 +177,7 @@ def intervals(data: JourneyData, model: str, seed: int = 2020) -> pd.DataFrame:
         # decay) are one row of the product, and how many times each row is drawn follows the
         # multinomial law of n draws among the rows weighted by their conversions: drawn
         # directly, at scale L 1,316 counts per sample instead of 344,139 indices (linear, the 200
-        # samples: 4.3 s → 0.1 s under load). Where most conversions have credits of their own
+        # samples: 4.3 s → 0.3 s under load). Where most conversions have credits of their own
         # (time decay), the conversions themselves are drawn: a multinomial count over as many
         # rows costs more than drawing their indices (6 times more at scale M).
         values = matrix.to_numpy()
