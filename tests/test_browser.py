@@ -228,7 +228,11 @@ def test_an_advisor_records_consents_in_bulk_and_previews_the_mail(server):
         _check(page, "08-jobdating-consent-selection")
         page.get_by_role("button", name="Enregistrer pour la sélection").click()
         settle(page)
-        assert page.get_by_text("Consentement enregistré pour 2 candidat(s)").count() == 1
+        # The page saves, then runs again to say so: on a busy machine, that second run may not
+        # have drawn yet when the first one has ended.
+        saved = page.get_by_text("Consentement enregistré pour 2 candidat(s)")
+        saved.wait_for(timeout=60_000)
+        assert saved.count() == 1
         _check(page, "09-jobdating-consent-saved")
 
 
