@@ -19,6 +19,7 @@ from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from babel import Locale
 from babel.dates import format_date as babel_date
@@ -227,6 +228,10 @@ TABLE_FORMATS = (
 )
 
 
+#: The TABLE_FORMATS of figures: equal values are written alike (dates and times carry a zone).
+_FIGURES = frozenset({"percent", "money", "money_cents", "decimal", "decimal2", "integer"})
+
+
 def _cell_writer(kind: str, language: str):
     return {
         "percent": lambda value: format_percent(value, language),
@@ -277,7 +282,14 @@ def format_table(
         if kind is None:
             continue
         write = _cell_writer(kind, language)
-        shown[name] = [NOTHING if _undefined(value) else write(value) for value in frame[name]]
+        if kind in _FIGURES:
+            # Each distinct figure written once: a table of 3,000 programmes repeats its counts
+            # and rates (46,000 cells, 1.6 s through Babel at scale L, one by one).
+            codes, distinct = pd.factorize(frame[name], use_na_sentinel=True)
+            texts = [NOTHING if _undefined(value) else write(value) for value in distinct]
+            shown[name] = np.array([*texts, NOTHING], dtype=object)[codes].tolist()  # -1: undefined
+        else:
+            shown[name] = [NOTHING if _undefined(value) else write(value) for value in frame[name]]
     return shown
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from datetime import date, datetime
 
+import pandas as pd
 import pytest
 from babel.messages.pofile import read_po
 
@@ -170,3 +171,23 @@ def test_each_number_of_decimals_keeps_its_own_pattern():
         "1\u202f234,57",
     ]
     assert [i18n.format_money(12.4, "en", decimals) for decimals in (2, 0)] == ["€12.40", "€12"]
+
+
+def test_a_table_writes_each_cell_as_its_figure_alone():
+    # format_table writes each distinct figure once and repeats the text: every cell must read
+    # as format_number / format_percent of its own value, missing ones (NaN, None, pd.NA) "—",
+    # whatever their place among equal values.
+    frame = pd.DataFrame(
+        {
+            "booked": [7400, 3, 7400, 3, 0],
+            "rate": [0.3226, None, 0.3226, 0.5, 0.3226],
+            "seats": pd.array([12, pd.NA, 12, 14, pd.NA], dtype="Int64"),
+            "site": ["NAN", "MET", "NAN", "EPI", "MET"],
+        }
+    )
+    shown = i18n.format_table(frame, "fr", {"rate": "percent"})
+    assert shown["booked"].tolist() == ["7\u202f400", "3", "7\u202f400", "3", "0"]
+    assert shown["rate"].tolist() == [f"32,3{NBSP}%", "—", f"32,3{NBSP}%", f"50,0{NBSP}%", f"32,3{NBSP}%"]
+    assert shown["seats"].tolist() == ["12", "—", "12", "14", "—"]
+    assert shown["site"].tolist() == frame["site"].tolist()  # text stays as it is
+    assert frame["booked"].tolist() == [7400, 3, 7400, 3, 0]  # a copy: the figures stay numbers
