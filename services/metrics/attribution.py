@@ -139,14 +139,17 @@ def journeys(
     within = frame["occurred_at"] >= frame["converted_at"] - lookback
     if not within.all():  # filtering copies every column (a third of a second at scale L)
         frame = frame[within].reset_index(drop=True)
-    # Each journey's rows are contiguous: its first row starts a run of the same candidate.
-    # Compared by their codes: the refs as Python strings took 0.2 s and a hundred megabytes at
-    # scale L (1.4 million touches).
-    refs = pd.factorize(frame["candidate_ref"])[0]
-    first = np.flatnonzero(np.r_[True, refs[1:] != refs[:-1]]) if len(refs) else np.zeros(0, int)
-    journey_of_row = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(refs)]))
-    frame["step"] = np.arange(len(refs)) - first[journey_of_row]
-    frame["n"] = np.diff(np.r_[first, len(refs)])[journey_of_row]
+    # Each journey's rows are contiguous: its first row starts a run of the same candidate,
+    # found by comparing each ref with the one before, column against column (at scale L, 1.4
+    # million touches: 0.02 s; numbering the refs first took 0.3 s, as Python strings 0.2 s
+    # and a hundred megabytes).
+    refs = frame["candidate_ref"].reset_index(drop=True)
+    rows = len(refs)
+    changed = (refs.iloc[1:].reset_index(drop=True) != refs.iloc[:-1]).to_numpy(bool)
+    first = np.flatnonzero(np.r_[True, changed]) if rows else np.zeros(0, int)
+    journey_of_row = np.repeat(np.arange(len(first)), np.diff(np.r_[first, rows]))
+    frame["step"] = np.arange(rows) - first[journey_of_row]
+    frame["n"] = np.diff(np.r_[first, rows])[journey_of_row]
     return frame[columns]
 
 
