@@ -46,6 +46,7 @@ def client(engine) -> TestClient:
             Route("/", _page),
             Route("/schedule", _page),
             Route("/media/{name}", _page),
+            Route("/_stcore/upload_file/{session_id}/{file_id}", _page, methods=["PUT", "DELETE"]),
             Route("/static/js/{name}", _page),
             Route("/_stcore/health", _page),
             Route("/auth/logout", _streamlit_logout),
@@ -129,6 +130,32 @@ def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in
         accounts.end_session(web.unsign(client.cookies[web.COOKIE]))  # signed out in another tab
         socket.send_bytes(rerun.SerializeToString())
     assert received == ["rerun_script", "disconnected"]
+
+
+def test_a_file_is_sent_into_a_streamlit_session_only_by_the_account_it_runs_for(client, director):
+    # The attack: an upload address names a Streamlit session and a file
+    # (/_stcore/upload_file/<session id>/<file id>, so it is in proxy logs), and Streamlit stores
+    # whatever is PUT there for any caller with an XSRF pair of its own. A marketing account that
+    # read the address of an administrator's import could replace the file being imported (its
+    # rows then written to the store under the administrator's name), or DELETE it. Only the
+    # account the session runs for may send it files; anyone else gets nothing.
+    accounts.add_account(email="marketing@cfai.fr", role="marketing", password=PASSWORD, actor="test")
+    sign_in(client, director, PASSWORD)
+    owner = web.signed_in(client.cookies)[0]
+    web.bind_session("session-of-the-director", owner.account_id)
+    upload = "/_stcore/upload_file/session-of-the-director/file-1"
+    assert client.put(upload, files={"file": ("sites.csv", b"code;name\n")}).text == "the app"
+    assert client.delete(upload).text == "the app"
+
+    sign_in(client, "marketing@cfai.fr", PASSWORD)
+    assert web.signed_in(client.cookies)[0].email == "marketing@cfai.fr"
+    for answer in (
+        client.put(upload, files={"file": ("sites.csv", b'code;name\n=HYPERLINK("x");x\n')}),
+        client.delete(upload),
+        # A session this server does not know (another instance's, or made up) takes nothing either.
+        client.put("/_stcore/upload_file/unknown-session/file-1", files={"file": ("x.csv", b"x")}),
+    ):
+        assert (answer.status_code, answer.text) == (404, "Connexion requise.")
 
 
 def test_signing_in_sets_a_signed_http_only_strict_cookie_and_opens_the_app(client, director):

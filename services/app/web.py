@@ -7,8 +7,9 @@ and every page of the app checks that token again against the store (idle expiry
 
 Nothing of the app reaches a request without a live sign-in (docs/security.md): its pages, its
 connection (checked again at every message), its media (an export only to whoever built it),
-uploads and metrics. Open: the sign-in routes, Streamlit's single sign-on routes, its health
-check and its front-end assets (the same public code for every install).
+uploads (into a session only by the account it runs for) and metrics. Open: the sign-in
+routes, Streamlit's single sign-on routes, its health check and its front-end assets (the same
+public code for every install).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ SSO_COOKIE = "_streamlit_user"
 _OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
 #: Paths whose files are the app's (not pages): without a sign-in, 401 and no redirect.
 _APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
+#: Where the browser sends a session's uploads: ``UPLOAD_PREFIX<session id>/<file id>``.
+UPLOAD_PREFIX = "/_stcore/upload_file/"
 #: Streamlit's front-end files, the same public code for every install: open (and nothing else).
 _ASSET_PREFIX = "/static/"
 _ASSET_FILES = ("/favicon.png", "/manifest.json")
@@ -391,7 +394,8 @@ class SignInGate:
     A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
     anything else gets 401 and no byte of the app: the app's connection (refused at the
     handshake, closed at the first message after the sign-in ends), media (an export is served
-    only to the account that built it), uploads, metrics. The app checks the sign-in again at
+    only to the account that built it), uploads (into a session only by the account it runs
+    for), metrics. The app checks the sign-in again at
     every run; every answer carries the security headers.
     """
 
@@ -471,11 +475,19 @@ def bind_session(session_id: str, account_id: int) -> None:
 def _may_fetch(account: accounts.SignedIn, path: str) -> bool:
     # A media file goes only to the accounts that built it (every media file of the app is an
     # export): another account, or a file this server does not know, gets nothing.
-    if not path.startswith("/media/"):
-        return True
-    file_id = path.removeprefix("/media/").split(".", 1)[0]
-    with _OWNERS_LOCK:
-        return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+    if path.startswith("/media/"):
+        file_id = path.removeprefix("/media/").split(".", 1)[0]
+        with _OWNERS_LOCK:
+            return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+    # A file is sent into a Streamlit session (or deleted from it) only by the account that
+    # session runs for: its address names the session and the file (so it is in logs), and
+    # Streamlit stores whatever is sent there, which that session's page then reads as its own
+    # (an administrator's import, replaced by another account's file).
+    if path.startswith(UPLOAD_PREFIX):
+        session_id = path.removeprefix(UPLOAD_PREFIX).split("/", 1)[0]
+        with _OWNERS_LOCK:
+            return _SESSION_ACCOUNTS.get(session_id) == account.account_id
+    return True
 
 
 def _resume_own_session_only(scope: Scope, account: accounts.SignedIn) -> None:
