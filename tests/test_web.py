@@ -249,6 +249,27 @@ def test_sign_out_ends_the_session_on_the_server_and_deletes_the_cookie(client, 
     assert client.get("/").status_code == 303
 
 
+def test_the_sign_out_address_itself_ends_the_session_on_the_server(client, director):
+    # The attack: the browser reaches /auth/logout without the app's sign-out button (typed,
+    # bookmarked, or a tab whose page could not run the button's callback). The cookie went,
+    # the person believes they signed out, but the session it named lived on: a copy of the
+    # cookie (another browser profile, a shared computer's saved cookies) kept opening the app
+    # until the idle limit. The address that deletes the cookie must end its session too, once.
+    sign_in(client, director, PASSWORD)
+    replayed = client.cookies[web.COOKIE]
+    response = client.get(web.SIGN_OUT_PATH)
+    assert any(v.startswith(f'{web.COOKIE}=""') for v in response.headers.get_list("set-cookie"))
+    assert accounts.session_account(web.unsign(replayed)) is None
+    client.cookies.set(web.COOKIE, replayed)
+    assert client.get("/").status_code == 303
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
+        socket.receive_text()
+    assert audit.recent_events().query("action == 'sign_out'")["actor"].tolist() == [director]
+    # Reaching it again with the dead cookie ends nothing more and records nothing more.
+    client.get(web.SIGN_OUT_PATH)
+    assert len(audit.recent_events().query("action == 'sign_out'")) == 1
+
+
 def test_demo_accounts_are_listed_only_while_the_store_holds_demo_data(client, demo_store):
     page = client.get(web.SIGN_IN_PATH).text
     assert "Comptes de démonstration" in page and "direction@demo.rencontres.fr" in page

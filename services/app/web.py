@@ -36,7 +36,7 @@ from services import config, demo
 from services.access import accounts
 from services.i18n import LANGUAGES, N_, choose_language, translate
 from services.integrations import webhooks
-from services.store import database
+from services.store import audit, database
 
 COOKIE = "rencontres_session"
 CSRF_COOKIE = "rencontres_csrf"
@@ -169,6 +169,14 @@ def signed_in(cookies: Mapping[str, str]) -> tuple[accounts.SignedIn | None, str
         return None, "sso_ended"
     except accounts.SsoRefused as refusal:
         return None, "sso_no_email" if refusal.reason == "no_email" else "sso_refused"
+
+
+def sign_out(cookies: Mapping[str, str]) -> None:
+    """End the browser's sign-in on the server and record it (nothing when it has already ended):
+    the app's sign-out button, then the sign-out address, where the gate deletes the cookie."""
+    account = accounts.end_session(browser_token(cookies))
+    if account is not None:
+        audit.record("sign_out", actor=account.email)
 
 
 def _safe_next(target: str | None) -> str:
@@ -411,7 +419,9 @@ class SignInGate:
         request = HTTPConnection(scope)
         path = _app_path(request.url.path)
         if path == SIGN_OUT_PATH:
-            # The app ended the session on the server; the browser's cookie goes too.
+            # The session ends on the server (whether or not the app's button did it first: the
+            # address may be reached without it) and the browser's cookie goes.
+            await run_in_threadpool(sign_out, request.cookies)
             await self.app(scope, receive, _deleting_session_cookie(send))
             return
         if not _needs_sign_in(path) or (path in webhooks.PATHS and scope.get("method") == "POST"):
