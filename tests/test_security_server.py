@@ -197,6 +197,8 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
     assert audit.recent_events().query("action == 'export'")["actor"].tolist() == ["admin@cfai.fr"]
     served = requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30)
     assert served.status_code == 200 and "admin@cfai.fr;Connexion" in served.content.decode("utf-8-sig")
+    # Kept by no cache (the browser's, a proxy's): it would be handed out again after sign-out.
+    assert served.headers["cache-control"] == "no-store"
     other = signed_in_cookie(server, "marketing@cfai.fr")
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: other}, timeout=30).status_code == 404
     # Anonymous, whatever it adds (what the gate once let through): nothing.

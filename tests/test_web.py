@@ -158,6 +158,19 @@ def test_a_file_is_sent_into_a_streamlit_session_only_by_the_account_it_runs_for
         assert (answer.status_code, answer.text) == (404, "Connexion requise.")
 
 
+def test_nothing_served_behind_the_sign_in_is_kept_by_a_cache(client, director):
+    # The attack: an export of minors' names, ages, e-mails and phone numbers was served with no
+    # Cache-Control, so the browser's disk cache (a shared computer, after sign-out) or a caching
+    # proxy in front of the app could keep it and hand it out again without any sign-in. What
+    # needs a sign-in is never stored; the front-end's public files stay cacheable.
+    sign_in(client, director, PASSWORD)
+    web.own_export("0123abcd", web.signed_in(client.cookies)[0].account_id)
+    for path in ("/media/0123abcd.csv", "/schedule"):
+        answer = client.get(path)
+        assert (answer.text, answer.headers["cache-control"]) == ("the app", "no-store"), path
+    assert "cache-control" not in client.get("/static/js/main.js").headers
+
+
 def test_signing_in_sets_a_signed_http_only_strict_cookie_and_opens_the_app(client, director):
     response = sign_in(client, director, PASSWORD, "/schedule")
     assert response.status_code == 303

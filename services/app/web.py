@@ -67,6 +67,9 @@ SECURITY_HEADERS = (
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
 )
+#: The header of every answer behind the sign-in (an export holds minors' personal data): no
+#: cache, the browser's or a proxy's, keeps it to hand out again after the sign-in has ended.
+NOT_STORED = (("cache-control", "no-store"),)
 
 
 def sign(token: str) -> str:
@@ -415,7 +418,7 @@ class SignInGate:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http":
-            send = _with_security_headers(send)
+            send = _with_headers(send, SECURITY_HEADERS)
         request = HTTPConnection(scope)
         path = _app_path(request.url.path)
         if path == SIGN_OUT_PATH:
@@ -433,6 +436,8 @@ class SignInGate:
             if scope["type"] == "websocket":
                 _resume_own_session_only(scope, account)
                 receive = _live_receive(receive, cookies)
+            else:
+                send = _with_headers(send, NOT_STORED)
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
@@ -557,11 +562,12 @@ def _live_receive(receive: Receive, cookies: Mapping[str, str]) -> Receive:
     return receiving
 
 
-def _with_security_headers(send: Send) -> Send:
+def _with_headers(send: Send, added: tuple[tuple[str, str], ...]) -> Send:
+    # The app's own response, with these headers set (replacing the app's own values).
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
-            for name, value in SECURITY_HEADERS:
+            for name, value in added:
                 headers[name] = value
         await send(message)
 
