@@ -20,7 +20,6 @@ from services.access import accounts, roles
 from services.app import web
 from services.app.markdown import escape_markdown
 from services.i18n import DATE_INPUT_FORMATS, N_
-from services.store import audit
 
 #: Each page: its file, its section and icon (the roles that may open it are in services.access.roles).
 PAGES = {
@@ -57,9 +56,7 @@ _SIGN_IN_PROBLEMS = {
 
 
 def _sign_out() -> None:
-    account = accounts.end_session(web.browser_token(st.context.cookies))
-    if account is not None:
-        audit.record("sign_out", actor=account.email)
+    web.sign_out(st.context.cookies)
     st.logout()  # sends the browser to /auth/logout, where the gate deletes the cookie
 
 

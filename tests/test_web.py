@@ -46,6 +46,7 @@ def client(engine) -> TestClient:
             Route("/", _page),
             Route("/schedule", _page),
             Route("/media/{name}", _page),
+            Route("/_stcore/upload_file/{session_id}/{file_id}", _page, methods=["PUT", "DELETE"]),
             Route("/static/js/{name}", _page),
             Route("/_stcore/health", _page),
             Route("/auth/logout", _streamlit_logout),
@@ -129,6 +130,45 @@ def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in
         accounts.end_session(web.unsign(client.cookies[web.COOKIE]))  # signed out in another tab
         socket.send_bytes(rerun.SerializeToString())
     assert received == ["rerun_script", "disconnected"]
+
+
+def test_a_file_is_sent_into_a_streamlit_session_only_by_the_account_it_runs_for(client, director):
+    # The attack: an upload address names a Streamlit session and a file
+    # (/_stcore/upload_file/<session id>/<file id>, so it is in proxy logs), and Streamlit stores
+    # whatever is PUT there for any caller with an XSRF pair of its own. A marketing account that
+    # read the address of an administrator's import could replace the file being imported (its
+    # rows then written to the store under the administrator's name), or DELETE it. Only the
+    # account the session runs for may send it files; anyone else gets nothing.
+    accounts.add_account(email="marketing@cfai.fr", role="marketing", password=PASSWORD, actor="test")
+    sign_in(client, director, PASSWORD)
+    owner = web.signed_in(client.cookies)[0]
+    web.bind_session("session-of-the-director", owner.account_id)
+    upload = "/_stcore/upload_file/session-of-the-director/file-1"
+    assert client.put(upload, files={"file": ("sites.csv", b"code;name\n")}).text == "the app"
+    assert client.delete(upload).text == "the app"
+
+    sign_in(client, "marketing@cfai.fr", PASSWORD)
+    assert web.signed_in(client.cookies)[0].email == "marketing@cfai.fr"
+    for answer in (
+        client.put(upload, files={"file": ("sites.csv", b'code;name\n=HYPERLINK("x");x\n')}),
+        client.delete(upload),
+        # A session this server does not know (another instance's, or made up) takes nothing either.
+        client.put("/_stcore/upload_file/unknown-session/file-1", files={"file": ("x.csv", b"x")}),
+    ):
+        assert (answer.status_code, answer.text) == (404, "Connexion requise.")
+
+
+def test_nothing_served_behind_the_sign_in_is_kept_by_a_cache(client, director):
+    # The attack: an export of minors' names, ages, e-mails and phone numbers was served with no
+    # Cache-Control, so the browser's disk cache (a shared computer, after sign-out) or a caching
+    # proxy in front of the app could keep it and hand it out again without any sign-in. What
+    # needs a sign-in is never stored; the front-end's public files stay cacheable.
+    sign_in(client, director, PASSWORD)
+    web.own_export("0123abcd", web.signed_in(client.cookies)[0].account_id)
+    for path in ("/media/0123abcd.csv", "/schedule"):
+        answer = client.get(path)
+        assert (answer.text, answer.headers["cache-control"]) == ("the app", "no-store"), path
+    assert "cache-control" not in client.get("/static/js/main.js").headers
 
 
 def test_signing_in_sets_a_signed_http_only_strict_cookie_and_opens_the_app(client, director):
@@ -220,6 +260,27 @@ def test_sign_out_ends_the_session_on_the_server_and_deletes_the_cookie(client, 
     # A copy of the old cookie opens nothing any more.
     client.cookies.set(web.COOKIE, replayed)
     assert client.get("/").status_code == 303
+
+
+def test_the_sign_out_address_itself_ends_the_session_on_the_server(client, director):
+    # The attack: the browser reaches /auth/logout without the app's sign-out button (typed,
+    # bookmarked, or a tab whose page could not run the button's callback). The cookie went,
+    # the person believes they signed out, but the session it named lived on: a copy of the
+    # cookie (another browser profile, a shared computer's saved cookies) kept opening the app
+    # until the idle limit. The address that deletes the cookie must end its session too, once.
+    sign_in(client, director, PASSWORD)
+    replayed = client.cookies[web.COOKIE]
+    response = client.get(web.SIGN_OUT_PATH)
+    assert any(v.startswith(f'{web.COOKIE}=""') for v in response.headers.get_list("set-cookie"))
+    assert accounts.session_account(web.unsign(replayed)) is None
+    client.cookies.set(web.COOKIE, replayed)
+    assert client.get("/").status_code == 303
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
+        socket.receive_text()
+    assert audit.recent_events().query("action == 'sign_out'")["actor"].tolist() == [director]
+    # Reaching it again with the dead cookie ends nothing more and records nothing more.
+    client.get(web.SIGN_OUT_PATH)
+    assert len(audit.recent_events().query("action == 'sign_out'")) == 1
 
 
 def test_demo_accounts_are_listed_only_while_the_store_holds_demo_data(client, demo_store):

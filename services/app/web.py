@@ -7,8 +7,9 @@ and every page of the app checks that token again against the store (idle expiry
 
 Nothing of the app reaches a request without a live sign-in (docs/security.md): its pages, its
 connection (checked again at every message), its media (an export only to whoever built it),
-uploads and metrics. Open: the sign-in routes, Streamlit's single sign-on routes, its health
-check and its front-end assets (the same public code for every install).
+uploads (into a session only by the account it runs for) and metrics. Open: the sign-in
+routes, Streamlit's single sign-on routes, its health check and its front-end assets (the same
+public code for every install).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from services import config, demo
 from services.access import accounts
 from services.i18n import LANGUAGES, N_, choose_language, translate
 from services.integrations import webhooks
-from services.store import database
+from services.store import audit, database
 
 COOKIE = "rencontres_session"
 CSRF_COOKIE = "rencontres_csrf"
@@ -54,6 +55,8 @@ SSO_COOKIE = "_streamlit_user"
 _OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
 #: Paths whose files are the app's (not pages): without a sign-in, 401 and no redirect.
 _APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
+#: Where the browser sends a session's uploads: ``UPLOAD_PREFIX<session id>/<file id>``.
+UPLOAD_PREFIX = "/_stcore/upload_file/"
 #: Streamlit's front-end files, the same public code for every install: open (and nothing else).
 _ASSET_PREFIX = "/static/"
 _ASSET_FILES = ("/favicon.png", "/manifest.json")
@@ -64,6 +67,9 @@ SECURITY_HEADERS = (
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
 )
+#: The header of every answer behind the sign-in (an export holds minors' personal data): no
+#: cache, the browser's or a proxy's, keeps it to hand out again after the sign-in has ended.
+NOT_STORED = (("cache-control", "no-store"),)
 
 
 def sign(token: str) -> str:
@@ -166,6 +172,14 @@ def signed_in(cookies: Mapping[str, str]) -> tuple[accounts.SignedIn | None, str
         return None, "sso_ended"
     except accounts.SsoRefused as refusal:
         return None, "sso_no_email" if refusal.reason == "no_email" else "sso_refused"
+
+
+def sign_out(cookies: Mapping[str, str]) -> None:
+    """End the browser's sign-in on the server and record it (nothing when it has already ended):
+    the app's sign-out button, then the sign-out address, where the gate deletes the cookie."""
+    account = accounts.end_session(browser_token(cookies))
+    if account is not None:
+        audit.record("sign_out", actor=account.email)
 
 
 def _safe_next(target: str | None) -> str:
@@ -391,7 +405,8 @@ class SignInGate:
     A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
     anything else gets 401 and no byte of the app: the app's connection (refused at the
     handshake, closed at the first message after the sign-in ends), media (an export is served
-    only to the account that built it), uploads, metrics. The app checks the sign-in again at
+    only to the account that built it), uploads (into a session only by the account it runs
+    for), metrics. The app checks the sign-in again at
     every run; every answer carries the security headers.
     """
 
@@ -403,11 +418,13 @@ class SignInGate:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "http":
-            send = _with_security_headers(send)
+            send = _with_headers(send, SECURITY_HEADERS)
         request = HTTPConnection(scope)
         path = _app_path(request.url.path)
         if path == SIGN_OUT_PATH:
-            # The app ended the session on the server; the browser's cookie goes too.
+            # The session ends on the server (whether or not the app's button did it first: the
+            # address may be reached without it) and the browser's cookie goes.
+            await run_in_threadpool(sign_out, request.cookies)
             await self.app(scope, receive, _deleting_session_cookie(send))
             return
         if not _needs_sign_in(path) or (path in webhooks.PATHS and scope.get("method") == "POST"):
@@ -419,6 +436,8 @@ class SignInGate:
             if scope["type"] == "websocket":
                 _resume_own_session_only(scope, account)
                 receive = _live_receive(receive, cookies)
+            else:
+                send = _with_headers(send, NOT_STORED)
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
@@ -471,11 +490,19 @@ def bind_session(session_id: str, account_id: int) -> None:
 def _may_fetch(account: accounts.SignedIn, path: str) -> bool:
     # A media file goes only to the accounts that built it (every media file of the app is an
     # export): another account, or a file this server does not know, gets nothing.
-    if not path.startswith("/media/"):
-        return True
-    file_id = path.removeprefix("/media/").split(".", 1)[0]
-    with _OWNERS_LOCK:
-        return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+    if path.startswith("/media/"):
+        file_id = path.removeprefix("/media/").split(".", 1)[0]
+        with _OWNERS_LOCK:
+            return account.account_id in _EXPORT_OWNERS.get(file_id, ())
+    # A file is sent into a Streamlit session (or deleted from it) only by the account that
+    # session runs for: its address names the session and the file (so it is in logs), and
+    # Streamlit stores whatever is sent there, which that session's page then reads as its own
+    # (an administrator's import, replaced by another account's file).
+    if path.startswith(UPLOAD_PREFIX):
+        session_id = path.removeprefix(UPLOAD_PREFIX).split("/", 1)[0]
+        with _OWNERS_LOCK:
+            return _SESSION_ACCOUNTS.get(session_id) == account.account_id
+    return True
 
 
 def _resume_own_session_only(scope: Scope, account: accounts.SignedIn) -> None:
@@ -535,11 +562,12 @@ def _live_receive(receive: Receive, cookies: Mapping[str, str]) -> Receive:
     return receiving
 
 
-def _with_security_headers(send: Send) -> Send:
+def _with_headers(send: Send, added: tuple[tuple[str, str], ...]) -> Send:
+    # The app's own response, with these headers set (replacing the app's own values).
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
-            for name, value in SECURITY_HEADERS:
+            for name, value in added:
                 headers[name] = value
         await send(message)
 
