@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -101,3 +103,61 @@ def test_retry_after_as_an_http_date_and_its_ceiling():
 def test_no_key_no_client():
     with pytest.raises(api.ApiError, match="clé d'API absente"):
         api.ApiClient("Whereby", "http://127.0.0.1:1", "")
+
+
+def _cut_server(answers: int) -> tuple[str, list[int]]:
+    """A server on loopback that announces a JSON body of 1000 bytes, sends 15 and hangs up: a
+    connection cut in the middle of an answer (a proxy or a load balancer restarting, a big page
+    cut short). It answers ``answers`` requests that way, then a whole ``{"ok": true}``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    served: list[int] = []
+
+    def serve() -> None:
+        with listener:
+            while True:
+                connection, _ = listener.accept()
+                with connection:
+                    connection.recv(65536)
+                    served.append(1)
+                    if len(served) <= answers:
+                        connection.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b'Content-Length: 1000\r\n\r\n{"status":"succ'
+                        )
+                    else:
+                        connection.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b'Content-Length: 12\r\nConnection: close\r\n\r\n{"ok": true}'
+                        )
+                if len(served) > answers:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", served
+
+
+def test_a_connection_cut_in_the_middle_of_an_answer_is_a_broken_connection():
+    # requests raises ChunkedEncodingError (not a ConnectionError) when the body stops short of
+    # its Content-Length (requests' models.py, iter_content: urllib3's ProtocolError becomes
+    # ChunkedEncodingError). Like any broken connection: a GET is tried again...
+    url, served = _cut_server(answers=2)
+    waits: list[float] = []
+    answer = api.ApiClient("Test", url, KEY, timeout=(1.0, 2.0), sleep=waits.append).get("/v1/x")
+    assert answer == {"ok": True} and len(served) == 3 and len(waits) == 2
+    # ... a POST, which the server may have carried out, is uncertain; the message says where.
+    url, served = _cut_server(answers=5)
+    with pytest.raises(api.ApiUncertain, match=r"^Test POST /v1/meetings : réponse coupée") as cut:
+        api.ApiClient("Test", url, KEY, sleep=waits.append).request("POST", "/v1/meetings", json={})
+    assert len(served) == 1 and KEY not in str(cut.value)
+    # ... and a GET cut every time stops with a clear error after the bounded attempts.
+    url, served = _cut_server(answers=5)
+    with pytest.raises(api.ApiError, match=r"^Test GET /v1/x : réponse coupée"):
+        api.ApiClient("Test", url, KEY, sleep=waits.append).get("/v1/x")
+    assert len(served) == api.MAX_ATTEMPTS
+
+
+def test_a_wrong_address_says_so():
+    # A setting without its scheme (« api.cal.com ») makes requests raise MissingSchema, a
+    # ValueError that no caller expects: it must be the client's error, naming the service.
+    with pytest.raises(api.ApiError, match=r"^Test GET /v1/x : requête impossible \(MissingSchema\)"):
+        api.ApiClient("Test", "api.cal.com", KEY, sleep=lambda _: None).get("/v1/x")

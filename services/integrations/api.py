@@ -2,14 +2,15 @@
 every call, retries with exponential backoff and jitter where a retry is safe, and errors that
 say what failed and where, in French, never with the key.
 
-Retried: 429, 502, 503, 504 and connection errors. A 429 (or a 503 saying when to come back)
-waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else the rate-limit reset
-headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no ``Retry-After``, see
-docs/configuration.md), else exponential backoff; each such wait is told to ``on_wait`` so that a
-command line or a page can say why it pauses. Never retried:
-other 4xx (401/403 say the key is refused). A request that is not idempotent (a POST that
-creates something) is retried only when the server said it did nothing (429, 503, a refused
-connection); after a timeout or a 502/504 the server may have acted, so the caller gets
+Retried: 429, 502, 503, 504, connection errors and answers cut short. A 429 (or a 503 saying
+when to come back) waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else
+the rate-limit reset headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no
+``Retry-After``, see docs/configuration.md), else exponential backoff; each such wait is told to
+``on_wait`` so that a command line or a page can say why it pauses. Never retried: other 4xx
+(401/403 say the key is refused), nor a request that cannot be sent (a malformed address). A
+request that is not idempotent (a POST that creates something) is retried only when the server
+said it did nothing (429, 503, a refused connection); after a timeout, a 502/504 or an answer
+cut short the server may have acted, so the caller gets
 ``ApiUncertain`` and reconciles before trying again.
 """
 
@@ -35,6 +36,9 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 600.0
 #: Waits shorter than this are not told to ``on_wait`` (ordinary backoff between retries).
 NOTICE_SECONDS = 1.0
 RETRIED_STATUSES = {429, 502, 503, 504}
+#: An answer whose body stopped short of what its headers announced (requests' ``iter_content``
+#: turns urllib3's broken read into these, not into a ``ConnectionError``).
+_CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 #: Statuses after which a non-idempotent request surely did nothing.
 NOTHING_DONE_STATUSES = {429, 503}
 
@@ -122,6 +126,17 @@ class ApiClient:
                     raise ApiUncertain(f"{where} : pas de réponse en {self.timeout[1]:g} s") from None
                 self._wait(attempt, None)
                 continue
+            except _CUT as error:
+                # The answer stopped short (its connection broke while it was read): the server
+                # had the request, so only an idempotent one is sent again.
+                if last or not idempotent:
+                    error_type = ApiError if idempotent else ApiUncertain
+                    raise error_type(f"{where} : réponse coupée ({type(error).__name__})") from None
+                self._wait(attempt, None)
+                continue
+            except requests.RequestException as error:
+                # Never sent: a malformed address (setting without https://), too many redirects…
+                raise ApiError(f"{where} : requête impossible ({type(error).__name__})") from None
             if response.status_code in RETRIED_STATUSES:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
