@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -105,35 +106,41 @@ def test_no_key_no_client():
         api.ApiClient("Whereby", "http://127.0.0.1:1", "")
 
 
-def _cut_server(answers: int) -> tuple[str, list[int]]:
-    """A server on loopback that announces a JSON body of 1000 bytes, sends 15 and hangs up: a
-    connection cut in the middle of an answer (a proxy or a load balancer restarting, a big page
-    cut short). It answers ``answers`` requests that way, then a whole ``{"ok": true}``."""
+def _raw_server(answer: Callable[[socket.socket, int], None], answers: int) -> tuple[str, list[int]]:
+    """A server on loopback that writes its answers by hand: ``answer(connection, n)`` for the
+    n-th request (1-based), ``answers`` of them; the list counts the requests served."""
     listener = socket.create_server(("127.0.0.1", 0))
     served: list[int] = []
 
     def serve() -> None:
         with listener:
-            while True:
+            while len(served) < answers:
                 connection, _ = listener.accept()
                 with connection:
                     connection.recv(65536)
                     served.append(1)
-                    if len(served) <= answers:
-                        connection.sendall(
-                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                            b'Content-Length: 1000\r\n\r\n{"status":"succ'
-                        )
-                    else:
-                        connection.sendall(
-                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                            b'Content-Length: 12\r\nConnection: close\r\n\r\n{"ok": true}'
-                        )
-                if len(served) > answers:
-                    return
+                    try:
+                        answer(connection, len(served))
+                    except OSError:  # the client hung up first
+                        pass
 
     threading.Thread(target=serve, daemon=True).start()
     return f"http://127.0.0.1:{listener.getsockname()[1]}", served
+
+
+def _cut_server(answers: int) -> tuple[str, list[int]]:
+    """Announces a JSON body of 1000 bytes, sends 15 and hangs up: a connection cut in the middle
+    of an answer (a proxy or a load balancer restarting). ``answers`` times, then a whole
+    ``{"ok": true}``."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+
+    def answer(connection: socket.socket, number: int) -> None:
+        if number <= answers:
+            connection.sendall(head + b'Content-Length: 1000\r\n\r\n{"status":"succ')
+        else:
+            connection.sendall(head + b'Content-Length: 12\r\n\r\n{"ok": true}')
+
+    return _raw_server(answer, answers + 1)
 
 
 def test_a_connection_cut_in_the_middle_of_an_answer_is_a_broken_connection():
@@ -161,3 +168,21 @@ def test_a_wrong_address_says_so():
     # ValueError that no caller expects: it must be the client's error, naming the service.
     with pytest.raises(api.ApiError, match=r"^Test GET /v1/x : requête impossible \(MissingSchema\)"):
         api.ApiClient("Test", "api.cal.com", KEY, sleep=lambda _: None).get("/v1/x")
+
+
+def test_a_huge_answer_fails_instead_of_filling_the_memory(monkeypatch: pytest.MonkeyPatch):
+    # Neither Cal.com nor Whereby bound what a broken proxy or a page ignoring ``take`` may send:
+    # the client reads at most MAX_BODY_BYTES (here 1 MB, the server sends 3 MB in chunks).
+    monkeypatch.setattr(api, "MAX_BODY_BYTES", 1_000_000)
+
+    def answer(connection: socket.socket, number: int) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        connection.sendall(b"Transfer-Encoding: chunked\r\n\r\n")
+        piece = b"[" + b"0," * 50_000
+        for _ in range(30):
+            connection.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+    url, served = _raw_server(answer, 1)
+    with pytest.raises(api.ApiError, match=r"^Test GET /v1/x : réponse trop grande \(plus de 1 Mo\)"):
+        api.ApiClient("Test", url, KEY, sleep=lambda _: None).get("/v1/x")
+    assert len(served) == 1  # a bigger answer next time would not help: not retried

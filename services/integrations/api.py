@@ -16,6 +16,7 @@ cut short the server may have acted, so the caller gets
 
 from __future__ import annotations
 
+import json as json_module
 import math
 import random
 import time
@@ -39,6 +40,9 @@ RETRIED_STATUSES = {429, 502, 503, 504}
 #: An answer whose body stopped short of what its headers announced (requests' ``iter_content``
 #: turns urllib3's broken read into these, not into a ``ConnectionError``).
 _CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+#: The largest answer read (a page of 250 Cal.com bookings is well under 2 MB): past it the call
+#: fails instead of filling the memory.
+MAX_BODY_BYTES = 20_000_000
 #: Statuses after which a non-idempotent request surely did nothing.
 NOTHING_DONE_STATUSES = {429, 503}
 
@@ -110,8 +114,9 @@ class ApiClient:
             last = attempt == self.max_attempts
             try:
                 response = self.session.request(
-                    method, self.base_url + path, params=params, json=json, timeout=self.timeout
+                    method, self.base_url + path, params=params, json=json, timeout=self.timeout, stream=True
                 )
+                content = _bounded_body(response, where)
             except requests.ConnectionError as error:
                 # A refused connection never reached the server; a broken one may have.
                 refused = isinstance(error, requests.ConnectTimeout) or "refused" in str(error).lower()
@@ -140,7 +145,7 @@ class ApiClient:
             if response.status_code in RETRIED_STATUSES:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
-                    raise error(f"{where} : HTTP {response.status_code} ({_reason(response)})")
+                    raise error(f"{where} : HTTP {response.status_code} ({_reason(response, content)})")
                 self._wait_after(attempt, response, where)
                 continue
             if response.status_code in {401, 403}:
@@ -149,11 +154,11 @@ class ApiClient:
                 )
             if response.status_code >= 400:
                 status = response.status_code
-                raise ApiError(f"{where} : HTTP {status} ({_reason(response)})", status=status)
-            if not response.content:
+                raise ApiError(f"{where} : HTTP {status} ({_reason(response, content)})", status=status)
+            if not content:
                 return None
             try:
-                return response.json()
+                return json_module.loads(content)
             except ValueError:
                 raise ApiError(f"{where} : réponse qui n'est pas du JSON valide") from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -184,6 +189,25 @@ class ApiClient:
         if self.on_wait is not None and seconds >= NOTICE_SECONDS:
             self.on_wait(seconds, message)
         self.sleep(seconds)
+
+
+def _bounded_body(response: requests.Response, where: str) -> bytes:
+    """The body of a streamed answer, read up to ``MAX_BODY_BYTES``."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(
+                    f"{where} : réponse trop grande (plus de {MAX_BODY_BYTES // 1_000_000} Mo), "
+                    "rien n'en est lu",
+                    status=response.status_code,
+                )
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
 
 
 def requested_wait(headers: Mapping[str, str]) -> float | None:
@@ -250,10 +274,10 @@ def wait_seconds(attempt: int, retry_after: str | None, backoff: float = BACKOFF
     return random.uniform(0, min(MAX_WAIT_SECONDS, backoff * 2 ** (attempt - 1)))
 
 
-def _reason(response: requests.Response) -> str:
+def _reason(response: requests.Response, content: bytes) -> str:
     # The API's own message when it gives one (never the request, which holds the key).
     try:
-        body = response.json()
+        body = json_module.loads(content)
     except ValueError:
         return response.reason or "erreur"
     if isinstance(body, dict):
