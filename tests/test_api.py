@@ -94,11 +94,16 @@ def test_a_post_is_retried_when_the_server_surely_did_nothing(httpserver: HTTPSe
         client(httpserver, []).request("POST", "/v1/gw", json={})
 
 
-def test_retry_after_as_an_http_date_and_its_ceiling():
+def test_retry_after_as_an_http_date_and_its_ceiling(httpserver: HTTPServer):
     in_ten = format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
-    assert 8 <= api.wait_seconds(1, in_ten) <= 10
-    assert api.wait_seconds(1, "3600") == api.MAX_WAIT_SECONDS
-    assert api.wait_seconds(1, "-5") == 0.0
+    assert 8 <= api.requested_wait({"Retry-After": in_ten}) <= 10
+    assert api.requested_wait({"Retry-After": "-5"}) == 0.0
+    # Past MAX_RATE_LIMIT_WAIT_SECONDS (10 min) the client does not wait: it says what was asked.
+    httpserver.expect_request("/v1/later").respond_with_data("", status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(api.ApiError, match="le service demande d'attendre 3600 s ; relancez plus tard"):
+        client(httpserver, []).get("/v1/later")
+    # Without a word from the server, the backoff never exceeds a minute.
+    assert all(0 <= api.wait_seconds(attempt) <= api.MAX_WAIT_SECONDS for attempt in range(1, 20))
 
 
 def test_no_key_no_client():

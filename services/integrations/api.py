@@ -7,7 +7,8 @@ when to come back) waits what the server asks: ``Retry-After`` (seconds or an HT
 the rate-limit reset headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no
 ``Retry-After``, see docs/configuration.md), else exponential backoff; each such wait is told to
 ``on_wait`` so that a command line or a page can say why it pauses. Never retried: other 4xx
-(401/403 say the key is refused), nor a request that cannot be sent (a malformed address). A
+(401/403 say the key is refused), a request that cannot be sent (a malformed address), an
+answer over ``MAX_BODY_BYTES``. A
 request that is not idempotent (a POST that creates something) is retried only when the server
 said it did nothing (429, 503, a refused connection); after a timeout, a 502/504 or an answer
 cut short the server may have acted, so the caller gets
@@ -124,12 +125,12 @@ class ApiClient:
                     raise (ApiError if refused else ApiUncertain)(
                         f"{where} : serveur injoignable ({type(error).__name__})"
                     ) from None
-                self._wait(attempt, None)
+                self._backoff(attempt)
                 continue
             except requests.Timeout:
                 if last or not idempotent:
                     raise ApiUncertain(f"{where} : pas de réponse en {self.timeout[1]:g} s") from None
-                self._wait(attempt, None)
+                self._backoff(attempt)
                 continue
             except _CUT as error:
                 # The answer stopped short (its connection broke while it was read): the server
@@ -137,7 +138,7 @@ class ApiClient:
                 if last or not idempotent:
                     error_type = ApiError if idempotent else ApiUncertain
                     raise error_type(f"{where} : réponse coupée ({type(error).__name__})") from None
-                self._wait(attempt, None)
+                self._backoff(attempt)
                 continue
             except requests.RequestException as error:
                 # Never sent: a malformed address (setting without https://), too many redirects…
@@ -163,14 +164,14 @@ class ApiClient:
                 raise ApiError(f"{where} : réponse qui n'est pas du JSON valide") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        self.sleep(wait_seconds(attempt, retry_after, self.backoff))
+    def _backoff(self, attempt: int) -> None:
+        self.sleep(wait_seconds(attempt, self.backoff))
 
     def _wait_after(self, attempt: int, response: requests.Response, where: str) -> None:
         """Wait before retrying an answer the server asked us to retry: what it asked, if it did."""
         asked = requested_wait(response.headers)
         if asked is None:
-            seconds = wait_seconds(attempt, None, self.backoff)
+            seconds = wait_seconds(attempt, self.backoff)
             message = f"{where} : HTTP {response.status_code}, nouvel essai dans {math.ceil(seconds)} s"
         elif asked > MAX_RATE_LIMIT_WAIT_SECONDS:
             raise ApiError(
@@ -259,18 +260,9 @@ def _rate_limit(headers: Mapping[str, str]) -> str | None:
     return str(min(limits)) if limits else None
 
 
-def wait_seconds(attempt: int, retry_after: str | None, backoff: float = BACKOFF_SECONDS) -> float:
-    """How long to wait before attempt ``attempt + 1``: what ``Retry-After`` asks (seconds or an
-    HTTP date), else exponential backoff with full jitter; never more than a minute."""
-    if retry_after:
-        try:
-            return min(MAX_WAIT_SECONDS, max(0.0, float(retry_after)))
-        except ValueError:
-            try:
-                moment = parsedate_to_datetime(retry_after)
-                return min(MAX_WAIT_SECONDS, max(0.0, (moment - datetime.now(UTC)).total_seconds()))
-            except (TypeError, ValueError):
-                pass
+def wait_seconds(attempt: int, backoff: float = BACKOFF_SECONDS) -> float:
+    """How long to wait before attempt ``attempt + 1`` when the server did not say
+    (``requested_wait``): exponential backoff with full jitter, never more than a minute."""
     return random.uniform(0, min(MAX_WAIT_SECONDS, backoff * 2 ** (attempt - 1)))
 
 
