@@ -214,23 +214,23 @@ def _bounded_body(response: requests.Response, where: str) -> bytes:
 def requested_wait(headers: Mapping[str, str]) -> float | None:
     """The seconds a server asks to wait before the next call, or None when it does not say.
 
-    ``Retry-After`` (seconds or an HTTP date) first. Else the rate-limit headers
-    ``X-RateLimit-Reset-<name>`` (seconds until the limit ``<name>`` lets calls through again):
-    Cal.com sends one trio ``Limit``/``Remaining``/``Reset`` per limit of the key (``Default``
-    unless the key has its own) and answers 429 only when every limit is spent, so the first
-    spent limit to reset lets the next call through (apps/api/v2/src/lib/throttler/
-    throttler-guard.ts in calcom/cal.com).
+    ``Retry-After`` (seconds or an HTTP date) first. Else Whereby's ``X-RateLimit-Reset`` (a date,
+    its reference's « Rate limiting »). Else the rate-limit headers ``X-RateLimit-Reset-<name>``
+    (seconds until the limit ``<name>`` lets calls through again): Cal.com sends one trio
+    ``Limit``/``Remaining``/``Reset`` per limit of the key (``Default`` unless the key has its
+    own) and answers 429 only when every limit is spent, so the first spent limit to reset lets
+    the next call through (apps/api/v2/src/lib/throttler/throttler-guard.ts in calcom/cal.com).
     """
     retry_after = headers.get("Retry-After")
     if retry_after:
         try:
             return max(0.0, float(retry_after))
         except ValueError:
-            try:
-                moment = parsedate_to_datetime(retry_after)
-                return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                pass
+            pass
+    for date in (retry_after, headers.get("X-RateLimit-Reset")):
+        seconds = _seconds_until(date)
+        if seconds is not None:
+            return seconds
     resets: dict[str, float] = {}
     spent: set[str] = set()
     for name, value in headers.items():
@@ -244,6 +244,22 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
             spent.add(lowered.removeprefix(_REMAINING))
     chosen = [seconds for name, seconds in resets.items() if name in spent] or list(resets.values())
     return min(chosen) if chosen else None
+
+
+def _seconds_until(text: str | None) -> float | None:
+    """The seconds until a date given as an HTTP date or in ISO 8601, None if it is neither."""
+    if not text:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 _RESET = "x-ratelimit-reset-"
