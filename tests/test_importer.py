@@ -970,6 +970,31 @@ def test_personal_values_are_masked_in_the_stored_problems(engine: Engine) -> No
     assert "secret" not in run_row["problems"] and "2005" not in run_row["problems"]
 
 
+def test_a_refusal_s_value_running_past_its_cell_is_masked_in_the_history(engine: Engine) -> None:
+    header = "ref;first_name;email;consent_source;created_at\r\n"
+    zoe = "R2;Zoé;zoe.martin@example.org;web;2020-04-14 10:05\r\n"
+    files = [
+        # A quote left open in consent_source (not personal) swallows the next row: the value
+        # shown is the file's text from the quote on, Zoé's name and e-mail included.
+        header + 'R1;Léa;lea@example.org;"papier;2020-04-14 10:05\r\n' + zoe,
+        # The same in ref (not personal), on the last line without a line break: the value
+        # runs over the row's own personal cells.
+        header + zoe + '"R3;Zoé;zoe.martin@example.org;web;2020-04-14 10:05',
+        # A cell over the size limit in a column the contract does not know (a CRM's notes):
+        # an unknown column may hold anything, the history cannot tell it is not personal.
+        "ref;notes;created_at\r\nR1;" + "Zoé Martin, 15 ans " * 250 + ";2020-04-14 10:05\r\n",
+    ]
+    for text in files:
+        result = run("candidates", text, engine)
+        # The uploader is shown the value (their own file), to find the place.
+        assert not result.accepted and "Zoé" in result.problems[0].value
+    # The privacy rule: no personal data where it is not needed; the history masks it ("•••"),
+    # whatever column the refusal names, so nothing of Zoé's may be kept there.
+    stored_problems = [json.loads(row["problems"]) for row in import_runs(engine)]
+    assert [[p["value"] for p in problems] for problems in stored_problems] == [["•••"]] * 3
+    assert all("zoe" not in row["problems"].lower() for row in import_runs(engine))
+
+
 # ---------------------------------------------------------------- rules the contract words loosely
 
 

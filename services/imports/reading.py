@@ -268,6 +268,7 @@ def _check_cell_lines(cells: list[str], start: int, header: list[str]) -> None:
                 line=line,
                 column=_column_at(header, position),
                 value=cell[: MAX_SHOWN_VALUE + 1],
+                raw_text=True,
             )
         line += breaks
 
@@ -312,6 +313,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=text[position : position + MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             breaks = _breaks(closed.group())
             if breaks >= contract.MAX_CELL_LINES:
@@ -320,6 +322,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=closed.group()[: MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             position = closed.end()
             after = text[position : position + 1]
@@ -332,6 +335,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=closed.group()[: MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             line += breaks
         else:
