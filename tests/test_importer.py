@@ -245,6 +245,19 @@ def test_semicolon_separator_lets_a_comma_stand_in_a_value(engine: Engine) -> No
     assert stored(engine, models.Site)[0]["name"] == "Maxéville, site nord"
 
 
+def test_the_separator_is_counted_outside_the_header_s_quotes(engine: Engine) -> None:
+    # A CRM export for French Excel: ";" between cells, and extra columns (ignored, the contract
+    # says) whose quoted names hold commas. The header has 3 separating ";" and 3 commas, all
+    # inside quotes: the separator is ";" (counted outside quotes), the file is read as written.
+    text = lines(
+        'code;name;"Ville, CP, pays";"Région, pays"', 'MAX;Maxéville;"Maxéville, 54320, FR";"Est, FR"'
+    )
+    result = run("sites", text, engine)
+    assert result.accepted, result.describe_problems()
+    assert [(row["code"], row["name"]) for row in stored(engine, models.Site)] == [("MAX", "Maxéville")]
+    assert result.warnings == ["2 colonnes inconnues ignorées : « ville, cp, pays », « région, pays »"]
+
+
 def test_french_dates(engine: Engine) -> None:
     result = run("events", csv_of(edit(EVENT, starts_on="14/05/2020", ends_on="16/05/2020")), engine)
     assert result.accepted, result.describe_problems()

@@ -180,10 +180,12 @@ class Sheet:
 
 
 def _delimiter(text: str) -> str:
+    """The separator of a file: ``;`` when its header line has more of them than commas outside
+    quotes (a quoted column name may hold either, as « Ville, CP »), else ``,``."""
     stripped = text.lstrip("\r\n")
     end = stripped.find("\n")
     first_lines = (stripped if end < 0 else stripped[: end + 1]).splitlines()
-    first_line = first_lines[0] if first_lines else ""
+    first_line = _QUOTED_CELL.sub("", first_lines[0]) if first_lines else ""
     return ";" if first_line.count(";") > first_line.count(",") else ","
 
 
