@@ -21,6 +21,7 @@ go on) steps 2 and 3 run in the one write transaction, as before.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import sys
@@ -136,7 +137,7 @@ def _record(connection: sa.Connection, result: ImportResult, imported_by: str | 
         {
             "line": p.line,
             "column": p.column,
-            "value": MASK if p.column in personal and p.value else p.value,
+            "value": MASK if (p.column in personal or p.raw_text) and p.value else p.value,
             "reason": p.reason,
         }
         for p in result.problems
@@ -410,8 +411,17 @@ def _refused_file(
     imported_by: str | None,
     dry_run: bool = False,
 ) -> ImportResult:
-    """A file refused before its rows are checked, kept in the history (unless a dry run)."""
-    result = ImportResult(source=source, kind=kind, problems=error.problems())
+    """A file refused before its rows are checked, kept in the history (unless a dry run).
+
+    The reading names a cell of any column of the header: one the contract does not know may
+    hold anything, and is kept out of the history as raw text (``Problem.raw_text``).
+    """
+    known = {column.name for column in SPECS[kind].columns}
+    problems = [
+        problem if problem.column in known else dataclasses.replace(problem, raw_text=True)
+        for problem in error.problems()
+    ]
+    result = ImportResult(source=source, kind=kind, problems=problems)
     if not dry_run:
         with write_transaction(engine) as connection:
             _record(connection, result, imported_by)
