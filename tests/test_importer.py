@@ -922,6 +922,20 @@ def test_directory_is_imported_in_the_contract_order(engine: Engine, tmp_path: P
     assert [row["ref"] for row in stored(engine, models.Booking)] == ["B1"]
 
 
+def test_a_directory_s_file_names_are_read_whatever_their_case(engine: Engine, tmp_path: Path) -> None:
+    # Excel and Windows keep the name a person types: « Sites.csv », « PROGRAMS.CSV ». They name
+    # the contract's files as a single file or an upload does (case ignored); before, the folder
+    # import skipped them without a word, and the programmes were refused for an unknown site.
+    (tmp_path / "Sites.csv").write_text(lines("code,name", "MAX,Maxéville"), encoding="utf-8")
+    (tmp_path / "PROGRAMS.CSV").write_text(lines("code,name,site_code", "BTS-MS,BTS MS,MAX"), "utf-8")
+    (tmp_path / "notes.txt").write_text("pas un fichier du contrat", encoding="utf-8")
+    (tmp_path / "sites.csv.bak").write_text("code,name\nNAN,Nancy\n", encoding="utf-8")
+    results = import_path(tmp_path, engine=engine)
+    assert [(result.kind, result.accepted) for result in results] == [("sites", True), ("programs", True)]
+    assert [row["code"] for row in stored(engine, models.Program)] == ["BTS-MS"]
+    assert [row["code"] for row in stored(engine, models.Site)] == ["MAX"]  # the .bak is left out
+
+
 def test_rejected_file_in_a_directory_keeps_the_files_before_it(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "sites.csv").write_text(lines("code,name", "MAX,Maxéville"), encoding="utf-8")
     (tmp_path / "programs.csv").write_text(

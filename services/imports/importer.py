@@ -428,6 +428,20 @@ def _refused_file(
     return result
 
 
+def _contract_files(folder: Path) -> list[Path]:
+    """The files of a folder named as contract files, whatever the case of their name
+    (``Sites.csv``, ``PROGRAMS.CSV``: as a single file or an upload is named), in the contract's
+    order (two of the same kind by name); other files are left out."""
+    named = {}
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and file.suffix.lower() == ".csv":
+            try:
+                named[file] = IMPORT_ORDER.index(kind_of(file))
+            except ImportFileError:
+                continue  # not a contract file
+    return sorted(named, key=named.__getitem__)
+
+
 def import_path(
     path: Path, *, kind: str | None = None, engine: Engine | None = None, imported_by: str | None = None
 ) -> list[ImportResult]:
@@ -435,7 +449,7 @@ def import_path(
     if path.is_dir():
         if kind:
             raise ImportFileError("--kind ne s'emploie qu'avec un fichier, pas un dossier")
-        files = [path / f"{name}.csv" for name in IMPORT_ORDER if (path / f"{name}.csv").is_file()]
+        files = _contract_files(path)
         if not files:
             raise ImportFileError(f"aucun fichier du contrat ({', '.join(IMPORT_ORDER)}.csv) dans {path}")
         return [import_path(file, engine=engine, imported_by=imported_by)[0] for file in files]
