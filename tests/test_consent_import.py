@@ -87,6 +87,32 @@ def test_a_file_without_the_columns_or_with_empty_cells_changes_no_consent(futur
     assert _statuses(future_event) == {"M1": "planned", "M2": "planned"}
 
 
+def _marketing(engine: Engine) -> dict[str, tuple[bool, bool]]:
+    table = Candidate.__table__
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table.c.ref, table.c.marketing_consent, table.c.parent_consent).order_by(table.c.ref)
+        ).all()
+    return {ref: (bool(own), bool(parent)) for ref, own, parent in rows}
+
+
+def test_an_empty_marketing_consent_cell_changes_no_stored_consent(engine):
+    # The contract (candidates.csv): « A missing consent column, or an empty cell, never changes
+    # a stored consent; an explicit no withdraws it. » marketing_consent and parent_consent are
+    # consents too; their « default false » is what a new candidate gets.
+    header = "ref,created_at,marketing_consent,parent_consent"
+    load("candidates", f"{header}\nC1,2040-04-01 10:00,oui,oui\nC2,2040-04-01 10:00,oui,oui\n", engine)
+    # A later export of the booking site leaves C1's cells empty, says no for C2, adds C3.
+    result = load(
+        "candidates",
+        f"{header}\nC1,2040-04-01 10:00,,\nC2,2040-04-01 10:00,non,non\nC3,2040-04-01 10:00,,\n",
+        engine,
+    )
+    assert (result.inserted, result.updated, result.unchanged) == (1, 1, 1)
+    # C1 keeps both; C2 withdrew both; C3, new with empty cells, gets the default: no.
+    assert _marketing(engine) == {"C1": (True, True), "C2": (False, False), "C3": (False, False)}
+
+
 @pytest.mark.parametrize("no", ["non", "no", "0", "false", "NON", " Non "])
 def test_an_explicit_no_withdraws_and_cancels_the_meetings_to_come(future_event, no):
     result = load(

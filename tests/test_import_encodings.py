@@ -98,3 +98,17 @@ def test_the_refused_lines_are_kept_in_the_history(engine):
     with engine.connect() as connection:
         problems = connection.execute(sa.text("SELECT problems FROM import_runs")).scalar_one()
     assert '"line": 3' in problems and "Dié" in problems
+
+
+def test_a_windows_1252_line_with_bytes_that_happen_to_be_utf8_is_still_windows_1252(engine):
+    # Excel's « CSV (séparateur : point-virgule) », in Windows-1252 throughout, as the contract
+    # allows. A capital É (0xC9) before a non-breaking space (0xA0, French typography before
+    # « ! ») are also the two bytes of U+0260 in UTF-8: that line is still not UTF-8 (its
+    # « é » of « spécial », 0xE9 then « c », is not), so no line of the file is UTF-8 and the
+    # file is read as Windows-1252: the name stored is the one written.
+    name = "Job dating spécial ÉTÉ\u00a0!"
+    data = f"code;name;kind;starts_on;ends_on\r\nJD-ETE;{name};job_dating;01/07/2020;02/07/2020\r\n"
+    result = import_bytes(data.encode("cp1252"), source="events.csv", engine=engine)
+    assert result.accepted, result.describe_problems()
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT name FROM events")).scalar_one() == name

@@ -245,6 +245,19 @@ def test_semicolon_separator_lets_a_comma_stand_in_a_value(engine: Engine) -> No
     assert stored(engine, models.Site)[0]["name"] == "Maxéville, site nord"
 
 
+def test_the_separator_is_counted_outside_the_header_s_quotes(engine: Engine) -> None:
+    # A CRM export for French Excel: ";" between cells, and extra columns (ignored, the contract
+    # says) whose quoted names hold commas. The header has 3 separating ";" and 3 commas, all
+    # inside quotes: the separator is ";" (counted outside quotes), the file is read as written.
+    text = lines(
+        'code;name;"Ville, CP, pays";"Région, pays"', 'MAX;Maxéville;"Maxéville, 54320, FR";"Est, FR"'
+    )
+    result = run("sites", text, engine)
+    assert result.accepted, result.describe_problems()
+    assert [(row["code"], row["name"]) for row in stored(engine, models.Site)] == [("MAX", "Maxéville")]
+    assert result.warnings == ["2 colonnes inconnues ignorées : « ville, cp, pays », « région, pays »"]
+
+
 def test_french_dates(engine: Engine) -> None:
     result = run("events", csv_of(edit(EVENT, starts_on="14/05/2020", ends_on="16/05/2020")), engine)
     assert result.accepted, result.describe_problems()
@@ -909,6 +922,20 @@ def test_directory_is_imported_in_the_contract_order(engine: Engine, tmp_path: P
     assert [row["ref"] for row in stored(engine, models.Booking)] == ["B1"]
 
 
+def test_a_directory_s_file_names_are_read_whatever_their_case(engine: Engine, tmp_path: Path) -> None:
+    # Excel and Windows keep the name a person types: « Sites.csv », « PROGRAMS.CSV ». They name
+    # the contract's files as a single file or an upload does (case ignored); before, the folder
+    # import skipped them without a word, and the programmes were refused for an unknown site.
+    (tmp_path / "Sites.csv").write_text(lines("code,name", "MAX,Maxéville"), encoding="utf-8")
+    (tmp_path / "PROGRAMS.CSV").write_text(lines("code,name,site_code", "BTS-MS,BTS MS,MAX"), "utf-8")
+    (tmp_path / "notes.txt").write_text("pas un fichier du contrat", encoding="utf-8")
+    (tmp_path / "sites.csv.bak").write_text("code,name\nNAN,Nancy\n", encoding="utf-8")
+    results = import_path(tmp_path, engine=engine)
+    assert [(result.kind, result.accepted) for result in results] == [("sites", True), ("programs", True)]
+    assert [row["code"] for row in stored(engine, models.Program)] == ["BTS-MS"]
+    assert [row["code"] for row in stored(engine, models.Site)] == ["MAX"]  # the .bak is left out
+
+
 def test_rejected_file_in_a_directory_keeps_the_files_before_it(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "sites.csv").write_text(lines("code,name", "MAX,Maxéville"), encoding="utf-8")
     (tmp_path / "programs.csv").write_text(
@@ -968,6 +995,31 @@ def test_personal_values_are_masked_in_the_stored_problems(engine: Engine) -> No
     # Email and birth date are personal data; created_at is not and stays readable.
     assert problems == [(2, "email", "•••"), (3, "birth_date", "•••"), (4, "created_at", "hier")]
     assert "secret" not in run_row["problems"] and "2005" not in run_row["problems"]
+
+
+def test_a_refusal_s_value_running_past_its_cell_is_masked_in_the_history(engine: Engine) -> None:
+    header = "ref;first_name;email;consent_source;created_at\r\n"
+    zoe = "R2;Zoé;zoe.martin@example.org;web;2020-04-14 10:05\r\n"
+    files = [
+        # A quote left open in consent_source (not personal) swallows the next row: the value
+        # shown is the file's text from the quote on, Zoé's name and e-mail included.
+        header + 'R1;Léa;lea@example.org;"papier;2020-04-14 10:05\r\n' + zoe,
+        # The same in ref (not personal), on the last line without a line break: the value
+        # runs over the row's own personal cells.
+        header + zoe + '"R3;Zoé;zoe.martin@example.org;web;2020-04-14 10:05',
+        # A cell over the size limit in a column the contract does not know (a CRM's notes):
+        # an unknown column may hold anything, the history cannot tell it is not personal.
+        "ref;notes;created_at\r\nR1;" + "Zoé Martin, 15 ans " * 250 + ";2020-04-14 10:05\r\n",
+    ]
+    for text in files:
+        result = run("candidates", text, engine)
+        # The uploader is shown the value (their own file), to find the place.
+        assert not result.accepted and "Zoé" in result.problems[0].value
+    # The privacy rule: no personal data where it is not needed; the history masks it ("•••"),
+    # whatever column the refusal names, so nothing of Zoé's may be kept there.
+    stored_problems = [json.loads(row["problems"]) for row in import_runs(engine)]
+    assert [[p["value"] for p in problems] for problems in stored_problems] == [["•••"]] * 3
+    assert all("zoe" not in row["problems"].lower() for row in import_runs(engine))
 
 
 # ---------------------------------------------------------------- rules the contract words loosely

@@ -5,6 +5,7 @@ import streamlit as st
 from pages.common.downloads import export_button
 from pages.common.tables import show_table
 from services.access import retention, rights
+from services.app import cached
 from services.app.markdown import escape_markdown
 from services.i18n import format_date, translate, translate_plural
 from services.store import audit
@@ -27,7 +28,7 @@ if message := st.session_state.pop("privacy_message", None):
     st.success(message, icon=":material/check:")
 
 st.subheader(t("privacy.purge"), help=t("privacy.purge.help"))
-preview = retention.purge_preview()
+preview = cached.purge_preview(cached.data_version())
 st.markdown(
     tn(
         "privacy.purge.next",

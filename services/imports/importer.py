@@ -21,6 +21,7 @@ go on) steps 2 and 3 run in the one write transaction, as before.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import sys
@@ -136,7 +137,7 @@ def _record(connection: sa.Connection, result: ImportResult, imported_by: str | 
         {
             "line": p.line,
             "column": p.column,
-            "value": MASK if p.column in personal and p.value else p.value,
+            "value": MASK if (p.column in personal or p.raw_text) and p.value else p.value,
             "reason": p.reason,
         }
         for p in result.problems
@@ -410,12 +411,35 @@ def _refused_file(
     imported_by: str | None,
     dry_run: bool = False,
 ) -> ImportResult:
-    """A file refused before its rows are checked, kept in the history (unless a dry run)."""
-    result = ImportResult(source=source, kind=kind, problems=error.problems())
+    """A file refused before its rows are checked, kept in the history (unless a dry run).
+
+    The reading names a cell of any column of the header: one the contract does not know may
+    hold anything, and is kept out of the history as raw text (``Problem.raw_text``).
+    """
+    known = {column.name for column in SPECS[kind].columns}
+    problems = [
+        problem if problem.column in known else dataclasses.replace(problem, raw_text=True)
+        for problem in error.problems()
+    ]
+    result = ImportResult(source=source, kind=kind, problems=problems)
     if not dry_run:
         with write_transaction(engine) as connection:
             _record(connection, result, imported_by)
     return result
+
+
+def _contract_files(folder: Path) -> list[Path]:
+    """The files of a folder named as contract files, whatever the case of their name
+    (``Sites.csv``, ``PROGRAMS.CSV``: as a single file or an upload is named), in the contract's
+    order (two of the same kind by name); other files are left out."""
+    named = {}
+    for file in sorted(folder.iterdir()):
+        if file.is_file() and file.suffix.lower() == ".csv":
+            try:
+                named[file] = IMPORT_ORDER.index(kind_of(file))
+            except ImportFileError:
+                continue  # not a contract file
+    return sorted(named, key=named.__getitem__)
 
 
 def import_path(
@@ -425,7 +449,7 @@ def import_path(
     if path.is_dir():
         if kind:
             raise ImportFileError("--kind ne s'emploie qu'avec un fichier, pas un dossier")
-        files = [path / f"{name}.csv" for name in IMPORT_ORDER if (path / f"{name}.csv").is_file()]
+        files = _contract_files(path)
         if not files:
             raise ImportFileError(f"aucun fichier du contrat ({', '.join(IMPORT_ORDER)}.csv) dans {path}")
         return [import_path(file, engine=engine, imported_by=imported_by)[0] for file in files]

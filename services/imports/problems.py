@@ -24,15 +24,18 @@ class ImportFileError(Exception):
         column: str = "(fichier)",
         value: str = "",
         more: Sequence[Problem] = (),
+        raw_text: bool = False,
     ) -> None:
         super().__init__(message)
         self.line, self.column, self.value = line, column, value
+        #: ``value`` is the file's text from the place named on, not one cell (``Problem.raw_text``).
+        self.raw_text = raw_text
         #: The other places of the same refusal (each line of another encoding, say).
         self.more = list(more)
 
     def problem(self) -> Problem:
         """The refusal as the one problem of its file (its first place)."""
-        return Problem(self.line, self.column, self.value, str(self))
+        return Problem(self.line, self.column, self.value, str(self), self.raw_text)
 
     def problems(self) -> list[Problem]:
         """The refusal's problems: its first place, then the others."""
@@ -47,6 +50,10 @@ class Problem:
     column: str
     value: str
     reason: str
+    #: The value is not one cell of a column the contract knows: the file's text from a quote
+    #: left open (the cells and rows it swallowed), or a cell of an unknown column. It may
+    #: hold anyone's personal data, and is masked in the import history.
+    raw_text: bool = False
 
     def describe(self, source: str) -> str:
         """``file:line: column: value: reason``, as the command line prints it."""

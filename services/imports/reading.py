@@ -47,11 +47,11 @@ _ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous,
 def decode(data: bytes) -> str:
     """The text of a file in UTF-8 (with or without BOM) or Windows-1252, one encoding per file.
 
-    UTF-8 when the whole file is UTF-8. Windows-1252 when it is not UTF-8 and no line of it holds
-    an accented character in UTF-8 (Excel's « CSV » on Windows). A file with both, such as one
-    line pasted from another file, is refused naming each line that is not UTF-8: read as
-    Windows-1252, the UTF-8 lines would become mojibake (``Maxéville`` → ``MaxÃ©ville``) and
-    update stored rows to it. A UTF-8 BOM says UTF-8: any line that is not is refused too.
+    UTF-8 when the whole file is UTF-8. Windows-1252 when it is not UTF-8 and no line of it is
+    UTF-8 with an accented character (Excel's « CSV » on Windows; ``_has_utf8_line``). A file
+    with both, such as one line pasted from another file, is refused naming each line that is
+    not UTF-8: read as Windows-1252, the UTF-8 lines would become mojibake (``Maxéville`` →
+    ``MaxÃ©ville``) and update stored rows to it. A UTF-8 BOM says UTF-8: any line that is not is refused too.
     """
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
@@ -72,7 +72,7 @@ def decode(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     escaped = data.decode("utf-8-sig", "surrogateescape")
-    if data.startswith(codecs.BOM_UTF8) or _DECODED_NON_ASCII.search(escaped):
+    if data.startswith(codecs.BOM_UTF8) or _has_utf8_line(escaped):
         raise _mixed_encoding(escaped)
     try:
         return data.decode("cp1252")
@@ -84,6 +84,25 @@ def decode(data: bytes) -> str:
             line=line,
             column="(ligne)",
         ) from None
+
+
+def _has_utf8_line(escaped: str) -> bool:
+    """Whether a line of the text is UTF-8 with a character beyond ASCII, all its bytes decoded.
+
+    ``escaped``: the file decoded as UTF-8, each undecodable byte kept as a surrogate. In a
+    Windows-1252 file two bytes may happen to be UTF-8 (``É`` then a non-breaking space is
+    U+0260): their line, whose other accents are not UTF-8, is not a UTF-8 line. One pass:
+    each line is looked at once, from its first character beyond ASCII.
+    """
+    position = 0
+    while (found := _DECODED_NON_ASCII.search(escaped, position)) is not None:
+        start = max(escaped.rfind("\n", 0, found.start()), escaped.rfind("\r", 0, found.start())) + 1
+        after = _LINE_BREAK.search(escaped, found.end())
+        end = len(escaped) if after is None else after.start()
+        if not _UNDECODED.search(escaped, start, end):
+            return True
+        position = end
+    return False
 
 
 def _wide_without_bom(data: bytes) -> str:
@@ -161,10 +180,12 @@ class Sheet:
 
 
 def _delimiter(text: str) -> str:
+    """The separator of a file: ``;`` when its header line has more of them than commas outside
+    quotes (a quoted column name may hold either, as « Ville, CP »), else ``,``."""
     stripped = text.lstrip("\r\n")
     end = stripped.find("\n")
     first_lines = (stripped if end < 0 else stripped[: end + 1]).splitlines()
-    first_line = first_lines[0] if first_lines else ""
+    first_line = _QUOTED_CELL.sub("", first_lines[0]) if first_lines else ""
     return ";" if first_line.count(";") > first_line.count(",") else ","
 
 
@@ -268,6 +289,7 @@ def _check_cell_lines(cells: list[str], start: int, header: list[str]) -> None:
                 line=line,
                 column=_column_at(header, position),
                 value=cell[: MAX_SHOWN_VALUE + 1],
+                raw_text=True,
             )
         line += breaks
 
@@ -312,6 +334,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=text[position : position + MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             breaks = _breaks(closed.group())
             if breaks >= contract.MAX_CELL_LINES:
@@ -320,6 +343,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=closed.group()[: MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             position = closed.end()
             after = text[position : position + 1]
@@ -332,6 +356,7 @@ def _quote_error(text: str, start: int, delimiter: str, header: list[str]) -> Im
                     line=line,
                     column=_column_at(names, column),
                     value=closed.group()[: MAX_SHOWN_VALUE + 1],
+                    raw_text=True,
                 )
             line += breaks
         else:

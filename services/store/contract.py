@@ -286,8 +286,10 @@ FILES: tuple[FileSpec, ...] = (
             Column("phone", _text, personal=True),
             Column("birth_date", values.read_date, personal=True),
             Column("postal_code", _characters(5, "code postal"), personal=True),
-            Column("marketing_consent", values.read_bool, default=False),
-            Column("parent_consent", values.read_bool, default=False),
+            # Consents: an empty cell keeps the stored one, a new candidate gets « no » (the
+            # table's default), as the contract says of every consent column.
+            Column("marketing_consent", values.read_bool, kept=True),
+            Column("parent_consent", values.read_bool, kept=True),
             Column("presentation_consent", values.read_bool, kept=True),
             Column("parent_presentation_consent", values.read_bool, kept=True),
             Column("consent_recorded_on", values.read_date, kept=True),
