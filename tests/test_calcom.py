@@ -127,7 +127,9 @@ class FakeCalcom:
         items = list(self.bookings)
         if "afterUpdatedAt" in request.args:
             after = _instant(request.args["afterUpdatedAt"])
-            items = [item for item in items if _instant(item["updatedAt"]) > after]
+            # Inclusive, as packages/trpc/server/routers/viewer/bookings/get.handler.ts filters
+            # (``updatedAt >= afterUpdatedDate``), which API v2 calls for GET /v2/bookings.
+            items = [item for item in items if _instant(item["updatedAt"]) >= after]
         if self.sorts and request.args.get("sortUpdatedAt") == "asc":
             items.sort(key=lambda item: _instant(item["updatedAt"]))
         page = items[skip : skip + take]

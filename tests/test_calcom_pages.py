@@ -8,7 +8,17 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 
 from services.integrations import calcom
-from tests.test_calcom import FakeCalcom, booking, bookings_by_ref, centre, cursor, fake, sync  # noqa: F401
+from tests.test_calcom import (  # noqa: F401
+    FakeCalcom,
+    _json,
+    booking,
+    bookings_by_ref,
+    centre,
+    cursor,
+    fake,
+    pagination,
+    sync,
+)
 
 
 def test_a_booking_updated_between_two_pages_is_not_lost(fake: FakeCalcom, centre: Engine):  # noqa: F811
@@ -57,3 +67,33 @@ def test_bookings_that_never_stop_changing_keep_the_cursor_where_it_was(
     assert {"h1", "h2", "h3"} <= set(bookings_by_ref(centre))  # what was read is stored
     assert cursor(centre) is None
     assert any("le curseur n'avance pas" in line for line in summary.problem_lines())
+
+
+def test_a_page_that_repeats_what_the_pass_already_read_stops_the_sync(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+):
+    # Cal.com pages by offset: the page at skip=2 holds the 3rd and 4th bookings, and a skip past
+    # the end gives an empty page (pagination.ts clamps it; bookings.service.ts passes skip to
+    # the query). Something between (a cache that ignores the query string, a faulty replica)
+    # answers the first page again for skip=2, in every pass. Before, the sync went on at skip=4:
+    # c and d were never read, yet the pass looked clean (nothing new, same total) and the
+    # cursor moved to f's 13 April, past c and d: lost. An answer to an offset that only repeats
+    # bookings this pass already read is no page of the list: the sync stops, says so, and the
+    # cursor stays.
+    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d"), (12, "e"), (13, "f")):
+        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+    first = fake.bookings[:2]
+    fake.failures[2] = [
+        _json({"status": "success", "data": first, "pagination": pagination(0, 2, 6)}) for _ in range(10)
+    ]
+    summary = sync(page_size=2)
+
+    assert summary.error == (
+        "Cal.com GET /v2/bookings : la réponse à skip=2 ne redonne que des rendez-vous déjà lus "
+        "(page 2) ; arrêt, le curseur ne bouge pas"
+    )
+    assert cursor(centre) is None
+    assert {"a", "b"} <= set(bookings_by_ref(centre))  # the page read before stays stored
+    # No personal data in what the user reads.
+    assert "@" not in summary.error

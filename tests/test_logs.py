@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
+import sqlalchemy as sa
 
 from services import logs
+from services.store.models import Candidate
 
 
 @pytest.fixture
@@ -34,3 +37,30 @@ def test_e_mails_and_phone_numbers_are_masked_in_messages_arguments_and_tracebac
     # What is not personal stays readable: a booking ref, a time.
     assert "RDV-2027-001 at 10:00" in text
     assert "ValueError: candidate [masqué] has no programme" in text
+
+
+def test_a_database_error_never_carries_the_values_of_its_statement(engine, redacting, caplog):
+    # SQLAlchemy writes a statement's parameters into a failed statement's message
+    # (« [parameters: ('Léa', 'Martin', …)] », docs: create_engine(hide_parameters=False) by
+    # default). A webhook applied behind the answer logs such an error with its traceback
+    # (services/integrations/webhooks.py): the redaction masks e-mails and phone numbers, not the
+    # names of the minors. The store's engines hide the parameters.
+    table = Candidate.__table__
+    row = {
+        "ref": "C-1",
+        "first_name": "Zéphyrine",
+        "last_name": "Quintal",
+        "email": "z@exemple.fr",
+        "created_at": datetime(2020, 4, 8, tzinfo=UTC),
+    }
+    with engine.begin() as connection:
+        connection.execute(table.insert().values(**row))
+    with caplog.at_level(logging.INFO), pytest.raises(sa.exc.IntegrityError) as error:
+        try:
+            with engine.begin() as connection:
+                connection.execute(table.insert().values(**row))  # the same ref again
+        except sa.exc.IntegrityError:
+            logging.getLogger("services.integrations.webhooks").exception("webhook : échec")
+            raise
+    assert "Zéphyrine" not in str(error.value) and "Quintal" not in str(error.value)
+    assert "Zéphyrine" not in caplog.text and "Quintal" not in caplog.text

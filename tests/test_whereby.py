@@ -36,7 +36,8 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -448,6 +449,20 @@ def test_a_429_waits_what_retry_after_asks(centre, fake, client, waits):
     summary = sync_rooms(client)
     assert waits == [3.0]
     assert summary.created == ["B1", "B2", "B3"] and len(fake.posts) == 4 and len(fake.meetings) == 3
+
+
+def test_a_429_that_only_gives_the_reset_date_waits_until_it(centre, fake, client, waits):
+    # Whereby's reference (« Rate limiting »): « You may read the Retry-After (seconds) or
+    # X-RateLimit-Reset (date) response headers in order to know when you can restart your
+    # requests », with X-RateLimit-Limit (the organisation's points) and X-RateLimit-Remaining.
+    # A 429 that gives only the date must wait until it, not back off half a second and spend
+    # the attempts while the budget (per minute) is still spent.
+    reset = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    headers = {"X-RateLimit-Reset": reset, "X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0"}
+    fake.script = [_json({"error": "Rate limit active"}, 429, headers)]
+    summary = sync_rooms(client)
+    assert len(waits) == 1 and 28 <= waits[0] <= 30
+    assert summary.created == ["B1", "B2", "B3"] and len(fake.meetings) == 3
 
 
 @pytest.mark.parametrize(

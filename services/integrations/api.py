@@ -2,19 +2,22 @@
 every call, retries with exponential backoff and jitter where a retry is safe, and errors that
 say what failed and where, in French, never with the key.
 
-Retried: 429, 502, 503, 504 and connection errors. A 429 (or a 503 saying when to come back)
-waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else the rate-limit reset
-headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no ``Retry-After``, see
-docs/configuration.md), else exponential backoff; each such wait is told to ``on_wait`` so that a
-command line or a page can say why it pauses. Never retried:
-other 4xx (401/403 say the key is refused). A request that is not idempotent (a POST that
-creates something) is retried only when the server said it did nothing (429, 503, a refused
-connection); after a timeout or a 502/504 the server may have acted, so the caller gets
+Retried: 429, 502, 503, 504, connection errors and answers cut short. A 429 (or a 503 saying
+when to come back) waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else
+the rate-limit reset headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no
+``Retry-After``, see docs/configuration.md), else exponential backoff; each such wait is told to
+``on_wait`` so that a command line or a page can say why it pauses. Never retried: other 4xx
+(401/403 say the key is refused), a request that cannot be sent (a malformed address), an
+answer over ``MAX_BODY_BYTES``. A
+request that is not idempotent (a POST that creates something) is retried only when the server
+said it did nothing (429, 503, a refused connection); after a timeout, a 502/504 or an answer
+cut short the server may have acted, so the caller gets
 ``ApiUncertain`` and reconciles before trying again.
 """
 
 from __future__ import annotations
 
+import json as json_module
 import math
 import random
 import time
@@ -35,6 +38,12 @@ MAX_RATE_LIMIT_WAIT_SECONDS = 600.0
 #: Waits shorter than this are not told to ``on_wait`` (ordinary backoff between retries).
 NOTICE_SECONDS = 1.0
 RETRIED_STATUSES = {429, 502, 503, 504}
+#: An answer whose body stopped short of what its headers announced (requests' ``iter_content``
+#: turns urllib3's broken read into these, not into a ``ConnectionError``).
+_CUT = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+#: The largest answer read (a page of 250 Cal.com bookings is well under 2 MB): past it the call
+#: fails instead of filling the memory.
+MAX_BODY_BYTES = 20_000_000
 #: Statuses after which a non-idempotent request surely did nothing.
 NOTHING_DONE_STATUSES = {429, 503}
 
@@ -106,8 +115,9 @@ class ApiClient:
             last = attempt == self.max_attempts
             try:
                 response = self.session.request(
-                    method, self.base_url + path, params=params, json=json, timeout=self.timeout
+                    method, self.base_url + path, params=params, json=json, timeout=self.timeout, stream=True
                 )
+                content = _bounded_body(response, where)
             except requests.ConnectionError as error:
                 # A refused connection never reached the server; a broken one may have.
                 refused = isinstance(error, requests.ConnectTimeout) or "refused" in str(error).lower()
@@ -115,17 +125,28 @@ class ApiClient:
                     raise (ApiError if refused else ApiUncertain)(
                         f"{where} : serveur injoignable ({type(error).__name__})"
                     ) from None
-                self._wait(attempt, None)
+                self._backoff(attempt)
                 continue
             except requests.Timeout:
                 if last or not idempotent:
                     raise ApiUncertain(f"{where} : pas de réponse en {self.timeout[1]:g} s") from None
-                self._wait(attempt, None)
+                self._backoff(attempt)
                 continue
+            except _CUT as error:
+                # The answer stopped short (its connection broke while it was read): the server
+                # had the request, so only an idempotent one is sent again.
+                if last or not idempotent:
+                    error_type = ApiError if idempotent else ApiUncertain
+                    raise error_type(f"{where} : réponse coupée ({type(error).__name__})") from None
+                self._backoff(attempt)
+                continue
+            except requests.RequestException as error:
+                # Never sent: a malformed address (setting without https://), too many redirects…
+                raise ApiError(f"{where} : requête impossible ({type(error).__name__})") from None
             if response.status_code in RETRIED_STATUSES:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
-                    raise error(f"{where} : HTTP {response.status_code} ({_reason(response)})")
+                    raise error(f"{where} : HTTP {response.status_code} ({_reason(response, content)})")
                 self._wait_after(attempt, response, where)
                 continue
             if response.status_code in {401, 403}:
@@ -134,23 +155,23 @@ class ApiClient:
                 )
             if response.status_code >= 400:
                 status = response.status_code
-                raise ApiError(f"{where} : HTTP {status} ({_reason(response)})", status=status)
-            if not response.content:
+                raise ApiError(f"{where} : HTTP {status} ({_reason(response, content)})", status=status)
+            if not content:
                 return None
             try:
-                return response.json()
+                return json_module.loads(content)
             except ValueError:
                 raise ApiError(f"{where} : réponse qui n'est pas du JSON valide") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, attempt: int, retry_after: str | None) -> None:
-        self.sleep(wait_seconds(attempt, retry_after, self.backoff))
+    def _backoff(self, attempt: int) -> None:
+        self.sleep(wait_seconds(attempt, self.backoff))
 
     def _wait_after(self, attempt: int, response: requests.Response, where: str) -> None:
         """Wait before retrying an answer the server asked us to retry: what it asked, if it did."""
         asked = requested_wait(response.headers)
         if asked is None:
-            seconds = wait_seconds(attempt, None, self.backoff)
+            seconds = wait_seconds(attempt, self.backoff)
             message = f"{where} : HTTP {response.status_code}, nouvel essai dans {math.ceil(seconds)} s"
         elif asked > MAX_RATE_LIMIT_WAIT_SECONDS:
             raise ApiError(
@@ -171,26 +192,45 @@ class ApiClient:
         self.sleep(seconds)
 
 
+def _bounded_body(response: requests.Response, where: str) -> bytes:
+    """The body of a streamed answer, read up to ``MAX_BODY_BYTES``."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ApiError(
+                    f"{where} : réponse trop grande (plus de {MAX_BODY_BYTES // 1_000_000} Mo), "
+                    "rien n'en est lu",
+                    status=response.status_code,
+                )
+            chunks.append(chunk)
+    finally:
+        response.close()
+    return b"".join(chunks)
+
+
 def requested_wait(headers: Mapping[str, str]) -> float | None:
     """The seconds a server asks to wait before the next call, or None when it does not say.
 
-    ``Retry-After`` (seconds or an HTTP date) first. Else the rate-limit headers
-    ``X-RateLimit-Reset-<name>`` (seconds until the limit ``<name>`` lets calls through again):
-    Cal.com sends one trio ``Limit``/``Remaining``/``Reset`` per limit of the key (``Default``
-    unless the key has its own) and answers 429 only when every limit is spent, so the first
-    spent limit to reset lets the next call through (apps/api/v2/src/lib/throttler/
-    throttler-guard.ts in calcom/cal.com).
+    ``Retry-After`` (seconds or an HTTP date) first. Else Whereby's ``X-RateLimit-Reset`` (a date,
+    its reference's « Rate limiting »). Else the rate-limit headers ``X-RateLimit-Reset-<name>``
+    (seconds until the limit ``<name>`` lets calls through again): Cal.com sends one trio
+    ``Limit``/``Remaining``/``Reset`` per limit of the key (``Default`` unless the key has its
+    own) and answers 429 only when every limit is spent, so the first spent limit to reset lets
+    the next call through (apps/api/v2/src/lib/throttler/throttler-guard.ts in calcom/cal.com).
     """
     retry_after = headers.get("Retry-After")
     if retry_after:
         try:
             return max(0.0, float(retry_after))
         except ValueError:
-            try:
-                moment = parsedate_to_datetime(retry_after)
-                return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-            except (TypeError, ValueError):
-                pass
+            pass
+    for date in (retry_after, headers.get("X-RateLimit-Reset")):
+        seconds = _seconds_until(date)
+        if seconds is not None:
+            return seconds
     resets: dict[str, float] = {}
     spent: set[str] = set()
     for name, value in headers.items():
@@ -204,6 +244,22 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
             spent.add(lowered.removeprefix(_REMAINING))
     chosen = [seconds for name, seconds in resets.items() if name in spent] or list(resets.values())
     return min(chosen) if chosen else None
+
+
+def _seconds_until(text: str | None) -> float | None:
+    """The seconds until a date given as an HTTP date or in ISO 8601, None if it is neither."""
+    if not text:
+        return None
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 _RESET = "x-ratelimit-reset-"
@@ -220,25 +276,16 @@ def _rate_limit(headers: Mapping[str, str]) -> str | None:
     return str(min(limits)) if limits else None
 
 
-def wait_seconds(attempt: int, retry_after: str | None, backoff: float = BACKOFF_SECONDS) -> float:
-    """How long to wait before attempt ``attempt + 1``: what ``Retry-After`` asks (seconds or an
-    HTTP date), else exponential backoff with full jitter; never more than a minute."""
-    if retry_after:
-        try:
-            return min(MAX_WAIT_SECONDS, max(0.0, float(retry_after)))
-        except ValueError:
-            try:
-                moment = parsedate_to_datetime(retry_after)
-                return min(MAX_WAIT_SECONDS, max(0.0, (moment - datetime.now(UTC)).total_seconds()))
-            except (TypeError, ValueError):
-                pass
+def wait_seconds(attempt: int, backoff: float = BACKOFF_SECONDS) -> float:
+    """How long to wait before attempt ``attempt + 1`` when the server did not say
+    (``requested_wait``): exponential backoff with full jitter, never more than a minute."""
     return random.uniform(0, min(MAX_WAIT_SECONDS, backoff * 2 ** (attempt - 1)))
 
 
-def _reason(response: requests.Response) -> str:
+def _reason(response: requests.Response, content: bytes) -> str:
     # The API's own message when it gives one (never the request, which holds the key).
     try:
-        body = response.json()
+        body = json_module.loads(content)
     except ValueError:
         return response.reason or "erreur"
     if isinstance(body, dict):

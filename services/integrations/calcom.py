@@ -297,12 +297,22 @@ def _read_pass(
     ``updatedAt``."""
     skip, page, totals, latest = 0, 0, set(), None
     fresh = False
+    passed: set[tuple[str, str]] = set()  # what this pass has read
     while True:
         params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
         if start is not None:
             params["afterUpdatedAt"] = _iso(start)
         bookings, has_next, total_pages, total_items = _read_page(client.get(BOOKINGS_PATH, params=params))
         page += 1
+        versions = {_version(booking) for booking in bookings}
+        if skip and versions and versions <= passed:
+            # An offset further on that only gives back what this pass read is no page of the
+            # list (it would skip the bookings really there, or never end).
+            raise ApiError(
+                f"{SERVICE} GET {BOOKINGS_PATH} : la réponse à skip={skip} ne redonne que des "
+                f"rendez-vous déjà lus (page {page}) ; arrêt, le curseur ne bouge pas"
+            )
+        passed |= versions
         summary.pages += 1
         totals.add(total_items)
         latest = max(filter(None, [latest, *map(_updated_at, bookings)]), default=None)

@@ -71,7 +71,7 @@ def get_engine(url: str | None = None) -> Engine:
             if url.startswith("sqlite"):
                 engine = _sqlite_engine(url)
             else:
-                engine = sa.create_engine(url, pool_pre_ping=True)
+                engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError, ValueError) as error:
             if isinstance(error, config.SettingError):
                 raise
@@ -109,6 +109,8 @@ def _sqlite_engine(url: str) -> Engine:
         url,
         connect_args={"check_same_thread": False, "timeout": config.sqlite_busy_timeout_ms() / 1000},
         poolclass=StaticPool if in_memory else None,
+        # A failed statement's message would quote its values (names of minors) into the logs.
+        hide_parameters=True,
     )
 
     @sa.event.listens_for(engine, "connect")
