@@ -10,6 +10,7 @@ from datetime import date
 
 import pytest
 
+from services.imports.importer import import_path
 from services.metrics import bookings
 from services.store.scope import Scope
 
@@ -75,6 +76,26 @@ def test_booking_counts_by_programme_and_advisor(scenario):
     by_advisor = bookings.booking_counts(APRIL, by="advisor_email", engine=scenario)
     assert by_advisor.loc["anne.conseil@example.org", "attended"] == 2  # BA, BF2
     assert by_advisor.loc["yves.conseil@example.org", "total"] == 3
+
+
+def test_booking_counts_keep_bookings_without_programme_or_advisor(scenario, tmp_path):
+    # metrics.md: bookings in scope are "also counted by programme, by advisor"; both columns may be
+    # empty (data-contract.md). BX (CC, YUT, 20/04, no programme, no advisor) joins April's six:
+    # by programme BTS-MS 5 (BA BB BD1 BD2 BF2), CAP-RI 1 (BC), none 1 (BX) = the total, 7;
+    # by advisor anne 3 (BA BB BF2), yves 3 (BC BD1 BD2), none 1 (BX).
+    (tmp_path / "bookings.csv").write_text(
+        "ref,candidate_ref,event_code,site_code,starts_at,status,booked_at\n"
+        "BX,CC,POV-2020-04,YUT,2020-04-20 10:00,booked,2020-04-18 10:00\n",
+        encoding="utf-8",
+    )
+    assert import_path(tmp_path / "bookings.csv", engine=scenario)[0].accepted
+    assert bookings.status_totals(APRIL, scenario)["total"] == 7
+    by_program = bookings.booking_counts(APRIL, by="program_code", engine=scenario)
+    assert by_program["total"].sum() == 7
+    assert by_program.loc[by_program.index.isna(), "booked"].tolist() == [1]
+    by_advisor = bookings.booking_counts(APRIL, by="advisor_email", engine=scenario)
+    assert by_advisor["total"].tolist() == [3, 3, 1]  # anne, yves, none
+    assert by_advisor.loc[by_advisor.index.isna(), "total"].tolist() == [1]
 
 
 def test_bookings_by_day_uses_local_dates(scenario):

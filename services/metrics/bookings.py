@@ -36,7 +36,8 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 def booking_counts(scope: Scope, by: str | None = None, engine: Engine | None = None) -> pd.DataFrame:
     """Bookings in scope: a row per value of ``by`` (a bookings column; one row ``all`` when
-    None), a column per status and ``total``."""
+    None), a column per status and ``total``. Bookings with no value (no programme, no advisor)
+    keep their own row (index NaN), so the rows add up to the bookings in scope."""
     keys = [BOOKINGS.c[by]] if by else []
     query = (
         sa.select(*keys, BOOKINGS.c.status, sa.func.count())
@@ -46,7 +47,9 @@ def booking_counts(scope: Scope, by: str | None = None, engine: Engine | None = 
     with (engine or get_engine()).connect() as connection:
         rows = connection.execute(query).all()
     counts = pd.DataFrame([row if by else ("all", *row) for row in rows], columns=["group", "status", "n"])
-    table = counts.pivot_table(index="group", columns="status", values="n", aggfunc="sum", fill_value=0)
+    table = counts.pivot_table(
+        index="group", columns="status", values="n", aggfunc="sum", fill_value=0, dropna=False
+    )
     table = table.reindex(columns=list(BOOKING_STATUSES), fill_value=0).astype(int)
     table.columns.name, table.index.name = None, by
     table["total"] = table.sum(axis=1)
