@@ -84,6 +84,17 @@ def test_scope_from_the_url(demo_store):
     assert app.sidebar.multiselect[0].value == ["MAX", "YUT"]
 
 
+def test_an_empty_scope_says_what_to_change_without_a_command_line(demo_store):
+    # The demo's bookings are in 2019-2020: a 2024 period holds none. A director cannot run
+    # `python -m services`: the notice points at the sidebar's filters and the Data page.
+    app = start(event="POV-2020-04", **{"from": "2024-01-01", "to": "2024-02-01"})
+    assert not app.exception
+    notice = next(info.value for info in app.info if "Aucun rendez-vous" in info.value)
+    assert "python -m" not in notice
+    assert "barre latérale" in notice and "page Données" in notice
+    assert not app.metric  # no figure of an empty scope
+
+
 def test_scope_through_the_widgets_and_back_into_the_url(demo_store):
     app = start()
     app.sidebar.selectbox(key="filter_event").set_value("POP-2020-01").run()

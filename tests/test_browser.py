@@ -334,3 +334,22 @@ def test_the_figure_checks_catch_what_the_issue_saw():
         WRONG_WAY["fr"].search(text) for text in ("7\u202f400\u00a0€", "32,3\u00a0%", "14 avr. 2020")
     )
     assert not any(WRONG_WAY["en"].search(text) for text in ("€7,400", "€30.99", "32.3%", "Apr 14, 2020"))
+
+
+def test_key_figures_are_read_whole_in_a_narrow_window(server, browser_page):
+    # At 800 px the sidebar leaves ~480 px: four cards a row cut the figures to « 78… ». The
+    # rows wrap instead: no figure nor label is wider than its card.
+    page = browser_page
+    page.set_viewport_size({"width": 800, "height": 2400})
+    _sign_in(page, server, "director")
+    for path in ("", "/jobdating?event=JD-2020-05"):
+        page.goto(server + path)
+        settle(page)
+        _check(page, f"07-narrow{path.split('?')[0].replace('/', '-')}")
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="stMetricValue"] div,'
+                + ' [data-testid="stMetricLabel"] p')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"""
+        )
+        assert page.locator('[data-testid="stMetricValue"]').count() >= 8
+        assert cut == []

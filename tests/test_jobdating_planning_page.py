@@ -99,6 +99,17 @@ def test_the_page_opens_for_an_advisor_and_not_for_marketing(job_dating):
         marketing.switch_page(PAGE)
 
 
+def test_the_english_page_gives_the_reasons_in_english(job_dating):
+    # O1-CA, the best pair (test_pairing): same programme, site and department 54, 2 positions
+    # open, CA meets nobody yet. The French page cached its own: the English one is not it.
+    open_page()
+    app = app_as("advisor", ADVISOR, page=PAGE, lang="en")
+    pairs = app.dataframe[0].value
+    assert pairs["Why"].tolist()[O1_CA] == (
+        "same programme, same site, same department (54), 2 positions still open, no meeting planned"
+    )
+
+
 def test_without_a_job_dating_the_page_says_so(engine):
     app = app_as("admin", page=PAGE)
     assert any("Aucune opération de type job dating" in info.value for info in app.info)

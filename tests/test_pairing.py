@@ -239,6 +239,17 @@ def test_pairs_ranked_with_their_reasons(engine):
     ]
 
 
+def test_the_reasons_are_written_in_the_page_s_language(engine):
+    """The English page reads them in English: the same two first pairs as above, O1-CA
+    (1,1,1,2 open,0 meetings) and O2-CB (1,1,1,1 open,1 meeting)."""
+    load_job_dating(engine)
+    pairs = Pairing("JD", engine, language="en").pairs()
+    assert list(pairs["reasons"][:2]) == [
+        "same programme, same site, same department (54), 2 positions still open, no meeting planned",
+        "same programme, same site, same department (57), 1 position still open, 1 meeting already planned",
+    ]
+
+
 def test_more_open_positions_rank_first_then_fewer_meetings(engine):
     """Two more BTS-MS offers at MAX for CA: O6 with 3 positions ranks above O1 (2), O7 (2) after
     O1 by ref (same keys otherwise)."""

@@ -46,6 +46,16 @@ def test_schedule_of_the_first_virtual_day(demo_store):
     assert app.dataframe[0].value.shape[0] > 0
 
 
+def test_an_empty_table_says_so_in_the_language(demo_store):
+    # The demo's LP-MI at Bar-le-Duc has no booking (no interview on any day): the workload of
+    # the period is empty, and says so rather than Streamlit's untranslated « empty » grid.
+    for language, wanted in (("fr", "Aucune ligne à afficher"), ("en", "No row to show")):
+        app = app_as("admin", None, PAGE, site="BLD", program="LP-MI", lang=language)
+        assert not app.exception, app.exception
+        assert any(wanted in caption.value for caption in app.caption)
+        assert not [frame for frame in app.dataframe if frame.value.empty]
+
+
 def test_saving_an_outcome_through_the_form(demo_store):
     table = Booking.__table__
     with demo_store.connect() as connection:

@@ -250,11 +250,11 @@ pairs_of = company_column.selectbox(
 )
 page_key = f"jdplan_pairs_page_{pairs_of or 'all'}"
 page = int(st.session_state.get(page_key, 1))
-pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version)
+pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version, language)
 pages = plan_preview.page_count(total, pairs_of)
 if page > pages:  # the list got shorter since
     st.session_state[page_key] = page = pages
-    pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version)
+    pairs, total = cached.suggested_pairs_shown(event_code, page, pairs_of, version, language)
 page_column.number_input(t("jdplan.pairs.page", pages=n(pages)), min_value=1, max_value=pages, key=page_key)
 if pairs.empty:
     st.info(t("jdplan.pairs.empty"), icon=":material/group_off:")

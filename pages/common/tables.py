@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from services.i18n import figure_columns, format_table
+from services.i18n import figure_columns, format_table, translate
 
 
 def show_table(
@@ -26,8 +26,11 @@ def show_table(
 
     ``formats``: column → kind (services.i18n.TABLE_FORMATS); ``options`` go to st.dataframe
     (their ``column_config`` entries win over the alignment given here); returns what
-    st.dataframe returns (the selection, with ``on_select``).
+    st.dataframe returns (the selection, with ``on_select``). A table without rows is a caption
+    saying so in the language (one whose rows can be selected stays a table).
     """
+    if frame.empty and "on_select" not in options:
+        return (where or st).caption(translate("table.empty", language))
     config: dict[str, object] = {
         name: st.column_config.TextColumn(alignment="right") for name in figure_columns(frame, formats)
     }

@@ -87,50 +87,51 @@ positions_before = int(supply["positions_previous"].sum())
 offers_now, offers_before = int(supply["offers"].sum()), int(supply["offers_previous"].sum())
 
 # -- key figures
-first_row, second_row = st.columns(4), st.columns(4)
-first_row[0].metric(
+# Rows that wrap (two cards a line in a narrow window), not four cut-off columns.
+first_row, second_row = st.container(horizontal=True), st.container(horizontal=True)
+first_row.metric(
     t("jobdating.kpi.positions"),
     n(figures["positions"]),
     delta=year_delta(figures["positions"], positions_before),
     help=t("jobdating.kpi.positions.help", before=n(positions_before)),
     border=True,
 )
-first_row[1].metric(
+first_row.metric(
     t("jobdating.kpi.offers"),
     n(offers_now),
     delta=year_delta(offers_now, offers_before),
     help=t("jobdating.kpi.offers.help", before=n(offers_before)),
     border=True,
 )
-first_row[2].metric(
+first_row.metric(
     t("jobdating.kpi.seeking"),
     n(figures["seeking_candidates"]),
     help=t("jobdating.kpi.seeking.help"),
     border=True,
 )
-first_row[3].metric(
+first_row.metric(
     t("jobdating.kpi.planned"), n(funnel["planned"]), help=t("jobdating.kpi.planned.help"), border=True
 )
-second_row[0].metric(
+second_row.metric(
     t("jobdating.kpi.show_rate"),
     format_percent(figures["meeting_show_rate"], language),
     help=t("jobdating.kpi.show_rate.help"),
     border=True,
 )
-second_row[1].metric(
+second_row.metric(
     t("jobdating.kpi.mutual_interest_rate"),
     format_percent(figures["mutual_interest_rate"], language),
     help=t("jobdating.kpi.mutual_interest_rate.help"),
     border=True,
 )
-second_row[2].metric(
+second_row.metric(
     t("jobdating.kpi.contracts"),
     n(figures["contracts_signed"]),
     help=t("jobdating.kpi.contracts.help"),
     border=True,
 )
 days = funnel["days_to_contract"]
-second_row[3].metric(
+second_row.metric(
     t("jobdating.kpi.days_to_contract"),
     "—" if pd.isna(days) else n(days, 0 if float(days).is_integer() else 1),
     help=t("jobdating.kpi.days_to_contract.help", dated=n(funnel["contracts_dated"])),

@@ -88,19 +88,22 @@ shown_figures = {
 }
 
 for row in (KPIS[:4], KPIS[4:]):
-    for column, (name, formatter, kind) in zip(st.columns(4), row, strict=True):
+    # A row that wraps (two cards a line in a narrow window), not four cut-off columns.
+    line = st.container(horizontal=True)
+    for name, formatter, kind in row:
         help_text = t(f"{LABELS[name]}.help")
         if comparison is not None:
             help_text += " " + t("kpi.delta_help", name=event_name(selection.compare))
         if name in {"spend", "cost_per_enrollment"} and scope.narrowed_to_offerings:
             help_text += " " + t("kpi.spend_scope_note")
-        column.metric(
+        line.metric(
             t(LABELS[name]),
             formatter(shown_figures[name], language),
             delta=delta(name, kind),
             delta_color={"cost_per_enrollment": "inverse", "spend": "off"}.get(name, "normal"),
             help=help_text,
             border=True,
+            width="stretch",
         )
 
 if selection.event:

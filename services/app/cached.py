@@ -359,11 +359,12 @@ def channel_rules(version: int) -> tuple:
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)
 def suggested_pairs_shown(
-    event_code: str, page: int, siret: str | None, version: int
+    event_code: str, page: int, siret: str | None, version: int, language: str
 ) -> tuple[pd.DataFrame, int]:
-    """A page of a job dating's suggested pairs (of all companies or one) with names, and how
-    many pairs that list has."""
-    return plan_preview.pairs_shown(event_code, page, siret, seekers=job_dating_seekers(event_code, version))
+    """A page of a job dating's suggested pairs (of all companies or one) with names and their
+    reasons in ``language``, and how many pairs that list has."""
+    seekers = job_dating_seekers(event_code, version)
+    return plan_preview.pairs_shown(event_code, page, siret, seekers=seekers, language=language)
 
 
 @st.cache_data(ttl=TTL, show_spinner=WAITING)

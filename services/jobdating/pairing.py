@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from services.access.consent import may_be_presented
 from services.access.privacy import age_on
+from services.i18n import DEFAULT_LANGUAGE, translate, translate_plural
 from services.jobdating.seekers import SEEKING_STATUSES, seeking_candidates
 from services.store import analytics
 from services.store.database import binary_order, get_engine
@@ -180,7 +181,9 @@ class Pairing:
         *,
         siret: str | None = None,
         seekers: pd.DataFrame | None = None,
+        language: str = DEFAULT_LANGUAGE,
     ) -> None:
+        self.language = language  # of the pairs' reasons
         engine = engine or get_engine()
         event = job_dating_event(event_code, engine)
         offers = open_offers(event, engine)
@@ -398,7 +401,15 @@ class Pairing:
         codes, distinct = pd.factorize(key)
         combos = [_unmix(int(value), *radices) for value in distinct]
         texts = [
-            _reason_text(bool(p), bool(s), bool(d), department_names[k] if k >= 0 else "", int(n), int(m))
+            _reason_text(
+                bool(p),
+                bool(s),
+                bool(d),
+                department_names[k] if k >= 0 else "",
+                int(n),
+                int(m),
+                self.language,
+            )
             for p, s, d, k, n, m in combos
         ]
         text_codes, distinct_texts = pd.factorize(np.array(texts, dtype=object))
@@ -460,22 +471,18 @@ def _reason_text(
     department: str,
     open_positions: int,
     meetings: int,
+    language: str,
 ) -> str:
     parts = []
     if same_program:
-        parts.append("même formation")
+        parts.append(translate("pairing.same_program", language))
     if same_site:
-        parts.append("même site")
+        parts.append(translate("pairing.same_site", language))
     if same_department:
-        parts.append(f"même département ({department})")
-    if open_positions == 1:
-        parts.append("1 poste encore ouvert")
-    else:
-        parts.append(f"{open_positions} postes encore ouverts")
+        parts.append(translate("pairing.same_department", language, department=department))
+    parts.append(translate_plural("pairing.open_positions", open_positions, language))
     if meetings == 0:
-        parts.append("aucune rencontre prévue")
-    elif meetings == 1:
-        parts.append("1 rencontre déjà prévue")
+        parts.append(translate("pairing.no_meeting", language))
     else:
-        parts.append(f"{meetings} rencontres déjà prévues")
+        parts.append(translate_plural("pairing.meetings", meetings, language))
     return ", ".join(parts)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from services.config import LOCAL_TZ
-from services.i18n import format_datetime, reading_order
+from services.i18n import DEFAULT_LANGUAGE, format_datetime, reading_order
 from services.jobdating.meeting_builder import (
     Busy,
     Pair,
@@ -103,13 +103,14 @@ def pairs_shown(
     siret: str | None = None,
     engine: Engine | None = None,
     seekers: pd.DataFrame | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> tuple[pd.DataFrame, int]:
     """Page ``page`` (from 1, ``PAGE_SIZE`` rows) of the suggested pairs, best first, of every
     company or of one (``siret``), with company and candidate names (``PAIR_COLUMNS``; ``rank``
     is the place in that list), and how many pairs the list has in all. Only each offer's best
     pairs down to that page are built (``Pairing.best``); ``seekers`` as ``seekers`` gives them,
-    if already read. ``PairingError`` for an event that is no job dating."""
-    pairing = Pairing(event_code, engine, siret=siret, seekers=seekers)
+    if already read; the reasons in ``language``. ``PairingError`` for an event that is no job dating."""
+    pairing = Pairing(event_code, engine, siret=siret, seekers=seekers, language=language)
     end = page * PAGE_SIZE
     best = pairing.best(end, rows=end).iloc[end - PAGE_SIZE : end]
     best = best.astype({column: object for column in PAIR_COLUMNS if column in best.columns} | {"rank": int})
