@@ -133,6 +133,20 @@ def test_language_switch_changes_labels(demo_store, language, label, title):
     assert app.title[0].value == title
 
 
+@pytest.mark.parametrize(
+    ("language", "level", "bac"), [("fr", "Niveau", "Bac pro"), ("en", "Level", "Vocational baccalaureate")]
+)
+def test_the_programmes_levels_are_named_as_a_reader_says_them(demo_store, language, level, bac):
+    # The contract's level codes (BAC_PRO, LICENCE_PRO…) are stored as such; the programmes'
+    # table names them in the page's language, never as the raw code.
+    app = start()
+    app.sidebar.selectbox(key="language").set_value(language).run()
+    programmes = next(table.value for table in app.dataframe if level in table.value.columns)
+    shown = set(programmes[level])
+    assert bac in shown
+    assert not shown & {"BAC_PRO", "LICENCE_PRO", "TITRE_PRO", "INGENIEUR"}
+
+
 def test_every_figure_has_a_help_text(demo_store):
     app = start()
     assert all(metric.help for metric in app.metric)

@@ -10,6 +10,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from services import i18n
+from services.app import labels
 from services.i18n import (
     format_date,
     format_delta,
@@ -19,6 +20,7 @@ from services.i18n import (
     translate,
     translate_plural,
 )
+from services.store.models import PROGRAM_LEVELS
 from tools import catalogues
 
 
@@ -191,3 +193,9 @@ def test_a_table_writes_each_cell_as_its_figure_alone():
     assert shown["seats"].tolist() == ["12", "—", "12", "14", "—"]
     assert shown["site"].tolist() == frame["site"].tolist()  # text stays as it is
     assert frame["booked"].tolist() == [7400, 3, 7400, 3, 0]  # a copy: the figures stay numbers
+
+
+def test_every_programme_level_has_a_label():
+    # The programmes' table names each level of the contract (services.store.models) by its
+    # label: a level added there without one would show as a raw key.
+    assert set(labels.LEVEL) == {f"level.{level}" for level in PROGRAM_LEVELS}

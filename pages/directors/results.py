@@ -161,7 +161,10 @@ export_buttons(funnel_view, "entonnoir")
 
 
 st.subheader(t("results.programmes"), help=t("results.programmes.help"))
-programmes = cached.programme_table(scope, version).rename(columns=lambda c: t(f"col.{c}"))
+programmes = cached.programme_table(scope, version)
+programmes = programmes.assign(level=programmes["level"].map(lambda level: t(f"level.{level}"))).rename(
+    columns=lambda c: t(f"col.{c}")
+)
 programme_formats = {t("col.fill_rate"): "percent"}
 show_table(programmes, language, programme_formats)
 export_buttons(programmes, "formations")

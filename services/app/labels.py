@@ -316,6 +316,18 @@ STATUS = (
     N_("status.no_show"),
 )
 
+# Programme levels (``f"level.{level}"``, services.store.models.PROGRAM_LEVELS): the contract's
+# codes as a reader names them.
+LEVEL = (
+    N_("level.BAC_PRO"),
+    N_("level.BTS"),
+    N_("level.CAP"),
+    N_("level.CQPM"),
+    N_("level.INGENIEUR"),
+    N_("level.LICENCE_PRO"),
+    N_("level.TITRE_PRO"),
+)
+
 # Steps of the open days' funnel (``f"step.{step}"``).
 STEP = (
     N_("step.attended"),
