@@ -95,6 +95,7 @@ first_row.metric(
     delta=year_delta(figures["positions"], positions_before),
     help=t("jobdating.kpi.positions.help", before=n(positions_before)),
     border=True,
+    width="stretch",
 )
 first_row.metric(
     t("jobdating.kpi.offers"),
@@ -102,33 +103,42 @@ first_row.metric(
     delta=year_delta(offers_now, offers_before),
     help=t("jobdating.kpi.offers.help", before=n(offers_before)),
     border=True,
+    width="stretch",
 )
 first_row.metric(
     t("jobdating.kpi.seeking"),
     n(figures["seeking_candidates"]),
     help=t("jobdating.kpi.seeking.help"),
     border=True,
+    width="stretch",
 )
 first_row.metric(
-    t("jobdating.kpi.planned"), n(funnel["planned"]), help=t("jobdating.kpi.planned.help"), border=True
+    t("jobdating.kpi.planned"),
+    n(funnel["planned"]),
+    help=t("jobdating.kpi.planned.help"),
+    border=True,
+    width="stretch",
 )
 second_row.metric(
     t("jobdating.kpi.show_rate"),
     format_percent(figures["meeting_show_rate"], language),
     help=t("jobdating.kpi.show_rate.help"),
     border=True,
+    width="stretch",
 )
 second_row.metric(
     t("jobdating.kpi.mutual_interest_rate"),
     format_percent(figures["mutual_interest_rate"], language),
     help=t("jobdating.kpi.mutual_interest_rate.help"),
     border=True,
+    width="stretch",
 )
 second_row.metric(
     t("jobdating.kpi.contracts"),
     n(figures["contracts_signed"]),
     help=t("jobdating.kpi.contracts.help"),
     border=True,
+    width="stretch",
 )
 days = funnel["days_to_contract"]
 second_row.metric(
@@ -136,6 +146,7 @@ second_row.metric(
     "—" if pd.isna(days) else n(days, 0 if float(days).is_integer() else 1),
     help=t("jobdating.kpi.days_to_contract.help", dated=n(funnel["contracts_dated"])),
     border=True,
+    width="stretch",
 )
 
 # -- supply and demand
