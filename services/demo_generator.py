@@ -283,15 +283,15 @@ class Builder:
         """Every row at once."""
         return Generated.joined(self.parts())
 
-    def parts(self, candidates: int = CANDIDATES_PER_PART) -> Iterator[Generated]:
+    def parts(self) -> Iterator[Generated]:
         """The rows in parts, as they are drawn: the reference data and campaigns; then the
-        candidates by ``candidates`` with their touchpoints, bookings and enrollments; then the
-        companies, offers and job-dating meetings. The draws are those of one pass, in the same
-        order: joined, the parts are the rows of ``build``."""
+        candidates by ``CANDIDATES_PER_PART`` with their touchpoints, bookings and enrollments;
+        then the companies, offers and job-dating meetings. The draws are those of one pass, in
+        the same order: joined, the parts are the rows of ``build``."""
         self._reference_data()
         self._campaigns()
         yield self._handed_over({})
-        for instants in self._candidates(candidates):
+        for instants in self._candidates(CANDIDATES_PER_PART):
             yield self._handed_over(instants)
         self._companies_and_offers()
         self._meetings()
