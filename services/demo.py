@@ -13,14 +13,17 @@ and ending the demo when real data arrives.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import random
 import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 import sqlalchemy as sa
@@ -265,6 +268,10 @@ class _Failure:
     details: str
 
 
+#: Parts the drawing process may have drawn and not yet sent (about 2 MB each at 5,000 candidates).
+PARTS_AHEAD = 8
+
+
 def _draw_parts(
     reader: multiprocessing.connection.Connection,
     writer: multiprocessing.connection.Connection,
@@ -276,8 +283,9 @@ def _draw_parts(
     """In the drawing process: each part of the rows (``Builder.parts``), its tables converted
     for the driver (``_table_columns``), sent as soon as drawn; then ``None``, or a ``_Failure``."""
     # The parent's end, copied by the fork: closed, so that once the parent is gone (killed
-    # included) the next send fails and this process ends instead of drawing for no one.
+    # included) sending fails and this process ends instead of drawing for no one.
     reader.close()
+    outbox = _Outbox(writer)
     drawing = "le tirage des sites, formations, conseillers, opérations et campagnes"
     drawn = 0
     try:
@@ -290,24 +298,66 @@ def _draw_parts(
                         columns = part.columns(kind)
                         names = list(part.names[kind])
                         tables.append((kind, _table_columns(kind, names, columns, len(rows), dialect, rules)))
-                writer.send(tables)
+                outbox.put(tables)
                 drawn += len(part.rows["candidates"])
                 drawing = (
                     f"le tirage des candidats à partir du n° {drawn + 1} (et de leurs contacts, rendez-vous…)"
                     if drawn < candidates
                     else "le tirage des entreprises, offres et rencontres du job dating"
                 )
-        writer.send(None)  # all drawn
+        outbox.put(None)  # all drawn
     except BaseException as error:  # whatever it is, the parent says it and writes nothing
         failure = _Failure(
             drawing, f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error))
         )
         try:
-            writer.send(failure)
+            outbox.put(failure)
         except OSError:  # the parent is gone
             pass
     finally:
-        writer.close()
+        outbox.close()
+
+
+class _Outbox:
+    """The drawing process's messages, pickled as they are made and written to the pipe by a
+    thread of their own (the GIL released while it writes): drawing goes on, up to
+    ``PARTS_AHEAD`` parts ahead, while the seed's process writes a part, instead of waiting for
+    it to read each one (docs/performance.md)."""
+
+    def __init__(self, writer: multiprocessing.connection.Connection) -> None:
+        self._queue: queue.Queue[memoryview | None] = queue.Queue(PARTS_AHEAD)
+        self._sender = threading.Thread(target=self._send_all, args=(writer,), name="seed-send", daemon=True)
+        self._sender.start()
+
+    def _send_all(self, writer: multiprocessing.connection.Connection) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                writer.send_bytes(data)
+        except OSError:  # the seed's process is gone: ``put`` sees this thread ended
+            pass
+        finally:
+            writer.close()
+
+    def put(self, message: object) -> None:
+        """Queue a message; ``BrokenPipeError`` once the seed's process no longer reads."""
+        self._put(ForkingPickler.dumps(message))
+
+    def _put(self, data: memoryview | None) -> None:
+        while self._sender.is_alive():
+            try:
+                self._queue.put(data, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise BrokenPipeError("le processus du seed ne lit plus les lignes tirées")
+
+    def close(self) -> None:
+        """Wait until every message queued is written (or the seed's process is gone)."""
+        try:
+            self._put(None)
+        except BrokenPipeError:
+            pass
+        self._sender.join()
 
 
 @contextmanager

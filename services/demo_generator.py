@@ -67,7 +67,7 @@ _US_PER_DAY = 86_400_000_000
 _EMAIL_LETTERS = str.maketrans("éèëïô", "eeeio")
 #: Candidates per part of the rows as ``Builder.parts`` hands them over (with their touchpoints,
 #: bookings and enrollments): the bulk seed writes a part while the next one is drawn.
-CANDIDATES_PER_PART = 10_000
+CANDIDATES_PER_PART = 5_000
 
 
 def _days_to_us(days: np.ndarray) -> np.ndarray:
