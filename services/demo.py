@@ -13,6 +13,7 @@ and ending the demo when real data arrives.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import random
 import signal
@@ -20,9 +21,10 @@ import threading
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
@@ -268,6 +270,33 @@ class _Failure:
     details: str
 
 
+def _drawn_tables(
+    candidates: int, seed: int, dialect: str, rules: tuple[channels.Rule, ...]
+) -> Iterator[list[Table]]:
+    """The tables of each part of the demo's rows (``Builder.parts``), converted for the driver."""
+    for part in Builder(candidates, seed).parts():
+        tables = []
+        for kind, rows in part.rows.items():
+            if rows:
+                names, columns = list(part.names[kind]), part.columns(kind)
+                try:
+                    tables.append((kind, _table_columns(kind, names, columns, len(rows), dialect, rules)))
+                except Exception as error:
+                    error.add_note(f"conversion de la table {SPECS[kind].table.name}")
+                    raise
+        yield tables
+
+
+def _bulk_tables(candidates: int, seed: int, engine: Engine) -> AbstractContextManager[Iterator[Table]]:
+    """The demo's tables for an empty store, part after part: drawn by another process while
+    this one writes; drawn here if this process may use one processor only (the rows' transfer
+    would add its cost to the same processor: docs/performance.md)."""
+    rules = _check_empty(engine)
+    if len(os.sched_getaffinity(0)) > 1:
+        return _drawn_in_a_process(candidates, seed, engine.dialect.name, rules)
+    return nullcontext(chain.from_iterable(_drawn_tables(candidates, seed, engine.dialect.name, rules)))
+
+
 #: Parts the drawing process may have drawn and not yet sent (about 2 MB each at 5,000 candidates).
 PARTS_AHEAD = 8
 
@@ -290,16 +319,9 @@ def _draw_parts(
     drawn = 0
     try:
         with gc_paused():  # paused in the parent too (copied by the fork): said here
-            for part in Builder(candidates, seed).parts():
-                tables = []
-                for kind, rows in part.rows.items():
-                    if rows:
-                        drawing = f"la conversion de la table {SPECS[kind].table.name}"
-                        columns = part.columns(kind)
-                        names = list(part.names[kind])
-                        tables.append((kind, _table_columns(kind, names, columns, len(rows), dialect, rules)))
+            for tables in _drawn_tables(candidates, seed, dialect, rules):
                 outbox.put(tables)
-                drawn += len(part.rows["candidates"])
+                drawn += sum(len(tuples) for kind, (_, tuples) in tables if kind == "candidates")
                 drawing = (
                     f"le tirage des candidats à partir du n° {drawn + 1} (et de leurs contacts, rendez-vous…)"
                     if drawn < candidates
@@ -307,9 +329,8 @@ def _draw_parts(
                 )
         outbox.put(None)  # all drawn
     except BaseException as error:  # whatever it is, the parent says it and writes nothing
-        failure = _Failure(
-            drawing, f"{type(error).__name__}: {error}", "".join(traceback.format_exception(error))
-        )
+        what = "".join(traceback.format_exception_only(error)).strip()  # its notes too
+        failure = _Failure(drawing, what, "".join(traceback.format_exception(error)))
         try:
             outbox.put(failure)
         except OSError:  # the parent is gone
@@ -491,11 +512,7 @@ def seed_demo(
         bulk = candidates > NETWORK_FROM
     # In bulk, another process draws the rows, part after part, while this one writes them; it
     # is forked before the hashing thread starts.
-    drawing = (
-        _drawn_in_a_process(candidates, seed, engine.dialect.name, _check_empty(engine))
-        if bulk
-        else nullcontext()
-    )
+    drawing = _bulk_tables(candidates, seed, engine) if bulk else nullcontext()
     # The accounts' passwords are hashed (Argon2, about a second for the four) in another thread
     # meanwhile; a failure there is raised before anything is committed.
     with (

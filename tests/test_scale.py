@@ -42,19 +42,31 @@ def _contents(engine: Engine, kind: str) -> list[tuple]:
         return sorted(connection.execute(sa.select(*columns)).all(), key=repr)
 
 
+@pytest.mark.parametrize("processors", [2, 1], ids=["drawn by another process", "drawn here"])
 @pytest.mark.parametrize("network", [False, True], ids=["demo", "network"])
 def test_bulk_seed_writes_what_the_importer_writes(
-    tmp_path: Path, migrated_template: Path, network: bool, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, migrated_template: Path, network: bool, processors: int, monkeypatch: pytest.MonkeyPatch
 ):
     if network:  # the network's profile (more sites, longer journeys) at a small scale
         monkeypatch.setattr(demo_generator, "NETWORK_FROM", 100)
-    # In bulk, the rows come from another process by parts of candidates, written as they come:
-    # 37 candidates a part, eleven parts whose tables are interleaved in the load.
+    # In bulk, the rows come by parts of candidates, written as they come: 37 candidates a part,
+    # eleven parts whose tables are interleaved in the load. Another process draws them, unless
+    # this one may use one processor only.
     monkeypatch.setattr(demo_generator, "CANDIDATES_PER_PART", 37)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(processors)))
+    in_a_process = demo._drawn_in_a_process
+    started = []
+
+    def drawn_in_a_process(*arguments):
+        started.append(arguments)
+        return in_a_process(*arguments)
+
+    monkeypatch.setattr(demo, "_drawn_in_a_process", drawn_in_a_process)
     through_importer = _store(tmp_path, "importer.db", migrated_template)
     in_bulk = _store(tmp_path, "bulk.db", migrated_template)
     assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=through_importer, bulk=False))
     assert all(r.accepted for r in demo.seed_demo(400, seed=11, engine=in_bulk, bulk=True))
+    assert len(started) == (1 if processors > 1 else 0)
     for kind in IMPORT_ORDER:
         assert _contents(in_bulk, kind) == _contents(through_importer, kind), kind
     april = Scope(date(2020, 3, 1), date(2020, 4, 30), event="POV-2020-04")
