@@ -329,7 +329,7 @@ def _draw_parts(
                 )
         outbox.put(None)  # all drawn
     except BaseException as error:  # whatever it is, the parent says it and writes nothing
-        what = "".join(traceback.format_exception_only(error)).strip()  # its notes too
+        what = "; ".join([f"{type(error).__name__}: {error}", *getattr(error, "__notes__", ())])
         failure = _Failure(drawing, what, "".join(traceback.format_exception(error)))
         try:
             outbox.put(failure)

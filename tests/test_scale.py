@@ -247,6 +247,28 @@ def test_a_drawing_process_that_fails_writes_nothing_and_says_where(
     assert _no_process_left(before)
 
 
+def test_a_table_failing_to_convert_in_the_drawing_process_is_named(
+    tmp_path: Path, migrated_template: Path, monkeypatch
+):
+    seeded = _store(tmp_path, "seeded.db", migrated_template)
+    monkeypatch.setattr(demo_generator, "CANDIDATES_PER_PART", 50)
+    table_columns = demo._table_columns
+
+    def failing(kind, *arguments):
+        if kind == "bookings":
+            raise ValueError("valeur inattendue")
+        return table_columns(kind, *arguments)
+
+    monkeypatch.setattr(demo, "_table_columns", failing)
+    with pytest.raises(demo.SeedError) as raised:
+        demo.seed_demo(300, engine=seeded, bulk=True)
+    # The first part with bookings is that of candidates 1 to 50: the error says so, on one line.
+    (line,) = str(raised.value).splitlines()
+    assert "le tirage des candidats à partir du n° 1 " in line
+    assert "ValueError: valeur inattendue; conversion de la table bookings" in line
+    assert _nothing_written(seeded)
+
+
 def test_a_drawing_process_killed_writes_nothing(tmp_path: Path, migrated_template: Path, monkeypatch):
     seeded = _store(tmp_path, "seeded.db", migrated_template)
     monkeypatch.setattr(demo_generator, "CANDIDATES_PER_PART", 50)
