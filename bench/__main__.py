@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.set_log_level("error")
     from bench import commands, pages, render
     from services import startup
-    from services.store import analytics, database
+    from services.store import analytics, database, events
 
     database.migrate()  # a store given by --database may predate the latest revision
     # The app copies these tables for DuckDB as it starts, in the background: timed apart, so
@@ -129,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(pages.format_table(rows))
         print()
-    print(render.format_table(render.measure(args.pages.split(",") if args.pages else None)))
+    rendered = render.measure(args.pages.split(",") if args.pages else None)
+    print(render.format_table(rendered))
+    channels = next((row for row in rendered if row["page"] == "canaux"), None)
+    if channels:  # the page beside its limit, in the same run (a process of its own)
+        scope = events.default_scope(pages.EVENT)
+        print(pages.format_limit(channels["cold"], pages.channels_limit(path, scope, args.repeat)))
     peaks = render.peak_memory()
     print("mémoire de pointe : " + ", ".join(f"{name} {mb:.0f} Mo" for name, mb in peaks.items()))
     folder.cleanup()

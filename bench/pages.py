@@ -7,21 +7,25 @@ Each approach returns the same plain figures (dicts of counts and credits), comp
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import streamlit as st
+from streamlit import logger
 
 from services.access import roles
 from services.app import cached
 from services.metrics import marketing
-from services.metrics.attribution import MODELS, PATH_SEPARATOR, JourneyData
-from services.store import database, events
+from services.metrics.attribution import MODELS, PATH_SEPARATOR, JourneyData, attribute
+from services.store import columnar, database, events
 from services.store.scope import Scope
 from services.store.values import local_midnight
 
@@ -331,14 +335,24 @@ class _DuckDB:
     """The same figures in SQL over a native DuckDB copy (instants as naive UTC timestamps)."""
 
     def __init__(self, engine: sa.Engine, scope: Scope, day: date) -> None:
-        self.scope, self.day = scope, day
-        self.connection = duckdb.connect()
+        connection = duckdb.connect()
         for name, frame in _read_whole(engine).items():
             for column in INSTANTS.get(name, ()):
                 frame[column] = frame[column].dt.tz_localize(None)
-            self.connection.register("frame", frame)
-            self.connection.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
-            self.connection.unregister("frame")
+            connection.register("frame", frame)
+            connection.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            connection.unregister("frame")
+        self._over(connection, scope, day)
+
+    @classmethod
+    def over(cls, connection: duckdb.DuckDBPyConnection, scope: Scope, day: date) -> _DuckDB:
+        """The reference over tables another connection already holds (the worker's copies)."""
+        reference = cls.__new__(cls)
+        reference._over(connection, scope, day)
+        return reference
+
+    def _over(self, connection: duckdb.DuckDBPyConnection, scope: Scope, day: date) -> None:
+        self.connection, self.scope, self.day = connection, scope, day
         self.start = pd.Timestamp(scope.start).tz_convert(None)
         self.end = pd.Timestamp(scope.end).tz_convert(None)
 
@@ -574,15 +588,27 @@ class _DuckDB:
         for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True):
             for channel, credit in self.credits(goal, lookback, (model,))[model].items():
                 figures[(goal, channel)] = float(credit)
+        return figures | self._reached()
+
+    def intervals(self, model: str) -> dict:
+        return _interval_figures(self._data("booking", LOOKBACKS[0]), model)
+
+    def channels_page(self) -> dict:
+        """What the channels page computes first, cold: the six models' credits for both goals
+        (its table, its models chart, its costs per booking and per enrollment) and the reach."""
+        figures = {}
+        for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True):
+            for model, credits in self.credits(goal, lookback).items():
+                figures |= {(goal, model, channel): float(credit) for channel, credit in credits.items()}
+        return figures | self._reached()
+
+    def _reached(self) -> dict:
         reached = self.connection.execute(
             "SELECT channel, count(DISTINCT candidate_ref) FROM touchpoints "
             "WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY channel",
             [self.start, self.end],
         ).fetchall()
-        return figures | {("reached", channel): int(n) for channel, n in reached}
-
-    def intervals(self, model: str) -> dict:
-        return _interval_figures(self._data("booking", LOOKBACKS[0]), model)
+        return {("reached", channel): int(n) for channel, n in reached}
 
 
 def _absorbing_chain_credits(transitions: list[tuple[str, str, int]], conversions: int) -> dict | None:
@@ -680,3 +706,57 @@ def format_table(rows: list[dict]) -> str:
             f"{row['duckdb']:.3f} | {row['cold'] / row['duckdb']:.1f}× | {row['naive'] / row['cold']:.1f}× |"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the channels page's limit, at any scale
+
+
+def channels_limit(path: Path, scope: Scope, repeat: int) -> dict:
+    """Seconds of the near-limit reference for the channels page, at any scale: the credits of
+    the six models for both goals and the reach, in the reference's SQL (``_DuckDB.channels_page``)
+    over DuckDB's columnar copies of the SQLite file, made by the worker's own code
+    (``columnar._Copies``: the copies the page reads too). ``measure``'s native copy goes through
+    pandas, which a store of scale L leaves no room for beside the app. Run in a process of its
+    own (its memory is not the app's), the copies made before the clock starts (``copies``); its
+    figures are checked equal to the app's, as ``measure`` checks its own. Returns the seconds
+    (``limit``: the median run; ``copies``) and the figures."""
+    engine = database.get_engine()
+    # Quiet before this module is imported there: outside a server, its caches say so.
+    spawn, quiet = multiprocessing.get_context("spawn"), ("error",)
+    with ProcessPoolExecutor(1, mp_context=spawn, initializer=logger.set_log_level, initargs=quiet) as pool:
+        copying, times, figures = pool.submit(_channels_limit, str(path), scope, repeat).result()
+    ours = {}
+    for goal, lookback in zip(("booking", "enrollment"), LOOKBACKS, strict=True):
+        for model, credits in attribute(scope, goal, lookback, engine).credits.items():
+            ours |= {(goal, model, channel): float(credit) for channel, credit in credits.items()}
+    ours |= {("reached", channel): n for channel, n in marketing.reached_by_channel(scope, engine).items()}
+    _same(ours, figures, "limite de la page canaux")
+    return {"copies": copying, "limit": sorted(times)[len(times) // 2], "figures": figures}
+
+
+def _channels_limit(path: str, scope: Scope, repeat: int) -> tuple[float, list[float], dict]:
+    """In the reference's process: (seconds of the copies, seconds of each run, figures)."""
+    copies = columnar._Copies(path)  # noqa: SLF001 - the worker's copies, exactly
+    try:
+        start = time.perf_counter()
+        copies.refresh(dict.fromkeys(("touchpoints", "bookings", "enrollments"), 0))
+        copying = time.perf_counter() - start
+        copies.connection.execute(f"USE {columnar.COPIES}")
+        reference = _DuckDB.over(copies.connection, scope, scope.start)
+        times, figures = [], {}
+        for _ in range(repeat):
+            start = time.perf_counter()
+            figures = reference.channels_page()
+            times.append(time.perf_counter() - start)
+        return copying, times, figures
+    finally:
+        copies.close()
+
+
+def format_limit(page: float, limit: dict[str, float]) -> str:
+    """The channels page cold beside its limit, in one line."""
+    return (
+        f"canaux : page entière à froid {page:.2f} s ; limite (référence DuckDB en SQL sur les copies "
+        f"en colonnes : six modèles × deux objectifs et portée) {limit['limit']:.2f} s, copies "
+        f"{limit['copies']:.1f} s non comptées ; page / limite {page / limit['limit']:.1f}×"
+    )

@@ -8,6 +8,7 @@ script does (every figure, table and chart it builds), so that no slow part hide
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from pathlib import Path
@@ -89,11 +90,11 @@ def format_table(rows: list[dict]) -> str:
         f"| page entière | première fois (s) | froid (s) | froid / {REFERENCE} | chaud (ms) |",
         "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {row['page']} | {row['first']:.2f} | {row['cold']:.2f} | {row['cold'] / reference:.1f}× "
-        f"| {row['warm'] * 1000:.0f} |"
-        for row in rows
-    ]
+    for row in rows:
+        ratio = "—" if math.isnan(reference) else f"{row['cold'] / reference:.1f}×"
+        lines.append(
+            f"| {row['page']} | {row['first']:.2f} | {row['cold']:.2f} | {ratio} | {row['warm'] * 1000:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -108,5 +109,6 @@ def peak_memory() -> dict[str, float]:
 
     workers = analytics._POOL._processes if analytics._POOL else {}  # noqa: SLF001
     peaks = {"application": high_water_mark("self")}
-    peaks |= {f"worker {number}": high_water_mark(pid) for number, pid in enumerate(workers, start=1)}
+    for number, pid in enumerate(workers, start=1):
+        peaks["processus DuckDB" + (f" n° {number}" if len(workers) > 1 else "")] = high_water_mark(pid)
     return peaks

@@ -5,10 +5,11 @@ top of tests/test_attribution.py): a fast reference that computed something else
 every ratio of the benchmark meaningless."""
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from bench.pages import _DuckDB
+from bench.pages import _DuckDB, channels_limit
 from services.metrics.attribution import MODELS, attribute
 from services.store.scope import Scope
 
@@ -67,3 +68,19 @@ def test_the_sql_reference_agrees_with_the_app_on_both_goals(scenario):
             assert {c: v for c, v in sql[model].items() if v} == pytest.approx(
                 {c: v for c, v in app[model].items() if v}, rel=1e-12
             ), (goal, model)
+
+
+def test_the_limit_at_scale_runs_the_same_sql_over_the_workers_copies(scenario):
+    # At scale L, the reference runs over the DuckDB worker's own copies of the SQLite file (no
+    # pandas copy), in a process of its own: the same hand-worked credits for bookings (lookback
+    # 30, the benchmark's), and the app's figures for both goals checked equal inside.
+    limit = channels_limit(Path(scenario.url.database), APRIL, repeat=1)
+    for model in MODELS:
+        booked = {key[2]: value for key, value in limit["figures"].items() if key[:2] == ("booking", model)}
+        assert {c: v for c, v in booked.items() if v} == pytest.approx(BY_HAND[model]), model
+    # Reach, candidates with a touch of each channel in April (tests/data/scenario/touchpoints.csv;
+    # CD's touches are in March): social CA, CB (explicit), CE, CF → 4; newspaper CA, CE (a
+    # newspaper site's referral) → 2; email CA → 1; direct CB → 1; search CG → 1.
+    reached = {key[1]: value for key, value in limit["figures"].items() if key[0] == "reached"}
+    assert reached == {"social": 4, "newspaper": 2, "email": 1, "direct": 1, "search": 1}
+    assert limit["limit"] > 0 and limit["copies"] > 0

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from tests.browser import app_server, chromium_page, screenshot, settle
 
@@ -353,3 +354,39 @@ def test_key_figures_are_read_whole_in_a_narrow_window(server, browser_page):
         )
         assert page.locator('[data-testid="stMetricValue"]').count() >= 8
         assert cut == []
+
+
+#: Keeps each page's connections reachable, so that a test can drop them as a network does.
+KEEP_CONNECTIONS = """
+    window.openConnections = [];
+    const Native = window.WebSocket;
+    window.WebSocket = function (...options) {
+        const socket = new Native(...options);
+        window.openConnections.push(socket);
+        return socket;
+    };
+    window.WebSocket.prototype = Native.prototype;
+    Object.assign(window.WebSocket, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+"""
+
+
+@pytest.mark.parametrize("how", ["click", "reconnection"])
+def test_a_tab_whose_sign_in_ended_goes_to_the_sign_in_page_in_french(server, browser_page, how):
+    # Before: the open tab of an ended sign-in (signed out in another tab, idle, a laptop that
+    # slept) met Streamlit's English box "Connection failed with status 401" and retried forever.
+    # Now its next click, or its connection coming back, takes it to the sign-in page, which
+    # says why in French.
+    page = browser_page
+    page.add_init_script(KEEP_CONNECTIONS)
+    _sign_in(page, server, "director")
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "rencontres_session")
+    # The session ends on the server; this browser keeps its cookie (another tab's sign-out).
+    requests.get(f"{server}/auth/logout", cookies={"rencontres_session": cookie}, timeout=30)
+    if how == "click":
+        page.locator('[data-testid="stSidebarNav"] a').nth(1).click()
+    else:  # the network drops the connection; the page connects again
+        page.evaluate("window.openConnections.forEach(socket => socket.close())")
+    page.wait_for_url("**/connexion?notice=expired", timeout=30_000)
+    page.wait_for_selector("text=Votre session a expiré", timeout=30_000)
+    _check(page, f"08-ended-sign-in-{how}")
+    assert "Connection failed" not in page.content()

@@ -16,7 +16,7 @@ import requests
 from google.protobuf import text_format
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.access import accounts
@@ -96,12 +96,16 @@ class Connection:
         self.socket.close()
 
 
-def _refused_at_handshake(host: str, cookies: dict[str, str], session_id: str | None = None) -> bool:
-    try:
-        Connection(host, cookies, session_id).close()
-    except InvalidStatus as refusal:
-        return refusal.response.status_code in {401, 403}
-    return False
+def _only_sent_to_sign_in(host: str, cookies: dict[str, str], session_id: str | None = None) -> str:
+    """The address of the one message an app's connection without a live sign-in carries (the
+    browser told to open the sign-in page); it then closes, with nothing of the app."""
+    connection = Connection(host, cookies, session_id)
+    message = ForwardMsg.FromString(connection.socket.recv(timeout=30))
+    assert message.WhichOneof("type") == "auth_redirect", message
+    with pytest.raises(ConnectionClosed) as closed:
+        connection.socket.recv(timeout=30)
+    assert closed.value.rcvd.code == 4401
+    return message.auth_redirect.url
 
 
 ANONYMOUS_PATHS = (
@@ -111,7 +115,6 @@ ANONYMOUS_PATHS = (
     "/media/0123456789abcdef0123456789abcdef0123456789abcdef01234567.csv",
     "/media/0123456789abcdef0123456789abcdef0123456789abcdef01234567.csv?sso=1",
     "/_stcore/metrics",
-    "/_stcore/host-config",
     "/_stcore/upload_file/some-session/some-file",
     "/component/anything/index.html",
     "/app/static/anything.png",
@@ -143,12 +146,16 @@ def test_an_anonymous_visitor_gets_no_byte_of_the_app_whatever_its_cookies(serve
             timeout=30,
         )
         assert put.status_code == 401
-    # The app's connection does not open, even to a session whose id a log gave away.
+    # The app's connection carries nothing but the way to the sign-in page (the browser's tab is
+    # sent there), even to a session whose id a log gave away.
     for cookies in ({}, {web.SSO_COOKIE: "anything"}, {web.COOKIE: "forged.0000"}):
-        assert _refused_at_handshake(server, cookies)
-    # What stays open: the health check and the sign-in page.
+        assert _only_sent_to_sign_in(server, cookies).startswith(web.SIGN_IN_PATH)
+    # What stays open: the health check, the sign-in page, and the host settings a browser reads
+    # before it connects: the same for everyone, nothing of the app's data or of anyone.
     assert requests.get(f"http://{server}/_stcore/health", timeout=30).status_code == 200
     assert requests.get(f"http://{server}{web.SIGN_IN_PATH}", timeout=30).status_code == 200
+    settings = requests.get(f"http://{server}/_stcore/host-config", timeout=30)
+    assert settings.status_code == 200 and "allowedOrigins" in settings.json()
 
 
 def test_a_session_found_again_by_its_id_runs_with_the_reconnecting_browser_s_own_sign_in(server):
@@ -160,7 +167,7 @@ def test_a_session_found_again_by_its_id_runs_with_the_reconnecting_browser_s_ow
     # An anonymous visitor who found the session id (in an upload address, in a proxy log)
     # cannot even connect to it, whatever cookie it makes up.
     for cookies in ({}, {web.SSO_COOKIE: "anything"}):
-        assert _refused_at_handshake(server, cookies, admin.session_id)
+        assert _only_sent_to_sign_in(server, cookies, admin.session_id) == web.SIGN_IN_PATH
     # A marketing person who reconnects to the administrator's session with their own cookie
     # gets their own sign-in, role and pages: nothing of the session's former state counts.
     marketing = {web.COOKIE: signed_in_cookie(server, "marketing@cfai.fr")}
@@ -207,9 +214,12 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
         assert (anonymous.status_code, anonymous.text) == (401, "Connexion requise.")
 
     # The account is disabled (or signed out in another tab, or idle): the open tab's next
-    # message closes its connection, and the file it was served is no longer served.
+    # message sends it to the sign-in page and closes its connection, the export not built, and
+    # the file it was served is no longer served.
     accounts.disable_account(email="admin@cfai.fr", actor="test")
     tab.send(request)
+    redirect = ForwardMsg.FromString(tab.socket.recv(timeout=60))
+    assert redirect.auth_redirect.url == f"{web.SIGN_IN_PATH}?notice=expired"
     with pytest.raises(ConnectionClosed):
         tab.read_until("backend_operation_response")
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30).status_code == 401

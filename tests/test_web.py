@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from services.access import accounts
 from services.app import web
@@ -86,9 +87,32 @@ def test_an_anonymous_visitor_is_sent_to_the_sign_in_page(client):
     assert client.get("/_stcore/health").text == "the app"
 
 
-def test_the_app_connection_is_refused_without_a_sign_in(client):
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
-        socket.receive_text()
+def sent_to_sign_in(socket) -> str:
+    """The one message of an app's connection without a live sign-in: Streamlit's order to the
+    browser to open an address (as st.login sends), that address returned; then it closes."""
+    message = ForwardMsg.FromString(socket.receive_bytes())
+    assert message.WhichOneof("type") == "auth_redirect"
+    with pytest.raises(WebSocketDisconnect) as closed:
+        socket.receive_bytes()
+    assert closed.value.code == 4401
+    return message.auth_redirect.url
+
+
+def test_the_app_connection_without_a_sign_in_only_sends_the_browser_to_the_sign_in_page(client):
+    # What a tab meets when it reconnects after its sign-in ended (a laptop asleep): before, a
+    # refused connection, which Streamlit's page retries forever behind an English error box
+    # ("Connection failed with status 401"). Now the browser is told where to sign in again,
+    # and the connection carries nothing else: no byte of the app, no session.
+    with client.websocket_connect("/_stcore/stream", subprotocols=["streamlit"]) as socket:
+        assert socket.accepted_subprotocol == "streamlit"  # what a browser requires
+        assert sent_to_sign_in(socket) == web.SIGN_IN_PATH
+    # A client offering no subprotocol is not answered with one (a protocol error for it).
+    with client.websocket_connect("/_stcore/stream") as socket:
+        assert socket.accepted_subprotocol is None
+        assert sent_to_sign_in(socket) == web.SIGN_IN_PATH
+    # Before that connection, the browser asks for the host settings (the same for everyone).
+    settings = client.get("/_stcore/host-config")
+    assert settings.status_code != 401
 
 
 def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in_ends(engine, director):
@@ -129,6 +153,8 @@ def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in
         assert received == ["rerun_script"]  # the three before it never reached the app
         accounts.end_session(web.unsign(client.cookies[web.COOKIE]))  # signed out in another tab
         socket.send_bytes(rerun.SerializeToString())
+        # The tab is sent to the sign-in page, which says why, before its connection closes.
+        assert sent_to_sign_in(socket) == f"{web.SIGN_IN_PATH}?notice=expired"
     assert received == ["rerun_script", "disconnected"]
 
 
@@ -275,8 +301,8 @@ def test_the_sign_out_address_itself_ends_the_session_on_the_server(client, dire
     assert accounts.session_account(web.unsign(replayed)) is None
     client.cookies.set(web.COOKIE, replayed)
     assert client.get("/").status_code == 303
-    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/_stcore/stream") as socket:
-        socket.receive_text()
+    with client.websocket_connect("/_stcore/stream") as socket:
+        assert sent_to_sign_in(socket) == f"{web.SIGN_IN_PATH}?notice=expired"
     assert audit.recent_events().query("action == 'sign_out'")["actor"].tolist() == [director]
     # Reaching it again with the dead cookie ends nothing more and records nothing more.
     client.get(web.SIGN_OUT_PATH)

@@ -8,8 +8,8 @@ and every page of the app checks that token again against the store (idle expiry
 Nothing of the app reaches a request without a live sign-in (docs/security.md): its pages, its
 connection (checked again at every message), its media (an export only to whoever built it),
 uploads (into a session only by the account it runs for) and metrics. Open: the sign-in
-routes, Streamlit's single sign-on routes, its health check and its front-end assets (the same
-public code for every install).
+routes, Streamlit's single sign-on routes, its health check, its host settings and its
+front-end assets (the same public code and settings for every install).
 """
 
 from __future__ import annotations
@@ -51,8 +51,18 @@ SSO_PATH = f"{SIGN_IN_PATH}/etablissement"
 #: Streamlit's identity cookie after a single sign-on, signed with its cookie secret.
 SSO_COOKIE = "_streamlit_user"
 #: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check
-#: (and anyone may POST to the vendors' webhooks, each delivery checked by its signature).
-_OPEN_PATHS = (SIGN_IN_PATH, SSO_PATH, "/auth/login", "/oauth2callback", "/_stcore/health")
+#: and its host settings (the same for everyone: which origins may frame the app; a browser asks
+#: for both before it opens the app's connection, which then sends it to the sign-in page, see
+#: ``SignInGate``) (and anyone may POST to the vendors' webhooks, each delivery checked by its
+#: signature).
+_OPEN_PATHS = (
+    SIGN_IN_PATH,
+    SSO_PATH,
+    "/auth/login",
+    "/oauth2callback",
+    "/_stcore/health",
+    "/_stcore/host-config",
+)
 #: Paths whose files are the app's (not pages): without a sign-in, 401 and no redirect.
 _APP_PREFIXES = ("/media/", "/_stcore/", "/component/", "/app/")
 #: Where the browser sends a session's uploads: ``UPLOAD_PREFIX<session id>/<file id>``.
@@ -403,8 +413,9 @@ class SignInGate:
     """ASGI middleware: nothing of the app reaches a request without a live sign-in.
 
     A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
-    anything else gets 401 and no byte of the app: the app's connection (refused at the
-    handshake, closed at the first message after the sign-in ends), media (an export is served
+    anything else gets 401 and no byte of the app: the app's connection (which carries only
+    the order to open the sign-in page, at the handshake or at the first message after the
+    sign-in ends, then closes), media (an export is served
     only to the account that built it), uploads (into a session only by the account it runs
     for), metrics. The app checks the sign-in again at
     every run; every answer carries the security headers.
@@ -435,26 +446,55 @@ class SignInGate:
         if account is not None and _may_fetch(account, path):
             if scope["type"] == "websocket":
                 _resume_own_session_only(scope, account)
-                receive = _live_receive(receive, cookies)
+                receive, send = _live_connection(receive, send, cookies)
             else:
                 send = _with_headers(send, NOT_STORED)
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 4401})
+            # A tab whose sign-in ended while it was away (a laptop asleep, signed out in another
+            # tab) reconnects: told to go to the sign-in page, and nothing else.
+            await _to_sign_in_over_connection(scope, receive, send, _sign_in_address(cookies, problem))
             return
         if account is not None or not _is_page(path):
             # An address of the app's files tells nothing and goes nowhere (a media id must not
             # travel on in a sign-in address, a history or a log).
             response = Response("Connexion requise.", status_code=404 if account else 401)
         else:
-            notice = problem or ("expired" if session_token(cookies) else None)
             target = path + (f"?{request.url.query}" if request.url.query else "")
-            query = f"next={quote(target)}" + (f"&notice={notice}" if notice else "")
-            response = RedirectResponse(f"{SIGN_IN_PATH}?{query}", status_code=303)
+            response = RedirectResponse(_sign_in_address(cookies, problem, target), status_code=303)
             if problem:
                 _forget_identity_cookie(response, cookies)
         await response(scope, receive, send)
+
+
+def _sign_in_address(cookies: Mapping[str, str], problem: str | None, target: str | None = None) -> str:
+    """The sign-in page for a browser without a live sign-in: with the page to come back to, and
+    the notice of why (the single sign-on's problem, or an ended session when it had one)."""
+    notice = problem or ("expired" if session_token(cookies) else None)
+    query = ([f"next={quote(target)}"] if target else []) + ([f"notice={notice}"] if notice else [])
+    return SIGN_IN_PATH + ("?" + "&".join(query) if query else "")
+
+
+def _redirect_message(address: str) -> bytes:
+    """Streamlit's own order to the browser to open ``address`` (what ``st.login`` sends): the
+    tab goes there rather than retrying a connection that is refused, behind an English error."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    message = ForwardMsg()
+    message.auth_redirect.url = address
+    return message.SerializeToString()
+
+
+async def _to_sign_in_over_connection(scope: Scope, receive: Receive, send: Send, address: str) -> None:
+    # The connection is accepted only to carry the way to the sign-in page, then closed: no byte
+    # of the app, no session. The browser offers Streamlit's subprotocol; the answer must name it.
+    if (await receive())["type"] != "websocket.connect":
+        return
+    subprotocol = "streamlit" if "streamlit" in scope.get("subprotocols", ()) else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    await send({"type": "websocket.send", "bytes": _redirect_message(address)})
+    await send({"type": "websocket.close", "code": 4401})
 
 
 #: Who may have what, in this server's memory: export files (Streamlit media ids) → the
@@ -545,21 +585,36 @@ def _refused(data: bytes | None) -> bool:
     return kind in _REFUSED_MESSAGES
 
 
-def _live_receive(receive: Receive, cookies: Mapping[str, str]) -> Receive:
+def _live_connection(receive: Receive, send: Send, cookies: Mapping[str, str]) -> tuple[Receive, Send]:
     # Every message of the app's connection checks the sign-in again: an ended sign-in (signed
-    # out in another tab, disabled, idle) closes an open tab's connection at its next message.
+    # out in another tab, disabled, idle) closes an open tab's connection at its next message
+    # (a click, or the heartbeat the browser sends while the tab is open), the tab told to go
+    # to the sign-in page first. The gate closes the connection itself; what the app still
+    # sends after it goes nowhere.
+    closed = False
+
+    async def sending(message: Message) -> None:
+        nonlocal closed
+        if closed:
+            return
+        closed = message["type"] == "websocket.close"
+        await send(message)
+
     async def receiving() -> Message:
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
                 return message
-            account, _ = await run_in_threadpool(signed_in, cookies)
+            account, problem = await run_in_threadpool(signed_in, cookies)
             if account is None:
+                address = _sign_in_address(cookies, problem)
+                await sending({"type": "websocket.send", "bytes": _redirect_message(address)})
+                await sending({"type": "websocket.close", "code": 4401})
                 return {"type": "websocket.disconnect", "code": 4401}
             if not _refused(message.get("bytes")):
                 return message
 
-    return receiving
+    return receiving, sending
 
 
 def _with_headers(send: Send, added: tuple[tuple[str, str], ...]) -> Send:
