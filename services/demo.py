@@ -12,11 +12,20 @@ and ending the demo when real data arrives.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import queue
 import random
-from collections.abc import Iterable, Sequence
+import signal
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 import sqlalchemy as sa
@@ -28,7 +37,6 @@ from services.config import LOCAL_TZ
 from services.demo_centre import DEFAULT_CANDIDATES, DEFAULT_SEED, NETWORK_FROM
 from services.demo_generator import (
     Builder,
-    Generated,
     cell_text,
     server_instants,
     sqlite_instants,
@@ -37,9 +45,18 @@ from services.demo_generator import (
 from services.imports.importer import gc_paused, import_rows, record_result
 from services.imports.problems import ImportResult, RawRow
 from services.store import channels, database
-from services.store.contract import SPECS
+from services.store.contract import IMPORT_ORDER, SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction
-from services.store.models import Candidate, Enrollment, ImportRun, Meeting, SsoGroup, StoreState, UtcDateTime
+from services.store.models import (
+    Advisor,
+    Candidate,
+    Enrollment,
+    ImportRun,
+    Meeting,
+    SsoGroup,
+    StoreState,
+    UtcDateTime,
+)
 from services.store.values import changed_by_cleaning
 
 
@@ -161,29 +178,40 @@ Table = tuple[str, tuple[list[str], list[tuple]]]
 
 
 def insert_tables(tables: Iterable[Table], engine: Engine) -> None:
-    """``executemany`` of plain tuples, table after table in the order given, in one write
-    transaction: every table or none.
+    """``executemany`` of plain tuples in the order given, a table in one part or several (as
+    the rows are drawn: ``seed_demo``), in one write transaction: every table or none.
 
     On SQLite, a table's own indexes (``CREATE INDEX``, not those of its UNIQUE constraints,
-    which belong to the table) are dropped before its rows and built again after them, from the
-    very SQL the migrations stored, in the same transaction: building an index once over sorted
-    keys costs less than inserting a million rows into it one by one (docs/performance.md); the
-    store ends with the schema a migration gives (tests/test_scale.py)."""
+    which belong to the table) are dropped before its first rows and built again after the
+    last table, from the very SQL the migrations stored, in the same transaction: building an
+    index once over sorted keys costs less than inserting a million rows into it one by one
+    (docs/performance.md); the store ends with the schema a migration gives
+    (tests/test_scale.py)."""
     with write_transaction(engine) as connection:
+        dropped: dict[str, list[str]] = {}
         for kind, (names, tuples) in tables:
             if not tuples:
                 continue
             table = SPECS[kind].table
-            try:
-                indexes = _drop_indexes(connection, table.name)
+            with _naming_the_table(table.name):
+                if table.name not in dropped:
+                    dropped[table.name] = _drop_indexes(connection, table.name)
                 marks = ", ".join("?" if connection.dialect.paramstyle == "qmark" else "%s" for _ in names)
                 statement = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"
                 connection.exec_driver_sql(statement, tuples)
+        for name, indexes in dropped.items():
+            with _naming_the_table(name):
                 for definition in indexes:
                     connection.exec_driver_sql(definition)
-            except Exception as error:
-                error.add_note(f"écriture en masse de la table {table.name} : échouée, rien n'est écrit")
-                raise
+
+
+@contextmanager
+def _naming_the_table(name: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        error.add_note(f"écriture en masse de la table {name} : échouée, rien n'est écrit")
+        raise
 
 
 def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
@@ -200,8 +228,17 @@ def _drop_indexes(connection: sa.Connection, table: str) -> list[str]:
     return [definition for _, definition in indexes]
 
 
-def _write_tables(tables: Iterable[Table], counts: dict[str, int], engine: Engine) -> list[ImportResult]:
-    insert_tables(tables, engine)
+def _write_tables(tables: Iterable[Table], engine: Engine) -> list[ImportResult]:
+    """``insert_tables``, then one import recorded per contract file (none of whose rows is
+    checked: the generator guarantees valid, unique rows)."""
+    counts = dict.fromkeys(IMPORT_ORDER, 0)
+
+    def counted() -> Iterator[Table]:
+        for kind, (names, tuples) in tables:
+            counts[kind] += len(tuples)
+            yield kind, (names, tuples)
+
+    insert_tables(counted(), engine)
     results = [
         ImportResult(source=f"démo:{kind}.csv", kind=kind, accepted=True, rows=count, inserted=count)
         for kind, count in counts.items()
@@ -213,32 +250,196 @@ def _write_tables(tables: Iterable[Table], counts: dict[str, int], engine: Engin
     return results
 
 
-def _check_empty(kinds: Iterable[str], engine: Engine) -> tuple[channels.Rule, ...]:
-    if any(_count(engine, SPECS[kind].table) for kind in kinds):
+def _check_empty(engine: Engine) -> tuple[channels.Rule, ...]:
+    if any(_count(engine, SPECS[kind].table) for kind in IMPORT_ORDER):
         raise ValueError("l'écriture en masse demande une base vide")
     with engine.connect() as connection:
         return channels.load_rules(connection)
 
 
-def write_bulk(rows_by_kind: dict[str, list[dict[str, object]]], engine: Engine) -> list[ImportResult]:
-    """Write generated rows into an empty store in bulk (no per-row ORM object nor validation)."""
-    rules = _check_empty(rows_by_kind, engine)
-    dialect = engine.dialect.name
-    tables = [(kind, table_rows(kind, rows, dialect, rules)) for kind, rows in rows_by_kind.items()]
-    return _write_tables(tables, {kind: len(rows) for kind, rows in rows_by_kind.items()}, engine)
+class SeedError(RuntimeError):
+    """The demo's rows could not be drawn (their process failed or stopped): nothing is written."""
 
 
-def _write_generated(generated: Generated, engine: Engine) -> list[ImportResult]:
-    """``write_bulk`` straight from the generator's columns (no dict per row on the way)."""
-    rules = _check_empty(generated.rows, engine)
-    dialect = engine.dialect.name
-    names = generated.names
-    tables = [
-        (kind, _table_columns(kind, list(names[kind]), generated.columns(kind), len(rows), dialect, rules))
-        for kind, rows in generated.rows.items()
-        if rows
-    ]
-    return _write_tables(tables, {kind: len(rows) for kind, rows in generated.rows.items()}, engine)
+@dataclass(frozen=True)
+class _Failure:
+    """What the drawing process sends instead of its next rows when it fails."""
+
+    drawing: str
+    error: str
+    details: str
+
+
+def _drawn_tables(
+    candidates: int, seed: int, dialect: str, rules: tuple[channels.Rule, ...]
+) -> Iterator[list[Table]]:
+    """The tables of each part of the demo's rows (``Builder.parts``), converted for the driver."""
+    for part in Builder(candidates, seed).parts():
+        tables = []
+        for kind, rows in part.rows.items():
+            if rows:
+                names, columns = list(part.names[kind]), part.columns(kind)
+                try:
+                    tables.append((kind, _table_columns(kind, names, columns, len(rows), dialect, rules)))
+                except Exception as error:
+                    error.add_note(f"conversion de la table {SPECS[kind].table.name}")
+                    raise
+        yield tables
+
+
+def _bulk_tables(candidates: int, seed: int, engine: Engine) -> AbstractContextManager[Iterator[Table]]:
+    """The demo's tables for an empty store, part after part: drawn by another process while
+    this one writes; drawn here if this process may use one processor only (the rows' transfer
+    would add its cost to the same processor: docs/performance.md)."""
+    rules = _check_empty(engine)
+    if len(os.sched_getaffinity(0)) > 1:
+        return _drawn_in_a_process(candidates, seed, engine.dialect.name, rules)
+    return nullcontext(chain.from_iterable(_drawn_tables(candidates, seed, engine.dialect.name, rules)))
+
+
+#: Parts the drawing process may have drawn and not yet sent (about 2 MB each at 5,000 candidates).
+PARTS_AHEAD = 8
+
+
+def _draw_parts(
+    reader: multiprocessing.connection.Connection,
+    writer: multiprocessing.connection.Connection,
+    candidates: int,
+    seed: int,
+    dialect: str,
+    rules: tuple[channels.Rule, ...],
+) -> None:
+    """In the drawing process: each part of the rows (``Builder.parts``), its tables converted
+    for the driver (``_table_columns``), sent as soon as drawn; then ``None``, or a ``_Failure``."""
+    # The parent's end, copied by the fork: closed, so that once the parent is gone (killed
+    # included) sending fails and this process ends instead of drawing for no one.
+    reader.close()
+    outbox = _Outbox(writer)
+    drawing = "le tirage des sites, formations, conseillers, opérations et campagnes"
+    drawn = 0
+    try:
+        with gc_paused():  # paused in the parent too (copied by the fork): said here
+            for tables in _drawn_tables(candidates, seed, dialect, rules):
+                outbox.put(tables)
+                drawn += sum(len(tuples) for kind, (_, tuples) in tables if kind == "candidates")
+                drawing = (
+                    f"le tirage des candidats à partir du n° {drawn + 1} (et de leurs contacts, rendez-vous…)"
+                    if drawn < candidates
+                    else "le tirage des entreprises, offres et rencontres du job dating"
+                )
+        outbox.put(None)  # all drawn
+    except BaseException as error:  # whatever it is, the parent says it and writes nothing
+        what = "; ".join([f"{type(error).__name__}: {error}", *getattr(error, "__notes__", ())])
+        failure = _Failure(drawing, what, "".join(traceback.format_exception(error)))
+        try:
+            outbox.put(failure)
+        except OSError:  # the parent is gone
+            pass
+    finally:
+        outbox.close()
+
+
+class _Outbox:
+    """The drawing process's messages, pickled as they are made and written to the pipe by a
+    thread of their own (the GIL released while it writes): drawing goes on, up to
+    ``PARTS_AHEAD`` parts ahead, while the seed's process writes a part, instead of waiting for
+    it to read each one (docs/performance.md)."""
+
+    def __init__(self, writer: multiprocessing.connection.Connection) -> None:
+        self._queue: queue.Queue[memoryview | None] = queue.Queue(PARTS_AHEAD)
+        self._sender = threading.Thread(target=self._send_all, args=(writer,), name="seed-send", daemon=True)
+        self._sender.start()
+
+    def _send_all(self, writer: multiprocessing.connection.Connection) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                writer.send_bytes(data)
+        except OSError:  # the seed's process is gone: ``put`` sees this thread ended
+            pass
+        finally:
+            writer.close()
+
+    def put(self, message: object) -> None:
+        """Queue a message; ``BrokenPipeError`` once the seed's process no longer reads."""
+        self._put(ForkingPickler.dumps(message))
+
+    def _put(self, data: memoryview | None) -> None:
+        while self._sender.is_alive():
+            try:
+                self._queue.put(data, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise BrokenPipeError("le processus du seed ne lit plus les lignes tirées")
+
+    def close(self) -> None:
+        """Wait until every message queued is written (or the seed's process is gone)."""
+        try:
+            self._put(None)
+        except BrokenPipeError:
+            pass
+        self._sender.join()
+
+
+@contextmanager
+def _drawn_in_a_process(
+    candidates: int, seed: int, dialect: str, rules: tuple[channels.Rule, ...]
+) -> Iterator[Iterator[Table]]:
+    """The demo's tables, part after part, as another process draws and converts them
+    (``_draw_parts``): this one writes a part while the next is drawn (docs/performance.md).
+
+    Iterating raises ``SeedError`` if that process fails or stops before the last part; on
+    leaving, the process is ended if it still runs, and waited for: it never outlives the seed.
+    Forked (its start costs nothing, the generator's modules already imported), before any other
+    thread of the seed starts: a fork copies only the thread that forks.
+    """
+    fork = multiprocessing.get_context("fork")
+    reader, writer = fork.Pipe(duplex=False)
+    drawer = fork.Process(
+        target=_draw_parts,
+        args=(reader, writer, candidates, seed, dialect, rules),
+        name="seed-draw",
+        daemon=True,  # ended by multiprocessing if this interpreter exits first
+    )
+    drawer.start()
+    writer.close()  # its only writer is the drawing process: once it ends, reading meets the end
+    try:
+        yield _received(reader, drawer)
+    finally:
+        reader.close()
+        if drawer.is_alive():
+            drawer.kill()
+        drawer.join()
+
+
+def _received(
+    reader: multiprocessing.connection.Connection, drawer: multiprocessing.Process
+) -> Iterator[Table]:
+    while True:
+        try:
+            message = reader.recv()
+        except EOFError:
+            drawer.join()
+            raise SeedError(
+                "données de démonstration : le processus qui tire les lignes s'est arrêté avant la fin "
+                f"({_ending(drawer.exitcode)}) ; rien n'est écrit"
+            ) from None
+        if message is None:
+            return
+        if isinstance(message, _Failure):
+            failure = SeedError(
+                f"données de démonstration : échec pendant {message.drawing}, dans le processus qui "
+                f"tire les lignes ({message.error}) ; rien n'est écrit"
+            )
+            failure.add_note(message.details)
+            raise failure
+        yield from message
+
+
+def _ending(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"arrêté par le signal {signal.Signals(-exitcode).name}"
+    return f"code de sortie {exitcode}"
 
 
 def _count(engine: Engine, table: sa.Table) -> int:
@@ -309,21 +510,27 @@ def seed_demo(
     engine = engine or get_engine()
     if bulk is None:
         bulk = candidates > NETWORK_FROM
+    # In bulk, another process draws the rows, part after part, while this one writes them; it
+    # is forked before the hashing thread starts.
+    drawing = _bulk_tables(candidates, seed, engine) if bulk else nullcontext()
     # The accounts' passwords are hashed (Argon2, about a second for the four) in another thread
-    # while the rows are drawn; a failure there is raised before anything is written.
-    with ThreadPoolExecutor(1, thread_name_prefix="seed-passwords") as hasher:
+    # meanwhile; a failure there is raised before anything is committed.
+    with (
+        drawing as tables,
+        ThreadPoolExecutor(1, thread_name_prefix="seed-passwords") as hasher,
+    ):
         hashing = hasher.submit(_hashed_passwords)
         with gc_paused():  # millions of rows built: see gc_paused
-            generated = Builder(candidates, seed).build()
-            passwords = hashing.result()
-            if bulk:
-                results = _write_generated(generated, engine)
+            if tables is not None:
+                results = _write_tables(_then(tables, hashing.result), engine)
             else:
+                generated = Builder(candidates, seed).build()
+                hashing.result()
                 results = _write_through_importer(generated.dicts(), engine)
-            first_advisor = generated.rows["advisors"][0][generated.names["advisors"].index("email")]
-            # Freed now, by reference counting: once resumed, the collector's first passes would
-            # walk each of its million tuples, still alive.
-            del generated
+                # Freed now, by reference counting: once resumed, the collector's first passes
+                # would walk each of its tuples, still alive.
+                del generated
+        passwords = hashing.result()
     if all(result.accepted for result in results):
         with write_transaction(engine) as connection:
             connection.execute(sa.update(StoreState.__table__).values(demo_data=True))
@@ -335,10 +542,24 @@ def seed_demo(
                 role=account.role,
                 password=passwords[account.email],
                 actor=SEED_ACTOR,
-                advisor_email=first_advisor if account.role == "advisor" else None,
+                advisor_email=_first_advisor(engine) if account.role == "advisor" else None,
                 engine=engine,
             )
     return results
+
+
+def _then(tables: Iterable[Table], check: Callable[[], object]) -> Iterator[Table]:
+    """The tables, then ``check()`` before the load is committed: its error rolls it back."""
+    yield from tables
+    check()
+
+
+def _first_advisor(engine: Engine) -> str:
+    """The demo's first advisor (the first row of its advisors file), to whom the demo's advisor
+    account is tied."""
+    advisors = Advisor.__table__
+    with engine.connect() as connection:
+        return connection.execute(sa.select(advisors.c.email).order_by(advisors.c.id).limit(1)).scalar_one()
 
 
 def _hashed_passwords() -> dict[str, accounts.HashedPassword]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import accumulate
+from itertools import accumulate, count
 
 import numpy as np
 
@@ -65,6 +65,9 @@ _LOCAL_EPOCH = _WALL_EPOCH.replace(tzinfo=LOCAL_TZ)
 _US = timedelta(microseconds=1)
 _US_PER_DAY = 86_400_000_000
 _EMAIL_LETTERS = str.maketrans("éèëïô", "eeeio")
+#: Candidates per part of the rows as ``Builder.parts`` hands them over (with their touchpoints,
+#: bookings and enrollments): the bulk seed writes a part while the next one is drawn.
+CANDIDATES_PER_PART = 5_000
 
 
 def _days_to_us(days: np.ndarray) -> np.ndarray:
@@ -167,6 +170,18 @@ def _local_datetimes(wall_us: np.ndarray) -> list[datetime]:
     return [epoch + timedelta(microseconds=us) for us in wall_us.tolist()]
 
 
+def _instants(
+    bases: list[int], leads: list[float], touch_numbers: list[int], offsets: list[float]
+) -> dict[str, tuple[int, np.ndarray]]:
+    """The wall-clock instants of candidates and their touches (see ``Builder._candidates``):
+    a candidate's first touch, ``lead`` days before the noon of their event day; each touch,
+    ``offset`` days after their first."""
+    first_touches = np.array(bases, dtype=np.int64) - _days_to_us(np.array(leads, dtype=np.float64))
+    owners = np.repeat(np.arange(len(bases), dtype=np.int64), touch_numbers)
+    touch_times = first_touches[owners] + _days_to_us(np.array(offsets, dtype=np.float64))
+    return {"candidates": (8, first_touches), "touchpoints": (1, touch_times)}
+
+
 def _drawn(choices: Sequence[str] | str) -> tuple[Sequence[str] | str, int, int]:
     """A tuple to draw from with its size and bit count, or a fixed value (size 0)."""
     if isinstance(choices, str):
@@ -202,6 +217,21 @@ class Generated:
             position, wall_us = self.instants[kind]
             columns.insert(position, wall_us)
         return columns
+
+    @classmethod
+    def joined(cls, parts: Iterable[Generated]) -> Generated:
+        """The parts of ``Builder.parts`` as one, each kind's rows in the order drawn."""
+        names: dict[str, tuple[str, ...]] = {}
+        rows: dict[str, list[tuple]] = {kind: [] for kind in IMPORT_ORDER}
+        arrays: dict[str, tuple[int, list[np.ndarray]]] = {}
+        for part in parts:
+            names = part.names  # the kinds named so far: the last part names them all
+            for kind, kind_rows in part.rows.items():
+                rows[kind].extend(kind_rows)
+            for kind, (position, wall_us) in part.instants.items():
+                arrays.setdefault(kind, (position, []))[1].append(wall_us)
+        instants = {kind: (position, np.concatenate(chunks)) for kind, (position, chunks) in arrays.items()}
+        return cls(names, rows, instants)
 
     def dicts(self) -> dict[str, list[dict[str, object]]]:
         """Rows as dicts of typed values, instants as Europe/Paris datetimes."""
@@ -250,12 +280,29 @@ class Builder:
         self.rows[file].append(tuple(cells.values()))
 
     def build(self) -> Generated:
+        """Every row at once."""
+        return Generated.joined(self.parts())
+
+    def parts(self) -> Iterator[Generated]:
+        """The rows in parts, as they are drawn: the reference data and campaigns; then the
+        candidates by ``CANDIDATES_PER_PART`` with their touchpoints, bookings and enrollments;
+        then the companies, offers and job-dating meetings. The draws are those of one pass, in
+        the same order: joined, the parts are the rows of ``build``."""
         self._reference_data()
         self._campaigns()
-        instants = self._candidates()
+        yield self._handed_over({})
+        for instants in self._candidates(CANDIDATES_PER_PART):
+            yield self._handed_over(instants)
         self._companies_and_offers()
         self._meetings()
-        return Generated(self.names, self.rows, instants)
+        yield self._handed_over({})
+
+    def _handed_over(self, instants: dict[str, tuple[int, np.ndarray]]) -> Generated:
+        """The rows added since the last part, as a part; the builder keeps none of them."""
+        rows = {kind: kind_rows[:] for kind, kind_rows in self.rows.items()}
+        for kind_rows in self.rows.values():
+            kind_rows.clear()  # the same lists: the drawing code holds their append methods
+        return Generated(dict(self.names), rows, instants)
 
     # -- reference data
     def _reference_data(self) -> None:
@@ -350,8 +397,10 @@ class Builder:
                 self.campaign_codes.setdefault((operation.code, channel), []).append(code)
 
     # -- candidates and their journeys
-    def _candidates(self) -> dict[str, tuple[int, np.ndarray]]:
-        """Every candidate with their touchpoints, bookings and enrollments, in the order drawn.
+    def _candidates(self, per_part: int) -> Iterator[dict[str, tuple[int, np.ndarray]]]:
+        """Every candidate with their touchpoints, bookings and enrollments, in the order drawn;
+        after each ``per_part`` candidates (and the last), the instants of those drawn since the
+        last time (``_instants``), their rows being in ``self.rows``.
 
         Each inlined draw is what ``random.Random`` does: ``choice(seq)`` is
         ``seq[_randbelow(len(seq))]`` (``getrandbits`` of the length's bit count until below
@@ -555,10 +604,9 @@ class Builder:
                 first_touch = _at(event_day, time(12)) - timedelta(days=lead)
                 last_touch = first_touch + timedelta(days=after[-1])
                 booking(ref, operation, event_day, last_touch, journey[0], department)
-        first_touches = np.array(bases, dtype=np.int64) - _days_to_us(np.array(leads, dtype=np.float64))
-        owners = np.repeat(np.arange(self.count, dtype=np.int64), touch_numbers)
-        touch_times = first_touches[owners] + _days_to_us(np.array(offsets, dtype=np.float64))
-        return {"candidates": (8, first_touches), "touchpoints": (1, touch_times)}
+            if number % per_part == 0 or number == self.count:
+                yield _instants(bases, leads, touch_numbers, offsets)
+                bases, leads, touch_numbers, offsets = [], [], [], []
 
     def _pick(self, seq: Sequence) -> object:
         """``self.random.choice(seq)``, the same draw without its two Python calls."""
@@ -582,8 +630,11 @@ class Builder:
         """
         rnd, pick = self.random, self._pick
         draw, bits = rnd.random, rnd.getrandbits
-        bookings, enrollments = self.rows["bookings"], self.rows["enrollments"]
-        add_booking, add_enrollment = bookings.append, enrollments.append
+        add_booking, add_enrollment = self.rows["bookings"].append, self.rows["enrollments"].append
+        numbers = count(1)  # the bookings' numbers (their rows are handed over by parts)
+        # The job dating's seekers, in the order of their enrollments: those not withdrawn.
+        self.seekers: list[str] = []
+        add_seeker = self.seekers.append
         # Their rows hold every column of the contract's files, in its order.
         for kind in ("bookings", "enrollments"):
             self.names[kind] = tuple(column.name for column in SPECS[kind].columns)
@@ -632,7 +683,7 @@ class Builder:
             else:
                 status = "no_show"
             attendees = pick((2, 2, 3)) if draw() < operation.family_rate else 1
-            number = len(bookings) + 1
+            number = next(numbers)
             add_booking(
                 (
                     f"B{number:05d}",
@@ -655,6 +706,8 @@ class Builder:
                 enrolled_at = starts + timedelta(days=14 + (70 - 14) * draw())  # uniform(14, 70)
                 state = states[bisect(state_cumulative, draw() * state_total, 0, state_hi)]
                 add_enrollment((ref, program, site, enrolled_at, state))
+                if state != "withdrawn":
+                    add_seeker(ref)
 
         return booking
 
@@ -704,12 +757,7 @@ class Builder:
     def _meetings(self) -> None:
         rnd = self.random
         code, _, _, first_day, last_day = JOB_DATING
-        names = self.names["enrollments"]
-        seekers = [
-            row[names.index("candidate_ref")]
-            for row in self.rows["enrollments"]
-            if row[names.index("status")] != "withdrawn"
-        ]
+        seekers = self.seekers
         outcomes = [
             "none",
             "company_interested",
