@@ -290,11 +290,17 @@ def _drawn_tables(
 def _bulk_tables(candidates: int, seed: int, engine: Engine) -> AbstractContextManager[Iterator[Table]]:
     """The demo's tables for an empty store, part after part: drawn by another process while
     this one writes; drawn here if this process may use one processor only (the rows' transfer
-    would add its cost to the same processor: docs/performance.md)."""
+    would add its cost to the same processor: docs/performance.md), or where the system says
+    nothing of it or cannot fork (macOS, Windows: a developer's machine)."""
     rules = _check_empty(engine)
-    if len(os.sched_getaffinity(0)) > 1:
+    if _processors() > 1 and "fork" in multiprocessing.get_all_start_methods():
         return _drawn_in_a_process(candidates, seed, engine.dialect.name, rules)
     return nullcontext(chain.from_iterable(_drawn_tables(candidates, seed, engine.dialect.name, rules)))
+
+
+def _processors() -> int:
+    """The processors this process may use (Linux); 1 where the system does not say."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
 #: Parts the drawing process may have drawn and not yet sent (about 2 MB each at 5,000 candidates).

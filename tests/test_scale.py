@@ -335,3 +335,10 @@ def test_the_drawing_process_ends_when_the_seed_is_killed(tmp_path: Path, migrat
         seed.wait()
         if "drawer" in locals() and not _ended(drawer):
             os.kill(drawer, signal.SIGKILL)  # left by a failure: not by this test
+
+
+def test_where_the_system_does_not_say_its_processors_the_rows_are_drawn_here(monkeypatch):
+    # macOS and Windows have no processor affinity (nor, on Windows, fork): a developer's seed
+    # draws its rows in its own process rather than failing.
+    monkeypatch.delattr(os, "sched_getaffinity")
+    assert demo._processors() == 1
