@@ -214,14 +214,13 @@ def test_an_ended_sign_in_closes_the_open_connection_and_builds_no_export(server
         assert (anonymous.status_code, anonymous.text) == (401, "Connexion requise.")
 
     # The account is disabled (or signed out in another tab, or idle): the open tab's next
-    # message sends it to the sign-in page and closes its connection, the export not built, and
-    # the file it was served is no longer served.
+    # message closes its connection, the export not built; connecting again, the browser is
+    # sent to the sign-in page; the file it was served is no longer served.
     accounts.disable_account(email="admin@cfai.fr", actor="test")
     tab.send(request)
-    redirect = ForwardMsg.FromString(tab.socket.recv(timeout=60))
-    assert redirect.auth_redirect.url == f"{web.SIGN_IN_PATH}?notice=expired"
     with pytest.raises(ConnectionClosed):
         tab.read_until("backend_operation_response")
+    assert _only_sent_to_sign_in(server, {web.COOKIE: cookie}) == f"{web.SIGN_IN_PATH}?notice=expired"
     assert requests.get(f"http://{server}{url}", cookies={web.COOKIE: cookie}, timeout=30).status_code == 401
     assert len(audit.recent_events().query("action == 'export'")) == 1
 

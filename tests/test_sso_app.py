@@ -19,6 +19,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.testing.v1 import AppTest
 
 from services.access import accounts
@@ -127,10 +128,15 @@ def _gate() -> TestClient:
 
 
 def _connects(client: TestClient) -> bool:
-    try:
-        with client.websocket_connect("/_stcore/stream") as socket:
-            return socket.receive_text() == "connected"
-    except WebSocketDisconnect:
+    """True when the app's connection reaches the app (its stand-in says so); without a live
+    sign-in, it carries only the order to open the sign-in page, then closes."""
+    with client.websocket_connect("/_stcore/stream") as socket:
+        message = socket.receive()
+        if message.get("text") == "connected":
+            return True
+        assert ForwardMsg.FromString(message["bytes"]).auth_redirect.url.startswith(web.SIGN_IN_PATH)
+        with pytest.raises(WebSocketDisconnect):
+            socket.receive_bytes()
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -50,6 +51,7 @@ def client(engine) -> TestClient:
             Route("/_stcore/upload_file/{session_id}/{file_id}", _page, methods=["PUT", "DELETE"]),
             Route("/static/js/{name}", _page),
             Route("/_stcore/health", _page),
+            Route("/_stcore/host-config", _page),
             Route("/auth/logout", _streamlit_logout),
             WebSocketRoute("/_stcore/stream", _stream),
         ],
@@ -111,8 +113,7 @@ def test_the_app_connection_without_a_sign_in_only_sends_the_browser_to_the_sign
         assert socket.accepted_subprotocol is None
         assert sent_to_sign_in(socket) == web.SIGN_IN_PATH
     # Before that connection, the browser asks for the host settings (the same for everyone).
-    settings = client.get("/_stcore/host-config")
-    assert settings.status_code != 401
+    assert client.get("/_stcore/host-config").text == "the app"
 
 
 def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in_ends(engine, director):
@@ -153,9 +154,46 @@ def test_the_app_connection_drops_what_no_page_needs_and_closes_when_the_sign_in
         assert received == ["rerun_script"]  # the three before it never reached the app
         accounts.end_session(web.unsign(client.cookies[web.COOKIE]))  # signed out in another tab
         socket.send_bytes(rerun.SerializeToString())
-        # The tab is sent to the sign-in page, which says why, before its connection closes.
-        assert sent_to_sign_in(socket) == f"{web.SIGN_IN_PATH}?notice=expired"
+        # Closed without a word (the browser connects again, with the cookies it holds then).
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_bytes()
+        assert closed.value.code == 4401
     assert received == ["rerun_script", "disconnected"]
+    # Connecting again with the ended sign-in's cookie: sent to the sign-in page, which says why.
+    with client.websocket_connect("/_stcore/stream") as socket:
+        assert sent_to_sign_in(socket) == f"{web.SIGN_IN_PATH}?notice=expired"
+
+
+def test_a_tab_left_open_does_not_sign_the_browser_out_of_a_new_sign_in(engine, director):
+    # Signed out (or idle), then signed in again in another tab: the old tab's next click must
+    # not send the browser to the sign-in page on its connection's old cookie, where the page
+    # would delete the new sign-in's cookie. Its connection closes without a word; connecting
+    # again with the browser's new cookie reaches the app.
+    async def stream(websocket: WebSocket):
+        # A stand-in for Streamlit's connection, open until the browser or the gate ends it.
+        await websocket.accept()
+        await websocket.send_text("connected")
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_bytes()
+
+    app = Starlette(
+        routes=[*web.create_routes(), Route("/", _page), WebSocketRoute("/_stcore/stream", stream)],
+        middleware=[Middleware(web.SignInGate)],
+    )
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False)
+    sign_in(client, director, PASSWORD)
+    with client.websocket_connect("/_stcore/stream") as old_tab:
+        assert old_tab.receive_text() == "connected"
+        accounts.end_session(web.unsign(client.cookies[web.COOKIE]))
+        sign_in(client, director, PASSWORD)  # another tab, a new cookie in the browser
+        old_tab.send_bytes(b"a click")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            old_tab.receive_bytes()  # no redirect: a bytes message would be one
+        assert closed.value.code == 4401
+    with client.websocket_connect("/_stcore/stream") as again:
+        assert again.receive_text() == "connected"
+    assert client.get("/").text == "the app"
 
 
 def test_a_file_is_sent_into_a_streamlit_session_only_by_the_account_it_runs_for(client, director):

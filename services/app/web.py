@@ -414,8 +414,8 @@ class SignInGate:
 
     A page without one is sent to the sign-in page (with a notice when a sign-in has ended);
     anything else gets 401 and no byte of the app: the app's connection (which carries only
-    the order to open the sign-in page, at the handshake or at the first message after the
-    sign-in ends, then closes), media (an export is served
+    the order to open the sign-in page, then closes; an open one closes at its first message
+    after the sign-in ends, and the browser connects again), media (an export is served
     only to the account that built it), uploads (into a session only by the account it runs
     for), metrics. The app checks the sign-in again at
     every run; every answer carries the security headers.
@@ -452,8 +452,9 @@ class SignInGate:
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
-            # A tab whose sign-in ended while it was away (a laptop asleep, signed out in another
-            # tab) reconnects: told to go to the sign-in page, and nothing else.
+            # A tab whose sign-in ended (a laptop asleep, signed out in another tab, its
+            # connection closed at its last click) connects again: told to go to the sign-in
+            # page, and nothing else.
             await _to_sign_in_over_connection(scope, receive, send, _sign_in_address(cookies, problem))
             return
         if account is not None or not _is_page(path):
@@ -587,10 +588,12 @@ def _refused(data: bytes | None) -> bool:
 
 def _live_connection(receive: Receive, send: Send, cookies: Mapping[str, str]) -> tuple[Receive, Send]:
     # Every message of the app's connection checks the sign-in again: an ended sign-in (signed
-    # out in another tab, disabled, idle) closes an open tab's connection at its next message
-    # (a click, or the heartbeat the browser sends while the tab is open), the tab told to go
-    # to the sign-in page first. The gate closes the connection itself; what the app still
-    # sends after it goes nowhere.
+    # out in another tab, disabled, idle) closes an open tab's connection at its next message (a
+    # click). The gate closes it itself, without a word: the browser connects again with the
+    # cookies it holds *now*, and the new connection decides (``SignInGate``): the app again if
+    # the person has signed in since, in another tab (sent to the sign-in page from here, on
+    # this connection's old cookies, the tab would have that page delete the new sign-in's
+    # cookie), else the sign-in page. What the app still sends after the close goes nowhere.
     closed = False
 
     async def sending(message: Message) -> None:
@@ -601,15 +604,16 @@ def _live_connection(receive: Receive, send: Send, cookies: Mapping[str, str]) -
         await send(message)
 
     async def receiving() -> Message:
+        nonlocal closed
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
                 return message
-            account, problem = await run_in_threadpool(signed_in, cookies)
+            account, _ = await run_in_threadpool(signed_in, cookies)
             if account is None:
-                address = _sign_in_address(cookies, problem)
-                await sending({"type": "websocket.send", "bytes": _redirect_message(address)})
-                await sending({"type": "websocket.close", "code": 4401})
+                if not closed:
+                    closed = True  # first: nothing of the app goes out from now on
+                    await send({"type": "websocket.close", "code": 4401})
                 return {"type": "websocket.disconnect", "code": 4401}
             if not _refused(message.get("bytes")):
                 return message
