@@ -131,11 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
     rendered = render.measure(args.pages.split(",") if args.pages else None)
     print(render.format_table(rendered))
+    peaks = render.peak_memory()  # the pages', before the limit's check of the app's figures
     channels = next((row for row in rendered if row["page"] == "canaux"), None)
     if channels:  # the page beside its limit, in the same run (a process of its own)
         scope = events.default_scope(pages.EVENT)
         print(pages.format_limit(channels["cold"], pages.channels_limit(path, scope, args.repeat)))
-    peaks = render.peak_memory()
     print("mémoire de pointe : " + ", ".join(f"{name} {mb:.0f} Mo" for name, mb in peaks.items()))
     folder.cleanup()
     return 0

@@ -720,7 +720,7 @@ def channels_limit(path: Path, scope: Scope, repeat: int) -> dict:
     own (its memory is not the app's), the copies made before the clock starts (``copies``); its
     figures are checked equal to the app's, as ``measure`` checks its own. Returns the seconds
     (``limit``: the median run; ``copies``) and the figures."""
-    engine = database.get_engine()
+    engine = database.get_engine(f"sqlite:///{path}")
     # Quiet before this module is imported there: outside a server, its caches say so.
     spawn, quiet = multiprocessing.get_context("spawn"), ("error",)
     with ProcessPoolExecutor(1, mp_context=spawn, initializer=logger.set_log_level, initargs=quiet) as pool:

@@ -397,7 +397,10 @@ def _drawn_in_a_process(
     Iterating raises ``SeedError`` if that process fails or stops before the last part; on
     leaving, the process is ended if it still runs, and waited for: it never outlives the seed.
     Forked (its start costs nothing, the generator's modules already imported), before any other
-    thread of the seed starts: a fork copies only the thread that forks.
+    thread of the seed starts: a fork copies only the thread that forks, and a lock another
+    thread held at that moment would stay taken in the child. Hence a bulk seed belongs to a
+    single-threaded process: the command line (``seed``) and the benchmark, never the server
+    (whose demo is seeded through the importer, under ``NETWORK_FROM`` candidates).
     """
     fork = multiprocessing.get_context("fork")
     reader, writer = fork.Pipe(duplex=False)
@@ -413,6 +416,7 @@ def _drawn_in_a_process(
         yield _received(reader, drawer)
     finally:
         reader.close()
+        drawer.join(timeout=5)  # after the last part, it only has to end; after a failure, ended
         if drawer.is_alive():
             drawer.kill()
         drawer.join()

@@ -224,8 +224,15 @@ def _failing_at_the_fourth_part(fail):
     return failing
 
 
+@pytest.fixture
+def drawn_by_another_process(monkeypatch):
+    """The drawing process is what these tests are about: started whatever the processors this
+    test may use (one, on some runners)."""
+    monkeypatch.setattr(demo, "_processors", lambda: 2)
+
+
 def test_a_drawing_process_that_fails_writes_nothing_and_says_where(
-    tmp_path: Path, migrated_template: Path, monkeypatch
+    tmp_path: Path, migrated_template: Path, monkeypatch, drawn_by_another_process
 ):
     # Parts: the reference data, candidates 1 to 50, 51 to 100; the fourth, from candidate 101,
     # fails in the drawing process after three parts were sent and loaded.
@@ -248,7 +255,7 @@ def test_a_drawing_process_that_fails_writes_nothing_and_says_where(
 
 
 def test_a_table_failing_to_convert_in_the_drawing_process_is_named(
-    tmp_path: Path, migrated_template: Path, monkeypatch
+    tmp_path: Path, migrated_template: Path, monkeypatch, drawn_by_another_process
 ):
     seeded = _store(tmp_path, "seeded.db", migrated_template)
     monkeypatch.setattr(demo_generator, "CANDIDATES_PER_PART", 50)
@@ -269,7 +276,9 @@ def test_a_table_failing_to_convert_in_the_drawing_process_is_named(
     assert _nothing_written(seeded)
 
 
-def test_a_drawing_process_killed_writes_nothing(tmp_path: Path, migrated_template: Path, monkeypatch):
+def test_a_drawing_process_killed_writes_nothing(
+    tmp_path: Path, migrated_template: Path, monkeypatch, drawn_by_another_process
+):
     seeded = _store(tmp_path, "seeded.db", migrated_template)
     monkeypatch.setattr(demo_generator, "CANDIDATES_PER_PART", 50)
     monkeypatch.setattr(
