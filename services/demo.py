@@ -48,7 +48,6 @@ from services.store import channels, database
 from services.store.contract import IMPORT_ORDER, SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction
 from services.store.models import (
-    Advisor,
     Candidate,
     Enrollment,
     ImportRun,
@@ -552,7 +551,7 @@ def seed_demo(
                 role=account.role,
                 password=passwords[account.email],
                 actor=SEED_ACTOR,
-                advisor_email=_first_advisor(engine) if account.role == "advisor" else None,
+                advisor_email=_first_advisor(candidates, seed) if account.role == "advisor" else None,
                 engine=engine,
             )
     return results
@@ -564,12 +563,12 @@ def _then(tables: Iterable[Table], check: Callable[[], object]) -> Iterator[Tabl
     check()
 
 
-def _first_advisor(engine: Engine) -> str:
+def _first_advisor(candidates: int, seed: int) -> str:
     """The demo's first advisor (the first row of its advisors file), to whom the demo's advisor
-    account is tied."""
-    advisors = Advisor.__table__
-    with engine.connect() as connection:
-        return connection.execute(sa.select(advisors.c.email).order_by(advisors.c.id).limit(1)).scalar_one()
+    account is tied: drawn again, with the rest of the reference data that come first (a few
+    milliseconds), whatever else the store holds and whichever path wrote the rows."""
+    reference = next(Builder(candidates, seed).parts())
+    return reference.rows["advisors"][0][reference.names["advisors"].index("email")]
 
 
 def _hashed_passwords() -> dict[str, accounts.HashedPassword]:

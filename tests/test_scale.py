@@ -69,6 +69,13 @@ def test_bulk_seed_writes_what_the_importer_writes(
     assert len(started) == (1 if processors > 1 else 0)
     for kind in IMPORT_ORDER:
         assert _contents(in_bulk, kind) == _contents(through_importer, kind), kind
+    # The demo's advisor account is tied to the first advisor of the advisors file, the first
+    # row written, whichever path wrote it.
+    for store in (in_bulk, through_importer):
+        with store.connect() as connection:
+            first = connection.execute(sa.text("SELECT email FROM advisors ORDER BY id LIMIT 1")).scalar_one()
+        tied = accounts.list_accounts(store).set_index("email").loc["conseiller@demo.rencontres.fr"]
+        assert tied["advisor_email"] == first
     april = Scope(date(2020, 3, 1), date(2020, 4, 30), event="POV-2020-04")
     assert bookings.funnel(april, in_bulk) == bookings.funnel(april, through_importer)
     assert bookings.status_totals(april, in_bulk) == bookings.status_totals(april, through_importer)

@@ -51,10 +51,10 @@ SSO_PATH = f"{SIGN_IN_PATH}/etablissement"
 #: Streamlit's identity cookie after a single sign-on, signed with its cookie secret.
 SSO_COOKIE = "_streamlit_user"
 #: Paths anyone may fetch: the sign-in routes, Streamlit's single sign-on routes, its health check
-#: and its host settings (the same for everyone: which origins may frame the app; a browser asks
-#: for both before it opens the app's connection, which then sends it to the sign-in page, see
-#: ``SignInGate``) (and anyone may POST to the vendors' webhooks, each delivery checked by its
-#: signature).
+#: and its host settings (the same for everyone: the origins the app would take messages from if
+#: another page framed it, which it forbids; a browser asks for both before it opens the app's
+#: connection, which then sends it to the sign-in page, see ``SignInGate``) (and anyone may POST
+#: to the vendors' webhooks, each delivery checked by its signature).
 _OPEN_PATHS = (
     SIGN_IN_PATH,
     SSO_PATH,
