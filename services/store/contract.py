@@ -91,11 +91,27 @@ def _at_least(minimum: int, reader: Callable[[str], Any] = values.read_int) -> C
     return read
 
 
-def _characters(count: int, what: str) -> Callable[[str], str]:
+def _excel_damage(code: str, count: int, example: str = "") -> str:
+    """What Excel did to a code of ``count`` digits it took for a number (`` (…)``), or ``""``:
+    the zeros it dropped from the start, or the digits its scientific notation lost."""
+    if values.excel_scientific(code):
+        return (
+            f" ({code} est la notation scientifique d'Excel : les derniers chiffres sont perdus ; "
+            f"reprenez la valeur d'origine et {values.excel_format('Texte')})"
+        )
+    if code.isascii() and code.isdigit() and len(code) < count:
+        return (
+            f" ({len(code)} ici : Excel a peut-être retiré le zéro du début{example} ; "
+            f"{values.excel_format('Texte')})"
+        )
+    return ""
+
+
+def _characters(count: int, what: str, example: str = "") -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
         if len(code) != count:
-            raise ValueError(f"{what} : {count} caractères attendus")
+            raise ValueError(f"{what} : {count} caractères attendus{_excel_damage(code, count, example)}")
         return code
 
     return read
@@ -105,7 +121,7 @@ def _digits(count: int, what: str) -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
         if len(code) != count or not (code.isascii() and code.isdigit()):
-            raise ValueError(f"{what} : {count} chiffres attendus")
+            raise ValueError(f"{what} : {count} chiffres attendus{_excel_damage(code, count)}")
         return code
 
     return read
@@ -285,7 +301,7 @@ FILES: tuple[FileSpec, ...] = (
             Column("email", values.read_email, personal=True),
             Column("phone", _text, personal=True),
             Column("birth_date", values.read_date, personal=True),
-            Column("postal_code", _characters(5, "code postal"), personal=True),
+            Column("postal_code", _characters(5, "code postal", ", comme 08000 devenu 8000"), personal=True),
             # Consents: an empty cell keeps the stored one, a new candidate gets « no » (the
             # table's default), as the contract says of every consent column.
             Column("marketing_consent", values.read_bool, kept=True),

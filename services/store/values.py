@@ -72,6 +72,16 @@ _DATETIME_PATTERNS = [
 ]
 _GROUPING_SPACES = " \u00a0\u202f"
 _DECIMAL = re.compile(r"^[+-]?(\d+|\d{1,3}( \d{3})+)([.,]\d+)?$")
+#: A number as French Excel writes one in scientific notation (``1,23457E+13``).
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?E[+-]?\d+$", re.IGNORECASE)
+#: A day number of Excel's calendar (``43935``, ``43922,4166``): a date whose cell lost its format.
+_DAY_NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d+)?$")
+#: A number Excel turned into a date: ``12-janv.``, ``3-févr.-20``, ``12/1``, ``12/01/2020``.
+_NUMBER_AS_DATE = re.compile(r"^\d{1,2}[-/](?:\d{1,2}|[^\W\d_]{3,9}\.?)(?:[-/]\d{2,4})?$")
+#: A date of the contract's forms, its day or month on one digit or its year on two.
+_SHORT_DATE = re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{2}|\d{4})$")
+#: What the hints about a column Excel reformatted end with.
+_FORMAT_AS = "mettez la colonne au format {} dans Excel"
 TRUE_WORDS = frozenset({"1", "true", "yes", "oui", "y", "o"})
 FALSE_WORDS = frozenset({"0", "false", "no", "non", "n"})
 
@@ -216,7 +226,7 @@ def read_date(text: str) -> date:
                 raise ValueError("date impossible") from None
             _check_year(day.year)
             return day
-    raise ValueError("date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA)")
+    raise ValueError("date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA)" + _date_hint(text))
 
 
 def read_datetime(text: str) -> datetime:
@@ -229,8 +239,57 @@ def read_datetime(text: str) -> datetime:
             return _instant(match)
     raise ValueError(
         "date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] "
-        "ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif)"
+        "ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif)" + _datetime_hint(text)
     )
+
+
+# What Excel did to a value: the end of a refusal's reason, saying what to fix (empty when
+# the value shows no known damage). Nothing is repaired: the contract decides what is read.
+
+
+def excel_scientific(text: str) -> bool:
+    """Whether a cell is a number as French Excel writes it in scientific notation (``1,23457E+13``)."""
+    return _SCIENTIFIC.match(text) is not None
+
+
+def excel_format(kind: str) -> str:
+    """The advice that ends each hint: the cell format to give the column in Excel."""
+    return _FORMAT_AS.format(kind)
+
+
+def _date_hint(text: str) -> str:
+    if _DAY_NUMBER.match(text):
+        return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
+    if any(pattern.match(text) for pattern in _DATETIME_PATTERNS):
+        return " : une date seule est attendue, sans heure"
+    short = _SHORT_DATE.match(text)
+    if short:
+        hint = " : jour et mois sur deux chiffres, année sur quatre"
+        if len(short["y"]) == 4:  # the right form is certain only with the year whole
+            hint += f" ({int(short['d']):02d}/{int(short['m']):02d}/{short['y']})"
+        return hint
+    return ""
+
+
+def _datetime_hint(text: str) -> str:
+    if _DAY_NUMBER.match(text):
+        return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
+    if any(pattern.match(text) for pattern in _DATE_PATTERNS):
+        return " : il manque l'heure (HH:MM)"
+    return ""
+
+
+def _number_hint(text: str) -> str:
+    if excel_scientific(text):
+        return f" : {text} est la notation scientifique d'Excel ; {excel_format('Nombre')}"
+    symbol = next((symbol for symbol in "€$%" if symbol in text), None)
+    if symbol is not None:
+        return f" : le nombre seul, sans « {symbol} » (format de cellule Nombre plutôt que Monétaire)"
+    if _NUMBER_AS_DATE.match(text):
+        return (
+            f" : ressemble à une date (Excel a peut-être changé ce nombre en date ; {excel_format('Nombre')})"
+        )
+    return ""
 
 
 def instant_in_range(instant: datetime | str | None) -> bool:
@@ -284,7 +343,7 @@ def _number(text: str) -> Decimal:
     for space in _GROUPING_SPACES:
         cleaned = cleaned.replace(space, " ")
     if not _DECIMAL.match(cleaned):
-        raise ValueError("nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50)")
+        raise ValueError("nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50)" + _number_hint(cleaned))
     try:
         return Decimal(cleaned.replace(" ", "").replace(",", "."))
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
@@ -322,7 +381,8 @@ def read_bool(text: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueError("booléen illisible (attendu oui/non, 1/0, true/false, yes/no, o/n, y/n)")
+    hint = " : écrivez oui ou non plutôt que VRAI ou FAUX" if word in ("vrai", "faux") else ""
+    raise ValueError("booléen illisible (attendu oui/non, 1/0, true/false, yes/no, o/n, y/n)" + hint)
 
 
 def read_email(text: str) -> str:

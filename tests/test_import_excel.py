@@ -1,0 +1,161 @@
+"""Half-broken files from Excel and from CRMs: every refusal says file, line, column, value and
+what to fix, in words a secretary can act on.
+
+The contract (shared/data-contract.md) decides what is accepted; these tests add nothing to it.
+What they check is the reason of a refusal when the value is one Excel is known to have damaged
+(a leading zero dropped, a number written in scientific notation or turned into a date, a date
+written as a day number, VRAI/FAUX for a boolean), when a CRM sent the same row twice, or a
+reference that differs from a stored one only by its case or its spaces. Each expected line is
+written by hand from the file in the test.
+"""
+
+from __future__ import annotations
+
+from services.imports.importer import import_bytes
+from services.imports.problems import ImportResult
+from tests.test_import_limits import contents
+
+#: What every hint about a column Excel reformatted ends with.
+AS_TEXT = "mettez la colonne au format Texte dans Excel"
+
+
+def refused(kind: str, text: str, engine, encoding: str = "utf-8") -> list[str]:
+    """The problem lines of a file that must be refused (nothing of it written)."""
+    before = contents(engine)
+    result = import_bytes(text.encode(encoding), source=f"{kind}.csv", engine=engine)
+    assert not result.accepted
+    assert contents(engine) == before
+    return result.describe_problems()
+
+
+def imported(kind: str, text: str, engine, encoding: str = "utf-8") -> ImportResult:
+    result = import_bytes(text.encode(encoding), source=f"{kind}.csv", engine=engine)
+    assert result.accepted, result.describe_problems()
+    return result
+
+
+# ---------------------------------------------------------------- numbers Excel reformatted
+
+
+def test_a_siret_that_lost_its_leading_zero_says_so(scenario):
+    # 01234567890123 opened in Excel becomes the number 1234567890123: 13 digits.
+    assert refused("companies", "siret;name\r\n1234567890123;Forges\r\n", scenario) == [
+        "companies.csv:2: siret: 1234567890123: SIRET : 14 chiffres attendus (13 ici : Excel a "
+        f"peut-être retiré le zéro du début ; {AS_TEXT})"
+    ]
+
+
+def test_a_siret_in_scientific_notation_says_its_digits_are_lost(scenario):
+    # French Excel shows a 14-digit number as 1,23457E+13 and saves it so in a CSV: the last
+    # eight digits are gone, no reading can bring them back.
+    assert refused("offers", "ref;siret;published_on\r\nO9;1,23457E+13;2020-04-02\r\n", scenario) == [
+        "offers.csv:2: siret: 1,23457E+13: SIRET : 14 chiffres attendus (1,23457E+13 est la notation "
+        "scientifique d'Excel : les derniers chiffres sont perdus ; reprenez la valeur d'origine et "
+        f"{AS_TEXT})"
+    ]
+
+
+def test_a_postal_code_that_lost_its_leading_zero_says_so(scenario):
+    # 08000 (Charleville-Mézières) becomes 8000 in Excel.
+    assert refused("candidates", "ref;postal_code;created_at\r\nCZ;8000;2020-04-01 10:00\r\n", scenario) == [
+        "candidates.csv:2: postal_code: 8000: code postal : 5 caractères attendus (4 ici : Excel a "
+        f"peut-être retiré le zéro du début, comme 08000 devenu 8000 ; {AS_TEXT})"
+    ]
+
+
+def test_a_postal_code_of_five_characters_is_still_taken_as_it_is(scenario):
+    # The contract says 5 characters, not 5 digits: Corsican codes are digits, but a letter is
+    # no reason to refuse. Nothing here is padded.
+    imported("candidates", "ref,postal_code,created_at\nCZ,08000,2020-04-01 10:00\n", scenario)
+
+
+def test_a_number_turned_into_a_date_says_so(scenario):
+    # Typed 12-1 in a French Excel, seats became the date « 12-janv. ».
+    assert refused("programs", "code;name;site_code;seats\r\nP1;X;MAX;12-janv.\r\n", scenario) == [
+        "programs.csv:2: seats: 12-janv.: nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50) : "
+        "ressemble à une date (Excel a peut-être changé ce nombre en date ; mettez la colonne au "
+        "format Nombre dans Excel)"
+    ]
+
+
+def test_an_amount_with_a_currency_sign_says_to_write_the_number_alone(scenario):
+    # Excel's « Monétaire » format writes the euro sign into the CSV.
+    text = "code;name;channel;spend_eur\r\nFB-9;Facebook mai;social;1 000,50 €\r\n"
+    assert refused("campaigns", text, scenario) == [
+        "campaigns.csv:2: spend_eur: 1 000,50 €: nombre illisible (attendu 1234.5, 1234,5 ou "
+        "1 234,50) : le nombre seul, sans « € » (format de cellule Nombre plutôt que Monétaire)"
+    ]
+
+
+def test_a_count_in_scientific_notation_says_so(scenario):
+    text = "code;name;channel;sent\r\nML-1;Lettre;email;1,5E+06\r\n"
+    assert refused("campaigns", text, scenario) == [
+        "campaigns.csv:2: sent: 1,5E+06: nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50) : "
+        "1,5E+06 est la notation scientifique d'Excel ; mettez la colonne au format Nombre dans Excel"
+    ]
+
+
+# ---------------------------------------------------------------- dates Excel reformatted
+
+
+def test_a_date_written_as_excel_s_day_number_says_so(scenario):
+    # 43935 is 14/04/2020 counted in days from Excel's 1900 epoch.
+    text = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;43935;2020-04-17\r\n"
+    assert refused("events", text, scenario) == [
+        "events.csv:2: starts_on: 43935: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : 43935 est "
+        "un numéro de jour d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA) dans Excel"
+    ]
+
+
+def test_a_date_with_one_digit_days_or_a_short_year_says_how_to_write_it(scenario):
+    text = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;4/5/2020;14/04/20\r\n"
+    short = (
+        "date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : jour et mois sur deux chiffres, année sur quatre"
+    )
+    assert refused("events", text, scenario) == [
+        f"events.csv:2: starts_on: 4/5/2020: {short} (04/05/2020)",
+        f"events.csv:2: ends_on: 14/04/20: {short}",
+    ]
+
+
+def test_a_date_column_with_a_time_says_a_date_alone_is_expected(scenario):
+    text = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;14/04/2020 00:00;2020-04-17\r\n"
+    assert refused("events", text, scenario) == [
+        "events.csv:2: starts_on: 14/04/2020 00:00: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : "
+        "une date seule est attendue, sans heure"
+    ]
+
+
+def test_a_date_time_without_its_time_says_the_time_is_missing(scenario):
+    # A column formatted « Date courte » in Excel drops the time of every date-time.
+    text = "ref;created_at\r\nCZ;01/04/2020\r\nCY;2020-04-01\r\n"
+    missing = (
+        "date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA "
+        "HH:MM[:SS], fuseau facultatif) : il manque l'heure (HH:MM)"
+    )
+    assert refused("candidates", text, scenario) == [
+        f"candidates.csv:2: created_at: 01/04/2020: {missing}",
+        f"candidates.csv:3: created_at: 2020-04-01: {missing}",
+    ]
+
+
+def test_a_date_time_written_as_excel_s_day_number_says_so(scenario):
+    text = "ref;created_at\r\nCZ;43922,4166666667\r\n"
+    assert refused("candidates", text, scenario) == [
+        "candidates.csv:2: created_at: 43922,4166666667: date-heure illisible (attendu AAAA-MM-JJ "
+        "HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif) : 43922,4166666667 "
+        "est un numéro de jour d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA hh:mm) dans Excel"
+    ]
+
+
+# ---------------------------------------------------------------- booleans
+
+
+def test_excel_s_vrai_and_faux_are_refused_and_say_what_to_write(scenario):
+    # A French Excel writes a boolean formula's result as VRAI or FAUX: not a contract word.
+    text = "ref;marketing_consent;created_at\r\nCZ;VRAI;2020-04-01 10:00\r\nCY;faux;2020-04-01 10:00\r\n"
+    words = "booléen illisible (attendu oui/non, 1/0, true/false, yes/no, o/n, y/n)"
+    assert refused("candidates", text, scenario) == [
+        f"candidates.csv:2: marketing_consent: VRAI: {words} : écrivez oui ou non plutôt que VRAI ou FAUX",
+        f"candidates.csv:3: marketing_consent: faux: {words} : écrivez oui ou non plutôt que VRAI ou FAUX",
+    ]
