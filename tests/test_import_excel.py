@@ -159,3 +159,74 @@ def test_excel_s_vrai_and_faux_are_refused_and_say_what_to_write(scenario):
         f"candidates.csv:2: marketing_consent: VRAI: {words} : écrivez oui ou non plutôt que VRAI ou FAUX",
         f"candidates.csv:3: marketing_consent: faux: {words} : écrivez oui ou non plutôt que VRAI ou FAUX",
     ]
+
+
+# ---------------------------------------------------------------- what Excel saves instead of a CSV
+
+
+def test_a_tab_separated_file_is_refused_as_such_not_for_missing_columns(scenario):
+    # Excel's « Texte (séparateur : tabulation) »: before, the header was one column named
+    # "code\tname", and the file was refused for lacking code and name, which it has.
+    assert refused("sites", "code\tname\r\nT1\tTabulé\r\n", scenario, encoding="cp1252") == [
+        "sites.csv:1: (en-tête): : colonnes séparées par des tabulations (enregistrement « Texte » "
+        "d'Excel) : séparateur attendu , ou ; ; enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer "
+        "sous, CSV UTF-8)"
+    ]
+
+
+def test_a_tab_inside_a_cell_of_a_comma_file_is_still_a_character(scenario):
+    # One tab in a cell of a file separated by commas: the separator is the comma.
+    result = imported("sites", 'code,name\r\nT1,"Un\tdeux"\r\n', scenario)
+    assert result.inserted == 1
+
+
+def test_an_excel_workbook_named_like_a_contract_file_is_named_as_a_workbook(scenario, tmp_path):
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["code", "name"])
+    book.active.append(["XL", "Classeur"])
+    book.save(tmp_path / "sites.xlsx")
+    before = contents(scenario)
+    result = import_bytes((tmp_path / "sites.xlsx").read_bytes(), source="sites.xlsx", engine=scenario)
+    assert result.describe_problems() == [
+        "sites.xlsx:1: (fichier): : classeur Excel, pas un fichier CSV : ouvrez-le dans Excel et "
+        "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
+    ]
+    # The older .xls format (a compound document) is named alike.
+    old = import_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), source="sites.csv", engine=scenario)
+    workbook = "sites.csv:1: (fichier): : classeur Excel, pas un fichier CSV"
+    assert old.describe_problems()[0].startswith(workbook)
+    assert contents(scenario) == before
+
+
+def test_empty_unnamed_columns_excel_leaves_at_the_end_warn_of_nothing(scenario):
+    # A sheet whose formatting ran past the data: Excel writes ;;;; after every line, the
+    # header's included. They hold nothing: no « unknown column » to worry about.
+    result = imported("sites", "code;name;city;;;;\r\nNEW;Nouveau;Nancy;;;;\r\n", scenario)
+    assert (result.inserted, result.warnings) == (1, [])
+
+
+def test_an_unnamed_column_that_holds_values_is_still_named_in_a_warning(scenario):
+    result = imported("sites", "code;name;;\r\nNEW;Nouveau;;note\r\n", scenario)
+    assert result.warnings == ["colonne inconnue ignorée : « (sans nom) »"]
+
+
+# ---------------------------------------------------------------- CRM exports
+
+
+def test_a_row_sent_twice_is_named_as_the_same_row(scenario):
+    # A CRM export that repeats a row: the key is twice in the file, the cells are the same.
+    text = "code,name\nNEW,Nouveau\nOTH,Autre\nNEW,Nouveau\n"
+    assert refused("sites", text, scenario) == [
+        "sites.csv:4: code: NEW: clé en double dans le fichier (déjà ligne 2) : la même ligne deux fois "
+        "(un doublon d'export ?) ; supprimez l'une des deux"
+    ]
+
+
+def test_the_same_key_with_other_values_says_to_choose(scenario):
+    text = "code,name\nNEW,Nouveau\nNEW, Nouveau site \n"
+    assert refused("sites", text, scenario) == [
+        "sites.csv:3: code: NEW: clé en double dans le fichier (déjà ligne 2) avec d'autres valeurs : "
+        "gardez la bonne ligne et supprimez l'autre"
+    ]

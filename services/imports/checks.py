@@ -126,22 +126,32 @@ def prepare(typed: TypedFile, rules: tuple[channels.Rule, ...], dialect: sa.Dial
 
 
 def _duplicate_problems(typed: TypedFile, keys: list[tuple]) -> list[Problem]:
+    """A problem for each row whose key a row above has, saying whether the two rows are the
+    same (a CRM export that repeats a row: delete one) or differ (choose the right one)."""
     spec = typed.spec
-    first_line: dict[tuple, int] = {}
+    first: dict[tuple, int] = {}
     problems = []
+
+    def cells(index: int) -> list[str]:
+        return [typed.raw(name, index).strip() for name in typed.sheet.header]
+
     for index, key in enumerate(keys):
-        if key in first_line:
+        if key in first:
             shown = ", ".join(typed.raw(name, index) for name in spec.key)
+            if cells(index) == cells(first[key]):
+                advice = " : la même ligne deux fois (un doublon d'export ?) ; supprimez l'une des deux"
+            else:
+                advice = " avec d'autres valeurs : gardez la bonne ligne et supprimez l'autre"
             problems.append(
                 Problem(
                     typed.line(index),
                     "+".join(spec.key),
                     shown,
-                    f"clé en double dans le fichier (déjà ligne {first_line[key]})",
+                    f"clé en double dans le fichier (déjà ligne {typed.line(first[key])}){advice}",
                 )
             )
         else:
-            first_line[key] = typed.line(index)
+            first[key] = index
     return problems
 
 

@@ -42,6 +42,8 @@ _DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
+#: How a workbook starts: .xlsx (a zip: Excel, LibreOffice) and .xls (a compound document).
+_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
 def decode(data: bytes) -> str:
@@ -53,6 +55,10 @@ def decode(data: bytes) -> str:
     not UTF-8: read as Windows-1252, the UTF-8 lines would become mojibake (``Maxéville`` →
     ``MaxÃ©ville``) and update stored rows to it. A UTF-8 BOM says UTF-8: any line that is not is refused too.
     """
+    if data.startswith(_WORKBOOKS):
+        raise ImportFileError(
+            f"classeur Excel, pas un fichier CSV : ouvrez-le dans Excel et {_ENCODING_ADVICE}"
+        )
     for bom, name in _WIDE_BOMS:
         if data.startswith(bom):
             raise ImportFileError(
@@ -172,6 +178,9 @@ class Sheet:
     too_many: dict[int, str]
     #: The file's separator (to show a row as it was written).
     delimiter: str = ","
+    #: Whether a column without a name holds a value (the empty ``;;;`` columns Excel leaves
+    #: after the data hold none: they are no unknown column to warn of).
+    unnamed_filled: bool = False
 
     def cell(self, name: str, row: int) -> str:
         """The raw cell of a column in a row (empty when the header has no such column)."""
@@ -228,6 +237,13 @@ def read_sheet(text: str) -> Sheet:
         if not "".join(raw_header).strip():
             raise ImportFileError(
                 "ligne vide avant l'en-tête : les noms des colonnes doivent être sur la première ligne",
+                column="(en-tête)",
+            )
+        if sum(name.count("\t") for name in raw_header) >= len(raw_header):
+            # More tabs than separators: Excel's « Texte (séparateur : tabulation) ».
+            raise ImportFileError(
+                "colonnes séparées par des tabulations (enregistrement « Texte » d'Excel) : "
+                f"séparateur attendu , ou ; ; {_ENCODING_ADVICE}",
                 column="(en-tête)",
             )
         header = [header_name(name) for name in raw_header]
@@ -448,7 +464,9 @@ def _sheet(header: list[str], records: list[list[str]], lines: Sequence[int]) ->
             kept_lines.append(line)
         records, lines = kept_records, kept_lines
     columns = list(zip(*records, strict=True)) if records else [()] * width
-    return Sheet(header, lines, dict(zip(header, columns, strict=True)), too_many)
+    unnamed = [at for at, name in enumerate(header) if not name]
+    filled = any(cell.strip() for at in unnamed for cell in columns[at])
+    return Sheet(header, lines, dict(zip(header, columns, strict=True)), too_many, unnamed_filled=filled)
 
 
 def sheet_of_rows(header: Sequence[str], rows: list[RawRow]) -> Sheet:
