@@ -11,6 +11,9 @@ written by hand from the file in the test.
 
 from __future__ import annotations
 
+import pytest
+
+from services.imports import uploads
 from services.imports.importer import import_bytes
 from services.imports.problems import ImportResult
 from tests.test_import_limits import contents
@@ -229,4 +232,38 @@ def test_the_same_key_with_other_values_says_to_choose(scenario):
     assert refused("sites", text, scenario) == [
         "sites.csv:3: code: NEW: clé en double dans le fichier (déjà ligne 2) avec d'autres valeurs : "
         "gardez la bonne ligne et supprimez l'autre"
+    ]
+
+
+@pytest.mark.postgresql
+def test_a_reference_that_differs_only_by_case_or_spaces_names_the_stored_one(scenario):
+    # The scenario stores candidate CA and site MAX. A CRM wrote « ca » and « M AX »: codes are
+    # compared as written (the contract trims them, nothing more), so both are unknown, and
+    # the reason names the stored code that was meant.
+    text = (
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "BX,ca,M AX,2020-04-14 10:00,booked,2020-04-01 10:00\n"
+        "BY,ZZ,MAX,2020-04-14 11:00,booked,2020-04-01 10:00\n"
+    )
+    same = "les majuscules et les espaces comptent dans une référence"
+    assert refused("bookings", text, scenario) == [
+        f"bookings.csv:2: candidate_ref: ca: candidat inconnu (« CA » existe : {same})",
+        f"bookings.csv:2: site_code: M AX: site inconnu (« MAX » existe : {same})",
+        "bookings.csv:3: candidate_ref: ZZ: candidat inconnu",
+    ]
+
+
+def test_a_reference_to_a_row_a_file_before_brings_is_named_in_a_check_of_several_files(engine):
+    # The data page checks sites.csv then programs.csv: « new » names the site NEW that the
+    # first file would write.
+    report = uploads.check_upload(
+        [
+            ("programs.csv", b"code,name,site_code\nBTS-MS,BTS,new\n"),
+            ("sites.csv", b"code,name\nNEW,Nouveau\n"),
+        ],
+        engine=engine,
+    )
+    assert [line for result in report for line in result.describe_problems()] == [
+        "programs.csv:2: site_code: new: site inconnu (« NEW » existe : les majuscules et les espaces "
+        "comptent dans une référence)"
     ]
