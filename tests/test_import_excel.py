@@ -267,3 +267,45 @@ def test_a_reference_to_a_row_a_file_before_brings_is_named_in_a_check_of_severa
         "programs.csv:2: site_code: new: site inconnu (« NEW » existe : les majuscules et les espaces "
         "comptent dans une référence)"
     ]
+
+
+def test_excel_s_sep_line_before_the_header_is_named(scenario):
+    # Some CRM exports begin with « sep=; » for Excel to pick the separator: the header is then
+    # line 2. Before, the file was refused for lacking the columns it has.
+    assert refused("sites", "sep=;\r\ncode;name\r\nS1;Un\r\n", scenario) == [
+        "sites.csv:1: (en-tête): sep=;: ligne « sep= » avant l'en-tête (une indication de séparateur pour "
+        "Excel) : supprimez cette ligne, les noms des colonnes doivent être sur la première ligne"
+    ]
+
+
+# ---------------------------------------------------------------- Excel for Mac
+
+
+def test_a_mac_roman_file_is_refused_not_stored_as_mojibake(scenario):
+    # Excel for Mac's « CSV Macintosh » is Mac Roman, lines ended by CR: its é (0x8E) is Ž in
+    # Windows-1252. Before, « Maxéville » was stored as « MaxŽville ».
+    text = "code,name,city\rMV,Maxéville,Nancy\rYZ,Yutz,Thionville\rCH,Château,Chaumont\r"
+    mac = "encodage Mac (« CSV Macintosh » d'Excel pour Mac ?) : lu en Windows-1252, le texte serait abîmé"
+    assert refused("sites", text, scenario, encoding="mac_roman") == [
+        f"sites.csv:2: name: MaxŽville: {mac} ; enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, "
+        "CSV UTF-8)",
+        f"sites.csv:4: name: Ch‰teau: {mac} ; enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, "
+        "CSV UTF-8)",
+    ]
+
+
+def test_a_byte_neither_encoding_reads_is_named_at_its_line_whatever_ends_the_lines(scenario):
+    # Mac Roman's è (0x8F) is no Windows-1252 character. The lines end with CR alone: before,
+    # only LF was counted and the byte was said to be on line 1.
+    problems = refused("sites", "code,name\rLV,Lunèville\r", scenario, encoding="mac_roman")
+    assert problems == [
+        "sites.csv:2: (ligne): : octet 0x8F illisible en UTF-8 comme en Windows-1252 : encodage illisible "
+        "(attendu UTF-8 ou Windows-1252 ; un fichier « CSV Macintosh » d'Excel pour Mac ? enregistrez-le "
+        "en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8))"
+    ]
+
+
+def test_windows_1252_letters_that_mac_roman_also_has_are_still_read(scenario):
+    # « œ » (0x9C) and a name with « Ž » at its start are Windows-1252 text, not a Mac's accents.
+    result = imported("sites", "code,name\r\nSC,Sœurs Žižek\r\n", scenario, encoding="cp1252")
+    assert result.inserted == 1

@@ -9,7 +9,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -41,6 +41,12 @@ _WIDE_BOMS = (
 _DECODED_NON_ASCII = re.compile("[^\x00-\x7f\udc80-\udcff]")
 _UNDECODED = re.compile("[\udc80-\udcff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_MAC_FILE = "« CSV Macintosh » d'Excel pour Mac"
+#: Mac Roman's â, à, á, é, ï, ô and ò as Windows-1252 reads them (‰, ˆ, ‡, Ž, •, ™, ˜), after a
+#: small letter: inside a word, where no French or other Windows-1252 text puts them (œ, š, ž,
+#: Ÿ, which Mac Roman's ú, ö, û, ü also give, are letters of their own and not looked at).
+_MAC_ACCENT = re.compile("(?<=[a-zà-ÿ])[‰ˆ‡Ž•™˜]")
 _ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
 #: How a workbook starts: .xlsx (a zip: Excel, LibreOffice) and .xls (a compound document).
 _WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
@@ -81,15 +87,24 @@ def decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8) or _has_utf8_line(escaped):
         raise _mixed_encoding(escaped)
     try:
-        return data.decode("cp1252")
+        text = data.decode("cp1252")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
+        # The five bytes Windows-1252 lacks are five of Mac Roman's letters (ç, è, ê, ù, Å).
         raise ImportFileError(
             f"octet 0x{data[error.start]:02X} illisible en UTF-8 comme en Windows-1252 : "
-            f"encodage illisible (attendu UTF-8 ou Windows-1252)",
-            line=line,
+            "encodage illisible (attendu UTF-8 ou Windows-1252 ; "
+            f"un fichier {_MAC_FILE} ? {_ENCODING_ADVICE})",
+            line=len(_LINE_BREAK_BYTES.findall(data, 0, error.start)) + 1,
             column="(ligne)",
         ) from None
+    if _MAC_ACCENT.search(text):
+        raise _refused_lines(
+            text,
+            _MAC_ACCENT,
+            str,
+            f"encodage Mac ({_MAC_FILE} ?) : lu en Windows-1252, le texte serait abîmé ; {_ENCODING_ADVICE}",
+        )
+    return text
 
 
 def _has_utf8_line(escaped: str) -> bool:
@@ -132,32 +147,35 @@ def _mixed_encoding(escaped: str) -> ImportFileError:
     ``escaped``: the file decoded as UTF-8, each undecodable byte kept as a surrogate. Each
     line is named with the column of its first such byte and that cell as Windows-1252 reads it.
     """
-    lines = _LINE_BREAK.split(escaped)
-    delimiter = _delimiter(escaped)
-    header = [
-        header_name(_as_windows_1252(name)) for name in next(csv.reader([lines[0]], delimiter=delimiter), [])
-    ]
+    return _refused_lines(
+        escaped,
+        _UNDECODED,
+        _as_windows_1252,
+        "ligne qui n'est pas en UTF-8 comme le reste du fichier (Windows-1252 ?) : un fichier "
+        f"n'a qu'un encodage ; {_ENCODING_ADVICE}",
+    )
+
+
+def _refused_lines(
+    text: str, bad: re.Pattern[str], show: Callable[[str], str], reason: str
+) -> ImportFileError:
+    """The refusal of a file for the lines where ``bad`` is found, each named with the column of
+    its first such cell, shown by ``show``."""
+    lines = _LINE_BREAK.split(text)
+    delimiter = _delimiter(text)
+    header = [header_name(show(name)) for name in next(csv.reader([lines[0]], delimiter=delimiter), [])]
     problems = []
     for number_, line in enumerate(lines, start=1):
-        if not _UNDECODED.search(line):
+        if not bad.search(line):
             continue
         cells = next(csv.reader([line], delimiter=delimiter), [])
-        position = next((at for at, cell in enumerate(cells) if _UNDECODED.search(cell)), 0)
+        position = next((at for at, cell in enumerate(cells) if bad.search(cell)), 0)
         cell = cells[position] if cells else line
         if number_ == 1:
             column = "(en-tête)"
         else:
             column = header[position] if position < len(header) and header[position] else "(ligne)"
-        shown = _as_windows_1252(cell)
-        problems.append(
-            Problem(
-                number_,
-                column,
-                shown[: MAX_SHOWN_VALUE + 1],
-                "ligne qui n'est pas en UTF-8 comme le reste du fichier (Windows-1252 ?) : un fichier "
-                f"n'a qu'un encodage ; {_ENCODING_ADVICE}",
-            )
-        )
+        problems.append(Problem(number_, column, show(cell)[: MAX_SHOWN_VALUE + 1], reason))
     first = problems[0]
     return ImportFileError(
         first.reason, line=first.line, column=first.column, value=first.value, more=problems[1:]
@@ -238,6 +256,13 @@ def read_sheet(text: str) -> Sheet:
             raise ImportFileError(
                 "ligne vide avant l'en-tête : les noms des colonnes doivent être sur la première ligne",
                 column="(en-tête)",
+            )
+        if header_name(raw_header[0]).startswith("sep=") and len(raw_header) <= 2:
+            raise ImportFileError(
+                "ligne « sep= » avant l'en-tête (une indication de séparateur pour Excel) : supprimez "
+                "cette ligne, les noms des colonnes doivent être sur la première ligne",
+                column="(en-tête)",
+                value=delimiter.join(raw_header),
             )
         if sum(name.count("\t") for name in raw_header) >= len(raw_header):
             # More tabs than separators: Excel's « Texte (séparateur : tabulation) ».
