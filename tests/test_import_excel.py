@@ -17,6 +17,7 @@ from services.imports import uploads
 from services.imports.importer import import_bytes
 from services.imports.problems import ImportResult
 from tests.test_import_limits import contents
+from tests.test_uploads import zip_of
 
 #: What every hint about a column Excel reformatted ends with.
 AS_TEXT = "mettez la colonne au format Texte dans Excel"
@@ -309,3 +310,79 @@ def test_windows_1252_letters_that_mac_roman_also_has_are_still_read(scenario):
     # « œ » (0x9C) and a name with « Ž » at its start are Windows-1252 text, not a Mac's accents.
     result = imported("sites", "code,name\r\nSC,Sœurs Žižek\r\n", scenario, encoding="cp1252")
     assert result.inserted == 1
+
+
+# ---------------------------------------------------------------- atomicity
+
+
+@pytest.mark.postgresql
+def test_a_write_that_fails_after_its_rows_leaves_nothing_of_the_file(scenario, monkeypatch):
+    # The file updates CA (a new first name) and adds CN: both rows are written, then the
+    # write fails before its end (here the data version's bump, the last step of the
+    # transaction). Nothing of the file may stay, nor a line of history saying it was imported.
+    from services.imports import importer
+
+    before = contents(scenario)
+    runs = len(uploads.import_history(engine=scenario))
+
+    def fail(connection) -> None:
+        raise RuntimeError("disque plein")
+
+    monkeypatch.setattr(importer, "bump_data_version", fail)
+    text = "ref,first_name,created_at\nCA,Alicia,2020-04-01 10:00\nCN,Nina,2020-04-02 10:00\n"
+    with pytest.raises(RuntimeError, match="disque plein"):
+        import_bytes(text.encode(), source="candidates.csv", engine=scenario)
+    assert contents(scenario) == before
+    assert len(uploads.import_history(engine=scenario)) == runs
+    monkeypatch.undo()
+    # The same file, the store now sound: imported once, then unchanged.
+    first = imported("candidates", text, scenario)
+    assert (first.inserted, first.updated) == (1, 1)
+    again = imported("candidates", text, scenario)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+
+
+def test_a_crm_zip_of_excel_files_is_imported_file_by_file_then_again_to_nothing(engine):
+    # A zip in nested folders, with a file that is not the contract's, and files as French
+    # Excel saves them (Windows-1252, « ; », CRLF, trailing ;;). Line 3 of candidates.csv lost
+    # its postal code's zero: that file alone is refused, whole; the files before it stay.
+    sites = "code;name;city;;\r\nMAX;Maxéville;Maxéville;;\r\n".encode("cp1252")
+    programs = "code;name;level;site_code;seats\r\nBTS-MS;BTS Maintenance;bts;MAX;12\r\n".encode("cp1252")
+
+    def candidates(postal_code: str) -> bytes:
+        return (
+            "ref;first_name;postal_code;marketing_consent;created_at\r\n"
+            "C1;Léa;54000;oui;01/04/2020 10:00\r\n"
+            f"C2;Théo;{postal_code};non;02/04/2020 10:00\r\n"
+        ).encode("cp1252")
+
+    def upload(postal_code: str) -> list[tuple[str, bool, int, int, int]]:
+        archive = zip_of(
+            ("export/LISEZMOI.txt", b"Export du CRM"),
+            ("export/2020/candidates.csv", candidates(postal_code)),
+            ("export/2020/sites.csv", sites),
+            ("export/2020/programmes/programs.csv", programs),
+        )
+        results = uploads.import_upload([("export.zip", archive)], imported_by="secretariat", engine=engine)
+        return [(r.source.split("/")[-1], r.accepted, r.inserted, r.updated, r.unchanged) for r in results]
+
+    assert upload("8000") == [
+        ("sites.csv", True, 1, 0, 0),
+        ("programs.csv", True, 1, 0, 0),
+        ("candidates.csv", False, 0, 0, 0),
+        ("LISEZMOI.txt", False, 0, 0, 0),
+    ]
+    assert [len(rows) for rows in contents(engine).values()] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    # Corrected: the candidates come in; sent again, nothing changes.
+    assert upload("08000")[:3] == [
+        ("sites.csv", True, 0, 0, 1),
+        ("programs.csv", True, 0, 0, 1),
+        ("candidates.csv", True, 2, 0, 0),
+    ]
+    stored = contents(engine)
+    assert upload("08000")[:3] == [
+        ("sites.csv", True, 0, 0, 1),
+        ("programs.csv", True, 0, 0, 1),
+        ("candidates.csv", True, 0, 0, 2),
+    ]
+    assert contents(engine) == stored
