@@ -386,3 +386,33 @@ def test_a_crm_zip_of_excel_files_is_imported_file_by_file_then_again_to_nothing
         ("candidates.csv", True, 0, 0, 2),
     ]
     assert contents(engine) == stored
+
+
+# ---------------------------------------------------------------- cells pasted from elsewhere
+
+
+def test_an_invisible_character_inside_a_code_is_named_in_french(scenario):
+    # A reference pasted from a web page or from Word: a non-breaking space, a zero-width
+    # space, a tab inside it. Before, the reason named them in English (« NO-BREAK SPACE »).
+    text = 'code,name\nM\u00a0X,Un\nM\u200bY,Deux\n"M\tZ",Trois\nM\u2028W,Quatre\n'
+    inside = "dans un code (copié depuis une page web ou un traitement de texte ?)"
+    assert refused("sites", text, scenario) == [
+        f"sites.csv:2: code: M\\xa0X: caractère invisible ou de contrôle U+00A0 (espace insécable) {inside}",
+        f"sites.csv:3: code: M\\u200bY: caractère invisible ou de contrôle U+200B (espace de largeur nulle) "
+        f"{inside}",
+        f"sites.csv:4: code: M\\tZ: caractère invisible ou de contrôle U+0009 (tabulation) {inside}",
+        # A character without a French name here keeps its Unicode name.
+        f"sites.csv:5: code: M\\u2028W: caractère invisible ou de contrôle U+2028 (LINE SEPARATOR) {inside}",
+    ]
+
+
+def test_a_row_with_too_many_values_says_a_separator_may_be_in_a_value(scenario):
+    # « Dupont, fils » unquoted in a comma file: three values for two columns.
+    assert refused("sites", "code,name\nDF,Dupont, fils\n", scenario) == [
+        "sites.csv:2: (ligne): : trop de valeurs : 3 valeurs pour 2 colonnes (une virgule dans une valeur ? "
+        'une valeur qui contient le séparateur s\'écrit entre guillemets : "Dupont, fils")'
+    ]
+    assert refused("sites", "code;name\nDF;Dupont; fils\n", scenario)[0].endswith(
+        "(un point-virgule dans une valeur ? une valeur qui contient le séparateur s'écrit entre "
+        'guillemets : "Dupont; fils")'
+    )

@@ -208,8 +208,13 @@ def type_columns(spec: FileSpec, sheet: Sheet, dialect: sa.Dialect) -> tuple[Typ
     lines = sheet.lines
     instants_as_text = dialect.name == "sqlite" and not spec.checks
     stored = set()
+    separator = "une virgule" if sheet.delimiter == "," else "un point-virgule"
+    advice = (
+        f" ({separator} dans une valeur ? une valeur qui contient le séparateur s'écrit entre "
+        f'guillemets : "Dupont{sheet.delimiter} fils")'
+    )
     problems = [
-        Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason)
+        Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason + advice)
         for index, reason in sorted(sheet.too_many.items())
     ]
     repeated = _repeated_headers(spec, sheet)

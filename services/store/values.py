@@ -54,6 +54,22 @@ _EDGES = "".join(
 #: Refused inside a code: controls, format characters, every space but the plain one, line and
 #: paragraph separators, the fillers.
 _INVISIBLE = _characters("Cc", "Cf", "Zs", "Zl", "Zp", extra=_FILLERS) - {" "}
+#: The French names of the invisible characters most often pasted into a cell (the others keep
+#: their Unicode name).
+_INVISIBLE_NAMES = {
+    "\t": "tabulation",
+    "\n": "retour à la ligne",
+    "\r": "retour chariot",
+    "\u00a0": "espace insécable",
+    "\u202f": "espace fine insécable",
+    "\u2009": "espace fine",
+    "\u00ad": "trait d'union conditionnel",
+    "\u200b": "espace de largeur nulle",
+    "\u200c": "antiliant sans chasse",
+    "\u200d": "liant sans chasse",
+    "\u2060": "gluon de mots",
+    "\ufeff": "marque d'ordre des octets (BOM)",
+}
 #: The columns the contract calls codes by their name (a key or a reference column is one too).
 _CODE_NAME = re.compile(r"^(?:code|ref|.+_code|.+_ref)$")
 #: What a spreadsheet reads as a formula at the start of a cell or of a line in it.
@@ -141,9 +157,10 @@ def read_code(text: str) -> str:
         raise ValueError("chiffre autre que 0-9 dans un code")
     hidden = next((character for character in code if character in _INVISIBLE), None)
     if hidden is not None:
+        name = _INVISIBLE_NAMES.get(hidden) or unicodedata.name(hidden, "sans nom")
         raise ValueError(
-            f"caractère invisible ou de contrôle U+{ord(hidden):04X} "
-            f"({unicodedata.name(hidden, 'sans nom')}) dans un code"
+            f"caractère invisible ou de contrôle U+{ord(hidden):04X} ({name}) dans un code "
+            "(copié depuis une page web ou un traitement de texte ?)"
         )
     return code
 
