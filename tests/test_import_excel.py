@@ -416,3 +416,33 @@ def test_a_row_with_too_many_values_says_a_separator_may_be_in_a_value(scenario)
         "(un point-virgule dans une valeur ? une valeur qui contient le séparateur s'écrit entre "
         'guillemets : "Dupont; fils")'
     )
+
+
+# ---------------------------------------------------------------- short forms and decimal codes
+
+
+def test_short_iso_dates_and_one_digit_hours_say_how_to_write_them(scenario):
+    events = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;2020-4-5;2020-04-17\r\n"
+    assert refused("events", events, scenario) == [
+        "events.csv:2: starts_on: 2020-4-5: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : jour et mois "
+        "sur deux chiffres (2020-04-05)"
+    ]
+    # A custom « h:mm » format in Excel writes 9:05.
+    candidates = "ref;created_at\r\nCZ;14/04/2020 9:05\r\n"
+    assert refused("candidates", candidates, scenario) == [
+        "candidates.csv:2: created_at: 14/04/2020 9:05: date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], "
+        "AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif) : heure sur deux chiffres "
+        "(14/04/2020 09:05)"
+    ]
+
+
+def test_a_code_exported_as_a_decimal_number_says_so(scenario):
+    # A CRM export that went through a float: 54000.0, 12345678900011.0.
+    assert refused("candidates", "ref,postal_code,created_at\nCZ,54000.0,2020-04-01 10:00\n", scenario) == [
+        "candidates.csv:2: postal_code: 54000.0: code postal : 5 caractères attendus (54000.0 est écrit "
+        "comme un nombre à virgule par le logiciel qui a fait le fichier : le code s'écrit 54000)"
+    ]
+    assert refused("companies", "siret,name\n12345678900011.0,Forges\n", scenario) == [
+        "companies.csv:2: siret: 12345678900011.0: SIRET : 14 chiffres attendus (12345678900011.0 est écrit "
+        "comme un nombre à virgule par le logiciel qui a fait le fichier : le code s'écrit 12345678900011)"
+    ]

@@ -5,6 +5,7 @@ docs/import-formats.md describes the same contract for users; a test keeps them 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,9 +92,20 @@ def _at_least(minimum: int, reader: Callable[[str], Any] = values.read_int) -> C
     return read
 
 
+#: A whole number written with a decimal part of zeros (``54000.0``): a code that went through a float.
+_DECIMAL_CODE = re.compile(r"^(\d+)[.,]0+$")
+
+
 def _excel_damage(code: str, count: int, example: str = "") -> str:
-    """What Excel did to a code of ``count`` digits it took for a number (`` (…)``), or ``""``:
-    the zeros it dropped from the start, or the digits its scientific notation lost."""
+    """What Excel (or an export) did to a code of ``count`` digits taken for a number
+    (`` (…)``), or ``""``: the zeros dropped from the start, the digits scientific notation
+    lost, a decimal part added."""
+    decimal = _DECIMAL_CODE.match(code)
+    if decimal:
+        return (
+            f" ({code} est écrit comme un nombre à virgule par le logiciel qui a fait le fichier : "
+            f"le code s'écrit {decimal[1]})"
+        )
     if values.excel_scientific(code):
         return (
             f" ({code} est la notation scientifique d'Excel : les derniers chiffres sont perdus ; "

@@ -96,6 +96,12 @@ _DAY_NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d+)?$")
 _NUMBER_AS_DATE = re.compile(r"^\d{1,2}[-/](?:\d{1,2}|[^\W\d_]{3,9}\.?)(?:[-/]\d{2,4})?$")
 #: A date of the contract's forms, its day or month on one digit or its year on two.
 _SHORT_DATE = re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{2}|\d{4})$")
+_SHORT_ISO_DATE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
+#: A date-time of the contract's forms but for its hour on one digit (Excel's « h:mm »).
+_SHORT_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2}[ T]|\d{2}/\d{2}/\d{4} )"
+    r"(?P<H>\d):(?P<M>\d{2})(?P<rest>(?::\d{2})?.*)$"
+)
 #: What the hints about a column Excel reformatted end with.
 _FORMAT_AS = "mettez la colonne au format {} dans Excel"
 TRUE_WORDS = frozenset({"1", "true", "yes", "oui", "y", "o"})
@@ -279,6 +285,12 @@ def _date_hint(text: str) -> str:
         return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
     if any(pattern.match(text) for pattern in _DATETIME_PATTERNS):
         return " : une date seule est attendue, sans heure"
+    short_iso = _SHORT_ISO_DATE.match(text)
+    if short_iso:
+        return (
+            " : jour et mois sur deux chiffres "
+            f"({short_iso['y']}-{int(short_iso['m']):02d}-{int(short_iso['d']):02d})"
+        )
     short = _SHORT_DATE.match(text)
     if short:
         hint = " : jour et mois sur deux chiffres, année sur quatre"
@@ -293,6 +305,9 @@ def _datetime_hint(text: str) -> str:
         return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
     if any(pattern.match(text) for pattern in _DATE_PATTERNS):
         return " : il manque l'heure (HH:MM)"
+    short = _SHORT_TIME.match(text)
+    if short:
+        return f" : heure sur deux chiffres ({short['date']}0{short['H']}:{short['M']}{short['rest']})"
     return ""
 
 
