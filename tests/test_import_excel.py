@@ -173,8 +173,8 @@ def test_a_tab_separated_file_is_refused_as_such_not_for_missing_columns(scenari
     # "code\tname", and the file was refused for lacking code and name, which it has.
     assert refused("sites", "code\tname\r\nT1\tTabulé\r\n", scenario, encoding="cp1252") == [
         "sites.csv:1: (en-tête): : colonnes séparées par des tabulations (enregistrement « Texte » "
-        "d'Excel) : séparateur attendu , ou ; ; enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer "
-        "sous, CSV UTF-8)"
+        "d'Excel) : séparateur attendu : la virgule ou le point-virgule ; enregistrez-le en « CSV UTF-8 » "
+        "(Excel : Enregistrer sous, CSV UTF-8)"
     ]
 
 

@@ -268,7 +268,7 @@ def read_sheet(text: str) -> Sheet:
             # More tabs than separators: Excel's « Texte (séparateur : tabulation) ».
             raise ImportFileError(
                 "colonnes séparées par des tabulations (enregistrement « Texte » d'Excel) : "
-                f"séparateur attendu , ou ; ; {_ENCODING_ADVICE}",
+                f"séparateur attendu : la virgule ou le point-virgule ; {_ENCODING_ADVICE}",
                 column="(en-tête)",
             )
         header = [header_name(name) for name in raw_header]
