@@ -446,3 +446,21 @@ def test_a_code_exported_as_a_decimal_number_says_so(scenario):
         "companies.csv:2: siret: 12345678900011.0: SIRET : 14 chiffres attendus (12345678900011.0 est écrit "
         "comme un nombre à virgule par le logiciel qui a fait le fichier : le code s'écrit 12345678900011)"
     ]
+
+
+def test_a_file_cut_off_in_its_last_line_warns_even_when_the_line_reads(scenario):
+    # A transfer cut short: the last line stops inside the room link, the columns after it are
+    # optional, and a short row is completed with empty cells: the row reads, with half a link.
+    # The file does not end with a line break, and its last line lacks values: said before import.
+    text = (
+        "ref,event_code,candidate_ref,offer_ref,starts_at,status,meeting_url,outcome\n"
+        "M9,JD-2020-04,CA,O1,2020-04-20 11:00,planned,https://centre.whereby.com/jd-m9,none\n"
+        "M8,JD-2020-04,CC,O1,2020-04-20 11:20,planned,https://centre.where"
+    )
+    result = imported("meetings", text, scenario)
+    assert result.warnings == [
+        "ligne 3 : 7 valeurs pour 8 colonnes, et le fichier ne finit pas par un retour à la ligne : "
+        "fichier coupé ? vérifiez que sa fin est complète avant de l'importer"
+    ]
+    # The same line ended by a line break is a short row like any other: no warning.
+    assert imported("meetings", text + "\n", scenario).warnings == []

@@ -192,7 +192,8 @@ def _typed_file(
     spec = SPECS[kind]
     result.rows = len(sheet.lines)
     header = sheet.header if sheet.unnamed_filled else [name for name in sheet.header if name]
-    problems, result.warnings = header_problems(spec, header)
+    problems, warnings = header_problems(spec, header)
+    result.warnings = warnings + sheet.warnings
     if not sheet.lines:
         result.warnings.append("aucune ligne de données")
     if problems:

@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -199,6 +199,8 @@ class Sheet:
     #: Whether a column without a name holds a value (the empty ``;;;`` columns Excel leaves
     #: after the data hold none: they are no unknown column to warn of).
     unnamed_filled: bool = False
+    #: What reading the file noticed without refusing it (a last line perhaps cut off).
+    warnings: list[str] = field(default_factory=list)
 
     def cell(self, name: str, row: int) -> str:
         """The raw cell of a column in a row (empty when the header has no such column)."""
@@ -310,6 +312,15 @@ def read_sheet(text: str) -> Sheet:
     _check_widths(records, lines)
     sheet = _sheet(header, records, lines)
     sheet.delimiter = delimiter
+    last = records[-1] if records else []
+    if not text.endswith(("\n", "\r")) and 0 < len(last) < len(header) and "".join(last).strip():
+        # A short last row is completed with empty cells; without a line break after it, the
+        # file may have been cut in that row, leaving half a value that still reads.
+        sheet.warnings.append(
+            f"ligne {number(lines[-1])} : {number(len(last))} valeurs pour {number(len(header))} colonnes, "
+            "et le fichier ne finit pas par un retour à la ligne : fichier coupé ? vérifiez que sa fin "
+            "est complète avant de l'importer"
+        )
     _check_cells(raw_header, sheet)
     return sheet
 
