@@ -46,7 +46,8 @@ _MAC_FILE = "« CSV Macintosh » d'Excel pour Mac"
 #: Mac Roman's â, à, á, é, ï, ô and ò as Windows-1252 reads them (‰, ˆ, ‡, Ž, •, ™, ˜), after a
 #: small letter: inside a word, where no French or other Windows-1252 text puts them (œ, š, ž,
 #: Ÿ, which Mac Roman's ú, ö, û, ü also give, are letters of their own and not looked at).
-_MAC_ACCENT = re.compile("(?<=[a-zà-ÿ])[‰ˆ‡Ž•™˜]")
+_MAC_LETTERS = "‰ˆ‡Ž•™˜"
+_MAC_ACCENT = re.compile(f"(?<=[a-zà-ÿ])[{_MAC_LETTERS}]")
 _ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
 #: How a workbook starts: .xlsx (a zip: Excel, LibreOffice) and .xls (a compound document).
 _WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
@@ -97,7 +98,8 @@ def decode(data: bytes) -> str:
             line=len(_LINE_BREAK_BYTES.findall(data, 0, error.start)) + 1,
             column="(ligne)",
         ) from None
-    if _MAC_ACCENT.search(text):
+    # Looked for by each character first: the pattern alone takes 0.4 s on 14 MB.
+    if any(letter in text for letter in _MAC_LETTERS) and _MAC_ACCENT.search(text):
         raise _refused_lines(
             text,
             _MAC_ACCENT,
