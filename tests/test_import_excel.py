@@ -53,8 +53,8 @@ def test_a_siret_in_scientific_notation_says_its_digits_are_lost(scenario):
     # French Excel shows a 14-digit number as 1,23457E+13 and saves it so in a CSV: the last
     # eight digits are gone, no reading can bring them back.
     assert refused("offers", "ref;siret;published_on\r\nO9;1,23457E+13;2020-04-02\r\n", scenario) == [
-        "offers.csv:2: siret: 1,23457E+13: SIRET : 14 chiffres attendus (1,23457E+13 est la notation "
-        "scientifique d'Excel : les derniers chiffres sont perdus ; reprenez la valeur d'origine et "
+        "offers.csv:2: siret: 1,23457E+13: SIRET : 14 chiffres attendus (la notation scientifique "
+        "d'Excel, comme 1,23457E+13 : les derniers chiffres sont perdus ; reprenez la valeur d'origine et "
         f"{AS_TEXT})"
     ]
 
@@ -95,7 +95,7 @@ def test_a_count_in_scientific_notation_says_so(scenario):
     text = "code;name;channel;sent\r\nML-1;Lettre;email;1,5E+06\r\n"
     assert refused("campaigns", text, scenario) == [
         "campaigns.csv:2: sent: 1,5E+06: nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50) : "
-        "1,5E+06 est la notation scientifique d'Excel ; mettez la colonne au format Nombre dans Excel"
+        "la notation scientifique d'Excel (1,5E+06) ; mettez la colonne au format Nombre dans Excel"
     ]
 
 
@@ -106,18 +106,21 @@ def test_a_date_written_as_excel_s_day_number_says_so(scenario):
     # 43935 is 14/04/2020 counted in days from Excel's 1900 epoch.
     text = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;43935;2020-04-17\r\n"
     assert refused("events", text, scenario) == [
-        "events.csv:2: starts_on: 43935: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : 43935 est "
-        "un numéro de jour d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA) dans Excel"
+        "events.csv:2: starts_on: 43935: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : un numéro "
+        "de jour d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA) dans Excel"
     ]
 
 
 def test_a_date_with_one_digit_days_or_a_short_year_says_how_to_write_it(scenario):
     text = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;4/5/2020;14/04/20\r\n"
+    # The reason gives the rule by an example of its own, never the value (see
+    # test_no_hint_repeats_a_personal_value_into_the_import_history).
     short = (
-        "date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : jour et mois sur deux chiffres, année sur quatre"
+        "date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : jour et mois sur deux chiffres, année sur "
+        "quatre (04/05/2020, pas 4/5/2020 ni 04/05/20)"
     )
     assert refused("events", text, scenario) == [
-        f"events.csv:2: starts_on: 4/5/2020: {short} (04/05/2020)",
+        f"events.csv:2: starts_on: 4/5/2020: {short}",
         f"events.csv:2: ends_on: 14/04/20: {short}",
     ]
 
@@ -147,8 +150,8 @@ def test_a_date_time_written_as_excel_s_day_number_says_so(scenario):
     text = "ref;created_at\r\nCZ;43922,4166666667\r\n"
     assert refused("candidates", text, scenario) == [
         "candidates.csv:2: created_at: 43922,4166666667: date-heure illisible (attendu AAAA-MM-JJ "
-        "HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif) : 43922,4166666667 "
-        "est un numéro de jour d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA hh:mm) dans Excel"
+        "HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif) : un numéro de jour "
+        "d'Excel ; mettez la colonne au format Date (JJ/MM/AAAA hh:mm) dans Excel"
     ]
 
 
@@ -425,26 +428,26 @@ def test_short_iso_dates_and_one_digit_hours_say_how_to_write_them(scenario):
     events = "code;name;kind;starts_on;ends_on\r\nE1;Portes;virtual;2020-4-5;2020-04-17\r\n"
     assert refused("events", events, scenario) == [
         "events.csv:2: starts_on: 2020-4-5: date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA) : jour et mois "
-        "sur deux chiffres (2020-04-05)"
+        "sur deux chiffres (2020-04-05, pas 2020-4-5)"
     ]
     # A custom « h:mm » format in Excel writes 9:05.
     candidates = "ref;created_at\r\nCZ;14/04/2020 9:05\r\n"
     assert refused("candidates", candidates, scenario) == [
         "candidates.csv:2: created_at: 14/04/2020 9:05: date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], "
         "AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif) : heure sur deux chiffres "
-        "(14/04/2020 09:05)"
+        "(09:05, pas 9:05)"
     ]
 
 
 def test_a_code_exported_as_a_decimal_number_says_so(scenario):
     # A CRM export that went through a float: 54000.0, 12345678900011.0.
     assert refused("candidates", "ref,postal_code,created_at\nCZ,54000.0,2020-04-01 10:00\n", scenario) == [
-        "candidates.csv:2: postal_code: 54000.0: code postal : 5 caractères attendus (54000.0 est écrit "
-        "comme un nombre à virgule par le logiciel qui a fait le fichier : le code s'écrit 54000)"
+        "candidates.csv:2: postal_code: 54000.0: code postal : 5 caractères attendus (écrit comme un nombre "
+        "à virgule par le logiciel qui a fait le fichier : le code s'écrit sans « .0 »)"
     ]
     assert refused("companies", "siret,name\n12345678900011.0,Forges\n", scenario) == [
-        "companies.csv:2: siret: 12345678900011.0: SIRET : 14 chiffres attendus (12345678900011.0 est écrit "
-        "comme un nombre à virgule par le logiciel qui a fait le fichier : le code s'écrit 12345678900011)"
+        "companies.csv:2: siret: 12345678900011.0: SIRET : 14 chiffres attendus (écrit comme un nombre à "
+        "virgule par le logiciel qui a fait le fichier : le code s'écrit sans « .0 »)"
     ]
 
 
@@ -464,3 +467,26 @@ def test_a_file_cut_off_in_its_last_line_warns_even_when_the_line_reads(scenario
     ]
     # The same line ended by a line break is a short row like any other: no warning.
     assert imported("meetings", text + "\n", scenario).warnings == []
+
+
+def test_no_hint_repeats_a_personal_value_into_the_import_history(scenario):
+    # The history masks the value of a personal column (•••); a reason that quoted it back
+    # (« (07/06/2008) », « le code s'écrit 54000 ») would put it there all the same.
+    text = (
+        "ref;birth_date;postal_code;created_at\r\n"
+        "CZ;7/6/2008;54000.0;2020-04-01 10:00\r\n"
+        "CY;39573;1,2E+04;2020-04-01 10:00\r\n"
+        "CX;2008-6-7;54000;2020-04-01 10:00\r\n"
+    )
+    result = import_bytes(text.encode(), source="candidates.csv", engine=scenario, imported_by="cli")
+    assert [(p.line, p.column) for p in result.problems] == [
+        (2, "birth_date"),
+        (2, "postal_code"),
+        (3, "birth_date"),
+        (3, "postal_code"),
+        (4, "birth_date"),
+    ]
+    [reasons] = uploads.import_history(engine=scenario)["reasons"][:1]
+    assert len(reasons) == 5 and all(": •••: " in reason for reason in reasons)
+    for personal in ("2008", "07/06", "06-07", "54000", "39573", "1,2E+04"):
+        assert not any(personal in reason for reason in reasons), personal

@@ -93,23 +93,23 @@ def _at_least(minimum: int, reader: Callable[[str], Any] = values.read_int) -> C
 
 
 #: A whole number written with a decimal part of zeros (``54000.0``): a code that went through a float.
-_DECIMAL_CODE = re.compile(r"^(\d+)[.,]0+$")
+_DECIMAL_CODE = re.compile(r"^\d+[.,]0+$")
 
 
 def _excel_damage(code: str, count: int, example: str = "") -> str:
     """What Excel (or an export) did to a code of ``count`` digits taken for a number
     (`` (…)``), or ``""``: the zeros dropped from the start, the digits scientific notation
     lost, a decimal part added."""
-    decimal = _DECIMAL_CODE.match(code)
-    if decimal:
+    # Never the code itself: the history masks a personal column's value, not the reason.
+    if _DECIMAL_CODE.match(code):
         return (
-            f" ({code} est écrit comme un nombre à virgule par le logiciel qui a fait le fichier : "
-            f"le code s'écrit {decimal[1]})"
+            " (écrit comme un nombre à virgule par le logiciel qui a fait le fichier : le code "
+            "s'écrit sans « .0 »)"
         )
     if values.excel_scientific(code):
         return (
-            f" ({code} est la notation scientifique d'Excel : les derniers chiffres sont perdus ; "
-            f"reprenez la valeur d'origine et {values.excel_format('Texte')})"
+            " (la notation scientifique d'Excel, comme 1,23457E+13 : les derniers chiffres sont "
+            f"perdus ; reprenez la valeur d'origine et {values.excel_format('Texte')})"
         )
     if code.isascii() and code.isdigit() and len(code) < count:
         return (

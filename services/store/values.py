@@ -95,8 +95,8 @@ _DAY_NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d+)?$")
 #: A number Excel turned into a date: ``12-janv.``, ``3-févr.-20``, ``12/1``, ``12/01/2020``.
 _NUMBER_AS_DATE = re.compile(r"^\d{1,2}[-/](?:\d{1,2}|[^\W\d_]{3,9}\.?)(?:[-/]\d{2,4})?$")
 #: A date of the contract's forms, its day or month on one digit or its year on two.
-_SHORT_DATE = re.compile(r"^(?P<d>\d{1,2})/(?P<m>\d{1,2})/(?P<y>\d{2}|\d{4})$")
-_SHORT_ISO_DATE = re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$")
+_SHORT_DATE = re.compile(r"^\d{1,2}/\d{1,2}/(?:\d{2}|\d{4})$")
+_SHORT_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
 #: A date-time of the contract's forms but for its hour on one digit (Excel's « h:mm »).
 _SHORT_TIME = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2}[ T]|\d{2}/\d{2}/\d{4} )"
@@ -268,6 +268,8 @@ def read_datetime(text: str) -> datetime:
 
 # What Excel did to a value: the end of a refusal's reason, saying what to fix (empty when
 # the value shows no known damage). Nothing is repaired: the contract decides what is read.
+# A hint never quotes the value: the history masks a personal column's value (a birth date),
+# not the reason, which would carry it there.
 
 
 def excel_scientific(text: str) -> bool:
@@ -282,38 +284,29 @@ def excel_format(kind: str) -> str:
 
 def _date_hint(text: str) -> str:
     if _DAY_NUMBER.match(text):
-        return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
+        return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
     if any(pattern.match(text) for pattern in _DATETIME_PATTERNS):
         return " : une date seule est attendue, sans heure"
-    short_iso = _SHORT_ISO_DATE.match(text)
-    if short_iso:
-        return (
-            " : jour et mois sur deux chiffres "
-            f"({short_iso['y']}-{int(short_iso['m']):02d}-{int(short_iso['d']):02d})"
-        )
-    short = _SHORT_DATE.match(text)
-    if short:
-        hint = " : jour et mois sur deux chiffres, année sur quatre"
-        if len(short["y"]) == 4:  # the right form is certain only with the year whole
-            hint += f" ({int(short['d']):02d}/{int(short['m']):02d}/{short['y']})"
-        return hint
+    if _SHORT_ISO_DATE.match(text):
+        return " : jour et mois sur deux chiffres (2020-04-05, pas 2020-4-5)"
+    if _SHORT_DATE.match(text):
+        return " : jour et mois sur deux chiffres, année sur quatre (04/05/2020, pas 4/5/2020 ni 04/05/20)"
     return ""
 
 
 def _datetime_hint(text: str) -> str:
     if _DAY_NUMBER.match(text):
-        return f" : {text} est un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
+        return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
     if any(pattern.match(text) for pattern in _DATE_PATTERNS):
         return " : il manque l'heure (HH:MM)"
-    short = _SHORT_TIME.match(text)
-    if short:
-        return f" : heure sur deux chiffres ({short['date']}0{short['H']}:{short['M']}{short['rest']})"
+    if _SHORT_TIME.match(text):
+        return " : heure sur deux chiffres (09:05, pas 9:05)"
     return ""
 
 
 def _number_hint(text: str) -> str:
     if excel_scientific(text):
-        return f" : {text} est la notation scientifique d'Excel ; {excel_format('Nombre')}"
+        return f" : la notation scientifique d'Excel (1,5E+06) ; {excel_format('Nombre')}"
     symbol = next((symbol for symbol in "€$%" if symbol in text), None)
     if symbol is not None:
         return f" : le nombre seul, sans « {symbol} » (format de cellule Nombre plutôt que Monétaire)"
