@@ -490,3 +490,35 @@ def test_no_hint_repeats_a_personal_value_into_the_import_history(scenario):
     assert len(reasons) == 5 and all(": •••: " in reason for reason in reasons)
     for personal in ("2008", "07/06", "06-07", "54000", "39573", "1,2E+04"):
         assert not any(personal in reason for reason in reasons), personal
+
+
+# ---------------------------------------------------------------- Excel's formula errors
+
+
+def test_excel_s_formula_errors_are_refused_wherever_they_are(scenario):
+    # A RECHERCHEV that found nothing writes #N/A into the CSV, a formula on text #VALEUR!, a
+    # date column too narrow ########. Before, a name or a city « #N/A » was stored as text.
+    text = "code;name;city\r\nS1;#N/A;Nancy\r\nS2;Deux;#VALEUR!\r\n"
+    error = (
+        "erreur de formule d'Excel : la cellule n'a pas de valeur ; corrigez la formule dans Excel ou "
+        "videz la cellule"
+    )
+    assert refused("sites", text, scenario) == [
+        f"sites.csv:2: name: #N/A: {error}",
+        f"sites.csv:3: city: #VALEUR!: {error}",
+    ]
+    narrow = (
+        "date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] ou JJ/MM/AAAA "
+        "HH:MM[:SS], fuseau facultatif) : des # à la place de la valeur, qu'Excel affiche quand la colonne "
+        "est trop étroite ; élargissez la colonne avant d'enregistrer"
+    )
+    # A line's problems come in the order of the contract's columns (phone before created_at).
+    assert refused("candidates", "ref;created_at;phone\r\nCZ;########;#REF!\r\n", scenario) == [
+        f"candidates.csv:2: phone: #REF!: {error}",
+        f"candidates.csv:2: created_at: ########: {narrow}",
+    ]
+
+
+def test_a_text_that_only_starts_with_a_hash_is_still_text(scenario):
+    result = imported("sites", "code,name\nH1,#1 Atelier\nH2,#N/A Lorraine\n", scenario)
+    assert result.inserted == 2

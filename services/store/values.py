@@ -102,6 +102,21 @@ _SHORT_TIME = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2}[ T]|\d{2}/\d{2}/\d{4} )"
     r"(?P<H>\d):(?P<M>\d{2})(?P<rest>(?::\d{2})?.*)$"
 )
+#: The values Excel writes for a formula that failed, in French and in English (compared in
+#: capitals): a cell without a value, never text.
+EXCEL_ERRORS = frozenset(
+    {
+        "#N/A", "#NA", "#VALEUR!", "#VALUE!", "#REF!", "#DIV/0!", "#NOM?", "#NAME?", "#NOMBRE!",
+        "#NUM!", "#NUL!", "#NULL!", "#CALC!", "#PROPAGATION!", "#SPILL!", "#CHAMP!", "#FIELD!",
+        "#CONNECT!", "#BLOQUÉ!", "#BLOCKED!", "#GETTING_DATA", "#DONNÉES_EN_COURS",
+    }
+)  # fmt: skip
+_EXCEL_ERROR = (
+    "erreur de formule d'Excel : la cellule n'a pas de valeur ; corrigez la formule dans Excel ou "
+    "videz la cellule"
+)
+#: What Excel writes instead of a date or a number too wide for its column.
+_NARROW_COLUMN = re.compile(r"^#{2,}$")
 #: What the hints about a column Excel reformatted end with.
 _FORMAT_AS = "mettez la colonne au format {} dans Excel"
 TRUE_WORDS = frozenset({"1", "true", "yes", "oui", "y", "o"})
@@ -197,6 +212,8 @@ def cleaning(column: _Column, spec: Any) -> _Column:
             if required:
                 raise ValueError(MISSING)
             return default
+        if text[0] == "#" and text.upper() in EXCEL_ERRORS:
+            raise ValueError(_EXCEL_ERROR)
         return read(text)
 
     return dataclasses.replace(column, read=read_cleaned)  # type: ignore[type-var]
@@ -282,7 +299,21 @@ def excel_format(kind: str) -> str:
     return _FORMAT_AS.format(kind)
 
 
+def _common_hint(text: str) -> str:
+    """The hint of a formula's error or of a column too narrow, whatever the column's type."""
+    if text.upper() in EXCEL_ERRORS:
+        return " : " + _EXCEL_ERROR
+    if _NARROW_COLUMN.match(text):
+        return (
+            " : des # à la place de la valeur, qu'Excel affiche quand la colonne est trop étroite ; "
+            "élargissez la colonne avant d'enregistrer"
+        )
+    return ""
+
+
 def _date_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
     if _DAY_NUMBER.match(text):
         return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
     if any(pattern.match(text) for pattern in _DATETIME_PATTERNS):
@@ -295,6 +326,8 @@ def _date_hint(text: str) -> str:
 
 
 def _datetime_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
     if _DAY_NUMBER.match(text):
         return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
     if any(pattern.match(text) for pattern in _DATE_PATTERNS):
@@ -305,6 +338,8 @@ def _datetime_hint(text: str) -> str:
 
 
 def _number_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
     if excel_scientific(text):
         return f" : la notation scientifique d'Excel (1,5E+06) ; {excel_format('Nombre')}"
     symbol = next((symbol for symbol in "€$%" if symbol in text), None)
