@@ -191,11 +191,13 @@ def sync_bookings(
     Paging with ``skip`` over a list sorted by ``updatedAt`` shifts when a booking changes during
     the read (it moves to the end, the next page skips one): so the list is read in passes from
     the same start, each page stored as it comes, and the cursor moves only after a pass that is
-    a consistent picture — one page (one answer is one snapshot), or several pages in which
-    nothing new appeared and the total did not move. A booking changed during a pass shows up
-    at the end of that pass with a new ``updatedAt``, which calls for another pass; after
+    a consistent picture — one page (one answer is one snapshot), or several pages that read
+    exactly the bookings (and versions) the pass before read. A booking changed during a pass
+    shows up at the end of that pass with a new ``updatedAt``, which calls for another pass; after
     ``MAX_PASSES`` the cursor stays and the next sync reads again (nothing is lost, a little is
-    read twice). A booking already read in the run, unchanged, is not written again.
+    read twice). A booking already read in the run, unchanged, is not written again. A pass ends
+    at a page shorter than the page size, never on Cal.com's ``hasNextPage`` or totals, which
+    are counted before the ``afterUpdatedAt`` filter or estimated (``_read_pass``).
 
     An API error (refused key, invalid JSON, server down) stops the sync: the pages already
     stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
@@ -225,11 +227,15 @@ def sync_bookings(
             start -= OVERLAP
         summary.cursor = _iso(stored_cursor(engine))
         seen: set[tuple[str, str]] = set()
+        before: set[tuple[str, str]] | None = None  # what the previous pass read
         for _ in range(MAX_PASSES):
             summary.passes += 1
-            clean, latest = _read_pass(
+            pages, passed, latest = _read_pass(
                 client, engine, start, seen, summary, actor, dry_run, progress, page_size
             )
+            # One page is one answer, a snapshot; several are one only if a whole pass read
+            # exactly what the pass before it read (nothing new appeared, nothing was skipped).
+            clean, before = pages == 1 or passed == before, passed
             if clean:
                 if not dry_run and latest is not None:
                     with write_transaction(engine) as connection:
@@ -291,18 +297,16 @@ def _read_pass(
     dry_run: bool,
     progress: Callable[[int, int | None], None] | None,
     page_size: int,
-) -> tuple[bool, datetime | None]:
-    """Read every page once from ``start``, storing what the run has not seen yet; whether the
-    pass is a consistent picture (module docstring of ``sync_bookings``) and its latest
-    ``updatedAt``."""
-    skip, page, totals, latest = 0, 0, set(), None
-    fresh = False
+) -> tuple[int, set[tuple[str, str]], datetime | None]:
+    """Read every page once from ``start``, storing what the run has not seen yet; the pages
+    read, the versions of bookings read (``_version``) and the latest ``updatedAt``."""
+    skip, page, latest = 0, 0, None
     passed: set[tuple[str, str]] = set()  # what this pass has read
     while True:
         params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
         if start is not None:
             params["afterUpdatedAt"] = _iso(start)
-        bookings, has_next, total_pages, total_items = _read_page(client.get(BOOKINGS_PATH, params=params))
+        bookings, per_page, total_pages = _read_page(client.get(BOOKINGS_PATH, params=params))
         page += 1
         versions = {_version(booking) for booking in bookings}
         if skip and versions and versions <= passed:
@@ -314,21 +318,22 @@ def _read_pass(
             )
         passed |= versions
         summary.pages += 1
-        totals.add(total_items)
         latest = max(filter(None, [latest, *map(_updated_at, bookings)]), default=None)
         new = [booking for booking in bookings if _version(booking) not in seen]
         if new:
-            fresh = True
             seen.update(_version(booking) for booking in new)
             summary.read += len(new)
             _store_page(engine, new, summary, actor=actor, dry_run=dry_run)
         if progress is not None:
             progress(page, total_pages)
-        if not has_next or not bookings:
+        # The list ends at a page shorter than its size (the query's LIMIT ran out), whatever
+        # ``hasNextPage`` says: Cal.com computes it from a total counted before the
+        # ``afterUpdatedAt`` filter, or estimated for a full page (get.handler.ts), so it says
+        # « more » past the end and may say « no more » after a full page that is not the last.
+        if len(bookings) < min(page_size, per_page or page_size):
             break
         skip += len(bookings)
-    # One page is one answer, a snapshot; several are one only if nothing moved between them.
-    return page == 1 or (not fresh and len(totals) == 1), latest
+    return page, passed, latest
 
 
 def _version(booking: object) -> tuple[str, str]:
@@ -338,9 +343,11 @@ def _version(booking: object) -> tuple[str, str]:
     return (booking_uid(booking), str(booking.get("updatedAt") or booking.get("createdAt") or ""))
 
 
-def _read_page(body: object) -> tuple[list, bool, int | None, int | None]:
-    """The bookings, whether another page follows, the number of pages and of bookings of an
-    answer (``pagination`` as apps/api/v2/src/lib/pagination/pagination.ts of Cal.com builds it)."""
+def _read_page(body: object) -> tuple[list, int | None, int | None]:
+    """The bookings, the page size the site used (``itemsPerPage``: it may give fewer than asked)
+    and the number of pages of an answer (``pagination`` as
+    apps/api/v2/src/lib/pagination/pagination.ts of Cal.com builds it; that number is only an
+    indication for the progress bar, see ``_read_pass``)."""
     if isinstance(body, dict) and body.get("status") == "error":
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else error
@@ -350,12 +357,11 @@ def _read_page(body: object) -> tuple[list, bool, int | None, int | None]:
     pagination = body.get("pagination")
     if not isinstance(pagination, dict) or not isinstance(pagination.get("hasNextPage"), bool):
         raise ApiError(f"{SERVICE} GET {BOOKINGS_PATH} : réponse inattendue (pas de « pagination »)")
-    pages, items = pagination.get("totalPages"), pagination.get("totalItems")
+    size, pages = pagination.get("itemsPerPage"), pagination.get("totalPages")
     return (
         body["data"],
-        pagination["hasNextPage"],
+        size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None,
         pages if isinstance(pages, int) else None,
-        items if isinstance(items, int) else None,
     )
 
 
