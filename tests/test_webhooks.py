@@ -206,6 +206,34 @@ def test_cal_com_deliveries_unsigned_badly_signed_replayed_or_oversized_are_refu
     assert answer.status_code == 303 and answer.headers["location"].startswith("/connexion")
 
 
+def test_cal_com_confirmation_deliveries_are_applied_and_a_ping_is_acknowledged(centre, calcom_site, app):  # noqa: F811
+    # An event type that needs the advisor's confirmation: Cal.com sends BOOKING_REQUESTED when
+    # the candidate books (status PENDING), BOOKING_REJECTED when the advisor declines
+    # (packages/features/webhooks/lib/factory/versioned/v2021-10-20/BookingPayloadBuilder.ts:
+    # both carry the booking's uid like BOOKING_CREATED). A pending booking is « booked » here,
+    # a rejected one « cancelled » (calcom_bookings.STATUSES). Before, both were acknowledged
+    # and ignored: the candidate stayed out, then the declined interview stayed booked (with
+    # its video room) until the next polling sync.
+    calcom_site.bookings.append(booking("p1", status="pending"))
+    assert (
+        send_cal(app, cal_delivery("BOOKING_REQUESTED", {"uid": "p1", "status": "PENDING"})).status_code
+        == 202
+    )
+    assert eventually(lambda: stored(centre).get("p1") == "booked")
+    calcom_site.bookings[-1] |= {"status": "rejected", "updatedAt": "2020-04-09T08:00:00.000Z"}
+    assert (
+        send_cal(app, cal_delivery("BOOKING_REJECTED", {"uid": "p1", "status": "REJECTED"})).status_code
+        == 202
+    )
+    assert eventually(lambda: stored(centre).get("p1") == "cancelled")
+    # The « Ping test » of Cal.com's webhook form (testTrigger.handler.ts: sendPayload with the
+    # form's secret, trigger PING, an ISO createdAt, a payload without uid): acknowledged.
+    ping = cal_delivery("PING", {"type": "Test", "title": "Test trigger event", "description": ""})
+    answer = send_cal(app, ping)
+    assert (answer.status_code, answer.json()["reçu"]) == (200, "PING : rien à appliquer")
+    assert calcom_site.single.asked == ["p1", "p1"]
+
+
 # ---------------------------------------------------------------- Whereby
 
 

@@ -8,7 +8,8 @@ Cal.com's signed ``createdAt``: an old delivery sent again is refused) and wheth
 received (``webhook_deliveries``: a delivery sent twice is applied once). It is answered at once
 and applied behind, by the same code as the polling syncs, which stay as the fallback:
 
-- Cal.com (a booking created, rescheduled, cancelled, a meeting ended): the bookings it names are
+- Cal.com (a booking created, requested, rejected, rescheduled, cancelled, a meeting ended, a
+  no-show noted): the bookings it names are
   read from Cal.com's API and stored as the bookings sync stores a page (``calcom``): a booking
   the sync reads later is found unchanged, never written twice; events out of order do not
   matter, the API gives the booking as it is now.
@@ -48,10 +49,14 @@ PATHS = (CALCOM_PATH, WHEREBY_PATH)
 MAX_BODY_BYTES = 256 * 1024
 #: How old a signed delivery may be (Whereby's own example allows one minute; clocks drift).
 MAX_AGE = timedelta(minutes=5)
-#: The Cal.com events that change a booking; the others are acknowledged and ignored.
+#: The Cal.com events that change a booking (WebhookTriggerEvents of its Prisma schema: a booking
+#: that needs confirmation is REQUESTED, then created or REJECTED); the others (PING, payments,
+#: recordings, forms…) are acknowledged and ignored.
 CALCOM_BOOKING_EVENTS = frozenset(
     {
         "BOOKING_CREATED",
+        "BOOKING_REQUESTED",
+        "BOOKING_REJECTED",
         "BOOKING_RESCHEDULED",
         "BOOKING_CANCELLED",
         "MEETING_ENDED",
