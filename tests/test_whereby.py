@@ -465,6 +465,19 @@ def test_a_429_that_only_gives_the_reset_date_waits_until_it(centre, fake, clien
     assert summary.created == ["B1", "B2", "B3"] and len(fake.meetings) == 3
 
 
+def test_a_429_that_only_says_it_in_its_body_waits_the_milliseconds_left(centre, fake, client, waits):
+    # Whereby's reference documents the 429's body (``ThrottleError``): {"error": ..., "data":
+    # {"msLeft": ...}}, « Milliseconds left until rate limit is finished. Wait this long until
+    # trying again. » A 429 whose headers say nothing (a proxy that drops them) must wait those
+    # 38.689 s. Before, the client backed off at random under a second and spent its five
+    # attempts in a few seconds while the organisation's budget (per minute) was still spent.
+    body = {"error": "Rate limit active for throttle key: organization:1", "data": {"msLeft": 38689}}
+    fake.script = [_json(body, 429)]
+    summary = sync_rooms(client)
+    assert waits == [38.689]
+    assert summary.created == ["B1", "B2", "B3"] and len(fake.meetings) == 3
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "message"),
     [

@@ -5,7 +5,8 @@ say what failed and where, in French, never with the key.
 Retried: 429, 502, 503, 504, connection errors and answers cut short. A 429 (or a 503 saying
 when to come back) waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else
 the rate-limit reset headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no
-``Retry-After``, see docs/configuration.md), else exponential backoff; each such wait is told to
+``Retry-After``, see docs/configuration.md), else the body's ``data.msLeft`` (Whereby), else
+exponential backoff; each such wait is told to
 ``on_wait`` so that a command line or a page can say why it pauses. Never retried: other 4xx
 (401/403 say the key is refused), a request that cannot be sent (a malformed address), an
 answer over ``MAX_BODY_BYTES``. A
@@ -147,7 +148,7 @@ class ApiClient:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
                     raise error(f"{where} : HTTP {response.status_code} ({_reason(response, content)})")
-                self._wait_after(attempt, response, where)
+                self._wait_after(attempt, response, content, where)
                 continue
             if response.status_code in {401, 403}:
                 raise ApiAuthError(
@@ -167,9 +168,11 @@ class ApiClient:
     def _backoff(self, attempt: int) -> None:
         self.sleep(wait_seconds(attempt, self.backoff))
 
-    def _wait_after(self, attempt: int, response: requests.Response, where: str) -> None:
+    def _wait_after(self, attempt: int, response: requests.Response, content: bytes, where: str) -> None:
         """Wait before retrying an answer the server asked us to retry: what it asked, if it did."""
         asked = requested_wait(response.headers)
+        if asked is None:
+            asked = _body_wait(content)
         if asked is None:
             seconds = wait_seconds(attempt, self.backoff)
             message = f"{where} : HTTP {response.status_code}, nouvel essai dans {math.ceil(seconds)} s"
@@ -244,6 +247,20 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
             spent.add(lowered.removeprefix(_REMAINING))
     chosen = [seconds for name, seconds in resets.items() if name in spent] or list(resets.values())
     return min(chosen) if chosen else None
+
+
+def _body_wait(content: bytes) -> float | None:
+    """The wait a 429's body asks for: Whereby's ``data.msLeft`` (milliseconds; its reference's
+    ``ThrottleError``), for an answer whose headers say nothing."""
+    try:
+        body = json_module.loads(content)
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    left = data.get("msLeft") if isinstance(data, dict) else None
+    if isinstance(left, bool) or not isinstance(left, int | float) or left < 0:
+        return None
+    return left / 1000
 
 
 def _seconds_until(text: str | None) -> float | None:
