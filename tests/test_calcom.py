@@ -701,6 +701,45 @@ def test_utm_answers_become_a_touchpoint_whose_channel_the_rules_derive(fake: Fa
     assert new[ref_of("t2@example.org")]["channel"] == "newspaper"
 
 
+def test_a_rescheduled_booking_keeps_when_it_was_first_booked(fake: FakeCalcom, centre: Engine):
+    # Léa books on 7 April at 16:30 from a Facebook ad (hidden UTM answers). On 10 April she
+    # moves her interview from 14 to 15 April. Cal.com makes a new booking for it (uid r2,
+    # createdAt 10 April, ``rescheduledFromUid`` r1, the form's answers with it) and cancels r1
+    # (``rescheduledToUid`` r2) — apps/api/v2/.../2024-08-13/services/output.service.ts writes
+    # both fields from the booking's ``fromReschedule`` and ``rescheduled``.
+    utm = {"utm_source": "facebook", "utm_medium": "paid_social", "utm_campaign": "soc-1"}
+    fake.bookings.append(booking("r1", created="2020-04-07T16:30:00.000Z", responses=utm))
+    assert sync().inserted == 1
+    fake.bookings[0] |= {
+        "status": "cancelled",
+        "updatedAt": "2020-04-10T09:00:00.000Z",
+        "rescheduledToUid": "r2",
+    }
+    fake.bookings.append(
+        booking(
+            "r2",
+            start="2020-04-15T08:00:00.000Z",
+            end="2020-04-15T08:45:00.000Z",
+            created="2020-04-10T09:00:00.000Z",
+            responses=utm,
+        )
+        | {"rescheduledFromUid": "r1"}
+    )
+    summary = sync()
+
+    assert summary.error is None and summary.problems == []
+    stored = bookings_by_ref(centre)
+    assert stored["r1"]["status"] == "cancelled" and stored["r2"]["status"] == "booked"
+    # The candidate booked on 7 April: the conversion time (metrics.md, goal « booking ») stays
+    # then. Before, r2 said 10 April, the moment she moved it.
+    assert stored["r2"]["booked_at"] == utc(2020, 4, 7, 16, 30)
+    # One visit, the one that brought her (7 April 16:30), not a second at the reschedule.
+    visits = [
+        row for row in rows(centre, Touchpoint) if row["candidate_ref"] == ref_of("lea.martin@example.org")
+    ]
+    assert [row["occurred_at"] for row in visits] == [utc(2020, 4, 7, 16, 30)]
+
+
 def test_consent_answers_of_the_booking_form_are_recorded(
     fake: FakeCalcom, centre: Engine, monkeypatch: pytest.MonkeyPatch
 ):
