@@ -87,6 +87,8 @@ class FakeCalcom:
         self._window_ends, self._hits, self._blocked_until = 0.0, 0, 0.0
         #: The waits the client slept, in seconds.
         self.slept: list[float] = []
+        #: 429s answered.
+        self.throttled = 0
         #: The planner's estimate a full page reports as the total (None: the count, see above).
         self.estimated: int | None = None
 
@@ -121,6 +123,7 @@ class FakeCalcom:
             )
         blocked, limits = self._throttle()
         if blocked:
+            self.throttled += 1
             body = {
                 "status": "error",
                 "timestamp": "2020-04-14T08:00:00.000Z",
