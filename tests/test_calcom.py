@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -450,6 +452,34 @@ def test_a_429_waits_what_retry_after_says_and_a_503_backs_off(fake: FakeCalcom,
     # 429 → wait the 7 s asked; 503 → the second backoff, full jitter within [0, 2 × 0.5 s].
     assert len(waits) == 2 and waits[0] == 7.0 and 0 <= waits[1] <= 1.0
     assert (summary.error, summary.inserted, len(fake.queries)) == (None, 1, 3)
+
+
+def test_a_store_kept_busy_stops_the_sync_with_a_message_and_writes_nothing(
+    fake: FakeCalcom, centre: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    # During the open days an import holds SQLite's only write lock for tens of seconds
+    # (docs/performance.md measured 25-33 s at M scale), longer than the busy timeout (here
+    # 0.2 s). Before, SQLite's « database is locked » came out of the sync as a traceback: on the
+    # data page an exception box, on the command line a stack. It is a stop like an API error:
+    # said in French, the page not written, the cursor where it was; the next sync does it all.
+    fake.bookings.append(booking("L1", email="l1@example.org"))
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT_MS", "200")
+    database.reset_engines()
+    before = data_tables(centre)
+    blocker = sqlite3.connect(sa.engine.make_url(os.environ["DATABASE_URL"]).database)
+    blocker.execute("BEGIN IMMEDIATE")  # what an import's write transaction holds
+    try:
+        summary = sync()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert summary.error == (
+        "base de données occupée ou injoignable (une autre écriture, un import peut-être) : la "
+        "page 1 de Cal.com n'est pas écrite, le curseur ne bouge pas ; relancez dans un moment"
+    )
+    assert data_tables(centre) == before
+    summary = sync()
+    assert (summary.error, summary.inserted) == (None, 1)
 
 
 def test_a_refused_key_or_invalid_json_stop_with_a_clear_message_and_write_nothing(

@@ -199,8 +199,9 @@ def sync_bookings(
     at a page shorter than the page size, never on Cal.com's ``hasNextPage`` or totals, which
     are counted before the ``afterUpdatedAt`` filter or estimated (``_read_pass``).
 
-    An API error (refused key, invalid JSON, server down) stops the sync: the pages already
-    stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
+    An API error (refused key, invalid JSON, server down), or a store that cannot take the page
+    (busy, out of reach, a webhook writing the same new booking), stops the sync: the pages
+    already stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
     called after each page of a pass; ``waiting(message)`` before each pause the API asks for
     (its rate limit), and the summary keeps those messages.
     """
@@ -245,6 +246,19 @@ def sync_bookings(
             summary.unsettled = True
     except ApiError as error:
         summary.error = str(error)
+    except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
+        # The store, not the site: SQLite's write lock held longer than its busy timeout (an
+        # import), the server out of reach, or the same new booking written at that moment by a
+        # webhook. The page's transaction is rolled back; the next sync reads it again.
+        what = (
+            "rendez-vous écrit au même moment par un webhook"
+            if isinstance(error, sa.exc.IntegrityError)
+            else "base de données occupée ou injoignable (une autre écriture, un import peut-être)"
+        )
+        summary.error = (
+            f"{what} : la page {summary.pages} de Cal.com n'est pas écrite, le curseur ne bouge "
+            "pas ; relancez dans un moment"
+        )
     finally:
         if hooked is not None:
             hooked.on_wait = restore
