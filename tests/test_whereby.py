@@ -158,8 +158,8 @@ class FakeWhereby:
     def delete(self, request: Request) -> Response:
         meeting_id = request.path.rsplit("/", 1)[1]
         self.deletes.append(meeting_id)
-        if not any(m["meetingId"] == meeting_id for m in self.meetings):
-            return _json({"error": "Not found"}, 404)
+        # « The endpoint is idempotent, meaning it will return the same response even if the
+        # meeting has already been deleted » (the reference's DELETE /meetings/{meetingId}): 204.
         self.meetings = [m for m in self.meetings if m["meetingId"] != meeting_id]
         return Response(status=204)
 
@@ -540,7 +540,8 @@ def test_a_cancelled_interview_loses_its_room(centre, fake, client):
     outcomes.record_outcome(
         "B2", outcome=outcomes.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
     )
-    # B3's room is already gone at Whereby (deleted by hand): the 404 is fine.
+    # B3's room is already gone at Whereby (deleted by hand): Whereby answers 204 all the same
+    # (a 404, which older answers gave, is taken as « already gone » too: whereby.delete_room).
     fake.meetings = [m for m in fake.meetings if m["meetingId"] != "m3"]
     outcomes.record_outcome(
         "B3", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE
