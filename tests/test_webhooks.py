@@ -206,6 +206,21 @@ def test_cal_com_deliveries_unsigned_badly_signed_replayed_or_oversized_are_refu
     assert answer.status_code == 303 and answer.headers["location"].startswith("/connexion")
 
 
+def test_a_booking_named_by_a_delivery_that_cannot_be_read_does_not_hold_back_the_others(centre, calcom_site):  # noqa: F811
+    # A reschedule names the new booking (uid) and the one it replaces (rescheduleUid). Cal.com
+    # answers 404 for the old one (GET /v2/bookings/{uid} of a booking this key no longer sees,
+    # NotFoundException in bookings.service.ts ``getBooking``). Before, that error threw away the
+    # new booking already read: nothing was stored until the next polling sync.
+    calcom_site.bookings.append(
+        booking("n2", start="2020-04-15T08:00:00.000Z", end="2020-04-15T08:45:00.000Z")
+    )
+    summary = calcom.sync_booking_uids(
+        ["n2", "gone"], actor=webhooks.ACTOR["calcom"], client=calcom.calcom_client(sleep=lambda s: None)
+    )
+    assert stored(centre).get("n2") == "booked" and summary.inserted == 1
+    assert summary.error == "Cal.com GET /v2/bookings/gone : HTTP 404 (gone)"
+
+
 def test_cal_com_confirmation_deliveries_are_applied_and_a_ping_is_acknowledged(centre, calcom_site, app):  # noqa: F811
     # An event type that needs the advisor's confirmation: Cal.com sends BOOKING_REQUESTED when
     # the candidate books (status PENDING), BOOKING_REJECTED when the advisor declines

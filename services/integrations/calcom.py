@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from services.config import LOCAL_TZ, integration_setting
 from services.imports.importer import record_result, upsert_rows
 from services.imports.problems import ImportResult, Problem, RawRow
-from services.integrations.api import ApiClient, ApiError
+from services.integrations.api import ApiAuthError, ApiClient, ApiError
 from services.integrations.calcom_bookings import (
     BOOKING_HEADER,
     UTM_FIELDS,
@@ -274,18 +274,29 @@ def sync_booking_uids(
     The cursor does not move (a webhook is no complete pass)."""
     engine = engine or get_engine()
     summary = SyncSummary()
+    failures: list[str] = []
     try:
         client = client or calcom_client()
         bookings = []
         for uid in dict.fromkeys(uids):
-            bookings += _read_booking(client.get(f"{BOOKINGS_PATH}/{quote(uid, safe='')}"), uid)
+            # One that cannot be read (gone, refused) does not hold back the others.
+            try:
+                bookings += _read_booking(client.get(f"{BOOKINGS_PATH}/{quote(uid, safe='')}"), uid)
+            except ApiAuthError:
+                raise
+            except ApiError as error:
+                failures.append(str(error))
         summary.pages, summary.read = 1, len(bookings)
-        _store_page(engine, bookings, summary, actor=actor, dry_run=False)
+        if bookings:
+            _store_page(engine, bookings, summary, actor=actor, dry_run=False)
+        summary.error = " ; ".join(failures) or None
     except ApiError as error:
         summary.error = str(error)
     except sa.exc.IntegrityError:
         # The polling sync stored the same new booking at the same moment: it is there.
         summary.error = "rendez-vous écrit au même moment par une synchronisation : rien de plus à faire"
+    except sa.exc.OperationalError:
+        summary.error = "base de données occupée ou injoignable : rien n'est écrit"
     return summary
 
 
