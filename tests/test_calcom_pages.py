@@ -100,13 +100,20 @@ def test_a_page_that_repeats_what_the_pass_already_read_stops_the_sync(
     assert "@" not in summary.error
 
 
+def a_to_e(server: FakeCalcom) -> None:
+    """Bookings a … e, updated on 8 … 12 April."""
+    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d"), (12, "e")):
+        server.bookings.append(
+            booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+
+
 def test_a_page_shorter_than_asked_is_the_last_whatever_the_total_says(
     fake: FakeCalcom,  # noqa: F811
     centre: Engine,  # noqa: F811
 ):
     # Five bookings a..e updated on 8..12 April; the first sync stores them all.
-    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d"), (12, "e")):
-        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+    a_to_e(fake)
     assert sync(page_size=3).error is None
     assert cursor(centre) == "2020-04-12T08:00:00+00:00"
     # Then c is cancelled on 13 April. The next sync asks from 12 April 07:59:59: e (read again)
@@ -135,8 +142,7 @@ def test_a_full_page_is_followed_even_when_the_total_says_it_was_the_last(
     # cursor moved to b's 9 April, c, d, e left to later syncs, one page each, in the week when
     # every booking counts. A full page may be followed by more; the list ends at a page
     # shorter than asked (here the third: e alone).
-    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d"), (12, "e")):
-        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+    a_to_e(fake)
     fake.estimated = 2
     summary = sync(page_size=2)
 
@@ -152,8 +158,7 @@ def test_a_page_size_the_site_caps_below_the_one_asked_is_still_read_to_the_end(
 ):
     # A site that gives at most 2 a page while 3 are asked, and says so (itemsPerPage 2, as
     # pagination.ts writes the page size it used): 2 is a full page, not the end.
-    for day, uid in ((8, "a"), (9, "b"), (10, "c"), (11, "d"), (12, "e")):
-        fake.bookings.append(booking(uid, email=f"{uid}@example.org", created=f"2020-04-{day:02d}T08:00:00Z"))
+    a_to_e(fake)
 
     def capped(skip: int) -> Response:
         page = fake.bookings[skip : skip + 2]

@@ -17,30 +17,39 @@ def sync(server: FakeCalcom, **kwargs: object) -> calcom.SyncSummary:
     return calcom.sync_bookings(actor="admin@test", client=calcom.calcom_client(sleep=server.sleep), **kwargs)
 
 
+def five_bookings(server: FakeCalcom) -> None:
+    """r8 … r12, updated on 8 … 12 April: with two a page, three pages a pass (2, 2, 1)."""
+    for day in (8, 9, 10, 11, 12):
+        server.bookings.append(
+            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+
+
+MESSAGE = (
+    "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 2 requêtes par fenêtre), "
+    "attente de 60 s avant de reprendre"
+)
+
+
 def test_a_429_without_retry_after_waits_the_reset_header_and_the_sync_finishes(
     fake: FakeCalcom,  # noqa: F811
     centre: Engine,  # noqa: F811
 ):
-    # Two requests a minute, then 60 s blocked. Five bookings, two per page: three pages, then
-    # the second pass over the same three. Request 3 is the third of the first minute: 429,
-    # Reset-Default 60; after 60 s a new window opens. Request 5 (second of the second window
-    # after 4) is the third again: one more 429 and 60 s.
+    # Two requests a minute, then 60 s blocked. Another tool spent this minute just before: the
+    # sync's first request is the third, a 429 with Reset-Default 60 and no Retry-After. The
+    # client waits those 60 s; then, in each new window, the second answer says the minute is
+    # spent (Remaining-Default 0) and the next request waits its 60 s instead of a 429.
+    # Requests: 1 (429) | 60 s | 1, 2 | 60 s | 3, 4 | 60 s | 5, 6 — two passes of 3 pages.
     fake.limit = 2
-    for day in (8, 9, 10, 11, 12):
-        fake.bookings.append(
-            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
-        )
+    fake._throttle(), fake._throttle()
+    five_bookings(fake)
     told: list[str] = []
     summary = sync(fake, page_size=2, waiting=told.append)
 
     assert summary.error is None and summary.inserted == 5
-    assert fake.slept == [60.0, 60.0]
-    message = (
-        "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 2 requêtes par fenêtre), "
-        "attente de 60 s avant de reprendre"
-    )
-    assert told == [message, message] and summary.waits == told
-    assert "limite de débit du site : 2 pause(s), 120 s d'attente" in summary.report_lines()
+    assert fake.throttled == 1 and fake.slept == [60.0, 60.0, 60.0]
+    assert told == [MESSAGE] * 3 and summary.waits == told
+    assert "limite de débit du site : 3 pause(s), 180 s d'attente" in summary.report_lines()
     assert set(bookings_by_ref(centre)) >= {"r8", "r9", "r10", "r11", "r12"}
 
 
@@ -55,10 +64,7 @@ def test_an_answer_that_spends_the_limit_is_followed_by_a_pause_not_by_a_429(
     # the webhooks' reads included. Now it waits for the window the answer names, and Cal.com
     # never has to refuse a call: same pauses, no 429.
     fake.limit = 2
-    for day in (8, 9, 10, 11, 12):
-        fake.bookings.append(
-            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
-        )
+    five_bookings(fake)
     summary = sync(fake, page_size=2)
 
     assert summary.error is None and summary.inserted == 5
