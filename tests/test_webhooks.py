@@ -206,6 +206,40 @@ def test_cal_com_deliveries_unsigned_badly_signed_replayed_or_oversized_are_refu
     assert answer.status_code == 303 and answer.headers["location"].startswith("/connexion")
 
 
+def test_a_meeting_ended_delivery_sent_by_cal_com_s_scheduler_is_applied(centre, calcom_site, app):  # noqa: F811
+    # MEETING_ENDED is not sent when something happens but scheduled at booking time:
+    # packages/features/webhooks/lib/scheduleTrigger.ts stores the body
+    # JSON.stringify({ triggerEvent, ...booking }) — no envelope, no send time, the booking's
+    # own fields at the top (its createdAt is when it was booked) — and
+    # handleWebhookScheduledTriggers.ts posts it, signed, once the meeting's end has passed
+    # (its cron drops jobs more than a day late). Before, its createdAt (days old) made every
+    # such delivery « trop ancien » (401): the trigger the docs ask to tick never worked.
+    calcom_site.bookings.append(booking("e1", status="accepted"))
+    now = datetime.now(UTC)
+    iso = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
+    scheduled = {
+        "triggerEvent": "MEETING_ENDED",
+        "id": 4711,
+        "uid": "e1",
+        "title": "Entretien portes ouvertes",
+        "startTime": iso(now - timedelta(minutes=50)),
+        "endTime": iso(now - timedelta(minutes=5)),
+        "createdAt": iso(now - timedelta(days=6)),
+        "status": "ACCEPTED",
+    }
+    body = json.dumps(scheduled).encode()
+    assert send_cal(app, body).status_code == 202
+    assert eventually(lambda: calcom_site.single.asked == ["e1"])
+    assert eventually(lambda: stored(centre).get("e1") == "booked")
+    # The same body again is the same delivery; one of a meeting that ended a week ago, replayed
+    # now, is refused.
+    assert send_cal(app, body).json()["reçu"] == "déjà reçu : rien de plus n'est fait"
+    old = dict(
+        scheduled, endTime=iso(now - timedelta(days=7)), startTime=iso(now - timedelta(days=7, hours=1))
+    )
+    assert send_cal(app, json.dumps(old).encode()).status_code == 401
+
+
 def test_a_booking_named_by_a_delivery_that_cannot_be_read_does_not_hold_back_the_others(centre, calcom_site):  # noqa: F811
     # A reschedule names the new booking (uid) and the one it replaces (rescheduleUid). Cal.com
     # answers 404 for the old one (GET /v2/bookings/{uid} of a booking this key no longer sees,
