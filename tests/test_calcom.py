@@ -680,6 +680,9 @@ def test_hosts_links_and_known_candidates(fake: FakeCalcom, centre: Engine):
             "h1", email="Alice@Example.org", host="inconnu@example.org", meeting_url="http://x.example/y"
         ),
         booking("h2", email="h2@example.org", host="yves.conseil@example.org", guests=["maman@example.org"]),
+        # A booking whose host account is gone: Cal.com's output.service.ts ``getHost`` gives
+        # {"id": "unknown", "name": "unknown", "email": "unknown", "username": "unknown"}.
+        booking("h3", email="h3@example.org", host="unknown"),
     ]
     summary = sync()
     stored = bookings_by_ref(centre)
@@ -690,10 +693,11 @@ def test_hosts_links_and_known_candidates(fake: FakeCalcom, centre: Engine):
     )
     assert stored["h2"]["advisor_email"] == "yves.conseil@example.org"
     assert stored["h2"]["attendees"] == 2  # the attendee and one guest
-    assert summary.candidates_inserted == 1  # h2's only
+    assert summary.candidates_inserted == 2  # h2's and h3's
     assert [(w.uid, w.reason) for w in summary.warnings] == [
         ("h1", "hôte inconnu@example.org inconnu des conseillers : rendez-vous sans conseiller"),
         ("h1", "lien visio qui n'est pas en https:// : laissé vide"),
+        ("h3", "pas d'hôte : rendez-vous sans conseiller"),
     ]
 
 

@@ -489,11 +489,11 @@ def _split_name(name: object) -> tuple[str, str]:
 def _advisor(booking: dict, context: BookingContext, warnings: list[str]) -> str | None:
     hosts = booking.get("hosts")
     host = hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict) else {}
-    raw = host.get("email")
-    if not isinstance(raw, str) or not raw.strip():
+    # A booking whose host account is gone has the host « unknown » (output.service.ts getHost).
+    email = _email(host.get("email"))
+    if email is None:
         warnings.append("pas d'hôte : rendez-vous sans conseiller")
         return None
-    email = raw.strip().lower()
     if email not in context.advisors:
         warnings.append(f"hôte {email} inconnu des conseillers : rendez-vous sans conseiller")
         return None
