@@ -124,9 +124,12 @@ def test_a_page_shorter_than_asked_is_the_last_whatever_the_total_says(
     # requests where one says everything: four times the rate limit's share in the open days.
     fake.bookings[2] |= {"status": "cancelled", "updatedAt": "2020-04-13T08:00:00.000Z"}
     fake.queries.clear()
-    summary = sync(page_size=3)
+    progress: list[tuple[int, int | None]] = []
+    summary = sync(page_size=3, progress=lambda done, total: progress.append((done, total)))
 
     assert len(fake.queries) == 1 and fake.queries[0]["skip"] == "0"
+    # The data page's bar says page 1 of 1, not of Cal.com's 2 (5 bookings, 3 a page).
+    assert progress == [(1, 1)]
     assert (summary.passes, summary.pages, summary.read, summary.updated) == (1, 1, 2, 1)
     assert bookings_by_ref(centre)["c"]["status"] == "cancelled"
     assert cursor(centre) == "2020-04-13T08:00:00+00:00"

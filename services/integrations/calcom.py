@@ -349,13 +349,15 @@ def _read_pass(
             seen.update(_version(booking) for booking in new)
             summary.read += len(new)
             _store_page(engine, new, summary, actor=actor, dry_run=dry_run)
-        if progress is not None:
-            progress(page, total_pages)
         # The list ends at a page shorter than its size (the query's LIMIT ran out), whatever
         # ``hasNextPage`` says: Cal.com computes it from a total counted before the
         # ``afterUpdatedAt`` filter, or estimated for a full page (get.handler.ts), so it says
         # « more » past the end and may say « no more » after a full page that is not the last.
-        if len(bookings) < min(page_size, per_page or page_size):
+        last = len(bookings) < min(page_size, per_page or page_size)
+        if progress is not None:
+            # Cal.com's number of pages is only a guess until the last page says it.
+            progress(page, page if last else total_pages)
+        if last:
             break
         skip += len(bookings)
     return page, passed, latest
