@@ -153,6 +153,16 @@ class FakeCalcom:
             # Inclusive, as packages/trpc/server/routers/viewer/bookings/get.handler.ts filters
             # (``updatedAt >= afterUpdatedDate``), which API v2 calls for GET /v2/bookings.
             items = [item for item in items if item["updatedAt"] and _instant(item["updatedAt"]) >= after]
+        # afterStart and beforeEnd: ``startTime >= afterStart``, ``endTime <= beforeEnd``
+        # (get.handler.ts, « Booking Start/End Time Range Filters »), on the page's query only.
+        if "afterStart" in request.args:
+            items = [
+                item for item in items if _instant(item["start"]) >= _instant(request.args["afterStart"])
+            ]
+        if "beforeEnd" in request.args:
+            items = [item for item in items if _instant(item["end"]) <= _instant(request.args["beforeEnd"])]
+        if self.sorts and request.args.get("sortStart") == "asc":
+            items.sort(key=lambda item: _instant(item["start"]))
         if self.sorts and request.args.get("sortUpdatedAt") == "asc":
             # PostgreSQL's ascending order puts NULL last.
             items.sort(
@@ -736,6 +746,44 @@ def test_utm_answers_become_a_touchpoint_whose_channel_the_rules_derive(fake: Fa
     assert (t1["utm_campaign"], t1["landing_page"]) == ("soc-1", "/portes-ouvertes")
     # estrepublicain.fr ends a newspaper domain: rule 4 → newspaper.
     assert new[ref_of("t2@example.org")]["channel"] == "newspaper"
+
+
+def test_an_absence_noted_on_cal_com_reaches_the_store_without_a_webhook(fake: FakeCalcom, centre: Engine):
+    # b: the interview of 14 April 08:00-08:45 UTC, booked on 8 April; c: another booked on 9
+    # April for 20 April. The first sync stores both; the cursor is c's 9 April.
+    fake.bookings += [
+        booking("b", email="b@example.org", created="2020-04-08T08:00:00.000Z"),
+        booking(
+            "c",
+            email="c@example.org",
+            start="2020-04-20T08:00:00.000Z",
+            end="2020-04-20T08:45:00.000Z",
+            created="2020-04-09T08:00:00.000Z",
+        ),
+    ]
+    noon = utc(2020, 4, 14, 12, 0)
+    assert sync(now=noon).inserted == 2
+    # At 11:00 the advisor marks b's candidate absent on Cal.com: handleMarkNoShow.ts updates
+    # the attendee only (attendeeRepository.updateNoShow), the booking's updatedAt stays 8 April.
+    fake.bookings[0]["attendees"][0]["absent"] = True
+    fake.queries.clear()
+    summary = sync(now=noon)
+
+    # Before, the sync asked only for what changed since 9 April 07:59:59 (c again) and b stayed
+    # « booked » unless the BOOKING_NO_SHOW_UPDATED webhook arrived. Now the interviews that
+    # ended in the last 7 days and are still « booked » here are read again: b, absent.
+    assert bookings_by_ref(centre)["b"]["status"] == "no_show"
+    assert summary.error is None and summary.updated == 1
+    ended = fake.queries[-1]
+    assert (ended["afterStart"], ended["beforeEnd"], ended["sortStart"]) == (
+        "2020-04-07T12:00:00.000Z",
+        "2020-04-14T12:00:00.000Z",
+        "asc",
+    )
+    # Nothing left « booked » among the past week's interviews: the next sync does not ask.
+    fake.queries.clear()
+    sync(now=noon)
+    assert all("afterStart" not in query for query in fake.queries)
 
 
 def test_a_rescheduled_booking_keeps_when_it_was_first_booked(fake: FakeCalcom, centre: Engine):

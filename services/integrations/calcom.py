@@ -47,6 +47,7 @@ from services.integrations.calcom_bookings import (
 from services.store.contract import SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction
 from services.store.models import (
+    Booking,
     SyncCursor,
 )
 
@@ -60,6 +61,9 @@ PAGE_SIZE = 100
 #: in the same instant as the last one stored is not lost whether the API's ``afterUpdatedAt``
 #: is strict or not; what is read twice comes back unchanged.
 OVERLAP = timedelta(seconds=1)
+#: Interviews ended this recently are read again at each sync: an absence noted on Cal.com does
+#: not move the booking's ``updatedAt`` (``sync_bookings``).
+ABSENCE_LOOKBACK = timedelta(days=7)
 #: Passes over the list in one sync before giving up on a consistent one (``sync_bookings``).
 MAX_PASSES = 5
 _CANDIDATE_HEADER = ("ref", "first_name", "last_name", "email", "created_at")
@@ -185,6 +189,7 @@ def sync_bookings(
     engine: Engine | None = None,
     page_size: int = PAGE_SIZE,
     waiting: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> SyncSummary:
     """Pull the bookings changed since the cursor (or ``since``) into the store, page by page.
 
@@ -204,8 +209,15 @@ def sync_bookings(
     already stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
     called after each page of a pass; ``waiting(message)`` before each pause the API asks for
     (its rate limit), and the summary keeps those messages.
+
+    Then the interviews of the last ``ABSENCE_LOOKBACK`` that have ended are read again, whatever
+    their ``updatedAt``: Cal.com notes an attendee absent on the attendee alone
+    (handleMarkNoShow.ts, ``attendeeRepository.updateNoShow``), so the booking's ``updatedAt`` does
+    not move and the cursor would never bring that change (the BOOKING_NO_SHOW_UPDATED webhook
+    does, when it arrives).
     """
     engine = engine or get_engine()
+    now = now or datetime.now(UTC)
     summary = SyncSummary(dry_run=dry_run)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=LOCAL_TZ)
@@ -229,10 +241,11 @@ def sync_bookings(
         summary.cursor = _iso(stored_cursor(engine))
         seen: set[tuple[str, str]] = set()
         before: set[tuple[str, str]] | None = None  # what the previous pass read
+        changed = {"sortUpdatedAt": "asc", **({"afterUpdatedAt": _iso(start)} if start is not None else {})}
         for _ in range(MAX_PASSES):
             summary.passes += 1
             pages, passed, latest = _read_pass(
-                client, engine, start, seen, summary, actor, dry_run, progress, page_size
+                client, engine, changed, seen, summary, actor, dry_run, progress, page_size
             )
             # One page is one answer, a snapshot; several are one only if a whole pass read
             # exactly what the pass before it read (nothing new appeared, nothing was skipped).
@@ -244,6 +257,10 @@ def sync_bookings(
                 break
         else:
             summary.unsettled = True
+        if _awaiting_outcome(engine, now):
+            # Sorted by start, which an absence does not change: one pass is a consistent read.
+            ended = {"afterStart": _iso(now - ABSENCE_LOOKBACK), "beforeEnd": _iso(now), "sortStart": "asc"}
+            _read_pass(client, engine, ended, seen, summary, actor, dry_run, progress, page_size)
     except ApiError as error:
         summary.error = str(error)
     except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
@@ -264,6 +281,19 @@ def sync_bookings(
             hooked.on_wait = restore
     summary.unknown_event_types.sort()
     return summary
+
+
+def _awaiting_outcome(engine: Engine, now: datetime) -> bool:
+    """Whether an interview of the last ``ABSENCE_LOOKBACK`` is still only « booked »: else there
+    is no absence to look for (and no request to spend)."""
+    bookings = Booking.__table__
+    query = sa.select(bookings.c.id).where(
+        bookings.c.status == "booked",
+        bookings.c.starts_at >= now - ABSENCE_LOOKBACK,
+        bookings.c.starts_at <= now,
+    )
+    with engine.connect() as connection:
+        return connection.execute(query.limit(1)).first() is not None
 
 
 def sync_booking_uids(
@@ -315,7 +345,7 @@ def _read_booking(body: object, uid: str) -> list:
 def _read_pass(
     client: ApiClient,
     engine: Engine,
-    start: datetime | None,
+    query: dict[str, str],
     seen: set[tuple[str, str]],
     summary: SyncSummary,
     actor: str,
@@ -323,14 +353,13 @@ def _read_pass(
     progress: Callable[[int, int | None], None] | None,
     page_size: int,
 ) -> tuple[int, set[tuple[str, str]], datetime | None]:
-    """Read every page once from ``start``, storing what the run has not seen yet; the pages
-    read, the versions of bookings read (``_version``) and the latest ``updatedAt``."""
+    """Read every page of the list ``query`` asks for once, storing what the run has not seen
+    yet; the pages read, the versions of bookings read (``_version``) and the latest
+    ``updatedAt``."""
     skip, page, latest = 0, 0, None
     passed: set[tuple[str, str]] = set()  # what this pass has read
     while True:
-        params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
-        if start is not None:
-            params["afterUpdatedAt"] = _iso(start)
+        params: dict[str, object] = {"take": page_size, "skip": skip, **query}
         bookings, per_page, total_pages = _read_page(client.get(BOOKINGS_PATH, params=params))
         page += 1
         versions = {_version(booking) for booking in bookings}
