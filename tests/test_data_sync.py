@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from services.integrations import calcom, calcom_event_types
 from services.store.models import Booking
 from tests.conftest import app_as
-from tests.test_calcom import booking, centre, fake  # noqa: F401  (fixtures)
+from tests.test_calcom import _json, booking, centre, fake  # noqa: F401  (fixtures)
 
 PAGE = "pages/admin/data.py"
 
@@ -66,3 +66,20 @@ def test_an_admin_maps_an_event_type_and_a_wrong_one_is_refused(centre):  # noqa
         calcom_event_types.list_event_type_mappings().set_index("event_type_id").loc[303, "site_code"]
         == "YUT"
     )
+
+
+def test_a_failed_sync_says_what_and_where_in_french_and_keeps_the_cursor(fake, centre):  # noqa: F811
+    # Cal.com answers 500 with its error envelope (http-exception.filter.ts): the sync stops.
+    # The page says it in French, names the service and the call, shows no personal data, and
+    # the cursor line still reads « no sync yet » (nothing was written).
+    fake.bookings += [booking("f1", email="lea.martin@example.org"), booking("f2", email="hugo@example.org")]
+    fake.failures[0] = [_json({"status": "error", "error": {"message": "boom"}}, 500)]
+    app = app_as("admin", page=PAGE)
+    app.button(key="FormSubmitter:data_sync_bookings_form-Synchroniser les rendez-vous").click().run()
+    assert not app.exception, app.exception
+    shown = " ".join([*(error.value for error in app.error), *(code.value for code in app.code)])
+    assert "arrêt : Cal.com GET /v2/bookings : HTTP 500 (boom)" in shown
+    assert "@" not in shown
+    assert calcom.stored_cursor() is None
+    app.run()
+    assert "Aucune synchronisation encore" in sync_tab_texts(app)
