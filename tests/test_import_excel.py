@@ -522,3 +522,37 @@ def test_excel_s_formula_errors_are_refused_wherever_they_are(scenario):
 def test_a_text_that_only_starts_with_a_hash_is_still_text(scenario):
     result = imported("sites", "code,name\nH1,#1 Atelier\nH2,#N/A Lorraine\n", scenario)
     assert result.inserted == 2
+
+
+# ---------------------------------------------------------------- files misnamed
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("bookings (1).csv", "bookings"),  # a browser's second download
+        ("Candidates - Copie.csv", "candidates"),  # Windows' copy
+        ("candidats.csv", "candidates"),  # the French word
+        ("rendez-vous.csv", "bookings"),
+        ("Entreprises.csv", "companies"),
+    ],
+)
+def test_a_misnamed_file_says_which_contract_file_it_may_be(engine, name, meant):
+    [result] = uploads.check_upload([(name, b"a,b\n1,2\n")], engine=engine)
+    [line] = result.describe_problems()
+    stem = name[: -len(".csv")].lower()
+    assert line.startswith(f"{name}:1: (fichier): : type de fichier inconnu « {stem} » (attendu : sites,")
+    assert line.endswith(f" ; le fichier {meant}.csv ? renommez-le {meant}.csv")
+
+
+def test_a_file_of_another_kind_s_columns_says_so(scenario):
+    # bookings.csv's columns in a file named candidates.csv: the columns candidates.csv needs
+    # are missing, and every column bookings.csv needs is there.
+    text = (
+        "ref,candidate_ref,site_code,starts_at,status,booked_at\n"
+        "BX,CA,MAX,2020-04-14 10:00,booked,2020-04-01 10:00\n"
+    )
+    assert refused("candidates", text, scenario) == [
+        "candidates.csv:1: created_at: : colonne obligatoire absente de l'en-tête (ces colonnes sont celles "
+        "de bookings.csv : le fichier est-il mal nommé ?)"
+    ]

@@ -532,9 +532,40 @@ def read_rows(text: str) -> tuple[list[str], list[RawRow]]:
     return sheet.header, rows
 
 
+#: What a contract file is often called in French: the kind it most likely is.
+_FRENCH_NAMES = {
+    "formations": "programs",
+    "programmes": "programs",
+    "conseillers": "advisors",
+    "evenements": "events",
+    "événements": "events",
+    "campagnes": "campaigns",
+    "candidats": "candidates",
+    "passages": "touchpoints",
+    "visites": "touchpoints",
+    "rendez-vous": "bookings",
+    "rdv": "bookings",
+    "inscriptions": "enrollments",
+    "entreprises": "companies",
+    "offres": "offers",
+    "rencontres": "meetings",
+}
+
+
 def kind_of(path: Path, kind: str | None = None) -> str:
     """The contract file kind: the one given, else the file's name (``bookings.csv``)."""
     kind = (kind or path.stem).strip().lower()
     if kind not in SPECS:
-        raise ImportFileError(f"type de fichier inconnu « {kind} » (attendu : {', '.join(IMPORT_ORDER)})")
+        meant = _meant_kind(kind)
+        advice = f" ; le fichier {meant}.csv ? renommez-le {meant}.csv" if meant else ""
+        raise ImportFileError(
+            f"type de fichier inconnu « {kind} » (attendu : {', '.join(IMPORT_ORDER)}){advice}"
+        )
     return kind
+
+
+def _meant_kind(name: str) -> str | None:
+    """The kind a file's name begins with, in English or in French (``bookings (1)``, the name
+    of a second download; ``candidats``), the longest first; None for none."""
+    names = {**{kind: kind for kind in SPECS}, **_FRENCH_NAMES}
+    return next((names[word] for word in sorted(names, key=len, reverse=True) if name.startswith(word)), None)
