@@ -212,26 +212,26 @@ class Snapshot:
         """The target values of a one-column reference that differ from these only by case or
         spaces (a CRM's « ca » for the stored « CA »): folded value (``_fold``) → a stored value.
 
-        Run only for a file refused for unknown references. SQLite's ``lower`` folds ASCII
-        letters only, as ``_fold`` does; PostgreSQL's folds more, and the folded value is taken
-        from the query itself, so that no engine finds what the other would not call the same.
+        Run only for a file refused for unknown references, for at most ``_CHUNK`` of them (one
+        query: the folded column has no index, and a file of a million unknown references must
+        not scan the table 500 times for a hint). SQLite's ``lower`` folds ASCII letters only, as
+        ``_fold`` does; PostgreSQL's folds more, and the folded value is taken from the query
+        itself, so that no engine finds what the other would not call the same.
         """
         (target,) = reference.target
         quote, mark = self.quote, self.mark
         folded_sql = f"lower(replace({quote(target)}, ' ', ''))"
         condition = "".join(f" AND {quote(name)} = {mark}" for name, _ in reference.where)
         extra = tuple(value for _, value in reference.where)
-        wanted = sorted({_fold(value) for value in values})
+        wanted = tuple(sorted({_fold(value) for value in values})[:_CHUNK])
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = tuple(wanted[start : start + _CHUNK])
-            statement = (
-                f"SELECT {folded_sql}, {quote(target)} FROM {quote(reference.table.name)} "
-                f"WHERE {folded_sql} IN ({', '.join([mark] * len(chunk))}){condition} "
-                f"ORDER BY {quote(target)}"
-            )
-            for folded, stored in self.connection.exec_driver_sql(statement, chunk + extra):
-                found.setdefault(folded, stored)
+        statement = (
+            f"SELECT {folded_sql}, {quote(target)} FROM {quote(reference.table.name)} "
+            f"WHERE {folded_sql} IN ({', '.join([mark] * len(wanted))}){condition} "
+            f"ORDER BY {quote(target)}"
+        )
+        for folded, stored in self.connection.exec_driver_sql(statement, wanted + extra) if wanted else ():
+            found.setdefault(folded, stored)
         for row in ((self.overlay or {}).get(reference.table.name) or {}).values():
             stored = row.get(target)
             if isinstance(stored, str) and all(row.get(name) == value for name, value in reference.where):
