@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from services.access import accounts, roles
 from services.advising import schedule
 from services.app import cached, web
+from services.app.markdown import escape_markdown
 from services.documents import exports
 from services.store import audit
 from services.store.models import Candidate
@@ -333,3 +334,32 @@ def test_a_bare_expression_in_a_page_shows_nothing():
     app = AppTest.from_string('name = "Léa Martin"\nname\n{"candidate": name}\n').run()
     assert not app.exception
     assert not app.markdown and not app.json and not app.text
+
+
+def test_a_hostile_operation_name_is_text_in_the_figures_help_too(engine):
+    # The attack: an operation imported under the name [Reconnectez-vous](https://evil.example)
+    # (a CRM export retouched, docs/security.md) and chosen for comparison. The caption under
+    # the title escapes it; the help bubble of every key figure ("compared with …") is Markdown
+    # too, and showed a live link to the phishing page in the directors' results.
+    hostile = "[Reconnectez-vous](https://evil.example/connexion)"
+    load("sites", "code,name\nMAX,Maxéville\n")
+    load("programs", "code,site_code,name,level\nBTS-CRSA,MAX,BTS CRSA,BTS\n")
+    load("advisors", "email,name,site_code\nc.roux@cfai.fr,Claire Roux,MAX\n")
+    load(
+        "events",
+        "code,name,kind,starts_on,ends_on\n"
+        "POV,Portes ouvertes,virtual,2020-04-14,2020-04-17\n"
+        f'OLD,"{hostile}",in_person,2019-04-14,2019-04-17\n',
+    )
+    load("candidates", "ref,first_name,last_name,created_at\nC1,Léa,Martin,2020-03-01 10:00\n")
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,program_code,advisor_email,starts_at,status,booked_at\n"
+        "B1,C1,POV,MAX,BTS-CRSA,c.roux@cfai.fr,2020-04-14 10:00,booked,2020-04-01 09:00\n",
+    )
+    app = app_as("director", page=PAGE_FILES["results"], event="POV", compare="OLD")
+    helps = [metric.proto.help for metric in app.metric]
+    assert helps and all("Reconnectez-vous" in text for text in helps)  # the name is said
+    # ... as the escaped text it is, never as the link it would make.
+    assert not [text for text in helps if hostile in text]
+    assert all(escape_markdown(hostile) in text for text in helps)

@@ -93,7 +93,7 @@ for row in (KPIS[:4], KPIS[4:]):
     for name, formatter, kind in row:
         help_text = t(f"{LABELS[name]}.help")
         if comparison is not None:
-            help_text += " " + t("kpi.delta_help", name=event_name(selection.compare))
+            help_text += " " + t("kpi.delta_help", name=escape_markdown(event_name(selection.compare)))
         if name in {"spend", "cost_per_enrollment"} and scope.narrowed_to_offerings:
             help_text += " " + t("kpi.spend_scope_note")
         line.metric(
