@@ -400,3 +400,29 @@ def test_an_administrator_reads_the_addresses_the_messages_go_to(job_dating, mon
         "planning · candidat CB · bruno@example.org",
         "planning · parent de CB · maman.berthier@example.org",
     ]
+
+
+def test_hostile_references_are_text_in_the_mail_section(job_dating, monkeypatch):
+    # The attack: a candidate and a meeting imported under references that are Markdown links
+    # (any printable text is a reference). The mail section names the parties without an address
+    # and the meetings kept from the companies by these references: as text, never as links.
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    person, meeting = "[Reconnectez-vous](https://evil.example/a)", "[Ici](https://evil.example/b)"
+    load(
+        "candidates",
+        f'ref,first_name,last_name,created_at\n"{person}",Eve,Malin,2020-04-01 10:00\n',
+        job_dating,
+    )
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,duration_min,status,outcome,contract_signed_on\n"
+        f'"{meeting}",JD,"{person}",O1,2020-05-11 10:00,20,planned,none,\n',
+        job_dating,
+    )
+    app = open_page()
+    app.toggle(key="jdplan_mail_prepare").set_value(True).run()
+    assert not app.exception, app.exception
+    said = [element.value for element in (*app.caption, *app.warning)]
+    assert any(escape_markdown(person) in text for text in said)  # named, as text
+    assert any(escape_markdown(meeting) in text for text in said)
+    assert not [text for text in said if person in text or meeting in text]

@@ -544,12 +544,13 @@ def recipient(message: invitations.Outgoing) -> str:
 if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan.mail.prepare.help")):
     mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
     if unreachable := mailing.without_address:
-        who = ", ".join(unreachable[:10])
+        who = escape_markdown(", ".join(unreachable[:10]))
         if len(unreachable) > 10:
             who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
         st.caption(t("jdplan.mail.without_address", who=who))
     if mailing.withheld:
-        st.warning(t("jdplan.mail.withheld", meetings=", ".join(mailing.withheld)), icon=":material/lock:")
+        withheld = escape_markdown(", ".join(mailing.withheld))
+        st.warning(t("jdplan.mail.withheld", meetings=withheld), icon=":material/lock:")
     if not mailing.messages:
         st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
     else:
