@@ -50,6 +50,7 @@ EXPECTED_PAGES = {
 FIRST_DAY = date(2020, 4, 14)  # the first virtual open day of the demo
 
 
+ROOT = Path(__file__).resolve().parent.parent
 #: The URL parameters a page needs to show its figures (the default operation is an open day).
 PAGE_PARAMS = {"jobdating": {"event": "JD-2020-05", "from": "2020-01-01"}}
 #: The keys of each page's st.tabs, in page order.
@@ -363,3 +364,31 @@ def test_a_hostile_operation_name_is_text_in_the_figures_help_too(engine):
     # ... as the escaped text it is, never as the link it would make.
     assert not [text for text in helps if hostile in text]
     assert all(escape_markdown(hostile) in text for text in helps)
+
+
+def test_a_page_reached_outside_the_navigation_shows_nothing_to_a_role_it_is_not_for(demo_store):
+    # The navigation registers a page for its roles only (above); a page script reached another
+    # way (Streamlit runs a pages/*.py file on its own when its URL is opened, which the
+    # sub-folders of pages/ avoid today, dashboard.py) must not rely on it: each page checks the
+    # role of the session's sign-in itself, and shows nothing (not even an error) to another.
+    shared = ("account", "viewer", "selection", "language")
+    for role in ("director", "advisor", "marketing"):
+        advisor = advisors_of_the_first_day(demo_store)[0] if role == "advisor" else None
+        dashboard = app_as(role, advisor)
+        state = {key: dashboard.session_state[key] for key in shared}
+        for page, path in PAGE_FILES.items():
+            if page in EXPECTED_PAGES[role]:
+                continue
+            alone = AppTest.from_file(str(ROOT / path), default_timeout=90)
+            for key, value in state.items():
+                alone.session_state[key] = value
+            alone.run()
+            assert not alone.exception, (role, page, alone.exception)
+            assert not alone.main.children, (role, page)  # nothing at all
+    # The same run of a page for its own role shows it (the check can fail).
+    alone = AppTest.from_file(str(ROOT / PAGE_FILES["audit"]), default_timeout=90)
+    admin = app_as("admin")
+    for key in shared:
+        alone.session_state[key] = admin.session_state[key]
+    alone.run()
+    assert not alone.exception and alone.title[0].value == "Journal d'audit"

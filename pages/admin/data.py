@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import accounts
 from services.app import cached
@@ -19,8 +20,8 @@ from services.integrations import api, calcom, calcom_event_types, whereby_atten
 from services.store.contract import SHOWN_PROBLEMS
 from services.store.models import ROLES
 
+account, _ = open_for("data")
 language = st.session_state.get("language", "fr")
-account = st.session_state["account"]
 version = cached.data_version()
 
 

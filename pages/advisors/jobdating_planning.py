@@ -6,6 +6,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import consent, roles
 from services.app import cached, charts
@@ -29,9 +30,9 @@ from services.store import audit
 from services.store.models import MEETING_OUTCOMES, MEETING_STATUSES
 from services.store.versioned import ChangeRefused
 
+account, viewer = open_for("jobdating_planning")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account, viewer = st.session_state["account"], st.session_state["viewer"]
 version = cached.data_version()
 job_datings = plan_preview.job_dating_events(cached.event_list(version))
 

@@ -5,6 +5,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
@@ -22,9 +23,9 @@ from services.i18n import (
 from services.metrics.money import cost_to_show
 from services.metrics.results import comparison_scope
 
+account, _ = open_for("results")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account = st.session_state["account"]
 scope = selection.scope
 version = cached.data_version()
 events = cached.event_list(version).set_index("code")
