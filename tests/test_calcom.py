@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -49,8 +51,18 @@ class FakeCalcom:
       ``{"status": "success", "data": [...], "pagination": {...}}``
       (apps/api/v2/src/ee/bookings/2024-08-13/services/bookings.service.ts, ``getBookings``,
       and its controller);
+    - ``take`` from 1 to 250, else a 400 (GetBookingsInput_2024_08_13 of
+      packages/platform/types/bookings/2024-08-13/inputs/get-bookings.input.ts: ``@Max(250)``);
     - ``pagination`` computed as apps/api/v2/src/lib/pagination/pagination.ts does (clamped
-      ``skip``, ``hasNextPage = skip + take < total``, ``itemsReturned``…);
+      ``skip``, ``hasNextPage = skip + take < total``, ``itemsReturned``…) from the total that
+      packages/trpc/server/routers/viewer/bookings/get.handler.ts gives: the bookings counted
+      *before* the ``afterUpdatedAt`` filter (its ``totalCount`` counts ``union_subquery``, the
+      filter is applied to the page's query only), so that ``hasNextPage`` stays true past the
+      last changed booking; or, with ``estimated`` set (the later get.handler.ts for a team
+      admin's key), ``skip`` plus the rows of a page that is not full, and the query planner's
+      estimate of the rows for a full one;
+    - ``updatedAt`` may be null (BookingOutput_2024_08_13: ``updatedAt!: string | null``): such a
+      booking sorts last in ascending order and never passes ``afterUpdatedAt`` (SQL ``NULL >=``);
     - the rate limit of an API key as apps/api/v2/src/lib/throttler/throttler-guard.ts sets it:
       every answer carries ``X-RateLimit-Limit-Default``, ``X-RateLimit-Remaining-Default`` and
       ``X-RateLimit-Reset-Default`` (seconds); past the limit within the window the key is
@@ -77,6 +89,10 @@ class FakeCalcom:
         self._window_ends, self._hits, self._blocked_until = 0.0, 0, 0.0
         #: The waits the client slept, in seconds.
         self.slept: list[float] = []
+        #: 429s answered.
+        self.throttled = 0
+        #: The planner's estimate a full page reports as the total (None: the count, see above).
+        self.estimated: int | None = None
 
     def sleep(self, seconds: float) -> None:
         """The client's sleep: time passes on the fake's clock only."""
@@ -109,6 +125,7 @@ class FakeCalcom:
             )
         blocked, limits = self._throttle()
         if blocked:
+            self.throttled += 1
             body = {
                 "status": "error",
                 "timestamp": "2020-04-14T08:00:00.000Z",
@@ -122,19 +139,40 @@ class FakeCalcom:
         if request.headers.get("cal-api-version") != "2024-08-13":
             return _json({"status": "error", "error": {"message": "wrong cal-api-version"}}, 400)
         take, skip = abs(int(request.args.get("take", 100))), abs(int(request.args.get("skip", 0)))
+        if not 1 <= take <= 250:
+            message = "take must not be greater than 250"
+            return _json(
+                {"status": "error", "error": {"code": "BadRequestException", "message": message}}, 400
+            )
         if self.failures.get(skip):
             return self.failures[skip].pop(0)
         items = list(self.bookings)
+        counted = len(items)
         if "afterUpdatedAt" in request.args:
             after = _instant(request.args["afterUpdatedAt"])
             # Inclusive, as packages/trpc/server/routers/viewer/bookings/get.handler.ts filters
             # (``updatedAt >= afterUpdatedDate``), which API v2 calls for GET /v2/bookings.
-            items = [item for item in items if _instant(item["updatedAt"]) >= after]
+            items = [item for item in items if item["updatedAt"] and _instant(item["updatedAt"]) >= after]
+        # afterStart and beforeEnd: ``startTime >= afterStart``, ``endTime <= beforeEnd``
+        # (get.handler.ts, « Booking Start/End Time Range Filters »), on the page's query only.
+        if "afterStart" in request.args:
+            items = [
+                item for item in items if _instant(item["start"]) >= _instant(request.args["afterStart"])
+            ]
+        if "beforeEnd" in request.args:
+            items = [item for item in items if _instant(item["end"]) <= _instant(request.args["beforeEnd"])]
+        if self.sorts and request.args.get("sortStart") == "asc":
+            items.sort(key=lambda item: _instant(item["start"]))
         if self.sorts and request.args.get("sortUpdatedAt") == "asc":
-            items.sort(key=lambda item: _instant(item["updatedAt"]))
+            # PostgreSQL's ascending order puts NULL last.
+            items.sort(
+                key=lambda item: (item["updatedAt"] is None, _instant(item["updatedAt"] or item["createdAt"]))
+            )
         page = items[skip : skip + take]
+        if self.estimated is not None:
+            counted = self.estimated if len(page) == take else skip + len(page)
         return _json(
-            {"status": "success", "data": page, "pagination": pagination(skip, take, len(items))}, 200, limits
+            {"status": "success", "data": page, "pagination": pagination(skip, take, counted)}, 200, limits
         )
 
 
@@ -376,9 +414,11 @@ def test_a_sync_that_dies_half_way_keeps_its_pages_and_resumes(fake: FakeCalcom,
     fake.queries.clear()
     summary = sync(page_size=2)
     # Reads again from the start: d8, d9 (unchanged), d10, d11 (new), then a second pass that
-    # finds nothing new; the cursor moves to d11.
+    # reads the same; the cursor moves to d11. Page 2 is full (2 of 2): a full page may be
+    # followed by more whatever Cal.com's total says (test_calcom_pages.py), so each pass asks
+    # skip=4 too and finds it empty: 3 requests a pass.
     assert fake.queries[0] == {"take": "2", "skip": "0", "sortUpdatedAt": "asc"}
-    assert len(fake.queries) == 4
+    assert [query["skip"] for query in fake.queries] == ["0", "2", "4"] * 2
     assert (summary.error, summary.inserted, summary.unchanged) == (None, 2, 2)
     assert sorted(ref for ref in bookings_by_ref(centre) if ref.startswith("d")) == ["d10", "d11", "d8", "d9"]
     assert cursor(centre) == "2020-04-11T08:00:00+00:00"
@@ -422,6 +462,34 @@ def test_a_429_waits_what_retry_after_says_and_a_503_backs_off(fake: FakeCalcom,
     # 429 → wait the 7 s asked; 503 → the second backoff, full jitter within [0, 2 × 0.5 s].
     assert len(waits) == 2 and waits[0] == 7.0 and 0 <= waits[1] <= 1.0
     assert (summary.error, summary.inserted, len(fake.queries)) == (None, 1, 3)
+
+
+def test_a_store_kept_busy_stops_the_sync_with_a_message_and_writes_nothing(
+    fake: FakeCalcom, centre: Engine, monkeypatch: pytest.MonkeyPatch
+):
+    # During the open days an import holds SQLite's only write lock for tens of seconds
+    # (docs/performance.md measured 25-33 s at M scale), longer than the busy timeout (here
+    # 0.2 s). Before, SQLite's « database is locked » came out of the sync as a traceback: on the
+    # data page an exception box, on the command line a stack. It is a stop like an API error:
+    # said in French, the page not written, the cursor where it was; the next sync does it all.
+    fake.bookings.append(booking("L1", email="l1@example.org"))
+    monkeypatch.setenv("SQLITE_BUSY_TIMEOUT_MS", "200")
+    database.reset_engines()
+    before = data_tables(centre)
+    blocker = sqlite3.connect(sa.engine.make_url(os.environ["DATABASE_URL"]).database)
+    blocker.execute("BEGIN IMMEDIATE")  # what an import's write transaction holds
+    try:
+        summary = sync()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert summary.error == (
+        "base de données occupée ou injoignable (une autre écriture, un import peut-être) : la "
+        "page 1 de Cal.com n'est pas écrite, le curseur ne bouge pas ; relancez dans un moment"
+    )
+    assert data_tables(centre) == before
+    summary = sync()
+    assert (summary.error, summary.inserted) == (None, 1)
 
 
 def test_a_refused_key_or_invalid_json_stop_with_a_clear_message_and_write_nothing(
@@ -622,6 +690,9 @@ def test_hosts_links_and_known_candidates(fake: FakeCalcom, centre: Engine):
             "h1", email="Alice@Example.org", host="inconnu@example.org", meeting_url="http://x.example/y"
         ),
         booking("h2", email="h2@example.org", host="yves.conseil@example.org", guests=["maman@example.org"]),
+        # A booking whose host account is gone: Cal.com's output.service.ts ``getHost`` gives
+        # {"id": "unknown", "name": "unknown", "email": "unknown", "username": "unknown"}.
+        booking("h3", email="h3@example.org", host="unknown"),
     ]
     summary = sync()
     stored = bookings_by_ref(centre)
@@ -632,10 +703,11 @@ def test_hosts_links_and_known_candidates(fake: FakeCalcom, centre: Engine):
     )
     assert stored["h2"]["advisor_email"] == "yves.conseil@example.org"
     assert stored["h2"]["attendees"] == 2  # the attendee and one guest
-    assert summary.candidates_inserted == 1  # h2's only
+    assert summary.candidates_inserted == 2  # h2's and h3's
     assert [(w.uid, w.reason) for w in summary.warnings] == [
         ("h1", "hôte inconnu@example.org inconnu des conseillers : rendez-vous sans conseiller"),
         ("h1", "lien visio qui n'est pas en https:// : laissé vide"),
+        ("h3", "pas d'hôte : rendez-vous sans conseiller"),
     ]
 
 
@@ -674,6 +746,83 @@ def test_utm_answers_become_a_touchpoint_whose_channel_the_rules_derive(fake: Fa
     assert (t1["utm_campaign"], t1["landing_page"]) == ("soc-1", "/portes-ouvertes")
     # estrepublicain.fr ends a newspaper domain: rule 4 → newspaper.
     assert new[ref_of("t2@example.org")]["channel"] == "newspaper"
+
+
+def test_an_absence_noted_on_cal_com_reaches_the_store_without_a_webhook(fake: FakeCalcom, centre: Engine):
+    # b: the interview of 14 April 08:00-08:45 UTC, booked on 8 April; c: another booked on 9
+    # April for 20 April. The first sync stores both; the cursor is c's 9 April.
+    fake.bookings += [
+        booking("b", email="b@example.org", created="2020-04-08T08:00:00.000Z"),
+        booking(
+            "c",
+            email="c@example.org",
+            start="2020-04-20T08:00:00.000Z",
+            end="2020-04-20T08:45:00.000Z",
+            created="2020-04-09T08:00:00.000Z",
+        ),
+    ]
+    noon = utc(2020, 4, 14, 12, 0)
+    assert sync(now=noon).inserted == 2
+    # At 11:00 the advisor marks b's candidate absent on Cal.com: handleMarkNoShow.ts updates
+    # the attendee only (attendeeRepository.updateNoShow), the booking's updatedAt stays 8 April.
+    fake.bookings[0]["attendees"][0]["absent"] = True
+    fake.queries.clear()
+    summary = sync(now=noon)
+
+    # Before, the sync asked only for what changed since 9 April 07:59:59 (c again) and b stayed
+    # « booked » unless the BOOKING_NO_SHOW_UPDATED webhook arrived. Now the interviews that
+    # ended in the last 7 days and are still « booked » here are read again: b, absent.
+    assert bookings_by_ref(centre)["b"]["status"] == "no_show"
+    assert summary.error is None and summary.updated == 1
+    ended = fake.queries[-1]
+    assert (ended["afterStart"], ended["beforeEnd"], ended["sortStart"]) == (
+        "2020-04-07T12:00:00.000Z",
+        "2020-04-14T12:00:00.000Z",
+        "asc",
+    )
+    # Nothing left « booked » among the past week's interviews: the next sync does not ask.
+    fake.queries.clear()
+    sync(now=noon)
+    assert all("afterStart" not in query for query in fake.queries)
+
+
+def test_a_rescheduled_booking_keeps_when_it_was_first_booked(fake: FakeCalcom, centre: Engine):
+    # Léa books on 7 April at 16:30 from a Facebook ad (hidden UTM answers). On 10 April she
+    # moves her interview from 14 to 15 April. Cal.com makes a new booking for it (uid r2,
+    # createdAt 10 April, ``rescheduledFromUid`` r1, the form's answers with it) and cancels r1
+    # (``rescheduledToUid`` r2) — apps/api/v2/.../2024-08-13/services/output.service.ts writes
+    # both fields from the booking's ``fromReschedule`` and ``rescheduled``.
+    utm = {"utm_source": "facebook", "utm_medium": "paid_social", "utm_campaign": "soc-1"}
+    fake.bookings.append(booking("r1", created="2020-04-07T16:30:00.000Z", responses=utm))
+    assert sync().inserted == 1
+    fake.bookings[0] |= {
+        "status": "cancelled",
+        "updatedAt": "2020-04-10T09:00:00.000Z",
+        "rescheduledToUid": "r2",
+    }
+    fake.bookings.append(
+        booking(
+            "r2",
+            start="2020-04-15T08:00:00.000Z",
+            end="2020-04-15T08:45:00.000Z",
+            created="2020-04-10T09:00:00.000Z",
+            responses=utm,
+        )
+        | {"rescheduledFromUid": "r1"}
+    )
+    summary = sync()
+
+    assert summary.error is None and summary.problems == []
+    stored = bookings_by_ref(centre)
+    assert stored["r1"]["status"] == "cancelled" and stored["r2"]["status"] == "booked"
+    # The candidate booked on 7 April: the conversion time (metrics.md, goal « booking ») stays
+    # then. Before, r2 said 10 April, the moment she moved it.
+    assert stored["r2"]["booked_at"] == utc(2020, 4, 7, 16, 30)
+    # One visit, the one that brought her (7 April 16:30), not a second at the reschedule.
+    visits = [
+        row for row in rows(centre, Touchpoint) if row["candidate_ref"] == ref_of("lea.martin@example.org")
+    ]
+    assert [row["occurred_at"] for row in visits] == [utc(2020, 4, 7, 16, 30)]
 
 
 def test_consent_answers_of_the_booking_form_are_recorded(

@@ -17,31 +17,60 @@ def sync(server: FakeCalcom, **kwargs: object) -> calcom.SyncSummary:
     return calcom.sync_bookings(actor="admin@test", client=calcom.calcom_client(sleep=server.sleep), **kwargs)
 
 
+def five_bookings(server: FakeCalcom) -> None:
+    """r8 … r12, updated on 8 … 12 April: with two a page, three pages a pass (2, 2, 1)."""
+    for day in (8, 9, 10, 11, 12):
+        server.bookings.append(
+            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
+        )
+
+
+MESSAGE = (
+    "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 2 requêtes par fenêtre), "
+    "attente de 60 s avant de reprendre"
+)
+
+
 def test_a_429_without_retry_after_waits_the_reset_header_and_the_sync_finishes(
     fake: FakeCalcom,  # noqa: F811
     centre: Engine,  # noqa: F811
 ):
-    # Two requests a minute, then 60 s blocked. Five bookings, two per page: three pages, then
-    # the second pass over the same three. Request 3 is the third of the first minute: 429,
-    # Reset-Default 60; after 60 s a new window opens. Request 5 (second of the second window
-    # after 4) is the third again: one more 429 and 60 s.
+    # Two requests a minute, then 60 s blocked. Another tool spent this minute just before: the
+    # sync's first request is the third, a 429 with Reset-Default 60 and no Retry-After. The
+    # client waits those 60 s; then, in each new window, the second answer says the minute is
+    # spent (Remaining-Default 0) and the next request waits its 60 s instead of a 429.
+    # Requests: 1 (429) | 60 s | 1, 2 | 60 s | 3, 4 | 60 s | 5, 6 — two passes of 3 pages.
     fake.limit = 2
-    for day in (8, 9, 10, 11, 12):
-        fake.bookings.append(
-            booking(f"r{day}", email=f"r{day}@example.org", created=f"2020-04-{day:02d}T08:00:00Z")
-        )
+    fake._throttle(), fake._throttle()
+    five_bookings(fake)
     told: list[str] = []
     summary = sync(fake, page_size=2, waiting=told.append)
 
     assert summary.error is None and summary.inserted == 5
-    assert fake.slept == [60.0, 60.0]
-    message = (
-        "Cal.com GET /v2/bookings : limite de débit atteinte (limite : 2 requêtes par fenêtre), "
-        "attente de 60 s avant de reprendre"
-    )
-    assert told == [message, message] and summary.waits == told
-    assert "limite de débit du site : 2 pause(s), 120 s d'attente" in summary.report_lines()
+    assert fake.throttled == 1 and fake.slept == [60.0, 60.0, 60.0]
+    assert told == [MESSAGE] * 3 and summary.waits == told
+    assert "limite de débit du site : 3 pause(s), 180 s d'attente" in summary.report_lines()
     assert set(bookings_by_ref(centre)) >= {"r8", "r9", "r10", "r11", "r12"}
+
+
+def test_an_answer_that_spends_the_limit_is_followed_by_a_pause_not_by_a_429(
+    fake: FakeCalcom,  # noqa: F811
+    centre: Engine,  # noqa: F811
+):
+    # The same two calls a minute. Every answer says what is left (throttler-guard.ts):
+    # request 2 answers Remaining-Default 0, Reset-Default 60. Before, the sync sent request 3
+    # anyway: a 429, and Cal.com blocks the key for its block duration from that call (60 s by
+    # default, up to an hour for a key with its own limits) — for every other use of the key,
+    # the webhooks' reads included. Now it waits for the window the answer names, and Cal.com
+    # never has to refuse a call: same pauses, no 429.
+    fake.limit = 2
+    five_bookings(fake)
+    summary = sync(fake, page_size=2)
+
+    assert summary.error is None and summary.inserted == 5
+    assert fake.throttled == 0
+    # Requests 1-2 | 60 s | 3-4 | 60 s | 5-6 (the second pass ends the sync: no pause after).
+    assert fake.slept == [60.0, 60.0] and len(fake.queries) == 6
 
 
 def test_the_command_line_says_it_waits_and_exits_0(
@@ -70,14 +99,22 @@ def test_a_block_longer_than_the_ceiling_stops_with_what_the_site_asked(
     fake: FakeCalcom,  # noqa: F811
     centre: Engine,  # noqa: F811
 ):
-    # A key with its own limit blocked for an hour: waiting is not worth it, the sync says so.
+    # A key with its own limit (one call a minute, then an hour blocked). The sync itself waits
+    # for the window once an answer says the minute is spent (Remaining-Default 0), but
+    # something else using the key meanwhile (the webhooks' reads) goes past it: the key is
+    # blocked for an hour. Waiting is not worth it, the sync says so; page 1 stays stored.
     fake.limit, fake.block = 1, 3600.0
     fake.bookings += [booking("b1", email="b1@example.org"), booking("b2", email="b2@example.org")]
+
+    def another_tool(server: FakeCalcom) -> None:
+        server._throttle(), server._throttle()
+
+    fake.before[2] = another_tool
     summary = sync(fake, page_size=1)
     assert summary.error == (
         "Cal.com GET /v2/bookings : HTTP 429, le service demande d'attendre 3600 s ; relancez plus tard"
     )
-    assert fake.slept == [] and summary.inserted == 1
+    assert fake.slept == [60.0] and summary.inserted == 1
 
 
 def test_the_first_spent_limit_to_reset_sets_the_wait():

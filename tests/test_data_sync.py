@@ -11,7 +11,7 @@ from services.app.markdown import escape_markdown
 from services.integrations import calcom, calcom_event_types
 from services.store.models import Booking
 from tests.conftest import app_as
-from tests.test_calcom import booking, centre, fake  # noqa: F401  (fixtures)
+from tests.test_calcom import _json, booking, centre, fake  # noqa: F401  (fixtures)
 
 PAGE = "pages/admin/data.py"
 
@@ -93,3 +93,20 @@ def test_a_sync_summary_names_hostile_references_and_answers_as_text(engine, mon
     said = " ".join(element.value for element in [*app.success, *app.error])
     assert escape_markdown(hostile_ref) in said and escape_markdown(hostile_answer) in said
     assert hostile_ref not in said and hostile_answer not in said
+
+
+def test_a_failed_sync_says_what_and_where_in_french_and_keeps_the_cursor(fake, centre):  # noqa: F811
+    # Cal.com answers 500 with its error envelope (http-exception.filter.ts): the sync stops.
+    # The page says it in French, names the service and the call, shows no personal data, and
+    # the cursor line still reads « no sync yet » (nothing was written).
+    fake.bookings += [booking("f1", email="lea.martin@example.org"), booking("f2", email="hugo@example.org")]
+    fake.failures[0] = [_json({"status": "error", "error": {"message": "boom"}}, 500)]
+    app = app_as("admin", page=PAGE)
+    app.button(key="FormSubmitter:data_sync_bookings_form-Synchroniser les rendez-vous").click().run()
+    assert not app.exception, app.exception
+    shown = " ".join([*(error.value for error in app.error), *(code.value for code in app.code)])
+    assert "arrêt : Cal.com GET /v2/bookings : HTTP 500 (boom)" in shown
+    assert "@" not in shown
+    assert calcom.stored_cursor() is None
+    app.run()
+    assert "Aucune synchronisation encore" in sync_tab_texts(app)

@@ -206,6 +206,83 @@ def test_cal_com_deliveries_unsigned_badly_signed_replayed_or_oversized_are_refu
     assert answer.status_code == 303 and answer.headers["location"].startswith("/connexion")
 
 
+def test_a_meeting_ended_delivery_sent_by_cal_com_s_scheduler_is_applied(centre, calcom_site, app):  # noqa: F811
+    # MEETING_ENDED is not sent when something happens but scheduled at booking time:
+    # packages/features/webhooks/lib/scheduleTrigger.ts stores the body
+    # JSON.stringify({ triggerEvent, ...booking }) — no envelope, no send time, the booking's
+    # own fields at the top (its createdAt is when it was booked) — and
+    # handleWebhookScheduledTriggers.ts posts it, signed, once the meeting's end has passed
+    # (its cron drops jobs more than a day late). Before, its createdAt (days old) made every
+    # such delivery « trop ancien » (401): the trigger the docs ask to tick never worked.
+    calcom_site.bookings.append(booking("e1", status="accepted"))
+    now = datetime.now(UTC)
+    iso = lambda moment: moment.isoformat().replace("+00:00", "Z")  # noqa: E731
+    scheduled = {
+        "triggerEvent": "MEETING_ENDED",
+        "id": 4711,
+        "uid": "e1",
+        "title": "Entretien portes ouvertes",
+        "startTime": iso(now - timedelta(minutes=50)),
+        "endTime": iso(now - timedelta(minutes=5)),
+        "createdAt": iso(now - timedelta(days=6)),
+        "status": "ACCEPTED",
+    }
+    body = json.dumps(scheduled).encode()
+    assert send_cal(app, body).status_code == 202
+    assert eventually(lambda: calcom_site.single.asked == ["e1"])
+    assert eventually(lambda: stored(centre).get("e1") == "booked")
+    # The same body again is the same delivery; one of a meeting that ended a week ago, replayed
+    # now, is refused.
+    assert send_cal(app, body).json()["reçu"] == "déjà reçu : rien de plus n'est fait"
+    old = dict(
+        scheduled, endTime=iso(now - timedelta(days=7)), startTime=iso(now - timedelta(days=7, hours=1))
+    )
+    assert send_cal(app, json.dumps(old).encode()).status_code == 401
+
+
+def test_a_booking_named_by_a_delivery_that_cannot_be_read_does_not_hold_back_the_others(centre, calcom_site):  # noqa: F811
+    # A reschedule names the new booking (uid) and the one it replaces (rescheduleUid). Cal.com
+    # answers 404 for the old one (GET /v2/bookings/{uid} of a booking this key no longer sees,
+    # NotFoundException in bookings.service.ts ``getBooking``). Before, that error threw away the
+    # new booking already read: nothing was stored until the next polling sync.
+    calcom_site.bookings.append(
+        booking("n2", start="2020-04-15T08:00:00.000Z", end="2020-04-15T08:45:00.000Z")
+    )
+    summary = calcom.sync_booking_uids(
+        ["n2", "gone"], actor=webhooks.ACTOR["calcom"], client=calcom.calcom_client(sleep=lambda s: None)
+    )
+    assert stored(centre).get("n2") == "booked" and summary.inserted == 1
+    assert summary.error == "Cal.com GET /v2/bookings/gone : HTTP 404 (gone)"
+
+
+def test_cal_com_confirmation_deliveries_are_applied_and_a_ping_is_acknowledged(centre, calcom_site, app):  # noqa: F811
+    # An event type that needs the advisor's confirmation: Cal.com sends BOOKING_REQUESTED when
+    # the candidate books (status PENDING), BOOKING_REJECTED when the advisor declines
+    # (packages/features/webhooks/lib/factory/versioned/v2021-10-20/BookingPayloadBuilder.ts:
+    # both carry the booking's uid like BOOKING_CREATED). A pending booking is « booked » here,
+    # a rejected one « cancelled » (calcom_bookings.STATUSES). Before, both were acknowledged
+    # and ignored: the candidate stayed out, then the declined interview stayed booked (with
+    # its video room) until the next polling sync.
+    calcom_site.bookings.append(booking("p1", status="pending"))
+    assert (
+        send_cal(app, cal_delivery("BOOKING_REQUESTED", {"uid": "p1", "status": "PENDING"})).status_code
+        == 202
+    )
+    assert eventually(lambda: stored(centre).get("p1") == "booked")
+    calcom_site.bookings[-1] |= {"status": "rejected", "updatedAt": "2020-04-09T08:00:00.000Z"}
+    assert (
+        send_cal(app, cal_delivery("BOOKING_REJECTED", {"uid": "p1", "status": "REJECTED"})).status_code
+        == 202
+    )
+    assert eventually(lambda: stored(centre).get("p1") == "cancelled")
+    # The « Ping test » of Cal.com's webhook form (testTrigger.handler.ts: sendPayload with the
+    # form's secret, trigger PING, an ISO createdAt, a payload without uid): acknowledged.
+    ping = cal_delivery("PING", {"type": "Test", "title": "Test trigger event", "description": ""})
+    answer = send_cal(app, ping)
+    assert (answer.status_code, answer.json()["reçu"]) == (200, "PING : rien à appliquer")
+    assert calcom_site.single.asked == ["p1", "p1"]
+
+
 # ---------------------------------------------------------------- Whereby
 
 

@@ -158,8 +158,8 @@ class FakeWhereby:
     def delete(self, request: Request) -> Response:
         meeting_id = request.path.rsplit("/", 1)[1]
         self.deletes.append(meeting_id)
-        if not any(m["meetingId"] == meeting_id for m in self.meetings):
-            return _json({"error": "Not found"}, 404)
+        # « The endpoint is idempotent, meaning it will return the same response even if the
+        # meeting has already been deleted » (the reference's DELETE /meetings/{meetingId}): 204.
         self.meetings = [m for m in self.meetings if m["meetingId"] != meeting_id]
         return Response(status=204)
 
@@ -465,6 +465,19 @@ def test_a_429_that_only_gives_the_reset_date_waits_until_it(centre, fake, clien
     assert summary.created == ["B1", "B2", "B3"] and len(fake.meetings) == 3
 
 
+def test_a_429_that_only_says_it_in_its_body_waits_the_milliseconds_left(centre, fake, client, waits):
+    # Whereby's reference documents the 429's body (``ThrottleError``): {"error": ..., "data":
+    # {"msLeft": ...}}, « Milliseconds left until rate limit is finished. Wait this long until
+    # trying again. » A 429 whose headers say nothing (a proxy that drops them) must wait those
+    # 38.689 s. Before, the client backed off at random under a second and spent its five
+    # attempts in a few seconds while the organisation's budget (per minute) was still spent.
+    body = {"error": "Rate limit active for throttle key: organization:1", "data": {"msLeft": 38689}}
+    fake.script = [_json(body, 429)]
+    summary = sync_rooms(client)
+    assert waits == [38.689]
+    assert summary.created == ["B1", "B2", "B3"] and len(fake.meetings) == 3
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "message"),
     [
@@ -527,7 +540,8 @@ def test_a_cancelled_interview_loses_its_room(centre, fake, client):
     outcomes.record_outcome(
         "B2", outcome=outcomes.Outcome("cancelled"), author=YVES, read_version=0, now=BEFORE
     )
-    # B3's room is already gone at Whereby (deleted by hand): the 404 is fine.
+    # B3's room is already gone at Whereby (deleted by hand): Whereby answers 204 all the same
+    # (a 404, which older answers gave, is taken as « already gone » too: whereby.delete_room).
     fake.meetings = [m for m in fake.meetings if m["meetingId"] != "m3"]
     outcomes.record_outcome(
         "B3", outcome=outcomes.Outcome("cancelled"), author=ANNE, read_version=0, now=BEFORE

@@ -5,8 +5,11 @@ say what failed and where, in French, never with the key.
 Retried: 429, 502, 503, 504, connection errors and answers cut short. A 429 (or a 503 saying
 when to come back) waits what the server asks: ``Retry-After`` (seconds or an HTTP date), else
 the rate-limit reset headers ``X-RateLimit-Reset-<name>`` (seconds; Cal.com sends these and no
-``Retry-After``, see docs/configuration.md), else exponential backoff; each such wait is told to
-``on_wait`` so that a command line or a page can say why it pauses. Never retried: other 4xx
+``Retry-After``, see docs/configuration.md), else the body's ``data.msLeft`` (Whereby), else
+exponential backoff; each such wait is told to
+``on_wait`` so that a command line or a page can say why it pauses. An answer that says the
+budget is spent (every ``X-RateLimit-Remaining[-<name>]`` at 0) makes the next call wait for the
+reset first, instead of drawing a 429 (at Cal.com, a block of the key). Never retried: other 4xx
 (401/403 say the key is refused), a request that cannot be sent (a malformed address), an
 answer over ``MAX_BODY_BYTES``. A
 request that is not idempotent (a POST that creates something) is retried only when the server
@@ -91,6 +94,10 @@ class ApiClient:
         self.sleep = sleep
         #: Told ``(seconds, message in French)`` before each wait of a second or more.
         self.on_wait = on_wait
+        #: When the server said the last call spent the key's budget: (seconds until it lets calls
+        #: through, the call, what to tell), waited before the next call instead of spending a
+        #: 429 on it (and, at Cal.com, a block of the key).
+        self._spent: tuple[float, str, str] | None = None
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {key}", "Accept": "application/json"})
         self.session.headers.update(headers or {})
@@ -111,6 +118,7 @@ class ApiClient:
         """Send a request and return its JSON (None for an empty answer), retrying where safe."""
         idempotent = method in {"GET", "PUT", "DELETE", "HEAD"} if idempotent is None else idempotent
         where = f"{self.service} {method} {path}"
+        self._wait_spent_budget()
         for attempt in range(1, self.max_attempts + 1):
             last = attempt == self.max_attempts
             try:
@@ -147,7 +155,7 @@ class ApiClient:
                 if last or not (idempotent or response.status_code in NOTHING_DONE_STATUSES):
                     error = ApiError if response.status_code in NOTHING_DONE_STATUSES else ApiUncertain
                     raise error(f"{where} : HTTP {response.status_code} ({_reason(response, content)})")
-                self._wait_after(attempt, response, where)
+                self._wait_after(attempt, response, content, where)
                 continue
             if response.status_code in {401, 403}:
                 raise ApiAuthError(
@@ -156,6 +164,7 @@ class ApiClient:
             if response.status_code >= 400:
                 status = response.status_code
                 raise ApiError(f"{where} : HTTP {status} ({_reason(response, content)})", status=status)
+            self._note_budget(response, where)
             if not content:
                 return None
             try:
@@ -164,12 +173,44 @@ class ApiClient:
                 raise ApiError(f"{where} : réponse qui n'est pas du JSON valide") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _note_budget(self, response: requests.Response, where: str) -> None:
+        """Remember when the rate limit lets calls through again if this answer spent it: every
+        ``X-RateLimit-Remaining[-<name>]`` at 0 (Cal.com answers 429 only when all its limits
+        are spent, then blocks the key; Whereby counts points)."""
+        remaining = [
+            value.strip()
+            for name, value in response.headers.items()
+            if name.lower() == "x-ratelimit-remaining" or name.lower().startswith(_REMAINING)
+        ]
+        seconds = requested_wait(response.headers) if remaining and set(remaining) == {"0"} else None
+        if not seconds:
+            self._spent = None
+            return
+        self._spent = (seconds, where, _limit_message(where, response.headers, seconds))
+
+    def _wait_spent_budget(self) -> None:
+        """Before a call: wait what the previous answer said was left of a spent rate limit (all
+        of it: the page stored between them takes well under a second)."""
+        if self._spent is None:
+            return
+        seconds, where, message = self._spent
+        self._spent = None
+        if seconds > MAX_RATE_LIMIT_WAIT_SECONDS:
+            raise ApiError(
+                f"{where} : le service demande d'attendre {math.ceil(seconds)} s ; relancez plus tard"
+            )
+        if self.on_wait is not None and seconds >= NOTICE_SECONDS:
+            self.on_wait(seconds, message)
+        self.sleep(seconds)
+
     def _backoff(self, attempt: int) -> None:
         self.sleep(wait_seconds(attempt, self.backoff))
 
-    def _wait_after(self, attempt: int, response: requests.Response, where: str) -> None:
+    def _wait_after(self, attempt: int, response: requests.Response, content: bytes, where: str) -> None:
         """Wait before retrying an answer the server asked us to retry: what it asked, if it did."""
         asked = requested_wait(response.headers)
+        if asked is None:
+            asked = _body_wait(content)
         if asked is None:
             seconds = wait_seconds(attempt, self.backoff)
             message = f"{where} : HTTP {response.status_code}, nouvel essai dans {math.ceil(seconds)} s"
@@ -181,15 +222,17 @@ class ApiClient:
             )
         else:
             seconds = asked
-            limit = _rate_limit(response.headers)
-            quota = f" (limite : {limit} requêtes par fenêtre)" if limit else ""
-            message = (
-                f"{where} : limite de débit atteinte{quota}, attente de {math.ceil(seconds)} s "
-                "avant de reprendre"
-            )
+            message = _limit_message(where, response.headers, seconds)
         if self.on_wait is not None and seconds >= NOTICE_SECONDS:
             self.on_wait(seconds, message)
         self.sleep(seconds)
+
+
+def _limit_message(where: str, headers: Mapping[str, str], seconds: float) -> str:
+    """What a pause for the rate limit tells: which call, the limit when known, how long."""
+    limit = _rate_limit(headers)
+    quota = f" (limite : {limit} requêtes par fenêtre)" if limit else ""
+    return f"{where} : limite de débit atteinte{quota}, attente de {math.ceil(seconds)} s avant de reprendre"
 
 
 def _bounded_body(response: requests.Response, where: str) -> bytes:
@@ -244,6 +287,20 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
             spent.add(lowered.removeprefix(_REMAINING))
     chosen = [seconds for name, seconds in resets.items() if name in spent] or list(resets.values())
     return min(chosen) if chosen else None
+
+
+def _body_wait(content: bytes) -> float | None:
+    """The wait a 429's body asks for: Whereby's ``data.msLeft`` (milliseconds; its reference's
+    ``ThrottleError``), for an answer whose headers say nothing."""
+    try:
+        body = json_module.loads(content)
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    left = data.get("msLeft") if isinstance(data, dict) else None
+    if isinstance(left, bool) or not isinstance(left, int | float) or left < 0:
+        return None
+    return left / 1000
 
 
 def _seconds_until(text: str | None) -> float | None:

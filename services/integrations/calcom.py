@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from services.config import LOCAL_TZ, integration_setting
 from services.imports.importer import record_result, upsert_rows
 from services.imports.problems import ImportResult, Problem, RawRow
-from services.integrations.api import ApiClient, ApiError
+from services.integrations.api import ApiAuthError, ApiClient, ApiError
 from services.integrations.calcom_bookings import (
     BOOKING_HEADER,
     UTM_FIELDS,
@@ -47,6 +47,7 @@ from services.integrations.calcom_bookings import (
 from services.store.contract import SPECS
 from services.store.database import bump_data_version, get_engine, write_transaction
 from services.store.models import (
+    Booking,
     SyncCursor,
 )
 
@@ -60,6 +61,9 @@ PAGE_SIZE = 100
 #: in the same instant as the last one stored is not lost whether the API's ``afterUpdatedAt``
 #: is strict or not; what is read twice comes back unchanged.
 OVERLAP = timedelta(seconds=1)
+#: Interviews ended this recently are read again at each sync: an absence noted on Cal.com does
+#: not move the booking's ``updatedAt`` (``sync_bookings``).
+ABSENCE_LOOKBACK = timedelta(days=7)
 #: Passes over the list in one sync before giving up on a consistent one (``sync_bookings``).
 MAX_PASSES = 5
 _CANDIDATE_HEADER = ("ref", "first_name", "last_name", "email", "created_at")
@@ -185,24 +189,35 @@ def sync_bookings(
     engine: Engine | None = None,
     page_size: int = PAGE_SIZE,
     waiting: Callable[[str], None] | None = None,
+    now: datetime | None = None,
 ) -> SyncSummary:
     """Pull the bookings changed since the cursor (or ``since``) into the store, page by page.
 
     Paging with ``skip`` over a list sorted by ``updatedAt`` shifts when a booking changes during
     the read (it moves to the end, the next page skips one): so the list is read in passes from
     the same start, each page stored as it comes, and the cursor moves only after a pass that is
-    a consistent picture — one page (one answer is one snapshot), or several pages in which
-    nothing new appeared and the total did not move. A booking changed during a pass shows up
-    at the end of that pass with a new ``updatedAt``, which calls for another pass; after
+    a consistent picture — one page (one answer is one snapshot), or several pages that read
+    exactly the bookings (and versions) the pass before read. A booking changed during a pass
+    shows up at the end of that pass with a new ``updatedAt``, which calls for another pass; after
     ``MAX_PASSES`` the cursor stays and the next sync reads again (nothing is lost, a little is
-    read twice). A booking already read in the run, unchanged, is not written again.
+    read twice). A booking already read in the run, unchanged, is not written again. A pass ends
+    at a page shorter than the page size, never on Cal.com's ``hasNextPage`` or totals, which
+    are counted before the ``afterUpdatedAt`` filter or estimated (``_read_pass``).
 
-    An API error (refused key, invalid JSON, server down) stops the sync: the pages already
-    stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
+    An API error (refused key, invalid JSON, server down), or a store that cannot take the page
+    (busy, out of reach, a webhook writing the same new booking), stops the sync: the pages
+    already stored stay, the cursor does not move, and ``error`` says why. ``progress(page, total)`` is
     called after each page of a pass; ``waiting(message)`` before each pause the API asks for
     (its rate limit), and the summary keeps those messages.
+
+    Then the interviews of the last ``ABSENCE_LOOKBACK`` that have ended are read again, whatever
+    their ``updatedAt``: Cal.com notes an attendee absent on the attendee alone
+    (handleMarkNoShow.ts, ``attendeeRepository.updateNoShow``), so the booking's ``updatedAt`` does
+    not move and the cursor would never bring that change (the BOOKING_NO_SHOW_UPDATED webhook
+    does, when it arrives).
     """
     engine = engine or get_engine()
+    now = now or datetime.now(UTC)
     summary = SyncSummary(dry_run=dry_run)
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=LOCAL_TZ)
@@ -225,11 +240,16 @@ def sync_bookings(
             start -= OVERLAP
         summary.cursor = _iso(stored_cursor(engine))
         seen: set[tuple[str, str]] = set()
+        before: set[tuple[str, str]] | None = None  # what the previous pass read
+        changed = {"sortUpdatedAt": "asc", **({"afterUpdatedAt": _iso(start)} if start is not None else {})}
         for _ in range(MAX_PASSES):
             summary.passes += 1
-            clean, latest = _read_pass(
-                client, engine, start, seen, summary, actor, dry_run, progress, page_size
+            pages, passed, latest = _read_pass(
+                client, engine, changed, seen, summary, actor, dry_run, progress, page_size
             )
+            # One page is one answer, a snapshot; several are one only if a whole pass read
+            # exactly what the pass before it read (nothing new appeared, nothing was skipped).
+            clean, before = pages == 1 or passed == before, passed
             if clean:
                 if not dry_run and latest is not None:
                     with write_transaction(engine) as connection:
@@ -237,13 +257,43 @@ def sync_bookings(
                 break
         else:
             summary.unsettled = True
+        if _awaiting_outcome(engine, now):
+            # Sorted by start, which an absence does not change: one pass is a consistent read.
+            ended = {"afterStart": _iso(now - ABSENCE_LOOKBACK), "beforeEnd": _iso(now), "sortStart": "asc"}
+            _read_pass(client, engine, ended, seen, summary, actor, dry_run, progress, page_size)
     except ApiError as error:
         summary.error = str(error)
+    except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
+        # The store, not the site: SQLite's write lock held longer than its busy timeout (an
+        # import), the server out of reach, or the same new booking written at that moment by a
+        # webhook. The page's transaction is rolled back; the next sync reads it again.
+        what = (
+            "rendez-vous écrit au même moment par un webhook"
+            if isinstance(error, sa.exc.IntegrityError)
+            else "base de données occupée ou injoignable (une autre écriture, un import peut-être)"
+        )
+        summary.error = (
+            f"{what} : la page {summary.pages} de Cal.com n'est pas écrite, le curseur ne bouge "
+            "pas ; relancez dans un moment"
+        )
     finally:
         if hooked is not None:
             hooked.on_wait = restore
     summary.unknown_event_types.sort()
     return summary
+
+
+def _awaiting_outcome(engine: Engine, now: datetime) -> bool:
+    """Whether an interview of the last ``ABSENCE_LOOKBACK`` is still only « booked »: else there
+    is no absence to look for (and no request to spend)."""
+    bookings = Booking.__table__
+    query = sa.select(bookings.c.id).where(
+        bookings.c.status == "booked",
+        bookings.c.starts_at >= now - ABSENCE_LOOKBACK,
+        bookings.c.starts_at <= now,
+    )
+    with engine.connect() as connection:
+        return connection.execute(query.limit(1)).first() is not None
 
 
 def sync_booking_uids(
@@ -254,18 +304,29 @@ def sync_booking_uids(
     The cursor does not move (a webhook is no complete pass)."""
     engine = engine or get_engine()
     summary = SyncSummary()
+    failures: list[str] = []
     try:
         client = client or calcom_client()
         bookings = []
         for uid in dict.fromkeys(uids):
-            bookings += _read_booking(client.get(f"{BOOKINGS_PATH}/{quote(uid, safe='')}"), uid)
+            # One that cannot be read (gone, refused) does not hold back the others.
+            try:
+                bookings += _read_booking(client.get(f"{BOOKINGS_PATH}/{quote(uid, safe='')}"), uid)
+            except ApiAuthError:
+                raise
+            except ApiError as error:
+                failures.append(str(error))
         summary.pages, summary.read = 1, len(bookings)
-        _store_page(engine, bookings, summary, actor=actor, dry_run=False)
+        if bookings:
+            _store_page(engine, bookings, summary, actor=actor, dry_run=False)
+        summary.error = " ; ".join(failures) or None
     except ApiError as error:
         summary.error = str(error)
     except sa.exc.IntegrityError:
         # The polling sync stored the same new booking at the same moment: it is there.
         summary.error = "rendez-vous écrit au même moment par une synchronisation : rien de plus à faire"
+    except sa.exc.OperationalError:
+        summary.error = "base de données occupée ou injoignable : rien n'est écrit"
     return summary
 
 
@@ -284,25 +345,22 @@ def _read_booking(body: object, uid: str) -> list:
 def _read_pass(
     client: ApiClient,
     engine: Engine,
-    start: datetime | None,
+    query: dict[str, str],
     seen: set[tuple[str, str]],
     summary: SyncSummary,
     actor: str,
     dry_run: bool,
     progress: Callable[[int, int | None], None] | None,
     page_size: int,
-) -> tuple[bool, datetime | None]:
-    """Read every page once from ``start``, storing what the run has not seen yet; whether the
-    pass is a consistent picture (module docstring of ``sync_bookings``) and its latest
+) -> tuple[int, set[tuple[str, str]], datetime | None]:
+    """Read every page of the list ``query`` asks for once, storing what the run has not seen
+    yet; the pages read, the versions of bookings read (``_version``) and the latest
     ``updatedAt``."""
-    skip, page, totals, latest = 0, 0, set(), None
-    fresh = False
+    skip, page, latest = 0, 0, None
     passed: set[tuple[str, str]] = set()  # what this pass has read
     while True:
-        params: dict[str, object] = {"take": page_size, "skip": skip, "sortUpdatedAt": "asc"}
-        if start is not None:
-            params["afterUpdatedAt"] = _iso(start)
-        bookings, has_next, total_pages, total_items = _read_page(client.get(BOOKINGS_PATH, params=params))
+        params: dict[str, object] = {"take": page_size, "skip": skip, **query}
+        bookings, per_page, total_pages = _read_page(client.get(BOOKINGS_PATH, params=params))
         page += 1
         versions = {_version(booking) for booking in bookings}
         if skip and versions and versions <= passed:
@@ -314,21 +372,24 @@ def _read_pass(
             )
         passed |= versions
         summary.pages += 1
-        totals.add(total_items)
         latest = max(filter(None, [latest, *map(_updated_at, bookings)]), default=None)
         new = [booking for booking in bookings if _version(booking) not in seen]
         if new:
-            fresh = True
             seen.update(_version(booking) for booking in new)
             summary.read += len(new)
             _store_page(engine, new, summary, actor=actor, dry_run=dry_run)
+        # The list ends at a page shorter than its size (the query's LIMIT ran out), whatever
+        # ``hasNextPage`` says: Cal.com computes it from a total counted before the
+        # ``afterUpdatedAt`` filter, or estimated for a full page (get.handler.ts), so it says
+        # « more » past the end and may say « no more » after a full page that is not the last.
+        last = len(bookings) < min(page_size, per_page or page_size)
         if progress is not None:
-            progress(page, total_pages)
-        if not has_next or not bookings:
+            # Cal.com's number of pages is only a guess until the last page says it.
+            progress(page, page if last else total_pages)
+        if last:
             break
         skip += len(bookings)
-    # One page is one answer, a snapshot; several are one only if nothing moved between them.
-    return page == 1 or (not fresh and len(totals) == 1), latest
+    return page, passed, latest
 
 
 def _version(booking: object) -> tuple[str, str]:
@@ -338,9 +399,11 @@ def _version(booking: object) -> tuple[str, str]:
     return (booking_uid(booking), str(booking.get("updatedAt") or booking.get("createdAt") or ""))
 
 
-def _read_page(body: object) -> tuple[list, bool, int | None, int | None]:
-    """The bookings, whether another page follows, the number of pages and of bookings of an
-    answer (``pagination`` as apps/api/v2/src/lib/pagination/pagination.ts of Cal.com builds it)."""
+def _read_page(body: object) -> tuple[list, int | None, int | None]:
+    """The bookings, the page size the site used (``itemsPerPage``: it may give fewer than asked)
+    and the number of pages of an answer (``pagination`` as
+    apps/api/v2/src/lib/pagination/pagination.ts of Cal.com builds it; that number is only an
+    indication for the progress bar, see ``_read_pass``)."""
     if isinstance(body, dict) and body.get("status") == "error":
         error = body.get("error")
         message = error.get("message") if isinstance(error, dict) else error
@@ -350,12 +413,11 @@ def _read_page(body: object) -> tuple[list, bool, int | None, int | None]:
     pagination = body.get("pagination")
     if not isinstance(pagination, dict) or not isinstance(pagination.get("hasNextPage"), bool):
         raise ApiError(f"{SERVICE} GET {BOOKINGS_PATH} : réponse inattendue (pas de « pagination »)")
-    pages, items = pagination.get("totalPages"), pagination.get("totalItems")
+    size, pages = pagination.get("itemsPerPage"), pagination.get("totalPages")
     return (
         body["data"],
-        pagination["hasNextPage"],
+        size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None,
         pages if isinstance(pages, int) else None,
-        items if isinstance(items, int) else None,
     )
 
 

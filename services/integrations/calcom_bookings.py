@@ -104,6 +104,9 @@ class BookingContext:
     created: dict[str, str] = field(default_factory=dict)
     #: candidates.csv column → booking question slug (``CALCOM_CONSENT_FIELDS``).
     consent_fields: dict[str, str] = field(default_factory=dict)
+    #: When the bookings that the page's rescheduled ones replace were booked (uid → instant):
+    #: as stored, else their ``createdAt`` in the page.
+    first_booked: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def load(cls, connection: sa.Connection, bookings: list) -> BookingContext:
@@ -130,6 +133,15 @@ class BookingContext:
         existing = {
             row["ref"]: dict(row) for row in connection.execute(sa.select(BOOKINGS).where(wanted)).mappings()
         }
+        first_booked = {
+            booking_uid(item): moment
+            for item in items
+            if (moment := instant(item.get("createdAt"))) is not None
+        }
+        replaced = sorted({uid for item in items if (uid := _rescheduled_from(item))})
+        query = sa.select(BOOKINGS.c.ref, BOOKINGS.c.booked_at).where(BOOKINGS.c.ref.in_(replaced))
+        for ref, booked_at in connection.execute(query):
+            first_booked[ref] = booked_at if booked_at.tzinfo else booked_at.replace(tzinfo=UTC)
         changed: dict[str, set[str]] = {}
         changes = BookingChange.__table__
         query = sa.select(changes.c.booking_ref, changes.c.field).where(
@@ -155,6 +167,7 @@ class BookingContext:
             changed=changed,
             created=created,
             consent_fields=config.calcom_consent_fields(),
+            first_booked=first_booked,
         )
 
 
@@ -183,6 +196,9 @@ def booking_plans(
 
     starts_at = _required_instant(booking, "start", uid, "début")
     booked_at = _required_instant(booking, "createdAt", uid, "date de réservation")
+    # A reschedule is a new booking made when the person moved the interview: they booked when
+    # they booked the one it replaces (the conversion time, the visit that brought them).
+    booked_at = min(booked_at, context.first_booked.get(_rescheduled_from(booking) or "", booked_at))
     duration = _duration(booking, starts_at, uid)
 
     status = STATUSES.get(str(booking.get("status") or "").strip().lower())
@@ -318,6 +334,13 @@ def booking_uid(booking: dict) -> str:
         return uid.strip()
     number = booking.get("id")
     return str(number) if isinstance(number, int) and not isinstance(number, bool) else ""
+
+
+def _rescheduled_from(booking: dict) -> str | None:
+    """The uid of the booking this one replaces (``rescheduledFromUid``, Cal.com's
+    ``fromReschedule``), if it is a reschedule."""
+    uid = booking.get("rescheduledFromUid")
+    return uid.strip() if isinstance(uid, str) and uid.strip() else None
 
 
 def _event_type_id(booking: dict) -> int | None:
@@ -466,11 +489,11 @@ def _split_name(name: object) -> tuple[str, str]:
 def _advisor(booking: dict, context: BookingContext, warnings: list[str]) -> str | None:
     hosts = booking.get("hosts")
     host = hosts[0] if isinstance(hosts, list) and hosts and isinstance(hosts[0], dict) else {}
-    raw = host.get("email")
-    if not isinstance(raw, str) or not raw.strip():
+    # A booking whose host account is gone has the host « unknown » (output.service.ts getHost).
+    email = _email(host.get("email"))
+    if email is None:
         warnings.append("pas d'hôte : rendez-vous sans conseiller")
         return None
-    email = raw.strip().lower()
     if email not in context.advisors:
         warnings.append(f"hôte {email} inconnu des conseillers : rendez-vous sans conseiller")
         return None

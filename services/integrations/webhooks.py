@@ -4,11 +4,13 @@ what changed, during the open days, instead of waiting for the next sync.
 Each delivery is checked before anything is read from it: its size, its signature (Cal.com:
 ``X-Cal-Signature-256``, the HMAC-SHA256 of the body with the webhook's secret; Whereby:
 ``Whereby-Signature: t=…,v1=…``, the HMAC-SHA256 of ``t.body``), its age (Whereby's signed time,
-Cal.com's signed ``createdAt``: an old delivery sent again is refused) and whether it was already
+Cal.com's signed ``createdAt``, or for a meeting's end the meeting's ``endTime``: an old delivery
+sent again is refused) and whether it was already
 received (``webhook_deliveries``: a delivery sent twice is applied once). It is answered at once
 and applied behind, by the same code as the polling syncs, which stay as the fallback:
 
-- Cal.com (a booking created, rescheduled, cancelled, a meeting ended): the bookings it names are
+- Cal.com (a booking created, requested, rejected, rescheduled, cancelled, a meeting ended, a
+  no-show noted): the bookings it names are
   read from Cal.com's API and stored as the bookings sync stores a page (``calcom``): a booking
   the sync reads later is found unchanged, never written twice; events out of order do not
   matter, the API gives the booking as it is now.
@@ -48,16 +50,24 @@ PATHS = (CALCOM_PATH, WHEREBY_PATH)
 MAX_BODY_BYTES = 256 * 1024
 #: How old a signed delivery may be (Whereby's own example allows one minute; clocks drift).
 MAX_AGE = timedelta(minutes=5)
-#: The Cal.com events that change a booking; the others are acknowledged and ignored.
+#: The Cal.com events that change a booking (WebhookTriggerEvents of its Prisma schema: a booking
+#: that needs confirmation is REQUESTED, then created or REJECTED); the others (PING, payments,
+#: recordings, forms…) are acknowledged and ignored.
 CALCOM_BOOKING_EVENTS = frozenset(
     {
         "BOOKING_CREATED",
+        "BOOKING_REQUESTED",
+        "BOOKING_REJECTED",
         "BOOKING_RESCHEDULED",
         "BOOKING_CANCELLED",
         "MEETING_ENDED",
         "BOOKING_NO_SHOW_UPDATED",
     }
 )
+#: Cal.com's scheduled events and the booking time they are due at (see ``_calcom_job``).
+SCHEDULED_EVENTS = {"MEETING_ENDED": "endTime", "MEETING_STARTED": "startTime"}
+#: How late Cal.com may post a scheduled event (it drops those a day overdue).
+SCHEDULED_LATENESS = timedelta(days=1)
 #: Who applies a delivery, in the import history and the audit log.
 ACTOR = {"calcom": "webhook:cal.com", "whereby": "webhook:whereby"}
 DELIVERIES = WebhookDelivery.__table__
@@ -109,17 +119,40 @@ def _event(body: bytes) -> dict:
     return event
 
 
-def _calcom_job(event: dict, now: datetime) -> tuple[str, list[str]]:
-    """(event type, the booking uids to read) of a verified Cal.com delivery."""
-    kind = str(event.get("triggerEvent") or "")[:64]
-    created = event.get("createdAt")
+def _instant(value: object) -> datetime | None:
     try:
-        sent = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise Refused(400, "envoi Cal.com sans « createdAt » lisible") from None
-    if sent.tzinfo is None or abs(now - sent) > MAX_AGE:
-        raise Refused(401, "envoi Cal.com trop ancien (rejoué ?)")
-    payload = event.get("payload") if isinstance(event.get("payload"), dict) else {}
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _calcom_job(event: dict, now: datetime) -> tuple[str, list[str]]:
+    """(event type, the booking uids to read) of a verified Cal.com delivery.
+
+    A delivery is sent as its event happens, ``createdAt`` its signed time; but a meeting's start
+    or end is scheduled when it is booked (scheduleTrigger.ts stores ``{triggerEvent,
+    ...booking}``, without envelope, or the envelope with the booking in ``payload``) and posted
+    once that time has passed, up to a day late (handleWebhookScheduledTriggers.ts): its time is
+    the meeting's ``startTime`` or ``endTime``, not a send time.
+    """
+    kind = str(event.get("triggerEvent") or "")[:64]
+    payload = event.get("payload") if isinstance(event.get("payload"), dict) else None
+    scheduled = SCHEDULED_EVENTS.get(kind)
+    if scheduled is not None:
+        payload = event if payload is None else payload
+        due = _instant(payload.get(scheduled))
+        if due is None:
+            raise Refused(400, f"envoi Cal.com {kind} sans « {scheduled} » lisible")
+        if not due - MAX_AGE <= now <= due + SCHEDULED_LATENESS + MAX_AGE:
+            raise Refused(401, "envoi Cal.com trop ancien (rejoué ?)")
+    else:
+        sent = _instant(event.get("createdAt"))
+        if sent is None:
+            raise Refused(400, "envoi Cal.com sans « createdAt » lisible")
+        if abs(now - sent) > MAX_AGE:
+            raise Refused(401, "envoi Cal.com trop ancien (rejoué ?)")
+    payload = payload or {}
     uids = []
     if kind in CALCOM_BOOKING_EVENTS:
         # A reschedule names the new booking (uid) and the one it replaces (rescheduleUid).
