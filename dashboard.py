@@ -109,9 +109,11 @@ else:
             st.session_state[key] = st.session_state[key]
 
     holds_demo_data = cached.prepared_store()
-    if "language" not in st.session_state:
+    if st.session_state.get("language") not in LANGUAGES:
         # The address's ``lang`` (kept there below), else the language last chosen in this
         # browser, else the browser's; French by default (the sign-in page chooses the same way).
+        # Also for a value that is no language: the selector's value as a client sent it, read
+        # here before the selector checks it (it would go into the script below).
         st.session_state["language"] = choose_language(
             st.query_params.get("lang"),
             st.context.cookies.get(web.LANGUAGE_COOKIE),

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from services.access import accounts, roles
 from services.advising import schedule
 from services.app import cached, web
+from services.app.markdown import escape_markdown
 from services.documents import exports
 from services.store import audit
 from services.store.models import Candidate
@@ -49,6 +50,7 @@ EXPECTED_PAGES = {
 FIRST_DAY = date(2020, 4, 14)  # the first virtual open day of the demo
 
 
+ROOT = Path(__file__).resolve().parent.parent
 #: The URL parameters a page needs to show its figures (the default operation is an open day).
 PAGE_PARAMS = {"jobdating": {"event": "JD-2020-05", "from": "2020-01-01"}}
 #: The keys of each page's st.tabs, in page order.
@@ -333,3 +335,60 @@ def test_a_bare_expression_in_a_page_shows_nothing():
     app = AppTest.from_string('name = "Léa Martin"\nname\n{"candidate": name}\n').run()
     assert not app.exception
     assert not app.markdown and not app.json and not app.text
+
+
+def test_a_hostile_operation_name_is_text_in_the_figures_help_too(engine):
+    # The attack: an operation imported under the name [Reconnectez-vous](https://evil.example)
+    # (a CRM export retouched, docs/security.md) and chosen for comparison. The caption under
+    # the title escapes it; the help bubble of every key figure ("compared with …") is Markdown
+    # too, and showed a live link to the phishing page in the directors' results.
+    hostile = "[Reconnectez-vous](https://evil.example/connexion)"
+    load("sites", "code,name\nMAX,Maxéville\n")
+    load("programs", "code,site_code,name,level\nBTS-CRSA,MAX,BTS CRSA,BTS\n")
+    load("advisors", "email,name,site_code\nc.roux@cfai.fr,Claire Roux,MAX\n")
+    load(
+        "events",
+        "code,name,kind,starts_on,ends_on\n"
+        "POV,Portes ouvertes,virtual,2020-04-14,2020-04-17\n"
+        f'OLD,"{hostile}",in_person,2019-04-14,2019-04-17\n',
+    )
+    load("candidates", "ref,first_name,last_name,created_at\nC1,Léa,Martin,2020-03-01 10:00\n")
+    load(
+        "bookings",
+        "ref,candidate_ref,event_code,site_code,program_code,advisor_email,starts_at,status,booked_at\n"
+        "B1,C1,POV,MAX,BTS-CRSA,c.roux@cfai.fr,2020-04-14 10:00,booked,2020-04-01 09:00\n",
+    )
+    app = app_as("director", page=PAGE_FILES["results"], event="POV", compare="OLD")
+    helps = [metric.proto.help for metric in app.metric]
+    assert helps and all("Reconnectez-vous" in text for text in helps)  # the name is said
+    # ... as the escaped text it is, never as the link it would make.
+    assert not [text for text in helps if hostile in text]
+    assert all(escape_markdown(hostile) in text for text in helps)
+
+
+def test_a_page_reached_outside_the_navigation_shows_nothing_to_a_role_it_is_not_for(demo_store):
+    # The navigation registers a page for its roles only (above); a page script reached another
+    # way (Streamlit runs a pages/*.py file on its own when its URL is opened, which the
+    # sub-folders of pages/ avoid today, dashboard.py) must not rely on it: each page checks the
+    # role of the session's sign-in itself, and shows nothing (not even an error) to another.
+    shared = ("account", "viewer", "selection", "language")
+    for role in ("director", "advisor", "marketing"):
+        advisor = advisors_of_the_first_day(demo_store)[0] if role == "advisor" else None
+        dashboard = app_as(role, advisor)
+        state = {key: dashboard.session_state[key] for key in shared}
+        for page, path in PAGE_FILES.items():
+            if page in EXPECTED_PAGES[role]:
+                continue
+            alone = AppTest.from_file(str(ROOT / path), default_timeout=90)
+            for key, value in state.items():
+                alone.session_state[key] = value
+            alone.run()
+            assert not alone.exception, (role, page, alone.exception)
+            assert not alone.main.children, (role, page)  # nothing at all
+    # The same run of a page for its own role shows it (the check can fail).
+    alone = AppTest.from_file(str(ROOT / PAGE_FILES["audit"]), default_timeout=90)
+    admin = app_as("admin")
+    for key in shared:
+        alone.session_state[key] = admin.session_state[key]
+    alone.run()
+    assert not alone.exception and alone.title[0].value == "Journal d'audit"

@@ -3,8 +3,11 @@ type mappings, and the Whereby buttons, against the fake Cal.com of tests/test_c
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
+from services.app.markdown import escape_markdown
 from services.integrations import calcom, calcom_event_types
 from services.store.models import Booking
 from tests.conftest import app_as
@@ -40,7 +43,8 @@ def test_an_admin_syncs_the_bookings_and_reads_the_summary(fake, centre):  # noq
     assert "Aucune synchronisation encore" in sync_tab_texts(app)
     app.button(key="FormSubmitter:data_sync_bookings_form-Synchroniser les rendez-vous").click().run()
     assert not app.exception, app.exception
-    summary = " ".join(success.value for success in app.success)
+    # (The summary's Markdown, its punctuation escaped: what the box shows.)
+    summary = re.sub(r"\\(.)", r"\1", " ".join(success.value for success in app.success))
     assert "1 page(s) lue(s), 2 rendez-vous" in summary
     assert "2 ajouté(s), 0 mis à jour" in summary
     with centre.connect() as connection:
@@ -66,6 +70,29 @@ def test_an_admin_maps_an_event_type_and_a_wrong_one_is_refused(centre):  # noqa
         calcom_event_types.list_event_type_mappings().set_index("event_type_id").loc[303, "site_code"]
         == "YUT"
     )
+
+
+def test_a_sync_summary_names_hostile_references_and_answers_as_text(engine, monkeypatch):
+    # The attack: a booking imported under a reference that is a Markdown link (any printable
+    # text is a reference), or an answer of Whereby's that holds one: the summary of a rooms sync
+    # names both, in the administrator's success or error box, which is Markdown.
+    from services.integrations import whereby_rooms
+
+    hostile_ref, hostile_answer = "[Ici](https://evil.example/a)", "HTTP 400 (![x](https://evil.example/b))"
+    monkeypatch.setenv("WHEREBY_API_KEY", "a-key")
+    monkeypatch.setattr(
+        whereby_rooms,
+        "sync_rooms",
+        lambda **_options: whereby_rooms.RoomSummary(
+            created=[hostile_ref], failed=[(hostile_ref, hostile_answer)]
+        ),
+    )
+    app = app_as("admin", page=PAGE)
+    app.button(key="FormSubmitter:data_sync_rooms_form-Créer les salles").click().run()
+    assert not app.exception, app.exception
+    said = " ".join(element.value for element in [*app.success, *app.error])
+    assert escape_markdown(hostile_ref) in said and escape_markdown(hostile_answer) in said
+    assert hostile_ref not in said and hostile_answer not in said
 
 
 def test_a_failed_sync_says_what_and_where_in_french_and_keeps_the_cursor(fake, centre):  # noqa: F811

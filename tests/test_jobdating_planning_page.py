@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from services.app.markdown import escape_markdown
+from services.integrations import invitations, mail
 from services.jobdating import meetings, plan_preview
 from services.jobdating.meetings import MeetingOutcome, record_meeting_outcome
 from services.store import audit
@@ -322,11 +323,106 @@ def test_the_mail_section_says_when_sending_is_not_set_up_and_previews_the_messa
     assert send.disabled
     # The meetings not cancelled: M2 (Forges × Bruno) and M1 (held, Zoé with O5's company S2):
     # Forges gets its schedule; Usinage (S2) and the candidates have no address (Bruno's was
-    # given to the page as bruno@example.org: he gets his).
+    # given to the page as bruno@example.org: he gets his, which an advisor does not read).
     preview = app.selectbox(key="jdplan_mail_preview")
     assert preview.options == [
         "planning · entreprise 11111111100011 · forges@example.org",
-        "planning · candidat CB · bruno@example.org",
+        "planning · candidat CB · —",
     ]
     assert any("Bonjour," in code.value and "Bruno" in code.value for code in app.code)
     assert not any("Berthier" in code.value or "bruno@" in code.value for code in app.code)
+
+
+#: Bruno as the fixture has him, with a parent's address.
+BRUNO_WITH_PARENT = (
+    "ref,first_name,last_name,email,parent_email,birth_date,postal_code,created_at\n"
+    "CB,Bruno,Berthier,bruno@example.org,maman.berthier@example.org,2005-05-11,57100,2020-04-01 10:00\n"
+)
+
+
+def _mail_preview(role: str, monkeypatch) -> AppTest:
+    """The page as ``role`` with the messages prepared, and a send whose server refused Bruno's
+    address in its own words (an SMTP server names the address it refuses)."""
+    monkeypatch.setattr(mail, "setup_problem", lambda: None)
+
+    def refusing(mailing, *, actor, **_options):
+        refused = "refusé par le serveur : 550 <{}> inconnu"
+        return invitations.SendReport(failed=[(m, refused.format(m.recipient)) for m in mailing.messages])
+
+    monkeypatch.setattr(invitations, "deliver", refusing)
+    app = app_as(role, ADVISOR if role == "advisor" else None, page=PAGE)
+    app.toggle(key="jdplan_mail_prepare").set_value(True).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _shown_text(app: AppTest) -> str:
+    """The mail section's words: the messages listed, the one previewed, the send's report."""
+    return "\n".join(
+        [*app.selectbox(key="jdplan_mail_preview").options]
+        + [element.value for element in (*app.markdown, *app.code, *app.warning, *app.success)]
+    )
+
+
+@pytest.mark.parametrize("role", ["advisor", "director"])
+def test_the_mail_preview_shows_no_candidate_s_or_parent_s_address_to_who_may_not_read_them(
+    job_dating, monkeypatch, role
+):
+    # The attack: a director (who never reads a candidate's e-mail or phone, docs/access.md), or
+    # an advisor (who reads those of their own interviews only), turns on "Préparer les messages"
+    # and reads every candidate's and every minor's parent's address in the list of messages,
+    # in the preview's "À" line, and in the report of a send the server refused. The command
+    # line's report masks them already; the page must too. A company's address is the company's.
+    load("companies", f"siret,name,email\n{S1},Forges,forges@example.org\n", job_dating)
+    # Bruno (born 11 May 2005) is 15 on the job dating's first day: his parent gets his schedule.
+    load("candidates", BRUNO_WITH_PARENT, job_dating)
+    app = _mail_preview(role, monkeypatch)
+    preview = app.selectbox(key="jdplan_mail_preview")
+    assert preview.options == [
+        "planning · entreprise 11111111100011 · forges@example.org",
+        "planning · candidat CB · —",
+        "planning · parent de CB · —",
+    ]
+    for position in range(len(preview.options)):
+        app.selectbox(key="jdplan_mail_preview").set_value(position).run()
+        assert "bruno@" not in _shown_text(app) and "maman.berthier@" not in _shown_text(app)
+    next(button for button in app.button if button.label.startswith("Envoyer")).click().run()
+    report = _shown_text(app)
+    assert "0 message(s) envoyé(s), 3 échec(s)." in report
+    assert "bruno@" not in report and "maman.berthier@" not in report
+    assert "forges@example.org" in report  # the company's, in the line that names it
+
+
+def test_an_administrator_reads_the_addresses_the_messages_go_to(job_dating, monkeypatch):
+    load("candidates", BRUNO_WITH_PARENT, job_dating)
+    app = _mail_preview("admin", monkeypatch)
+    assert app.selectbox(key="jdplan_mail_preview").options == [
+        "planning · candidat CB · bruno@example.org",
+        "planning · parent de CB · maman.berthier@example.org",
+    ]
+
+
+def test_hostile_references_are_text_in_the_mail_section(job_dating, monkeypatch):
+    # The attack: a candidate and a meeting imported under references that are Markdown links
+    # (any printable text is a reference). The mail section names the parties without an address
+    # and the meetings kept from the companies by these references: as text, never as links.
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    person, meeting = "[Reconnectez-vous](https://evil.example/a)", "[Ici](https://evil.example/b)"
+    load(
+        "candidates",
+        f'ref,first_name,last_name,created_at\n"{person}",Eve,Malin,2020-04-01 10:00\n',
+        job_dating,
+    )
+    load(
+        "meetings",
+        "ref,event_code,candidate_ref,offer_ref,starts_at,duration_min,status,outcome,contract_signed_on\n"
+        f'"{meeting}",JD,"{person}",O1,2020-05-11 10:00,20,planned,none,\n',
+        job_dating,
+    )
+    app = open_page()
+    app.toggle(key="jdplan_mail_prepare").set_value(True).run()
+    assert not app.exception, app.exception
+    said = [element.value for element in (*app.caption, *app.warning)]
+    assert any(escape_markdown(person) in text for text in said)  # named, as text
+    assert any(escape_markdown(meeting) in text for text in said)
+    assert not [text for text in said if person in text or meeting in text]

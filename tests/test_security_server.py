@@ -256,3 +256,27 @@ def test_under_a_base_url_the_app_s_files_still_need_a_sign_in(engine, tmp_path:
             answer = requests.get(f"http://{host}{path}", allow_redirects=False, timeout=30)
             assert answer.status_code in {303, 401, 404}, path
             assert "text/csv" not in answer.headers.get("content-type", "")
+
+
+def test_a_language_no_page_offers_is_not_taken_from_the_connection(server):
+    # The attack: the language selector's value as the raw connection sends it (any string, not
+    # one of its options). The dashboard read it before the selector checked it: it went into
+    # the <script> that remembers the language (run with JavaScript allowed), and every page
+    # failed on it. The selector's options only: French, or the language already chosen.
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    tab = Connection(server, {web.COOKIE: signed_in_cookie(server, "marketing@cfai.fr")})
+    shown = tab.run()
+    widget = re.search(r'id: "(\$\$ID-[0-9a-f]+-language)"', shown).group(1)
+    forged = WidgetStates()
+    state = forged.widgets.add()
+    state.id, state.string_value = widget, "fr'; document.title='pwned'; '"
+    message = BackMsg()
+    message.rerun_script.page_name = ""
+    message.rerun_script.widget_states.CopyFrom(forged)
+    tab.send(message)
+    shown = tab.read_until("script_finished")
+    tab.close()
+    assert "pwned" not in shown
+    assert "exception {" not in shown
+    assert "Connecté : marketing@cfai.fr" in shown  # the page, in French

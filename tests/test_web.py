@@ -284,6 +284,30 @@ def test_a_post_without_the_form_token_is_refused(client, director):
     assert web.COOKIE not in client.cookies
 
 
+def test_the_sign_in_form_takes_its_own_small_body_only(client, director):
+    # The attack: anyone may POST to the sign-in page. Its form is a few hundred bytes, but the
+    # server read whatever came (a 100 MB "file" in a multipart body was spooled to disk, then
+    # refused for its missing form token). A body of another type than the form's, or larger
+    # than the form can be, is refused before it is read: nothing hashed, nobody signed in.
+    page = client.get(web.SIGN_IN_PATH)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    fields = {"csrf": csrf, "email": director, "password": PASSWORD}
+    as_file = client.post(web.SIGN_IN_PATH, data=fields, files={"f": ("big.bin", b"x" * 2_000_000)})
+    assert as_file.status_code == 415 and web.COOKIE not in client.cookies
+    padded = client.post(web.SIGN_IN_PATH, data={**fields, "padding": "x" * web.MAX_SIGN_IN_BYTES})
+    assert padded.status_code == 413 and web.COOKIE not in client.cookies
+    assert audit.recent_events().query("action == 'sign_in.failed'").empty  # not even attempted
+    # The form as the page sends it still signs in (the longest address and password included).
+    page = client.get(web.SIGN_IN_PATH)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    fields = {"csrf": csrf, "email": director, "password": PASSWORD}
+    assert client.post(web.SIGN_IN_PATH, data=fields).status_code == 303
+    page = client.get(web.SIGN_IN_PATH)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    longest = {"csrf": csrf, "email": "é" * 254, "password": "€" * accounts.MAX_PASSWORD_LENGTH}
+    assert client.post(web.SIGN_IN_PATH, data=longest).status_code == 401  # read, and refused
+
+
 def test_next_never_leaves_the_site(client, director):
     response = sign_in(client, director, PASSWORD, "//evil.example/steal")
     assert response.headers["location"] == "/"

@@ -5,13 +5,14 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.documents import exports
 from services.i18n import translate, translate_plural
 from services.store import audit
 
+account, _ = open_for("audit")
 language = st.session_state.get("language", "fr")
-account = st.session_state["account"]
 
 
 def t(key: str, **values: object) -> str:

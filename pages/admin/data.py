@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import accounts
 from services.app import cached
@@ -19,8 +20,8 @@ from services.integrations import api, calcom, calcom_event_types, whereby_atten
 from services.store.contract import SHOWN_PROBLEMS
 from services.store.models import ROLES
 
+account, _ = open_for("data")
 language = st.session_state.get("language", "fr")
-account = st.session_state["account"]
 version = cached.data_version()
 
 
@@ -439,7 +440,8 @@ with users_tab:
 
 def show_summary(report: list[str], problems: list[str], failed: bool) -> None:
     """A sync's summary lines, then its problems (one per line), as the command line prints them."""
-    (st.error if failed else st.success)("  \n".join(report), icon=":material/sync:")
+    # Each line names references from the files and answers of the outside services: as text.
+    (st.error if failed else st.success)("  \n".join(map(md, report)), icon=":material/sync:")
     if problems:
         st.code("\n".join(problems), language=None, height=min(40 + 22 * len(problems), 320), wrap_lines=True)
 
@@ -507,7 +509,7 @@ with sync_tab:
                     summary = run_with_progress(chosen[0], chosen[1], dry_run=dry_run)
                     show_summary(summary.lines(), [], bool(getattr(summary, "failed", [])))
                 except api.ApiError as error:
-                    st.error(str(error), icon=":material/block:")
+                    st.error(md(error), icon=":material/block:")
 
     st.subheader(t("data.sync.mappings"), help=t("data.sync.mappings.help"))
     mappings = calcom_event_types.list_event_type_mappings()
@@ -560,7 +562,7 @@ with sync_tab:
                 )
                 st.success(t("data.sync.mappings.saved", id=int(event_type)))
             except calcom_event_types.MappingError as error:
-                st.error(str(error), icon=":material/block:")
+                st.error(md(error), icon=":material/block:")
         if forget.form_submit_button(t("data.sync.mappings.delete")):
             if calcom_event_types.delete_event_type_mapping(
                 event_type_id=int(event_type), actor=account.email

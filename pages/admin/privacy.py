@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages.common.downloads import export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import retention, rights
 from services.app import cached
@@ -10,8 +11,8 @@ from services.app.markdown import escape_markdown
 from services.i18n import format_date, translate, translate_plural
 from services.store import audit
 
+account, _ = open_for("privacy")
 language = st.session_state.get("language", "fr")
-account = st.session_state["account"]
 
 
 def t(key: str, **values: object) -> str:

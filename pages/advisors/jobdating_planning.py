@@ -6,8 +6,9 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.gate import open_for
 from pages.common.tables import show_table
-from services.access import consent
+from services.access import consent, roles
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
 from services.config import LOCAL_TZ
@@ -29,9 +30,9 @@ from services.store import audit
 from services.store.models import MEETING_OUTCOMES, MEETING_STATUSES
 from services.store.versioned import ChangeRefused
 
+account, viewer = open_for("jobdating_planning")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account, viewer = st.session_state["account"], st.session_state["viewer"]
 version = cached.data_version()
 job_datings = plan_preview.job_dating_events(cached.event_list(version))
 
@@ -533,16 +534,24 @@ if report := st.session_state.pop("jdplan_mail_report", None):
         st.warning(
             t("jdplan.mail.failed") + "".join(f"\n- {escape_markdown(line)}" for line in report["failed"])
         )
+
+
+def recipient(message: invitations.Outgoing) -> str:
+    # A candidate's or a parent's address only for who reads every contact (docs/access.md).
+    return roles.recipient_for(viewer, message.role, message.recipient)
+
+
 # Building every schedule and invitation takes seconds in a network: only when asked for.
 if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan.mail.prepare.help")):
     mailing = invitations.schedules_to_send(event_code, sender=mail.sender_address())
     if unreachable := mailing.without_address:
-        who = ", ".join(unreachable[:10])
+        who = escape_markdown(", ".join(unreachable[:10]))
         if len(unreachable) > 10:
             who += " " + t("jdplan.mail.without_address.more", count=n(len(unreachable) - 10))
         st.caption(t("jdplan.mail.without_address", who=who))
     if mailing.withheld:
-        st.warning(t("jdplan.mail.withheld", meetings=", ".join(mailing.withheld)), icon=":material/lock:")
+        withheld = escape_markdown(", ".join(mailing.withheld))
+        st.warning(t("jdplan.mail.withheld", meetings=withheld), icon=":material/lock:")
     if not mailing.messages:
         st.info(t("jdplan.mail.nothing"), icon=":material/mark_email_read:")
     else:
@@ -553,14 +562,14 @@ if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan
             options=range(len(mailing.messages)),
             format_func=lambda at: (
                 t(f"jdplan.mail.kind.{mailing.messages[at].kind}") + f" · {mailing.messages[at].party}"
-                f" · {mailing.messages[at].recipient}"
+                f" · {recipient(mailing.messages[at])}"
             ),
             key="jdplan_mail_preview",
         )
         message = mailing.messages[shown]
         attachments = ", ".join(name for name, _, _ in message.invitations) or "—"
         headers = (
-            (t("jdplan.mail.to"), message.recipient),
+            (t("jdplan.mail.to"), recipient(message)),
             (t("jdplan.mail.subject"), message.subject),
             (t("jdplan.mail.attachments"), attachments),
         )
@@ -580,6 +589,9 @@ if st.toggle(t("jdplan.mail.prepare"), key="jdplan_mail_prepare", help=t("jdplan
             else:
                 st.session_state["jdplan_mail_report"] = {
                     "sent": len(sent.sent),
-                    "failed": [f"{m.party} <{m.recipient}> : {reason}" for m, reason in sent.failed],
+                    "failed": [
+                        f"{m.party} <{recipient(m)}> : {roles.contacts_hidden(viewer, reason)}"
+                        for m, reason in sent.failed
+                    ],
                 }
                 st.rerun()

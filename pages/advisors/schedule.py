@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import roles
 from services.advising import outcomes, schedule
@@ -18,9 +19,9 @@ from services.integrations import whereby_attendance
 from services.store import audit
 from services.store.versioned import ChangeRefused
 
+account, viewer = open_for("schedule")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account, viewer = st.session_state["account"], st.session_state["viewer"]
 version = cached.data_version()
 events = cached.event_list(version).set_index("code")
 

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common.downloads import table_downloads
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import roles
 from services.app import cached, charts
@@ -16,9 +17,9 @@ from services.metrics import jobdating
 from services.metrics.results import comparison_event
 from services.store import audit
 
+account, viewer = open_for("jobdating")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account, viewer = st.session_state["account"], st.session_state["viewer"]
 scope = selection.scope
 version = cached.data_version()
 events = cached.event_list(version)

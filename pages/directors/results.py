@@ -5,6 +5,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import export_button, table_downloads
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.app import cached, charts
 from services.app.markdown import escape_markdown
@@ -22,9 +23,9 @@ from services.i18n import (
 from services.metrics.money import cost_to_show
 from services.metrics.results import comparison_scope
 
+account, _ = open_for("results")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account = st.session_state["account"]
 scope = selection.scope
 version = cached.data_version()
 events = cached.event_list(version).set_index("code")
@@ -93,7 +94,7 @@ for row in (KPIS[:4], KPIS[4:]):
     for name, formatter, kind in row:
         help_text = t(f"{LABELS[name]}.help")
         if comparison is not None:
-            help_text += " " + t("kpi.delta_help", name=event_name(selection.compare))
+            help_text += " " + t("kpi.delta_help", name=escape_markdown(event_name(selection.compare)))
         if name in {"spend", "cost_per_enrollment"} and scope.narrowed_to_offerings:
             help_text += " " + t("kpi.spend_scope_note")
         line.metric(

@@ -5,6 +5,7 @@ from functools import partial
 import streamlit as st
 
 from pages.common.downloads import CSV, EXCEL, export_button
+from pages.common.gate import open_for
 from pages.common.tables import show_table
 from services.access import roles
 from services.app import cached, charts
@@ -16,9 +17,9 @@ from services.metrics.attribution import GOALS, MODELS
 from services.store import channels
 from services.store.models import CHANNELS
 
+account, _ = open_for("channels")
 language = st.session_state.get("language", "fr")
 selection = st.session_state["selection"]
-account = st.session_state["account"]
 scope = selection.scope
 version = cached.data_version()
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from services.access.accounts import SignedIn
+from services.logs import redact
 
 #: Page → the roles that may open it (the navigation registers a page only for these).
 PAGES: dict[str, tuple[str, ...]] = {
@@ -76,6 +77,25 @@ def pages_for(role: str) -> list[str]:
 def sees_personal_data(viewer: Viewer) -> bool:
     """Whether this viewer's pages show candidates' names (their views are audited)."""
     return viewer.role in {"director", "advisor", "admin"}
+
+
+def reads_all_contacts(viewer: Viewer) -> bool:
+    """Whether this viewer reads any candidate's and parent's e-mail address and phone number (an
+    advisor reads those of their own interviews only, through ``interviews_for``)."""
+    return viewer.role == "admin"
+
+
+def recipient_for(viewer: Viewer, party: str, address: str) -> str:
+    """The address of a message to a job dating's ``party`` (company, candidate, parent) as this
+    viewer may read it: a company's as it is, a candidate's or a parent's only for a viewer who
+    reads every contact (``HIDDEN`` otherwise)."""
+    return address if party == "company" or reads_all_contacts(viewer) else HIDDEN
+
+
+def contacts_hidden(viewer: Viewer, text: str) -> str:
+    """A text of the app's or of an outside server's (a mail server's refusal names the address)
+    with its e-mail addresses and phone numbers masked, unless this viewer reads every contact."""
+    return text if reads_all_contacts(viewer) else redact(text)
 
 
 def may_record_outcome(viewer: Viewer, advisor_email: str | None) -> bool:

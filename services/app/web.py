@@ -44,6 +44,12 @@ CSRF_COOKIE = "rencontres_csrf"
 LANGUAGE_COOKIE = "rencontres_language"
 LANGUAGE_MAX_AGE = 365 * 24 * 3600
 SIGN_IN_PATH = "/connexion"
+#: The sign-in form's body: its type, and at most this size (an address of 254 characters, a
+#: password of 1024, the form's token, each character percent-encoded: under 12 KB). Anyone may
+#: post to the page: a larger body, or a multipart one (whose files a server spools to disk),
+#: is refused before it is read.
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_SIGN_IN_BYTES = 16 * 1024
 #: Where st.logout() sends the browser: the gate also deletes the session cookie there.
 SIGN_OUT_PATH = "/auth/logout"
 #: The sign-in page's way to single sign-on: straight to Streamlit's provider redirect.
@@ -376,7 +382,14 @@ def create_routes(sso_available: Callable[[], bool] = sso_available) -> list[Rou
             return _sign_in_page(
                 request, notice=request.query_params.get("notice"), sso_available=sso_available()
             )
-        form = await request.form()
+        # Only the form's own body, read up to what it can hold: anyone may post here.
+        if request.headers.get("content-type", "").partition(";")[0].strip().lower() != FORM_TYPE:
+            return _sign_in_page(request, notice="form", sso_available=sso_available(), status=415)
+        try:
+            body = await webhooks.read_body(request, MAX_SIGN_IN_BYTES)
+        except webhooks.Refused:
+            return _sign_in_page(request, notice="form", sso_available=sso_available(), status=413)
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         csrf = str(form.get("csrf", ""))
         expected = request.cookies.get(CSRF_COOKIE, "").encode("utf-8", "replace")
         if not csrf or not hmac.compare_digest(csrf.encode("utf-8", "replace"), expected):

@@ -218,15 +218,17 @@ def _applying(job, *args: object) -> None:
     _worker.submit(run)
 
 
-async def _body(request: Request) -> bytes:
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request's body, refused (413) as soon as it says or proves to be larger than ``limit``
+    bytes: what anyone may send is never read whole (a webhook, the sign-in form)."""
     declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise Refused(413, f"corps trop grand (au plus {MAX_BODY_BYTES // 1024} Ko)")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise Refused(413, f"corps trop grand (au plus {limit // 1024} Ko)")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise Refused(413, f"corps trop grand (au plus {MAX_BODY_BYTES // 1024} Ko)")
+        if len(body) > limit:
+            raise Refused(413, f"corps trop grand (au plus {limit // 1024} Ko)")
     return bytes(body)
 
 
@@ -242,7 +244,7 @@ async def receive(request: Request) -> Response:
     vendor = "calcom" if request.url.path == CALCOM_PATH else "whereby"
     try:
         secret = _secret(vendor)
-        body = await _body(request)
+        body = await read_body(request)
         if vendor == "calcom":
             verify_calcom(body, request.headers.get("x-cal-signature-256"), secret)
             # Cal.com gives a delivery no id: the same body sent again is the same delivery.
