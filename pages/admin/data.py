@@ -443,7 +443,7 @@ def show_summary(report: list[str], problems: list[str], failed: bool) -> None:
     # Each line names references from the files and answers of the outside services: as text.
     (st.error if failed else st.success)("  \n".join(map(md, report)), icon=":material/sync:")
     if problems:
-        st.code("\n".join(problems), language=None, height=min(40 + 22 * len(problems), 320), wrap_lines=True)
+        show_lines(problems, len(problems))
 
 
 def run_with_progress(sync, label: str, **options: object):
