@@ -390,3 +390,40 @@ def test_a_tab_whose_sign_in_ended_goes_to_the_sign_in_page_in_french(server, br
     page.wait_for_selector("text=Votre session a expiré", timeout=30_000)
     _check(page, f"08-ended-sign-in-{how}")
     assert "Connection failed" not in page.content()
+
+
+#: Files a secretary saves from Excel and a CRM, each with a value Excel damaged.
+EXCEL_FILES = [
+    (
+        "candidates.csv",
+        "ref;first_name;postal_code;marketing_consent;created_at;;;;\r\n"
+        "C-900;Léa;8000;oui;01/04/2020 10:00;;;;\r\n"
+        "C-901;Théo;54000;VRAI;01/04/2020;;;;\r\n"
+        "C-902;Inès;57100;non;31/02/2020 10:00;;;;\r\n".encode("cp1252"),
+    ),
+    ("companies.csv", b"siret;name\r\n1,23457E+13;Forges\r\n1234567890123;Usinage\r\n"),
+]
+#: Whether each box of problem lines shows them all, without a scroll bar to find.
+CODE_BOXES = """() => Array.from(document.querySelectorAll('[data-testid="stCode"] pre')).map(
+    box => [box.innerText.split('\\n').length, box.scrollHeight <= box.clientHeight + 1])"""
+
+
+def test_an_admin_reads_every_refusal_of_files_excel_damaged(server, browser_page):
+    # Before, the box of a refused file's lines was sized by its count of lines, though long
+    # lines wrap: the end of a reason, or whole lines, were hidden below a box that scrolled.
+    page = browser_page
+    _sign_in(page, server, "admin")
+    page.get_by_role("link", name="Données").first.click()
+    settle(page)
+    page.locator('input[type="file"]').set_input_files(
+        [{"name": name, "mimeType": "text/csv", "buffer": data} for name, data in EXCEL_FILES]
+    )
+    page.wait_for_selector('[data-testid="stCode"]', timeout=60_000)
+    settle(page)
+    _check(page, "09-data-excel-refusals")
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "Excel a peut-être retiré le zéro du début" in text
+    assert "notation scientifique d'Excel" in text
+    assert "il manque l'heure (HH:MM)" in text
+    # Two boxes, of 4 and 2 lines: each shows all its lines.
+    assert page.evaluate(CODE_BOXES) == [[4, True], [2, True]]

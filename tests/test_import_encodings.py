@@ -88,7 +88,8 @@ def test_a_byte_neither_encoding_reads_is_named_at_its_line(engine):
     result = import_bytes(data, source="sites.csv", engine=engine)
     assert result.describe_problems() == [
         "sites.csv:3: (ligne): : octet 0x81 illisible en UTF-8 comme en Windows-1252 : encodage "
-        "illisible (attendu UTF-8 ou Windows-1252)"
+        "illisible (attendu UTF-8 ou Windows-1252 ; un fichier « CSV Macintosh » d'Excel pour Mac ? "
+        f"{ADVICE})"
     ]
 
 

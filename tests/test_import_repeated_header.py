@@ -19,6 +19,8 @@ REASON = (
     "première ligne ; supprimez cette ligne (et vérifiez que les colonnes qui suivent sont dans le même "
     "ordre)"
 )
+#: The same rows twice (tests/test_import_excel.py).
+SAME = " : la même ligne deux fois (un doublon d'export ?) ; supprimez l'une des deux"
 
 
 def test_two_exports_put_end_to_end_are_refused_at_the_second_header(scenario):
@@ -30,8 +32,8 @@ def test_two_exports_put_end_to_end_are_refused_at_the_second_header(scenario):
     # rows are the first file's again.
     assert result.describe_problems() == [
         f"sites.csv:4: (ligne): \\ufeffcode;name;city;department: {REASON}",
-        "sites.csv:5: code: MAX: clé en double dans le fichier (déjà ligne 2)",
-        "sites.csv:6: code: YUT: clé en double dans le fichier (déjà ligne 3)",
+        f"sites.csv:5: code: MAX: clé en double dans le fichier (déjà ligne 2){SAME}",
+        f"sites.csv:6: code: YUT: clé en double dans le fichier (déjà ligne 3){SAME}",
     ]
     assert contents(scenario) == before
 

@@ -47,12 +47,17 @@ def show_problems(result: uploads.ImportResult) -> None:
     show_lines(result.describe_problems(SHOWN_PROBLEMS), len(result.problems))
 
 
+#: Problem lines shown whole; more scroll in a box of 320 pixels.
+WHOLE_LINES = 10
+
+
 def show_lines(lines: list[str], total: int, scroll: bool = True) -> None:
     """Problem lines as code (never Markdown: they quote the file), the first ones of ``total``;
-    ``scroll``: in a box of at most 320 pixels."""
+    ``scroll``: over ``WHOLE_LINES`` lines, in a box of 320 pixels. A box as high as its
+    content below that: a long line wraps, and a box sized by the count of lines hid its end."""
     if total > len(lines):
         lines = [*lines, tn("data.problems.more", total - len(lines))]
-    height = min(40 + 22 * len(lines), 320) if scroll else "content"
+    height = 320 if scroll and len(lines) > WHOLE_LINES else "content"
     st.code("\n".join(lines), language=None, height=height, wrap_lines=True)
 
 
@@ -438,7 +443,7 @@ def show_summary(report: list[str], problems: list[str], failed: bool) -> None:
     # Each line names references from the files and answers of the outside services: as text.
     (st.error if failed else st.success)("  \n".join(map(md, report)), icon=":material/sync:")
     if problems:
-        st.code("\n".join(problems), language=None, height=min(40 + 22 * len(problems), 320), wrap_lines=True)
+        show_lines(problems, len(problems))
 
 
 def run_with_progress(sync, label: str, **options: object):

@@ -126,22 +126,32 @@ def prepare(typed: TypedFile, rules: tuple[channels.Rule, ...], dialect: sa.Dial
 
 
 def _duplicate_problems(typed: TypedFile, keys: list[tuple]) -> list[Problem]:
+    """A problem for each row whose key a row above has, saying whether the two rows are the
+    same (a CRM export that repeats a row: delete one) or differ (choose the right one)."""
     spec = typed.spec
-    first_line: dict[tuple, int] = {}
+    first: dict[tuple, int] = {}
     problems = []
+
+    def cells(index: int) -> list[str]:
+        return [typed.raw(name, index).strip() for name in typed.sheet.header]
+
     for index, key in enumerate(keys):
-        if key in first_line:
+        if key in first:
             shown = ", ".join(typed.raw(name, index) for name in spec.key)
+            if cells(index) == cells(first[key]):
+                advice = " : la même ligne deux fois (un doublon d'export ?) ; supprimez l'une des deux"
+            else:
+                advice = " avec d'autres valeurs : gardez la bonne ligne et supprimez l'autre"
             problems.append(
                 Problem(
                     typed.line(index),
                     "+".join(spec.key),
                     shown,
-                    f"clé en double dans le fichier (déjà ligne {first_line[key]})",
+                    f"clé en double dans le fichier (déjà ligne {typed.line(first[key])}){advice}",
                 )
             )
         else:
-            first_line[key] = typed.line(index)
+            first[key] = index
     return problems
 
 
@@ -198,6 +208,36 @@ class Snapshot:
             }
         return found & wanted
 
+    def near(self, reference: Reference, values: set[str]) -> dict[str, str]:
+        """The target values of a one-column reference that differ from these only by case or
+        spaces (a CRM's « ca » for the stored « CA »): folded value (``_fold``) → a stored value.
+
+        Run only for a file refused for unknown references, for at most ``_CHUNK`` of them (one
+        query: the folded column has no index, and a file of a million unknown references must
+        not scan the table 500 times for a hint). SQLite's ``lower`` folds ASCII letters only, as
+        ``_fold`` does; PostgreSQL's folds more, and the folded value is taken from the query
+        itself, so that no engine finds what the other would not call the same.
+        """
+        (target,) = reference.target
+        quote, mark = self.quote, self.mark
+        folded_sql = f"lower(replace({quote(target)}, ' ', ''))"
+        condition = "".join(f" AND {quote(name)} = {mark}" for name, _ in reference.where)
+        extra = tuple(value for _, value in reference.where)
+        wanted = tuple(sorted({_fold(value) for value in values})[:_CHUNK])
+        found: dict[str, str] = {}
+        statement = (
+            f"SELECT {folded_sql}, {quote(target)} FROM {quote(reference.table.name)} "
+            f"WHERE {folded_sql} IN ({', '.join([mark] * len(wanted))}){condition} "
+            f"ORDER BY {quote(target)}"
+        )
+        for folded, stored in self.connection.exec_driver_sql(statement, wanted + extra) if wanted else ():
+            found.setdefault(folded, stored)
+        for row in ((self.overlay or {}).get(reference.table.name) or {}).values():
+            stored = row.get(target)
+            if isinstance(stored, str) and all(row.get(name) == value for name, value in reference.where):
+                found.setdefault(_fold(stored), stored)
+        return found
+
     def rows(self, spec: FileSpec, names: list[str], keys: list[tuple]) -> dict[tuple, tuple]:
         """The stored rows of these natural keys: key → the row's ``names`` (driver values);
         ``names`` starts with the natural key's columns."""
@@ -215,6 +255,16 @@ class Snapshot:
 
 
 _SPECS_BY_TABLE = {spec.table.name: spec for spec in SPECS.values()}
+#: Why a reference that differs from a stored one by its case or its spaces is unknown.
+_CASE_AND_SPACES = "les majuscules et les espaces comptent dans une référence"
+#: ASCII capitals to small letters, as SQLite's ``lower`` folds them.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(value: str) -> str:
+    """A reference without its spaces and with its ASCII letters small: how ``Snapshot.near``
+    compares a reference the store lacks with the stored ones."""
+    return value.replace(" ", "").translate(_ASCII_LOWER)
 
 
 def _reference_problems(prepared: _Prepared, store: Snapshot) -> list[Problem]:
@@ -233,10 +283,17 @@ def _reference_problems(prepared: _Prepared, store: Snapshot) -> list[Problem]:
         if not missing:
             continue
         column = reference.columns[0] if len(reference.columns) == 1 else "+".join(reference.columns)
+        near: dict[str, str] = {}
+        if keys is None:
+            near = store.near(reference, {value for (value,) in missing if isinstance(value, str)})
         for index in range(len(columns[0])):
             if (keys[index] if keys is not None else (columns[0][index],)) in missing:
                 shown = ", ".join(typed.raw(name, index) for name in reference.columns)
-                problems.append(Problem(typed.line(index), column, shown, reference.reason))
+                reason = reference.reason
+                meant = near.get(_fold(columns[0][index])) if near else None
+                if meant is not None:
+                    reason += f" (« {meant} » existe : {_CASE_AND_SPACES})"
+                problems.append(Problem(typed.line(index), column, shown, reason))
     return problems
 
 

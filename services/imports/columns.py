@@ -32,13 +32,25 @@ def header_problems(spec: FileSpec, header: list[str]) -> tuple[list[Problem], l
         if name and name in seen:
             problems.append(Problem(1, name, "", "colonne en double"))
         seen.add(name)
-    problems += [
-        Problem(1, column.name, "", "colonne obligatoire absente de l'en-tête")
-        for column in spec.columns
-        if column.required and column.name not in seen
-    ]
+    missing = [column.name for column in spec.columns if column.required and column.name not in seen]
+    reason = "colonne obligatoire absente de l'en-tête"
+    other = _other_kind(spec, seen) if missing else None
+    if other is not None:
+        reason += f" (ces colonnes sont celles de {other}.csv : le fichier est-il mal nommé ?)"
+    problems += [Problem(1, name, "", reason) for name in missing]
     unknown = [name for name in dict.fromkeys(header) if name not in known]
     return problems, [_unknown_columns(unknown)] if unknown else []
+
+
+def _other_kind(spec: FileSpec, names: set[str]) -> str | None:
+    """The other contract file whose required columns are all among a header's names (the
+    one with most of its columns there), when the file's own are not: a file misnamed."""
+    fitting = [
+        (sum(column.name in names for column in other.columns), other.kind)
+        for other in contract.SPECS.values()
+        if other is not spec and all(column.name in names for column in other.columns if column.required)
+    ]
+    return max(fitting)[1] if fitting else None
 
 
 def _unknown_columns(names: list[str]) -> str:
@@ -208,8 +220,13 @@ def type_columns(spec: FileSpec, sheet: Sheet, dialect: sa.Dialect) -> tuple[Typ
     lines = sheet.lines
     instants_as_text = dialect.name == "sqlite" and not spec.checks
     stored = set()
+    separator = "une virgule" if sheet.delimiter == "," else "un point-virgule"
+    advice = (
+        f" ({separator} dans une valeur ? une valeur qui contient le séparateur s'écrit entre "
+        f'guillemets : "Dupont{sheet.delimiter} fils")'
+    )
     problems = [
-        Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason)
+        Problem(lines[index], "(ligne)", "", "trop de valeurs : " + reason + advice)
         for index, reason in sorted(sheet.too_many.items())
     ]
     repeated = _repeated_headers(spec, sheet)

@@ -191,7 +191,9 @@ def _typed_file(
     """The header and every cell of a file: its typed rows (None when the header is refused)."""
     spec = SPECS[kind]
     result.rows = len(sheet.lines)
-    problems, result.warnings = header_problems(spec, sheet.header)
+    header = sheet.header if sheet.unnamed_filled else [name for name in sheet.header if name]
+    problems, warnings = header_problems(spec, header)
+    result.warnings = warnings + sheet.warnings
     if not sheet.lines:
         result.warnings.append("aucune ligne de données")
     if problems:

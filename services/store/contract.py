@@ -5,6 +5,7 @@ docs/import-formats.md describes the same contract for users; a test keeps them 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,11 +92,38 @@ def _at_least(minimum: int, reader: Callable[[str], Any] = values.read_int) -> C
     return read
 
 
-def _characters(count: int, what: str) -> Callable[[str], str]:
+#: A whole number written with a decimal part of zeros (``54000.0``): a code that went through a float.
+_DECIMAL_CODE = re.compile(r"^\d+[.,]0+$")
+
+
+def _excel_damage(code: str, count: int, example: str = "") -> str:
+    """What Excel (or an export) did to a code of ``count`` digits taken for a number
+    (`` (…)``), or ``""``: the zeros dropped from the start, the digits scientific notation
+    lost, a decimal part added."""
+    # Never the code itself: the history masks a personal column's value, not the reason.
+    if _DECIMAL_CODE.match(code):
+        return (
+            " (écrit comme un nombre à virgule par le logiciel qui a fait le fichier : le code "
+            "s'écrit sans « .0 »)"
+        )
+    if values.excel_scientific(code):
+        return (
+            " (la notation scientifique d'Excel, comme 1,23457E+13 : les derniers chiffres sont "
+            f"perdus ; reprenez la valeur d'origine et {values.excel_format('Texte')})"
+        )
+    if code.isascii() and code.isdigit() and len(code) < count:
+        return (
+            f" ({len(code)} ici : Excel a peut-être retiré le zéro du début{example} ; "
+            f"{values.excel_format('Texte')})"
+        )
+    return ""
+
+
+def _characters(count: int, what: str, example: str = "") -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
         if len(code) != count:
-            raise ValueError(f"{what} : {count} caractères attendus")
+            raise ValueError(f"{what} : {count} caractères attendus{_excel_damage(code, count, example)}")
         return code
 
     return read
@@ -105,7 +133,7 @@ def _digits(count: int, what: str) -> Callable[[str], str]:
     def read(raw: str) -> str:
         code = raw.strip()
         if len(code) != count or not (code.isascii() and code.isdigit()):
-            raise ValueError(f"{what} : {count} chiffres attendus")
+            raise ValueError(f"{what} : {count} chiffres attendus{_excel_damage(code, count)}")
         return code
 
     return read
@@ -285,7 +313,7 @@ FILES: tuple[FileSpec, ...] = (
             Column("email", values.read_email, personal=True),
             Column("phone", _text, personal=True),
             Column("birth_date", values.read_date, personal=True),
-            Column("postal_code", _characters(5, "code postal"), personal=True),
+            Column("postal_code", _characters(5, "code postal", ", comme 08000 devenu 8000"), personal=True),
             # Consents: an empty cell keeps the stored one, a new candidate gets « no » (the
             # table's default), as the contract says of every consent column.
             Column("marketing_consent", values.read_bool, kept=True),

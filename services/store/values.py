@@ -54,6 +54,22 @@ _EDGES = "".join(
 #: Refused inside a code: controls, format characters, every space but the plain one, line and
 #: paragraph separators, the fillers.
 _INVISIBLE = _characters("Cc", "Cf", "Zs", "Zl", "Zp", extra=_FILLERS) - {" "}
+#: The French names of the invisible characters most often pasted into a cell (the others keep
+#: their Unicode name).
+_INVISIBLE_NAMES = {
+    "\t": "tabulation",
+    "\n": "retour à la ligne",
+    "\r": "retour chariot",
+    "\u00a0": "espace insécable",
+    "\u202f": "espace fine insécable",
+    "\u2009": "espace fine",
+    "\u00ad": "trait d'union conditionnel",
+    "\u200b": "espace de largeur nulle",
+    "\u200c": "antiliant sans chasse",
+    "\u200d": "liant sans chasse",
+    "\u2060": "gluon de mots",
+    "\ufeff": "marque d'ordre des octets (BOM)",
+}
 #: The columns the contract calls codes by their name (a key or a reference column is one too).
 _CODE_NAME = re.compile(r"^(?:code|ref|.+_code|.+_ref)$")
 #: What a spreadsheet reads as a formula at the start of a cell or of a line in it.
@@ -72,6 +88,37 @@ _DATETIME_PATTERNS = [
 ]
 _GROUPING_SPACES = " \u00a0\u202f"
 _DECIMAL = re.compile(r"^[+-]?(\d+|\d{1,3}( \d{3})+)([.,]\d+)?$")
+#: A number as French Excel writes one in scientific notation (``1,23457E+13``).
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?E[+-]?\d+$", re.IGNORECASE)
+#: A day number of Excel's calendar (``43935``, ``43922,4166``): a date whose cell lost its format.
+_DAY_NUMBER = re.compile(r"^\d{1,6}(?:[.,]\d+)?$")
+#: A number Excel turned into a date: ``12-janv.``, ``3-févr.-20``, ``12/1``, ``12/01/2020``.
+_NUMBER_AS_DATE = re.compile(r"^\d{1,2}[-/](?:\d{1,2}|[^\W\d_]{3,9}\.?)(?:[-/]\d{2,4})?$")
+#: A date of the contract's forms, its day or month on one digit or its year on two.
+_SHORT_DATE = re.compile(r"^\d{1,2}/\d{1,2}/(?:\d{2}|\d{4})$")
+_SHORT_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+#: A date-time of the contract's forms but for its hour on one digit (Excel's « h:mm »).
+_SHORT_TIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2}[ T]|\d{2}/\d{2}/\d{4} )"
+    r"(?P<H>\d):(?P<M>\d{2})(?P<rest>(?::\d{2})?.*)$"
+)
+#: The values Excel writes for a formula that failed, in French and in English (compared in
+#: capitals): a cell without a value, never text.
+EXCEL_ERRORS = frozenset(
+    {
+        "#N/A", "#NA", "#VALEUR!", "#VALUE!", "#REF!", "#DIV/0!", "#NOM?", "#NAME?", "#NOMBRE!",
+        "#NUM!", "#NUL!", "#NULL!", "#CALC!", "#PROPAGATION!", "#SPILL!", "#CHAMP!", "#FIELD!",
+        "#CONNECT!", "#BLOQUÉ!", "#BLOCKED!", "#GETTING_DATA", "#DONNÉES_EN_COURS",
+    }
+)  # fmt: skip
+_EXCEL_ERROR = (
+    "erreur de formule d'Excel : la cellule n'a pas de valeur ; corrigez la formule dans Excel ou "
+    "videz la cellule"
+)
+#: What Excel writes instead of a date or a number too wide for its column.
+_NARROW_COLUMN = re.compile(r"^#{2,}$")
+#: What the hints about a column Excel reformatted end with.
+_FORMAT_AS = "mettez la colonne au format {} dans Excel"
 TRUE_WORDS = frozenset({"1", "true", "yes", "oui", "y", "o"})
 FALSE_WORDS = frozenset({"0", "false", "no", "non", "n"})
 
@@ -131,9 +178,10 @@ def read_code(text: str) -> str:
         raise ValueError("chiffre autre que 0-9 dans un code")
     hidden = next((character for character in code if character in _INVISIBLE), None)
     if hidden is not None:
+        name = _INVISIBLE_NAMES.get(hidden) or unicodedata.name(hidden, "sans nom")
         raise ValueError(
-            f"caractère invisible ou de contrôle U+{ord(hidden):04X} "
-            f"({unicodedata.name(hidden, 'sans nom')}) dans un code"
+            f"caractère invisible ou de contrôle U+{ord(hidden):04X} ({name}) dans un code "
+            "(copié depuis une page web ou un traitement de texte ?)"
         )
     return code
 
@@ -164,6 +212,8 @@ def cleaning(column: _Column, spec: Any) -> _Column:
             if required:
                 raise ValueError(MISSING)
             return default
+        if text[0] == "#" and text.upper() in EXCEL_ERRORS:
+            raise ValueError(_EXCEL_ERROR)
         return read(text)
 
     return dataclasses.replace(column, read=read_cleaned)  # type: ignore[type-var]
@@ -216,7 +266,7 @@ def read_date(text: str) -> date:
                 raise ValueError("date impossible") from None
             _check_year(day.year)
             return day
-    raise ValueError("date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA)")
+    raise ValueError("date illisible (attendu AAAA-MM-JJ ou JJ/MM/AAAA)" + _date_hint(text))
 
 
 def read_datetime(text: str) -> datetime:
@@ -229,8 +279,77 @@ def read_datetime(text: str) -> datetime:
             return _instant(match)
     raise ValueError(
         "date-heure illisible (attendu AAAA-MM-JJ HH:MM[:SS], AAAA-MM-JJTHH:MM[:SS] "
-        "ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif)"
+        "ou JJ/MM/AAAA HH:MM[:SS], fuseau facultatif)" + _datetime_hint(text)
     )
+
+
+# What Excel did to a value: the end of a refusal's reason, saying what to fix (empty when
+# the value shows no known damage). Nothing is repaired: the contract decides what is read.
+# A hint never quotes the value: the history masks a personal column's value (a birth date),
+# not the reason, which would carry it there.
+
+
+def excel_scientific(text: str) -> bool:
+    """Whether a cell is a number as French Excel writes it in scientific notation (``1,23457E+13``)."""
+    return _SCIENTIFIC.match(text) is not None
+
+
+def excel_format(kind: str) -> str:
+    """The advice that ends each hint: the cell format to give the column in Excel."""
+    return _FORMAT_AS.format(kind)
+
+
+def _common_hint(text: str) -> str:
+    """The hint of a formula's error or of a column too narrow, whatever the column's type."""
+    if text.upper() in EXCEL_ERRORS:
+        return " : " + _EXCEL_ERROR
+    if _NARROW_COLUMN.match(text):
+        return (
+            " : des # à la place de la valeur, qu'Excel affiche quand la colonne est trop étroite ; "
+            "élargissez la colonne avant d'enregistrer"
+        )
+    return ""
+
+
+def _date_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
+    if _DAY_NUMBER.match(text):
+        return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA)')}"
+    if any(pattern.match(text) for pattern in _DATETIME_PATTERNS):
+        return " : une date seule est attendue, sans heure"
+    if _SHORT_ISO_DATE.match(text):
+        return " : jour et mois sur deux chiffres (2020-04-05, pas 2020-4-5)"
+    if _SHORT_DATE.match(text):
+        return " : jour et mois sur deux chiffres, année sur quatre (04/05/2020, pas 4/5/2020 ni 04/05/20)"
+    return ""
+
+
+def _datetime_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
+    if _DAY_NUMBER.match(text):
+        return f" : un numéro de jour d'Excel ; {excel_format('Date (JJ/MM/AAAA hh:mm)')}"
+    if any(pattern.match(text) for pattern in _DATE_PATTERNS):
+        return " : il manque l'heure (HH:MM)"
+    if _SHORT_TIME.match(text):
+        return " : heure sur deux chiffres (09:05, pas 9:05)"
+    return ""
+
+
+def _number_hint(text: str) -> str:
+    if text.startswith("#"):
+        return _common_hint(text)
+    if excel_scientific(text):
+        return f" : la notation scientifique d'Excel (1,5E+06) ; {excel_format('Nombre')}"
+    symbol = next((symbol for symbol in "€$%" if symbol in text), None)
+    if symbol is not None:
+        return f" : le nombre seul, sans « {symbol} » (format de cellule Nombre plutôt que Monétaire)"
+    if _NUMBER_AS_DATE.match(text):
+        return (
+            f" : ressemble à une date (Excel a peut-être changé ce nombre en date ; {excel_format('Nombre')})"
+        )
+    return ""
 
 
 def instant_in_range(instant: datetime | str | None) -> bool:
@@ -284,7 +403,7 @@ def _number(text: str) -> Decimal:
     for space in _GROUPING_SPACES:
         cleaned = cleaned.replace(space, " ")
     if not _DECIMAL.match(cleaned):
-        raise ValueError("nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50)")
+        raise ValueError("nombre illisible (attendu 1234.5, 1234,5 ou 1 234,50)" + _number_hint(cleaned))
     try:
         return Decimal(cleaned.replace(" ", "").replace(",", "."))
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid numbers
@@ -322,7 +441,8 @@ def read_bool(text: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ValueError("booléen illisible (attendu oui/non, 1/0, true/false, yes/no, o/n, y/n)")
+    hint = " : écrivez oui ou non plutôt que VRAI ou FAUX" if word in ("vrai", "faux") else ""
+    raise ValueError("booléen illisible (attendu oui/non, 1/0, true/false, yes/no, o/n, y/n)" + hint)
 
 
 def read_email(text: str) -> str:
