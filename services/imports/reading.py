@@ -43,10 +43,12 @@ _UNDECODED = re.compile("[\udc80-\udcff]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
 _MAC_FILE = "« CSV Macintosh » d'Excel pour Mac"
-#: Mac Roman's â, à, á, é, ï, ô and ò as Windows-1252 reads them (‰, ˆ, ‡, Ž, •, ™, ˜), after a
-#: small letter: inside a word, where no French or other Windows-1252 text puts them (œ, š, ž,
-#: Ÿ, which Mac Roman's ú, ö, û, ü also give, are letters of their own and not looked at).
-_MAC_LETTERS = "‰ˆ‡Ž•™˜"
+#: Mac Roman's â, à, á, é and ò as Windows-1252 reads them (‰, ˆ, ‡, Ž, ˜), after a small
+#: letter: inside a word, where no French or other Windows-1252 text puts them (œ, š, ž, Ÿ,
+#: which Mac Roman's ú, ö, û, ü also give, are letters of their own and not looked at). Its ï
+#: and ô (•, ™) are left out: a bullet or a trade mark follows a letter in real text
+#: (« Technicien•ne », « Acme™ »), and a French file from a Mac has its é (Ž) anyway.
+_MAC_LETTERS = "‰ˆ‡Ž˜"
 _MAC_ACCENT = re.compile(f"(?<=[a-zà-ÿ])[{_MAC_LETTERS}]")
 _ENCODING_ADVICE = "enregistrez-le en « CSV UTF-8 » (Excel : Enregistrer sous, CSV UTF-8)"
 #: How a workbook starts: .xlsx (a zip: Excel, LibreOffice) and .xls (a compound document).
